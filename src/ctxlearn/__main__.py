@@ -1,0 +1,5 @@
+import sys
+
+from ctxlearn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,115 @@
+"""Run folders: written atomically, reloaded exactly.
+
+Layout (everything a plain transformers / peft user needs, in their formats):
+  config.yaml  manifest.json  labels.json  metrics.json  report.md  confusion.{txt,png}  logs/
+  tokenizer/              the tokenizer (AutoTokenizer.from_pretrained)
+  backbone/               trained backbone, when its weights changed (AutoModel.from_pretrained)
+  adapter/                peft adapter, for peft methods (PeftModel.from_pretrained on the base)
+  head.safetensors        the classification head: ``head.weight`` (C, H), ``head.bias`` (C,)
+Methods that leave the backbone untouched store no copy of it; the manifest names the base model
+and the sha256 of its weights, checked on load.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ctxlearn.errors import ModelError
+from ctxlearn.models.classifier import EncoderClassifier
+from ctxlearn.models.registry import ModelSource, load_encoder
+
+
+def weights_sha256(model_dir: str) -> str | None:
+    """sha256 of a local model folder's safetensors weights (None for Hub models)."""
+    files = sorted(Path(model_dir).glob("*.safetensors")) if Path(model_dir).is_dir() else []
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        with f.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 22), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _is_peft(module: nn.Module) -> bool:
+    from peft import PeftModel
+
+    return isinstance(module, PeftModel)
+
+
+def save_weights(model: EncoderClassifier, tokenizer: Any, folder: Path) -> str:
+    """Write tokenizer, head and whichever of backbone/adapter the method changed; returns which."""
+    tokenizer.save_pretrained(folder / "tokenizer")
+    save_file({k: v.detach().contiguous().cpu() for k, v in model.head.state_dict().items()},
+              str(folder / "head.safetensors"))
+    if _is_peft(model.backbone):
+        model.backbone.save_pretrained(folder / "adapter")
+        return "adapter"
+    if any(p.requires_grad for p in model.backbone.parameters()):
+        model.backbone.save_pretrained(folder / "backbone")
+        return "backbone"
+    return "base"
+
+
+def write_atomically(out: Path, fill: Any) -> Path:
+    """Build the run folder under a temporary name, then swap it in, so a crash leaves either the old
+    folder or the new one, never half of one."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{time.time_ns()}")
+    tmp.mkdir()
+    try:
+        fill(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = out.with_name(f".{out.name}.old-{time.time_ns()}")
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    path = Path(folder) / "manifest.json"
+    if not path.is_file():
+        raise ModelError(f"{folder}: not a ctxlearn run folder (no manifest.json); pass the --out folder of a finished run")
+    return json.loads(path.read_text())
+
+
+def load_classifier(folder: str | Path) -> tuple[EncoderClassifier, Any, list[str], dict[str, Any]]:
+    """(model in eval mode, tokenizer, labels, manifest) from a run folder."""
+    from transformers import AutoTokenizer
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    source = ModelSource(**manifest["model_source"])
+    if (folder / "backbone").is_dir():
+        backbone, _ = load_encoder(ModelSource(source.name, str(folder / "backbone"), source.kind, source.pooling))
+    else:
+        _check_base(source, manifest.get("base_weights_sha256"))
+        backbone, _ = load_encoder(source)
+    if (folder / "adapter").is_dir():
+        from peft import PeftModel
+
+        backbone = PeftModel.from_pretrained(backbone, str(folder / "adapter"))
+    labels = json.loads((folder / "labels.json").read_text())
+    model = EncoderClassifier(backbone, len(labels), pooling=source.pooling)
+    model.head.load_state_dict(load_file(str(folder / "head.safetensors")))
+    return model.eval(), AutoTokenizer.from_pretrained(folder / "tokenizer"), labels, manifest
+
+
+def _check_base(source: ModelSource, expected: str | None) -> None:
+    if expected and weights_sha256(source.path) != expected:
+        raise ModelError(f"the base model {source.name!r} at {source.path} is not the one this run was trained on "
+                         f"(weights sha256 differs from {expected[:12]}…); install the same model version")

@@ -1,0 +1,198 @@
+"""The ``ctxlearn`` command. Flags mirror the config dataclass fields; their help is the field help."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import typing
+from typing import Any
+
+from ctxlearn.errors import CtxlearnError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "0")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "", dest_prefix: str = "") -> None:
+    """One flag per field; defaults are left as None so YAML values are only overridden when given."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if "help" not in f.metadata or f.name == "method_options":
+            continue
+        kind = hints[f.name]
+        base = typing.get_args(kind)[0] if typing.get_origin(kind) in (typing.Union, getattr(__import__("types"), "UnionType", ())) else kind
+        text = f"{f.metadata['help']} (default: {f.default})"
+        if base is bool:
+            parser.add_argument(_flag(prefix + f.name), dest=dest_prefix + f.name, action="store_true", default=None, help=text)
+        else:
+            parser.add_argument(_flag(prefix + f.name), dest=dest_prefix + f.name, type=base, default=None,
+                                metavar=f.name.upper(), help=text)
+
+
+def _train_parser(sub: Any) -> None:
+    from ctxlearn.config import TrainConfig
+    from ctxlearn.methods import METHODS
+
+    p = sub.add_parser("train", help="adapt a backbone to labelled data and write a run folder",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Train one method on one data set. Writes OUT/ (weights, metrics.json, report.md, "
+                                   "confusion.png, manifest.json). Example:\n  ctxlearn train --data train.csv --method lora --out runs/x")
+    p.add_argument("--config", help="YAML recipe with any of the fields below; flags override it")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
+    add_dataclass_flags(p, TrainConfig)
+    for name in METHODS:
+        group = p.add_argument_group(f"{name} options")
+        add_dataclass_flags(group, METHODS.get(name).options, prefix=f"{name}_", dest_prefix=f"mo__{name}__")
+
+
+def train_config(args: argparse.Namespace):
+    from ctxlearn.config import TrainConfig, from_dict, load_yaml
+
+    values = load_yaml(args.config) if args.config else {}
+    options = dict(values.pop("method_options", None) or {})
+    for key, val in vars(args).items():
+        if val is None:
+            continue
+        if key.startswith("mo__"):
+            _, method, field = key.split("__")
+            options.setdefault(method, {})[field] = val
+        elif key in {f.name for f in dataclasses.fields(TrainConfig)}:
+            values[key] = val
+    if not values.get("data"):
+        raise CtxlearnError("train: --data is required (a file, a folder with train/dev/test files, or builtin:NAME)")
+    return from_dict(TrainConfig, {**values, "method_options": options}, args.config or "flags")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ctxlearn.train import run_training
+
+    result = run_training(train_config(args))
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print((__import__("pathlib").Path(result["out"]) / "report.md").read_text())
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ctxlearn.predict import Predictor
+
+    metrics = Predictor(args.artifact).evaluate(args.data)
+    if args.json:
+        print(json.dumps({f"test_{k}": v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
+    else:
+        from ctxlearn.evaluate.report import confusion_text
+
+        print(f"n {metrics['n']}  accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  ECE {metrics['ece']:.4f}")
+        print(confusion_text(metrics["confusion"], list(metrics["per_class"])))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from ctxlearn.predict import Predictor
+
+    n = Predictor(args.artifact).predict_file(args.input, args.output)
+    print(f"wrote {n} predictions to {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ctxlearn.models import MODELS
+
+    for name in MODELS:
+        try:
+            src = MODELS.get(name)()
+            print(f"{name:10s} {src.kind:10s} {src.path}")
+        except CtxlearnError as err:
+            print(f"{name:10s} {'missing':10s} {err}")
+    print("also: any local transformers folder, or hf:<repo-id> (needs network)")
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from ctxlearn.methods import METHODS
+
+    for name in METHODS:
+        m = METHODS.get(name)
+        print(f"{name:8s} {m.help}  [lr {m.lr:g}, epochs {m.epochs:g}]")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from ctxlearn.data import Fields, load_splits
+    from ctxlearn.data.inspect import format_report, inspect_splits
+
+    splits = load_splits(args.path, Fields(args.text_field, args.label_field, args.text_pair_field))
+    tokenizer = None
+    if args.model:
+        from transformers import AutoTokenizer
+
+        from ctxlearn.models import resolve_model
+
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.model).path)
+    report = inspect_splits(splits, tokenizer, args.max_length)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ctxlearn", description="Adapt pretrained Transformers to your text task "
+                                     "and see which way of adapting works best.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    p = sub.add_parser("eval", help="score a run folder on labelled data")
+    p.add_argument("artifact", help="run folder written by `ctxlearn train`")
+    p.add_argument("--data", required=True, help="labelled file, or a data folder (its test file is used)")
+    p.add_argument("--json", action="store_true", help="print test_* metrics as one JSON object")
+    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("predict", help="label a file with a run folder")
+    p.add_argument("artifact", help="run folder written by `ctxlearn train`")
+    p.add_argument("--input", required=True, help=".csv/.tsv/.jsonl with the text field(s) the model was trained on")
+    p.add_argument("--output", required=True, help=".csv/.tsv or .jsonl: label and one p_<class> column per class")
+    p.set_defaults(func=cmd_predict)
+    sub.add_parser("models", help="list the models available offline").set_defaults(func=cmd_models)
+    sub.add_parser("methods", help="list the adaptation methods").set_defaults(func=cmd_methods)
+    data = sub.add_parser("data", help="look at data before training").add_subparsers(dest="data_command", required=True)
+    p = data.add_parser("inspect", help="counts, label distribution, token lengths, warnings")
+    p.add_argument("path", help="a file, a folder with train/dev/test files, or builtin:NAME")
+    p.add_argument("--model", default="minilm", help="tokenizer for the length percentiles ('' to skip)")
+    p.add_argument("--max-length", type=int, default=128, help="warn about examples longer than this")
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--text-pair-field", default=None)
+    p.add_argument("--label-field", default="label")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_inspect)
+    return parser
+
+
+def _quiet_libraries() -> None:
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        args.func = cmd_train
+    _quiet_libraries()
+    try:
+        return args.func(args)
+    except CtxlearnError as err:
+        print(f"ctxlearn: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ctxlearn: interrupted; rerun with --resume to continue training", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

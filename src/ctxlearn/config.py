@@ -1,0 +1,81 @@
+"""Run configuration: typed dataclasses whose field docs become ``--help``; YAML only to save/load."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ctxlearn.errors import ConfigError
+
+
+def opt(default: Any, help: str, **kw: Any) -> Any:
+    """A dataclass field with one line of help (shown by the CLI)."""
+    return field(default=default, metadata={"help": help, **kw})
+
+
+@dataclass
+class TrainConfig:
+    data: str = opt("", "training data: a file (.csv/.tsv/.jsonl), a folder with train/dev/test files, or builtin:NAME")
+    model: str = opt("minilm", "backbone: a registered name (see `ctxlearn models`), a local folder, or hf:<repo-id>")
+    method: str = opt("full", "how to adapt the backbone (see `ctxlearn methods`)")
+    out: str = opt("runs/latest", "run folder to write (the artifact)")
+    text_field: str = opt("text", "column/key holding the text (premise/hypothesis are found automatically)")
+    text_pair_field: str | None = opt(None, "column/key holding the second text of a pair task")
+    label_field: str = opt("label", "column/key holding the label")
+    dev_fraction: float = opt(0.1, "share of train held out as dev when no dev file is given")
+    test_fraction: float = opt(0.1, "share of train held out as test when no test file is given")
+    max_length: int = opt(128, "longest input in tokens; longer inputs are truncated")
+    epochs: float = opt(0.0, "training epochs (0 = the method's default)")
+    batch_size: int = opt(32, "training batch size")
+    lr: float = opt(0.0, "peak learning rate (0 = the method's default)")
+    weight_decay: float = opt(0.01, "AdamW weight decay")
+    warmup_ratio: float = opt(0.06, "share of steps spent warming the learning rate up, then linear decay")
+    patience: int = opt(2, "stop after this many evaluations on dev without improvement (0 = never)")
+    bf16: str = opt("auto", "bf16 mixed precision: auto (on where the hardware has bf16), on, off")
+    seed: int = opt(0, "seed for splits, initialisation, data order and dropout")
+    threads: int = opt(0, "CPU threads for torch (0 = all cores)")
+    resume: bool = opt(False, "continue an interrupted run from its last checkpoint in OUT.partial")
+    method_options: dict[str, Any] = opt(None, "method-specific options (set with --<method>-<option> flags)")
+
+    def __post_init__(self) -> None:
+        if self.method_options is None:
+            self.method_options = {}
+        if not 0 <= self.dev_fraction < 1 or not 0 <= self.test_fraction < 1:
+            raise ConfigError("dev_fraction and test_fraction must be in [0, 1)")
+        if self.bf16 not in {"auto", "on", "off"}:
+            raise ConfigError(f"bf16 must be auto, on or off, not {self.bf16!r}")
+        if self.batch_size < 1 or self.max_length < 8:
+            raise ConfigError("batch_size must be >= 1 and max_length >= 8")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def save_yaml(data: dict[str, Any], path: Path) -> None:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of field: value at the top level")
+    return data
+
+
+def from_dict(cls: type, data: dict[str, Any], source: str = "config") -> Any:
+    """Build ``cls`` from a mapping, naming any unknown key and the fields that exist."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{source}: unknown field {unknown[0]!r}; fields are: {', '.join(sorted(names))}")
+    return cls(**data)

@@ -1,0 +1,5 @@
+"""Data layer: readers yield labelled examples; splits make train/dev/test."""
+from ctxlearn.data.example import Example, Fields
+from ctxlearn.data.splits import Splits, load_splits
+
+__all__ = ["Example", "Fields", "Splits", "load_splits"]

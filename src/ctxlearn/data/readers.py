@@ -1,0 +1,153 @@
+"""Readers for CSV, TSV and JSON Lines files. Every problem is reported with file, line and field."""
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ctxlearn.data.example import Example, Fields
+from ctxlearn.errors import DataError
+from ctxlearn.registry import Registry
+
+Reader = Callable[[Path, Fields], list[Example]]
+READERS: Registry[Reader] = Registry("file format")
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def read_examples(path: str | Path, fields: Fields = Fields()) -> list[Example]:
+    """Read one labelled file; the format comes from the suffix (.csv, .tsv, .jsonl/.json)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "no such file", expected="a path to a .csv, .tsv or .jsonl file")
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in READERS:
+        raise DataError(path, f"unknown file type '.{suffix}'", expected=f"one of {', '.join(READERS.names())}")
+    examples = READERS.get(suffix)(path, fields)
+    if not examples:
+        raise DataError(path, "the file holds no examples", expected="at least one labelled row")
+    return examples
+
+
+def _text_of(path: Path) -> str:
+    data = path.read_bytes()
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return data[bom:].decode("utf-8")
+    except UnicodeDecodeError as err:
+        # err.start counts from after the BOM; count lines and report the offset in the whole file
+        line = data[: bom + err.start].count(b"\n") + 1
+        raise DataError(path, f"bytes that are not UTF-8 (byte {bom + err.start})", line=line,
+                        expected="a UTF-8 encoded file (re-save it as UTF-8)") from None
+
+
+def _label_of(value: Any, path: Path, line: int, field: str) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise DataError(path, "missing or empty label", line=line, field=field,
+                        expected="a class name or an integer")
+    if isinstance(value, bool) or isinstance(value, (list, dict)):
+        raise DataError(path, f"label {value!r} is not a class", line=line, field=field,
+                        expected="a class name or an integer")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _text_value(value: Any, path: Path, line: int, field: str) -> str:
+    if value is None:
+        raise DataError(path, "missing", line=line, field=field, expected="a non-empty string")
+    if not isinstance(value, str):
+        raise DataError(path, f"{type(value).__name__} instead of text", line=line, field=field,
+                        expected="a non-empty string")
+    if not value.strip():
+        raise DataError(path, "empty text", line=line, field=field, expected="a non-empty string")
+    return value
+
+
+def _example(record: dict[str, Any], fields: Fields, path: Path, line: int) -> Example:
+    text = _text_value(record.get(fields.text), path, line, fields.text)
+    pair = _text_value(record.get(fields.text_pair), path, line, fields.text_pair) if fields.text_pair else None
+    label = _label_of(record.get(fields.label), path, line, fields.label) if fields.label else ""
+    return Example(text=text, label=label, text_pair=pair, line=line)
+
+
+def _check_fields(present: list[str], fields: Fields, path: Path, line: int) -> None:
+    for name in (fields.text, fields.label, fields.text_pair):
+        if name is not None and name not in present:
+            raise DataError(path, "not found", line=line, field=name,
+                            expected=f"one of the fields present ({', '.join(present)}) or a --*-field flag naming it")
+
+
+def _read_delimited(path: Path, fields: Fields, delimiter: str) -> list[Example]:
+    reader = csv.reader(io.StringIO(_text_of(path), newline=""), delimiter=delimiter, strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise DataError(path, "the file is empty", line=1, expected="a header row naming the columns") from None
+    header = [h.strip() for h in header]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise DataError(path, "duplicate column in header", line=1, field=dupes[0], expected="unique column names")
+    fields = fields.resolve(header)
+    _check_fields(header, fields, path, 1)
+    return list(_rows(reader, header, fields, path))
+
+
+def _rows(reader: Any, header: list[str], fields: Fields, path: Path) -> Iterator[Example]:
+    line = 1
+    while True:
+        start = reader.line_num + 1  # each row (blank ones too) begins on the line after the last one read
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            # name the line the bad row starts on: an unterminated quote makes the reader run to the end of file
+            raise DataError(path, f"malformed row ({err})", line=start,
+                            expected="properly quoted fields") from None
+        line = reader.line_num
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            raise DataError(path, f"row has {len(row)} columns, header has {len(header)}", line=line,
+                            expected="one value per header column (quote values that contain the delimiter)")
+        yield _example(dict(zip(header, row)), fields, path, line)
+
+
+@READERS.register("csv")
+def read_csv(path: Path, fields: Fields) -> list[Example]:
+    return _read_delimited(path, fields, ",")
+
+
+@READERS.register("tsv")
+def read_tsv(path: Path, fields: Fields) -> list[Example]:
+    return _read_delimited(path, fields, "\t")
+
+
+@READERS.register("jsonl")
+def read_jsonl(path: Path, fields: Fields) -> list[Example]:
+    out: list[Example] = []
+    # split on \n, \r\n or \r only: str.splitlines() also breaks at U+2028, U+2029 and U+0085,
+    # which JSON allows unescaped inside strings
+    for line, raw in enumerate(_LINE_BREAK.split(_text_of(path)), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise DataError(path, f"malformed JSON ({err.msg} at column {err.colno})", line=line,
+                            expected='one JSON object per line, e.g. {"text": "...", "label": "..."}') from None
+        if not isinstance(record, dict):
+            raise DataError(path, f"a JSON {type(record).__name__}, not an object", line=line,
+                            expected='one JSON object per line, e.g. {"text": "...", "label": "..."}')
+        if not out:
+            fields = fields.resolve(list(record))
+        _check_fields(list(record), fields, path, line)
+        out.append(_example(record, fields, path, line))
+    return out
+
+
+READERS.register("json")(read_jsonl)

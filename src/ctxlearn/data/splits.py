@@ -1,0 +1,126 @@
+"""Turn a data argument (file, folder or builtin:NAME) into train/dev/test splits with content hashes."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sklearn.model_selection import train_test_split
+
+from ctxlearn.data.example import Example, Fields
+from ctxlearn.data.readers import READERS, read_examples
+from ctxlearn.errors import DataError
+
+SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "validation", "valid", "val"), "test": ("test",)}
+
+
+@dataclass
+class Splits:
+    train: list[Example]
+    dev: list[Example]
+    test: list[Example]
+    labels: list[str]
+    sources: dict[str, str] = field(default_factory=dict)  # split -> file it came from (or how it was made)
+
+    @property
+    def is_pair(self) -> bool:
+        return self.train[0].text_pair is not None
+
+    def hashes(self) -> dict[str, str]:
+        return {name: content_hash(getattr(self, name)) for name in ("train", "dev", "test")}
+
+
+def content_hash(examples: list[Example]) -> str:
+    """sha256 of the examples' content (not of file bytes), so reformatting a file keeps the hash."""
+    h = hashlib.sha256()
+    for ex in examples:
+        h.update(json.dumps([ex.text, ex.text_pair, ex.label], ensure_ascii=False).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def label_order(labels: set[str]) -> list[str]:
+    """Integer labels sort numerically ("2" before "10"); names sort alphabetically."""
+    # isdecimal, not isdigit: "²" is a digit that int() rejects; removeprefix: "--1" is no integer
+    if all(lab.removeprefix("-").isdecimal() for lab in labels):
+        return sorted(labels, key=int)
+    return sorted(labels)
+
+
+def load_splits(spec: str, fields: Fields = Fields(), *, seed: int = 0, dev_fraction: float = 0.1,
+                test_fraction: float = 0.1) -> Splits:
+    """Resolve ``spec`` and return checked splits. Missing dev/test splits are cut from train,
+    stratified by label and seeded, so the same seed always gives the same split."""
+    if spec.startswith("builtin:"):
+        from ctxlearn.data.builtin import load_builtin
+
+        found = load_builtin(spec.removeprefix("builtin:"))
+    else:
+        found = _read_split_files(Path(spec), fields)
+    return _complete(found, seed, dev_fraction, test_fraction)
+
+
+def find_split_files(folder: Path) -> dict[str, Path]:
+    """Map split name -> file in ``folder`` (train.jsonl, dev.csv, validation.tsv, ...)."""
+    found: dict[str, Path] = {}
+    for split, stems in SPLIT_NAMES.items():
+        for path in sorted(folder.iterdir()):
+            if path.stem.lower() in stems and path.suffix.lower().lstrip(".") in READERS:
+                found.setdefault(split, path)
+    return found
+
+
+def _read_split_files(path: Path, fields: Fields) -> dict[str, tuple[list[Example], str]]:
+    if path.is_dir():
+        files = find_split_files(path)
+        if "train" not in files:
+            raise DataError(path, "no train file in this folder",
+                            expected="train.jsonl/.csv/.tsv, optionally dev (or validation) and test files")
+        return {split: (read_examples(p, fields), str(p)) for split, p in files.items()}
+    return {"train": (read_examples(path, fields), str(path))}
+
+
+def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fraction: float,
+              test_fraction: float) -> Splits:
+    train, source = found["train"]
+    sources = {split: src for split, (_, src) in found.items()}
+    _check_classes(train, source)
+    parts = {split: exs for split, (exs, _) in found.items()}
+    for split, fraction in (("test", test_fraction), ("dev", dev_fraction)):
+        if split not in parts:
+            parts["train"], parts[split] = _stratified_cut(parts["train"], fraction, seed)
+            sources[split] = f"{fraction:.0%} of {source} (stratified, seed {seed})"
+    labels = label_order({ex.label for ex in parts["train"]})
+    for split in ("dev", "test"):
+        _check_known_labels(parts[split], set(labels), found.get(split, found["train"])[1])
+    return Splits(parts["train"], parts["dev"], parts["test"], labels, sources)
+
+
+def _check_classes(train: list[Example], source: str) -> None:
+    counts = Counter(ex.label for ex in train)
+    if len(counts) < 2:
+        only = next(iter(counts))
+        raise DataError(source, f"every example has the label {only!r}", field="label",
+                        expected="at least two classes in the training data")
+
+
+def _check_known_labels(examples: list[Example], known: set[str], source: str) -> None:
+    for ex in examples:
+        if ex.label not in known:
+            raise DataError(source, f"label {ex.label!r} never occurs in train",
+                            line=ex.line or None, field="label", expected=f"one of {sorted(known)}")
+
+
+def _stratified_cut(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    counts = Counter(ex.label for ex in examples)
+    if min(counts.values()) >= 2:
+        try:
+            keep, cut = train_test_split(examples, test_size=fraction, random_state=seed,
+                                         stratify=[ex.label for ex in examples])
+            return list(keep), list(cut)
+        except ValueError:
+            pass  # too few examples for every class to have a place in both parts (small files): cut unstratified
+    keep, cut = train_test_split(examples, test_size=fraction, random_state=seed, stratify=None)
+    return list(keep), list(cut)

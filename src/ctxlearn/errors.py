@@ -1,0 +1,28 @@
+"""Errors a user can act on: each says where the problem is and what would be right."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class CtxlearnError(Exception):
+    """Base class for errors shown to users without a traceback."""
+
+
+class ConfigError(CtxlearnError):
+    """A setting is wrong (unknown name, bad value)."""
+
+
+class ModelError(CtxlearnError):
+    """A model cannot be found or loaded."""
+
+
+class DataError(CtxlearnError):
+    """A data file is wrong: names the file, line and field, and what is expected."""
+
+    def __init__(self, path: str | Path, problem: str, *, line: int | None = None,
+                 field: str | None = None, expected: str | None = None) -> None:
+        self.path, self.line, self.field = str(path), line, field
+        where = self.path + (f":{line}" if line is not None else "")
+        what = f"field {field!r}: " if field else ""
+        hint = f"; expected {expected}" if expected else ""
+        super().__init__(f"{where}: {what}{problem}{hint}")

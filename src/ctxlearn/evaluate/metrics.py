@@ -1,0 +1,36 @@
+"""Classification metrics from class probabilities (scikit-learn), plus calibration error."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
+
+def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
+    """ECE with equal-width confidence bins (Guo et al. 2017). Hand-written: scikit-learn has only
+    ``calibration_curve`` for binary problems, not the multi-class top-label ECE."""
+    conf, pred = probs.max(1), probs.argmax(1)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (conf > lo) & (conf <= hi)
+        if inside.any():
+            ece += inside.mean() * abs((pred[inside] == y[inside]).mean() - conf[inside].mean())
+    return float(ece)
+
+
+def classification_metrics(y: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    """Accuracy; macro, micro and per-class precision/recall/F1; confusion matrix; ECE."""
+    pred = probs.argmax(1)
+    ids = list(range(len(labels)))
+    out: dict[str, Any] = {"n": int(len(y)), "accuracy": float(accuracy_score(y, pred))}
+    for avg in ("macro", "micro"):
+        p, r, f, _ = precision_recall_fscore_support(y, pred, labels=ids, average=avg, zero_division=0)
+        out.update({f"{avg}_precision": float(p), f"{avg}_recall": float(r), f"{avg}_f1": float(f)})
+    p, r, f, s = precision_recall_fscore_support(y, pred, labels=ids, average=None, zero_division=0)
+    out["per_class"] = {lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+                        for i, lab in enumerate(labels)}
+    out["confusion"] = confusion_matrix(y, pred, labels=ids).tolist()
+    out["ece"] = expected_calibration_error(probs, y)
+    return out

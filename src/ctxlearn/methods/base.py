@@ -1,0 +1,41 @@
+"""The method registry and what every method provides."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import nn
+
+from ctxlearn.registry import Registry
+
+
+@dataclass(frozen=True)
+class Method:
+    """``prepare`` freezes or wraps a fresh ``EncoderClassifier`` in place of training it.
+
+    ``fit`` says which training path runs it: "trainer" (gradient steps through the whole model)
+    or "features" (frozen backbone: features computed once, the head fitted on them).
+    ``lr`` and ``epochs`` are the defaults the method is tuned for; the user's flags override them.
+    """
+
+    name: str
+    help: str
+    options: type
+    prepare: Callable[[nn.Module, Any], nn.Module]
+    lr: float
+    epochs: float
+    fit: str = "trainer"
+
+
+METHODS: Registry[Method] = Registry("method")
+
+
+def freeze(module: nn.Module) -> None:
+    for p in module.parameters():
+        p.requires_grad_(False)
+
+
+def trainable_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    return sum(p.numel() for p in model.parameters() if p.requires_grad), total

@@ -1,0 +1,22 @@
+"""Full fine-tuning: every backbone weight and the head are trained."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ctxlearn.methods.base import METHODS, Method
+
+
+@dataclass
+class FullOptions:
+    pass
+
+
+def prepare(model: nn.Module, options: FullOptions) -> nn.Module:
+    return model
+
+
+METHODS.register("full")(Method(
+    name="full", help="train every weight (best accuracy, largest artifact)", options=FullOptions,
+    prepare=prepare, lr=5e-5, epochs=4))

@@ -1,0 +1,42 @@
+"""Top-k fine-tuning: only the last k Transformer layers and the head are trained."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ctxlearn.config import opt
+from ctxlearn.errors import ConfigError
+from ctxlearn.methods.base import METHODS, Method, freeze
+
+
+@dataclass
+class TopkOptions:
+    k: int = opt(2, "number of top Transformer layers to train")
+
+
+def encoder_layers(backbone: nn.Module) -> nn.ModuleList:
+    """The stack of Transformer blocks of a transformers backbone (BERT-style or decoder-style)."""
+    for path in ("encoder.layer", "layers", "transformer.layer", "h"):
+        obj = backbone
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+        if isinstance(obj, nn.ModuleList):
+            return obj
+    raise ConfigError(f"topk: cannot find the layer stack of {type(backbone).__name__}")
+
+
+def prepare(model: nn.Module, options: TopkOptions) -> nn.Module:
+    layers = encoder_layers(model.backbone)
+    if not 1 <= options.k <= len(layers):
+        raise ConfigError(f"topk: k must be between 1 and {len(layers)} (the backbone's layers), not {options.k}")
+    freeze(model.backbone)
+    for layer in layers[-options.k:]:
+        for p in layer.parameters():
+            p.requires_grad_(True)
+    return model
+
+
+METHODS.register("topk")(Method(
+    name="topk", help="train the top k layers and the head", options=TopkOptions,
+    prepare=prepare, lr=1e-4, epochs=4))

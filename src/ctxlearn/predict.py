@@ -1,0 +1,84 @@
+"""Prediction and evaluation with a saved run folder."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ctxlearn.artifact import load_classifier
+from ctxlearn.config import load_yaml
+from ctxlearn.data.example import Example, Fields
+from ctxlearn.data.readers import read_examples
+from ctxlearn.data.splits import find_split_files
+from ctxlearn.errors import DataError
+from ctxlearn.evaluate import classification_metrics
+from ctxlearn.train.encode import encode
+from ctxlearn.train.run import predict_proba
+
+
+class Predictor:
+    """A loaded run folder that maps examples to class probabilities."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.model, self.tokenizer, self.labels, self.manifest = load_classifier(self.folder)
+        cfg = load_yaml(self.folder / "config.yaml")
+        self.fields = Fields(cfg.get("text_field", "text"), cfg.get("label_field", "label"), cfg.get("text_pair_field"))
+        self.max_length = int(cfg.get("max_length", 128))
+        self.bf16 = bool(self.manifest.get("bf16", False))
+
+    def predict_proba(self, examples: list[Example]) -> np.ndarray:
+        data = encode(examples, self.tokenizer, None, self.max_length)
+        return predict_proba(self.model, data, self.tokenizer, self.bf16)
+
+    def evaluate(self, path: str | Path) -> dict[str, Any]:
+        """Metrics on a labelled file, or on the test file of a data folder."""
+        path = Path(path)
+        if path.is_dir():
+            files = find_split_files(path)
+            if "test" not in files:
+                raise DataError(path, "no test file in this folder", expected="test.jsonl/.csv/.tsv, or pass a file")
+            path = files["test"]
+        examples = read_examples(path, self.fields)
+        index = {lab: i for i, lab in enumerate(self.labels)}
+        for ex in examples:
+            if ex.label not in index:
+                raise DataError(path, f"label {ex.label!r} is not one this model predicts", line=ex.line,
+                                field=self.fields.label, expected=f"one of {self.labels}")
+        y = np.array([index[ex.label] for ex in examples])
+        return classification_metrics(y, self.predict_proba(examples), self.labels)
+
+    def predict_file(self, src: str | Path, dst: str | Path) -> int:
+        """Write one row per input with the predicted label and every class probability."""
+        examples = read_examples(src, replace(self.fields, label=None))
+        probs = self.predict_proba(examples)
+        rows = [self._row(ex, p) for ex, p in zip(examples, probs)]
+        _write_rows(Path(dst), rows)
+        return len(rows)
+
+    def _row(self, ex: Example, p: np.ndarray) -> dict[str, Any]:
+        row: dict[str, Any] = {"text": ex.text}
+        if ex.text_pair is not None:
+            row["text_pair"] = ex.text_pair
+        row["label"] = self.labels[int(p.argmax())]
+        row.update({f"p_{lab}": round(float(v), 6) for lab, v in zip(self.labels, p)})
+        return row
+
+
+def _write_rows(dst: Path, rows: list[dict[str, Any]]) -> None:
+    """CSV for .csv/.tsv, JSON Lines otherwise; written to a temporary file and renamed."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+    with tmp.open("w", encoding="utf-8", newline="") as fh:
+        if dst.suffix.lower() in {".csv", ".tsv"}:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t" if dst.suffix.lower() == ".tsv" else ",")
+            writer.writeheader()
+            writer.writerows(rows)
+        else:
+            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    tmp.replace(dst)

@@ -1,0 +1,66 @@
+"""The frozen-backbone path: pooled features are computed once (and cached on disk), then a
+logistic-regression head is fitted on them with scikit-learn and copied into the torch head."""
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from ctxlearn.models.classifier import EncoderClassifier
+from ctxlearn.models.infer import map_batches
+from ctxlearn.models.registry import cache_dir
+from ctxlearn.train.encode import Encoded
+
+
+def features(model: EncoderClassifier, data: Encoded, tokenizer: Any, bf16: bool, key: str | None = None) -> np.ndarray:
+    """Pooled backbone features (N, H), read from the cache when ``key`` names a stored copy."""
+    path = cache_dir() / "features" / f"{key}.npy" if key else None
+    if path is not None and path.is_file():
+        return np.load(path)
+    model.eval()
+    out = map_batches(lambda b: model.features(**b), data, tokenizer, bf16=bf16,
+                      device=next(model.parameters()).device)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{time.time_ns()}.npy")
+        np.save(tmp, out)
+        tmp.replace(path)
+    return out
+
+
+def feature_key(model_path: str, pooling: str, split_hash: str, max_length: int, bf16: bool) -> str:
+    return hashlib.sha256(f"{model_path}|{pooling}|{split_hash}|{max_length}|{bf16}".encode()).hexdigest()[:32]
+
+
+def fit_head(model: EncoderClassifier, x_train: np.ndarray, y_train: np.ndarray, x_dev: np.ndarray,
+             y_dev: np.ndarray, c_grid: list[float], seed: int) -> dict[str, Any]:
+    """Pick C on dev, then write the standardised logistic regression into ``model.head``."""
+    scaler = StandardScaler().fit(x_train)
+    xs, xd = scaler.transform(x_train), scaler.transform(x_dev)
+    best: tuple[float, float, LogisticRegression] | None = None
+    for c in c_grid:
+        clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(xs, y_train)
+        acc = float((clf.predict(xd) == y_dev).mean())
+        if best is None or acc > best[0]:
+            best = (acc, c, clf)
+    acc, c, clf = best
+    _copy_into(model.head, clf, scaler, n_classes=model.head.out_features)
+    return {"best_dev_accuracy": acc, "head_C": c}
+
+
+def _copy_into(head: torch.nn.Linear, clf: LogisticRegression, scaler: StandardScaler, n_classes: int) -> None:
+    """Fold the scaler into the weights: w' = w / s, b' = b - w' . mu. Binary sklearn models hold one
+    row (logit of class 1); as two logits that is [0, z], which gives the same softmax."""
+    w = clf.coef_ / scaler.scale_
+    b = clf.intercept_ - w @ scaler.mean_
+    if n_classes == 2 and w.shape[0] == 1:
+        w, b = np.vstack([np.zeros_like(w), w]), np.concatenate([[0.0], b])
+    with torch.no_grad():
+        head.weight.copy_(torch.as_tensor(w, dtype=head.weight.dtype))
+        head.bias.copy_(torch.as_tensor(b, dtype=head.bias.dtype))

@@ -1,0 +1,55 @@
+"""The gradient-step path, on transformers' Trainer: length-grouped dynamic batches, warmup and
+linear decay, evaluation on dev each epoch with early stopping, best checkpoint kept, TensorBoard
+logs, a progress bar with ETA, and exact resume (model, optimizer, schedule and RNG states).
+Trainer also runs unchanged under torchrun / accelerate launch, which is how distributed training
+slots in."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+from ctxlearn.train.encode import Encoded
+
+
+def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int, steps_per_epoch: int) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=str(work), num_train_epochs=epochs, learning_rate=lr,
+        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=128,
+        weight_decay=cfg.weight_decay, warmup_steps=int(cfg.warmup_ratio * total), lr_scheduler_type="linear",
+        eval_strategy="epoch", save_strategy="epoch", save_total_limit=2, load_best_model_at_end=True,
+        metric_for_best_model="accuracy", greater_is_better=True,
+        train_sampling_strategy="group_by_length", bf16=bf16, seed=cfg.seed, data_seed=cfg.seed,
+        report_to=["tensorboard"], logging_steps=max(1, min(50, steps_per_epoch // 4)),
+        remove_unused_columns=False, label_names=["labels"], dataloader_num_workers=0, disable_tqdm=False,
+        use_cpu=not torch.cuda.is_available())
+
+
+def accuracy(pred: Any) -> dict[str, float]:
+    logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+    return {"accuracy": float((np.argmax(logits, -1) == pred.label_ids).mean())}
+
+
+def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Encoded, cfg: Any, work: Path,
+                     epochs: float, lr: float, bf16: bool) -> dict[str, Any]:
+    """Train ``model`` in place (best dev checkpoint loaded at the end); returns training stats."""
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    args = _args(cfg, work, epochs, lr, bf16, max(1, math.ceil(steps_per_epoch * epochs)), steps_per_epoch)
+    callbacks = [EarlyStoppingCallback(cfg.patience)] if cfg.patience > 0 else []
+    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=dev,
+                      data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy,
+                      callbacks=callbacks)
+    resume = get_last_checkpoint(str(work)) if cfg.resume and work.is_dir() else None
+    result = trainer.train(resume_from_checkpoint=resume)
+    epochs_run = trainer.state.epoch or 0.0
+    return {"train_seconds": result.metrics.get("train_runtime", 0.0), "epochs_run": epochs_run,
+            "steps": trainer.state.global_step, "resumed_from": resume,
+            "useful_train_tokens": int(train.useful_tokens() * epochs_run),
+            "best_dev_accuracy": trainer.state.best_metric,
+            "loss_curve": [round(h["loss"], 5) for h in trainer.state.log_history if "loss" in h]}

@@ -1,0 +1,71 @@
+"""Shared fixtures: a tiny random-init BERT built in code, toy data, and the shared data folder."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+WORDS = ["good", "great", "fine", "nice", "bad", "awful", "poor", "sad", "the", "a", "movie", "film", "was",
+         "plot", "acting", "very", "really", "and", "but", "story"]
+POSITIVE, NEGATIVE = WORDS[:4], WORDS[4:8]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("CTXLEARN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide BERT with random weights and a WordPiece tokenizer over a toy vocabulary."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, "##s", "##ly", "."]
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=64)
+    torch.manual_seed(0)
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def toy_sentence(rng: random.Random, label: str) -> str:
+    cue = rng.choice(POSITIVE if label == "positive" else NEGATIVE)
+    filler = [rng.choice(WORDS[8:]) for _ in range(rng.randint(2, 8))]
+    filler.insert(rng.randint(0, len(filler)), cue)
+    return " ".join(filler)
+
+
+def write_toy(folder: Path, n_train: int = 160, n_eval: int = 40, seed: int = 0, pairs: bool = False) -> Path:
+    """train/dev/test JSON Lines where one cue word decides the label."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("dev", n_eval), ("test", n_eval)):
+        rows = []
+        for i in range(n):
+            label = "positive" if i % 2 else "negative"
+            row = {"text": toy_sentence(rng, label), "label": label}
+            if pairs:
+                row = {"premise": " ".join(rng.choice(WORDS[8:]) for _ in range(4)), "hypothesis": row["text"], "label": label}
+            rows.append(json.dumps(row))
+        (folder / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.fixture
+def toy_data(tmp_path) -> Path:
+    return write_toy(tmp_path / "toy")
+
+
+def shared_data(name: str) -> Path:
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent")
+    return path

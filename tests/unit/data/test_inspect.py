@@ -1,0 +1,138 @@
+"""inspect_splits on hand-made Splits; a fake tokenizer returns token lists of chosen lengths (no model)."""
+from __future__ import annotations
+
+import pytest
+
+from ctxlearn.data.example import Example
+from ctxlearn.data.inspect import IMBALANCE_RATIO, format_report, inspect_splits
+from ctxlearn.data.splits import Splits
+
+
+class FakeTokenizer:
+    """Callable like a Hugging Face tokenizer: (texts, pairs) -> {"input_ids": [[...], ...]}.
+    A text's length is looked up in ``lengths``; a pair adds the length of its second text."""
+
+    def __init__(self, lengths: dict[str, int]) -> None:
+        self.lengths = lengths
+        self.calls: list[tuple[list[str], list[str] | None]] = []
+
+    def __call__(self, texts, pairs=None):
+        self.calls.append((list(texts), None if pairs is None else list(pairs)))
+        ids = []
+        for i, text in enumerate(texts):
+            n = self.lengths[text] + (self.lengths[pairs[i]] if pairs is not None else 0)
+            ids.append([7] * n)
+        return {"input_ids": ids}
+
+
+def ex(text: str, label: str, pair: str | None = None) -> Example:
+    return Example(text=text, label=label, text_pair=pair)
+
+
+def test_counts_duplicates_overlap_and_imbalance():
+    train = ([ex(f"good {i}", "pos") for i in range(12)] + [ex("bad 0", "neg"), ex("bad 1", "neg")]
+             + [ex("good 0", "pos")])  # one duplicate; 13 pos vs 2 neg is more than 5 to 1
+    dev = [ex("dev 0", "pos"), ex("dev 1", "neg")]
+    test = [ex("good 3", "pos"), ex("bad 1", "neg"), ex("test 0", "neg")]  # two texts also in train
+    splits = Splits(train, dev, test, ["neg", "pos"], {"train": "t.jsonl"})
+    report = inspect_splits(splits)
+
+    assert report["labels"] == ["neg", "pos"] and report["pair"] is False
+    assert report["sources"] == {"train": "t.jsonl"}
+    assert report["splits"]["train"] == {"n": 15, "labels": {"neg": 2, "pos": 13}, "duplicates": 1}
+    assert report["splits"]["dev"] == {"n": 2, "labels": {"neg": 1, "pos": 1}, "duplicates": 0}
+    assert report["splits"]["test"] == {"n": 3, "labels": {"neg": 2, "pos": 1}, "duplicates": 0}
+
+    warnings = report["warnings"]
+    assert len(warnings) == 3
+    assert any(w.startswith("train:") and "1 duplicate" in w for w in warnings)
+    assert any(w.startswith("train:") and "imbalanced" in w and "13 vs 2" in w for w in warnings)
+    assert any(w.startswith("test:") and "2 examples also appear in train" in w for w in warnings)
+    assert not any(w.startswith("dev:") for w in warnings)
+
+
+def test_clean_balanced_splits_have_no_warnings():
+    splits = Splits([ex("a", "x"), ex("b", "y"), ex("c", "x")], [ex("d", "y")], [ex("e", "x")], ["x", "y"])
+    report = inspect_splits(splits)
+    assert report["warnings"] == []
+    assert "tokens" not in report["splits"]["train"]
+    assert "no warnings" in format_report(report)
+
+
+def test_dev_overlap_and_duplicates_in_every_split():
+    splits = Splits([ex("a", "x"), ex("b", "y")], [ex("a", "x"), ex("c", "y"), ex("c", "y")],
+                    [ex("d", "x"), ex("d", "x"), ex("d", "y")], ["x", "y"])
+    report = inspect_splits(splits)
+    assert report["splits"]["dev"]["duplicates"] == 1
+    assert report["splits"]["test"]["duplicates"] == 2
+    assert any(w.startswith("dev:") and "1 examples also appear in train" in w for w in report["warnings"])
+    assert not any("also appear" in w and w.startswith("test:") for w in report["warnings"])
+
+
+def test_pairs_duplicate_and_overlap_on_text_and_pair_together():
+    train = [ex("p", "y", "h1"), ex("p", "n", "h2")]  # same premise, different hypothesis: no duplicate
+    test = [ex("p", "y", "h1"), ex("p", "y", "h3")]  # first pair is in train, second is not
+    report = inspect_splits(Splits(train, [ex("q", "y", "h")], test, ["n", "y"]))
+    assert report["pair"] is True
+    assert report["splits"]["train"]["duplicates"] == 0
+    assert any(w.startswith("test:") and "1 examples also appear" in w for w in report["warnings"])
+
+
+@pytest.mark.parametrize("big, warned", [(int(IMBALANCE_RATIO) * 2, False), (int(IMBALANCE_RATIO) * 2 + 1, True)])
+def test_imbalance_threshold(big, warned):
+    # 2 small-class examples: a ratio of exactly IMBALANCE_RATIO is fine, anything above warns
+    train = [ex(f"a {i}", "a") for i in range(big)] + [ex("b 0", "b"), ex("b 1", "b")]
+    report = inspect_splits(Splits(train, [ex("d", "a")], [ex("t", "b")], ["a", "b"]))
+    assert any("imbalanced" in w for w in report["warnings"]) is warned
+
+
+def test_label_without_train_examples_warns():
+    report = inspect_splits(Splits([ex("a", "x"), ex("b", "y")], [ex("c", "x")], [ex("d", "z")], ["x", "y", "z"]))
+    assert report["splits"]["train"]["labels"] == {"x": 1, "y": 1, "z": 0}
+    assert report["splits"]["test"]["labels"] == {"x": 0, "y": 0, "z": 1}
+    assert any("imbalanced" in w and "1 vs 0" in w for w in report["warnings"])
+
+
+def test_token_stats_from_a_tokenizer():
+    # train: 101 texts of 1..101 tokens, so the q-th percentile is q + 1 exactly
+    train = [ex(f"tr {n}", "ab"[n % 2]) for n in range(1, 102)]
+    dev = [ex("dv 0", "a"), ex("dv 1", "b"), ex("dv 2", "a")]
+    lengths = {e.text: int(e.text.split()[1]) for e in train} | {e.text: 5 for e in dev}
+    tok = FakeTokenizer(lengths)
+    report = inspect_splits(Splits(train, dev, [], ["a", "b"]), tokenizer=tok, max_length=90)
+
+    t = report["splits"]["train"]["tokens"]
+    assert t == {"p50": 51, "p90": 91, "p95": 96, "p99": 100, "mean": 51.0, "max": 101, "over_max": 11}
+    assert report["splits"]["dev"]["tokens"] == {"p50": 5, "p90": 5, "p95": 5, "p99": 5, "mean": 5.0, "max": 5,
+                                                 "over_max": 0}
+    assert "tokens" not in report["splits"]["test"]  # empty split: tokenizer not called for it
+    assert tok.calls == [([e.text for e in train], None), ([e.text for e in dev], None)]
+    assert any(w == "train: 11 examples longer than max_length 90 will be truncated" for w in report["warnings"])
+    assert not any(w.startswith("dev:") for w in report["warnings"])
+
+    text = format_report(report)
+    assert "tokens: mean 51.0, p50 51, p90 91, p99 100, max 101" in text
+    assert "labels: a, b" in text and "(text pairs)" not in text
+
+
+def test_token_stats_for_pairs_pass_the_second_texts():
+    train = [ex("p1", "y", "h1"), ex("p2", "n", "h2")]
+    tok = FakeTokenizer({"p1": 3, "h1": 4, "p2": 10, "h2": 20, "p3": 1, "h3": 1})
+    report = inspect_splits(Splits(train, [ex("p3", "y", "h3")], [], ["n", "y"]), tokenizer=tok, max_length=8)
+    assert tok.calls[0] == (["p1", "p2"], ["h1", "h2"])
+    tokens = report["splits"]["train"]["tokens"]
+    assert (tokens["max"], tokens["mean"], tokens["over_max"]) == (30, (7 + 30) / 2, 1)
+    assert "(text pairs)" in format_report(report)
+
+
+def test_format_report_lists_splits_sources_and_warnings():
+    splits = Splits([ex("a", "x"), ex("a", "y")], [ex("b", "x")], [ex("c", "y")], ["x", "y"],
+                    {"train": "data/train.csv", "dev": "data/dev.csv", "test": "data/test.csv"})
+    text = format_report(inspect_splits(splits))
+    lines = text.splitlines()
+    assert lines[0] == "labels: x, y"
+    for name, n in (("train", 2), ("dev", 1), ("test", 1)):
+        assert any(line.startswith(name) and f" {n} examples" in line and f"[data/{name}.csv]" in line
+                   for line in lines)
+    assert "labels: x 1, y 1" in text
+    assert "warning: train: 1 duplicate texts" in text

@@ -1,0 +1,402 @@
+"""Readers: CSV, TSV and JSON Lines files in, Examples out; every bad input names file, line and field."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ctxlearn.data.example import Example, Fields
+from ctxlearn.data.readers import read_examples
+from ctxlearn.errors import DataError
+
+
+def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8", newline="")
+    return path
+
+
+def jsonl(*records: object) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
+def read_error(path: Path, fields: Fields = Fields()) -> DataError:
+    with pytest.raises(DataError) as info:
+        read_examples(path, fields)
+    return info.value
+
+
+# --- good files -------------------------------------------------------------------------------
+
+def test_csv_string_labels(tmp_path):
+    path = write(tmp_path, "d.csv", 'text,label\ngreat film,pos\n"dull, slow",neg\n')
+    assert read_examples(path) == [
+        Example(text="great film", label="pos", line=2),
+        Example(text="dull, slow", label="neg", line=3),
+    ]
+
+
+def test_tsv_string_labels(tmp_path):
+    path = write(tmp_path, "d.tsv", "text\tlabel\ngreat, truly\tpos\ndull\tneg\n")
+    exs = read_examples(path)
+    assert [(e.text, e.label, e.text_pair, e.line) for e in exs] == [
+        ("great, truly", "pos", None, 2), ("dull", "neg", None, 3)]
+
+
+def test_jsonl_string_labels(tmp_path):
+    path = write(tmp_path, "d.jsonl", jsonl({"text": "great film", "label": "pos"},
+                                           {"label": "neg", "text": "dull"}))
+    assert read_examples(path) == [Example("great film", "pos", line=1), Example("dull", "neg", line=2)]
+
+
+def test_json_suffix_reads_json_lines(tmp_path):
+    path = write(tmp_path, "d.json", jsonl({"text": "a", "label": "x"}))
+    assert read_examples(path) == [Example("a", "x", line=1)]
+
+
+def test_suffix_is_case_insensitive(tmp_path):
+    path = write(tmp_path, "D.CSV", "text,label\na,x\n")
+    assert read_examples(path) == [Example("a", "x", line=2)]
+
+
+def test_jsonl_integer_labels_become_strings(tmp_path):
+    path = write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": 0}, {"text": "b", "label": 1},
+                                           {"text": "c", "label": 10}, {"text": "d", "label": 2.0}))
+    assert [e.label for e in read_examples(path)] == ["0", "1", "10", "2"]
+
+
+def test_csv_digit_labels_are_strings(tmp_path):
+    path = write(tmp_path, "d.csv", "text,label\na,0\nb,1\nc, 10 \n")
+    assert [e.label for e in read_examples(path)] == ["0", "1", "10"]
+
+
+def test_text_pairs_auto_detected_from_premise_hypothesis_csv(tmp_path):
+    path = write(tmp_path, "nli.csv", "premise,hypothesis,label\nA man sleeps.,Someone rests.,entailment\n")
+    assert read_examples(path) == [Example("A man sleeps.", "entailment", text_pair="Someone rests.", line=2)]
+
+
+def test_text_pairs_auto_detected_from_premise_hypothesis_jsonl(tmp_path):
+    path = write(tmp_path, "nli.jsonl", jsonl(
+        {"premise": "p1", "hypothesis": "h1", "label": "neutral"},
+        {"premise": "p2", "hypothesis": "h2", "label": "contradiction"}))
+    exs = read_examples(path)
+    assert [(e.text, e.text_pair, e.label) for e in exs] == [
+        ("p1", "h1", "neutral"), ("p2", "h2", "contradiction")]
+
+
+def test_explicit_pair_fields(tmp_path):
+    path = write(tmp_path, "pairs.tsv", "id\tsentence1\tsentence2\tgold\n7\tfirst\tsecond\tyes\n")
+    fields = Fields(text="sentence1", text_pair="sentence2", label="gold")
+    assert read_examples(path, fields) == [Example("first", "yes", text_pair="second", line=2)]
+
+
+def test_explicit_text_field_is_not_replaced_by_premise(tmp_path):
+    # auto-detection only applies to the default "text" field
+    path = write(tmp_path, "d.csv", "premise,hypothesis,claim,label\np,h,c,x\n")
+    assert read_examples(path, Fields(text="claim")) == [Example("c", "x", line=2)]
+
+
+def test_custom_field_names_and_extra_columns(tmp_path):
+    path = write(tmp_path, "d.csv", "id,review,stars,url\n1,loved it,5,http://a\n2,hated it,1,http://b\n")
+    exs = read_examples(path, Fields(text="review", label="stars"))
+    assert [(e.text, e.label) for e in exs] == [("loved it", "5"), ("hated it", "1")]
+
+
+def test_custom_field_names_jsonl(tmp_path):
+    path = write(tmp_path, "d.jsonl", jsonl({"body": "hello", "tag": "greet", "other": 1}))
+    assert read_examples(path, Fields(text="body", label="tag")) == [Example("hello", "greet", line=1)]
+
+
+def test_csv_blank_lines_skipped_and_line_numbers_kept(tmp_path):
+    path = write(tmp_path, "d.csv", "text,label\n\na,x\n\n , \nb,y\n")
+    assert [(e.text, e.line) for e in read_examples(path)] == [("a", 3), ("b", 6)]
+
+
+def test_jsonl_blank_lines_skipped_and_line_numbers_kept(tmp_path):
+    body = '\n{"text": "a", "label": "x"}\n   \n\n{"text": "b", "label": "y"}\n\n'
+    path = write(tmp_path, "d.jsonl", body)
+    assert [(e.text, e.line) for e in read_examples(path)] == [("a", 2), ("b", 5)]
+
+
+def test_csv_utf8_bom_accepted(tmp_path):
+    path = write(tmp_path, "d.csv", "\ufefftext,label\ncafé,x\n".encode("utf-8"))
+    assert read_examples(path) == [Example("café", "x", line=2)]
+
+
+def test_jsonl_utf8_bom_accepted(tmp_path):
+    path = write(tmp_path, "d.jsonl", ("\ufeff" + jsonl({"text": "naïve", "label": "x"})).encode("utf-8"))
+    assert read_examples(path) == [Example("naïve", "x", line=1)]
+
+
+def test_crlf_line_endings(tmp_path):
+    csv_path = write(tmp_path, "d.csv", "text,label\r\na,x\r\nb,y\r\n")
+    jsonl_path = write(tmp_path, "d.jsonl", '{"text": "a", "label": "x"}\r\n{"text": "b", "label": "y"}\r\n')
+    assert [(e.text, e.label, e.line) for e in read_examples(csv_path)] == [("a", "x", 2), ("b", "y", 3)]
+    assert [(e.text, e.label, e.line) for e in read_examples(jsonl_path)] == [("a", "x", 1), ("b", "y", 2)]
+
+
+def test_csv_quoted_field_with_newline(tmp_path):
+    path = write(tmp_path, "d.csv", 'text,label\n"line one\nline two",x\nb,y\n')
+    exs = read_examples(path)
+    assert [e.text for e in exs] == ["line one\nline two", "b"]
+    assert exs[1].line == 4
+
+
+def test_jsonl_text_with_unicode_line_separators(tmp_path):
+    # JSON allows U+2028, U+2029 and U+0085 unescaped inside strings; they must not split a record
+    texts = ["one\u2028two", "three\u2029four", "five\x85six"]
+    path = write(tmp_path, "d.jsonl", jsonl(*({"text": t, "label": "x"} for t in texts)))
+    assert "\u2028" in path.read_text(encoding="utf-8")  # really unescaped in the file
+    assert [(e.text, e.line) for e in read_examples(path)] == [(t, i) for i, t in enumerate(texts, start=1)]
+
+
+def test_unlabelled_csv(tmp_path):
+    path = write(tmp_path, "d.csv", "text\nfirst\nsecond\n")
+    assert read_examples(path, Fields(label=None)) == [Example("first", "", line=2), Example("second", "", line=3)]
+
+
+def test_unlabelled_jsonl_ignores_a_label_key(tmp_path):
+    path = write(tmp_path, "d.jsonl", jsonl({"text": "a"}, {"text": "b", "label": "ignored"}))
+    assert [(e.text, e.label) for e in read_examples(path, Fields(label=None))] == [("a", ""), ("b", "")]
+
+
+def test_unlabelled_pairs(tmp_path):
+    path = write(tmp_path, "d.jsonl", jsonl({"premise": "p", "hypothesis": "h"}))
+    assert read_examples(path, Fields(label=None)) == [Example("p", "", text_pair="h", line=1)]
+
+
+# --- bad inputs -------------------------------------------------------------------------------
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "absent.csv"
+    err = read_error(path)
+    assert str(path) in str(err)
+    assert "no such file" in str(err)
+    assert err.line is None
+
+
+def test_directory_is_not_a_file(tmp_path):
+    err = read_error(tmp_path)
+    assert str(tmp_path) in str(err) and "no such file" in str(err)
+
+
+def test_unknown_suffix(tmp_path):
+    path = write(tmp_path, "d.txt", "text,label\na,x\n")
+    err = read_error(path)
+    assert str(path) in str(err)
+    assert "'.txt'" in str(err)
+    for known in ("csv", "tsv", "jsonl"):
+        assert known in str(err)
+
+
+def test_csv_header_lacks_field(tmp_path):
+    path = write(tmp_path, "d.csv", "sentence,label\na,x\n")
+    err = read_error(path)
+    assert f"{path}:1" in str(err)
+    assert "'text'" in str(err)
+    assert "sentence, label" in str(err)  # lists the fields present
+    assert (err.path, err.line, err.field) == (str(path), 1, "text")
+
+
+def test_csv_header_lacks_custom_label_field(tmp_path):
+    path = write(tmp_path, "d.tsv", "text\tlabel\na\tx\n")
+    err = read_error(path, Fields(label="stars"))
+    assert f"{path}:1" in str(err) and "'stars'" in str(err) and "text, label" in str(err)
+
+
+def test_csv_header_lacks_pair_field(tmp_path):
+    path = write(tmp_path, "d.csv", "text,label\na,x\n")
+    err = read_error(path, Fields(text_pair="second"))
+    assert f"{path}:1" in str(err) and "'second'" in str(err)
+
+
+def test_jsonl_object_lacks_field(tmp_path):
+    path = write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": "x"}, {"text": "b", "gold": "y"}))
+    err = read_error(path)
+    assert f"{path}:2" in str(err)
+    assert "'label'" in str(err)
+    assert "text, gold" in str(err)
+    assert (err.line, err.field) == (2, "label")
+
+
+def test_jsonl_first_object_lacks_text(tmp_path):
+    path = write(tmp_path, "d.jsonl", jsonl({"sentence": "a", "label": "x"}))
+    err = read_error(path)
+    assert f"{path}:1" in str(err) and "'text'" in str(err) and "sentence, label" in str(err)
+
+
+def test_csv_empty_text(tmp_path):
+    path = write(tmp_path, "d.csv", "text,label\na,x\n  ,y\n")
+    err = read_error(path)
+    assert f"{path}:3" in str(err)
+    assert "'text'" in str(err) and "empty text" in str(err)
+    assert (err.line, err.field) == (3, "text")
+
+
+def test_jsonl_empty_text(tmp_path):
+    path = write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": "x"}, {"text": "b", "label": "x"},
+                                           {"text": "", "label": "y"}))
+    err = read_error(path)
+    assert f"{path}:3" in str(err) and "'text'" in str(err) and "empty text" in str(err)
+
+
+def test_jsonl_null_text(tmp_path):
+    path = write(tmp_path, "d.jsonl", jsonl({"text": None, "label": "y"}))
+    err = read_error(path)
+    assert f"{path}:1" in str(err) and "'text'" in str(err) and "missing" in str(err)
+
+
+def test_jsonl_text_not_a_string(tmp_path):
+    path = write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": "x"}, {"text": 42, "label": "y"}))
+    err = read_error(path)
+    assert f"{path}:2" in str(err) and "'text'" in str(err) and "int instead of text" in str(err)
+
+
+def test_empty_text_pair(tmp_path):
+    path = write(tmp_path, "d.csv", "premise,hypothesis,label\np,h,x\np2,,y\n")
+    err = read_error(path)
+    assert f"{path}:3" in str(err) and "'hypothesis'" in str(err) and "empty text" in str(err)
+
+
+def test_malformed_json_line(tmp_path):
+    body = jsonl({"text": "a", "label": "x"}, {"text": "b", "label": "y"}) + '{"text": "c", "label": \n'
+    path = write(tmp_path, "d.jsonl", body)
+    err = read_error(path)
+    assert f"{path}:3" in str(err)
+    assert "malformed JSON" in str(err)
+    assert err.line == 3
+
+
+def test_json_line_not_an_object(tmp_path):
+    path = write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": "x"}, ["b", "y"]))
+    err = read_error(path)
+    assert f"{path}:2" in str(err)
+    assert "list, not an object" in str(err)
+
+
+def test_json_scalar_line_not_an_object(tmp_path):
+    path = write(tmp_path, "d.jsonl", '"just a string"\n')
+    err = read_error(path)
+    assert f"{path}:1" in str(err) and "str, not an object" in str(err)
+
+
+def test_csv_row_with_too_many_columns(tmp_path):
+    path = write(tmp_path, "d.csv", "text,label\na,x\nb,y,extra\n")
+    err = read_error(path)
+    assert f"{path}:3" in str(err)
+    assert "3 columns, header has 2" in str(err)
+
+
+def test_csv_row_with_too_few_columns(tmp_path):
+    path = write(tmp_path, "d.tsv", "text\tlabel\tsource\na\tx\ts\nb\ty\n")
+    err = read_error(path)
+    assert f"{path}:3" in str(err) and "2 columns, header has 3" in str(err)
+
+
+def test_csv_unterminated_quote_names_the_line_it_opens_on(tmp_path):
+    # the reader runs to the end of the file looking for the closing quote; the error must
+    # still point at line 3, where the bad row starts, not at the end of the file
+    path = write(tmp_path, "d.csv", 'text,label\na,x\n"b unclosed,y\nc,x\nd,y\ne,x\n')
+    err = read_error(path)
+    assert f"{path}:3:" in str(err)
+    assert "malformed row" in str(err)
+    assert err.line == 3
+
+
+def test_csv_text_after_closing_quote_is_strict_error(tmp_path):
+    path = write(tmp_path, "d.csv", 'text,label\na,x\n"b"junk,y\nc,x\n')
+    err = read_error(path)
+    assert f"{path}:3:" in str(err) and "malformed row" in str(err)
+
+
+def test_csv_invalid_utf8_names_line(tmp_path):
+    path = write(tmp_path, "d.csv", b"text,label\na,x\nb\xff\xfe,y\nc,x\n")
+    err = read_error(path)
+    assert f"{path}:3" in str(err)
+    assert "not UTF-8" in str(err)
+    assert err.line == 3
+
+
+def test_invalid_utf8_after_bom_names_line(tmp_path):
+    # the BOM's three bytes must not shift the line count: the bad byte directly follows a newline
+    before_bad_byte = b"\xef\xbb\xbftext,label\nab,x\n"
+    path = write(tmp_path, "d.csv", before_bad_byte + b"\xff,y\n")
+    err = read_error(path)
+    assert f"{path}:3:" in str(err)
+    assert f"byte {len(before_bad_byte)})" in str(err)  # offset in the file as it is on disk
+
+
+def test_jsonl_invalid_utf8_names_line(tmp_path):
+    path = write(tmp_path, "d.jsonl", b'{"text": "a", "label": "x"}\n\n{"text": "caf\xe9", "label": "x"}\n')
+    err = read_error(path)
+    assert f"{path}:3" in str(err) and "not UTF-8" in str(err)
+
+
+def test_csv_duplicate_header_column(tmp_path):
+    path = write(tmp_path, "d.csv", "text,label,text\na,x,b\n")
+    err = read_error(path)
+    assert f"{path}:1" in str(err)
+    assert "'text'" in str(err) and "duplicate" in str(err)
+
+
+def test_csv_duplicate_header_after_stripping(tmp_path):
+    path = write(tmp_path, "d.csv", "text,label, label\na,x,y\n")
+    err = read_error(path)
+    assert f"{path}:1" in str(err) and "'label'" in str(err) and "duplicate" in str(err)
+
+
+@pytest.mark.parametrize("name", ["d.csv", "d.tsv"])
+def test_empty_delimited_file(tmp_path, name):
+    path = write(tmp_path, name, "")
+    err = read_error(path)
+    assert f"{path}:1" in str(err) and "empty" in str(err)
+
+
+def test_header_only_csv_holds_no_examples(tmp_path):
+    path = write(tmp_path, "d.csv", "text,label\n\n")
+    err = read_error(path)
+    assert str(path) in str(err) and "no examples" in str(err)
+
+
+@pytest.mark.parametrize("body", ["", "\n  \n\n"])
+def test_empty_jsonl_holds_no_examples(tmp_path, body):
+    path = write(tmp_path, "d.jsonl", body)
+    err = read_error(path)
+    assert str(path) in str(err) and "no examples" in str(err)
+
+
+def test_csv_empty_label(tmp_path):
+    path = write(tmp_path, "d.csv", "text,label\na,x\nb, \n")
+    err = read_error(path)
+    assert f"{path}:3" in str(err)
+    assert "'label'" in str(err) and "missing or empty label" in str(err)
+    assert (err.line, err.field) == (3, "label")
+
+
+def test_jsonl_null_label(tmp_path):
+    path = write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": None}))
+    err = read_error(path)
+    assert f"{path}:1" in str(err) and "'label'" in str(err) and "missing or empty label" in str(err)
+
+
+def test_jsonl_empty_string_label(tmp_path):
+    path = write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": "x"}, {"text": "b", "label": ""}))
+    err = read_error(path)
+    assert f"{path}:2" in str(err) and "'label'" in str(err) and "missing or empty label" in str(err)
+
+
+def test_jsonl_label_missing_key(tmp_path):
+    path = write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": "x"}, {"text": "b"}))
+    err = read_error(path)
+    assert f"{path}:2" in str(err) and "'label'" in str(err) and "not found" in str(err)
+
+
+@pytest.mark.parametrize("bad", [True, ["a"], {"k": 1}])
+def test_jsonl_label_that_is_not_a_class(tmp_path, bad):
+    path = write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": bad}))
+    err = read_error(path)
+    assert f"{path}:1" in str(err) and "'label'" in str(err) and "is not a class" in str(err)

@@ -1,0 +1,293 @@
+"""Splits: a folder's train/dev/test files, or one file cut stratified and seeded; content hashes; label checks."""
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from ctxlearn.data.example import Example, Fields
+from ctxlearn.data.splits import Splits, content_hash, find_split_files, label_order, load_splits
+from ctxlearn.errors import DataError
+
+
+def write_jsonl(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows), encoding="utf-8")
+    return path
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows), encoding="utf-8")
+    return path
+
+
+def rows(prefix: str, labels: str) -> list[tuple[str, str]]:
+    return [(f"{prefix} {i}", lab) for i, lab in enumerate(labels)]
+
+
+def texts(exs: list[Example]) -> list[str]:
+    return [ex.text for ex in exs]
+
+
+def split_error(spec: Path | str, **kwargs) -> DataError:
+    with pytest.raises(DataError) as info:
+        load_splits(str(spec), **kwargs)
+    return info.value
+
+
+# 72 of "a", 8 of "b": 80 examples, 90/10 classes. Fractions of 1/4 are exact in binary, so the
+# sizes sklearn makes (the cut is ceil(fraction * n)) are known: test 20, then dev 15 of the 60 left.
+IMBALANCED = [(f"text {i}", "b" if i % 10 == 0 else "a") for i in range(80)]
+
+
+@pytest.fixture
+def one_file(tmp_path: Path) -> Path:
+    return write_jsonl(tmp_path / "all.jsonl", IMBALANCED)
+
+
+# --- folders ----------------------------------------------------------------------------------
+
+def test_folder_with_train_dev_test_uses_them(tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", rows("tr", "abab"))
+    dev = write_csv(tmp_path / "dev.csv", rows("dv", "ba"))
+    test = write_jsonl(tmp_path / "test.jsonl", rows("te", "aab"))
+    splits = load_splits(str(tmp_path))
+    assert texts(splits.train) == ["tr 0", "tr 1", "tr 2", "tr 3"]
+    assert texts(splits.dev) == ["dv 0", "dv 1"]
+    assert texts(splits.test) == ["te 0", "te 1", "te 2"]
+    assert splits.labels == ["a", "b"]
+    assert splits.sources == {"train": str(train), "dev": str(dev), "test": str(test)}
+    assert not splits.is_pair
+
+
+def test_validation_file_counts_as_dev_and_test_is_cut_from_train(tmp_path):
+    train_rows = rows("tr", "ab" * 10)
+    train = write_jsonl(tmp_path / "train.jsonl", train_rows)
+    validation = write_jsonl(tmp_path / "validation.jsonl", rows("va", "ab"))
+    splits = load_splits(str(tmp_path), seed=3, test_fraction=0.25)
+    assert texts(splits.dev) == ["va 0", "va 1"]
+    assert splits.sources["dev"] == str(validation)
+    assert str(train) in splits.sources["test"] and "seed 3" in splits.sources["test"]
+    assert "25%" in splits.sources["test"]
+    assert len(splits.test) == math.ceil(0.25 * len(train_rows))
+    assert sorted(texts(splits.train) + texts(splits.test)) == sorted(t for t, _ in train_rows)
+
+
+@pytest.mark.parametrize("dev_name", ["valid.tsv", "val.csv", "Dev.jsonl"])
+def test_other_dev_names(tmp_path, dev_name):
+    write_jsonl(tmp_path / "train.jsonl", rows("tr", "ab"))
+    if dev_name.endswith(".tsv"):
+        (tmp_path / dev_name).write_text("text\tlabel\nd\ta\n", encoding="utf-8")
+    else:
+        (write_csv if dev_name.endswith(".csv") else write_jsonl)(tmp_path / dev_name, [("d", "a")])
+    assert find_split_files(tmp_path)["dev"] == tmp_path / dev_name
+
+
+def test_folder_ignores_unrelated_files(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", rows("tr", "ab"))
+    (tmp_path / "README.md").write_text("notes", encoding="utf-8")
+    (tmp_path / "dev.txt").write_text("not a data file", encoding="utf-8")
+    (tmp_path / "extra.jsonl").write_text("{}", encoding="utf-8")
+    assert find_split_files(tmp_path) == {"train": tmp_path / "train.jsonl"}
+
+
+def test_folder_without_train_file(tmp_path):
+    write_jsonl(tmp_path / "dev.jsonl", rows("dv", "ab"))
+    err = split_error(tmp_path)
+    assert str(tmp_path) in str(err) and "no train file" in str(err)
+
+
+def test_folder_passes_fields_to_every_file(tmp_path):
+    for name in ("train", "dev", "test"):
+        (tmp_path / f"{name}.csv").write_text(f"s1,s2,gold\n{name} a,{name} b,x\n{name} c,{name} d,y\n",
+                                              encoding="utf-8")
+    splits = load_splits(str(tmp_path), Fields(text="s1", text_pair="s2", label="gold"))
+    assert splits.is_pair
+    assert [(e.text, e.text_pair, e.label) for e in splits.dev] == [("dev a", "dev b", "x"), ("dev c", "dev d", "y")]
+
+
+def test_integer_labels_sort_numerically(tmp_path):
+    write_csv(tmp_path / "train.csv", rows("tr", ["10", "2", "1", "2", "10", "1"]))
+    write_csv(tmp_path / "dev.csv", rows("dv", ["1", "10"]))
+    write_csv(tmp_path / "test.csv", rows("te", ["2"]))
+    assert load_splits(str(tmp_path)).labels == ["1", "2", "10"]
+
+
+# --- label checks -----------------------------------------------------------------------------
+
+def test_one_class_in_train(tmp_path):
+    path = write_jsonl(tmp_path / "all.jsonl", rows("t", "pppp"))
+    err = split_error(path)
+    assert str(path) in str(err)
+    assert "'label'" in str(err) and "'p'" in str(err)
+
+
+def test_one_class_in_train_file_of_folder(tmp_path):
+    train = write_csv(tmp_path / "train.csv", rows("tr", "xx"))
+    write_csv(tmp_path / "dev.csv", rows("dv", "xy"))
+    err = split_error(tmp_path)
+    assert str(train) in str(err) and "'x'" in str(err)
+
+
+def test_dev_label_that_train_lacks(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", rows("tr", "abab"))
+    dev = write_jsonl(tmp_path / "dev.jsonl", rows("dv", "abc"))  # "c" on line 3
+    write_jsonl(tmp_path / "test.jsonl", rows("te", "ab"))
+    err = split_error(tmp_path)
+    assert f"{dev}:3" in str(err)
+    assert "'label'" in str(err) and "'c'" in str(err)
+    assert "['a', 'b']" in str(err)  # the labels train has
+    assert (err.path, err.line, err.field) == (str(dev), 3, "label")
+
+
+def test_test_label_that_train_lacks(tmp_path):
+    write_csv(tmp_path / "train.csv", rows("tr", "abab"))
+    write_csv(tmp_path / "dev.csv", rows("dv", "ab"))
+    test = write_csv(tmp_path / "test.csv", rows("te", "abbz"))  # header is line 1, "z" is on line 5
+    err = split_error(tmp_path)
+    assert f"{test}:5" in str(err) and "'z'" in str(err)
+
+
+# --- one file, cut stratified and seeded --------------------------------------------------------
+
+def test_single_file_is_split_into_three_disjoint_parts(one_file):
+    splits = load_splits(str(one_file), seed=0, dev_fraction=0.25, test_fraction=0.25)
+    assert len(splits.test) == 20 and len(splits.dev) == 15 and len(splits.train) == 45
+    everything = texts(splits.train) + texts(splits.dev) + texts(splits.test)
+    assert sorted(everything) == sorted(t for t, _ in IMBALANCED)  # each example in exactly one split
+    assert splits.labels == ["a", "b"]
+    by_text = dict(IMBALANCED)
+    for ex in splits.train + splits.dev + splits.test:
+        assert ex.label == by_text[ex.text]
+
+
+def test_single_file_split_keeps_class_proportions(one_file):
+    share_b = Counter(lab for _, lab in IMBALANCED)["b"] / len(IMBALANCED)
+    for seed in (0, 1, 2):
+        splits = load_splits(str(one_file), seed=seed, dev_fraction=0.25, test_fraction=0.25)
+        for part in (splits.train, splits.dev, splits.test):
+            n_b = sum(ex.label == "b" for ex in part)
+            # a plain random cut of 15 or 20 would often be 2 or more away from this
+            assert abs(n_b - share_b * len(part)) <= 1, (seed, len(part), n_b)
+            assert n_b >= 1
+
+
+def test_same_seed_gives_identical_splits(one_file):
+    first = load_splits(str(one_file), seed=7)
+    second = load_splits(str(one_file), seed=7)
+    assert (first.train, first.dev, first.test) == (second.train, second.dev, second.test)
+    assert first.hashes() == second.hashes()
+
+
+def test_different_seed_gives_different_splits(one_file):
+    first = load_splits(str(one_file), seed=1)
+    second = load_splits(str(one_file), seed=2)
+    assert set(texts(first.test)) != set(texts(second.test))
+    assert first.hashes()["test"] != second.hashes()["test"]
+    assert len(first.test) == len(second.test)
+
+
+def test_single_file_sources(one_file):
+    splits = load_splits(str(one_file), seed=5, dev_fraction=0.25, test_fraction=0.5)
+    assert splits.sources["train"] == str(one_file)
+    for name, pct in (("dev", "25%"), ("test", "50%")):
+        src = splits.sources[name]
+        assert str(one_file) in src and pct in src and "seed 5" in src and "stratified" in src
+
+
+def test_single_file_with_a_class_of_one(tmp_path):
+    # stratifying needs two of each class; with a singleton class the cut is made unstratified
+    data = [(f"t {i}", "a" if i else "b") for i in range(20)]
+    path = write_jsonl(tmp_path / "d.jsonl", data)
+    try:
+        splits = load_splits(str(path), seed=0)
+    except DataError as err:  # the lone "b" may land outside train: that must be a DataError
+        assert "'b'" in str(err) and "never occurs in train" in str(err)
+    else:
+        assert sorted(texts(splits.train + splits.dev + splits.test)) == sorted(t for t, _ in data)
+
+
+def test_small_file_splits_without_crashing(tmp_path):
+    # 10 examples, 2 classes: a 10% cut holds a single example, too few to stratify two classes
+    data = [(f"t {i}", "ab"[i % 2]) for i in range(10)]
+    path = write_csv(tmp_path / "small.csv", data)
+    splits = load_splits(str(path), seed=0)
+    assert len(splits.test) == 1 and len(splits.dev) == 1 and len(splits.train) == 8
+    assert sorted(texts(splits.train + splits.dev + splits.test)) == sorted(t for t, _ in data)
+    assert splits.labels == ["a", "b"]
+    again = load_splits(str(path), seed=0)
+    assert (again.train, again.dev, again.test) == (splits.train, splits.dev, splits.test)
+    # the unstratified fallback still follows the seed: ten seeds do not all pick the same test example
+    assert len({load_splits(str(path), seed=s).test[0].text for s in range(10)}) > 1
+
+
+# --- hashes -------------------------------------------------------------------------------------
+
+def make_folder(folder: Path, dev_rows: list[tuple[str, str]]) -> Path:
+    folder.mkdir()
+    write_jsonl(folder / "train.jsonl", rows("tr", "abab"))
+    write_jsonl(folder / "dev.jsonl", dev_rows)
+    write_jsonl(folder / "test.jsonl", rows("te", "ab"))
+    return folder
+
+
+def test_hashes_stable_for_same_content(tmp_path):
+    one = load_splits(str(make_folder(tmp_path / "one", rows("dv", "ab"))))
+    two = load_splits(str(make_folder(tmp_path / "two", rows("dv", "ab"))))
+    assert one.hashes() == two.hashes()
+    assert set(one.hashes()) == {"train", "dev", "test"}
+    assert all(len(h) == 64 for h in one.hashes().values())
+
+
+def test_hashes_change_when_one_example_text_changes(tmp_path):
+    base = load_splits(str(make_folder(tmp_path / "base", rows("dv", "ab")))).hashes()
+    edited = load_splits(str(make_folder(tmp_path / "edit", [("dv 0", "a"), ("dv 1 edited", "b")]))).hashes()
+    assert edited["dev"] != base["dev"]
+    assert (edited["train"], edited["test"]) == (base["train"], base["test"])
+
+
+def test_hashes_change_when_one_label_changes(tmp_path):
+    base = load_splits(str(make_folder(tmp_path / "base", rows("dv", "ab")))).hashes()
+    edited = load_splits(str(make_folder(tmp_path / "edit", rows("dv", "aa")))).hashes()
+    assert edited["dev"] != base["dev"]
+    assert (edited["train"], edited["test"]) == (base["train"], base["test"])
+
+
+def test_hash_is_of_content_not_file_format(tmp_path):
+    data = rows("t", "abba" * 5)
+    from_jsonl = load_splits(str(write_jsonl(tmp_path / "d.jsonl", data)), seed=4)
+    from_csv = load_splits(str(write_csv(tmp_path / "d.csv", data)), seed=4)
+    assert from_jsonl.hashes() == from_csv.hashes()
+
+
+def test_content_hash_sees_order_pair_and_label():
+    exs = [Example("x", "a"), Example("y", "b")]
+    assert content_hash(exs) == content_hash([Example("x", "a", line=9), Example("y", "b", line=3)])
+    assert content_hash(exs) != content_hash(exs[::-1])
+    assert content_hash(exs) != content_hash([Example("x", "a", text_pair="p"), Example("y", "b")])
+    assert content_hash(exs) != content_hash([Example("x", "b"), Example("y", "b")])
+    assert content_hash(exs) != content_hash(exs[:1])
+
+
+def test_splits_hashes_match_content_hash():
+    s = Splits([Example("x", "a")], [Example("y", "b")], [], ["a", "b"])
+    assert s.hashes() == {"train": content_hash(s.train), "dev": content_hash(s.dev), "test": content_hash([])}
+
+
+# --- label order ------------------------------------------------------------------------------
+
+def test_label_order_numeric():
+    assert label_order({"10", "2", "1", "0"}) == ["0", "1", "2", "10"]
+    assert label_order({"-1", "1", "0"}) == ["-1", "0", "1"]
+
+
+def test_label_order_names_alphabetical():
+    assert label_order({"pos", "neg", "neutral"}) == ["neg", "neutral", "pos"]
+    assert label_order({"10", "2", "x"}) == ["10", "2", "x"]  # mixed: all compared as text
+
+
+@pytest.mark.parametrize("odd", ["²", "--1", "-"])
+def test_label_order_labels_int_cannot_parse_sort_as_text(odd):
+    assert label_order({"1", odd}) == sorted({"1", odd})
