@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
+
+# Read by huggingface_hub when it is first imported: tests never touch the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 import pytest
 

@@ -70,7 +70,7 @@ def train_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ctxlearn.train import run_training
+    from ctxlearn.train.run import run_training
 
     result = run_training(train_config(args))
     if args.json:

@@ -14,7 +14,7 @@ from ctxlearn.artifact import load_classifier
 from ctxlearn.config import load_yaml
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.readers import read_examples
-from ctxlearn.data.splits import find_split_files
+from ctxlearn.data.splits import load_splits
 from ctxlearn.errors import DataError
 from ctxlearn.evaluate import classification_metrics
 from ctxlearn.train.encode import encode
@@ -27,7 +27,7 @@ class Predictor:
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         self.model, self.tokenizer, self.labels, self.manifest = load_classifier(self.folder)
-        cfg = load_yaml(self.folder / "config.yaml")
+        cfg = self.config = load_yaml(self.folder / "config.yaml")
         self.fields = Fields(cfg.get("text_field", "text"), cfg.get("label_field", "label"), cfg.get("text_pair_field"))
         self.max_length = int(cfg.get("max_length", 128))
         self.bf16 = bool(self.manifest.get("bf16", False))
@@ -36,15 +36,16 @@ class Predictor:
         data = encode(examples, self.tokenizer, None, self.max_length)
         return predict_proba(self.model, data, self.tokenizer, self.bf16)
 
-    def evaluate(self, path: str | Path) -> dict[str, Any]:
-        """Metrics on a labelled file, or on the test file of a data folder."""
-        path = Path(path)
-        if path.is_dir():
-            files = find_split_files(path)
-            if "test" not in files:
-                raise DataError(path, "no test file in this folder", expected="test.jsonl/.csv/.tsv, or pass a file")
-            path = files["test"]
-        examples = read_examples(path, self.fields)
+    def evaluate(self, spec: str | Path) -> dict[str, Any]:
+        """Metrics on a labelled file; for a data folder or builtin:NAME, on its test split (cut with
+        the run's seed and fractions when there is no test file, so it is the run's own test split)."""
+        path = Path(spec)
+        if path.is_file():
+            examples = read_examples(path, self.fields)
+        else:
+            c = self.config
+            examples = load_splits(str(spec), self.fields, seed=c.get("seed", 0), dev_fraction=c.get("dev_fraction", 0.1),
+                                   test_fraction=c.get("test_fraction", 0.1)).test
         index = {lab: i for i, lab in enumerate(self.labels)}
         for ex in examples:
             if ex.label not in index:

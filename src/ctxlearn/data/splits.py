@@ -5,6 +5,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from sklearn.model_selection import train_test_split
@@ -28,6 +29,7 @@ class Splits:
     def is_pair(self) -> bool:
         return self.train[0].text_pair is not None
 
+    @cached_property
     def hashes(self) -> dict[str, str]:
         return {name: content_hash(getattr(self, name)) for name in ("train", "dev", "test")}
 

@@ -1,4 +1,2 @@
-"""Training: one entry point (``run_training``) over two paths, gradient steps or cached features."""
-from ctxlearn.train.run import run_training
-
-__all__ = ["run_training"]
+"""Training: one entry point (``ctxlearn.train.run.run_training``) over two paths: gradient steps on
+transformers' Trainer (hf.py) or a head fitted on cached frozen features (features.py)."""

@@ -24,9 +24,6 @@ class Encoded(Dataset):
     def lengths(self) -> list[int]:
         return [len(r["input_ids"]) for r in self.rows]
 
-    def useful_tokens(self) -> int:
-        return sum(self.lengths())
-
 
 def encode(examples: list[Example], tokenizer: Any, labels: list[str] | None, max_length: int) -> Encoded:
     """Tokenise texts (or pairs, truncating the longer side first); attach label ids when given."""

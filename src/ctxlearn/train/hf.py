@@ -12,10 +12,34 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments
+import time
+
+from transformers import (DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback,
+                          TrainingArguments)
 from transformers.trainer_utils import get_last_checkpoint
 
 from ctxlearn.train.encode import Encoded
+
+
+class StepClock(TrainerCallback):
+    """Seconds spent in training steps, measured step end to step end (data collation included) but
+    leaving out intervals that contain an evaluation or a checkpoint save, and the first step."""
+
+    def __init__(self) -> None:
+        self.seconds, self.steps, self._last, self._skip = 0.0, 0, None, True
+
+    def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
+        now = time.perf_counter()
+        if self._last is not None and not self._skip:
+            self.seconds += now - self._last
+            self.steps += 1
+        self._last, self._skip = now, False
+
+    def on_evaluate(self, args, state, control, **kw):  # noqa: ANN001
+        self._skip = True
+
+    def on_save(self, args, state, control, **kw):  # noqa: ANN001
+        self._skip = True
 
 
 def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int, steps_per_epoch: int) -> TrainingArguments:
@@ -27,7 +51,7 @@ def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int
         metric_for_best_model="accuracy", greater_is_better=True,
         train_sampling_strategy="group_by_length", bf16=bf16, seed=cfg.seed, data_seed=cfg.seed,
         report_to=["tensorboard"], logging_steps=max(1, min(50, steps_per_epoch // 4)),
-        remove_unused_columns=False, label_names=["labels"], dataloader_num_workers=0, disable_tqdm=False,
+        include_num_input_tokens_seen="non_padding", remove_unused_columns=False, label_names=["labels"], dataloader_num_workers=0, disable_tqdm=False,
         use_cpu=not torch.cuda.is_available())
 
 
@@ -41,7 +65,8 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     """Train ``model`` in place (best dev checkpoint loaded at the end); returns training stats."""
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     args = _args(cfg, work, epochs, lr, bf16, max(1, math.ceil(steps_per_epoch * epochs)), steps_per_epoch)
-    callbacks = [EarlyStoppingCallback(cfg.patience)] if cfg.patience > 0 else []
+    clock = StepClock()
+    callbacks = [clock] + ([EarlyStoppingCallback(cfg.patience)] if cfg.patience > 0 else [])
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=dev,
                       data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy,
                       callbacks=callbacks)
@@ -50,6 +75,8 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     epochs_run = trainer.state.epoch or 0.0
     return {"train_seconds": result.metrics.get("train_runtime", 0.0), "epochs_run": epochs_run,
             "steps": trainer.state.global_step, "resumed_from": resume,
-            "useful_train_tokens": int(train.useful_tokens() * epochs_run),
+            "useful_train_tokens": int(trainer.state.num_input_tokens_seen),
+            "steady_tokens_per_s": trainer.state.num_input_tokens_seen / trainer.state.global_step * clock.steps / clock.seconds
+            if clock.seconds else None,
             "best_dev_accuracy": trainer.state.best_metric,
             "loss_curve": [round(h["loss"], 5) for h in trainer.state.log_history if "loss" in h]}

@@ -57,12 +57,15 @@ def build_model(cfg: TrainConfig, method: Method, n_labels: int):
     return method.prepare(model, options), tokenizer, source, options
 
 
+def cached_features(model: EncoderClassifier, data: Encoded, split_hash: str, cfg: TrainConfig, source: Any,
+                    tokenizer: Any, bf16: bool) -> np.ndarray:
+    return features(model, data, tokenizer, bf16, feature_key(source.path, source.pooling, split_hash, cfg.max_length, bf16))
+
+
 def fit(cfg: TrainConfig, method: Method, model: EncoderClassifier, tokenizer: Any, splits: Splits,
         data: dict[str, Encoded], work: Path, bf16: bool, source: Any, options: Any) -> dict[str, Any]:
     if method.fit == "features":
-        hashes = splits.hashes()
-        x = {s: features(model, data[s], tokenizer, bf16, feature_key(source.path, source.pooling, hashes[s], cfg.max_length, bf16))
-             for s in ("train", "dev")}
+        x = {s: cached_features(model, data[s], splits.hashes[s], cfg, source, tokenizer, bf16) for s in ("train", "dev")}
         y = {s: np.array([r["labels"] for r in data[s].rows]) for s in ("train", "dev")}
         grid = [float(c) for c in options.c_grid.split(",")]
         return fit_head(model, x["train"], y["train"], x["dev"], y["dev"], grid, cfg.seed)
@@ -93,7 +96,12 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     metrics, probs = {}, {}
     for split in ("dev", "test"):
         y = np.array([r["labels"] for r in data[split].rows])
-        probs[split] = predict_proba(model, data[split], tokenizer, bf16)
+        if method.fit == "features":  # the frozen backbone's features are cached: only the head runs
+            x = torch.from_numpy(cached_features(model, data[split], splits.hashes[split], cfg, source, tokenizer, bf16))
+            with torch.no_grad():
+                probs[split] = torch.softmax(model.head(x).float(), -1).numpy()
+        else:
+            probs[split] = predict_proba(model, data[split], tokenizer, bf16)
         metrics[split] = classification_metrics(y, probs[split], splits.labels)
     manifest = _manifest(cfg, splits, source, method, bf16, stats, (trainable, total), start, data["train"])
     out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, model, tokenizer, splits, metrics, manifest, work, probs["test"]))
@@ -132,13 +140,14 @@ def _manifest(cfg: TrainConfig, splits: Splits, source: Any, method: Method, bf1
         "data": cfg.data, "model": cfg.model, "method": method.name, "seed": cfg.seed, "bf16": bf16,
         "model_source": {"name": source.name, "path": source.path, "kind": source.kind, "pooling": source.pooling},
         "base_weights_sha256": weights_sha256(source.path),
-        "labels": splits.labels, "data_sources": splits.sources, "data_sha256": splits.hashes(),
+        "labels": splits.labels, "data_sources": splits.sources, "data_sha256": splits.hashes,
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__, "peft": peft.__version__},
         "training": {k: v for k, v in stats.items()},
         "cost": {"trainable_params": params[0], "total_params": params[1], "train_seconds": train_s,
                  "wall_seconds": time.time() - start,
                  "train_tokens_per_s": stats.get("useful_train_tokens", 0) / train_s if train_s else 0.0,
+                 "steady_train_tokens_per_s": stats.get("steady_tokens_per_s"),
                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
     }
 

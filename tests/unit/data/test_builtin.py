@@ -101,7 +101,7 @@ def test_movie_sentiment_drops_the_neutral_band(loaded):
 def test_builtins_are_seeded(loaded):
     again = load_splits("builtin:sms-spam", seed=0)
     first = loaded("sms-spam")
-    assert again.hashes() == first.hashes()
+    assert again.hashes == first.hashes
 
 
 def test_unknown_builtin_lists_the_choices():

@@ -178,14 +178,14 @@ def test_same_seed_gives_identical_splits(one_file):
     first = load_splits(str(one_file), seed=7)
     second = load_splits(str(one_file), seed=7)
     assert (first.train, first.dev, first.test) == (second.train, second.dev, second.test)
-    assert first.hashes() == second.hashes()
+    assert first.hashes == second.hashes
 
 
 def test_different_seed_gives_different_splits(one_file):
     first = load_splits(str(one_file), seed=1)
     second = load_splits(str(one_file), seed=2)
     assert set(texts(first.test)) != set(texts(second.test))
-    assert first.hashes()["test"] != second.hashes()["test"]
+    assert first.hashes["test"] != second.hashes["test"]
     assert len(first.test) == len(second.test)
 
 
@@ -236,21 +236,21 @@ def make_folder(folder: Path, dev_rows: list[tuple[str, str]]) -> Path:
 def test_hashes_stable_for_same_content(tmp_path):
     one = load_splits(str(make_folder(tmp_path / "one", rows("dv", "ab"))))
     two = load_splits(str(make_folder(tmp_path / "two", rows("dv", "ab"))))
-    assert one.hashes() == two.hashes()
-    assert set(one.hashes()) == {"train", "dev", "test"}
-    assert all(len(h) == 64 for h in one.hashes().values())
+    assert one.hashes == two.hashes
+    assert set(one.hashes) == {"train", "dev", "test"}
+    assert all(len(h) == 64 for h in one.hashes.values())
 
 
 def test_hashes_change_when_one_example_text_changes(tmp_path):
-    base = load_splits(str(make_folder(tmp_path / "base", rows("dv", "ab")))).hashes()
-    edited = load_splits(str(make_folder(tmp_path / "edit", [("dv 0", "a"), ("dv 1 edited", "b")]))).hashes()
+    base = load_splits(str(make_folder(tmp_path / "base", rows("dv", "ab")))).hashes
+    edited = load_splits(str(make_folder(tmp_path / "edit", [("dv 0", "a"), ("dv 1 edited", "b")]))).hashes
     assert edited["dev"] != base["dev"]
     assert (edited["train"], edited["test"]) == (base["train"], base["test"])
 
 
 def test_hashes_change_when_one_label_changes(tmp_path):
-    base = load_splits(str(make_folder(tmp_path / "base", rows("dv", "ab")))).hashes()
-    edited = load_splits(str(make_folder(tmp_path / "edit", rows("dv", "aa")))).hashes()
+    base = load_splits(str(make_folder(tmp_path / "base", rows("dv", "ab")))).hashes
+    edited = load_splits(str(make_folder(tmp_path / "edit", rows("dv", "aa")))).hashes
     assert edited["dev"] != base["dev"]
     assert (edited["train"], edited["test"]) == (base["train"], base["test"])
 
@@ -259,7 +259,7 @@ def test_hash_is_of_content_not_file_format(tmp_path):
     data = rows("t", "abba" * 5)
     from_jsonl = load_splits(str(write_jsonl(tmp_path / "d.jsonl", data)), seed=4)
     from_csv = load_splits(str(write_csv(tmp_path / "d.csv", data)), seed=4)
-    assert from_jsonl.hashes() == from_csv.hashes()
+    assert from_jsonl.hashes == from_csv.hashes
 
 
 def test_content_hash_sees_order_pair_and_label():
@@ -273,7 +273,7 @@ def test_content_hash_sees_order_pair_and_label():
 
 def test_splits_hashes_match_content_hash():
     s = Splits([Example("x", "a")], [Example("y", "b")], [], ["a", "b"])
-    assert s.hashes() == {"train": content_hash(s.train), "dev": content_hash(s.dev), "test": content_hash([])}
+    assert s.hashes == {"train": content_hash(s.train), "dev": content_hash(s.dev), "test": content_hash([])}
 
 
 # --- label order ------------------------------------------------------------------------------

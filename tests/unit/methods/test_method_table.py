@@ -15,7 +15,7 @@ from ctxlearn.data import Fields
 from ctxlearn.data.readers import read_examples
 from ctxlearn.methods import METHODS
 from ctxlearn.predict import Predictor
-from ctxlearn.train import run_training
+from ctxlearn.train.run import run_training
 
 
 def expected_trainable(name: str, tiny_bert: Path, n_labels: int) -> int:

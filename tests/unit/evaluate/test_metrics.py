@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ctxlearn.evaluate.metrics import classification_metrics, expected_calibration_error
+
+
+def test_hand_checked_three_class_example() -> None:
+    # gold: a a a b b c ; predicted: a a b b c c
+    y = np.array([0, 0, 0, 1, 1, 2])
+    pred = [0, 0, 1, 1, 2, 2]
+    probs = np.eye(3)[pred] * 0.7 + 0.1
+    m = classification_metrics(y, probs, ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    # a: P 2/2 R 2/3; b: P 1/2 R 1/2; c: P 1/2 R 1/1
+    assert m["per_class"]["a"] == pytest.approx({"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3})
+    assert m["per_class"]["c"]["f1"] == pytest.approx(2 / 3)
+    assert m["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
+    assert m["micro_f1"] == pytest.approx(4 / 6)
+    assert m["confusion"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+
+
+def test_ece_of_hand_made_bins() -> None:
+    # four predictions at confidence 0.9 (three right) and two at 0.6 (one right)
+    probs = np.array([[0.9, 0.1]] * 4 + [[0.6, 0.4]] * 2)
+    y = np.array([0, 0, 0, 1, 0, 1])
+    expected = 4 / 6 * abs(0.75 - 0.9) + 2 / 6 * abs(0.5 - 0.6)
+    assert expected_calibration_error(probs, y) == pytest.approx(expected)
+
+
+def test_perfectly_calibrated_is_zero() -> None:
+    probs = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert expected_calibration_error(probs, np.array([0, 1])) == 0.0

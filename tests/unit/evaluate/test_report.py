@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ctxlearn.evaluate import classification_metrics, write_report
+from ctxlearn.evaluate.report import confusion_text
+
+
+def test_report_files(tmp_path: Path) -> None:
+    labels = ["neg", "pos"]
+    y = np.array([0, 1, 1, 0])
+    probs = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.9, 0.1]])
+    m = classification_metrics(y, probs, labels)
+    manifest = {"method": "full", "data": "toy", "model": "tiny", "seed": 0,
+                "cost": {"trainable_params": 10, "total_params": 100, "train_seconds": 1.0}}
+    write_report(tmp_path, {"dev": m, "test": m}, manifest, labels)
+    assert json.loads((tmp_path / "metrics.json").read_text())["test"]["accuracy"] == 0.75
+    png = (tmp_path / "confusion.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
+    report = (tmp_path / "report.md").read_text()
+    assert "| test | 4 | 0.7500 |" in report and "10 of 100 (10.00%)" in report
+    assert confusion_text(m["confusion"], labels).splitlines()[1].split() == ["neg", "2", "0"]

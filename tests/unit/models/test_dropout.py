@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ctxlearn.models.dropout import FastDropout, use_fast_dropout
+
+
+def test_keeps_one_minus_p_and_rescales() -> None:
+    torch.manual_seed(0)
+    x = torch.ones(400_000)
+    y = FastDropout(0.1).train()(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.9) < 0.003
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.9))
+
+
+def test_deterministic_under_seed_and_identity_in_eval() -> None:
+    x = torch.randn(64, 33)
+    torch.manual_seed(5)
+    a = FastDropout(0.3).train()(x)
+    torch.manual_seed(5)
+    b = FastDropout(0.3).train()(x)
+    assert torch.equal(a, b)
+    assert torch.equal(FastDropout(0.3).eval()(x), x)
+
+
+def test_mask_bits_are_independent_across_positions() -> None:
+    """Neighbouring elements come from different 16-bit quarters of one word; they must not correlate."""
+    torch.manual_seed(1)
+    m = (FastDropout(0.5).train()(torch.ones(200_000)) != 0).float()
+    corr = torch.corrcoef(torch.stack([m[:-1], m[1:]]))[0, 1].item()
+    assert abs(corr) < 0.01
+
+
+def test_swaps_every_dropout_but_keeps_p() -> None:
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.2), nn.Sequential(nn.Dropout(0.1)))
+    assert use_fast_dropout(model) == 2
+    kinds = [type(m) for m in model.modules() if isinstance(m, nn.Dropout)]
+    assert kinds == [FastDropout, FastDropout]
+    assert [m.p for m in model.modules() if isinstance(m, nn.Dropout)] == [0.2, 0.1]

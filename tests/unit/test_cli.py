@@ -1,0 +1,73 @@
+"""The ``ctxlearn`` command end to end on a tiny model: train, eval, predict, config precedence, errors."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ctxlearn.cli import main
+from ctxlearn.config import TrainConfig
+
+
+def _train(tiny_bert: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "--data", str(data), "--model", str(tiny_bert), "--out", str(out), "--bf16", "off", *extra]
+
+
+def test_train_json_eval_predict(tiny_bert: Path, toy_data: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(_train(tiny_bert, toy_data, out, "--method", "head", "--json")) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"test_accuracy", "test_macro_f1", "trainable_params", "out"} <= set(result)
+
+    assert main(["eval", str(out), "--data", str(toy_data), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["test_accuracy"] == pytest.approx(result["test_accuracy"])
+    assert evaluated["test_macro_f1"] == pytest.approx(result["test_macro_f1"])
+
+    pred = tmp_path / "pred.csv"
+    assert main(["predict", str(out), "--input", str(toy_data / "test.jsonl"), "--output", str(pred)]) == 0
+    rows = list(csv.DictReader(pred.open()))
+    n_in = len((toy_data / "test.jsonl").read_text().splitlines())
+    assert len(rows) == n_in
+    assert {"text", "label", "p_negative", "p_positive"} <= set(rows[0])
+    assert all(abs(float(r["p_negative"]) + float(r["p_positive"]) - 1) < 1e-4 for r in rows)
+    assert all(r["label"] == max(("negative", "positive"), key=lambda c: float(r[f"p_{c}"])) for r in rows)
+
+
+def test_flags_override_yaml_and_resolved_config_is_saved(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"method": "topk", "seed": 7, "max_length": 32, "method_options": {"head": {"c_grid": "1"}}}))
+    out = tmp_path / "run"
+    assert main(_train(tiny_bert, toy_data, out, "--config", str(recipe), "--method", "head", "--head-c-grid", "0.5,2")) == 0
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["method"] == "head" and saved["seed"] == 7 and saved["max_length"] == 32
+    assert saved["method_options"]["head"]["c_grid"] == "0.5,2"
+    assert set(saved) == {f for f in TrainConfig.__dataclass_fields__}
+
+
+def test_bad_data_exits_2_naming_file_and_line(tiny_bert: Path, tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine", "label": "a"}\n{"text": "", "label": "b"}\n')
+    assert main(_train(tiny_bert, bad, tmp_path / "run")) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:2" in err and "'text'" in err and "empty text" in err
+
+
+def test_unknown_yaml_field_is_named(tiny_bert: Path, toy_data: Path, tmp_path: Path, capsys) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("epoch: 3\n")
+    assert main(_train(tiny_bert, toy_data, tmp_path / "run", "--config", str(recipe))) == 2
+    assert "unknown field 'epoch'" in capsys.readouterr().err
+
+
+def test_help_teaches_every_field(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for name, field in TrainConfig.__dataclass_fields__.items():
+        if name != "method_options":
+            assert "--" + name.replace("_", "-") in text
+            assert " ".join(field.metadata["help"].split())[:40] in text
