@@ -5,6 +5,7 @@ Layout (everything a plain transformers / peft user needs, in their formats):
   tokenizer/              the tokenizer (AutoTokenizer.from_pretrained)
   backbone/               trained backbone, when its weights changed (AutoModel.from_pretrained)
   adapter/                peft adapter, for peft methods (PeftModel.from_pretrained on the base)
+  bottleneck/             bottleneck adapters and LayerNorms, for `adapter` (methods/adapter.py)
   head.safetensors        the classification head: ``head.weight`` (C, H), ``head.bias`` (C,)
 Methods that leave the backbone untouched store no copy of it; the manifest names the base model
 and the sha256 of its weights, checked on load.
@@ -23,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ctxlearn.errors import ModelError
+from ctxlearn.methods.adapter import adapted, load_adapters, save_adapters
 from ctxlearn.models.classifier import EncoderClassifier
 from ctxlearn.models.registry import ModelSource, load_encoder
 
@@ -54,6 +56,9 @@ def save_weights(model: EncoderClassifier, tokenizer: Any, folder: Path) -> str:
     if _is_peft(model.backbone):
         model.backbone.save_pretrained(folder / "adapter")
         return "adapter"
+    if adapted(model.backbone):
+        save_adapters(model.backbone, folder / "bottleneck")
+        return "bottleneck"
     if any(p.requires_grad for p in model.backbone.parameters()):
         model.backbone.save_pretrained(folder / "backbone")
         return "backbone"
@@ -103,6 +108,8 @@ def load_classifier(folder: str | Path) -> tuple[EncoderClassifier, Any, list[st
         from peft import PeftModel
 
         backbone = PeftModel.from_pretrained(backbone, str(folder / "adapter"))
+    if (folder / "bottleneck").is_dir():
+        load_adapters(backbone, folder / "bottleneck")
     labels = json.loads((folder / "labels.json").read_text())
     model = EncoderClassifier(backbone, len(labels), pooling=source.pooling)
     model.head.load_state_dict(load_file(str(folder / "head.safetensors")))

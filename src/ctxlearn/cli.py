@@ -23,7 +23,7 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, prefix: str 
     """One flag per field; defaults are left as None so YAML values are only overridden when given."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if "help" not in f.metadata or f.name == "method_options":
+        if "help" not in f.metadata or f.name in {"method_options", "extra"}:
             continue
         kind = hints[f.name]
         base = typing.get_args(kind)[0] if typing.get_origin(kind) in (typing.Union, getattr(__import__("types"), "UnionType", ())) else kind
@@ -77,6 +77,59 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         print((__import__("pathlib").Path(result["out"]) / "report.md").read_text())
+    return 0
+
+
+def _compare_parser(sub: Any) -> None:
+    from ctxlearn.compare.budget import BUDGETS
+    from ctxlearn.compare.run import CompareConfig
+
+    budgets = "; ".join(f"{n}: {BUDGETS.get(n).help}" for n in BUDGETS)
+    p = sub.add_parser("compare", help="run several methods on the same data and report which is best",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Every method on the same splits and budget, each cell mean ± std over seeds.\n"
+                                   "Finished cells are kept: rerun the same command to resume.\nBudgets: " + budgets +
+                                   "\nExample:\n  ctxlearn compare --data ../shared/data/sst2 --methods full,head,lora --budget quick --out runs/cmp\n"
+                                   "Flags after `--` go to every `ctxlearn train` cell, e.g. `-- --max-length 64`.")
+    add_dataclass_flags(p, CompareConfig)
+    p.add_argument("--json", action="store_true", help="print the per-method results as JSON")
+    p.add_argument("train_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ctxlearn.compare.run import CompareConfig, run_compare
+
+    values = {k: v for k, v in vars(args).items() if v is not None and k in CompareConfig.__dataclass_fields__}
+    extra = [a for a in (args.train_args or []) if a != "--"]
+    result = run_compare(CompareConfig(**values, extra=extra))
+    if args.json:
+        print(json.dumps(result, default=str))
+    else:
+        print((__import__("pathlib").Path(result["out"]) / "report.md").read_text())
+    return 0
+
+
+def _icl_parser(sub: Any) -> None:
+    from ctxlearn.icl.config import IclConfig
+
+    p = sub.add_parser("icl", help="label data by in-context learning with a causal LM (no training)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Score test examples by prompting a causal LM with k demonstrations from train. Writes "
+                                   "OUT/ like `train` (metrics.json, report.md, manifest.json, ...) plus icl.json. Example:\n"
+                                   "  ctxlearn icl --data ../shared/data/sst2 --prompt sst2 --shots 4 --select knn --calibrate --out runs/icl")
+    p.add_argument("--config", help="YAML recipe with any of the fields below; flags override it")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the results on stdout")
+    add_dataclass_flags(p, IclConfig)
+    p.set_defaults(func=cmd_icl)
+
+
+def cmd_icl(args: argparse.Namespace) -> int:
+    from ctxlearn.icl.config import icl_config
+    from ctxlearn.icl.run import run_icl
+
+    result = run_icl(icl_config(vars(args), args.config))
+    print(json.dumps(result) if args.json else (__import__("pathlib").Path(result["out"]) / "report.md").read_text())
     return 0
 
 
@@ -146,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      "and see which way of adapting works best.")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
+    _icl_parser(sub)
+    _compare_parser(sub)
     p = sub.add_parser("eval", help="score a run folder on labelled data")
     p.add_argument("artifact", help="run folder written by `ctxlearn train`")
     p.add_argument("--data", required=True, help="labelled file, or a data folder (its test file is used)")

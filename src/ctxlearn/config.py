@@ -27,6 +27,7 @@ class TrainConfig:
     label_field: str = opt("label", "column/key holding the label")
     dev_fraction: float = opt(0.1, "share of train held out as dev when no dev file is given")
     test_fraction: float = opt(0.1, "share of train held out as test when no test file is given")
+    max_train: int = opt(0, "use at most this many training examples, a stratified seeded sample (0 = all)")
     max_length: int = opt(128, "longest input in tokens; longer inputs are truncated")
     epochs: float = opt(0.0, "training epochs (0 = the method's default)")
     batch_size: int = opt(32, "training batch size")

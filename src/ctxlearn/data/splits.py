@@ -29,6 +29,14 @@ class Splits:
     def is_pair(self) -> bool:
         return self.train[0].text_pair is not None
 
+    def cap_train(self, n: int, seed: int) -> "Splits":
+        """At most ``n`` training examples, a stratified seeded sample (dev and test unchanged)."""
+        if not n or n >= len(self.train):
+            return self
+        keep, _ = _stratified_cut(self.train, 1 - n / len(self.train), seed)
+        sources = {**self.sources, "train": f"{n} of {self.sources.get('train', 'train')} (stratified, seed {seed})"}
+        return Splits(keep, self.dev, self.test, self.labels, sources)
+
     @cached_property
     def hashes(self) -> dict[str, str]:
         return {name: content_hash(getattr(self, name)) for name in ("train", "dev", "test")}

@@ -16,6 +16,8 @@ class Method:
     ``fit`` says which training path runs it: "trainer" (gradient steps through the whole model)
     or "features" (frozen backbone: features computed once, the head fitted on them).
     ``lr`` and ``epochs`` are the defaults the method is tuned for; the user's flags override them.
+    ``callbacks``, when set, builds the Trainer callbacks a method needs while it trains (AdaLoRA
+    reallocates its ranks after every optimizer step) from the prepared model and the options.
     """
 
     name: str
@@ -25,6 +27,7 @@ class Method:
     lr: float
     epochs: float
     fit: str = "trainer"
+    callbacks: Callable[[nn.Module, Any], list] | None = None
 
 
 METHODS: Registry[Method] = Registry("method")

@@ -20,6 +20,29 @@ def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
 
+def prompted_hidden(peft_model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                    token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    """Hidden states (B, T, H) of the real tokens of a peft prefix- or prompt-tuned encoder.
+
+    peft's forward for a bare encoder (``PeftModelForFeatureExtraction``) drops ``token_type_ids``,
+    which pair tasks need. This does what its sequence-classification forward does instead: the P
+    virtual tokens get attention-mask 1 and token type 0, and prompt tuning's outputs at the virtual
+    positions are cut off, so pooling sees the same T positions as ``attention_mask``.
+    """
+    config, base = peft_model.active_peft_config, peft_model.get_base_model()
+    batch, n_virtual = input_ids.shape[0], config.num_virtual_tokens
+    mask = torch.cat([attention_mask.new_ones(batch, n_virtual), attention_mask], 1)  # (B, P+T)
+    if config.peft_type == "PREFIX_TUNING":  # virtual keys/values in every layer, outputs for real tokens only
+        return base(input_ids=input_ids, attention_mask=mask, token_type_ids=token_type_ids,
+                    past_key_values=peft_model.get_prompt(batch)).last_hidden_state
+    embeds = peft_model.word_embeddings(input_ids)  # (B, T, H)
+    embeds = torch.cat([peft_model.get_prompt(batch).to(embeds.dtype), embeds], 1)  # (B, P+T, H)
+    if token_type_ids is not None:
+        token_type_ids = torch.cat([token_type_ids.new_zeros(batch, n_virtual), token_type_ids], 1)
+    hidden = base(inputs_embeds=embeds, attention_mask=mask, token_type_ids=token_type_ids).last_hidden_state
+    return hidden[:, n_virtual:]  # (B, T, H)
+
+
 class EncoderClassifier(nn.Module):
     def __init__(self, backbone: nn.Module, num_labels: int, pooling: str = "mean", dropout: float = 0.1) -> None:
         super().__init__()
@@ -33,8 +56,11 @@ class EncoderClassifier(nn.Module):
     def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Pooled sentence vectors (B, H)."""
-        kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
+        if getattr(getattr(self.backbone, "active_peft_config", None), "is_prompt_learning", False):
+            hidden = prompted_hidden(self.backbone, input_ids, attention_mask, token_type_ids)
+        else:
+            kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
         return pool(hidden, attention_mask, self.pooling)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,

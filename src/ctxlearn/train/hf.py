@@ -61,12 +61,13 @@ def accuracy(pred: Any) -> dict[str, float]:
 
 
 def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Encoded, cfg: Any, work: Path,
-                     epochs: float, lr: float, bf16: bool) -> dict[str, Any]:
-    """Train ``model`` in place (best dev checkpoint loaded at the end); returns training stats."""
+                     epochs: float, lr: float, bf16: bool, callbacks: list | None = None) -> dict[str, Any]:
+    """Train ``model`` in place (best dev checkpoint loaded at the end); returns training stats.
+    ``callbacks`` are extra Trainer callbacks the method needs (``Method.callbacks``)."""
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     args = _args(cfg, work, epochs, lr, bf16, max(1, math.ceil(steps_per_epoch * epochs)), steps_per_epoch)
     clock = StepClock()
-    callbacks = [clock] + ([EarlyStoppingCallback(cfg.patience)] if cfg.patience > 0 else [])
+    callbacks = [clock, *(callbacks or [])] + ([EarlyStoppingCallback(cfg.patience)] if cfg.patience > 0 else [])
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=dev,
                       data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy,
                       callbacks=callbacks)

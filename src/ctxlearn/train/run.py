@@ -70,7 +70,9 @@ def fit(cfg: TrainConfig, method: Method, model: EncoderClassifier, tokenizer: A
         grid = [float(c) for c in options.c_grid.split(",")]
         return fit_head(model, x["train"], y["train"], x["dev"], y["dev"], grid, cfg.seed)
     epochs = cfg.epochs or method.epochs
-    return fit_with_trainer(model, tokenizer, data["train"], data["dev"], cfg, work, epochs, cfg.lr or method.lr, bf16)
+    callbacks = method.callbacks(model, options) if method.callbacks else []
+    return fit_with_trainer(model, tokenizer, data["train"], data["dev"], cfg, work, epochs, cfg.lr or method.lr, bf16,
+                            callbacks)
 
 
 def run_training(cfg: TrainConfig) -> dict[str, Any]:
@@ -80,7 +82,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     method = METHODS.get(cfg.method)
     splits = load_splits(cfg.data, Fields(cfg.text_field, cfg.label_field, cfg.text_pair_field),
-                         seed=cfg.seed, dev_fraction=cfg.dev_fraction, test_fraction=cfg.test_fraction)
+                         seed=cfg.seed, dev_fraction=cfg.dev_fraction, test_fraction=cfg.test_fraction
+                         ).cap_train(cfg.max_train, cfg.seed)
     say(f"data: train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}; labels {splits.labels}")
     model, tokenizer, source, options = build_model(cfg, method, len(splits.labels))
     trainable, total = trainable_parameters(model)
@@ -93,6 +96,18 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     t_fit = time.time()
     stats = fit(cfg, method, model, tokenizer, splits, data, work, bf16, source, options)
     stats.setdefault("train_seconds", time.time() - t_fit)
+    metrics, probs = evaluate_splits(cfg, method, model, tokenizer, splits, data, bf16, source)
+    stats["predict_ms_per_example"] = latency_ms(model, data["test"], tokenizer, bf16)
+    manifest = _manifest(cfg, splits, source, method, bf16, stats, (trainable, total), start, data["train"])
+    out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, model, tokenizer, splits, metrics, manifest, work, probs["test"]))
+    shutil.rmtree(work, ignore_errors=True)
+    say(f"test accuracy {metrics['test']['accuracy']:.4f}, macro-F1 {metrics['test']['macro_f1']:.4f}; wrote {out}")
+    return summary(metrics, manifest, out)
+
+
+def evaluate_splits(cfg: TrainConfig, method: Method, model: EncoderClassifier, tokenizer: Any, splits: Splits,
+                    data: dict[str, Encoded], bf16: bool, source: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Metrics and class probabilities on dev and test."""
     metrics, probs = {}, {}
     for split in ("dev", "test"):
         y = np.array([r["labels"] for r in data[split].rows])
@@ -103,11 +118,15 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         else:
             probs[split] = predict_proba(model, data[split], tokenizer, bf16)
         metrics[split] = classification_metrics(y, probs[split], splits.labels)
-    manifest = _manifest(cfg, splits, source, method, bf16, stats, (trainable, total), start, data["train"])
-    out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, model, tokenizer, splits, metrics, manifest, work, probs["test"]))
-    shutil.rmtree(work, ignore_errors=True)
-    say(f"test accuracy {metrics['test']['accuracy']:.4f}, macro-F1 {metrics['test']['macro_f1']:.4f}; wrote {out}")
-    return summary(metrics, manifest, out)
+    return metrics, probs
+
+
+def latency_ms(model: EncoderClassifier, data: Encoded, tokenizer: Any, bf16: bool, n: int = 256) -> float:
+    """Batched prediction time per example through the whole model, on up to ``n`` test rows."""
+    sample = Encoded(data.rows[:n])
+    t0 = time.perf_counter()
+    predict_proba(model, sample, tokenizer, bf16)
+    return 1000 * (time.perf_counter() - t0) / max(1, len(sample))
 
 
 def write_predictions(path: Path, examples: list, probs: np.ndarray, labels: list[str]) -> None:
@@ -125,7 +144,8 @@ def summary(metrics: dict[str, Any], manifest: dict[str, Any], out: Path) -> dic
     for split in ("dev", "test"):
         for key in ("accuracy", "macro_f1", "micro_f1", "ece"):
             res[f"{split}_{key}"] = metrics[split][key]
-    res.update({k: manifest["cost"][k] for k in ("trainable_params", "total_params", "train_seconds", "wall_seconds", "peak_rss_mb")})
+    res.update({k: manifest["cost"][k] for k in ("trainable_params", "total_params", "train_seconds", "wall_seconds",
+                                                  "peak_rss_mb", "predict_ms_per_example")})
     return res
 
 
@@ -148,6 +168,7 @@ def _manifest(cfg: TrainConfig, splits: Splits, source: Any, method: Method, bf1
                  "wall_seconds": time.time() - start,
                  "train_tokens_per_s": stats.get("useful_train_tokens", 0) / train_s if train_s else 0.0,
                  "steady_train_tokens_per_s": stats.get("steady_tokens_per_s"),
+                 "predict_ms_per_example": stats["predict_ms_per_example"],
                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
     }
 

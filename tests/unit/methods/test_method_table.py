@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from transformers import DataCollatorWithPadding
 
 from ctxlearn.config import TrainConfig
 from ctxlearn.data import Fields
@@ -16,6 +17,8 @@ from ctxlearn.data.readers import read_examples
 from ctxlearn.methods import METHODS
 from ctxlearn.predict import Predictor
 from ctxlearn.train.run import run_training
+from ctxlearn.train.encode import encode
+from conftest import write_toy  # tests/conftest.py
 
 
 def expected_trainable(name: str, tiny_bert: Path, n_labels: int) -> int:
@@ -23,7 +26,7 @@ def expected_trainable(name: str, tiny_bert: Path, n_labels: int) -> int:
     from transformers import BertModel
 
     bb = BertModel.from_pretrained(tiny_bert, add_pooling_layer=False)
-    h, layers = bb.config.hidden_size, bb.encoder.layer
+    h, inner, layers = bb.config.hidden_size, bb.config.intermediate_size, bb.encoder.layer
     head = h * n_labels + n_labels
     if name == "full":
         return sum(p.numel() for p in bb.parameters()) + head
@@ -33,11 +36,25 @@ def expected_trainable(name: str, tiny_bert: Path, n_labels: int) -> int:
         return sum(p.numel() for p in layers[-2:].parameters()) + head
     if name == "lora":  # r = 8 on query, key, value, attention.output.dense: r * (in + out) each
         return len(layers) * 4 * 8 * (h + h) + head
+    if name == "adalora":  # init_r = 12 on all six matrices: P (r, in), Q (out, r), E (r,)
+        shapes = [(h, h)] * 4 + [(h, inner), (inner, h)]
+        return len(layers) * sum(12 * (a + b) + 12 for a, b in shapes) + head
+    if name == "ia3":  # a scale per key and value output and per feed-forward activation
+        return len(layers) * (2 * h + inner) + head
+    if name == "adapter":  # two bottlenecks of 64 per layer (down, up, biases) and every LayerNorm
+        n_norms = 1 + 2 * len(layers)
+        return len(layers) * 2 * (2 * h * 64 + 64 + h) + n_norms * 2 * h + head
+    if name == "prefix":  # 20 virtual keys and values per layer
+        return 20 * len(layers) * 2 * h + head
+    if name == "prompt":  # 20 virtual input embeddings
+        return 20 * h + head
     raise AssertionError(f"no expectation for {name}; add one when registering a method")
 
 
 # lr chosen so the tiny random-init model learns the toy cue in a few epochs.
-SETTINGS = {"full": (3e-3, 10), "head": (0.0, 0.0), "topk": (3e-3, 10), "lora": (1e-2, 12)}
+SETTINGS = {"full": (3e-3, 10), "head": (0.0, 0.0), "topk": (3e-3, 10), "lora": (1e-2, 12), "adalora": (1e-2, 10),
+            "ia3": (3e-2, 10), "adapter": (1e-2, 10), "prefix": (3e-2, 10), "prompt": (3e-2, 10)}
+PEFT = {"lora", "adalora", "ia3", "prefix", "prompt"}  # saved as a peft adapter/
 
 
 @pytest.mark.parametrize("name", METHODS.names())
@@ -61,8 +78,35 @@ def test_method_table(name: str, tiny_bert: Path, toy_data: Path, tmp_path: Path
     stored = {p.name for p in out.iterdir()}
     assert {"head.safetensors", "tokenizer", "manifest.json", "config.yaml", "report.md", "confusion.png"} <= stored
     assert ("backbone" in stored) == (name in {"full", "topk"})
-    assert ("adapter" in stored) == (name == "lora")
+    assert ("adapter" in stored) == (name in PEFT)
+    assert ("bottleneck" in stored) == (name == "adapter")
     assert not (tmp_path / f"{name}.partial").exists()
+    if name == "adalora":  # ranks were reallocated: at most target_r = 8 per matrix on average stay
+        pattern = json.loads((out / "adapter" / "adapter_config.json").read_text())["rank_pattern"]
+        assert pattern and 0 < sum(map(sum, pattern.values())) <= 8 * len(pattern), pattern
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_method_pairs(name: str, tiny_bert: Path, tmp_path: Path) -> None:
+    """Text-pair data: segment ids reach the backbone, and save/load gives identical probabilities."""
+    data = write_toy(tmp_path / "pairs", pairs=True)
+    lr, epochs = SETTINGS[name]
+    out = tmp_path / name
+    run_training(TrainConfig(data=str(data), model=str(tiny_bert), method=name, out=str(out), lr=lr,
+                             epochs=min(epochs, 2), batch_size=16, patience=0, bf16="off", seed=1))
+    pred = Predictor(out)
+    examples = read_examples(data / "test.jsonl", pred.fields)
+    assert examples[0].text_pair is not None
+    saved = [json.loads(line)["probs"] for line in (out / "test_predictions.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose(pred.predict_proba(examples), np.array(saved), rtol=0, atol=1e-6)
+
+    rows = encode(examples[:8], pred.tokenizer, None, pred.max_length).rows
+    batch = DataCollatorWithPadding(pred.tokenizer)(rows)
+    assert batch["token_type_ids"].any()
+    with torch.no_grad():
+        feats = pred.model.features(**batch)
+        no_segments = pred.model.features(batch["input_ids"], batch["attention_mask"], torch.zeros_like(batch["token_type_ids"]))
+    assert (feats - no_segments).abs().max() > 1e-4, "token_type_ids were ignored"
 
 
 def test_lora_merge_equals_unmerged(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:

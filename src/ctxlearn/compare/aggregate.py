@@ -1,0 +1,34 @@
+"""Cell results -> one row per method (mean ± std over seeds) and a recommendation."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+MEANED = ("test_accuracy", "test_macro_f1", "train_seconds", "peak_rss_mb", "predict_ms_per_example", "artifact_mb")
+
+
+def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for method in dict.fromkeys(r["method"] for r in results):
+        cells = [r for r in results if r["method"] == method]
+        row: dict[str, Any] = {"method": method, "seeds": len(cells),
+                               "trainable_params": cells[0]["trainable_params"], "total_params": cells[0]["total_params"]}
+        for key in MEANED:
+            vals = np.array([c.get(key) or 0.0 for c in cells], dtype=float)
+            row[key], row[f"{key}_std"] = float(vals.mean()), float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
+        rows.append(row)
+    return rows
+
+
+def recommend(rows: list[dict[str, Any]], within: float = 0.01) -> dict[str, Any]:
+    """The most accurate method, and the cheapest (fewest trainable parameters, then fastest) within
+    ``within`` accuracy of it."""
+    best = max(rows, key=lambda r: r["test_accuracy"])
+    close = [r for r in rows if r["test_accuracy"] >= best["test_accuracy"] - within]
+    cheap = min(close, key=lambda r: (r["trainable_params"], r["train_seconds"]))
+    text = (f"Most accurate: {best['method']} ({100 * best['test_accuracy']:.1f}% test accuracy). "
+            f"Cheapest within {100 * within:.0f} point of it: {cheap['method']} "
+            f"({100 * cheap['test_accuracy']:.1f}%, {cheap['trainable_params']:,} trainable parameters, "
+            f"{cheap['train_seconds']:.0f} s to train, {cheap['artifact_mb']:.1f} MB to ship).")
+    return {"best": best["method"], "cheapest_within": cheap["method"], "within": within, "text": text}

@@ -1,0 +1,84 @@
+"""Cells of a comparison: one (method, seed) run each, in its own process (so peak memory is the
+cell's own), skipped when already finished so an interrupted comparison resumes where it stopped."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ctxlearn.errors import CtxlearnError
+
+
+@dataclass(frozen=True)
+class Cell:
+    method: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}-s{self.seed}"
+
+
+def cell_result(folder: Path) -> dict[str, Any] | None:
+    """The summary of a finished cell (None if it has not finished)."""
+    if not (folder / "manifest.json").is_file():
+        return None
+    from ctxlearn.train.run import summary
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    res = summary(metrics, manifest, folder)
+    res["artifact_mb"] = artifact_mb(folder)
+    res["seed"] = manifest["seed"]
+    return res
+
+
+def artifact_mb(folder: Path) -> float:
+    """Size of what must be shipped to predict: weights, adapter, head (reports excluded)."""
+    parts = [folder / n for n in ("backbone", "adapter", "head.safetensors", "icl.json")]
+    files = [f for p in parts if p.exists() for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()]
+    return sum(f.stat().st_size for f in files) / 2**20
+
+
+def run_cell(cell: Cell, folder: Path, args: list[str], log: Path) -> dict[str, Any]:
+    """Run one cell as ``python -m ctxlearn train ...``; its log goes to ``log``."""
+    command = "icl" if cell.method == "icl" else "train"
+    cmd = [sys.executable, "-m", "ctxlearn", command, *args, "--seed", str(cell.seed), "--out", str(folder), "--json"]
+    if command == "train":
+        cmd += ["--method", cell.method]
+    with log.open("w") as fh:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=fh, text=True)
+    if proc.returncode != 0:
+        tail = log.read_text().strip().splitlines()[-3:]
+        raise CtxlearnError(f"cell {cell.name} failed (exit {proc.returncode}); see {log}:\n  " + "\n  ".join(tail))
+    result = cell_result(folder)
+    assert result is not None
+    return result
+
+
+class Progress:
+    """One line per cell with an ETA from the mean duration of the cells run so far."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done, self.spent, self.ran = total, 0, 0.0, 0
+
+    def start(self, cell: Cell) -> float:
+        eta = f", ETA {self._fmt(self.spent / self.ran * (self.total - self.done))}" if self.ran else ""
+        print(f"[{self.done + 1}/{self.total}] {cell.method} seed {cell.seed}{eta}", file=sys.stderr, flush=True)
+        return time.time()
+
+    def finish(self, cell: Cell, result: dict[str, Any], started: float | None) -> None:
+        self.done += 1
+        if started is not None:
+            self.spent += time.time() - started
+            self.ran += 1
+        how = "kept from an earlier run" if started is None else f"{time.time() - started:.0f} s"
+        print(f"      test accuracy {result['test_accuracy']:.4f} ({how})", file=sys.stderr, flush=True)
+
+    @staticmethod
+    def _fmt(seconds: float) -> str:
+        return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"

@@ -1,0 +1,95 @@
+"""The comparison report: results.json, report.md and a self-contained report.html (plots inlined)."""
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+PLOTS = ("accuracy_vs_params", "accuracy_vs_time", "peak_memory")
+
+
+def _pct(row: dict[str, Any], key: str) -> str:
+    return f"{100 * row[key]:.1f} ± {100 * row[key + '_std']:.1f}"
+
+
+def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
+    header = ["method", "seeds", "test accuracy %", "macro-F1 %", "trainable params", "% trainable",
+              "artifact MB", "train s", "peak memory MB", "predict ms/example"]
+    body = [[r["method"], str(r["seeds"]), _pct(r, "test_accuracy"), _pct(r, "test_macro_f1"),
+             f"{r['trainable_params']:,}", f"{100 * r['trainable_params'] / max(1, r['total_params']):.3f}",
+             f"{r['artifact_mb']:.1f}", f"{r['train_seconds']:.0f} ± {r['train_seconds_std']:.0f}",
+             f"{r['peak_rss_mb']:.0f}", f"{r['predict_ms_per_example']:.2f}"] for r in rows]
+    return [header, *body]
+
+
+def make_plots(rows: list[dict[str, Any]], folder: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    acc = [100 * r["test_accuracy"] for r in rows]
+    err = [100 * r["test_accuracy_std"] for r in rows]
+    for name, key, xlabel, log in (("accuracy_vs_params", "trainable_params", "trainable parameters (log scale)", True),
+                                   ("accuracy_vs_time", "train_seconds", "train time, seconds", False)):
+        fig, ax = plt.subplots(figsize=(6.4, 4.2))
+        xs = [max(1, r[key]) for r in rows]
+        ax.errorbar(xs, acc, yerr=err, fmt="o", capsize=3)
+        for x, y, r in zip(xs, acc, rows):
+            ax.annotate(r["method"], (x, y), textcoords="offset points", xytext=(5, 4))
+        ax.set_xscale("log" if log else "linear")
+        ax.set(xlabel=xlabel, ylabel="test accuracy, %", title=f"accuracy vs {xlabel.split(',')[0].split(' (')[0]}")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(folder / f"{name}.png", dpi=100)
+        plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    ax.bar([r["method"] for r in rows], [r["peak_rss_mb"] for r in rows], color="#4c72b0")
+    ax.set(ylabel="peak memory (RSS), MB", title="peak memory per method")
+    fig.tight_layout()
+    fig.savefig(folder / "peak_memory.png", dpi=100)
+    plt.close(fig)
+
+
+def markdown(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, Any]) -> str:
+    t = table_rows(rows)
+    lines = [f"# ctxlearn compare: {meta['data']} with {meta['model']}", "",
+             f"Budget `{meta['budget']}`: {meta['budget_help']}. Same splits for every method.", "",
+             f"**Recommendation.** {rec['text']}", "",
+             "| " + " | ".join(t[0]) + " |", "|" + "---|" * len(t[0])]
+    lines += ["| " + " | ".join(r) + " |" for r in t[1:]]
+    lines += ["", *[f"![{p}]({p}.png)" for p in PLOTS], ""]
+    return "\n".join(lines)
+
+
+def _img(folder: Path, name: str) -> str:
+    data = base64.b64encode((folder / f"{name}.png").read_bytes()).decode()
+    return f'<figure><img alt="{name}" src="data:image/png;base64,{data}"></figure>'
+
+
+def html_page(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, Any], folder: Path) -> str:
+    t = table_rows(rows)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in t[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in t[1:])
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+             "td:first-child,th:first-child{text-align:left}.rec{background:#eef6ee;padding:1em;border-radius:6px}"
+             "figure{display:inline-block;margin:0.5em}img{max-width:520px}")
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>ctxlearn compare</title>"
+            f"<style>{style}</style></head><body><h1>ctxlearn compare: {html.escape(meta['data'])}</h1>"
+            f"<p>Model <code>{html.escape(meta['model'])}</code>; budget <code>{meta['budget']}</code>: "
+            f"{html.escape(meta['budget_help'])}. Every method saw the same splits; each cell is mean ± std over seeds.</p>"
+            f"<p class=rec><b>Recommendation.</b> {html.escape(rec['text'])}</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            f"<h2>Accuracy against cost</h2>{''.join(_img(folder, p) for p in PLOTS)}</body></html>")
+
+
+def write(folder: Path, rows: list[dict[str, Any]], cells: list[dict[str, Any]], rec: dict[str, Any],
+          meta: dict[str, Any]) -> None:
+    make_plots(rows, folder)
+    (folder / "results.json").write_text(json.dumps({"meta": meta, "methods": rows, "cells": cells,
+                                                     "recommendation": rec}, indent=2, default=str))
+    (folder / "report.md").write_text(markdown(rows, rec, meta))
+    (folder / "report.html").write_text(html_page(rows, rec, meta, folder))

@@ -1,0 +1,78 @@
+"""Plan the cells, run the missing ones, aggregate, report."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ctxlearn.compare import report
+from ctxlearn.compare.aggregate import aggregate, recommend
+from ctxlearn.compare.budget import BUDGETS
+from ctxlearn.compare.cells import Cell, Progress, cell_result, run_cell
+from ctxlearn.config import opt
+from ctxlearn.errors import ConfigError
+
+DEFAULT_METHODS = "full,head,topk,lora"
+
+
+@dataclass
+class CompareConfig:
+    data: str = opt("", "data: a file, a folder with train/dev/test files, or builtin:NAME")
+    model: str = opt("minilm", "backbone for every method")
+    methods: str = opt(DEFAULT_METHODS, "comma-separated methods (see `ctxlearn methods`)")
+    seeds: int = opt(0, "seeds per method (0 = the budget's number)")
+    budget: str = opt("full", "quick (capped data and epochs, 1 seed) or full (method defaults, 3 seeds)")
+    out: str = opt("runs/compare", "folder for the cells, results.json, report.md and report.html")
+    extra: list[str] = field(default_factory=list, metadata={"help": "further `ctxlearn train` flags for every cell"})
+
+
+def method_epochs(method: str, cap: float) -> float | None:
+    from ctxlearn.methods import METHODS
+
+    if method == "icl" or not cap:
+        return None
+    default = METHODS.get(method).epochs
+    return min(default, cap) if default else None
+
+
+def cell_args(cfg: CompareConfig, method: str) -> list[str]:
+    b = BUDGETS.get(cfg.budget)
+    args = ["--data", cfg.data, "--model", cfg.model, *cfg.extra]
+    if b.max_train:
+        args += ["--max-train", str(b.max_train)]
+    epochs = method_epochs(method, b.max_epochs)
+    return args + (["--epochs", str(epochs)] if epochs else [])
+
+
+def plan(cfg: CompareConfig) -> list[Cell]:
+    from ctxlearn.methods import METHODS
+
+    methods = [m.strip() for m in cfg.methods.split(",") if m.strip()]
+    for m in methods:
+        if m != "icl":
+            METHODS.get(m)  # unknown names fail here, before any training
+    seeds = cfg.seeds or BUDGETS.get(cfg.budget).seeds
+    return [Cell(m, s) for m in methods for s in range(seeds)]
+
+
+def run_compare(cfg: CompareConfig) -> dict[str, Any]:
+    if not cfg.data:
+        raise ConfigError("compare: --data is required")
+    cells = plan(cfg)
+    out = Path(cfg.out)
+    (out / "cells").mkdir(parents=True, exist_ok=True)
+    progress, results = Progress(len(cells)), []
+    for cell in cells:
+        folder = out / "cells" / cell.name
+        done = cell_result(folder)
+        started = None if done else progress.start(cell)
+        result = done or run_cell(cell, folder, cell_args(cfg, cell.method), out / "cells" / f"{cell.name}.log")
+        progress.finish(cell, result, started)
+        results.append(result)
+    rows = aggregate(results)
+    rec = recommend(rows)
+    b = BUDGETS.get(cfg.budget)
+    meta = {"data": cfg.data, "model": cfg.model, "budget": cfg.budget, "budget_help": b.help,
+            "seeds": cfg.seeds or b.seeds, "methods": [r["method"] for r in rows]}
+    report.write(out, rows, results, rec, meta)
+    return {"out": str(out), "recommendation": rec, "methods": rows}

@@ -1,0 +1,105 @@
+"""In-context classification: a causal LM, a prompt spec and a pool of labelled demonstrations label
+queries from their context alone. Selection -> prompts fitted to the context -> scoring -> calibration."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ctxlearn.data import Example
+from ctxlearn.icl.calibrate import CONTENT_FREE, calibrate, content_free, label_bias, label_probs
+from ctxlearn.icl.prompt import PromptSpec
+from ctxlearn.icl.scoring import Ids, score_prompts
+from ctxlearn.icl.select import Embed, select
+
+
+@dataclass
+class IclResult:
+    probs: np.ndarray  # (N, C) label probabilities, calibrated when asked
+    raw: np.ndarray  # (N, C) before calibration
+    bias: np.ndarray | None  # (N, C) the content-free label bias p_cf each query was calibrated with
+    demos: list[list[int]]  # pool indices of the demonstrations each query saw, after fitting the context
+    dropped: int  # demonstrations dropped, over all queries, to fit the context
+    shortened: int  # queries that lost demonstrations to the context limit
+    cut: int  # queries longer than the context on their own, cut from the left
+    prompt_tokens: float  # mean prompt length in tokens
+
+
+@dataclass
+class _Fitted:
+    demos: tuple[int, ...]
+    ids: Ids
+    cut: bool
+
+
+class IclClassifier:
+    """``predict(queries)`` -> :class:`IclResult`. Demonstrations come from ``pool`` by the named
+    selector; prompts longer than the context lose demonstrations (the least similar first with
+    ``similar-last`` order), never the query."""
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, labels: list[str], spec: PromptSpec,
+                 pool: list[Example], *, select: str = "knn", shots: int = 4, order: str = "similar-last",
+                 seed: int = 0, calibrate: bool = False, embed: Embed | None = None, max_context: int = 0,
+                 batch_size: int = 16) -> None:
+        self.model, self.tokenizer, self.labels, self.spec, self.pool = model.eval(), tokenizer, labels, spec, pool
+        self.select, self.shots, self.order, self.seed = select, shots, order, seed
+        self.calibrate, self.embed, self.batch_size = calibrate, embed, batch_size
+        self.max_context = max_context or int(model.config.max_position_embeddings)
+        self.verbalizers = [self._ids(spec.continuation(lab)) for lab in labels]
+
+    def _ids(self, text: str) -> Ids:
+        return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _fit(self, demos: list[int], query: Example, ids: Ids) -> _Fitted:
+        """Drop demonstrations from the front until prompt and the longest verbalizer fit the context."""
+        room = self.max_context - max(len(v) for v in self.verbalizers)
+        while len(ids) > room and demos:
+            demos = demos[1:]
+            ids = self._ids(self.spec.context([self.pool[j] for j in demos], query))
+        return _Fitted(tuple(demos), ids[-room:], len(ids) > room)
+
+    def _prompts(self, queries: list[Example]) -> list[_Fitted]:
+        demos = select(self.select, self.pool, queries, self.shots, self.seed, self.order, self.embed)
+        texts = [self.spec.context([self.pool[j] for j in d], q) for d, q in zip(demos, queries)]
+        ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+        return [self._fit(d, q, tuple(i)) for d, q, i in zip(demos, queries, ids)]
+
+    def _content_free(self, fitted: list[_Fitted], queries: list[Example]) -> dict[tuple[int, ...], list[Ids]]:
+        """For every distinct set of demonstrations, the prompts of the content-free inputs after it."""
+        out: dict[tuple[int, ...], list[Ids]] = {}
+        room = self.max_context - max(len(v) for v in self.verbalizers)
+        for f, q in zip(fitted, queries):
+            if f.demos not in out:
+                demos = [self.pool[j] for j in f.demos]
+                out[f.demos] = [self._ids(self.spec.context(demos, content_free(q, t)))[-room:] for t in CONTENT_FREE]
+        return out
+
+    def predict(self, queries: list[Example]) -> IclResult:
+        fitted = self._prompts(queries)
+        cf = self._content_free(fitted, queries) if self.calibrate else {}
+        # content-free prompts join their demonstrations' group, so they share its prefix work
+        prompts = [f.ids for f in fitted] + [ids for group in cf.values() for ids in group]
+        groups = [f.demos for f in fitted] + [key for key, group in cf.items() for _ in group]
+        scores = score_prompts(self.model, prompts, self.verbalizers, groups, self.batch_size)
+        raw = label_probs(scores[:len(queries)])
+        bias = self._bias(scores[len(queries):], cf, fitted) if self.calibrate else None
+        return self._result(raw, bias, fitted)
+
+    def _bias(self, cf_scores: np.ndarray, cf: dict[tuple[int, ...], list[Ids]], fitted: list[_Fitted]) -> np.ndarray:
+        """(N, C): for each query, p_cf of the content-free prompts that share its demonstrations."""
+        per_key, start = {}, 0
+        for key, group in cf.items():
+            per_key[key] = label_bias(cf_scores[start:start + len(group)])
+            start += len(group)
+        return np.stack([per_key[f.demos] for f in fitted]) if fitted else np.zeros((0, len(self.labels)))
+
+    def _result(self, raw: np.ndarray, bias: np.ndarray | None, fitted: list[_Fitted]) -> IclResult:
+        wanted = min(self.shots, len(self.pool))
+        return IclResult(probs=raw if bias is None else calibrate(raw, bias), raw=raw, bias=bias,
+                         demos=[list(f.demos) for f in fitted],
+                         dropped=sum(wanted - len(f.demos) for f in fitted),
+                         shortened=sum(len(f.demos) < wanted for f in fitted),
+                         cut=sum(f.cut for f in fitted),
+                         prompt_tokens=float(np.mean([len(f.ids) for f in fitted])) if fitted else 0.0)

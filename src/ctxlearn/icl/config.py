@@ -1,0 +1,63 @@
+"""The configuration of an in-context learning run: one typed field per flag of ``ctxlearn icl``."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from ctxlearn.config import from_dict, load_yaml, opt
+from ctxlearn.errors import ConfigError
+
+
+@dataclass
+class IclConfig:
+    data: str = opt("", "labelled data: a file (.csv/.tsv/.jsonl), a folder with train/dev/test files, or builtin:NAME; "
+                        "demonstrations come from train, scores from test")
+    model: str = opt("smollm2", "causal LM: a registered name (see `ctxlearn models`), a local folder, or hf:<repo-id>")
+    out: str = opt("runs/icl", "run folder to write (the artifact)")
+    prompt: str = opt("auto", "prompt preset (auto = single or pair by the data; sst2, trec, agnews, rte, cb) or a YAML "
+                              "file of template/verbalizer/instruction/target_delimiter/demo_separator")
+    template: str | None = opt(None, r"override the preset's template: {text}, {text_pair}; \n for a new line")
+    instruction: str | None = opt(None, "override the preset's instruction (put once before the demonstrations)")
+    verbalizer: str | None = opt(None, "override the label words: label=words pairs, comma separated (negative=Negative,positive=Positive)")
+    shots: int = opt(4, "demonstrations per prompt (k); 0 = zero-shot")
+    select: str = opt("knn", "how demonstrations are chosen: random or balanced (shared by every query, cached once), "
+                             "knn (nearest to each query), random-each (per query, as lm-evaluation-harness)")
+    order: str = opt("similar-last", "order of knn demonstrations: similar-last, similar-first, random")
+    encoder: str = opt("minilm", "sentence encoder whose mean-pooled vectors knn compares")
+    calibrate: bool = opt(False, "contextual calibration (Zhao et al. 2021): divide out the label bias that "
+                                 "content-free inputs (N/A, '', [MASK]) show")
+    limit: int = opt(0, "score only the first N test (and dev) examples (0 = all)")
+    dev: bool = opt(False, "also score the dev split (doubles the cost)")
+    max_context: int = opt(0, "longest prompt in tokens (0 = the model's context); longer prompts lose demonstrations")
+    batch_size: int = opt(16, "packed rows per forward pass")
+    bf16: str = opt("off", "bf16 weights: on, off, auto (on where the hardware has fast bf16)")
+    text_field: str = opt("text", "column/key holding the text (premise/hypothesis are found automatically)")
+    text_pair_field: str | None = opt(None, "column/key holding the second text of a pair task")
+    label_field: str = opt("label", "column/key holding the label")
+    dev_fraction: float = opt(0.1, "share of train held out as dev when no dev file is given")
+    test_fraction: float = opt(0.1, "share of train held out as test when no test file is given")
+    seed: int = opt(0, "seed for splits and demonstration draws")
+    threads: int = opt(0, "CPU threads for torch (0 = all cores)")
+
+    def __post_init__(self) -> None:
+        from ctxlearn.icl.select import ORDERS, SELECTORS
+
+        if self.shots < 0 or self.limit < 0 or self.max_context < 0 or self.batch_size < 1:
+            raise ConfigError("shots, limit and max_context must be >= 0 and batch_size >= 1")
+        if self.bf16 not in {"auto", "on", "off"}:
+            raise ConfigError(f"bf16 must be auto, on or off, not {self.bf16!r}")
+        if self.order not in ORDERS:
+            raise ConfigError(f"order must be one of {', '.join(ORDERS)}, not {self.order!r}")
+        SELECTORS.get(self.select)  # names the choices when unknown
+        if not 0 <= self.dev_fraction < 1 or not 0 <= self.test_fraction < 1:
+            raise ConfigError("dev_fraction and test_fraction must be in [0, 1)")
+
+
+def icl_config(flags: dict[str, Any], path: str | None = None) -> IclConfig:
+    """YAML recipe (if any), then the flags that were given (None = not given)."""
+    values = load_yaml(path) if path else {}
+    names = {f.name for f in fields(IclConfig)}
+    values.update({k: v for k, v in flags.items() if k in names and v is not None})
+    if not values.get("data"):
+        raise ConfigError("icl: --data is required (a file, a folder with train/dev/test files, or builtin:NAME)")
+    return from_dict(IclConfig, values, path or "flags")

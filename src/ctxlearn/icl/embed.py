@@ -1,0 +1,48 @@
+"""Sentence vectors for nearest-neighbour demonstration selection: a registered encoder (``minilm``),
+mean pooling, unit length; cached on disk by the examples' content, so a training pool is embedded once."""
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import numpy as np
+
+import ctxlearn.train  # noqa: F401  (before ctxlearn.models.infer: importing that first is circular)
+from ctxlearn.data import Example
+from ctxlearn.data.splits import content_hash
+from ctxlearn.models.classifier import pool
+from ctxlearn.models.infer import map_batches
+from ctxlearn.models.registry import cache_dir, load_encoder, resolve_model
+from ctxlearn.train.encode import encode
+
+
+class Embedder:
+    """Callable: examples -> (N, D) unit vectors. Pairs are encoded as the encoder's text pairs."""
+
+    def __init__(self, model: str = "minilm", max_length: int = 128, batch_size: int = 128) -> None:
+        self.model, self.max_length, self.batch_size = model, max_length, batch_size
+        self._loaded: tuple[Any, Any] | None = None
+        self._source = resolve_model(model)
+
+    def __call__(self, examples: list[Example]) -> np.ndarray:
+        key = hashlib.sha256(f"{self._source.path}|mean|{self.max_length}|{content_hash(examples)}".encode()).hexdigest()
+        path = cache_dir() / "icl-index" / f"{key[:32]}.npy"
+        if path.is_file():
+            return np.load(path)
+        vectors = self._embed(examples)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{time.time_ns()}.npy")
+        np.save(tmp, vectors)
+        tmp.replace(path)
+        return vectors
+
+    def _embed(self, examples: list[Example]) -> np.ndarray:
+        if self._loaded is None:
+            backbone, tokenizer = load_encoder(self._source)
+            self._loaded = backbone.eval(), tokenizer
+        backbone, tokenizer = self._loaded
+        data = encode(examples, tokenizer, None, self.max_length)
+        vectors = map_batches(lambda b: pool(backbone(**b).last_hidden_state, b["attention_mask"], "mean"),
+                              data, tokenizer, batch_size=self.batch_size)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)

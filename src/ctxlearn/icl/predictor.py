@@ -1,0 +1,70 @@
+"""A saved ``ctxlearn icl`` run folder, reloaded: the same model, prompt, demonstrations (or pool and
+selection rule) and calibration, applied to new examples."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ctxlearn.icl.run import build_classifier, load_lm  # first: it imports ctxlearn.train before models.infer
+from ctxlearn.artifact import read_manifest, weights_sha256
+from ctxlearn.config import from_dict, load_yaml
+from ctxlearn.data import Example, Fields
+from ctxlearn.data.readers import read_examples
+from ctxlearn.errors import ModelError
+from ctxlearn.icl.classifier import IclClassifier
+from ctxlearn.icl.config import IclConfig
+from ctxlearn.icl.prompt import PromptSpec
+from ctxlearn.models import ModelSource
+from ctxlearn.models.registry import ensure_local
+from ctxlearn.predict import Predictor
+
+
+class IclPredictor(Predictor):
+    """``predict_proba(examples)`` -> (N, C); ``evaluate`` and ``predict_file`` as for trained runs.
+    The model loads on first use."""
+
+    def __init__(self, folder: str | Path) -> None:  # no super().__init__: there is no trained head to load
+        self.folder = Path(folder)
+        self.manifest = read_manifest(self.folder)
+        if self.manifest.get("method") != "icl":
+            raise ModelError(f"{self.folder}: a {self.manifest.get('method')!r} run, not an icl run; use Predictor")
+        self.config = load_yaml(self.folder / "config.yaml")
+        self.cfg: IclConfig = from_dict(IclConfig, self.config, str(self.folder / "config.yaml"))
+        self.icl = json.loads((self.folder / "icl.json").read_text())
+        self.labels: list[str] = json.loads((self.folder / "labels.json").read_text())
+        self.fields = Fields(self.cfg.text_field, self.cfg.label_field, self.cfg.text_pair_field)
+        self.bf16 = bool(self.manifest.get("bf16", False))
+        self._classifier: IclClassifier | None = None
+
+    @property
+    def classifier(self) -> IclClassifier:
+        if self._classifier is None:
+            self._classifier = self._load()
+        return self._classifier
+
+    def predict_proba(self, examples: list[Example]) -> np.ndarray:
+        return self.classifier.predict(examples).probs
+
+    def _load(self) -> IclClassifier:
+        source = ModelSource(**self.icl["model"]["source"])
+        ensure_local(source)
+        expected = self.manifest.get("base_weights_sha256")
+        if expected and weights_sha256(source.path) != expected:
+            raise ModelError(f"the model {source.name!r} at {source.path} is not the one this run used "
+                             f"(weights sha256 differs from {expected[:12]}…); install the same model version")
+        model, tokenizer, _ = load_lm(source, "on" if self.bf16 else "off")
+        sel = self.icl["selection"]
+        if sel["shared"]:  # the demonstrations the run drew, stored in prompt order
+            pool = [Example(d["text"], d["label"], d.get("text_pair")) for d in self.icl["demonstrations"]]
+            how = {"select_name": "fixed", "shots": len(pool), "order": "similar-first"}
+        else:
+            pool = read_examples(self.folder / self.icl["pool"], Fields("text", "label", _pair_field(self.folder)))
+            how = {"select_name": sel["select"], "shots": sel["shots"], "order": sel["order"]}
+        return build_classifier(self.cfg, model, tokenizer, self.labels, PromptSpec(**self.icl["prompt"]), pool, **how)
+
+
+def _pair_field(folder: Path) -> str | None:
+    with (folder / "pool.jsonl").open(encoding="utf-8") as fh:
+        return "text_pair" if "text_pair" in json.loads(fh.readline()) else None

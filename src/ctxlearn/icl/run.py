@@ -1,0 +1,206 @@
+"""One in-context learning run: data -> causal LM -> prompts -> scores -> report and artifact, in the
+shape training writes (metrics.json, report.md, confusion.png, manifest.json, config.yaml,
+labels.json, test_predictions.jsonl), plus icl.json: model reference, prompt spec, selection,
+calibration, and the demonstrations (shared selectors) or the pool they are drawn from (pool.jsonl)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import platform
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ctxlearn.train.run import say, write_predictions  # first: ctxlearn.models.infer alone is circular
+from ctxlearn.artifact import weights_sha256, write_atomically
+from ctxlearn.config import save_yaml, to_dict
+from ctxlearn.data import Example, Fields, Splits, load_splits
+from ctxlearn.errors import ConfigError
+from ctxlearn.evaluate import classification_metrics, write_report
+from ctxlearn.icl.calibrate import CONTENT_FREE
+from ctxlearn.icl.classifier import IclClassifier, IclResult
+from ctxlearn.icl.config import IclConfig
+from ctxlearn.icl.prompt import PromptSpec, resolve_prompt
+from ctxlearn.icl.select import SELECTORS, select
+from ctxlearn.models import ModelSource, load_causal_lm, resolve_model
+from ctxlearn.models.infer import bf16_available
+
+
+def load_lm(source: ModelSource, bf16: str = "off") -> tuple[torch.nn.Module, Any, bool]:
+    """(causal LM in eval mode on the best device, tokenizer, whether its weights are bf16)."""
+    if source.kind == "encoder":
+        raise ConfigError(f"{source.name} is an encoder; in-context learning needs a causal LM (e.g. --model smollm2)")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if bf16 == "on" and not bf16_available(device):
+        raise ConfigError("bf16 is on, but this machine has no fast bf16 (needs AVX512-BF16/AMX or a bf16 GPU); use --bf16 off")
+    use_bf16 = bf16 == "on" or (bf16 == "auto" and bf16_available(device))
+    model, tokenizer = load_causal_lm(source)
+    model = model.to(device, torch.bfloat16 if use_bf16 else torch.float32)
+    return model.eval(), tokenizer, use_bf16
+
+
+def build_classifier(cfg: IclConfig, model: torch.nn.Module, tokenizer: Any, labels: list[str], spec: PromptSpec,
+                     pool: list[Example], *, select_name: str, shots: int, order: str) -> IclClassifier:
+    """The classifier ``cfg`` describes, over ``pool`` (knn gets the sentence encoder it compares with)."""
+    embed = None
+    if select_name == "knn":
+        from ctxlearn.icl.embed import Embedder
+
+        embed = Embedder(cfg.encoder)
+    return IclClassifier(model, tokenizer, labels, spec, pool, select=select_name, shots=shots, order=order,
+                         seed=cfg.seed, calibrate=cfg.calibrate, embed=embed, max_context=cfg.max_context,
+                         batch_size=cfg.batch_size)
+
+
+def warn_context(result: IclResult, split: str, n_demos: int, max_context: int) -> None:
+    if result.shortened:
+        say(f"{split}: {result.shortened} of {len(result.demos)} prompts exceeded the context ({max_context} tokens): "
+            f"dropped {result.dropped} of their {n_demos * result.shortened} demonstrations (never the query)")
+    if result.cut:
+        say(f"{split}: {result.cut} queries exceed the context on their own and were cut from the left")
+
+
+def run_icl(cfg: IclConfig) -> dict[str, Any]:
+    """Score test (and dev with ``cfg.dev``) by in-context learning and write the run folder ``cfg.out``."""
+    start = time.time()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    splits = load_splits(cfg.data, Fields(cfg.text_field, cfg.label_field, cfg.text_pair_field),
+                         seed=cfg.seed, dev_fraction=cfg.dev_fraction, test_fraction=cfg.test_fraction)
+    spec = resolve_prompt(cfg.prompt, splits.is_pair, template=cfg.template, instruction=cfg.instruction,
+                          verbalizer=cfg.verbalizer)
+    spec.check(splits.labels, splits.is_pair, f"prompt {cfg.prompt!r}")
+    source = resolve_model(cfg.model)
+    model, tokenizer, bf16 = load_lm(source, cfg.bf16)
+    clf = build_classifier(cfg, model, tokenizer, splits.labels, spec, splits.train, select_name=cfg.select,
+                           shots=cfg.shots, order=cfg.order)
+    say(f"data: train {len(splits.train)} (demonstration pool), test {len(splits.test)}; labels {splits.labels}")
+    t0 = time.time()
+    results: dict[str, tuple[list[Example], IclResult]] = {}
+    for split in ("test", "dev") if cfg.dev else ("test",):
+        examples = getattr(splits, split)[:cfg.limit or None]
+        results[split] = examples, clf.predict(examples)
+        warn_context(results[split][1], split, clf.shots, clf.max_context)
+    infer_s = time.time() - t0
+    metrics = {split: classification_metrics(_gold(exs, splits.labels), res.probs, splits.labels)
+               for split, (exs, res) in results.items()}
+    manifest = _manifest(cfg, splits, source, bf16, model, start, infer_s, sum(len(e) for e, _ in results.values()))
+    icl = icl_record(cfg, clf, splits, source, results["test"][1])
+    out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, splits, metrics, manifest, icl, results, clf))
+    say(f"test accuracy {metrics['test']['accuracy']:.4f}, macro-F1 {metrics['test']['macro_f1']:.4f}; wrote {out}")
+    return icl_summary(metrics, manifest, out)
+
+
+def _gold(examples: list[Example], labels: list[str]) -> np.ndarray:
+    index = {lab: i for i, lab in enumerate(labels)}
+    return np.array([index[ex.label] for ex in examples], dtype=int)
+
+
+def icl_summary(metrics: dict[str, Any], manifest: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The keys ``train --json`` prints (dev_* are null unless dev was scored), plus examples/s."""
+    res: dict[str, Any] = {"out": str(out), "method": manifest["method"], "model": manifest["model"]}
+    for split in ("dev", "test"):
+        for key in ("accuracy", "macro_f1", "micro_f1", "ece"):
+            res[f"{split}_{key}"] = metrics[split][key] if split in metrics else None
+    cost = manifest["cost"]
+    res.update({k: cost[k] for k in ("trainable_params", "total_params", "train_seconds", "wall_seconds", "peak_rss_mb",
+                                     "inference_seconds", "examples_per_s")})
+    return res
+
+
+def _manifest(cfg: IclConfig, splits: Splits, source: ModelSource, bf16: bool, model: torch.nn.Module, start: float,
+              infer_s: float, n_scored: int) -> dict[str, Any]:
+    import transformers
+
+    return {
+        "ctxlearn_manifest": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "data": cfg.data, "model": cfg.model, "method": "icl", "seed": cfg.seed, "bf16": bf16,
+        "model_source": dataclasses.asdict(source), "base_weights_sha256": weights_sha256(source.path),
+        "labels": splits.labels, "data_sources": splits.sources, "data_sha256": splits.hashes,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__},
+        "cost": {"trainable_params": 0, "total_params": sum(p.numel() for p in model.parameters()),
+                 "train_seconds": 0.0, "wall_seconds": time.time() - start, "train_tokens_per_s": 0.0,
+                 "inference_seconds": infer_s, "examples_per_s": n_scored / infer_s if infer_s else 0.0,
+                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
+    }
+
+
+def example_dict(ex: Example) -> dict[str, Any]:
+    row = {"text": ex.text, "label": ex.label}
+    if ex.text_pair is not None:
+        row["text_pair"] = ex.text_pair
+    return row
+
+
+def icl_record(cfg: IclConfig, clf: IclClassifier, splits: Splits, source: ModelSource, test: IclResult) -> dict[str, Any]:
+    """icl.json: everything needed to label new data the same way, and what the run saw."""
+    shared = SELECTORS.get(cfg.select).shared
+    record: dict[str, Any] = {
+        "model": {"name": cfg.model, "source": dataclasses.asdict(source)},
+        "prompt": clf.spec.to_dict(),
+        "verbalizer_tokens": {lab: list(v) for lab, v in zip(clf.labels, clf.verbalizers)},
+        "selection": {"select": cfg.select, "shots": clf.shots, "order": cfg.order, "seed": cfg.seed,
+                      "shared": shared, "encoder": cfg.encoder if cfg.select == "knn" else None},
+        "calibration": {"calibrate": cfg.calibrate, "content_free": list(CONTENT_FREE) if cfg.calibrate else [],
+                        "bias": _bias_summary(clf.labels, test)},
+        "context": {"max_context": clf.max_context, "mean_prompt_tokens": test.prompt_tokens,
+                    "prompts_shortened": test.shortened, "demonstrations_dropped": test.dropped, "queries_cut": test.cut},
+    }
+    if shared:
+        chosen = select(cfg.select, splits.train, splits.test[:1], cfg.shots, cfg.seed, cfg.order)[0]
+        record["demonstrations"] = [example_dict(splits.train[j]) for j in chosen]
+    else:
+        record["pool"] = "pool.jsonl"
+    return record
+
+
+def _bias_summary(labels: list[str], result: IclResult) -> dict[str, Any] | None:
+    """The estimated label bias p_cf: one vector when demonstrations are shared, else the mean and
+    spread over the queries."""
+    if result.bias is None or not len(result.bias):
+        return None
+    mean, std = result.bias.mean(0), result.bias.std(0)
+    return {"p_cf": dict(zip(labels, map(float, mean))), "std_over_queries": dict(zip(labels, map(float, std)))}
+
+
+def _fill(folder: Path, cfg: IclConfig, splits: Splits, metrics: dict[str, Any], manifest: dict[str, Any],
+          icl: dict[str, Any], results: dict[str, tuple[list[Example], IclResult]], clf: IclClassifier) -> None:
+    examples, test = results["test"]
+    write_predictions(folder / "test_predictions.jsonl", examples, test.probs, splits.labels)
+    with (folder / "test_demonstrations.jsonl").open("w", encoding="utf-8") as fh:
+        for ex, demos, raw in zip(examples, test.demos, test.raw):
+            fh.write(json.dumps({"line": ex.line, "demos": demos, "uncalibrated_probs": [float(v) for v in raw]}) + "\n")
+    if "pool" in icl:
+        with (folder / "pool.jsonl").open("w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(example_dict(ex), ensure_ascii=False) + "\n" for ex in splits.train)
+    save_yaml(to_dict(cfg), folder / "config.yaml")
+    (folder / "labels.json").write_text(json.dumps(splits.labels))
+    (folder / "icl.json").write_text(json.dumps(icl, indent=2, ensure_ascii=False))
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+    write_report(folder, metrics, manifest, splits.labels)
+    with (folder / "report.md").open("a", encoding="utf-8") as fh:
+        fh.write(icl_markdown(icl, splits.labels, manifest["cost"]))
+
+
+def icl_markdown(icl: dict[str, Any], labels: list[str], cost: dict[str, Any]) -> str:
+    """The report's in-context learning section: prompt, selection, calibration, context, speed."""
+    p, s, c, ctx = icl["prompt"], icl["selection"], icl["calibration"], icl["context"]
+    lines = ["", "## In-context learning", "",
+             f"- selection: `{s['select']}`, k = {s['shots']}, order `{s['order']}`, seed {s['seed']}"
+             + (f", encoder `{s['encoder']}`" if s["encoder"] else "")
+             + (" (shared by every query: its cache is computed once)" if s["shared"] else " (per query)"),
+             f"- calibration: {'contextual (content-free inputs ' + ', '.join(map(repr, c['content_free'])) + ')' if c['calibrate'] else 'none'}",
+             f"- context: {ctx['max_context']} tokens, mean prompt {ctx['mean_prompt_tokens']:.0f}; "
+             f"{ctx['prompts_shortened']} prompts lost {ctx['demonstrations_dropped']} demonstrations; {ctx['queries_cut']} queries cut",
+             f"- scoring: {cost['examples_per_s']:.2f} examples/s ({cost['inference_seconds']:.1f} s)", "",
+             "Prompt template (then the label words):", "", "```", (p["instruction"] + p["demo_separator"] if p["instruction"] else "")
+             + p["template"], "```", "", "| label | words | estimated bias p_cf |", "|---|---|---:|"]
+    bias = (c["bias"] or {}).get("p_cf", {})
+    for lab in labels:
+        lines.append(f"| {lab} | {p['verbalizer'].get(lab, lab.replace('_', ' '))!r} | "
+                     + (f"{bias[lab]:.3f} |" if lab in bias else "– |"))
+    return "\n".join(lines) + "\n"

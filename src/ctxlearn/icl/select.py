@@ -1,0 +1,118 @@
+"""Demonstration selection: which k training examples each query sees, and in what order.
+
+Shared selectors (``random``, ``balanced``, ``fixed``) give every query the same demonstrations, so
+their key/value cache is computed once. Per-query selectors (``knn``, ``random-each``) give each
+query its own. Every selector is deterministic for a given seed.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ctxlearn.data import Example
+from ctxlearn.errors import ConfigError
+from ctxlearn.registry import Registry
+
+Embed = Callable[[list[Example]], np.ndarray]  # examples -> (N, D) unit vectors
+Pick = Callable[[list[Example], list[Example], int, int, "Embed | None"], list[list[int]]]
+ORDERS = ("similar-last", "similar-first", "random")
+
+
+@dataclass(frozen=True)
+class Selector:
+    name: str
+    pick: Pick  # (pool, queries, k, seed, embed) -> pool indices per query, most similar first if ranked
+    shared: bool  # every query gets the same demonstrations
+    ranked: bool  # the order means similarity (so --order applies)
+    help: str
+
+
+SELECTORS: Registry[Selector] = Registry("demonstration selector")
+
+
+def selector(name: str, *, shared: bool, ranked: bool = False, help: str) -> Callable[[Pick], Pick]:
+    def add(fn: Pick) -> Pick:
+        SELECTORS.register(name)(Selector(name, fn, shared, ranked, help))
+        return fn
+
+    return add
+
+
+@selector("random", shared=True, help="k training examples drawn at random once (fixed per seed), shared by every query")
+def pick_random(pool: list[Example], queries: list[Example], k: int, seed: int, embed: Embed | None = None) -> list[list[int]]:
+    drawn = np.random.default_rng(seed).choice(len(pool), size=min(k, len(pool)), replace=False).tolist()
+    return [drawn] * len(queries)
+
+
+@selector("balanced", shared=True, help="k // C examples of every class (the remainder to random classes), shuffled, shared")
+def pick_balanced(pool: list[Example], queries: list[Example], k: int, seed: int, embed: Embed | None = None) -> list[list[int]]:
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list[int]] = {}
+    for i, ex in enumerate(pool):
+        by_class.setdefault(ex.label, []).append(i)
+    classes = sorted(by_class)
+    counts = dict.fromkeys(classes, k // len(classes))
+    for lab in rng.choice(classes, size=k % len(classes), replace=False):
+        counts[str(lab)] += 1
+    drawn = [int(i) for lab in classes
+             for i in rng.choice(by_class[lab], size=min(counts[lab], len(by_class[lab])), replace=False)]
+    return [rng.permutation(drawn).tolist()] * len(queries)
+
+
+@selector("fixed", shared=True, help="the first k examples of the pool, in order (how a saved run keeps its shared demonstrations)")
+def pick_fixed(pool: list[Example], queries: list[Example], k: int, seed: int, embed: Embed | None = None) -> list[list[int]]:
+    return [list(range(min(k, len(pool))))] * len(queries)
+
+
+@selector("random-each", shared=False, help="k examples drawn at random for every query, as lm-evaluation-harness does")
+def pick_random_each(pool: list[Example], queries: list[Example], k: int, seed: int, embed: Embed | None = None) -> list[list[int]]:
+    # random.Random.sample, in query order: with the same seed, the same draws as lm-eval's sampler
+    # (its fewshot_random_seed) when the demonstrations come from another split than the queries.
+    rnd = random.Random(seed)
+    return [rnd.sample(range(len(pool)), min(k, len(pool))) for _ in queries]
+
+
+@selector("knn", shared=False, ranked=True, help="the k training examples nearest to each query (cosine of sentence vectors)")
+def pick_knn(pool: list[Example], queries: list[Example], k: int, seed: int, embed: Embed | None = None) -> list[list[int]]:
+    if embed is None:
+        raise ConfigError("knn selection needs a sentence encoder (--encoder)")
+    index, vectors = embed(pool), embed(queries)
+    k = min(k, len(pool))
+    out: list[list[int]] = []
+    for start in range(0, len(queries), 1024):  # bounded memory: (1024, pool) similarities at a time
+        sims = vectors[start:start + 1024] @ index.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        for row, cand in zip(sims, top):
+            out.append(sorted(cand.tolist(), key=lambda j: (-row[j], j)))  # ties: lower index first
+    return out
+
+
+def order_demos(picked: list[list[int]], order: str, ranked: bool, seed: int) -> list[list[int]]:
+    """Put each query's demonstrations in ``order``. Ranked lists come most similar first; unranked
+    ones (random draws) keep their order unless ``order`` is ``random``. ``similar-last`` puts the
+    most similar next to the query, where a small LM's recency bias gives it the most weight."""
+    if order not in ORDERS:
+        raise ConfigError(f"unknown order {order!r}; choose one of: {', '.join(ORDERS)}")
+    if order == "random":  # one permutation per distinct list, so shared demonstrations stay shared
+        rng, seen = np.random.default_rng(seed), {}
+        for p in picked:
+            if tuple(p) not in seen:
+                seen[tuple(p)] = rng.permutation(p).tolist()
+        return [list(seen[tuple(p)]) for p in picked]
+    if order == "similar-last" and ranked:
+        return [p[::-1] for p in picked]
+    return [list(p) for p in picked]
+
+
+def select(name: str, pool: list[Example], queries: list[Example], k: int, seed: int, order: str = "similar-last",
+           embed: Embed | None = None) -> list[list[int]]:
+    """Pool indices of each query's demonstrations, in prompt order."""
+    sel = SELECTORS.get(name)
+    if k < 0:
+        raise ConfigError(f"shots must be >= 0, not {k}")
+    if k == 0 or not queries:
+        return [[] for _ in queries]
+    return order_demos(sel.pick(pool, queries, k, seed, embed), order, sel.ranked, seed)

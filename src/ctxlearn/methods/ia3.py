@@ -1,0 +1,36 @@
+"""(IA)^3 through peft: learned vectors rescale the attention keys and values and the feed-forward
+activations of every layer (Liu et al. 2022); the head is trained too."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ctxlearn.config import opt
+from ctxlearn.methods.base import METHODS, Method
+
+
+@dataclass
+class IA3Options:
+    # Regular expressions over module names (peft matches them in full). "output.dense" alone would
+    # also match the attention output projection, which the paper leaves alone.
+    targets: str = opt(r".*\.(self\.key|self\.value|layer\.\d+\.output\.dense)",
+                       "regex of the modules to rescale (BERT names: keys, values, feed-forward output)")
+    feedforward: str = opt(r".*\.layer\.\d+\.output\.dense",
+                           "regex of the targets whose input is rescaled (the feed-forward activations) instead of their output")
+
+
+def prepare(model: nn.Module, options: IA3Options) -> nn.Module:
+    from peft import IA3Config, get_peft_model
+
+    # Scaling the input of the feed-forward output projection is l_ff * gelu(W1 x), the paper's l_ff.
+    config = IA3Config(target_modules=options.targets, feedforward_modules=options.feedforward)
+    model.backbone = get_peft_model(model.backbone, config)
+    return model
+
+
+# Defaults: T-Few (Liu et al. 2022) trains (IA)^3 at lr 3e-3; its vectors start at 1 and must move far
+# with very few weights, so it gets more epochs than lora here (peft's IA3 example runs 20 epochs).
+METHODS.register("ia3")(Method(
+    name="ia3", help="peft (IA)^3: rescale keys, values and feed-forward activations plus the head (fewest weights)",
+    options=IA3Options, prepare=prepare, lr=3e-3, epochs=10))

@@ -1,0 +1,37 @@
+"""Prefix tuning through peft: P trained key/value vectors are prepended in every attention layer
+(Li & Liang 2021; P-tuning v2 for encoders); the backbone is frozen, the head is trained.
+``EncoderClassifier.features`` feeds the prefix (see ``prompted_hidden`` there)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ctxlearn.config import opt
+from ctxlearn.errors import ConfigError
+from ctxlearn.methods.base import METHODS, Method
+
+
+@dataclass
+class PrefixOptions:
+    virtual_tokens: int = opt(20, "prefix length P (key/value vectors per layer)")
+    projection: int = opt(0, "hidden size of an MLP that reparametrises the prefix (Li & Liang); 0 = train it directly")
+
+
+def prepare(model: nn.Module, options: PrefixOptions) -> nn.Module:
+    from peft import PrefixTuningConfig, TaskType, get_peft_model
+
+    if options.virtual_tokens < 1 or options.projection < 0:
+        raise ConfigError(f"prefix: virtual_tokens must be >= 1 (not {options.virtual_tokens}) and projection >= 0 "
+                          f"(not {options.projection})")
+    config = PrefixTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=options.virtual_tokens,
+                                prefix_projection=options.projection > 0, encoder_hidden_size=options.projection or None)
+    model.backbone = get_peft_model(model.backbone, config)
+    return model
+
+
+# Defaults: peft's prefix-tuning sequence-classification example (roberta-large, MRPC): 20 virtual
+# tokens, no reparametrisation, lr 1e-2, 20 epochs; prompt methods converge slowly, so 10 epochs here.
+METHODS.register("prefix")(Method(
+    name="prefix", help="peft prefix tuning: trained keys/values prepended in every layer, frozen backbone, plus the head",
+    options=PrefixOptions, prepare=prepare, lr=1e-2, epochs=10))

@@ -1,0 +1,53 @@
+"""``ctxlearn compare`` on a tiny model: every cell runs once, results aggregate, a rerun resumes."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ctxlearn.compare.aggregate import aggregate, recommend
+from ctxlearn.compare.run import CompareConfig, run_compare
+
+
+def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_path: Path, capsys) -> None:
+    cfg = CompareConfig(data=str(toy_data), model=str(tiny_bert), methods="head,topk", seeds=2, budget="quick",
+                        out=str(tmp_path / "cmp"), extra=["--bf16", "off", "--lr", "3e-3"])
+    first = run_compare(cfg)
+    results = json.loads((tmp_path / "cmp" / "results.json").read_text())
+    assert [r["method"] for r in results["methods"]] == ["head", "topk"]
+    assert [(c["method"], c["seed"]) for c in results["cells"]] == [("head", 0), ("head", 1), ("topk", 0), ("topk", 1)]
+    head = results["methods"][0]
+    accs = [c["test_accuracy"] for c in results["cells"][:2]]
+    assert head["test_accuracy"] == pytest.approx(sum(accs) / 2)
+    assert head["trainable_params"] == 66 and head["artifact_mb"] > 0 and head["peak_rss_mb"] > 0
+    page = (tmp_path / "cmp" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3 and first["recommendation"]["text"] in page.replace("&#x27;", "'")
+
+    stamp = (tmp_path / "cmp" / "cells" / "topk-s1" / "manifest.json").stat().st_mtime
+    capsys.readouterr()
+    run_compare(cfg)
+    assert capsys.readouterr().err.count("kept from an earlier run") == 4
+    assert (tmp_path / "cmp" / "cells" / "topk-s1" / "manifest.json").stat().st_mtime == stamp
+
+
+def _row(method: str, acc: float, params: int, secs: float) -> dict:
+    return {"method": method, "test_accuracy": acc, "test_macro_f1": acc, "trainable_params": params,
+            "total_params": 1000, "train_seconds": secs, "peak_rss_mb": 1.0, "predict_ms_per_example": 1.0,
+            "artifact_mb": 1.0}
+
+
+def test_recommendation_picks_cheapest_within_one_point() -> None:
+    rows = aggregate([_row("full", 0.90, 1000, 100), _row("full", 0.92, 1000, 100), _row("lora", 0.905, 10, 50),
+                      _row("lora", 0.905, 10, 50), _row("head", 0.80, 1, 5), _row("head", 0.80, 1, 5)])
+    full = rows[0]
+    assert full["test_accuracy"] == pytest.approx(0.91) and full["test_accuracy_std"] == pytest.approx(0.01414, abs=1e-4)
+    rec = recommend(rows)
+    assert rec["best"] == "full" and rec["cheapest_within"] == "lora"
+
+
+def test_unknown_method_fails_before_training(tmp_path: Path) -> None:
+    from ctxlearn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown method 'lorra'"):
+        run_compare(CompareConfig(data="x", methods="full,lorra", out=str(tmp_path)))
