@@ -74,7 +74,7 @@ def html_page(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, A
     head = "".join(f"<th>{html.escape(c)}</th>" for c in t[0])
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in t[1:])
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}"
              "td:first-child,th:first-child{text-align:left}.rec{background:#eef6ee;padding:1em;border-radius:6px}"
              "figure{display:inline-block;margin:0.5em}img{max-width:520px}")
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>ctxlearn compare</title>"
