@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ctxlearn.data import Example
+from ctxlearn.errors import ConfigError
 from ctxlearn.icl.calibrate import CONTENT_FREE, calibrate, content_free, label_bias, label_probs
 from ctxlearn.icl.prompt import PromptSpec
 from ctxlearn.icl.scoring import Ids, score_prompts
@@ -42,12 +43,25 @@ class IclClassifier:
     def __init__(self, model: torch.nn.Module, tokenizer: Any, labels: list[str], spec: PromptSpec,
                  pool: list[Example], *, select: str = "knn", shots: int = 4, order: str = "similar-last",
                  seed: int = 0, calibrate: bool = False, embed: Embed | None = None, max_context: int = 0,
-                 batch_size: int = 16) -> None:
+                 batch_tokens: int = 8192) -> None:
         self.model, self.tokenizer, self.labels, self.spec, self.pool = model.eval(), tokenizer, labels, spec, pool
         self.select, self.shots, self.order, self.seed = select, shots, order, seed
-        self.calibrate, self.embed, self.batch_size = calibrate, embed, batch_size
+        self.calibrate, self.embed, self.batch_tokens = calibrate, embed, batch_tokens
         self.max_context = max_context or int(model.config.max_position_embeddings)
         self.verbalizers = [self._ids(spec.continuation(lab)) for lab in labels]
+        self._check_verbalizers()
+
+    def _check_verbalizers(self) -> None:
+        seen: dict[Ids, str] = {}
+        for lab, ids in zip(self.labels, self.verbalizers):
+            if not ids:
+                raise ConfigError(f"verbalizer: label {lab!r} has no words to score; give it some (--verbalizer label=words,...)")
+            if ids in seen:
+                raise ConfigError(f"verbalizer: the tokenizer gives labels {seen[ids]!r} and {lab!r} the same tokens "
+                                  f"{list(ids)}; choose words it tells apart (--verbalizer label=words,...)")
+            seen[ids] = lab
+        if max(map(len, self.verbalizers)) >= self.max_context:
+            raise ConfigError(f"max_context {self.max_context} leaves no room for a prompt before the label words")
 
     def _ids(self, text: str) -> Ids:
         return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -82,7 +96,7 @@ class IclClassifier:
         # content-free prompts join their demonstrations' group, so they share its prefix work
         prompts = [f.ids for f in fitted] + [ids for group in cf.values() for ids in group]
         groups = [f.demos for f in fitted] + [key for key, group in cf.items() for _ in group]
-        scores = score_prompts(self.model, prompts, self.verbalizers, groups, self.batch_size)
+        scores = score_prompts(self.model, prompts, self.verbalizers, groups, self.batch_tokens)
         raw = label_probs(scores[:len(queries)])
         bias = self._bias(scores[len(queries):], cf, fitted) if self.calibrate else None
         return self._result(raw, bias, fitted)

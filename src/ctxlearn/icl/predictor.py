@@ -54,7 +54,7 @@ class IclPredictor(Predictor):
         if expected and weights_sha256(source.path) != expected:
             raise ModelError(f"the model {source.name!r} at {source.path} is not the one this run used "
                              f"(weights sha256 differs from {expected[:12]}…); install the same model version")
-        model, tokenizer, _ = load_lm(source, "on" if self.bf16 else "off")
+        model, tokenizer = load_lm(source, self.bf16)  # the run's precision, for the run's numbers
         sel = self.icl["selection"]
         if sel["shared"]:  # the demonstrations the run drew, stored in prompt order
             pool = [Example(d["text"], d["label"], d.get("text_pair")) for d in self.icl["demonstrations"]]

@@ -30,30 +30,36 @@ from ctxlearn.models import ModelSource, load_causal_lm, resolve_model
 from ctxlearn.models.infer import bf16_available
 
 
-def load_lm(source: ModelSource, bf16: str = "off") -> tuple[torch.nn.Module, Any, bool]:
-    """(causal LM in eval mode on the best device, tokenizer, whether its weights are bf16)."""
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_bf16(flag: str) -> bool:
+    """``on``, ``off`` or ``auto`` (on where the device has fast bf16) -> whether to use bf16 weights."""
+    if flag == "on" and not bf16_available(device()):
+        raise ConfigError("bf16 is on, but this machine has no fast bf16 (needs AVX512-BF16/AMX or a bf16 GPU); use --bf16 off")
+    return flag == "on" or (flag == "auto" and bf16_available(device()))
+
+
+def load_lm(source: ModelSource, bf16: bool = False) -> tuple[torch.nn.Module, Any]:
+    """(causal LM in eval mode on the best device, in bf16 or fp32, and its tokenizer)."""
     if source.kind == "encoder":
         raise ConfigError(f"{source.name} is an encoder; in-context learning needs a causal LM (e.g. --model smollm2)")
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    if bf16 == "on" and not bf16_available(device):
-        raise ConfigError("bf16 is on, but this machine has no fast bf16 (needs AVX512-BF16/AMX or a bf16 GPU); use --bf16 off")
-    use_bf16 = bf16 == "on" or (bf16 == "auto" and bf16_available(device))
     model, tokenizer = load_causal_lm(source)
-    model = model.to(device, torch.bfloat16 if use_bf16 else torch.float32)
-    return model.eval(), tokenizer, use_bf16
+    return model.to(device(), torch.bfloat16 if bf16 else torch.float32).eval(), tokenizer
 
 
 def build_classifier(cfg: IclConfig, model: torch.nn.Module, tokenizer: Any, labels: list[str], spec: PromptSpec,
                      pool: list[Example], *, select_name: str, shots: int, order: str) -> IclClassifier:
-    """The classifier ``cfg`` describes, over ``pool`` (knn gets the sentence encoder it compares with)."""
+    """The classifier ``cfg`` describes, over ``pool`` (similarity selectors get the sentence encoder)."""
     embed = None
-    if select_name == "knn":
+    if SELECTORS.get(select_name).ranked:
         from ctxlearn.icl.embed import Embedder
 
         embed = Embedder(cfg.encoder)
     return IclClassifier(model, tokenizer, labels, spec, pool, select=select_name, shots=shots, order=order,
                          seed=cfg.seed, calibrate=cfg.calibrate, embed=embed, max_context=cfg.max_context,
-                         batch_size=cfg.batch_size)
+                         batch_tokens=cfg.batch_tokens)
 
 
 def warn_context(result: IclResult, split: str, n_demos: int, max_context: int) -> None:
@@ -75,7 +81,8 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
                           verbalizer=cfg.verbalizer)
     spec.check(splits.labels, splits.is_pair, f"prompt {cfg.prompt!r}")
     source = resolve_model(cfg.model)
-    model, tokenizer, bf16 = load_lm(source, cfg.bf16)
+    bf16 = resolve_bf16(cfg.bf16)
+    model, tokenizer = load_lm(source, bf16)
     clf = build_classifier(cfg, model, tokenizer, splits.labels, spec, splits.train, select_name=cfg.select,
                            shots=cfg.shots, order=cfg.order)
     say(f"data: train {len(splits.train)} (demonstration pool), test {len(splits.test)}; labels {splits.labels}")
@@ -144,7 +151,7 @@ def icl_record(cfg: IclConfig, clf: IclClassifier, splits: Splits, source: Model
         "prompt": clf.spec.to_dict(),
         "verbalizer_tokens": {lab: list(v) for lab, v in zip(clf.labels, clf.verbalizers)},
         "selection": {"select": cfg.select, "shots": clf.shots, "order": cfg.order, "seed": cfg.seed,
-                      "shared": shared, "encoder": cfg.encoder if cfg.select == "knn" else None},
+                      "shared": shared, "encoder": cfg.encoder if SELECTORS.get(cfg.select).ranked else None},
         "calibration": {"calibrate": cfg.calibrate, "content_free": list(CONTENT_FREE) if cfg.calibrate else [],
                         "bias": _bias_summary(clf.labels, test)},
         "context": {"max_context": clf.max_context, "mean_prompt_tokens": test.prompt_tokens,

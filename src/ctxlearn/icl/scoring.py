@@ -1,6 +1,6 @@
 """Scoring engine: the log-likelihood of every label's verbalizer after each prompt, for a causal LM.
 
-A verbalizer of several tokens scores the sum of its token log-probabilities. Three things make it fast:
+A verbalizer of several tokens scores the sum of its token log-probabilities. Four things make it fast:
 
 1. **Shared prefixes run once.** Prompts that share demonstrations share a token prefix; it is run once
    and its key/value cache is copied into every batch (:class:`Prefix`).
@@ -10,12 +10,15 @@ A verbalizer of several tokens scores the sum of its token log-probabilities. Th
    point, so every branch computes exactly what it would compute alone, and C labels cost one prompt.
 3. **The vocabulary projection runs only where it is needed**: at the positions that predict a
    verbalizer token, not at every position of every prompt.
+4. **Little padding.** Independent short prompts sit side by side in one row, as branches of an
+   empty trunk, so a batch of rows is about as long as its tokens.
 
 transformers has no tree-attention scoring (``generate`` shares no prompt across continuations), so
 the packing is written here; everything else is the model's own forward.
 """
 from __future__ import annotations
 
+import bisect
 import inspect
 from collections import defaultdict
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ from transformers import DynamicCache
 
 Ids = tuple[int, ...]
 PACK_MAX_BRANCHES = 8  # groups up to this size share one packed row; larger ones share a cached prefix
+PACK_WIDTH = 128  # independent short prompts are packed side by side into rows of about this many tokens
 
 
 @dataclass(frozen=True)
@@ -156,15 +160,27 @@ def _score_batch(model: torch.nn.Module, batch: list[_Layout], prefix: Prefix | 
     return out
 
 
+def batches(lengths: Sequence[int], past: int, batch_tokens: int) -> list[list[int]]:
+    """Row indices in batches of similar length, each holding at most ``batch_tokens`` tokens counting
+    the shared prefix every row attends to (its key/value cache is copied per row), at least one row."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out: list[list[int]] = []
+    for i in order:  # ascending, so the row being added is the batch's longest
+        if out and (len(out[-1]) + 1) * (past + lengths[i]) <= batch_tokens:
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
+
+
 def score_rows(model: torch.nn.Module, rows: list[Row], verbalizers: Sequence[Ids], prefix: Prefix | None = None,
-               batch_size: int = 16) -> list[np.ndarray]:
-    """Per row, the (branches, labels) log-likelihoods of each verbalizer after each branch. Rows run
-    in batches of similar length; ``prefix`` (if given) comes before every row."""
+               batch_tokens: int = 8192) -> list[np.ndarray]:
+    """Per row, the (branches, labels) log-likelihoods of each verbalizer after each branch.
+    ``prefix`` (if given) comes before every row."""
     lays = [layout(r, verbalizers) for r in rows]
     out: list[np.ndarray | None] = [None] * len(rows)
-    order = sorted(range(len(rows)), key=lambda i: len(lays[i].ids))
-    for k in range(0, len(order), batch_size):
-        idx = order[k:k + batch_size]
+    past = len(prefix.ids) if prefix is not None else 0
+    for idx in batches([len(lay.ids) for lay in lays], past, batch_tokens):
         for i, scores in zip(idx, _score_batch(model, [lays[i] for i in idx], prefix, len(verbalizers))):
             out[i] = scores
     return out  # type: ignore[return-value]
@@ -179,8 +195,39 @@ def common_prefix(seqs: Sequence[Ids]) -> int:
     return max(n, 0)
 
 
+def pack(lengths: Sequence[int], width: int) -> list[list[int]]:
+    """Best-fit decreasing: indices packed into bins of at most ``width`` (an item wider than that
+    gets a bin of its own)."""
+    bins: list[list[int]] = []
+    free: list[tuple[int, int]] = []  # (room left, bin), sorted
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        k = bisect.bisect_left(free, (lengths[i], -1))
+        if k < len(free):
+            room, b = free.pop(k)
+            bins[b].append(i)
+            bisect.insort(free, (room - lengths[i], b))
+        else:
+            bins.append([i])
+            bisect.insort(free, (width - lengths[i], len(bins) - 1))
+    return bins
+
+
+def _score_packed(model: torch.nn.Module, seqs: list[Ids], verbalizers: Sequence[Ids], prefix: Prefix | None,
+                  batch_tokens: int) -> np.ndarray:
+    """(len(seqs), C): independent prompts packed side by side as branches of trunk-less rows, so
+    short prompts fill rows instead of padding."""
+    extra = sum(len(v) - 1 for v in verbalizers)  # tokens each branch adds for its labels' words
+    lengths = [len(q) + extra for q in seqs]
+    bins = pack(lengths, max(PACK_WIDTH, max(lengths)))
+    out = np.zeros((len(seqs), len(verbalizers)))
+    rows = [Row((), tuple(seqs[i] for i in b)) for b in bins]
+    for b, scores in zip(bins, score_rows(model, rows, verbalizers, prefix, batch_tokens)):
+        out[b] = scores
+    return out
+
+
 def score_prompts(model: torch.nn.Module, prompts: Sequence[Ids], verbalizers: Sequence[Ids],
-                  groups: Sequence[Hashable] | None = None, batch_size: int = 16, share: bool = True) -> np.ndarray:
+                  groups: Sequence[Hashable] | None = None, batch_tokens: int = 8192, share: bool = True) -> np.ndarray:
     """(N, C) log-likelihood of each verbalizer after each prompt. Prompts with the same group key
     (e.g. the same demonstrations) share work: their common token prefix runs once, as a cached
     prefix for large groups or as the trunk of one packed row for small ones. ``share=False`` runs
@@ -190,17 +237,20 @@ def score_prompts(model: torch.nn.Module, prompts: Sequence[Ids], verbalizers: S
     for i, key in enumerate(keys):
         members[key].append(i)
     out = np.zeros((len(prompts), len(verbalizers)))
-    packed: list[tuple[list[int], Row]] = []
-    for idx in members.values():
-        n = common_prefix([prompts[i] for i in idx]) if len(idx) > 1 else 0
+    singles = [idx[0] for idx in members.values() if len(idx) == 1]
+    if singles and share:
+        out[singles] = _score_packed(model, [tuple(prompts[i]) for i in singles], verbalizers, None, batch_tokens)
+    elif singles:
+        rows = [Row((), (tuple(prompts[i]),)) for i in singles]
+        out[singles] = np.concatenate(score_rows(model, rows, verbalizers, None, batch_tokens))
+    trunks: list[tuple[list[int], Row]] = []
+    for idx in (idx for idx in members.values() if len(idx) > 1):
+        n = common_prefix([prompts[i] for i in idx])
         if len(idx) > PACK_MAX_BRANCHES:
-            prefix = encode_prefix(model, prompts[idx[0]][:n])
-            rows = [Row((), (tuple(prompts[i][n:]),)) for i in idx]
-            for i, s in zip(idx, score_rows(model, rows, verbalizers, prefix, batch_size)):
-                out[i] = s[0]
+            prefix = encode_prefix(model, prompts[idx[0]][:n]) if n else None
+            out[idx] = _score_packed(model, [tuple(prompts[i][n:]) for i in idx], verbalizers, prefix, batch_tokens)
         else:
-            packed.append((idx, Row(tuple(prompts[idx[0]][:n]), tuple(tuple(prompts[i][n:]) for i in idx))))
-    if packed:
-        for (idx, _), s in zip(packed, score_rows(model, [row for _, row in packed], verbalizers, None, batch_size)):
-            out[idx] = s
+            trunks.append((idx, Row(tuple(prompts[idx[0]][:n]), tuple(tuple(prompts[i][n:]) for i in idx))))
+    for (idx, _), s in zip(trunks, score_rows(model, [row for _, row in trunks], verbalizers, None, batch_tokens)):
+        out[idx] = s
     return out

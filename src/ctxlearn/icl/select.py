@@ -26,7 +26,7 @@ class Selector:
     name: str
     pick: Pick  # (pool, queries, k, seed, embed) -> pool indices per query, most similar first if ranked
     shared: bool  # every query gets the same demonstrations
-    ranked: bool  # the order means similarity (so --order applies)
+    ranked: bool  # by similarity to the query (needs a sentence encoder; --order applies)
     help: str
 
 
@@ -75,18 +75,40 @@ def pick_random_each(pool: list[Example], queries: list[Example], k: int, seed: 
     return [rnd.sample(range(len(pool)), min(k, len(pool))) for _ in queries]
 
 
-@selector("knn", shared=False, ranked=True, help="the k training examples nearest to each query (cosine of sentence vectors)")
-def pick_knn(pool: list[Example], queries: list[Example], k: int, seed: int, embed: Embed | None = None) -> list[list[int]]:
+def _ranked(pool: list[Example], queries: list[Example], embed: Embed | None, depth: int) -> list[list[int]]:
+    """Per query, the ``depth`` nearest pool indices, most similar first (ties: lower index first)."""
     if embed is None:
         raise ConfigError("knn selection needs a sentence encoder (--encoder)")
     index, vectors = embed(pool), embed(queries)
-    k = min(k, len(pool))
+    depth = min(depth, len(pool))
     out: list[list[int]] = []
     for start in range(0, len(queries), 1024):  # bounded memory: (1024, pool) similarities at a time
         sims = vectors[start:start + 1024] @ index.T
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        for row, cand in zip(sims, top):
-            out.append(sorted(cand.tolist(), key=lambda j: (-row[j], j)))  # ties: lower index first
+        top = np.argpartition(-sims, depth - 1, axis=1)[:, :depth]
+        out += [sorted(cand.tolist(), key=lambda j: (-row[j], j)) for row, cand in zip(sims, top)]
+    return out
+
+
+@selector("knn", shared=False, ranked=True, help="the k training examples nearest to each query (cosine of sentence vectors)")
+def pick_knn(pool: list[Example], queries: list[Example], k: int, seed: int, embed: Embed | None = None) -> list[list[int]]:
+    return _ranked(pool, queries, embed, k)
+
+
+@selector("knn-balanced", shared=False, ranked=True,
+          help="the nearest training examples to each query, at most ceil(k / C) of any class (neighbours' labels do not all agree)")
+def pick_knn_balanced(pool: list[Example], queries: list[Example], k: int, seed: int, embed: Embed | None = None) -> list[list[int]]:
+    quota = -(-k // len({ex.label for ex in pool}))
+    out = []
+    for ranked in _ranked(pool, queries, embed, len(pool)):
+        taken: list[int] = []
+        counts: dict[str, int] = {}
+        for j in ranked:
+            if counts.get(pool[j].label, 0) < quota:
+                counts[pool[j].label] = counts.get(pool[j].label, 0) + 1
+                taken.append(j)
+                if len(taken) == k:
+                    break
+        out.append(taken)
     return out
 
 

@@ -17,7 +17,7 @@ class IA3Options:
     targets: str = opt(r".*\.(self\.key|self\.value|layer\.\d+\.output\.dense)",
                        "regex of the modules to rescale (BERT names: keys, values, feed-forward output)")
     feedforward: str = opt(r".*\.layer\.\d+\.output\.dense",
-                           "regex of the targets whose input is rescaled (the feed-forward activations) instead of their output")
+                           "regex of the targets whose input (the feed-forward activations) is rescaled, not their output")
 
 
 def prepare(model: nn.Module, options: IA3Options) -> nn.Module:

@@ -10,6 +10,7 @@ from torch import nn
 from ctxlearn.config import opt
 from ctxlearn.errors import ConfigError
 from ctxlearn.methods.base import METHODS, Method
+from ctxlearn.methods.prompt_learning import wrap_prompt_learning
 
 
 @dataclass
@@ -19,15 +20,14 @@ class PrefixOptions:
 
 
 def prepare(model: nn.Module, options: PrefixOptions) -> nn.Module:
-    from peft import PrefixTuningConfig, TaskType, get_peft_model
+    from peft import PrefixTuningConfig, TaskType
 
     if options.virtual_tokens < 1 or options.projection < 0:
         raise ConfigError(f"prefix: virtual_tokens must be >= 1 (not {options.virtual_tokens}) and projection >= 0 "
                           f"(not {options.projection})")
     config = PrefixTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=options.virtual_tokens,
                                 prefix_projection=options.projection > 0, encoder_hidden_size=options.projection or None)
-    model.backbone = get_peft_model(model.backbone, config)
-    return model
+    return wrap_prompt_learning(model, config)
 
 
 # Defaults: peft's prefix-tuning sequence-classification example (roberta-large, MRPC): 20 virtual

@@ -10,6 +10,7 @@ from torch import nn
 from ctxlearn.config import opt
 from ctxlearn.errors import ConfigError
 from ctxlearn.methods.base import METHODS, Method
+from ctxlearn.methods.prompt_learning import wrap_prompt_learning
 
 
 @dataclass
@@ -19,7 +20,7 @@ class PromptOptions:
 
 
 def prepare(model: nn.Module, options: PromptOptions) -> nn.Module:
-    from peft import PromptTuningConfig, TaskType, get_peft_model
+    from peft import PromptTuningConfig, TaskType
 
     if options.init not in {"sample_vocab", "random"}:
         raise ConfigError(f"prompt: init must be sample_vocab or random, not {options.init!r}")
@@ -27,8 +28,7 @@ def prepare(model: nn.Module, options: PromptOptions) -> nn.Module:
         raise ConfigError(f"prompt: virtual_tokens must be >= 1, not {options.virtual_tokens}")
     config = PromptTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=options.virtual_tokens,
                                 prompt_tuning_init=options.init.upper())
-    model.backbone = get_peft_model(model.backbone, config)
-    return model
+    return wrap_prompt_learning(model, config)
 
 
 # Defaults: Lester et al. (2021) use 20-100 tokens initialised from vocabulary embeddings (better than

@@ -1,0 +1,95 @@
+"""``ctxlearn icl`` end to end on the tiny Llama: the run folder has training's shape plus icl.json, and
+a reloaded IclPredictor gives the run's own predictions."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from ctxlearn.cli import main
+from ctxlearn.data import load_splits
+from ctxlearn.icl.config import IclConfig
+from ctxlearn.icl.predictor import IclPredictor
+from ctxlearn.models.registry import cache_dir
+from icl_fixtures import tiny_lm  # noqa: F401  (fixture)
+
+TRAIN_SHAPE = {"metrics.json", "report.md", "confusion.png", "confusion.txt", "manifest.json", "config.yaml",
+               "labels.json", "test_predictions.jsonl"}
+
+
+def icl_args(model: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    return ["icl", "--data", str(data), "--model", str(model), "--out", str(out), "--shots", "2", "--limit", "8",
+            "--json", *extra]
+
+
+def saved_probs(out: Path) -> np.ndarray:
+    return np.array([json.loads(line)["probs"] for line in (out / "test_predictions.jsonl").open()])
+
+
+@pytest.mark.parametrize("select, extra", [("random", []), ("balanced", ["--calibrate"]), ("random-each", ["--calibrate"])])
+def test_icl_run_writes_the_training_shape_and_reloads(tiny_lm, toy_data, tmp_path, capsys, select, extra) -> None:
+    out = tmp_path / "run"
+    assert main(icl_args(tiny_lm, toy_data, out, "--select", select, *extra)) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"test_accuracy", "test_macro_f1", "dev_accuracy", "examples_per_s", "out"} <= set(result)
+    assert TRAIN_SHAPE | {"icl.json"} <= {p.name for p in out.iterdir()}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["method"] == "icl" and manifest["cost"]["trainable_params"] == 0
+    icl = json.loads((out / "icl.json").read_text())
+    assert icl["selection"]["select"] == select and icl["prompt"]["template"] == "Input: {text}\nLabel:"
+    assert ("demonstrations" in icl) == (select != "random-each") and ("pool" in icl) == (select == "random-each")
+    assert (icl["calibration"]["bias"] is not None) == bool(extra)
+    assert "## In-context learning" in (out / "report.md").read_text()
+
+    predictor = IclPredictor(out)
+    test = load_splits(str(toy_data)).test[:8]
+    np.testing.assert_allclose(predictor.predict_proba(test), saved_probs(out), atol=1e-6)
+
+
+def test_knn_run_caches_its_index_and_reloads(tiny_lm, tiny_bert, toy_data, tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(icl_args(tiny_lm, toy_data, out, "--select", "knn", "--encoder", str(tiny_bert), "--calibrate")) == 0
+    capsys.readouterr()
+    assert len(list((cache_dir() / "icl-index").glob("*.npy"))) == 2  # pool and queries
+    assert (out / "pool.jsonl").is_file()
+    demos = [json.loads(line)["demos"] for line in (out / "test_demonstrations.jsonl").open()]
+    assert len({tuple(d) for d in demos}) > 1  # per-query demonstrations
+    predictor = IclPredictor(out)
+    np.testing.assert_allclose(predictor.predict_proba(load_splits(str(toy_data)).test[:8]), saved_probs(out), atol=1e-6)
+
+    metrics = predictor.evaluate(toy_data / "test.jsonl")
+    assert metrics["n"] == 40 and 0 <= metrics["accuracy"] <= 1
+    pred = tmp_path / "pred.csv"
+    assert predictor.predict_file(toy_data / "test.jsonl", pred) == 40
+    rows = list(csv.DictReader(pred.open()))
+    assert {"text", "label", "p_negative", "p_positive"} <= set(rows[0])
+
+
+def test_yaml_recipe_then_flags_and_the_resolved_config_is_saved(tiny_lm, toy_data, tmp_path, capsys) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"select": "balanced", "shots": 4, "seed": 7, "verbalizer": "negative=bad,positive=good"}))
+    out = tmp_path / "run"
+    assert main(icl_args(tiny_lm, toy_data, out, "--config", str(recipe), "--select", "random")) == 0
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["select"] == "random" and saved["shots"] == 2 and saved["seed"] == 7
+    assert set(saved) == set(IclConfig.__dataclass_fields__)
+    assert json.loads((out / "icl.json").read_text())["prompt"]["verbalizer"] == {"negative": "bad", "positive": "good"}
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--select", "nearest"], "unknown demonstration selector 'nearest'"),
+    (["--prompt", "pair"], "remove {text_pair}"),
+    (["--verbalizer", "neg=bad"], "label 'neg'"),
+])
+def test_errors_are_reported_without_a_traceback(tiny_lm, toy_data, tmp_path, capsys, extra, message) -> None:
+    assert main(icl_args(tiny_lm, toy_data, tmp_path / "run", *extra)) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_encoder_is_refused_as_the_lm(tiny_bert, toy_data, tmp_path, capsys) -> None:
+    assert main(icl_args(tiny_bert, toy_data, tmp_path / "run")) == 2
+    assert "needs a causal LM" in capsys.readouterr().err

@@ -1,0 +1,49 @@
+"""Prefix and prompt tuning: our forward (which keeps segment ids) matches peft's own where both
+apply, and padding does not leak into the real tokens' states."""
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel
+
+from ctxlearn.methods import METHODS
+from ctxlearn.models.classifier import EncoderClassifier, prompted_hidden
+
+
+def tiny_classifier(method: str) -> EncoderClassifier:
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=40, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=64)
+    m = METHODS.get(method)
+    return m.prepare(EncoderClassifier(BertModel(config, add_pooling_layer=False), 2), m.options()).eval()
+
+
+@pytest.mark.parametrize("method", ["prefix", "prompt"])
+def test_matches_peft_forward(method: str) -> None:
+    model = tiny_classifier(method)
+    ids = torch.randint(5, 40, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    n_virtual = model.backbone.active_peft_config.num_virtual_tokens
+    with torch.no_grad():
+        ours = prompted_hidden(model.backbone, ids, mask)
+        theirs = model.backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+    assert ours.shape == (3, 9, 32)
+    torch.testing.assert_close(ours, theirs[:, theirs.shape[1] - 9:])  # prompt tuning: peft keeps the P virtual outputs
+    assert theirs.shape[1] == 9 + (n_virtual if method == "prompt" else 0)
+
+
+@pytest.mark.parametrize("method", ["prefix", "prompt"])
+def test_padding_does_not_leak(method: str) -> None:
+    model = tiny_classifier(method)
+    ids = torch.randint(5, 40, (2, 8))
+    types = torch.zeros_like(ids)
+    types[:, 4:] = 1
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0
+    with torch.no_grad():
+        padded = prompted_hidden(model.backbone, ids, mask, types)[1, :6]
+        alone = prompted_hidden(model.backbone, ids[1:, :6], mask[1:, :6], types[1:, :6])[0]
+        features = model.features(ids, mask, types)
+    torch.testing.assert_close(padded, alone)
+    assert features.shape == (2, 32)
