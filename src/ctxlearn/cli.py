@@ -134,9 +134,9 @@ def cmd_icl(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ctxlearn.predict import Predictor
+    from ctxlearn.predict import open_predictor
 
-    metrics = Predictor(args.artifact).evaluate(args.data)
+    metrics = open_predictor(args.artifact).evaluate(args.data)
     if args.json:
         print(json.dumps({f"test_{k}": v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
     else:
@@ -148,9 +148,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from ctxlearn.predict import Predictor
+    from ctxlearn.predict import open_predictor
 
-    n = Predictor(args.artifact).predict_file(args.input, args.output)
+    n = open_predictor(args.artifact).predict_file(args.input, args.output)
     print(f"wrote {n} predictions to {args.output}", file=sys.stderr)
     return 0
 
@@ -202,12 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
     _icl_parser(sub)
     _compare_parser(sub)
     p = sub.add_parser("eval", help="score a run folder on labelled data")
-    p.add_argument("artifact", help="run folder written by `ctxlearn train`")
+    p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
     p.add_argument("--data", required=True, help="labelled file, or a data folder (its test file is used)")
     p.add_argument("--json", action="store_true", help="print test_* metrics as one JSON object")
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("predict", help="label a file with a run folder")
-    p.add_argument("artifact", help="run folder written by `ctxlearn train`")
+    p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
     p.add_argument("--input", required=True, help=".csv/.tsv/.jsonl with the text field(s) the model was trained on")
     p.add_argument("--output", required=True, help=".csv/.tsv or .jsonl: label and one p_<class> column per class")
     p.set_defaults(func=cmd_predict)

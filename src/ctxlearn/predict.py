@@ -71,6 +71,17 @@ class Predictor:
         return row
 
 
+def open_predictor(folder: str | Path) -> Predictor:
+    """The right predictor for a run folder: fine-tuned classifier, or in-context learning."""
+    from ctxlearn.artifact import read_manifest
+
+    if read_manifest(Path(folder)).get("method") == "icl":
+        from ctxlearn.icl.predictor import IclPredictor
+
+        return IclPredictor(folder)
+    return Predictor(folder)
+
+
 def _write_rows(dst: Path, rows: list[dict[str, Any]]) -> None:
     """CSV for .csv/.tsv, JSON Lines otherwise; written to a temporary file and renamed."""
     dst.parent.mkdir(parents=True, exist_ok=True)

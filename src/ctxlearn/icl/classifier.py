@@ -43,7 +43,7 @@ class IclClassifier:
     def __init__(self, model: torch.nn.Module, tokenizer: Any, labels: list[str], spec: PromptSpec,
                  pool: list[Example], *, select: str = "knn", shots: int = 4, order: str = "similar-last",
                  seed: int = 0, calibrate: bool = False, embed: Embed | None = None, max_context: int = 0,
-                 batch_tokens: int = 8192) -> None:
+                 batch_tokens: int = 0) -> None:
         self.model, self.tokenizer, self.labels, self.spec, self.pool = model.eval(), tokenizer, labels, spec, pool
         self.select, self.shots, self.order, self.seed = select, shots, order, seed
         self.calibrate, self.embed, self.batch_tokens = calibrate, embed, batch_tokens
@@ -63,12 +63,17 @@ class IclClassifier:
         if max(map(len, self.verbalizers)) >= self.max_context:
             raise ConfigError(f"max_context {self.max_context} leaves no room for a prompt before the label words")
 
+    @property
+    def room(self) -> int:
+        """Most prompt tokens that leave room for the longest label words in the context."""
+        return self.max_context - max(len(v) for v in self.verbalizers)
+
     def _ids(self, text: str) -> Ids:
         return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _fit(self, demos: list[int], query: Example, ids: Ids) -> _Fitted:
         """Drop demonstrations from the front until prompt and the longest verbalizer fit the context."""
-        room = self.max_context - max(len(v) for v in self.verbalizers)
+        room = self.room
         while len(ids) > room and demos:
             demos = demos[1:]
             ids = self._ids(self.spec.context([self.pool[j] for j in demos], query))
@@ -83,11 +88,10 @@ class IclClassifier:
     def _content_free(self, fitted: list[_Fitted], queries: list[Example]) -> dict[tuple[int, ...], list[Ids]]:
         """For every distinct set of demonstrations, the prompts of the content-free inputs after it."""
         out: dict[tuple[int, ...], list[Ids]] = {}
-        room = self.max_context - max(len(v) for v in self.verbalizers)
         for f, q in zip(fitted, queries):
             if f.demos not in out:
                 demos = [self.pool[j] for j in f.demos]
-                out[f.demos] = [self._ids(self.spec.context(demos, content_free(q, t)))[-room:] for t in CONTENT_FREE]
+                out[f.demos] = [self._ids(self.spec.context(demos, content_free(q, t)))[-self.room:] for t in CONTENT_FREE]
         return out
 
     def predict(self, queries: list[Example]) -> IclResult:

@@ -18,19 +18,22 @@ class IclConfig:
                               "file of template/verbalizer/instruction/target_delimiter/demo_separator")
     template: str | None = opt(None, r"override the preset's template: {text}, {text_pair}; \n for a new line")
     instruction: str | None = opt(None, "override the preset's instruction (put once before the demonstrations)")
-    verbalizer: str | None = opt(None, "override the label words: label=words pairs, comma separated (negative=Negative,positive=Positive)")
+    verbalizer: str | None = opt(None, "override the label words: label=words pairs, comma separated "
+                                       "(negative=Negative,positive=Positive)")
     shots: int = opt(4, "demonstrations per prompt (k); 0 = zero-shot")
     select: str = opt("knn", "how demonstrations are chosen: random or balanced (shared by every query, cached once), "
                              "knn (nearest to each query), knn-balanced (nearest, at most ceil(k/C) per class), "
                              "random-each (per query, as lm-evaluation-harness)")
-    order: str = opt("similar-last", "order of knn demonstrations: similar-last, similar-first, random (random also shuffles shared ones)")
+    order: str = opt("similar-last", "order of knn demonstrations: similar-last, similar-first, random "
+                                     "(random also shuffles shared ones)")
     encoder: str = opt("minilm", "sentence encoder whose mean-pooled vectors knn compares")
     calibrate: bool = opt(False, "contextual calibration (Zhao et al. 2021): divide out the label bias that "
                                  "content-free inputs (N/A, '', [MASK]) show")
     limit: int = opt(0, "score only the first N test (and dev) examples (0 = all)")
     dev: bool = opt(False, "also score the dev split (doubles the cost)")
     max_context: int = opt(0, "longest prompt in tokens (0 = the model's context); longer prompts lose demonstrations")
-    batch_tokens: int = opt(8192, "tokens per forward pass, counting the shared prefix each row attends to")
+    batch_tokens: int = opt(0, "tokens per forward pass, counting the shared prefix each row attends to "
+                               "(0 = 1024 on CPU, where small batches stay in cache; 16384 on GPU)")
     bf16: str = opt("off", "bf16 weights: on, off, auto (on where the hardware has fast bf16)")
     text_field: str = opt("text", "column/key holding the text (premise/hypothesis are found automatically)")
     text_pair_field: str | None = opt(None, "column/key holding the second text of a pair task")
@@ -43,8 +46,8 @@ class IclConfig:
     def __post_init__(self) -> None:
         from ctxlearn.icl.select import ORDERS, SELECTORS
 
-        if self.shots < 0 or self.limit < 0 or self.max_context < 0 or self.batch_tokens < 1:
-            raise ConfigError("shots, limit and max_context must be >= 0 and batch_tokens >= 1")
+        if self.shots < 0 or self.limit < 0 or self.max_context < 0 or self.batch_tokens < 0:
+            raise ConfigError("shots, limit, max_context and batch_tokens must be >= 0")
         if self.bf16 not in {"auto", "on", "off"}:
             raise ConfigError(f"bf16 must be auto, on or off, not {self.bf16!r}")
         if self.order not in ORDERS:

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-import ctxlearn.train  # noqa: F401  (before ctxlearn.models.infer: importing that first is circular)
 from ctxlearn.data import Example
 from ctxlearn.data.splits import content_hash
 from ctxlearn.models.classifier import pool

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ctxlearn.icl.run import build_classifier, load_lm  # first: it imports ctxlearn.train before models.infer
 from ctxlearn.artifact import read_manifest, weights_sha256
 from ctxlearn.config import from_dict, load_yaml
 from ctxlearn.data import Example, Fields
@@ -16,6 +15,7 @@ from ctxlearn.errors import ModelError
 from ctxlearn.icl.classifier import IclClassifier
 from ctxlearn.icl.config import IclConfig
 from ctxlearn.icl.prompt import PromptSpec
+from ctxlearn.icl.run import build_classifier, load_lm
 from ctxlearn.models import ModelSource
 from ctxlearn.models.registry import ensure_local
 from ctxlearn.predict import Predictor

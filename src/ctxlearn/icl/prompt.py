@@ -27,8 +27,8 @@ FIELDS = ("text", "text_pair")
 class PromptSpec:
     template: str = field(default="Input: {text}\nLabel:",
                           metadata={"help": "one example as text, with {text} and, for pairs, {text_pair}"})
-    verbalizer: dict[str, str] = field(default_factory=dict,
-                                       metadata={"help": "label -> word(s) scored after the prompt; a label not listed uses its name"})
+    verbalizer: dict[str, str] = field(default_factory=dict, metadata={
+        "help": "label -> word(s) scored after the prompt; a label not listed uses its name"})
     instruction: str = field(default="", metadata={"help": "text put once before the demonstrations"})
     target_delimiter: str = field(default=" ", metadata={"help": "between an example's text and its label words"})
     demo_separator: str = field(default="\n\n", metadata={"help": "after the instruction and after each demonstration"})
@@ -71,7 +71,8 @@ class PromptSpec:
             raise ConfigError(f"{source}: verbalizer names label {extra[0]!r}, which the data do not have; labels are {labels}")
         words = [self.words(lab) for lab in labels]
         if len(set(words)) < len(words) or not all(w.strip() for w in words):
-            raise ConfigError(f"{source}: every label needs its own non-empty words; the verbalizer gives {dict(zip(labels, words))}")
+            raise ConfigError(f"{source}: every label needs its own non-empty words; "
+                              f"the verbalizer gives {dict(zip(labels, words))}")
         if is_pair != self.is_pair:
             need = "has pairs: add {text_pair} to" if is_pair else "has single texts: remove {text_pair} from"
             raise ConfigError(f"{source}: the data {need} the template {self.template!r} (or pick --prompt pair/single)")
@@ -107,7 +108,8 @@ def parse_verbalizer(text: str) -> dict[str, str]:
     """``negative=Negative,positive=Positive`` -> {"negative": "Negative", "positive": "Positive"}."""
     pairs = [p for p in text.split(",") if p.strip()]
     if not pairs or any("=" not in p for p in pairs):
-        raise ConfigError(f"verbalizer {text!r}: expected label=words pairs separated by commas, e.g. negative=Negative,positive=Positive")
+        raise ConfigError(f"verbalizer {text!r}: expected label=words pairs separated by commas, "
+                          "e.g. negative=Negative,positive=Positive")
     return {k.strip(): v.strip() for k, v in (p.split("=", 1) for p in pairs)}
 
 

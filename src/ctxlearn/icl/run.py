@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from ctxlearn.train.run import say, write_predictions  # first: ctxlearn.models.infer alone is circular
 from ctxlearn.artifact import weights_sha256, write_atomically
 from ctxlearn.config import save_yaml, to_dict
 from ctxlearn.data import Example, Fields, Splits, load_splits
@@ -28,6 +27,7 @@ from ctxlearn.icl.prompt import PromptSpec, resolve_prompt
 from ctxlearn.icl.select import SELECTORS, select
 from ctxlearn.models import ModelSource, load_causal_lm, resolve_model
 from ctxlearn.models.infer import bf16_available
+from ctxlearn.train.run import say, write_predictions
 
 
 def device() -> str:
@@ -194,20 +194,22 @@ def _fill(folder: Path, cfg: IclConfig, splits: Splits, metrics: dict[str, Any],
 
 
 def icl_markdown(icl: dict[str, Any], labels: list[str], cost: dict[str, Any]) -> str:
-    """The report's in-context learning section: prompt, selection, calibration, context, speed."""
-    p, s, c, ctx = icl["prompt"], icl["selection"], icl["calibration"], icl["context"]
-    lines = ["", "## In-context learning", "",
-             f"- selection: `{s['select']}`, k = {s['shots']}, order `{s['order']}`, seed {s['seed']}"
-             + (f", encoder `{s['encoder']}`" if s["encoder"] else "")
-             + (" (shared by every query: its cache is computed once)" if s["shared"] else " (per query)"),
-             f"- calibration: {'contextual (content-free inputs ' + ', '.join(map(repr, c['content_free'])) + ')' if c['calibrate'] else 'none'}",
-             f"- context: {ctx['max_context']} tokens, mean prompt {ctx['mean_prompt_tokens']:.0f}; "
-             f"{ctx['prompts_shortened']} prompts lost {ctx['demonstrations_dropped']} demonstrations; {ctx['queries_cut']} queries cut",
-             f"- scoring: {cost['examples_per_s']:.2f} examples/s ({cost['inference_seconds']:.1f} s)", "",
-             "Prompt template (then the label words):", "", "```", (p["instruction"] + p["demo_separator"] if p["instruction"] else "")
-             + p["template"], "```", "", "| label | words | estimated bias p_cf |", "|---|---|---:|"]
+    """The report's in-context learning section: selection, calibration, context, speed, prompt, bias."""
+    s, c, ctx = icl["selection"], icl["calibration"], icl["context"]
+    spec = PromptSpec(**icl["prompt"])
+    selection = f"`{s['select']}`, k = {s['shots']}, order `{s['order']}`, seed {s['seed']}"
+    selection += f", encoder `{s['encoder']}`" if s["encoder"] else ""
+    selection += " (shared by every query: their cache is computed once)" if s["shared"] else " (per query)"
+    calibration = "contextual, content-free inputs " + ", ".join(map(repr, c["content_free"])) if c["calibrate"] else "none"
     bias = (c["bias"] or {}).get("p_cf", {})
+    lines = ["", "## In-context learning", "", f"- selection: {selection}", f"- calibration: {calibration}",
+             f"- context: {ctx['max_context']} tokens, mean prompt {ctx['mean_prompt_tokens']:.0f}; "
+             f"{ctx['prompts_shortened']} prompts lost {ctx['demonstrations_dropped']} demonstrations; "
+             f"{ctx['queries_cut']} queries cut",
+             f"- scoring: {cost['examples_per_s']:.2f} examples/s ({cost['inference_seconds']:.1f} s)", "",
+             "Prompt (each demonstration, then the query):", "", "```",
+             (spec.instruction + spec.demo_separator if spec.instruction else "") + spec.template, "```", "",
+             "| label | words | estimated bias p_cf |", "|---|---|---:|"]
     for lab in labels:
-        lines.append(f"| {lab} | {p['verbalizer'].get(lab, lab.replace('_', ' '))!r} | "
-                     + (f"{bias[lab]:.3f} |" if lab in bias else "– |"))
+        lines.append(f"| {lab} | {spec.words(lab)!r} | " + (f"{bias[lab]:.3f} |" if lab in bias else "– |"))
     return "\n".join(lines) + "\n"

@@ -33,6 +33,12 @@ PACK_MAX_BRANCHES = 8  # groups up to this size share one packed row; larger one
 PACK_WIDTH = 128  # independent short prompts are packed side by side into rows of about this many tokens
 
 
+def default_batch_tokens(model: torch.nn.Module) -> int:
+    """Tokens per forward pass. On CPUs small batches win: the activations of 1024 tokens stay in cache
+    (measured on SmolLM2-135M: 1024 tokens 28% faster than 8192); GPUs want large ones."""
+    return 16384 if next(model.parameters()).device.type == "cuda" else 1024
+
+
 @dataclass(frozen=True)
 class Row:
     """One packed sequence: a trunk, then branches that each continue the trunk (never empty)."""
@@ -161,12 +167,14 @@ def _score_batch(model: torch.nn.Module, batch: list[_Layout], prefix: Prefix | 
 
 
 def batches(lengths: Sequence[int], past: int, batch_tokens: int) -> list[list[int]]:
-    """Row indices in batches of similar length, each holding at most ``batch_tokens`` tokens counting
-    the shared prefix every row attends to (its key/value cache is copied per row), at least one row."""
+    """Row indices in batches of similar length (at least one row each): at most ``batch_tokens`` new
+    tokens, padding included, and 8 times that counting the shared prefix every row attends to (its
+    key/value cache is copied per row)."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     out: list[list[int]] = []
     for i in order:  # ascending, so the row being added is the batch's longest
-        if out and (len(out[-1]) + 1) * (past + lengths[i]) <= batch_tokens:
+        n = len(out[-1]) + 1 if out else 0
+        if out and n * lengths[i] <= batch_tokens and n * (past + lengths[i]) <= 8 * batch_tokens:
             out[-1].append(i)
         else:
             out.append([i])
@@ -174,7 +182,7 @@ def batches(lengths: Sequence[int], past: int, batch_tokens: int) -> list[list[i
 
 
 def score_rows(model: torch.nn.Module, rows: list[Row], verbalizers: Sequence[Ids], prefix: Prefix | None = None,
-               batch_tokens: int = 8192) -> list[np.ndarray]:
+               batch_tokens: int = 1024) -> list[np.ndarray]:
     """Per row, the (branches, labels) log-likelihoods of each verbalizer after each branch.
     ``prefix`` (if given) comes before every row."""
     lays = [layout(r, verbalizers) for r in rows]
@@ -227,11 +235,12 @@ def _score_packed(model: torch.nn.Module, seqs: list[Ids], verbalizers: Sequence
 
 
 def score_prompts(model: torch.nn.Module, prompts: Sequence[Ids], verbalizers: Sequence[Ids],
-                  groups: Sequence[Hashable] | None = None, batch_tokens: int = 8192, share: bool = True) -> np.ndarray:
+                  groups: Sequence[Hashable] | None = None, batch_tokens: int = 0, share: bool = True) -> np.ndarray:
     """(N, C) log-likelihood of each verbalizer after each prompt. Prompts with the same group key
     (e.g. the same demonstrations) share work: their common token prefix runs once, as a cached
     prefix for large groups or as the trunk of one packed row for small ones. ``share=False`` runs
-    every prompt alone (for checks)."""
+    every prompt alone (for checks). ``batch_tokens=0`` picks :func:`default_batch_tokens`."""
+    batch_tokens = batch_tokens or default_batch_tokens(model)
     keys = groups if groups is not None and share else range(len(prompts))
     members: dict[Hashable, list[int]] = defaultdict(list)
     for i, key in enumerate(keys):

@@ -62,13 +62,15 @@ def pick_balanced(pool: list[Example], queries: list[Example], k: int, seed: int
     return [rng.permutation(drawn).tolist()] * len(queries)
 
 
-@selector("fixed", shared=True, help="the first k examples of the pool, in order (how a saved run keeps its shared demonstrations)")
+@selector("fixed", shared=True,
+          help="the first k examples of the pool, in order (how a saved run keeps its shared demonstrations)")
 def pick_fixed(pool: list[Example], queries: list[Example], k: int, seed: int, embed: Embed | None = None) -> list[list[int]]:
     return [list(range(min(k, len(pool))))] * len(queries)
 
 
 @selector("random-each", shared=False, help="k examples drawn at random for every query, as lm-evaluation-harness does")
-def pick_random_each(pool: list[Example], queries: list[Example], k: int, seed: int, embed: Embed | None = None) -> list[list[int]]:
+def pick_random_each(pool: list[Example], queries: list[Example], k: int, seed: int,
+                     embed: Embed | None = None) -> list[list[int]]:
     # random.Random.sample, in query order: with the same seed, the same draws as lm-eval's sampler
     # (its fewshot_random_seed) when the demonstrations come from another split than the queries.
     rnd = random.Random(seed)
@@ -95,8 +97,10 @@ def pick_knn(pool: list[Example], queries: list[Example], k: int, seed: int, emb
 
 
 @selector("knn-balanced", shared=False, ranked=True,
-          help="the nearest training examples to each query, at most ceil(k / C) of any class (neighbours' labels do not all agree)")
-def pick_knn_balanced(pool: list[Example], queries: list[Example], k: int, seed: int, embed: Embed | None = None) -> list[list[int]]:
+          help="the nearest training examples to each query, at most ceil(k / C) of any class "
+               "(so the neighbours' labels do not all agree)")
+def pick_knn_balanced(pool: list[Example], queries: list[Example], k: int, seed: int,
+                      embed: Embed | None = None) -> list[list[int]]:
     quota = -(-k // len({ex.label for ex in pool}))
     out = []
     for ranked in _ranked(pool, queries, embed, len(pool)):

@@ -50,7 +50,8 @@ def test_icl_run_writes_the_training_shape_and_reloads(tiny_lm, toy_data, tmp_pa
     np.testing.assert_allclose(predictor.predict_proba(test), saved_probs(out), atol=1e-6)
 
 
-def test_knn_run_caches_its_index_and_reloads(tiny_lm, tiny_bert, toy_data, tmp_path, capsys) -> None:
+def test_knn_run_caches_its_index_and_reloads(tiny_lm, tiny_bert, toy_data, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("CTXLEARN_CACHE", str(tmp_path / "cache"))  # count only this run's index files
     out = tmp_path / "run"
     assert main(icl_args(tiny_lm, toy_data, out, "--select", "knn", "--encoder", str(tiny_bert), "--calibrate")) == 0
     capsys.readouterr()
