@@ -21,9 +21,6 @@ class Encoded(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         return self.rows[i]
 
-    def lengths(self) -> list[int]:
-        return [len(r["input_ids"]) for r in self.rows]
-
 
 def encode(examples: list[Example], tokenizer: Any, labels: list[str] | None, max_length: int) -> Encoded:
     """Tokenise texts (or pairs, truncating the longer side first); attach label ids when given."""

@@ -98,7 +98,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     stats.setdefault("train_seconds", time.time() - t_fit)
     metrics, probs = evaluate_splits(cfg, method, model, tokenizer, splits, data, bf16, source)
     stats["predict_ms_per_example"] = latency_ms(model, data["test"], tokenizer, bf16)
-    manifest = _manifest(cfg, splits, source, method, bf16, stats, (trainable, total), start, data["train"])
+    manifest = _manifest(cfg, splits, source, method, bf16, stats, (trainable, total), start)
     out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, model, tokenizer, splits, metrics, manifest, work, probs["test"]))
     shutil.rmtree(work, ignore_errors=True)
     say(f"test accuracy {metrics['test']['accuracy']:.4f}, macro-F1 {metrics['test']['macro_f1']:.4f}; wrote {out}")
@@ -150,7 +150,7 @@ def summary(metrics: dict[str, Any], manifest: dict[str, Any], out: Path) -> dic
 
 
 def _manifest(cfg: TrainConfig, splits: Splits, source: Any, method: Method, bf16: bool, stats: dict[str, Any],
-              params: tuple[int, int], start: float, train: Encoded) -> dict[str, Any]:
+              params: tuple[int, int], start: float) -> dict[str, Any]:
     import peft
     import transformers
 
