@@ -17,16 +17,26 @@ def opt(default: Any, help: str, **kw: Any) -> Any:
 
 
 @dataclass
-class TrainConfig:
-    data: str = opt("", "training data: a file (.csv/.tsv/.jsonl), a folder with train/dev/test files, or builtin:NAME")
-    model: str = opt("minilm", "backbone: a registered name (see `ctxlearn models`), a local folder, or hf:<repo-id>")
-    method: str = opt("full", "how to adapt the backbone (see `ctxlearn methods`)")
-    out: str = opt("runs/latest", "run folder to write (the artifact)")
+class DataOptions:
+    """Where the labelled data is and which fields hold what (shared by ``train`` and ``icl``)."""
+
+    data: str = opt("", "labelled data: a file (.csv/.tsv/.jsonl), a folder with train/dev/test files, or builtin:NAME")
     text_field: str = opt("text", "column/key holding the text (premise/hypothesis are found automatically)")
     text_pair_field: str | None = opt(None, "column/key holding the second text of a pair task")
     label_field: str = opt("label", "column/key holding the label")
     dev_fraction: float = opt(0.1, "share of train held out as dev when no dev file is given")
     test_fraction: float = opt(0.1, "share of train held out as test when no test file is given")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.dev_fraction < 1 or not 0 <= self.test_fraction < 1:
+            raise ConfigError("dev_fraction and test_fraction must be in [0, 1)")
+
+
+@dataclass
+class TrainConfig(DataOptions):
+    model: str = opt("minilm", "backbone: a registered name (see `ctxlearn models`), a local folder, or hf:<repo-id>")
+    method: str = opt("full", "how to adapt the backbone (see `ctxlearn methods`)")
+    out: str = opt("runs/latest", "run folder to write (the artifact)")
     max_train: int = opt(0, "use at most this many training examples, a stratified seeded sample (0 = all)")
     max_length: int = opt(128, "longest input in tokens; longer inputs are truncated")
     epochs: float = opt(0.0, "training epochs (0 = the method's default)")
@@ -42,10 +52,9 @@ class TrainConfig:
     method_options: dict[str, Any] = opt(None, "method-specific options (set with --<method>-<option> flags)")
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.method_options is None:
             self.method_options = {}
-        if not 0 <= self.dev_fraction < 1 or not 0 <= self.test_fraction < 1:
-            raise ConfigError("dev_fraction and test_fraction must be in [0, 1)")
         if self.bf16 not in {"auto", "on", "off"}:
             raise ConfigError(f"bf16 must be auto, on or off, not {self.bf16!r}")
         if self.batch_size < 1 or self.max_length < 8:

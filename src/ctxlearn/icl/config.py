@@ -4,14 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ctxlearn.config import from_dict, load_yaml, opt
+from ctxlearn.config import DataOptions, from_dict, load_yaml, opt
 from ctxlearn.errors import ConfigError
 
 
 @dataclass
-class IclConfig:
-    data: str = opt("", "labelled data: a file (.csv/.tsv/.jsonl), a folder with train/dev/test files, or builtin:NAME; "
-                        "demonstrations come from train, scores from test")
+class IclConfig(DataOptions):
+    """Demonstrations come from train, scores from test."""
+
     model: str = opt("smollm2", "causal LM: a registered name (see `ctxlearn models`), a local folder, or hf:<repo-id>")
     out: str = opt("runs/icl", "run folder to write (the artifact)")
     prompt: str = opt("auto", "prompt preset (auto = single or pair by the data; sst2, trec, agnews, rte, cb) or a YAML "
@@ -35,17 +35,13 @@ class IclConfig:
     batch_tokens: int = opt(0, "tokens per forward pass, counting the shared prefix each row attends to "
                                "(0 = 1024 on CPU, where small batches stay in cache; 16384 on GPU)")
     bf16: str = opt("off", "bf16 weights: on, off, auto (on where the hardware has fast bf16)")
-    text_field: str = opt("text", "column/key holding the text (premise/hypothesis are found automatically)")
-    text_pair_field: str | None = opt(None, "column/key holding the second text of a pair task")
-    label_field: str = opt("label", "column/key holding the label")
-    dev_fraction: float = opt(0.1, "share of train held out as dev when no dev file is given")
-    test_fraction: float = opt(0.1, "share of train held out as test when no test file is given")
     seed: int = opt(0, "seed for splits and demonstration draws")
     threads: int = opt(0, "CPU threads for torch (0 = all cores)")
 
     def __post_init__(self) -> None:
         from ctxlearn.icl.select import ORDERS, SELECTORS
 
+        super().__post_init__()
         if self.shots < 0 or self.limit < 0 or self.max_context < 0 or self.batch_tokens < 0:
             raise ConfigError("shots, limit, max_context and batch_tokens must be >= 0")
         if self.bf16 not in {"auto", "on", "off"}:
@@ -53,8 +49,6 @@ class IclConfig:
         if self.order not in ORDERS:
             raise ConfigError(f"order must be one of {', '.join(ORDERS)}, not {self.order!r}")
         SELECTORS.get(self.select)  # names the choices when unknown
-        if not 0 <= self.dev_fraction < 1 or not 0 <= self.test_fraction < 1:
-            raise ConfigError("dev_fraction and test_fraction must be in [0, 1)")
 
 
 def icl_config(flags: dict[str, Any], path: str | None = None) -> IclConfig:
