@@ -1,7 +1,10 @@
-"""The unit the data layer yields: one labelled text (or text pair) with where it came from."""
+"""The units the data layer yields: one labelled text (or text pair), or one tagged sentence, with
+where it came from."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ctxlearn.data.words import join_words
 
 
 @dataclass(frozen=True)
@@ -26,3 +29,25 @@ class Fields:
         if self.text == "text" and "text" not in available and {"premise", "hypothesis"} <= set(available):
             return Fields(text="premise", label=self.label, text_pair=self.text_pair or "hypothesis")
         return self
+
+
+@dataclass(frozen=True)
+class TaggedSentence:
+    """Tokens and their tags (empty for unlabelled input), with the source line of each token and,
+    when the sentence came as raw text, that text and each token's character offsets."""
+
+    tokens: tuple[str, ...]
+    tags: tuple[str, ...]
+    lines: tuple[int, ...]
+    text: str | None = None
+    offsets: tuple[tuple[int, int], ...] | None = None
+
+    @property
+    def line(self) -> int:
+        return self.lines[0] if self.lines else 0
+
+    def char_offsets(self) -> tuple[str, list[tuple[int, int]]]:
+        """(text, offsets): the raw text when given, else the tokens joined by single spaces."""
+        if self.text is not None and self.offsets is not None:
+            return self.text, list(self.offsets)
+        return join_words(self.tokens)

@@ -127,22 +127,33 @@ def read_tsv(path: Path, fields: Fields) -> list[Example]:
     return _read_delimited(path, fields, "\t")
 
 
-@READERS.register("jsonl")
-def read_jsonl(path: Path, fields: Fields) -> list[Example]:
-    out: list[Example] = []
+def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line) of a UTF-8 text file."""
     # split on \n, \r\n or \r only: str.splitlines() also breaks at U+2028, U+2029 and U+0085,
     # which JSON allows unescaped inside strings
-    for line, raw in enumerate(_LINE_BREAK.split(_text_of(path)), start=1):
+    return enumerate(_LINE_BREAK.split(_text_of(path)), start=1)
+
+
+def json_records(path: Path, example: str = '{"text": "...", "label": "..."}') -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, object) for each non-blank line of a JSON Lines file; ``example`` shows a good line in errors."""
+    for line, raw in numbered_lines(path):
         if not raw.strip():
             continue
         try:
             record = json.loads(raw)
         except json.JSONDecodeError as err:
             raise DataError(path, f"malformed JSON ({err.msg} at column {err.colno})", line=line,
-                            expected='one JSON object per line, e.g. {"text": "...", "label": "..."}') from None
+                            expected=f"one JSON object per line, e.g. {example}") from None
         if not isinstance(record, dict):
             raise DataError(path, f"a JSON {type(record).__name__}, not an object", line=line,
-                            expected='one JSON object per line, e.g. {"text": "...", "label": "..."}')
+                            expected=f"one JSON object per line, e.g. {example}")
+        yield line, record
+
+
+@READERS.register("jsonl")
+def read_jsonl(path: Path, fields: Fields) -> list[Example]:
+    out: list[Example] = []
+    for line, record in json_records(path):
         if not out:
             fields = fields.resolve(list(record))
         _check_fields(list(record), fields, path, line)

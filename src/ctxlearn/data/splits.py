@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Container
 
 from sklearn.model_selection import train_test_split
 
@@ -72,12 +73,13 @@ def load_splits(spec: str, fields: Fields = Fields(), *, seed: int = 0, dev_frac
     return _complete(found, seed, dev_fraction, test_fraction)
 
 
-def find_split_files(folder: Path) -> dict[str, Path]:
-    """Map split name -> file in ``folder`` (train.jsonl, dev.csv, validation.tsv, ...)."""
+def find_split_files(folder: Path, suffixes: Container[str] = READERS) -> dict[str, Path]:
+    """Map split name -> file in ``folder`` (train.jsonl, dev.csv, validation.tsv, ...) among files
+    with one of ``suffixes`` (the classification readers' by default)."""
     found: dict[str, Path] = {}
     for split, stems in SPLIT_NAMES.items():
         for path in sorted(folder.iterdir()):
-            if path.stem.lower() in stems and path.suffix.lower().lstrip(".") in READERS:
+            if path.stem.lower() in stems and path.suffix.lower().lstrip(".") in suffixes:
                 found.setdefault(split, path)
     return found
 

@@ -1,0 +1,63 @@
+"""CoNLL files: one token per line with its columns separated by tabs (or, on lines without a tab, by
+white space); the token is the first column and the tag the last (or ``tag_column``); blank lines end
+sentences; ``-DOCSTART-`` lines mark document breaks and are skipped."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ctxlearn.data.readers import numbered_lines
+from ctxlearn.data.example import TaggedSentence
+from ctxlearn.errors import DataError
+
+
+def columns(raw: str) -> list[str]:
+    """A tab-separated line keeps spaces inside its columns (tokens such as ``New York``). Stray
+    byte-order marks (U+FEFF, invisible; WNUT-17's dev file ends with a line of two) count as space."""
+    raw = raw.replace("\ufeff", " ")
+    return [c.strip() for c in raw.split("\t")] if "\t" in raw else raw.split()
+
+
+def read_conll(path: Path, tag_column: int = -1, labelled: bool = True) -> list[TaggedSentence]:
+    """Sentences of a CoNLL file, tags as written (``labelled=False`` reads tokens only)."""
+    sentences: list[TaggedSentence] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    lines: list[int] = []
+
+    def close() -> None:
+        if tokens:
+            sentences.append(TaggedSentence(tuple(tokens), tuple(tags), tuple(lines)))
+            tokens.clear(), tags.clear(), lines.clear()
+
+    for line, raw in numbered_lines(path):
+        cols = columns(raw)
+        if not cols or not any(cols):
+            close()
+        elif cols[0] == "-DOCSTART-":
+            close()
+        else:
+            tokens.append(_token(cols, path, line))
+            lines.append(line)
+            if labelled:
+                tags.append(_tag(cols, tag_column, path, line))
+    close()
+    return sentences
+
+
+def _token(cols: list[str], path: Path, line: int) -> str:
+    if not cols[0]:
+        raise DataError(path, "empty token", line=line, field="column 1",
+                        expected="the token in the first column, then its tag")
+    return cols[0]
+
+
+def _tag(cols: list[str], column: int, path: Path, line: int) -> str:
+    if len(cols) < 2:
+        raise DataError(path, f"only one column ({cols[0]!r})", line=line, field="tag",
+                        expected="a token and its tag separated by a tab or spaces, or a blank line between sentences")
+    if not -len(cols) <= column < len(cols) or column in (0, -len(cols)):
+        raise DataError(path, f"no tag column {column} in a line of {len(cols)} columns", line=line, field="tag",
+                        expected=f"--tag-column between 1 and {len(cols) - 1} (counted from 0; -1 = last)")
+    if not cols[column]:
+        raise DataError(path, "empty tag", line=line, field="tag", expected="O or a tag such as B-PER")
+    return cols[column]

@@ -1,0 +1,182 @@
+"""Tagging data: sentences of tokens with one tag each, read from CoNLL (``conll.py``) or JSON Lines,
+brought to BIO (``tags.py``) and split into train/dev/test.
+
+JSON Lines come in two shapes, told apart per line:
+  {"tokens": ["Ada", "Lovelace", "wrote"], "tags": ["B-PER", "I-PER", "O"]}
+  {"text": "Ada Lovelace wrote", "entities": [{"start": 0, "end": 12, "label": "PER"}]}
+The second is split into words by ``words.split_words`` (and at every entity boundary); an entity
+may also be written ``[start, end, label]``, and its type may be called ``type`` instead of ``label``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ctxlearn.data.conll import read_conll
+from ctxlearn.data.example import TaggedSentence
+from ctxlearn.data.readers import json_records
+from ctxlearn.data.tags import SCHEMES, TagSite, check_bio, detect_scheme, to_bio, warn_repaired
+from ctxlearn.data.words import split_words
+from ctxlearn.errors import ConfigError, DataError
+from ctxlearn.registry import Registry
+
+JSONL_EXAMPLE = '{"tokens": ["Ada", "Lovelace"], "tags": ["B-PER", "I-PER"]}'
+
+
+@dataclass(frozen=True)
+class TagOptions:
+    """How to read tags: the CoNLL column, the scheme (``auto`` detects it), whether an I- without
+    its B- is repaired (with a warning) instead of an error, and whether tags are read at all."""
+
+    tag_column: int = -1
+    scheme: str = "auto"
+    repair: bool = False
+    labelled: bool = True
+
+    def __post_init__(self) -> None:
+        if self.scheme not in ("auto", *SCHEMES):
+            raise ConfigError(f"tag_scheme must be auto or one of {', '.join(SCHEMES)}, not {self.scheme!r}")
+
+
+TaggedReader = Callable[[Path, TagOptions], list[TaggedSentence]]
+TAGGED_READERS: Registry[TaggedReader] = Registry("tagging file format")
+TAGGED_READERS.register("conll")(lambda path, options: read_conll(path, options.tag_column, options.labelled))
+
+
+def read_tagged(path: str | Path, options: TagOptions = TagOptions()) -> list[TaggedSentence]:
+    """Sentences of one tagging file (.conll or .jsonl), tags as written in the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "no such file", expected="a path to a .conll or .jsonl file")
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in TAGGED_READERS:
+        raise DataError(path, f"unknown file type '.{suffix}' for tagging",
+                        expected=f"one of {', '.join(TAGGED_READERS.names())}")
+    sentences = TAGGED_READERS.get(suffix)(path, options)
+    if not sentences:
+        raise DataError(path, "the file holds no sentences", expected="at least one token line")
+    return sentences
+
+
+@TAGGED_READERS.register("jsonl")
+def read_tagged_jsonl(path: Path, options: TagOptions) -> list[TaggedSentence]:
+    out = []
+    for line, record in json_records(path, JSONL_EXAMPLE):
+        if "tokens" in record:
+            out.append(_from_tokens(record, options.labelled, path, line))
+        elif "text" in record:
+            out.append(_from_text(record, options.labelled, path, line))
+        else:
+            raise DataError(path, f"neither 'tokens' nor 'text' among the fields ({', '.join(record) or 'none'})",
+                            line=line, expected=f"{JSONL_EXAMPLE} or {{\"text\": \"...\", \"entities\": [...]}}")
+    return out
+
+
+TAGGED_READERS.register("json")(read_tagged_jsonl)
+
+
+def _strings(value: Any, path: Path, line: int, name: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise DataError(path, f"{type(value).__name__} instead of a list", line=line, field=name,
+                        expected="a non-empty list of strings")
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise DataError(path, f"{item!r} is not a non-empty string", line=line, field=f"{name}[{i}]",
+                            expected="a non-empty string")
+    return tuple(value)
+
+
+def _from_tokens(record: dict[str, Any], labelled: bool, path: Path, line: int) -> TaggedSentence:
+    tokens = _strings(record["tokens"], path, line, "tokens")
+    if not labelled:
+        return TaggedSentence(tokens, (), (line,) * len(tokens))
+    if "tags" not in record:
+        raise DataError(path, "not found", line=line, field="tags", expected="a list with one tag per token")
+    tags = _strings(record["tags"], path, line, "tags")
+    if len(tags) != len(tokens):
+        raise DataError(path, f"{len(tags)} tags for {len(tokens)} tokens", line=line, field="tags",
+                        expected="one tag per token")
+    return TaggedSentence(tokens, tags, (line,) * len(tokens))
+
+
+def _from_text(record: dict[str, Any], labelled: bool, path: Path, line: int) -> TaggedSentence:
+    text = record["text"]
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(path, f"{text!r} is not a non-empty string", line=line, field="text",
+                        expected="the raw text of the sentence")
+    spans = _entities(record, text, path, line) if labelled else []
+    words = split_words(text, [c for _, s, e in spans for c in (s, e)])
+    tags = ["O"] * len(words)
+    for kind, start, end in spans:
+        inside = [i for i, (_, s, e) in enumerate(words) if start <= s and e <= end]
+        for k, i in enumerate(inside):
+            tags[i] = ("B-" if k == 0 else "I-") + kind
+    return TaggedSentence(tuple(w for w, _, _ in words), tuple(tags) if labelled else (), (line,) * len(words),
+                          text, tuple((s, e) for _, s, e in words))
+
+
+def _entities(record: dict[str, Any], text: str, path: Path, line: int) -> list[tuple[str, int, int]]:
+    """(type, start, end) of each entity, checked: in range, non-overlapping, covering a word."""
+    value = record.get("entities")
+    if not isinstance(value, list):
+        raise DataError(path, "missing" if value is None else f"{type(value).__name__} instead of a list",
+                        line=line, field="entities", expected='a list of {"start": 0, "end": 5, "label": "PER"}')
+    spans = sorted(_entity(e, text, path, line, i) for i, e in enumerate(value))
+    for (s1, e1, _), (s2, e2, _) in zip(spans, spans[1:]):
+        if s2 < e1:
+            raise DataError(path, f"entities {text[s1:e1]!r} ({s1}-{e1}) and {text[s2:e2]!r} ({s2}-{e2}) overlap",
+                            line=line, field="entities", expected="entities that do not overlap")
+    return [(k, s, e) for s, e, k in spans]
+
+
+def _entity(value: Any, text: str, path: Path, line: int, i: int) -> tuple[int, int, str]:
+    where, expected = f"entities[{i}]", '{"start": 0, "end": 5, "label": "PER"} or [0, 5, "PER"]'
+    if isinstance(value, list) and len(value) == 3:
+        start, end, kind = value
+    elif isinstance(value, dict):
+        start, end, kind = value.get("start"), value.get("end"), value.get("label", value.get("type"))
+    else:
+        raise DataError(path, f"{value!r} is not an entity", line=line, field=where, expected=expected)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
+        raise DataError(path, f"start {start!r} and end {end!r} are not both integers", line=line, field=where,
+                        expected=f"character offsets into the text, {expected}")
+    if not 0 <= start < end <= len(text):
+        raise DataError(path, f"span {start}-{end} is not inside the text (length {len(text)})", line=line,
+                        field=where, expected="0 <= start < end <= len(text), end exclusive")
+    if not isinstance(kind, str) or not kind.strip() or kind == "O":
+        raise DataError(path, f"entity type {kind!r}", line=line, field=where, expected="a type name such as PER")
+    if not split_words(text[start:end]):
+        raise DataError(path, f"span {start}-{end} ({text[start:end]!r}) holds no word", line=line, field=where,
+                        expected="a span that covers at least one word")
+    return start, end, kind
+
+
+def site_of(path: str | Path, sentence: TaggedSentence) -> TagSite:
+    """Where a sentence's tags are named in errors: each token's line (CoNLL) or tags[i] (JSON Lines)."""
+    jsonl = Path(path).suffix.lower() in (".jsonl", ".json")
+    return TagSite(str(path), sentence.lines, "tags" if jsonl else "tag", indexed=jsonl)
+
+
+def normalise(sentences: list[TaggedSentence], scheme: str, repair: bool, path: str | Path) -> list[TaggedSentence]:
+    """Sentences with BIO tags, converted from ``scheme`` and checked (or repaired)."""
+    count = 0
+
+    def repaired(n: int) -> None:
+        nonlocal count
+        count += n
+
+    out = []
+    for s in sentences:
+        site = site_of(path, s)
+        tags = check_bio(to_bio(s.tags, scheme, site), site, repair, repaired)
+        out.append(TaggedSentence(s.tokens, tuple(tags), s.lines, s.text, s.offsets))
+    warn_repaired(str(path), count)
+    return out
+
+
+def read_bio(path: str | Path, options: TagOptions = TagOptions()) -> list[TaggedSentence]:
+    """One file's sentences with BIO tags; ``options.scheme`` ``auto`` detects the file's scheme."""
+    sentences = read_tagged(path, options)
+    scheme = detect_scheme([s.tags for s in sentences]) if options.scheme == "auto" else options.scheme
+    return normalise(sentences, scheme, options.repair, path)

@@ -1,0 +1,129 @@
+"""Tagging data (a file or a folder of train/dev/test files) -> checked BIO splits with content hashes;
+and telling tagging data from classification data."""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from ctxlearn.data.example import TaggedSentence
+from ctxlearn.data.splits import find_split_files
+from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, normalise, read_tagged
+from ctxlearn.data.tags import bio_labels, detect_scheme, entity_spans
+from ctxlearn.errors import DataError
+
+TAGGING_SUFFIXES = ("conll",)  # JSON Lines are tagging data when their first record has tokens or entities
+
+
+@dataclass
+class TaggedSplits:
+    """Like ``Splits``: train/dev/test sentences (BIO tags), the model's BIO labels, the entity types and
+    the scheme the files were written in."""
+
+    train: list[TaggedSentence]
+    dev: list[TaggedSentence]
+    test: list[TaggedSentence]
+    labels: list[str]
+    scheme: str
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def types(self) -> list[str]:
+        return sorted({lab[2:] for lab in self.labels if lab != "O"})
+
+    def cap_train(self, n: int, seed: int) -> "TaggedSplits":
+        """At most ``n`` training sentences, a seeded random sample in file order (dev and test unchanged)."""
+        if not n or n >= len(self.train):
+            return self
+        keep = sorted(random.Random(seed).sample(range(len(self.train)), n))
+        sources = {**self.sources, "train": f"{n} of {self.sources.get('train', 'train')} (random, seed {seed})"}
+        return TaggedSplits([self.train[i] for i in keep], self.dev, self.test, self.labels, self.scheme, sources)
+
+    @cached_property
+    def hashes(self) -> dict[str, str]:
+        return {name: tagged_hash(getattr(self, name)) for name in ("train", "dev", "test")}
+
+
+def tagged_hash(sentences: list[TaggedSentence]) -> str:
+    """sha256 of tokens and tags (not file bytes), so reformatting a file keeps the hash."""
+    h = hashlib.sha256()
+    for s in sentences:
+        h.update(json.dumps([s.tokens, s.tags], ensure_ascii=False).encode() + b"\n")
+    return h.hexdigest()
+
+
+def is_tagging_data(spec: str) -> bool:
+    """True for a .conll file, a folder whose train file is .conll, or JSON Lines whose first record
+    has ``tokens`` or ``entities``."""
+    if spec.startswith("builtin:"):
+        return False
+    path = Path(spec)
+    if path.is_dir():
+        path = find_split_files(path, (*TAGGING_SUFFIXES, "jsonl", "json", "csv", "tsv")).get("train", path)
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix in TAGGING_SUFFIXES:
+        return True
+    if suffix in ("jsonl", "json") and path.is_file():
+        with path.open(encoding="utf-8-sig", errors="replace") as fh:
+            first = next((line for line in fh if line.strip()), "")
+        try:
+            record = json.loads(first)
+        except json.JSONDecodeError:
+            return False
+        return isinstance(record, dict) and ("tokens" in record or "entities" in record)
+    return False
+
+
+def load_tagged_splits(spec: str, options: TagOptions = TagOptions(), *, seed: int = 0, dev_fraction: float = 0.1,
+                       test_fraction: float = 0.1) -> TaggedSplits:
+    """Read every split file, detect the scheme over all of them (unless given), convert to BIO and
+    check; missing dev/test splits are cut from train at random, seeded."""
+    raw = _read_files(Path(spec), options)
+    scheme = options.scheme
+    if scheme == "auto":
+        scheme = detect_scheme([s.tags for sentences, _ in raw.values() for s in sentences])
+    parts = {split: normalise(sentences, scheme, options.repair, src) for split, (sentences, src) in raw.items()}
+    sources = {split: src for split, (_, src) in raw.items()}
+    for split, fraction in (("test", test_fraction), ("dev", dev_fraction)):
+        if split not in parts:
+            parts["train"], parts[split] = _random_cut(parts["train"], fraction, seed)
+            sources[split] = f"{fraction:.0%} of {sources['train']} (random, seed {seed})"
+    types = _types(parts, sources)
+    return TaggedSplits(parts["train"], parts["dev"], parts["test"], bio_labels(types), scheme, sources)
+
+
+def _read_files(path: Path, options: TagOptions) -> dict[str, tuple[list[TaggedSentence], str]]:
+    if path.is_dir():
+        files = find_split_files(path, TAGGED_READERS)
+        if "train" not in files:
+            raise DataError(path, "no train file in this folder",
+                            expected="train.conll or train.jsonl, optionally dev (or validation) and test files")
+        return {split: (read_tagged(p, options), str(p)) for split, p in files.items()}
+    return {"train": (read_tagged(path, options), str(path))}
+
+
+def _types(parts: dict[str, list[TaggedSentence]], sources: dict[str, str]) -> set[str]:
+    """Entity types of train; a type seen only in dev or test is an error (the model could never learn it)."""
+    counts = {split: Counter(kind for s in sents for kind, _, _ in entity_spans(s.tags)) for split, sents in parts.items()}
+    if not counts["train"]:
+        raise DataError(sources["train"], "no entity in the training data (every tag is O)", field="tag",
+                        expected="at least one B- or I- tag")
+    for split in ("dev", "test"):
+        unseen = sorted(set(counts[split]) - set(counts["train"]))
+        if unseen:
+            first = next(s for s in parts[split] if any(k == unseen[0] for k, _, _ in entity_spans(s.tags)))
+            raise DataError(sources[split], f"entity type {unseen[0]!r} never occurs in train", line=first.line or None,
+                            field="tag", expected=f"one of {sorted(counts['train'])}")
+    return set(counts["train"])
+
+
+def _random_cut(sentences: list[TaggedSentence], fraction: float, seed: int) -> tuple[list, list]:
+    order = list(range(len(sentences)))
+    random.Random(seed).shuffle(order)
+    n_cut = max(1, round(fraction * len(sentences))) if fraction else 0
+    cut = set(order[:n_cut])
+    return [s for i, s in enumerate(sentences) if i not in cut], [s for i, s in enumerate(sentences) if i in cut]

@@ -1,0 +1,215 @@
+"""Tagging readers (CoNLL, JSON Lines with tokens/tags or text/entities) and splits, on small files
+written here; every malformed case names the file, line and field."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ctxlearn.data.tagged import TagOptions, read_bio, read_tagged
+from ctxlearn.data.tagged_splits import is_tagging_data, load_tagged_splits
+from ctxlearn.data.words import split_words
+from ctxlearn.errors import ConfigError, DataError
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8", newline="")
+    return path
+
+
+def jsonl(*records: object) -> str:
+    return "".join(json.dumps(r) + "\n" for r in records)
+
+
+# --- good files --------------------------------------------------------------------------------
+
+def test_conll_tabs_spaces_docstart_and_blank_lines(tmp_path):
+    path = write(tmp_path, "a.conll", "-DOCSTART- -X- O\n\nAda\tB-PER\nLovelace  I-PER\n\n\n"
+                                      "New York\tB-LOC\r\n-DOCSTART-\tO\nwrote O\n")
+    sents = read_tagged(path)
+    assert [(s.tokens, s.tags, s.lines) for s in sents] == [
+        (("Ada", "Lovelace"), ("B-PER", "I-PER"), (3, 4)), (("New York",), ("B-LOC",), (7,)), (("wrote",), ("O",), (9,))]
+
+
+def test_conll_tag_column(tmp_path):
+    path = write(tmp_path, "a.conll", "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n")
+    assert read_tagged(path, TagOptions(tag_column=2))[0].tags == ("B-NP", "B-VP")
+    assert read_tagged(path)[0].tags == ("B-ORG", "O")
+
+
+def test_jsonl_tokens_and_tags(tmp_path):
+    path = write(tmp_path, "a.jsonl", jsonl({"tokens": ["Ada", "wrote"], "tags": ["B-PER", "O"]}))
+    (s,) = read_tagged(path)
+    assert s.tokens == ("Ada", "wrote") and s.tags == ("B-PER", "O") and s.line == 1
+    assert s.char_offsets() == ("Ada wrote", [(0, 3), (4, 9)])
+
+
+def test_jsonl_text_and_entities_become_bio(tmp_path):
+    text = "Ada Lovelace met Babbage in London-based salons."
+    path = write(tmp_path, "a.jsonl", jsonl(
+        {"text": text, "entities": [{"start": 0, "end": 12, "label": "PER"}, [17, 24, "PER"],
+                                    {"start": 28, "end": 34, "type": "LOC"}]}))
+    (s,) = read_tagged(path)
+    assert s.tokens == ("Ada", "Lovelace", "met", "Babbage", "in", "London", "-", "based", "salons", ".")
+    assert s.tags == ("B-PER", "I-PER", "O", "B-PER", "O", "B-LOC", "O", "O", "O", "O")
+    assert [text[a:b] for a, b in s.offsets] == list(s.tokens)
+
+
+def test_entity_boundary_inside_a_word_splits_it(tmp_path):
+    path = write(tmp_path, "a.jsonl", jsonl({"text": "NASAs rocket", "entities": [[0, 4, "ORG"]]}))
+    (s,) = read_tagged(path)
+    assert s.tokens == ("NASA", "s", "rocket") and s.tags == ("B-ORG", "O", "O")
+
+
+def test_split_words_keeps_offsets_and_contractions():
+    text = "Don't  go to the U.S. (today)!"
+    words = split_words(text)
+    assert [w for w, _, _ in words] == ["Don't", "go", "to", "the", "U", ".", "S", ".", "(", "today", ")", "!"]
+    assert all(text[s:e] == w for w, s, e in words)
+
+
+def test_iobes_file_is_detected_and_converted(tmp_path):
+    path = write(tmp_path, "a.conll", "Ada B-PER\nLovelace E-PER\nin O\nLondon S-LOC\n")
+    assert read_bio(path)[0].tags == ("B-PER", "I-PER", "O", "B-LOC")
+
+
+def test_unlabelled_reading_ignores_tags(tmp_path):
+    path = write(tmp_path, "a.conll", "Ada\nwrote\n")
+    assert read_tagged(path, TagOptions(labelled=False))[0].tokens == ("Ada", "wrote")
+    assert read_tagged(write(tmp_path, "b.jsonl", jsonl({"text": "Ada wrote"})), TagOptions(labelled=False))[0].tags == ()
+
+
+# --- every malformed case: (file name, content, options, line, field, words in the message) ----
+
+BAD = [
+    ("one-column", "a.conll", "Ada B-PER\nLovelace\n", {}, 2, "tag", "only one column"),
+    ("tag-column-out-of-range", "a.conll", "Ada NNP B-PER\n", {"tag_column": 5}, 1, "tag", "no tag column 5"),
+    ("tag-column-is-token", "a.conll", "Ada NNP B-PER\n", {"tag_column": 0}, 1, "tag", "no tag column 0"),
+    ("empty-tag-tab", "a.conll", "Ada\tB-PER\nwrote\t\n", {}, 2, "tag", "empty tag"),
+    ("empty-token-tab", "a.conll", "\tO\n", {}, 1, "column 1", "empty token"),
+    ("orphan-i", "a.conll", "Ada B-PER\n\nwrote O\nLovelace I-PER\n", {}, 4, "tag", "continues no PER entity"),
+    ("wrong-scheme-given", "a.conll", "Ada S-PER\n", {"scheme": "BIO"}, 1, "tag", "not a BIO tag"),
+    ("prefix-without-type", "a.conll", "Ada B-\n", {}, 1, "tag", "no entity type"),
+    ("bare-type-in-bio", "a.conll", "Ada B-PER\nwrote PER\n", {}, 2, "tag", "not a BIO tag"),
+    ("not-utf8", "a.conll", None, {}, 2, None, "not UTF-8"),
+    ("empty-file", "a.conll", "\n\n-DOCSTART- O\n", {}, None, None, "no sentences"),
+    ("unknown-suffix", "a.txt", "Ada B-PER\n", {}, None, None, "unknown file type"),
+    ("bad-json", "a.jsonl", '{"tokens": ["a"], "tags": ["O"]}\n{"tokens": [\n', {}, 2, None, "malformed JSON"),
+    ("json-not-object", "a.jsonl", '["a"]\n', {}, 1, None, "not an object"),
+    ("neither-tokens-nor-text", "a.jsonl", jsonl({"words": ["a"]}), {}, 1, None, "neither 'tokens' nor 'text'"),
+    ("tokens-not-list", "a.jsonl", jsonl({"tokens": "Ada wrote", "tags": ["O"]}), {}, 1, "tokens", "instead of a list"),
+    ("tokens-empty", "a.jsonl", jsonl({"tokens": [], "tags": []}), {}, 1, "tokens", "instead of a list"),
+    ("token-not-string", "a.jsonl", jsonl({"tokens": ["a", 3], "tags": ["O", "O"]}), {}, 1, "tokens[1]", "not a non-empty string"),
+    ("token-empty", "a.jsonl", jsonl({"tokens": ["a", " "], "tags": ["O", "O"]}), {}, 1, "tokens[1]", "not a non-empty string"),
+    ("tags-missing", "a.jsonl", jsonl({"tokens": ["a"]}), {}, 1, "tags", "not found"),
+    ("tags-length", "a.jsonl", jsonl({"tokens": ["a", "b"], "tags": ["O"]}), {}, 1, "tags", "1 tags for 2 tokens"),
+    ("tag-not-string", "a.jsonl", jsonl({"tokens": ["a"], "tags": [None]}), {}, 1, "tags[0]", "not a non-empty string"),
+    ("orphan-i-jsonl", "a.jsonl", jsonl({"tokens": ["a"], "tags": ["B-X"]}, {"tokens": ["a", "b"], "tags": ["O", "I-X"]}),
+     {}, 2, "tags[1]", "continues no X entity"),
+    ("text-empty", "a.jsonl", jsonl({"text": " ", "entities": []}), {}, 1, "text", "not a non-empty string"),
+    ("entities-missing", "a.jsonl", jsonl({"text": "Ada"}), {}, 1, "entities", "missing"),
+    ("entities-not-list", "a.jsonl", jsonl({"text": "Ada", "entities": {"start": 0}}), {}, 1, "entities", "instead of a list"),
+    ("entity-not-entity", "a.jsonl", jsonl({"text": "Ada", "entities": ["PER"]}), {}, 1, "entities[0]", "is not an entity"),
+    ("entity-offsets-not-int", "a.jsonl", jsonl({"text": "Ada", "entities": [["0", 3, "PER"]]}), {}, 1, "entities[0]",
+     "not both integers"),
+    ("entity-out-of-range", "a.jsonl", jsonl({"text": "Ada", "entities": [[0, 9, "PER"]]}), {}, 1, "entities[0]",
+     "not inside the text"),
+    ("entity-empty-span", "a.jsonl", jsonl({"text": "Ada", "entities": [[2, 2, "PER"]]}), {}, 1, "entities[0]",
+     "not inside the text"),
+    ("entity-no-type", "a.jsonl", jsonl({"text": "Ada", "entities": [{"start": 0, "end": 3}]}), {}, 1, "entities[0]",
+     "entity type None"),
+    ("entity-only-space", "a.jsonl", jsonl({"text": "Ada  wrote", "entities": [[3, 5, "PER"]]}), {}, 1, "entities[0]",
+     "holds no word"),
+    ("entities-overlap", "a.jsonl", jsonl({"text": "Ada Lovelace", "entities": [[0, 12, "PER"], [4, 12, "PER"]]}), {},
+     1, "entities", "overlap"),
+]
+
+
+@pytest.mark.parametrize("name, filename, content, options, line, field, message", BAD, ids=[b[0] for b in BAD])
+def test_malformed(tmp_path, name, filename, content, options, line, field, message):
+    path = tmp_path / filename
+    if content is None:
+        path.write_bytes(b"Ada B-PER\nLov\xe9lace I-PER\n")
+    else:
+        write(tmp_path, filename, content)
+    with pytest.raises(DataError) as info:
+        read_bio(path, TagOptions(**options))
+    err = info.value
+    assert message in str(err) and err.path == str(path)
+    assert err.line == line and err.field == field, str(err)
+    assert "expected" in str(err)
+
+
+def test_missing_file_and_bad_scheme_option(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        read_tagged(tmp_path / "nope.conll")
+    with pytest.raises(ConfigError, match="tag_scheme"):
+        TagOptions(scheme="BILOU")
+
+
+def test_repair_turns_orphans_into_b_with_a_warning(tmp_path):
+    path = write(tmp_path, "a.conll", "wrote O\nLovelace I-PER\nand O\nBabbage I-PER\n")
+    with pytest.warns(UserWarning, match=r"a.conll: 2 I- tags continued no entity"):
+        (s,) = read_bio(path, TagOptions(repair=True, scheme="BIO"))
+    assert s.tags == ("O", "B-PER", "O", "B-PER")
+
+
+# --- splits ------------------------------------------------------------------------------------
+
+def conll(*sentences: list[tuple[str, str]]) -> str:
+    return "\n".join("".join(f"{w}\t{t}\n" for w, t in s) for s in sentences)
+
+
+def test_folder_splits_labels_and_hashes(tmp_path):
+    write(tmp_path, "train.conll", conll([("Ada", "B-PER"), ("wrote", "O")], [("in", "O"), ("Paris", "B-LOC")]))
+    write(tmp_path, "dev.conll", conll([("Rome", "B-LOC")]))
+    write(tmp_path, "test.conll", conll([("Bob", "B-PER")]))
+    splits = load_tagged_splits(str(tmp_path))
+    assert (len(splits.train), len(splits.dev), len(splits.test)) == (2, 1, 1)
+    assert splits.labels == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"] and splits.types == ["LOC", "PER"]
+    assert splits.scheme == "BIO" and splits.sources["dev"].endswith("dev.conll")
+    write(tmp_path, "test.conll", "Bob  B-PER\n\n")  # reformatted, same content: same hash
+    assert load_tagged_splits(str(tmp_path)).hashes == splits.hashes
+    assert is_tagging_data(str(tmp_path)) and is_tagging_data(str(tmp_path / "dev.conll"))
+
+
+def test_scheme_is_detected_over_all_files(tmp_path):
+    """dev alone has no B-, which would read as IO; train shows the files are IOB1."""
+    write(tmp_path, "train.conll", conll([("Ada", "I-PER"), ("Bob", "B-PER")]))
+    write(tmp_path, "dev.conll", conll([("Ada", "I-PER"), ("Lovelace", "I-PER")]))
+    write(tmp_path, "test.conll", conll([("Ada", "I-PER")]))
+    splits = load_tagged_splits(str(tmp_path))
+    assert splits.scheme == "IOB1" and splits.dev[0].tags == ("B-PER", "I-PER")
+
+
+def test_one_file_is_cut_at_random_with_a_seed(tmp_path):
+    path = write(tmp_path, "all.conll", conll(*[[(f"w{i}", "O"), ("Ada", "B-PER")] for i in range(50)]))
+    a, b = load_tagged_splits(str(path), seed=3), load_tagged_splits(str(path), seed=3)
+    assert (len(a.train), len(a.dev), len(a.test)) == (41, 4, 5)  # test: 10% of 50, then dev: 10% of the 45 left
+    assert a.dev == b.dev and a.dev != load_tagged_splits(str(path), seed=4).dev
+    capped = a.cap_train(10, seed=0)
+    assert len(capped.train) == 10 and capped.dev == a.dev and "10 of" in capped.sources["train"]
+
+
+def test_jsonl_tagging_data_is_recognised(tmp_path):
+    assert is_tagging_data(str(write(tmp_path, "t.jsonl", jsonl({"tokens": ["a"], "tags": ["O"]}))))
+    assert is_tagging_data(str(write(tmp_path, "e.jsonl", jsonl({"text": "a", "entities": []}))))
+    assert not is_tagging_data(str(write(tmp_path, "c.jsonl", jsonl({"text": "a", "label": "x"}))))
+    assert not is_tagging_data("builtin:trec")
+
+
+@pytest.mark.parametrize("dev, message", [(conll([("Ada", "B-ORG")]), "entity type 'ORG' never occurs in train"),
+                                          (None, None)])
+def test_types_must_be_seen_in_train(tmp_path, dev, message):
+    write(tmp_path, "train.conll", conll([("Ada", "B-PER")], [("x", "O")], [("y", "O")]))
+    write(tmp_path, "test.conll", conll([("x", "O")]))
+    if dev is None:  # no entity at all in train
+        write(tmp_path, "train.conll", conll([("x", "O")]))
+        message = "no entity in the training data"
+    else:
+        write(tmp_path, "dev.conll", dev)
+    with pytest.raises(DataError, match=message) as info:
+        load_tagged_splits(str(tmp_path))
+    assert info.value.path.endswith("dev.conll" if dev else "train.conll")
