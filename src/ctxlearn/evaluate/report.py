@@ -37,19 +37,30 @@ def confusion_png(matrix: list[list[int]], labels: list[str], path: Path, title:
     plt.close(fig)
 
 
-def _per_class_table(per_class: dict[str, dict[str, float]]) -> list[str]:
-    lines = ["| class | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
+def _per_class_table(per_class: dict[str, dict[str, float]], name: str = "class") -> list[str]:
+    lines = [f"| {name} | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
     for lab, m in per_class.items():
         lines.append(f"| {lab} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
     return lines
 
 
+def _title(manifest: dict[str, Any]) -> list[str]:
+    return [f"# ctxlearn run: {manifest['method']} on {manifest['data']}", "",
+            f"Model `{manifest['model']}`, method `{manifest['method']}`, seed {manifest['seed']}.", ""]
+
+
+def _cost_lines(cost: dict[str, Any]) -> list[str]:
+    return ["## Cost", "",
+            f"- trainable parameters: {cost.get('trainable_params', 0):,} of {cost.get('total_params', 0):,} "
+            f"({100 * cost.get('trainable_params', 0) / max(1, cost.get('total_params', 1)):.2f}%)",
+            f"- train time: {cost.get('train_seconds', 0):.1f} s; wall time: {cost.get('wall_seconds', 0):.1f} s",
+            f"- useful training tokens/s: {cost.get('train_tokens_per_s', 0):,.0f}",
+            f"- peak memory (RSS): {cost.get('peak_rss_mb', 0):,.0f} MB", ""]
+
+
 def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: list[str]) -> str:
     test = metrics["test"]
-    cost = manifest.get("cost", {})
-    lines = [f"# ctxlearn run: {manifest['method']} on {manifest['data']}", "",
-             f"Model `{manifest['model']}`, method `{manifest['method']}`, seed {manifest['seed']}.", "",
-             "| split | n | accuracy | macro-F1 | micro-F1 | ECE |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [*_title(manifest), "| split | n | accuracy | macro-F1 | micro-F1 | ECE |", "|---|---:|---:|---:|---:|---:|"]
     for split in ("dev", "test"):
         m = metrics.get(split)
         if m:
@@ -57,12 +68,27 @@ def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: l
     lines += ["", "## Test, per class", "", *_per_class_table(test["per_class"]), "",
               "## Test confusion matrix (rows gold, columns predicted)", "", "```",
               confusion_text(test["confusion"], labels).rstrip(), "```", "", "![confusion](confusion.png)", "",
-              "## Cost", "",
-              f"- trainable parameters: {cost.get('trainable_params', 0):,} of {cost.get('total_params', 0):,} "
-              f"({100 * cost.get('trainable_params', 0) / max(1, cost.get('total_params', 1)):.2f}%)",
-              f"- train time: {cost.get('train_seconds', 0):.1f} s; wall time: {cost.get('wall_seconds', 0):.1f} s",
-              f"- useful training tokens/s: {cost.get('train_tokens_per_s', 0):,.0f}",
-              f"- peak memory (RSS): {cost.get('peak_rss_mb', 0):,.0f} MB", ""]
+              *_cost_lines(manifest.get("cost", {}))]
+    return "\n".join(lines)
+
+
+def tagging_markdown(metrics: dict[str, Any], manifest: dict[str, Any]) -> str:
+    """The report of a tagging run: entity-level scores (``evaluate.entities``) instead of accuracy."""
+    test = metrics["test"]
+    lines = [*_title(manifest), "Entity-level scores (seqeval, strict BIO: an entity counts when its type and both "
+             "boundaries are right).", "", "| split | sentences | entities | precision | recall | F1 | macro-F1 |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for split in ("dev", "test"):
+        m = metrics.get(split)
+        if m:
+            lines.append(f"| {split} | {m['n']} | {m['entities']} | {m['precision']:.4f} | {m['recall']:.4f} | "
+                         f"{m['f1']:.4f} | {m['macro_f1']:.4f} |")
+    lines += ["", "## Test, per entity type", "", *_per_class_table(test["per_type"], "type"), "",
+              "## Test type confusion (rows gold, columns predicted)", "",
+              "Each gold entity is paired with the prediction that overlaps it most; column `none`: no prediction "
+              "overlaps it (missed); row `none`: a prediction that overlaps no gold entity (spurious).", "", "```",
+              confusion_text(test["confusion"], test["confusion_labels"]).rstrip(), "```", "",
+              "![confusion](confusion.png)", "", *_cost_lines(manifest.get("cost", {}))]
     return "\n".join(lines)
 
 
@@ -72,3 +98,13 @@ def write_report(folder: Path, metrics: dict[str, Any], manifest: dict[str, Any]
     confusion_png(metrics["test"]["confusion"], labels, folder / "confusion.png",
                   f"{manifest['method']} · test accuracy {metrics['test']['accuracy']:.3f}")
     (folder / "report.md").write_text(report_markdown(metrics, manifest, labels))
+
+
+def write_tagging_report(folder: Path, metrics: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """metrics.json, confusion.txt/.png (entity types) and report.md of a tagging run."""
+    test, labels = metrics["test"], metrics["test"]["confusion_labels"]
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (folder / "confusion.txt").write_text(confusion_text(test["confusion"], labels))
+    confusion_png(test["confusion"], labels, folder / "confusion.png",
+                  f"{manifest['method']} · test entity F1 {test['f1']:.3f}")
+    (folder / "report.md").write_text(tagging_markdown(metrics, manifest))

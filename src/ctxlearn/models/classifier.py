@@ -43,6 +43,15 @@ def prompted_hidden(peft_model: nn.Module, input_ids: torch.Tensor, attention_ma
     return hidden[:, n_virtual:]  # (B, T, H)
 
 
+def token_states(backbone: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
+    """Last hidden states (B, T, H) of the real tokens, for plain, peft-wrapped and prompt-learning backbones."""
+    if getattr(getattr(backbone, "active_peft_config", None), "is_prompt_learning", False):
+        return prompted_hidden(backbone, input_ids, attention_mask, token_type_ids)
+    kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+    return backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
+
+
 class EncoderClassifier(nn.Module):
     def __init__(self, backbone: nn.Module, num_labels: int, pooling: str = "mean", dropout: float = 0.1) -> None:
         super().__init__()
@@ -56,12 +65,7 @@ class EncoderClassifier(nn.Module):
     def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Pooled sentence vectors (B, H)."""
-        if getattr(getattr(self.backbone, "active_peft_config", None), "is_prompt_learning", False):
-            hidden = prompted_hidden(self.backbone, input_ids, attention_mask, token_type_ids)
-        else:
-            kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-            hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
-        return pool(hidden, attention_mask, self.pooling)
+        return pool(token_states(self.backbone, input_ids, attention_mask, token_type_ids), attention_mask, self.pooling)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,

@@ -1,0 +1,60 @@
+"""Entity metrics on a hand-checked example, and the tagging report files.
+
+Gold entities (6): PER Ada Lovelace, PER Babbage, LOC London, ORG Google, PER Bob, LOC Paris.
+Predicted (6):     PER Ada (boundary wrong), PER Babbage (right), ORG London (type wrong),
+                   ORG Google (right), PER "hired Bob" (boundary wrong), LOC "it" (spurious).
+Right: 2 of 6 predicted, 2 of 6 gold -> precision = recall = F1 = 1/3.
+PER: 1 right of 3 predicted, 3 gold -> 1/3, 1/3, 1/3. LOC: 0 right of 1 predicted, 2 gold -> 0.
+ORG: 1 right of 2 predicted, 1 gold -> P 1/2, R 1, F1 2/3. Macro F1 = (1/3 + 0 + 2/3) / 3 = 1/3.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ctxlearn.evaluate.entities import entity_metrics
+from ctxlearn.evaluate.report import write_tagging_report
+
+GOLD = [["B-PER", "I-PER", "O", "B-PER", "O", "B-LOC"], ["B-ORG", "O", "B-PER"], ["O", "O"], ["B-LOC"]]
+PRED = [["B-PER", "O", "O", "B-PER", "O", "B-ORG"], ["B-ORG", "B-PER", "I-PER"], ["B-LOC", "O"], ["O"]]
+
+
+def test_hand_checked_scores():
+    m = entity_metrics(GOLD, PRED, ["LOC", "ORG", "PER"])
+    assert (m["n"], m["entities"]) == (4, 6)
+    assert m["precision"] == pytest.approx(1 / 3) and m["recall"] == pytest.approx(1 / 3) and m["f1"] == pytest.approx(1 / 3)
+    assert m["macro_f1"] == pytest.approx(1 / 3)
+    per = m["per_type"]
+    assert [per["PER"][k] for k in ("precision", "recall", "f1", "support")] == pytest.approx([1 / 3, 1 / 3, 1 / 3, 3])
+    assert [per["LOC"][k] for k in ("precision", "recall", "f1", "support")] == pytest.approx([0, 0, 0, 2])
+    assert [per["ORG"][k] for k in ("precision", "recall", "f1", "support")] == pytest.approx([0.5, 1, 2 / 3, 1])
+
+
+def test_type_confusion_pairs_overlapping_spans():
+    m = entity_metrics(GOLD, PRED, ["LOC", "ORG", "PER"])
+    assert m["confusion_labels"] == ["LOC", "ORG", "PER", "none"]
+    assert m["confusion"] == [[0, 1, 0, 1],   # LOC: London taken for ORG; Paris missed
+                              [0, 1, 0, 0],   # ORG: Google
+                              [0, 0, 3, 0],   # PER: all three overlapped by a PER (two with wrong boundaries)
+                              [1, 0, 0, 0]]   # spurious LOC "it"
+
+
+def test_strict_mode_does_not_credit_an_orphan_i():
+    """conlleval would read I-PER after O as an entity; strict BIO does not (predictions are repaired upstream)."""
+    assert entity_metrics([["O", "B-PER"]], [["O", "I-PER"]], ["PER"])["f1"] == 0.0
+    assert entity_metrics([["O", "B-PER"]], [["O", "B-PER"]], ["PER"])["f1"] == 1.0
+
+
+def test_tagging_report_files(tmp_path: Path):
+    m = entity_metrics(GOLD, PRED, ["LOC", "ORG", "PER"])
+    manifest = {"method": "full", "data": "toy", "model": "tiny", "seed": 0,
+                "cost": {"trainable_params": 10, "total_params": 100, "train_seconds": 1.0}}
+    write_tagging_report(tmp_path, {"dev": m, "test": m}, manifest)
+    assert json.loads((tmp_path / "metrics.json").read_text())["test"]["f1"] == pytest.approx(1 / 3)
+    assert (tmp_path / "confusion.png").read_bytes()[:4] == b"\x89PNG"
+    report = (tmp_path / "report.md").read_text()
+    assert "| test | 4 | 6 | 0.3333 | 0.3333 | 0.3333 | 0.3333 |" in report
+    assert "| ORG | 0.500 | 1.000 | 0.667 | 1 |" in report and "10 of 100 (10.00%)" in report
+    assert (tmp_path / "confusion.txt").read_text().splitlines()[-1].split() == ["none", "1", "0", "0", "0"]
