@@ -73,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ctxlearn.train.run import run_training
 
     result = run_training(train_config(args))
-    if args.json:
+    if args.json or "epoch_seconds" in result:  # an estimate has no run folder to show
         print(json.dumps(result))
     else:
         print((__import__("pathlib").Path(result["out"]) / "report.md").read_text())

@@ -34,6 +34,10 @@ class DataOptions:
 
 @dataclass
 class TrainConfig(DataOptions):
+    task: str = opt("auto", "classification or tagging (auto: tagging for .conll data or JSON Lines with tokens/entities)")
+    tag_column: int = opt(-1, "tagging, CoNLL: the column holding the tag, counted from 0 (-1 = last)")
+    tag_scheme: str = opt("auto", "tagging: how the tags are written, IO, IOB1, BIO or BIOES (auto = detect); read as BIO")
+    repair_tags: bool = opt(False, "tagging: turn an I- tag that continues no entity into B- with a warning, instead of an error")
     model: str = opt("minilm", "backbone: a registered name (see `ctxlearn models`), a local folder, or hf:<repo-id>")
     method: str = opt("full", "how to adapt the backbone (see `ctxlearn methods`)")
     out: str = opt("runs/latest", "run folder to write (the artifact)")
@@ -44,10 +48,14 @@ class TrainConfig(DataOptions):
     lr: float = opt(0.0, "peak learning rate (0 = the method's default)")
     weight_decay: float = opt(0.01, "AdamW weight decay")
     warmup_ratio: float = opt(0.06, "share of steps spent warming the learning rate up, then linear decay")
+    head_init: str = opt("random", "start the head from random weights, or from a linear probe fitted on the frozen "
+                         "backbone's cached features (probe: LP-FT, Kumar et al. 2022)")
     patience: int = opt(2, "stop after this many evaluations on dev without improvement (0 = never)")
     bf16: str = opt("auto", "bf16 mixed precision: auto (on where the hardware has bf16), on, off")
     seed: int = opt(0, "seed for splits, initialisation, data order and dropout")
     threads: int = opt(0, "CPU threads for torch (0 = all cores)")
+    estimate_steps: int = opt(0, "only measure: run this many training steps and print the predicted time per epoch "
+                                 "and peak memory, then stop without writing a run folder (0 = train)")
     resume: bool = opt(False, "continue an interrupted run from its last checkpoint in OUT.partial")
     method_options: dict[str, Any] = opt(None, "method-specific options (set with --<method>-<option> flags)")
 
@@ -57,6 +65,8 @@ class TrainConfig(DataOptions):
             self.method_options = {}
         if self.bf16 not in {"auto", "on", "off"}:
             raise ConfigError(f"bf16 must be auto, on or off, not {self.bf16!r}")
+        if self.head_init not in {"random", "probe"}:
+            raise ConfigError(f"head_init must be random or probe, not {self.head_init!r}")
         if self.batch_size < 1 or self.max_length < 8:
             raise ConfigError("batch_size must be >= 1 and max_length >= 8")
 

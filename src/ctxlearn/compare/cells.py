@@ -27,13 +27,15 @@ def cell_result(folder: Path) -> dict[str, Any] | None:
     """The summary of a finished cell (None if it has not finished)."""
     if not (folder / "manifest.json").is_file():
         return None
+    from ctxlearn.icl.run import icl_summary
     from ctxlearn.train.run import summary
 
     manifest = json.loads((folder / "manifest.json").read_text())
     metrics = json.loads((folder / "metrics.json").read_text())
-    res = summary(metrics, manifest, folder)
-    res["artifact_mb"] = artifact_mb(folder)
-    res["seed"] = manifest["seed"]
+    res = (icl_summary if manifest["method"] == "icl" else summary)(metrics, manifest, folder)
+    res.update(artifact_mb=artifact_mb(folder), seed=manifest["seed"], n_test=metrics["test"].get("n"),
+               epochs_run=manifest.get("training", {}).get("epochs_run"),
+               predict_ms_per_example=manifest["cost"].get("predict_ms_per_example"))
     return res
 
 

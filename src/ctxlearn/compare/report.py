@@ -14,6 +14,11 @@ def _pct(row: dict[str, Any], key: str) -> str:
     return f"{100 * row[key]:.1f} ± {100 * row[key + '_std']:.1f}"
 
 
+def _estimated(row: dict[str, Any], key: str) -> str:
+    est = row.get("estimate")
+    return f"{est[key]:.0f} / {est['actual_' + key]:.0f}" if est else "–"
+
+
 def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
     header = ["method", "seeds", "test accuracy %", "macro-F1 %", "trainable params", "% trainable",
               "artifact MB", "train s", "peak memory MB", "predict ms/example"]
@@ -21,7 +26,19 @@ def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
              f"{r['trainable_params']:,}", f"{100 * r['trainable_params'] / max(1, r['total_params']):.3f}",
              f"{r['artifact_mb']:.1f}", f"{r['train_seconds']:.0f} ± {r['train_seconds_std']:.0f}",
              f"{r['peak_rss_mb']:.0f}", f"{r['predict_ms_per_example']:.2f}"] for r in rows]
+    if any("estimate" in r for r in rows):
+        header += ["s/epoch est. / actual", "peak MB est. / actual"]
+        for line, r in zip(body, rows):
+            line += [_estimated(r, "epoch_seconds"), _estimated(r, "peak_rss_mb")]
     return [header, *body]
+
+
+def notes(rows: list[dict[str, Any]]) -> list[str]:
+    """Caveats a reader needs next to the table: test sets of another size (icl's budget limit)."""
+    sizes = {r["method"]: r.get("n_test") for r in rows}
+    usual = max((n for n in sizes.values() if n), default=None)
+    return [f"{m} was scored on the first {n} test examples only (the others on {usual})."
+            for m, n in sizes.items() if n and usual and n != usual]
 
 
 def make_plots(rows: list[dict[str, Any]], folder: Path) -> None:
@@ -60,6 +77,7 @@ def markdown(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, An
              f"**Recommendation.** {rec['text']}", "",
              "| " + " | ".join(t[0]) + " |", "|" + "---|" * len(t[0])]
     lines += ["| " + " | ".join(r) + " |" for r in t[1:]]
+    lines += ["", *notes(rows)] if notes(rows) else []
     lines += ["", *[f"![{p}]({p}.png)" for p in PLOTS], ""]
     return "\n".join(lines)
 
@@ -83,6 +101,7 @@ def html_page(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, A
             f"{html.escape(meta['budget_help'])}. Every method saw the same splits; each cell is mean ± std over seeds.</p>"
             f"<p class=rec><b>Recommendation.</b> {html.escape(rec['text'])}</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            + "".join(f"<p>{html.escape(n)}</p>" for n in notes(rows)) +
             f"<h2>Accuracy against cost</h2>{''.join(_img(folder, p) for p in PLOTS)}</body></html>")
 
 

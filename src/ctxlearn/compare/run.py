@@ -1,6 +1,7 @@
 """Plan the cells, run the missing ones, aggregate, report."""
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,8 @@ from ctxlearn.compare import report
 from ctxlearn.compare.aggregate import aggregate, recommend
 from ctxlearn.compare.budget import BUDGETS
 from ctxlearn.compare.cells import Cell, Progress, cell_result, run_cell
+from ctxlearn.compare.estimates import beside, load_or_run
+from ctxlearn.compare.estimates import table as estimate_table
 from ctxlearn.config import opt
 from ctxlearn.errors import ConfigError
 
@@ -23,6 +26,10 @@ class CompareConfig:
     seeds: int = opt(0, "seeds per method (0 = the budget's number)")
     budget: str = opt("full", "quick (capped data and epochs, 1 seed) or full (method defaults, 3 seeds)")
     out: str = opt("runs/compare", "folder for the cells, results.json, report.md and report.html")
+    estimate: bool = opt(False, "first measure a few steps per method and show the predicted time per epoch and peak "
+                                "memory (the report puts them beside the actual figures)")
+    estimate_only: bool = opt(False, "show the estimates and stop before training")
+    icl_model: str = opt("smollm2", "causal LM for the icl method (k=4, knn demonstrations, contextual calibration)")
     extra: list[str] = field(default_factory=list, metadata={"help": "further `ctxlearn train` flags for every cell"})
 
 
@@ -35,7 +42,16 @@ def method_epochs(method: str, cap: float) -> float | None:
     return min(default, cap) if default else None
 
 
+def icl_args(cfg: CompareConfig) -> list[str]:
+    """ICL trains nothing: the budget caps the test examples it scores instead (``icl_limit``)."""
+    b = BUDGETS.get(cfg.budget)
+    args = ["--data", cfg.data, "--model", cfg.icl_model, "--shots", "4", "--select", "knn", "--calibrate"]
+    return args + (["--limit", str(b.icl_limit)] if b.icl_limit else [])
+
+
 def cell_args(cfg: CompareConfig, method: str) -> list[str]:
+    if method == "icl":
+        return icl_args(cfg)
     b = BUDGETS.get(cfg.budget)
     args = ["--data", cfg.data, "--model", cfg.model, *cfg.extra]
     if b.max_train:
@@ -61,6 +77,12 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     cells = plan(cfg)
     out = Path(cfg.out)
     (out / "cells").mkdir(parents=True, exist_ok=True)
+    estimates = {}
+    if cfg.estimate or cfg.estimate_only:
+        estimates = load_or_run(list(dict.fromkeys(c.method for c in cells)), lambda m: cell_args(cfg, m), out)
+        print(estimate_table(estimates, cfg.seeds or BUDGETS.get(cfg.budget).seeds), file=sys.stderr, flush=True)
+        if cfg.estimate_only:
+            return {"out": str(out), "estimates": estimates}
     progress, results = Progress(len(cells)), []
     for cell in cells:
         folder = out / "cells" / cell.name
@@ -70,6 +92,7 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
         progress.finish(cell, result, started)
         results.append(result)
     rows = aggregate(results)
+    beside(rows, results, estimates)
     rec = recommend(rows)
     b = BUDGETS.get(cfg.budget)
     meta = {"data": cfg.data, "model": cfg.model, "budget": cfg.budget, "budget_help": b.help,

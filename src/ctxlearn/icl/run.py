@@ -132,6 +132,7 @@ def _manifest(cfg: IclConfig, splits: Splits, source: ModelSource, bf16: bool, m
         "cost": {"trainable_params": 0, "total_params": sum(p.numel() for p in model.parameters()),
                  "train_seconds": 0.0, "wall_seconds": time.time() - start, "train_tokens_per_s": 0.0,
                  "inference_seconds": infer_s, "examples_per_s": n_scored / infer_s if infer_s else 0.0,
+                 "predict_ms_per_example": 1000 * infer_s / max(1, n_scored),
                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
     }
 

@@ -71,6 +71,7 @@ class EncoderClassifier(nn.Module):
                 token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 **_: object) -> SequenceClassifierOutput:
         feats = self.features(input_ids, attention_mask, token_type_ids)
-        logits = self.head(self.dropout(feats)).float()  # (B, C); loss in fp32 under bf16 autocast
+        with torch.autocast(feats.device.type, enabled=False):  # the head in fp32: a probe-fitted head's
+            logits = self.head(self.dropout(feats.float()))  # (B, C) large weights lose bits in bf16
         loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits)

@@ -42,8 +42,12 @@ class StepClock(TrainerCallback):
         self._skip = True
 
 
-def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int, steps_per_epoch: int) -> TrainingArguments:
-    return TrainingArguments(
+def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int, steps_per_epoch: int,
+          max_steps: int = 0) -> TrainingArguments:
+    # max_steps > 0 measures a few steps (``--estimate-steps``): no evaluation, checkpoints or logs.
+    measure = dict(max_steps=max_steps, eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
+                   report_to=[]) if max_steps else {}
+    return TrainingArguments(**{**dict(
         output_dir=str(work), num_train_epochs=epochs, learning_rate=lr,
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=128,
         weight_decay=cfg.weight_decay, warmup_steps=int(cfg.warmup_ratio * total), lr_scheduler_type="linear",
@@ -52,7 +56,7 @@ def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int
         train_sampling_strategy="group_by_length", bf16=bf16, seed=cfg.seed, data_seed=cfg.seed,
         report_to=["tensorboard"], logging_steps=max(1, min(50, steps_per_epoch // 4)),
         include_num_input_tokens_seen="non_padding", remove_unused_columns=False, label_names=["labels"], dataloader_num_workers=0, disable_tqdm=False,
-        use_cpu=not torch.cuda.is_available())
+        use_cpu=not torch.cuda.is_available()), **measure})
 
 
 def accuracy(pred: Any) -> dict[str, float]:
@@ -61,16 +65,22 @@ def accuracy(pred: Any) -> dict[str, float]:
 
 
 def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Encoded, cfg: Any, work: Path,
-                     epochs: float, lr: float, bf16: bool, callbacks: list | None = None) -> dict[str, Any]:
+                     epochs: float, lr: float, bf16: bool, callbacks: list | None = None,
+                     max_steps: int = 0) -> dict[str, Any]:
     """Train ``model`` in place (best dev checkpoint loaded at the end); returns training stats.
-    ``callbacks`` are extra Trainer callbacks the method needs (``Method.callbacks``)."""
+    ``callbacks`` are extra Trainer callbacks the method needs (``Method.callbacks``). With
+    ``max_steps`` it only measures: that many steps, then one timed evaluation on up to 256 dev rows
+    (``dev_seconds_per_example``)."""
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-    args = _args(cfg, work, epochs, lr, bf16, max(1, math.ceil(steps_per_epoch * epochs)), steps_per_epoch)
+    args = _args(cfg, work, epochs, lr, bf16, max(1, math.ceil(steps_per_epoch * epochs)), steps_per_epoch, max_steps)
     clock = StepClock()
-    callbacks = [clock, *(callbacks or [])] + ([EarlyStoppingCallback(cfg.patience)] if cfg.patience > 0 else [])
+    stops = cfg.patience > 0 and not max_steps
+    callbacks = [clock, *(callbacks or [])] + ([EarlyStoppingCallback(cfg.patience)] if stops else [])
     trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=dev,
                       data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy,
                       callbacks=callbacks)
+    if max_steps:
+        return _measure(trainer, clock, dev)
     resume = get_last_checkpoint(str(work)) if cfg.resume and work.is_dir() else None
     result = trainer.train(resume_from_checkpoint=resume)
     epochs_run = trainer.state.epoch or 0.0
@@ -81,3 +91,16 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
             if clock.seconds else None,
             "best_dev_accuracy": trainer.state.best_metric,
             "loss_curve": [round(h["loss"], 5) for h in trainer.state.log_history if "loss" in h]}
+
+
+def _measure(trainer: Trainer, clock: StepClock, dev: Encoded) -> dict[str, Any]:
+    """Steady training speed over a few steps, and evaluation speed on a dev sample, as the epoch
+    loop runs them (Trainer's evaluation batches are not length-sorted, so it is timed, not derived)."""
+    trainer.train()
+    sample = Encoded(dev.rows[:256])
+    t0 = time.perf_counter()
+    trainer.evaluate(eval_dataset=sample)
+    tokens = trainer.state.num_input_tokens_seen
+    return {"steps": trainer.state.global_step, "useful_train_tokens": int(tokens),
+            "steady_tokens_per_s": tokens / trainer.state.global_step * clock.steps / clock.seconds if clock.seconds else None,
+            "dev_seconds_per_example": (time.perf_counter() - t0) / max(1, len(sample))}

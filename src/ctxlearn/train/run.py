@@ -54,7 +54,28 @@ def build_model(cfg: TrainConfig, method: Method, n_labels: int):
     model = EncoderClassifier(backbone, n_labels, pooling=source.pooling)
     use_fast_dropout(model)
     options = from_dict(method.options, cfg.method_options.get(method.name) or {}, f"--{method.name}-* options")
-    return method.prepare(model, options), tokenizer, source, options
+    return model, tokenizer, source, options
+
+
+def probe_head(cfg: TrainConfig, model: EncoderClassifier, tokenizer: Any, splits: Splits, data: dict[str, Encoded],
+               source: Any, bf16: bool) -> dict[str, Any]:
+    """LP-FT (Kumar et al. 2022): fit the head on the frozen backbone's cached features before any
+    gradient step, so fine-tuning starts from a good head instead of distorting the features to fit
+    a random one. Runs before the method wraps the backbone, so the features are the base model's."""
+    x = {s: cached_features(model, data[s], splits.hashes[s], cfg, source, tokenizer, bf16) for s in ("train", "dev")}
+    y = {s: np.array([r["labels"] for r in data[s].rows]) for s in ("train", "dev")}
+    grid = [float(c) for c in METHODS.get("head").options().c_grid.split(",")]
+    # The probe was fitted without dropout on the features, and its (standardised, folded) weights are
+    # large: dropping features would shift the logits far more than the probe ever saw. The backbone
+    # keeps its own dropout.
+    model.dropout.p = 0.0
+    return fit_head(model, x["train"], y["train"], x["dev"], y["dev"], grid, cfg.seed)
+
+
+def _probes(cfg: TrainConfig, method: Method) -> bool:
+    if cfg.head_init == "probe" and method.fit != "trainer":
+        say(f"head_init probe: {method.name} fits its head directly; ignored")
+    return cfg.head_init == "probe" and method.fit == "trainer"
 
 
 def cached_features(model: EncoderClassifier, data: Encoded, split_hash: str, cfg: TrainConfig, source: Any,
@@ -86,16 +107,25 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
                          ).cap_train(cfg.max_train, cfg.seed)
     say(f"data: train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}; labels {splits.labels}")
     model, tokenizer, source, options = build_model(cfg, method, len(splits.labels))
-    trainable, total = trainable_parameters(model)
-    say(f"model {source.name} ({total:,} parameters), method {method.name}: {trainable:,} trainable")
     data = {s: encode(getattr(splits, s), tokenizer, splits.labels, cfg.max_length) for s in ("train", "dev", "test")}
     bf16 = resolve_bf16(cfg.bf16)
+    t_probe = time.time()
+    probe = probe_head(cfg, model, tokenizer, splits, data, source, bf16) if _probes(cfg, method) else None
+    t_probe = time.time() - t_probe
+    model = method.prepare(model, options)
+    trainable, total = trainable_parameters(model)
+    say(f"model {source.name} ({total:,} parameters), method {method.name}: {trainable:,} trainable")
     work = Path(cfg.out).with_name(Path(cfg.out).name + ".partial")
+    if cfg.estimate_steps:
+        return estimate(cfg, method, model, tokenizer, splits, data, work.with_name(work.name + "-estimate"), bf16,
+                        source, options, start)
     if work.exists() and not cfg.resume:
         shutil.rmtree(work)
     t_fit = time.time()
     stats = fit(cfg, method, model, tokenizer, splits, data, work, bf16, source, options)
     stats.setdefault("train_seconds", time.time() - t_fit)
+    if probe:  # the probe is part of training: its time counts
+        stats.update(probe_dev_accuracy=probe["best_dev_accuracy"], train_seconds=stats["train_seconds"] + t_probe)
     metrics, probs = evaluate_splits(cfg, method, model, tokenizer, splits, data, bf16, source)
     stats["predict_ms_per_example"] = latency_ms(model, data["test"], tokenizer, bf16)
     manifest = _manifest(cfg, splits, source, method, bf16, stats, (trainable, total), start)
@@ -103,6 +133,23 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     shutil.rmtree(work, ignore_errors=True)
     say(f"test accuracy {metrics['test']['accuracy']:.4f}, macro-F1 {metrics['test']['macro_f1']:.4f}; wrote {out}")
     return summary(metrics, manifest, out)
+
+
+def estimate(cfg: TrainConfig, method: Method, model: EncoderClassifier, tokenizer: Any, splits: Splits,
+             data: dict[str, Encoded], work: Path, bf16: bool, source: Any, options: Any, start: float) -> dict[str, Any]:
+    """``--estimate-steps``: predicted time per epoch and peak memory, measured on a few steps."""
+    from ctxlearn.train import estimate as est
+
+    if method.fit == "features":
+        grid = [float(c) for c in options.c_grid.split(",")]
+        result = est.estimate_features(cfg, model, tokenizer, data, splits.hashes, source, bf16, grid)
+    else:
+        result = est.estimate_trainer(cfg, method, model, tokenizer, data, work, bf16, options)
+        shutil.rmtree(work, ignore_errors=True)
+    result = est.finish(result, method.name, start)
+    say(f"estimate for {method.name}: {result['epoch_seconds']:.0f} s per epoch, {result['epochs']:g} epochs, "
+        f"peak memory {result['peak_rss_mb']:.0f} MB")
+    return result
 
 
 def evaluate_splits(cfg: TrainConfig, method: Method, model: EncoderClassifier, tokenizer: Any, splits: Splits,

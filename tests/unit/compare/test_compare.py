@@ -12,8 +12,9 @@ from ctxlearn.compare.run import CompareConfig, run_compare
 
 def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_path: Path, capsys) -> None:
     cfg = CompareConfig(data=str(toy_data), model=str(tiny_bert), methods="head,topk", seeds=2, budget="quick",
-                        out=str(tmp_path / "cmp"), extra=["--bf16", "off", "--lr", "3e-3"])
+                        out=str(tmp_path / "cmp"), extra=["--bf16", "off", "--lr", "3e-3"], estimate=True)
     first = run_compare(cfg)
+    assert set(json.loads((tmp_path / "cmp" / "estimates.json").read_text())) == {"head", "topk"}
     results = json.loads((tmp_path / "cmp" / "results.json").read_text())
     assert [r["method"] for r in results["methods"]] == ["head", "topk"]
     assert [(c["method"], c["seed"]) for c in results["cells"]] == [("head", 0), ("head", 1), ("topk", 0), ("topk", 1)]
@@ -21,13 +22,17 @@ def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_pat
     accs = [c["test_accuracy"] for c in results["cells"][:2]]
     assert head["test_accuracy"] == pytest.approx(sum(accs) / 2)
     assert head["trainable_params"] == 66 and head["artifact_mb"] > 0 and head["peak_rss_mb"] > 0
+    topk = results["methods"][1]["estimate"]
+    assert topk["epoch_seconds"] > 0 and topk["actual_epoch_seconds"] > 0 and topk["actual_peak_rss_mb"] > 0
+    assert "s/epoch est. / actual" in (tmp_path / "cmp" / "report.md").read_text()
     page = (tmp_path / "cmp" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and first["recommendation"]["text"] in page.replace("&#x27;", "'")
 
     stamp = (tmp_path / "cmp" / "cells" / "topk-s1" / "manifest.json").stat().st_mtime
     capsys.readouterr()
     run_compare(cfg)
-    assert capsys.readouterr().err.count("kept from an earlier run") == 4
+    err = capsys.readouterr().err
+    assert err.count("kept from an earlier run") == 4 and "[estimate]" not in err  # estimates are kept too
     assert (tmp_path / "cmp" / "cells" / "topk-s1" / "manifest.json").stat().st_mtime == stamp
 
 
@@ -51,3 +56,13 @@ def test_unknown_method_fails_before_training(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="unknown method 'lorra'"):
         run_compare(CompareConfig(data="x", methods="full,lorra", out=str(tmp_path)))
+
+
+def test_icl_cell_gets_icl_flags_not_training_ones() -> None:
+    from ctxlearn.compare.run import cell_args
+
+    cfg = CompareConfig(data="d.jsonl", methods="full,icl", budget="quick", extra=["--max-length", "64"])
+    icl, full = cell_args(cfg, "icl"), cell_args(cfg, "full")
+    assert icl[icl.index("--model") + 1] == "smollm2" and icl[icl.index("--limit") + 1] == "300"
+    assert "--max-train" not in icl and "--epochs" not in icl and "--max-length" not in icl and "--calibrate" in icl
+    assert full[full.index("--model") + 1] == "minilm" and "--max-train" in full and "--max-length" in full

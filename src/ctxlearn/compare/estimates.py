@@ -1,0 +1,64 @@
+"""``compare --estimate``: before any full training, each method runs a few measured steps (its own
+process, so peak memory is its own) that predict time per epoch and peak memory; the table is shown
+first, and the report later puts each estimate beside what the cells measured."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from ctxlearn.errors import CtxlearnError
+
+STEPS = 20  # enough steady steps past the first (slow) one, a few seconds per method on a CPU
+
+
+def estimate_method(method: str, args: list[str], log: Path, steps: int = STEPS) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "ctxlearn", "train", *args, "--method", method, "--estimate-steps", str(steps),
+           "--out", str(log.with_suffix("")), "--json"]
+    with log.open("w") as fh:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=fh, text=True)
+    if proc.returncode != 0:
+        tail = log.read_text().strip().splitlines()[-3:]
+        raise CtxlearnError(f"estimate for {method} failed (exit {proc.returncode}); see {log}:\n  " + "\n  ".join(tail))
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def load_or_run(methods: list[str], args_for: Any, folder: Path) -> dict[str, dict[str, Any]]:
+    """Estimates per method, kept in ``folder/estimates.json`` so a resumed comparison reuses them."""
+    path = folder / "estimates.json"
+    done = json.loads(path.read_text()) if path.is_file() else {}
+    for method in methods:
+        if method not in done and method != "icl":  # icl trains nothing; its cost is its scoring time
+            print(f"[estimate] {method}: {STEPS} measured steps", file=sys.stderr, flush=True)
+            done[method] = estimate_method(method, args_for(method), folder / "cells" / f"estimate-{method}.log")
+            path.write_text(json.dumps(done, indent=2))
+    return done
+
+
+def table(estimates: dict[str, dict[str, Any]], seeds: int) -> str:
+    lines = ["| method | est. s/epoch | epochs | est. peak memory MB | est. total s (all seeds) |", "|---|---:|---:|---:|---:|"]
+    lines += [f"| {m} | {e['epoch_seconds']:.0f} | {e['epochs']:g} | {e['peak_rss_mb']:.0f} | {e['total_seconds'] * seeds:.0f} |"
+              for m, e in estimates.items()]
+    total = sum(e["total_seconds"] for e in estimates.values()) * seeds
+    return "\n".join(lines + ["", f"Estimated training time for the whole comparison: {total / 60:.1f} min."])
+
+
+def actual_epoch_seconds(cell: dict[str, Any]) -> float:
+    """What a finished cell spent per epoch (the features method fits once: one 'epoch')."""
+    return cell["train_seconds"] / max(cell.get("epochs_run") or 1.0, 1e-9)
+
+
+def beside(rows: list[dict[str, Any]], cells: list[dict[str, Any]], estimates: dict[str, dict[str, Any]]) -> None:
+    """Add estimate and actual (mean over the method's cells) to each row, with the ratio."""
+    for row in rows:
+        est = estimates.get(row["method"])
+        if not est:
+            continue
+        mine = [c for c in cells if c["method"] == row["method"]]
+        actual = sum(actual_epoch_seconds(c) for c in mine) / len(mine)
+        row["estimate"] = {"epoch_seconds": est["epoch_seconds"], "actual_epoch_seconds": actual,
+                           "peak_rss_mb": est["peak_rss_mb"], "actual_peak_rss_mb": row["peak_rss_mb"],
+                           "time_error": est["epoch_seconds"] / actual - 1 if actual else None,
+                           "memory_error": est["peak_rss_mb"] / row["peak_rss_mb"] - 1 if row["peak_rss_mb"] else None}

@@ -1,0 +1,71 @@
+"""Measure before training (``--estimate-steps N``): a few real steps predict the time per epoch and
+the peak memory of the full run, so a user (and ``compare --estimate``) can see the cost first.
+
+Trainer methods run N optimizer steps on length-grouped batches, as the real run does (the sampler
+puts the longest batch first, which is also where memory peaks), then time one evaluation on a dev
+sample. Time per epoch = train tokens / steady tokens per second + dev size x seconds per dev example.
+The features method times the frozen forward pass on a train sample (unless the features are
+already cached, as the real run would find them) and the head fit on it, and scales both linearly.
+"""
+from __future__ import annotations
+
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ctxlearn.methods import Method
+from ctxlearn.train.encode import Encoded
+from ctxlearn.train.features import feature_key, features, fit_head
+from ctxlearn.models.registry import cache_dir
+
+SAMPLE = 512  # train rows the features estimate runs on
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def train_tokens(data: Encoded) -> int:
+    return sum(len(r["input_ids"]) for r in data.rows)
+
+
+def estimate_trainer(cfg: Any, method: Method, model: Any, tokenizer: Any, data: dict[str, Encoded], work: Path,
+                     bf16: bool, options: Any) -> dict[str, Any]:
+    from ctxlearn.train.hf import fit_with_trainer
+
+    epochs = cfg.epochs or method.epochs
+    callbacks = method.callbacks(model, options) if method.callbacks else []
+    m = fit_with_trainer(model, tokenizer, data["train"], data["dev"], cfg, work, epochs, cfg.lr or method.lr, bf16,
+                         callbacks, max_steps=cfg.estimate_steps)
+    train_s = train_tokens(data["train"]) / m["steady_tokens_per_s"] if m["steady_tokens_per_s"] else float("nan")
+    return {"epochs": epochs, "steps_measured": m["steps"], "tokens_per_s": m["steady_tokens_per_s"],
+            "epoch_seconds": train_s + len(data["dev"]) * m["dev_seconds_per_example"]}
+
+
+def estimate_features(cfg: Any, model: Any, tokenizer: Any, data: dict[str, Encoded], hashes: dict[str, str],
+                      source: Any, bf16: bool, grid: list[float]) -> dict[str, Any]:
+    n_rows = len(data["train"]) + len(data["dev"])
+    cached = all((cache_dir() / "features" / f"{feature_key(source.path, source.pooling, hashes[s], cfg.max_length, bf16)}.npy"
+                  ).is_file() for s in ("train", "dev"))
+    sample = Encoded(data["train"].rows[:SAMPLE])
+    t0 = time.perf_counter()
+    x = features(model, sample, tokenizer, bf16)
+    forward_s = (time.perf_counter() - t0) / len(sample) * n_rows
+    y = np.array([r["labels"] for r in sample.rows])
+    half = len(sample) // 2
+    t0 = time.perf_counter()
+    if len(set(y[:half])) > 1:
+        fit_head(model, x[:half], y[:half], x[half:], y[half:], grid, cfg.seed)
+    fit_s = (time.perf_counter() - t0) * len(data["train"]) / max(1, half)
+    return {"epochs": 1, "steps_measured": 0, "tokens_per_s": train_tokens(sample) / forward_s * n_rows / len(sample),
+            "features_cached": cached, "epoch_seconds": fit_s + (0.0 if cached else forward_s)}
+
+
+def finish(result: dict[str, Any], method: str, started: float) -> dict[str, Any]:
+    epochs = result["epochs"]
+    result.update(method=method, total_seconds=result["epoch_seconds"] * epochs,
+                  peak_rss_mb=peak_rss_mb(), estimate_wall_seconds=time.time() - started)
+    return result
