@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -25,15 +25,22 @@ def autocast(enabled: bool, device: torch.device | str = "cpu"):
 
 
 @torch.inference_mode()
-def map_batches(fn: Callable[[dict[str, torch.Tensor]], torch.Tensor], data: Encoded, tokenizer: Any,
-                batch_size: int = 128, bf16: bool = False, device: torch.device | str = "cpu") -> np.ndarray:
-    """Apply ``fn`` to padded batches; returns the stacked fp32 outputs in the order of ``data``."""
+def map_rows(fn: Callable[[dict[str, torch.Tensor]], torch.Tensor], data: Encoded, tokenizer: Any,
+             batch_size: int = 128, bf16: bool = False, device: torch.device | str = "cpu") -> Iterator[tuple[int, np.ndarray]]:
+    """Apply ``fn`` to padded batches; yields (row index, that row's fp32 output), in batch order.
+    Token-level outputs keep the batch's padding: positions past the row's own length are filler."""
     collator = DataCollatorWithPadding(tokenizer)
-    out: list[np.ndarray | None] = [None] * len(data)
     for idx in batches_by_length(data, batch_size):
         batch = collator([{k: v for k, v in data[i].items() if k != "labels"} for i in idx])
         with autocast(bf16, device):
             result = fn({k: v.to(device) for k, v in batch.items()}).float().cpu().numpy()
-        for j, i in enumerate(idx):
-            out[i] = result[j]
+        yield from zip(idx, result)
+
+
+def map_batches(fn: Callable[[dict[str, torch.Tensor]], torch.Tensor], data: Encoded, tokenizer: Any,
+                batch_size: int = 128, bf16: bool = False, device: torch.device | str = "cpu") -> np.ndarray:
+    """Apply ``fn`` to padded batches; returns the stacked fp32 outputs in the order of ``data``."""
+    out: list[np.ndarray | None] = [None] * len(data)
+    for i, row in map_rows(fn, data, tokenizer, batch_size, bf16, device):
+        out[i] = row
     return np.stack(out)

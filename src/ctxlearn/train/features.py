@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -20,12 +20,19 @@ from ctxlearn.train.encode import Encoded
 
 def features(model: EncoderClassifier, data: Encoded, tokenizer: Any, bf16: bool, key: str | None = None) -> np.ndarray:
     """Pooled backbone features (N, H), read from the cache when ``key`` names a stored copy."""
+    def compute() -> np.ndarray:
+        model.eval()
+        return map_batches(lambda b: model.features(**b), data, tokenizer, bf16=bf16, device=next(model.parameters()).device)
+
+    return cached_array(key, compute)
+
+
+def cached_array(key: str | None, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    """``compute()``, stored in the cache under ``key`` and read from there next time (no key: no cache)."""
     path = cache_dir() / "features" / f"{key}.npy" if key else None
     if path is not None and path.is_file():
         return np.load(path)
-    model.eval()
-    out = map_batches(lambda b: model.features(**b), data, tokenizer, bf16=bf16,
-                      device=next(model.parameters()).device)
+    out = compute()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{time.time_ns()}.npy")
@@ -39,28 +46,36 @@ def feature_key(model_path: str, pooling: str, split_hash: str, max_length: int,
 
 
 def fit_head(model: EncoderClassifier, x_train: np.ndarray, y_train: np.ndarray, x_dev: np.ndarray,
-             y_dev: np.ndarray, c_grid: list[float], seed: int) -> dict[str, Any]:
-    """Pick C on dev, then write the standardised logistic regression into ``model.head``."""
+             y_dev: np.ndarray, c_grid: list[float], seed: int,
+             score: tuple[str, Callable[[np.ndarray], float]] | None = None) -> dict[str, Any]:
+    """Pick C on dev, then write the standardised logistic regression into ``model.head``. ``score``
+    names a metric and computes it from the dev predictions (class ids); dev accuracy by default."""
+    name, score_fn = score or ("accuracy", lambda pred: float((pred == y_dev).mean()))
     scaler = StandardScaler().fit(x_train)
     xs, xd = scaler.transform(x_train), scaler.transform(x_dev)
     best: tuple[float, float, LogisticRegression] | None = None
     for c in c_grid:
         clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(xs, y_train)
-        acc = float((clf.predict(xd) == y_dev).mean())
-        if best is None or acc > best[0]:
-            best = (acc, c, clf)
-    acc, c, clf = best
+        value = score_fn(clf.predict(xd))
+        if best is None or value > best[0]:
+            best = (value, c, clf)
+    value, c, clf = best
     _copy_into(model.head, clf, scaler, n_classes=model.head.out_features)
-    return {"best_dev_accuracy": acc, "head_C": c}
+    return {f"best_dev_{name}": value, "head_C": c}
 
 
 def _copy_into(head: torch.nn.Linear, clf: LogisticRegression, scaler: StandardScaler, n_classes: int) -> None:
     """Fold the scaler into the weights: w' = w / s, b' = b - w' . mu. Binary sklearn models hold one
-    row (logit of class 1); as two logits that is [0, z], which gives the same softmax."""
+    row (logit of class 1); as two logits that is [0, z], which gives the same softmax. A class absent
+    from the training rows (a tag such as I-X of a type only ever one word long) gets a logit far below."""
     w = clf.coef_ / scaler.scale_
     b = clf.intercept_ - w @ scaler.mean_
-    if n_classes == 2 and w.shape[0] == 1:
+    if w.shape[0] == 1:
         w, b = np.vstack([np.zeros_like(w), w]), np.concatenate([[0.0], b])
+    if len(clf.classes_) < n_classes:
+        full_w, full_b = np.zeros((n_classes, w.shape[1])), np.full(n_classes, b.min() - 100.0)
+        full_w[clf.classes_], full_b[clf.classes_] = w, b
+        w, b = full_w, full_b
     with torch.no_grad():
         head.weight.copy_(torch.as_tensor(w, dtype=head.weight.dtype))
         head.bias.copy_(torch.as_tensor(b, dtype=head.bias.dtype))

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
 import time
 
-from transformers import (DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainerCallback,
-                          TrainingArguments)
+from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
+from ctxlearn.tasks import TASKS, Task
 from ctxlearn.train.encode import Encoded
 
 
@@ -43,7 +43,7 @@ class StepClock(TrainerCallback):
 
 
 def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int, steps_per_epoch: int,
-          max_steps: int = 0) -> TrainingArguments:
+          max_steps: int = 0, metric: str = "accuracy") -> TrainingArguments:
     # max_steps > 0 measures a few steps (``--estimate-steps``): no evaluation, checkpoints or logs.
     measure = dict(max_steps=max_steps, eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
                    report_to=[]) if max_steps else {}
@@ -52,33 +52,56 @@ def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=128,
         weight_decay=cfg.weight_decay, warmup_steps=int(cfg.warmup_ratio * total), lr_scheduler_type="linear",
         eval_strategy="epoch", save_strategy="epoch", save_total_limit=2, load_best_model_at_end=True,
-        metric_for_best_model="accuracy", greater_is_better=True,
+        metric_for_best_model=metric, greater_is_better=True,
         train_sampling_strategy="group_by_length", bf16=bf16, seed=cfg.seed, data_seed=cfg.seed,
         report_to=["tensorboard"], logging_steps=max(1, min(50, steps_per_epoch // 4)),
-        include_num_input_tokens_seen="non_padding", remove_unused_columns=False, label_names=["labels"], dataloader_num_workers=0, disable_tqdm=False,
+        include_num_input_tokens_seen="non_padding", remove_unused_columns=False, label_names=["labels", "row"], dataloader_num_workers=0, disable_tqdm=False,
         use_cpu=not torch.cuda.is_available()), **measure})
 
 
-def accuracy(pred: Any) -> dict[str, float]:
-    logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
-    return {"accuracy": float((np.argmax(logits, -1) == pred.label_ids).mean())}
+class Numbered(Encoded):
+    """Rows that also carry their index as ``row``, a second label: the Trainer evaluates in
+    length-grouped order, and the index puts each prediction back with the row it belongs to."""
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {**self.rows[i], "row": i}
+
+
+def dev_metric(task: Task, dev: Encoded, labels: list[str]) -> Callable[[Any], dict[str, float]]:
+    """The Trainer's ``compute_metrics``: the task's dev metric from the argmax ids of every dev row
+    (``argmax_ids`` reduces the logits as they are gathered: a tagger's would be (N, T, C))."""
+    def compute(pred: Any) -> dict[str, float]:
+        ids = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+        if len(ids) != len(dev):  # a timed evaluation on a sample of dev (``_measure``): nothing to score
+            return {}
+        ids = ids[np.argsort(pred.label_ids[1])]  # back to dev's order
+        return {task.metric: task.score(task.trainer_rows(ids, dev), dev, labels)}
+
+    return compute
+
+
+def argmax_ids(logits: Any, labels: Any) -> torch.Tensor:
+    return (logits[0] if isinstance(logits, tuple) else logits).argmax(-1)
 
 
 def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Encoded, cfg: Any, work: Path,
                      epochs: float, lr: float, bf16: bool, callbacks: list | None = None,
-                     max_steps: int = 0) -> dict[str, Any]:
+                     max_steps: int = 0, task: Task | None = None, labels: list[str] | None = None) -> dict[str, Any]:
     """Train ``model`` in place (best dev checkpoint loaded at the end); returns training stats.
-    ``callbacks`` are extra Trainer callbacks the method needs (``Method.callbacks``). With
+    ``task`` (classification by default) pads the batches and scores dev with its metric over
+    ``labels``; ``callbacks`` are extra Trainer callbacks the method needs (``Method.callbacks``). With
     ``max_steps`` it only measures: that many steps, then one timed evaluation on up to 256 dev rows
     (``dev_seconds_per_example``)."""
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
-    args = _args(cfg, work, epochs, lr, bf16, max(1, math.ceil(steps_per_epoch * epochs)), steps_per_epoch, max_steps)
+    task = task or TASKS.get("classification")
+    args = _args(cfg, work, epochs, lr, bf16, max(1, math.ceil(steps_per_epoch * epochs)), steps_per_epoch, max_steps,
+                 task.metric)
     clock = StepClock()
     stops = cfg.patience > 0 and not max_steps
     callbacks = [clock, *(callbacks or [])] + ([EarlyStoppingCallback(cfg.patience)] if stops else [])
-    trainer = Trainer(model=model, args=args, train_dataset=train, eval_dataset=dev,
-                      data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy,
-                      callbacks=callbacks)
+    trainer = Trainer(model=model, args=args, train_dataset=Numbered(train.rows), eval_dataset=Numbered(dev.rows),
+                      data_collator=task.collator(tokenizer), compute_metrics=dev_metric(task, dev, labels or []),
+                      preprocess_logits_for_metrics=argmax_ids, callbacks=callbacks)
     if max_steps:
         return _measure(trainer, clock, dev)
     resume = get_last_checkpoint(str(work)) if cfg.resume and work.is_dir() else None
@@ -89,7 +112,7 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
             "useful_train_tokens": int(trainer.state.num_input_tokens_seen),
             "steady_tokens_per_s": trainer.state.num_input_tokens_seen / trainer.state.global_step * clock.steps / clock.seconds
             if clock.seconds else None,
-            "best_dev_accuracy": trainer.state.best_metric,
+            f"best_dev_{task.metric}": trainer.state.best_metric,
             "loss_curve": [round(h["loss"], 5) for h in trainer.state.log_history if "loss" in h]}
 
 
@@ -97,7 +120,7 @@ def _measure(trainer: Trainer, clock: StepClock, dev: Encoded) -> dict[str, Any]
     """Steady training speed over a few steps, and evaluation speed on a dev sample, as the epoch
     loop runs them (Trainer's evaluation batches are not length-sorted, so it is timed, not derived)."""
     trainer.train()
-    sample = Encoded(dev.rows[:256])
+    sample = Numbered(dev.rows[:256])
     t0 = time.perf_counter()
     trainer.evaluate(eval_dataset=sample)
     tokens = trainer.state.num_input_tokens_seen

@@ -1,0 +1,96 @@
+"""Classification: one label per text (or text pair); one output row per example."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import DataCollatorWithPadding
+
+from ctxlearn.data import Fields, Splits, load_splits
+from ctxlearn.evaluate import classification_metrics, write_report
+from ctxlearn.models.classifier import EncoderClassifier
+from ctxlearn.models.infer import map_batches
+from ctxlearn.tasks.base import TASKS
+from ctxlearn.train.encode import Encoded, encode
+from ctxlearn.train.features import features
+
+
+def predict_proba(model: EncoderClassifier, data: Encoded, tokenizer: Any, bf16: bool) -> np.ndarray:
+    """Class probabilities (N, C) in the order of ``data``."""
+    return softmax(class_logits(model, data, tokenizer, bf16))
+
+
+def class_logits(model: nn.Module, data: Encoded, tokenizer: Any, bf16: bool) -> np.ndarray:
+    model.eval()
+    return map_batches(lambda b: model(**b).logits, data, tokenizer, bf16=bf16, device=next(model.parameters()).device)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    return torch.softmax(torch.from_numpy(logits).float(), -1).numpy()
+
+
+def write_predictions(path: Path, examples: list, probs: np.ndarray, labels: list[str]) -> None:
+    """Per-example test predictions, for error analysis (full-precision probabilities)."""
+    with path.open("w", encoding="utf-8") as fh:
+        for ex, p in zip(examples, probs):
+            row = {"line": ex.line, "text": ex.text, "gold": ex.label, "pred": labels[int(p.argmax())],
+                   "probs": [float(v) for v in p]}
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+class Classification:
+    name = "classification"
+    metric = "accuracy"
+    summary_keys = ("accuracy", "macro_f1", "micro_f1", "ece")
+
+    def load(self, cfg: Any) -> Splits:
+        return load_splits(cfg.data, Fields(cfg.text_field, cfg.label_field, cfg.text_pair_field), seed=cfg.seed,
+                           dev_fraction=cfg.dev_fraction, test_fraction=cfg.test_fraction)
+
+    def describe(self, splits: Splits) -> str:
+        return f"train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}; labels {splits.labels}"
+
+    def make_model(self, backbone: nn.Module, n_labels: int, pooling: str) -> nn.Module:
+        return EncoderClassifier(backbone, n_labels, pooling=pooling)
+
+    def encode(self, items: list, tokenizer: Any, labels: list[str] | None, max_length: int) -> Encoded:
+        return encode(items, tokenizer, labels, max_length)
+
+    def collator(self, tokenizer: Any) -> Callable:
+        return DataCollatorWithPadding(tokenizer)
+
+    def targets(self, data: Encoded) -> np.ndarray:
+        return np.array([r["labels"] for r in data.rows])
+
+    def logits(self, model: nn.Module, data: Encoded, tokenizer: Any, bf16: bool) -> np.ndarray:
+        return class_logits(model, data, tokenizer, bf16)
+
+    def features(self, model: nn.Module, data: Encoded, tokenizer: Any, bf16: bool, key: str | None) -> np.ndarray:
+        return features(model, data, tokenizer, bf16, key)
+
+    def trainer_rows(self, predictions: np.ndarray, data: Encoded) -> np.ndarray:
+        return predictions
+
+    def score(self, pred: np.ndarray, data: Encoded, labels: list[str]) -> float:
+        return float((pred == self.targets(data)).mean())
+
+    def predictions(self, logits: np.ndarray, data: Encoded, labels: list[str]) -> np.ndarray:
+        return softmax(logits)
+
+    def metrics(self, predictions: np.ndarray, data: Encoded, labels: list[str]) -> dict[str, Any]:
+        return classification_metrics(self.targets(data), predictions, labels)
+
+    def write(self, folder: Path, splits: Splits, test_predictions: np.ndarray, metrics: dict[str, Any],
+              manifest: dict[str, Any]) -> None:
+        write_predictions(folder / "test_predictions.jsonl", splits.test, test_predictions, splits.labels)
+        write_report(folder, metrics, manifest, splits.labels)
+
+    def headline(self, metrics: dict[str, Any]) -> str:
+        return f"test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
+
+
+TASKS.register("classification")(Classification())

@@ -1,0 +1,135 @@
+"""Tagging: one BIO tag per word (named entities, slots); one output row per word.
+
+Words are encoded in windows (``train.windows``) and each word is read from its first sub-word in
+the window where it has the most context. Predicted tags are made valid BIO before anything reads
+them: an I-X that continues no X entity starts one, as conlleval reads it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from torch import nn
+from transformers import DataCollatorForTokenClassification
+
+from ctxlearn.data.example import TaggedSentence
+from ctxlearn.data.tagged import TagOptions
+from ctxlearn.data.tagged_splits import TaggedSplits, load_tagged_splits
+from ctxlearn.data.tags import entity_spans, repair_bio
+from ctxlearn.evaluate.entities import entity_metrics
+from ctxlearn.evaluate.report import write_tagging_report
+from ctxlearn.models.tagger import IGNORE, EncoderTagger
+from ctxlearn.tasks.base import TASKS
+from ctxlearn.tasks.classification import softmax
+from ctxlearn.train.features import cached_array
+from ctxlearn.train.windows import EncodedTags, encode_tags, word_outputs
+
+
+@dataclass
+class TagPredictions:
+    """Predicted BIO tags of each sentence, and the probability of each predicted tag."""
+
+    tags: list[list[str]]
+    scores: list[np.ndarray]
+
+
+def decode(pred: np.ndarray, data: EncodedTags, labels: list[str]) -> list[list[str]]:
+    """Label ids of each word (W,) -> valid BIO tags per sentence; a word with no sub-word is O."""
+    ids = np.where(data.owner_row >= 0, pred, labels.index("O"))
+    return [repair_bio([labels[i] for i in sentence]) for sentence in data.by_sentence(ids)]
+
+
+def entities(sentence: TaggedSentence, tags: list[str]) -> list[dict[str, Any]]:
+    """Entity spans with type, text and character offsets (``TaggedSentence.char_offsets``), and the
+    token range (``tokens``: first, one past the last)."""
+    text, offsets = sentence.char_offsets()
+    out = []
+    for kind, a, b in entity_spans(tags):
+        start, end = offsets[a][0], offsets[b - 1][1]
+        out.append({"type": kind, "text": text[start:end], "start": start, "end": end, "tokens": [a, b]})
+    return out
+
+
+def word_logits(model: nn.Module, data: EncodedTags, tokenizer: Any, bf16: bool) -> np.ndarray:
+    """(W, C) logits of each word, through the whole model."""
+    model.eval()
+    return word_outputs(lambda b: model(**b).logits, data, tokenizer, bf16, next(model.parameters()).device)
+
+
+class Tagging:
+    name = "tagging"
+    metric = "f1"
+    summary_keys = ("f1", "precision", "recall", "macro_f1")
+
+    def load(self, cfg: Any) -> TaggedSplits:
+        options = TagOptions(tag_column=cfg.tag_column, scheme=cfg.tag_scheme, repair=cfg.repair_tags)
+        return load_tagged_splits(cfg.data, options, seed=cfg.seed, dev_fraction=cfg.dev_fraction,
+                                  test_fraction=cfg.test_fraction)
+
+    def describe(self, splits: TaggedSplits) -> str:
+        return (f"train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)} sentences; "
+                f"{splits.scheme} tags read as BIO; entity types {splits.types}")
+
+    def make_model(self, backbone: nn.Module, n_labels: int, pooling: str) -> nn.Module:
+        return EncoderTagger(backbone, n_labels)
+
+    def encode(self, items: list, tokenizer: Any, labels: list[str] | None, max_length: int) -> EncodedTags:
+        return encode_tags(items, tokenizer, labels, max_length)
+
+    def collator(self, tokenizer: Any) -> Callable:
+        return DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE)
+
+    def targets(self, data: EncodedTags) -> np.ndarray:
+        return data.word_labels
+
+    def logits(self, model: nn.Module, data: EncodedTags, tokenizer: Any, bf16: bool) -> np.ndarray:
+        return word_logits(model, data, tokenizer, bf16)
+
+    def features(self, model: nn.Module, data: EncodedTags, tokenizer: Any, bf16: bool, key: str | None) -> np.ndarray:
+        def compute() -> np.ndarray:
+            model.eval()
+            return word_outputs(model.features, data, tokenizer, bf16, next(model.parameters()).device)
+
+        return cached_array(key and f"{key}-words", compute)
+
+    def trainer_rows(self, predictions: np.ndarray, data: EncodedTags) -> np.ndarray:
+        return data.per_word(predictions)
+
+    def score(self, pred: np.ndarray, data: EncodedTags, labels: list[str]) -> float:
+        gold = [s.tags for s in data.sentences]
+        return entity_metrics(gold, decode(pred, data, labels), [])["f1"]
+
+    def predictions(self, logits: np.ndarray, data: EncodedTags, labels: list[str]) -> TagPredictions:
+        probs = softmax(logits)
+        tags = decode(probs.argmax(1), data, labels)
+        index = {lab: i for i, lab in enumerate(labels)}
+        scores = [p[np.arange(len(t)), [index[x] for x in t]] for p, t in zip(data.by_sentence(probs), tags)]
+        return TagPredictions(tags, scores)
+
+    def metrics(self, predictions: TagPredictions, data: EncodedTags, labels: list[str]) -> dict[str, Any]:
+        types = sorted({lab[2:] for lab in labels if lab != "O"})
+        return entity_metrics([s.tags for s in data.sentences], predictions.tags, types)
+
+    def write(self, folder: Path, splits: TaggedSplits, test_predictions: TagPredictions, metrics: dict[str, Any],
+              manifest: dict[str, Any]) -> None:
+        write_tag_predictions(folder / "test_predictions.jsonl", splits.test, test_predictions)
+        write_tagging_report(folder, metrics, manifest)
+
+    def headline(self, metrics: dict[str, Any]) -> str:
+        return f"test entity F1 {metrics['f1']:.4f} (precision {metrics['precision']:.4f}, recall {metrics['recall']:.4f})"
+
+
+def write_tag_predictions(path: Path, sentences: list[TaggedSentence], predictions: TagPredictions) -> None:
+    """Per-sentence predictions: tokens, gold and predicted tags, each predicted tag's probability, and
+    the predicted entities with character offsets."""
+    with path.open("w", encoding="utf-8") as fh:
+        for s, tags, scores in zip(sentences, predictions.tags, predictions.scores):
+            row = {"line": s.line, "tokens": list(s.tokens), "gold": list(s.tags), "pred": tags,
+                   "scores": [float(v) for v in scores], "entities": entities(s, tags)}
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+TASKS.register("tagging")(Tagging())
