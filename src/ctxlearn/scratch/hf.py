@@ -1,0 +1,209 @@
+"""Hugging Face shells around ``model.py``, registered with transformers' Auto classes on import.
+
+``ScratchModel`` (``AutoModel``) is the bare stack that ctxlearn's ``train`` wraps in a classifier;
+``ScratchForMaskedLM``, ``ScratchForCausalLM`` and ``ScratchForSeq2SeqLM`` add the tied output
+projection and the loss. Heads keep the base model under ``model.``, so an MLM checkpoint loads
+into ``AutoModel`` with its head dropped, as BERT's does. ``import ctxlearn.scratch`` is all a
+plain transformers script needs before ``AutoModel.from_pretrained(folder)``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM,
+                          DynamicCache, GenerationMixin, PreTrainedModel)
+from transformers.modeling_outputs import (BaseModelOutput, BaseModelOutputWithPast, CausalLMOutputWithPast,
+                                           MaskedLMOutput, Seq2SeqLMOutput, Seq2SeqModelOutput)
+
+from ctxlearn.errors import ConfigError
+from ctxlearn.scratch.model import MLMHead, ScratchConfig, Stack
+
+IGNORE = -100  # label of positions that carry no loss, as transformers' collators write it
+
+
+class ScratchPreTrainedModel(PreTrainedModel):
+    config_class = ScratchConfig
+    config: ScratchConfig
+    base_model_prefix = "model"
+    _no_split_modules = ["Block"]
+    _supports_sdpa = True
+
+    def _need(self, arch: str) -> None:
+        if self.config.arch != arch:
+            raise ConfigError(f"{type(self).__name__} needs arch {arch!r}; this config has arch {self.config.arch!r}")
+
+
+class ScratchModel(ScratchPreTrainedModel):
+    """The bare model: ``encoder`` and/or ``decoder`` stacks; outputs ``last_hidden_state``."""
+
+    def __init__(self, config: ScratchConfig) -> None:
+        super().__init__(config)
+        seq2seq = config.arch == "encoder-decoder"
+        if config.arch != "decoder":
+            self.encoder = Stack(config, causal=False, n_layers=config.n_layers)
+        if config.arch != "encoder":
+            n = config.n_decoder_layers if seq2seq else config.n_layers
+            self.decoder = Stack(config, causal=True, n_layers=n, cross=seq2seq)
+        self.post_init()
+
+    @property
+    def main(self) -> Stack:
+        """The stack that reads ``input_ids``: the encoder, or a decoder-only model's decoder."""
+        return self.decoder if self.config.arch == "decoder" else self.encoder
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        """The main stack's blocks, where code looks for a backbone's layer list (ctxlearn's topk)."""
+        return self.main.layers
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.main.embed.tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.main.embed.tokens = value
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+                cache: Any = None, inputs_embeds: torch.Tensor | None = None, use_cache: bool | None = None,
+                decoder_input_ids: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,
+                encoder_outputs: Any = None, **kwargs: Any) -> BaseModelOutputWithPast | Seq2SeqModelOutput:
+        """``cache`` is a transformers Cache (the name transformers 5 gives it; ``past_key_values``, the
+        older name that peft still passes, is accepted too)."""
+        given = cache if cache is not None else kwargs.get("past_key_values")
+        if self.config.arch == "encoder-decoder":
+            return self._seq2seq(input_ids, attention_mask, token_type_ids, inputs_embeds, decoder_input_ids,
+                                 decoder_attention_mask, encoder_outputs, given, use_cache)
+        cache = self._cache(given, use_cache) if self.config.arch == "decoder" else given
+        hidden = self.main(input_ids, attention_mask, position_ids, token_type_ids, cache, inputs_embeds)
+        return BaseModelOutputWithPast(last_hidden_state=hidden, cache=cache)  # (B, T, C)
+
+    def _cache(self, cache: Any, use_cache: bool | None) -> Any:
+        """The cache to extend: the one given, a new one when caching is on, else None."""
+        if use_cache is None:
+            use_cache = self.config.use_cache and not self.training
+        if cache is None and use_cache:
+            cache = DynamicCache()
+        return cache
+
+    def _seq2seq(self, input_ids, attention_mask, token_type_ids, inputs_embeds, decoder_input_ids,
+                 decoder_attention_mask, encoder_outputs, cache, use_cache) -> Seq2SeqModelOutput:
+        if encoder_outputs is None:
+            encoder_outputs = BaseModelOutput(last_hidden_state=self.encoder(
+                input_ids, attention_mask, token_type_ids=token_type_ids, inputs_embeds=inputs_embeds))
+        enc = encoder_outputs[0]  # (B, S_enc, C)
+        cache = self._cache(cache, use_cache)
+        hidden = self.decoder(decoder_input_ids, decoder_attention_mask, cache=cache, enc=enc, enc_mask=attention_mask)
+        return Seq2SeqModelOutput(last_hidden_state=hidden, cache=cache, encoder_last_hidden_state=enc)
+
+
+def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over positions whose label is not IGNORE; logits (B, T, V), labels (B, T)."""
+    return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE)
+
+
+class ScratchLM(ScratchPreTrainedModel):
+    """The base model under ``model`` and an output projection ``lm_head``, tied to the token
+    embeddings unless the config says otherwise. Subclasses name the architecture they need."""
+
+    arch, lm_bias = "", False
+
+    def __init__(self, config: ScratchConfig) -> None:
+        super().__init__(config)
+        self._need(self.arch)
+        self.model = ScratchModel(config)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=self.lm_bias)
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, value: nn.Linear) -> None:
+        self.lm_head = value
+
+
+class ScratchForCausalLM(ScratchLM, GenerationMixin):
+    """Decoder-only LM. ``labels`` are the inputs themselves: the shift happens here."""
+
+    arch = "decoder"
+    _tied_weights_keys = {"lm_head.weight": "model.decoder.embed.tokens.weight"}
+
+    def __init__(self, config: ScratchConfig) -> None:
+        super().__init__(config)
+        self.post_init()
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None, cache: Any = None,
+                inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None,
+                use_cache: bool | None = None, **kwargs: Any) -> CausalLMOutputWithPast:
+        out = self.model(input_ids, attention_mask, position_ids=position_ids, cache=cache,
+                         inputs_embeds=inputs_embeds, use_cache=use_cache, **kwargs)
+        logits = self.lm_head(out.last_hidden_state)  # (B, T, V)
+        loss = lm_loss(logits[:, :-1], labels[:, 1:]) if labels is not None else None  # token t predicts t + 1
+        return CausalLMOutputWithPast(loss=loss, logits=logits, cache=out.cache)
+
+
+class ScratchForMaskedLM(ScratchLM):
+    """Encoder with BERT's masked-LM head; ``labels`` hold IGNORE except at masked positions."""
+
+    arch, lm_bias = "encoder", True
+    _tied_weights_keys = {"lm_head.weight": "model.encoder.embed.tokens.weight"}
+
+    def __init__(self, config: ScratchConfig) -> None:
+        super().__init__(config)
+        self.transform = MLMHead(config)
+        self.post_init()
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+                inputs_embeds: torch.Tensor | None = None, labels: torch.Tensor | None = None, **_: Any) -> MaskedLMOutput:
+        hidden = self.model(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds=inputs_embeds).last_hidden_state
+        logits = self.lm_head(self.transform(hidden))  # (B, T, V)
+        return MaskedLMOutput(loss=lm_loss(logits, labels) if labels is not None else None, logits=logits)
+
+
+class ScratchForSeq2SeqLM(ScratchLM, GenerationMixin):
+    """Encoder-decoder LM; with ``labels`` and no ``decoder_input_ids`` the labels are shifted right."""
+
+    arch = "encoder-decoder"
+    _tied_weights_keys = {"lm_head.weight": "model.decoder.embed.tokens.weight"}
+
+    def __init__(self, config: ScratchConfig) -> None:
+        super().__init__(config)
+        self.post_init()
+
+    def get_encoder(self) -> Stack:
+        return self.model.encoder
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                decoder_input_ids: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, encoder_outputs: Any = None, cache: Any = None,
+                use_cache: bool | None = None, **kwargs: Any) -> Seq2SeqLMOutput:
+        if decoder_input_ids is None and labels is not None:
+            decoder_input_ids = self.shift_right(labels)
+        out = self.model(input_ids, attention_mask, decoder_input_ids=decoder_input_ids,
+                         decoder_attention_mask=decoder_attention_mask, encoder_outputs=encoder_outputs,
+                         cache=cache, use_cache=use_cache, **kwargs)
+        logits = self.lm_head(out.last_hidden_state)  # (B, T_dec, V)
+        return Seq2SeqLMOutput(loss=lm_loss(logits, labels) if labels is not None else None, logits=logits,
+                               cache=out.cache, encoder_last_hidden_state=out.encoder_last_hidden_state)
+
+    def shift_right(self, labels: torch.Tensor) -> torch.Tensor:
+        """Decoder inputs for teacher forcing: the start token, then the labels but their last."""
+        start = self.config.decoder_start_token_id
+        if start is None:
+            raise ConfigError("encoder-decoder config: set decoder_start_token_id to shift labels into decoder inputs")
+        shifted = torch.cat([labels.new_full((labels.shape[0], 1), start), labels[:, :-1]], 1)
+        return shifted.masked_fill(shifted == IGNORE, self.config.pad_token_id or 0)
+
+
+def register() -> None:
+    """Make ``Auto*.from_pretrained`` recognise scratch folders (idempotent)."""
+    AutoConfig.register(ScratchConfig.model_type, ScratchConfig, exist_ok=True)
+    for auto, cls in ((AutoModel, ScratchModel), (AutoModelForMaskedLM, ScratchForMaskedLM),
+                      (AutoModelForCausalLM, ScratchForCausalLM), (AutoModelForSeq2SeqLM, ScratchForSeq2SeqLM)):
+        auto.register(ScratchConfig, cls, exist_ok=True)
+
+
+register()
