@@ -79,6 +79,9 @@ class ScratchConfig(PreTrainedConfig):
     use_cache: bool = opt(True, "decoders return a key/value cache for incremental decoding")
 
     def __post_init__(self, **kwargs: Any) -> None:
+        for alias, name in self.attribute_map.items():  # standard names arrive here; apply them before deriving
+            if alias in kwargs:
+                setattr(self, name, kwargs.pop(alias))
         self.d_ff = self.d_ff or 4 * self.d_model
         self.n_decoder_layers = self.n_decoder_layers or self.n_layers
         self.is_encoder_decoder = self.arch == "encoder-decoder"

@@ -1,0 +1,108 @@
+"""The Hugging Face side: save/load, Auto classes, peft LoRA, generate, and ctxlearn's ICL scorer."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM
+
+from ctxlearn.scratch import ScratchConfig, ScratchForCausalLM, ScratchForMaskedLM, ScratchForSeq2SeqLM, ScratchModel
+from scratch_fixtures import POSITIONS, tiny
+
+HEADS = [("encoder", ScratchForMaskedLM, AutoModelForMaskedLM), ("decoder", ScratchForCausalLM, AutoModelForCausalLM),
+         ("encoder-decoder", ScratchForSeq2SeqLM, AutoModelForSeq2SeqLM)]
+
+
+def x(T: int = 8) -> torch.Tensor:
+    return torch.randint(2, 61, (2, T), generator=torch.Generator().manual_seed(0))
+
+
+def forward(model, ids):
+    extra = {"decoder_input_ids": ids[:, :5]} if model.config.arch == "encoder-decoder" else {}
+    return model(input_ids=ids, **extra).logits
+
+
+@pytest.mark.parametrize("arch, cls, auto", HEADS)
+def test_save_and_auto_load_give_identical_outputs(tmp_path, arch, cls, auto) -> None:
+    torch.manual_seed(0)
+    model = cls(tiny(arch, "relative")).eval()
+    model.save_pretrained(tmp_path)
+    assert AutoConfig.from_pretrained(tmp_path).positions == "relative"
+    loaded = auto.from_pretrained(tmp_path).eval()
+    assert type(loaded) is cls
+    torch.testing.assert_close(forward(loaded, x()), forward(model, x()), atol=0, rtol=0)
+    assert loaded.lm_head.weight.data_ptr() == loaded.model.main.embed.tokens.weight.data_ptr() or arch == "encoder-decoder"
+
+
+def test_untied_output_projection_round_trips(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = ScratchForCausalLM(tiny("decoder", tie_word_embeddings=False)).eval()
+    assert model.lm_head.weight.data_ptr() != model.model.decoder.embed.tokens.weight.data_ptr()
+    model.save_pretrained(tmp_path)
+    torch.testing.assert_close(AutoModelForCausalLM.from_pretrained(tmp_path).lm_head.weight, model.lm_head.weight)
+
+
+def test_automodel_loads_the_encoder_of_an_mlm_checkpoint(tmp_path) -> None:
+    torch.manual_seed(0)
+    mlm = ScratchForMaskedLM(tiny("encoder")).eval()
+    mlm.save_pretrained(tmp_path)
+    backbone = AutoModel.from_pretrained(tmp_path).eval()
+    assert type(backbone) is ScratchModel and backbone.config.hidden_size == 32
+    torch.testing.assert_close(backbone(input_ids=x()).last_hidden_state, mlm.model(input_ids=x()).last_hidden_state)
+
+
+def test_standard_attribute_names_map_to_the_config_fields() -> None:
+    cfg = ScratchConfig(hidden_size=48, num_hidden_layers=3, num_attention_heads=6, max_position_embeddings=99)
+    assert (cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.max_len, cfg.d_ff) == (48, 3, 6, 99, 192)
+
+
+def test_peft_lora_wraps_trains_and_merges() -> None:
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    model = get_peft_model(ScratchForMaskedLM(tiny("encoder")), LoraConfig(r=4, target_modules=["query", "value"]))
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in n for n in trainable)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(3):
+        model(input_ids=x(), labels=x()).loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.eval()
+    before = model(input_ids=x()).logits
+    merged = model.merge_and_unload()
+    torch.testing.assert_close(merged(input_ids=x()).logits, before, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("positions", ["alibi", "rope"])
+def test_generate_equals_greedy_decoding_by_hand(positions) -> None:
+    torch.manual_seed(0)
+    model = ScratchForCausalLM(tiny("decoder", positions, eos_token_id=None)).eval()
+    prompt = x(5)[:1]
+    ids = prompt
+    for _ in range(6):
+        ids = torch.cat([ids, model(input_ids=ids).logits[:, -1:].argmax(-1)], 1)
+    assert torch.equal(model.generate(prompt, max_new_tokens=6, do_sample=False), ids)
+
+
+@pytest.mark.parametrize("positions", POSITIONS)
+def test_icl_scoring_with_shared_prefixes_and_packed_branches_equals_plain_forward(positions) -> None:
+    """ctxlearn's ICL scorer drives the model through a key/value cache, tree-shaped 4-D masks and
+    position ids that restart at branch points; every score must equal a plain forward pass."""
+    from ctxlearn.icl.scoring import score_prompts
+
+    torch.manual_seed(0)
+    model = ScratchForCausalLM(tiny("decoder", positions)).eval()
+    rng = np.random.default_rng(0)
+    prefix = rng.integers(2, 60, 10).tolist()
+    prompts = [tuple(prefix + rng.integers(2, 60, rng.integers(1, 6)).tolist()) for _ in range(12)]
+    verbalizers = [(5,), (7, 8), (9, 10, 11)]
+    groups = [0] * 10 + [1, 2]  # one large group (cached prefix) and two singles (packed side by side)
+
+    def plain(prompt, verb) -> float:
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=torch.tensor([list(prompt) + list(verb)])).logits[0].double(), -1)
+        return sum(logp[len(prompt) - 1 + t, tok].item() for t, tok in enumerate(verb))
+
+    expected = np.array([[plain(p, v) for v in verbalizers] for p in prompts])
+    np.testing.assert_allclose(score_prompts(model, prompts, verbalizers, groups, batch_tokens=40), expected, atol=1e-4)
