@@ -73,3 +73,36 @@ def shared_data(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} is absent")
     return path
+
+
+
+def toy_tagged_sentence(rng: random.Random) -> list[tuple[str, str]]:
+    """Filler words and entities whose tags each word alone decides, so that every method learns them
+    in seconds: POS "good", "great", "fine" or "really nice"; NEG "bad", "awful", "poor" or "very sad"."""
+    entities = {"POS": [["good"], ["great"], ["fine"], ["really", "nice"]],
+                "NEG": [["bad"], ["awful"], ["poor"], ["very", "sad"]]}
+    filler = [w for w in WORDS[8:] if w not in ("very", "really")]
+    out: list[tuple[str, str]] = []
+    for _ in range(rng.randint(3, 9)):
+        if rng.random() < 0.3:
+            kind = rng.choice(["POS", "NEG"])
+            words = rng.choice(entities[kind])
+            out += [(w, f"{'I' if i else 'B'}-{kind}") for i, w in enumerate(words)]
+        else:
+            out.append((rng.choice(filler), "O"))
+    return out
+
+
+def write_toy_conll(folder: Path, n_train: int = 160, n_eval: int = 40, seed: int = 0) -> Path:
+    """train/dev/test CoNLL files (token<TAB>tag, BIO) of ``toy_tagged_sentence``s."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("dev", n_eval), ("test", n_eval)):
+        sents = [toy_tagged_sentence(rng) for _ in range(n)]
+        (folder / f"{split}.conll").write_text("\n".join("".join(f"{w}\t{t}\n" for w, t in s) for s in sents))
+    return folder
+
+
+@pytest.fixture
+def toy_conll(tmp_path) -> Path:
+    return write_toy_conll(tmp_path / "toy-tags")

@@ -6,7 +6,8 @@ Layout (everything a plain transformers / peft user needs, in their formats):
   backbone/               trained backbone, when its weights changed (AutoModel.from_pretrained)
   adapter/                peft adapter, for peft methods (PeftModel.from_pretrained on the base)
   bottleneck/             bottleneck adapters and LayerNorms, for `adapter` (methods/adapter.py)
-  head.safetensors        the classification head: ``head.weight`` (C, H), ``head.bias`` (C,)
+  head.safetensors        the head: ``head.weight`` (C, H), ``head.bias`` (C,); for tagging runs it is
+                          applied to every token's state and C counts the BIO tags in labels.json
 Methods that leave the backbone untouched store no copy of it; the manifest names the base model
 and the sha256 of its weights, checked on load.
 """
@@ -27,6 +28,7 @@ from ctxlearn.errors import ModelError
 from ctxlearn.methods.adapter import adapted, load_adapters, save_adapters
 from ctxlearn.models.classifier import EncoderClassifier
 from ctxlearn.models.registry import ModelSource, load_encoder
+from ctxlearn.tasks import TASKS
 
 
 def weights_sha256(model_dir: str) -> str | None:
@@ -93,7 +95,8 @@ def read_manifest(folder: Path) -> dict[str, Any]:
 
 
 def load_classifier(folder: str | Path) -> tuple[EncoderClassifier, Any, list[str], dict[str, Any]]:
-    """(model in eval mode, tokenizer, labels, manifest) from a run folder."""
+    """(model in eval mode, tokenizer, labels, manifest) from a run folder: an ``EncoderClassifier``, or
+    the model of the run's task (an ``EncoderTagger`` for tagging)."""
     from transformers import AutoTokenizer
 
     folder = Path(folder)
@@ -111,7 +114,7 @@ def load_classifier(folder: str | Path) -> tuple[EncoderClassifier, Any, list[st
     if (folder / "bottleneck").is_dir():
         load_adapters(backbone, folder / "bottleneck")
     labels = json.loads((folder / "labels.json").read_text())
-    model = EncoderClassifier(backbone, len(labels), pooling=source.pooling)
+    model = TASKS.get(manifest.get("task", "classification")).make_model(backbone, len(labels), source.pooling)
     model.head.load_state_dict(load_file(str(folder / "head.safetensors")))
     return model.eval(), AutoTokenizer.from_pretrained(folder / "tokenizer"), labels, manifest
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -72,7 +73,9 @@ def train_config(args: argparse.Namespace):
 def cmd_train(args: argparse.Namespace) -> int:
     from ctxlearn.train.run import run_training
 
-    result = run_training(train_config(args))
+    # stdout is for the result: the Trainer's progress bar writes its log lines there (tqdm.write)
+    with contextlib.redirect_stdout(sys.stderr):
+        result = run_training(train_config(args))
     if args.json or "epoch_seconds" in result:  # an estimate has no run folder to show
         print(json.dumps(result))
     else:
@@ -142,6 +145,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         from ctxlearn.evaluate.report import confusion_text
 
+        if "per_type" in metrics:  # a tagging run: entity-level scores, type confusion
+            print(f"sentences {metrics['n']}  entities {metrics['entities']}  precision {metrics['precision']:.4f}  "
+                  f"recall {metrics['recall']:.4f}  F1 {metrics['f1']:.4f}")
+            print(confusion_text(metrics["confusion"], metrics["confusion_labels"]))
+            return 0
         print(f"n {metrics['n']}  accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  ECE {metrics['ece']:.4f}")
         print(confusion_text(metrics["confusion"], list(metrics["per_class"])))
     return 0
@@ -208,8 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("predict", help="label a file with a run folder")
     p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
-    p.add_argument("--input", required=True, help=".csv/.tsv/.jsonl with the text field(s) the model was trained on")
-    p.add_argument("--output", required=True, help=".csv/.tsv or .jsonl: label and one p_<class> column per class")
+    p.add_argument("--input", required=True, help=".csv/.tsv/.jsonl with the text field(s) the model was trained on; "
+                   "tagging runs: .jsonl with tokens or text, .conll, or .txt (one text per line)")
+    p.add_argument("--output", required=True, help=".csv/.tsv or .jsonl: label and one p_<class> column per class; "
+                   "tagging runs: .jsonl with tags and entity spans (type, text, character offsets)")
     p.set_defaults(func=cmd_predict)
     sub.add_parser("models", help="list the models available offline").set_defaults(func=cmd_models)
     sub.add_parser("methods", help="list the adaptation methods").set_defaults(func=cmd_methods)

@@ -71,14 +71,20 @@ class Predictor:
         return row
 
 
-def open_predictor(folder: str | Path) -> Predictor:
-    """The right predictor for a run folder: fine-tuned classifier, or in-context learning."""
+def open_predictor(folder: str | Path) -> Any:
+    """The right predictor for a run folder: fine-tuned classifier, in-context learning, or a tagger
+    (``TaggingPredictor``: tags and entity spans instead of class probabilities)."""
     from ctxlearn.artifact import read_manifest
 
-    if read_manifest(Path(folder)).get("method") == "icl":
+    manifest = read_manifest(Path(folder))
+    if manifest.get("method") == "icl":
         from ctxlearn.icl.predictor import IclPredictor
 
         return IclPredictor(folder)
+    if manifest.get("task") == "tagging":
+        from ctxlearn.predict_tagging import TaggingPredictor
+
+        return TaggingPredictor(folder)
     return Predictor(folder)
 
 

@@ -91,7 +91,7 @@ class Tagging:
     def features(self, model: nn.Module, data: EncodedTags, tokenizer: Any, bf16: bool, key: str | None) -> np.ndarray:
         def compute() -> np.ndarray:
             model.eval()
-            return word_outputs(model.features, data, tokenizer, bf16, next(model.parameters()).device)
+            return word_outputs(lambda b: model.features(**b), data, tokenizer, bf16, next(model.parameters()).device)
 
         return cached_array(key and f"{key}-words", compute)
 

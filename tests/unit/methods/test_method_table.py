@@ -1,6 +1,6 @@
-"""Every method through one table of checks on a tiny random-init BERT:
-trainable-parameter count as expected, loss falls (or the head fits), save/load gives identical
-probabilities, and the artifact holds only what the method changed."""
+"""Every method through one table of checks on a tiny random-init BERT, for classification and for
+token tagging: trainable-parameter count as expected, loss falls (or the head fits), save/load gives
+identical probabilities, and the artifact holds only what the method changed."""
 from __future__ import annotations
 
 import json
@@ -16,7 +16,9 @@ from ctxlearn.config import TrainConfig
 from ctxlearn.data import Fields
 from ctxlearn.data.readers import read_examples
 from ctxlearn.methods import METHODS
+from ctxlearn.data.tagged import read_bio
 from ctxlearn.predict import Predictor
+from ctxlearn.predict_tagging import TaggingPredictor
 from ctxlearn.train.run import run_training
 from ctxlearn.train.encode import encode
 from conftest import write_toy  # tests/conftest.py
@@ -98,6 +100,34 @@ def test_method_table(name: str, tiny_encoder: Path, toy_data: Path, tmp_path: P
     if name == "adalora":  # ranks were reallocated: at most target_r = 8 per matrix on average stay
         pattern = json.loads((out / "adapter" / "adapter_config.json").read_text())["rank_pattern"]
         assert pattern and 0 < sum(map(sum, pattern.values())) <= 8 * len(pattern), pattern
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_method_table_tagging(name: str, tiny_encoder: Path, toy_conll: Path, tmp_path: Path) -> None:
+    """The same checks for token tagging (task inferred from the .conll files): a head over every token."""
+    lr, epochs = SETTINGS[name]
+    out = tmp_path / name
+    result = run_training(TrainConfig(data=str(toy_conll), model=str(tiny_encoder), method=name, out=str(out), lr=lr,
+                                      epochs=epochs, batch_size=16, patience=0, bf16="off", seed=1))
+    labels = json.loads((out / "labels.json").read_text())
+    assert result["task"] == "tagging" and labels == ["O", "B-NEG", "I-NEG", "B-POS", "I-POS"]
+    assert result["trainable_params"] == expected_trainable(name, tiny_encoder, len(labels))
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    if METHODS.get(name).fit == "trainer":
+        curve = manifest["training"]["loss_curve"]
+        assert len(curve) >= 4 and np.mean(curve[-2:]) < 0.5 * np.mean(curve[:2]), curve
+    assert result["dev_f1"] >= 0.8, result
+
+    saved = [json.loads(line) for line in (out / "test_predictions.jsonl").read_text().splitlines()]
+    pred = TaggingPredictor(out)
+    reloaded = pred.predict(read_bio(toy_conll / "test.conll"))
+    assert reloaded.tags == [s["pred"] for s in saved]
+    np.testing.assert_allclose(np.concatenate(reloaded.scores), np.concatenate([s["scores"] for s in saved]),
+                               rtol=0, atol=1e-6)
+    stored = {p.name for p in out.iterdir()}
+    assert {"head.safetensors", "tokenizer", "manifest.json", "config.yaml", "report.md", "confusion.png"} <= stored
+    assert ("backbone" in stored) == (name in {"full", "topk"}) and ("adapter" in stored) == (name in PEFT)
 
 
 @pytest.mark.parametrize("name", METHODS.names())

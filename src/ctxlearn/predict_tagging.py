@@ -1,0 +1,107 @@
+"""Tagging with a saved run folder: words or raw text in, BIO tags and entity spans out.
+
+Input for ``predict_file``:
+  .jsonl  one sentence per line, pre-tokenised {"tokens": [...]} or raw {"text": "..."}
+  .conll  one token per line (a tag column, if any, is ignored), blank lines between sentences
+  .txt    one raw text per line
+Raw text is split into words by ``ctxlearn.data.words.split_words`` (runs of letters and digits,
+apostrophes inside them kept; every other non-space character a word of its own). Each output line
+holds the text, its words, their tags and the entities: type, text and character offsets
+(``start`` inclusive, ``end`` exclusive) into the raw text, or, for pre-tokenised input, into the
+words joined by single spaces.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ctxlearn.artifact import load_classifier
+from ctxlearn.config import load_yaml
+from ctxlearn.data.example import TaggedSentence
+from ctxlearn.data.readers import numbered_lines
+from ctxlearn.data.tagged import TagOptions, read_bio, read_tagged
+from ctxlearn.data.tagged_splits import load_tagged_splits
+from ctxlearn.data.words import split_words
+from ctxlearn.errors import DataError
+from ctxlearn.tasks.tagging import TagPredictions, Tagging, entities, word_logits
+from ctxlearn.train.windows import EncodedTags, encode_tags
+
+
+def sentence_of(text: str, line: int = 0) -> TaggedSentence:
+    """Raw text -> an unlabelled sentence of its words, with their character offsets."""
+    words = split_words(text)
+    return TaggedSentence(tuple(w for w, _, _ in words), (), (line,) * len(words), text,
+                          tuple((s, e) for _, s, e in words))
+
+
+class TaggingPredictor:
+    """A loaded tagging run folder."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self.model, self.tokenizer, self.labels, self.manifest = load_classifier(self.folder)
+        cfg = self.config = load_yaml(self.folder / "config.yaml")
+        self.options = TagOptions(cfg.get("tag_column", -1), cfg.get("tag_scheme", "auto"), bool(cfg.get("repair_tags")))
+        self.max_length = int(cfg.get("max_length", 128))
+        self.bf16 = bool(self.manifest.get("bf16", False))
+        self.task = Tagging()
+
+    def predict(self, sentences: list[TaggedSentence]) -> TagPredictions:
+        """Tags (valid BIO) and their probabilities for each sentence."""
+        return self._predict(encode_tags(sentences, self.tokenizer, None, self.max_length))
+
+    def _predict(self, data: EncodedTags) -> TagPredictions:
+        return self.task.predictions(word_logits(self.model, data, self.tokenizer, self.bf16), data, self.labels)
+
+    def predict_texts(self, texts: list[str]) -> list[dict[str, Any]]:
+        """Raw texts -> one result each: text, words, tags and entities with character offsets."""
+        sentences = [sentence_of(t) for t in texts]
+        return [self._row(s, tags) for s, tags in zip(sentences, self.predict(sentences).tags)]
+
+    def evaluate(self, spec: str | Path) -> dict[str, Any]:
+        """Entity metrics on a labelled file, or on the test split of a data folder (cut as the run cut
+        it when there is no test file), read with the run's tag options."""
+        path = Path(spec)
+        if path.is_file():
+            sentences = read_bio(path, self.options)
+        else:
+            c = self.config
+            sentences = load_tagged_splits(str(spec), self.options, seed=c.get("seed", 0),
+                                           dev_fraction=c.get("dev_fraction", 0.1),
+                                           test_fraction=c.get("test_fraction", 0.1)).test
+        data = encode_tags(sentences, self.tokenizer, None, self.max_length)  # gold tags stay on the sentences
+        return self.task.metrics(self._predict(data), data, self.labels)
+
+    def predict_file(self, src: str | Path, dst: str | Path) -> int:
+        """Write one JSON line per input sentence (see the module docstring); returns how many."""
+        dst = Path(dst)
+        if dst.suffix.lower() not in (".jsonl", ".json"):
+            raise DataError(dst, "tagging predictions are JSON Lines (entities do not fit in columns)",
+                            expected="an output path ending in .jsonl")
+        sentences = read_unlabelled(Path(src))
+        rows = [self._row(s, tags) for s, tags in zip(sentences, self.predict(sentences).tags)]
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        tmp.replace(dst)
+        return len(rows)
+
+    @staticmethod
+    def _row(sentence: TaggedSentence, tags: list[str]) -> dict[str, Any]:
+        text, _ = sentence.char_offsets()
+        return {"line": sentence.line, "text": text, "tokens": list(sentence.tokens), "tags": tags,
+                "entities": entities(sentence, tags)}
+
+
+def read_unlabelled(path: Path) -> list[TaggedSentence]:
+    """Sentences to tag from .jsonl (tokens or text), .conll (tokens) or .txt (one text per line)."""
+    if path.suffix.lower() != ".txt":
+        return read_tagged(path, TagOptions(labelled=False))
+    if not path.is_file():
+        raise DataError(path, "no such file", expected="a .jsonl, .conll or .txt file of sentences to tag")
+    sentences = [sentence_of(raw, line) for line, raw in numbered_lines(path) if raw.strip()]
+    if not sentences:
+        raise DataError(path, "the file holds no text", expected="one text per line")
+    return sentences

@@ -1,0 +1,88 @@
+"""``ctxlearn train/eval/predict`` for token tagging, end to end on a tiny model and toy CoNLL."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ctxlearn.cli import main
+from conftest import toy_tagged_sentence  # tests/conftest.py
+
+
+def _train(tiny_bert: Path, data: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "--data", str(data), "--model", str(tiny_bert), "--out", str(out), "--bf16", "off", *extra]
+
+
+def test_train_eval_predict(tiny_bert: Path, toy_conll: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    args = _train(tiny_bert, toy_conll, out, "--task", "tagging", "--method", "full", "--epochs", "6", "--lr", "3e-3",
+                  "--batch-size", "16", "--json")
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["task"] == "tagging" and {"test_f1", "test_precision", "test_recall", "dev_f1"} <= set(result)
+    assert result["test_f1"] > 0.8, result
+    report = (out / "report.md").read_text()
+    assert "Entity-level scores" in report and "| POS |" in report and "type confusion" in report
+
+    assert main(["eval", str(out), "--data", str(toy_conll), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["test_f1"] == pytest.approx(result["test_f1"])
+    assert main(["eval", str(out), "--data", str(toy_conll / "test.conll")]) == 0
+    assert "F1" in capsys.readouterr().out
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"tokens": ["the", "movie", "was", "really", "nice"]}) + "\n"
+                   + json.dumps({"text": "The plot was bad, the acting great."}) + "\n")
+    dst = tmp_path / "out.jsonl"
+    assert main(["predict", str(out), "--input", str(src), "--output", str(dst)]) == 0
+    tokens_row, text_row = [json.loads(line) for line in dst.read_text().splitlines()]
+    assert tokens_row["text"] == "the movie was really nice" and len(tokens_row["tags"]) == 5
+    assert tokens_row["entities"] == [{"type": "POS", "text": "really nice", "start": 14, "end": 25, "tokens": [3, 5]}]
+    assert text_row["tokens"] == ["The", "plot", "was", "bad", ",", "the", "acting", "great", "."]
+    assert [(e["type"], e["text"]) for e in text_row["entities"]] == [("NEG", "bad"), ("POS", "great")]
+    assert all(text_row["text"][e["start"]:e["end"]] == e["text"] for e in text_row["entities"])
+
+
+def test_task_inferred_from_conll_and_raw_text_input(tiny_bert: Path, toy_conll: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(_train(tiny_bert, toy_conll, out, "--method", "head", "--json")) == 0
+    assert json.loads(capsys.readouterr().out)["task"] == "tagging"
+    assert json.loads((out / "manifest.json").read_text())["task"] == "tagging"
+    src = tmp_path / "in.txt"
+    src.write_text("a great film\n\nvery sad story\n")
+    dst = tmp_path / "out.jsonl"
+    assert main(["predict", str(out), "--input", str(src), "--output", str(dst)]) == 0
+    rows = [json.loads(line) for line in dst.read_text().splitlines()]
+    assert [r["line"] for r in rows] == [1, 3] and rows[1]["tokens"] == ["very", "sad", "story"]
+    assert main(["predict", str(out), "--input", str(src), "--output", str(tmp_path / "out.csv")]) == 2
+    assert "JSON Lines" in capsys.readouterr().err
+
+
+def test_entities_jsonl_trains(tiny_bert: Path, tmp_path: Path, capsys) -> None:
+    """Raw text with character-offset entities is tagging data too."""
+    import random
+
+    rng = random.Random(0)
+    rows = []
+    for _ in range(60):
+        words = toy_tagged_sentence(rng)
+        text, entities, pos = "", [], 0
+        for w, tag in words:
+            text += ("" if not text else " ") + w
+            start = len(text) - len(w)
+            if tag.startswith("B-"):
+                entities.append([start, len(text), tag[2:]])
+            elif tag.startswith("I-"):
+                entities[-1][1] = len(text)
+        rows.append(json.dumps({"text": text, "entities": entities}))
+    (tmp_path / "all.jsonl").write_text("\n".join(rows) + "\n")
+    assert main(_train(tiny_bert, tmp_path / "all.jsonl", tmp_path / "run", "--method", "head", "--json")) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["task"] == "tagging" and result["test_f1"] > 0.5
+
+
+def test_tagging_classification_data_names_the_field(tiny_bert: Path, toy_data: Path, tmp_path: Path, capsys) -> None:
+    assert main(_train(tiny_bert, toy_data, tmp_path / "run", "--task", "tagging")) == 2
+    err = capsys.readouterr().err
+    assert "train.jsonl:1" in err and "'entities'" in err
