@@ -11,6 +11,7 @@ import typing
 from typing import Any
 
 from ctxlearn.errors import CtxlearnError
+from ctxlearn.scratch.cli import add_commands as add_scratch_commands
 
 os.environ.setdefault("HF_HUB_OFFLINE", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -209,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _icl_parser(sub)
     _compare_parser(sub)
+    add_scratch_commands(sub)
     p = sub.add_parser("eval", help="score a run folder on labelled data")
     p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
     p.add_argument("--data", required=True, help="labelled file, or a data folder (its test file is used)")

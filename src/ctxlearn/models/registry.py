@@ -26,6 +26,7 @@ class ModelSource:
 
 Finder = Callable[[], ModelSource]
 MODELS: Registry[Finder] = Registry("model")
+SCRATCH_TYPE = "ctxlearn-scratch"  # ScratchConfig.model_type; not imported from there, which would pull in torch
 OFFLINE_HINT = "offline, use a packaged model (`minilm`, `smollm2`; see `ctxlearn models`) or a local folder"
 
 
@@ -90,11 +91,35 @@ def resolve_model(name: str) -> ModelSource:
         return MODELS.get(name)()
     if name.startswith("hf:"):
         return ModelSource(name, name.removeprefix("hf:"), "unknown")
+    if name.startswith("scratch:"):
+        return _scratch(name, Path(name.removeprefix("scratch:")).expanduser())
     path = Path(name).expanduser()
+    if _model_type(path) == SCRATCH_TYPE:
+        return _scratch(name, path)
     if (path / "config.json").is_file():
         return ModelSource(name, str(path.resolve()), _kind_of(path), pooling=_pooling_of(path))
     raise ModelError(f"unknown model {name!r}: not a registered name ({', '.join(MODELS.names())}), "
-                     f"not a folder with config.json, and not hf:<repo-id>")
+                     f"not a folder with config.json, and not hf:<repo-id> or scratch:<folder>")
+
+
+def _model_type(path: Path) -> str | None:
+    cfg = path / "config.json"
+    return json.loads(cfg.read_text()).get("model_type") if cfg.is_file() else None
+
+
+def _scratch(name: str, path: Path) -> ModelSource:
+    """A model made by ``ctxlearn pretrain``; it says in its config how it pools sentence vectors."""
+    if _model_type(path) != SCRATCH_TYPE:
+        raise ModelError(f"{name}: {path} is not a scratch model folder (a config.json with model_type "
+                         f"{SCRATCH_TYPE!r}); make one with `ctxlearn pretrain --out {path}`")
+    pooling = json.loads((path / "config.json").read_text()).get("pooling", "mean")
+    return ModelSource(name, str(path.resolve()), _kind_of(path), pooling=pooling)
+
+
+def _register_scratch(source: ModelSource) -> None:
+    """Scratch models' classes join transformers' Auto classes when ctxlearn.scratch is imported."""
+    if _model_type(Path(source.path)) == SCRATCH_TYPE:
+        import ctxlearn.scratch  # noqa: F401
 
 
 def _kind_of(path: Path) -> str:
@@ -123,9 +148,18 @@ def load_encoder(source: ModelSource):
     """(backbone without any task head, tokenizer) for an encoder."""
     from transformers import AutoModel, AutoTokenizer
 
+    _register_scratch(source)
+
     def load():
         kwargs = {"add_pooling_layer": False} if _is_bert_like(source) else {}
-        return AutoModel.from_pretrained(source.path, **kwargs), AutoTokenizer.from_pretrained(source.path)
+        return AutoModel.from_pretrained(source.path, **kwargs), tokenizer(source)
+
+    def tokenizer(source: ModelSource):
+        # A run folder's backbone/ holds weights only (its tokenizer sits in tokenizer/). BERT-like
+        # configs still name a tokenizer class to make an empty one from; scratch configs do not.
+        if _model_type(Path(source.path)) == SCRATCH_TYPE and not (Path(source.path) / "tokenizer.json").is_file():
+            return None
+        return AutoTokenizer.from_pretrained(source.path)
 
     return _hub_guard(source, load)
 
@@ -141,6 +175,7 @@ def load_causal_lm(source: ModelSource):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     ensure_local(source)
+    _register_scratch(source)
 
     def load():
         model = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch.float32)

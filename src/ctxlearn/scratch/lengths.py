@@ -1,0 +1,203 @@
+"""The length study: which position encoding still works on inputs longer than it was trained on?
+
+Decoders that differ only in their position encoding are trained (``ctxlearn pretrain``, same
+corpus, tokenizer, size, seed and budget) at one sequence length L, then scored on the same held-out
+tokens cut into non-overlapping windows of L, 2L, 4L and 8L tokens (Press et al. 2021's protocol).
+Longer windows give most tokens more context, so an encoding that extrapolates gets *lower*
+perplexity past L; one that does not gets higher. Learned positions have no rows past what was
+trained: their table is made 8L long, and rows beyond L keep their random initialisation.
+
+  OUT/tokenizer/            the shared tokenizer (trained once on the corpus's train split)
+  OUT/models/<encoding>/    one pretraining run per encoding (reused when present: rerun to resume)
+  OUT/lengths.{json,md,png} perplexity per encoding and length: table, plot
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ctxlearn.config import opt
+from ctxlearn.errors import ConfigError
+from ctxlearn.scratch.corpus import read_corpus, split_documents, token_stream
+from ctxlearn.scratch.model import POSITIONS
+from ctxlearn.scratch.objectives import stream_nll, unigram_ppl
+from ctxlearn.scratch.pretrain import PretrainConfig, run_pretrain
+from ctxlearn.scratch.tokenizer import load_tokenizer, train_tokenizer
+from ctxlearn.train.run import say
+
+WINDOW_TOKENS = 8192  # tokens per evaluation batch, whatever the window length
+VAL_FRACTION = 0.05  # held-out share of the corpus, as pretrain's default
+
+
+@dataclass
+class LengthsConfig:
+    corpus: list[str] = field(default_factory=lambda: ["builtin:movie-dialog"])  # its flag is --corpus PATH...
+    out: str = opt("runs/lengths", "output folder: lengths.json, lengths.md, lengths.png, and the models")
+    positions: str = opt(",".join(POSITIONS), "comma-separated position encodings to compare")
+    models: str = opt("", "comma-separated folders of pretrained scratch decoders to score instead of training "
+                          "(they must share one tokenizer)")
+    train_len: int = opt(64, "training sequence length L")
+    factors: str = opt("1,2,4,8", "evaluation lengths, as multiples of L")
+    layers: int = opt(4, "Transformer blocks of each model")
+    d_model: int = opt(256, "model width")
+    heads: int = opt(4, "attention heads")
+    vocab_size: int = opt(8000, "vocabulary of the shared tokenizer")
+    batch_size: int = opt(32, "training sequences per step")
+    steps: int = opt(2000, "training steps per model")
+    minutes: float = opt(0.0, "training minutes per model (0 = no limit; the first budget to run out ends training)")
+    lr: float = opt(1e-3, "peak learning rate")
+    eval_tokens: int = opt(65536, "held-out tokens scored at every length (the same tokens at each)")
+    seed: int = opt(0, "seed shared by every model")
+    threads: int = opt(0, "CPU threads for torch (0 = all cores)")
+
+    def __post_init__(self) -> None:
+        for p in self.encodings:
+            if p not in POSITIONS:
+                raise ConfigError(f"--positions: unknown encoding {p!r}; choose from {', '.join(POSITIONS)}")
+        if not self.factor_list or min(self.factor_list) < 1:
+            raise ConfigError(f"--factors must be positive integers, e.g. 1,2,4,8, not {self.factors!r}")
+
+    @property
+    def encodings(self) -> list[str]:
+        return [p.strip() for p in self.positions.split(",") if p.strip()]
+
+    @property
+    def factor_list(self) -> list[int]:
+        try:
+            return [int(f) for f in self.factors.split(",") if f.strip()]
+        except ValueError:
+            raise ConfigError(f"--factors must be comma-separated integers, e.g. 1,2,4,8, not {self.factors!r}") from None
+
+
+def shared_tokenizer(cfg: LengthsConfig, train_docs: list[str]) -> Path:
+    folder = Path(cfg.out) / "tokenizer"
+    if not (folder / "tokenizer.json").is_file():
+        say(f"training the shared tokenizer ({cfg.vocab_size} tokens)")
+        train_tokenizer(train_docs, "bpe", cfg.vocab_size).save_pretrained(folder)
+    return folder
+
+
+def train_models(cfg: LengthsConfig, train_docs: list[str]) -> list[Path]:
+    """One decoder per encoding, identical otherwise; finished ones are kept, interrupted ones resume."""
+    tokenizer = shared_tokenizer(cfg, train_docs)
+    folders = []
+    for positions in cfg.encodings:
+        folder = Path(cfg.out) / "models" / positions
+        if not (folder / "config.json").is_file():
+            say(f"training the {positions} decoder")
+            run_pretrain(PretrainConfig(
+                corpus=cfg.corpus, out=str(folder), objective="clm", positions=positions, tokenizer=str(tokenizer),
+                layers=cfg.layers, d_model=cfg.d_model, heads=cfg.heads, seq_len=cfg.train_len,
+                max_len=cfg.train_len * max(cfg.factor_list), batch_size=cfg.batch_size, steps=cfg.steps,
+                minutes=cfg.minutes, lr=cfg.lr, seed=cfg.seed, threads=cfg.threads, resume=True, val_fraction=VAL_FRACTION,
+                eval_every=max(cfg.steps, 1)))
+        folders.append(folder)
+    return folders
+
+
+def score(folder: Path, stream: torch.Tensor, lengths: list[int]) -> dict[str, Any]:
+    """Perplexity of the decoder in ``folder`` on ``stream`` at each window length."""
+    from transformers import AutoModelForCausalLM
+
+    import ctxlearn.scratch  # noqa: F401  (registers the scratch classes with the Auto classes)
+
+    model = AutoModelForCausalLM.from_pretrained(folder).eval()
+    ppl = {}
+    for length in lengths:
+        if model.config.positions == "learned" and length > model.config.max_len:
+            ppl[str(length)] = None  # no table rows at all past max_len
+            continue
+        total, count = stream_nll(model, stream, length, max(1, WINDOW_TOKENS // length))
+        ppl[str(length)] = math.exp(total / count)
+        say(f"{model.config.positions:<10} length {length:>5}: perplexity {ppl[str(length)]:.2f}")
+    return {"positions": model.config.positions, "model": str(folder), "ppl": ppl}
+
+
+def run_lengths(cfg: LengthsConfig) -> dict[str, Any]:
+    """Train (or take) the decoders, score them at every length, write the table and the plot."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    train_docs, val_docs = split_documents(read_corpus(cfg.corpus), VAL_FRACTION)
+    folders = [Path(m.strip()) for m in cfg.models.split(",") if m.strip()] or train_models(cfg, train_docs)
+    tokenizer = load_tokenizer(folders[0])
+    _check_same_tokenizer(folders)
+    lengths = [cfg.train_len * f for f in cfg.factor_list]
+    stream = token_stream(val_docs, tokenizer, tokenizer.eos_token_id)
+    stream = stream[:min(len(stream), cfg.eval_tokens) // max(lengths) * max(lengths)]  # every length sees these tokens
+    if not len(stream):
+        raise ConfigError(f"the validation text is shorter than one window of {max(lengths)} tokens; use more text or smaller factors")
+    train = token_stream(train_docs, tokenizer, tokenizer.eos_token_id)
+    result = {"config": asdict(cfg), "train_len": cfg.train_len, "lengths": lengths, "eval_tokens": len(stream),
+              "unigram_ppl": unigram_ppl(train, stream, len(tokenizer)),
+              "rows": [score(f, stream, lengths) for f in folders]}
+    write_outputs(Path(cfg.out), result)
+    return result
+
+
+def _check_same_tokenizer(folders: list[Path]) -> None:
+    texts = {(f / "tokenizer.json").read_text() for f in folders if (f / "tokenizer.json").is_file()}
+    if len(texts) > 1:
+        raise ConfigError(f"--models: {', '.join(map(str, folders))} use different tokenizers, so their perplexities "
+                          "are not comparable; pretrain them with the same --tokenizer")
+
+
+def degradation(row: dict[str, Any], lengths: list[int]) -> float | None:
+    """Perplexity at the longest length over perplexity at the training length (lower extrapolates better)."""
+    first, last = row["ppl"].get(str(lengths[0])), row["ppl"].get(str(lengths[-1]))
+    return last / first if first and last else None
+
+
+def table(result: dict[str, Any]) -> str:
+    lengths = result["lengths"]
+    head = "| encoding | " + " | ".join(f"{n} ({n // result['train_len']}x)" for n in lengths) + f" | {lengths[-1]} / {lengths[0]} |"
+    lines = [head, "|---" * (len(lengths) + 2) + "|"]
+    for row in sorted(result["rows"], key=lambda r: degradation(r, lengths) or math.inf):
+        cells = [f"{row['ppl'][str(n)]:.2f}" if row["ppl"][str(n)] is not None else "n/a" for n in lengths]
+        ratio = degradation(row, lengths)
+        lines.append(f"| {row['positions']} | " + " | ".join(cells) + (f" | {ratio:.2f} |" if ratio else " | n/a |"))
+    return "\n".join(lines)
+
+
+def write_outputs(out: Path, result: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "lengths.json").write_text(json.dumps(result, indent=2))
+    best = min(result["rows"], key=lambda r: degradation(r, result["lengths"]) or math.inf)
+    (out / "lengths.md").write_text(
+        f"# Perplexity by evaluation length (trained at {result['train_len']} tokens)\n\n"
+        f"Same {result['eval_tokens']:,} held-out tokens at every length, in non-overlapping windows. "
+        f"Unigram baseline: {result['unigram_ppl']:.1f}. Rows from least to most degradation; "
+        f"n/a: learned positions have no table rows there.\n\n{table(result)}\n\n"
+        f"Least degradation from {result['lengths'][0]} to {result['lengths'][-1]} tokens: **{best['positions']}**.\n\n"
+        "![perplexity by length](lengths.png)\n")
+    plot(result, out / "lengths.png")
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for row in result["rows"]:
+        points = [(n, row["ppl"][str(n)]) for n in result["lengths"] if row["ppl"][str(n)] is not None]
+        ax.plot(*zip(*points), marker="o", label=row["positions"])
+    ax.axvline(result["train_len"], color="grey", linestyle=":", label="training length")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.minorticks_off()
+    ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6))  # readable ticks however narrow the range
+    ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.set(xlabel="evaluation length (tokens)", ylabel="validation perplexity (log scale)",
+           title="Extrapolation by position encoding")
+    ax.set_xticks(result["lengths"], [str(n) for n in result["lengths"]])
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

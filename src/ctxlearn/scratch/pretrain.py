@@ -1,0 +1,274 @@
+"""Pretrain a scratch model on a corpus: tokenizer -> objective -> AdamW loop -> model folder.
+
+The loop is written out (not transformers' Trainer) because it is short and because a pretraining
+run is budgeted in steps or minutes, evaluated on a fixed validation stream, and resumed from a
+checkpoint that also restores which batches come next. The output folder loads with
+``AutoModel*.from_pretrained`` after ``import ctxlearn.scratch``, and with ``--model scratch:OUT``
+in ``ctxlearn train`` (encoders) and ``ctxlearn icl`` (decoders).
+
+  OUT/  config.json model.safetensors   the model (ScratchForCausalLM / ForMaskedLM / ScratchModel)
+        tokenizer.json ...              its tokenizer
+        metrics.json                    final validation loss, perplexity, the unigram baseline, cost
+        log.jsonl                       training loss every few steps and every evaluation
+        pretrain.yaml  report.md        the resolved configuration; a short human summary
+  OUT.partial/                          checkpoint.pt and tokenizer/ while running (for --resume)
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ctxlearn.artifact import write_atomically
+from ctxlearn.config import opt, save_yaml
+from ctxlearn.errors import ConfigError
+from ctxlearn.models.infer import autocast
+from ctxlearn.scratch.corpus import read_corpus, split_documents
+from ctxlearn.scratch.model import ScratchConfig
+from ctxlearn.scratch.objectives import OBJECTIVES, batch_tokens
+from ctxlearn.scratch.tokenizer import KIND_FOR_ARCH, load_tokenizer, train_tokenizer
+from ctxlearn.train.run import say
+
+LOG_EVERY = 10  # steps between training-loss log lines
+# Fields a resumed run must share with its checkpoint: they decide the model, the data and the batches.
+RESUME_FIXED = ("corpus", "arch", "objective", "positions", "norm", "tokenizer", "vocab_size", "layers", "d_model",
+                "heads", "d_ff", "seq_len", "max_len", "batch_size", "seed", "val_fraction")
+
+
+@dataclass
+class PretrainConfig:
+    corpus: list[str] = field(default_factory=lambda: ["builtin:movie-dialog"])  # its flag is --corpus PATH...
+    out: str = opt("runs/pretrain", "output folder: model, tokenizer, metrics.json, log.jsonl, report.md")
+    objective: str = opt("clm", "clm (next token, decoder), mlm (masked tokens, encoder) or contrastive (SimCSE, encoder)")
+    arch: str = opt("", "encoder or decoder (default: the one the objective trains)")
+    positions: str = opt("rope", "position encoding: sinusoidal, learned, relative, rope or alibi")
+    norm: str = opt("pre", "pre-LN or post-LN blocks")
+    tokenizer: str = opt("", "tokenizer folder to use instead of training one on the corpus (e.g. another run's OUT)")
+    vocab_size: int = opt(8000, "vocabulary size of the tokenizer trained on the corpus")
+    layers: int = opt(4, "Transformer blocks")
+    d_model: int = opt(256, "model width")
+    heads: int = opt(4, "attention heads")
+    d_ff: int = opt(0, "feed-forward width (0 = 4 * d_model)")
+    seq_len: int = opt(128, "training sequence length in tokens")
+    max_len: int = opt(0, "context the model advertises, and the learned position table's size (0 = seq_len)")
+    dropout: float = opt(0.1, "dropout (embeddings, residual branches, attention)")
+    batch_size: int = opt(32, "sequences per step")
+    steps: int = opt(2000, "optimizer steps; 0 saves the randomly initialised model (a from-scratch baseline)")
+    minutes: float = opt(0.0, "stop after this many minutes of training (0 = no limit); the learning-rate "
+                         "schedule follows whichever of steps and minutes runs out first")
+    lr: float = opt(1e-3, "peak learning rate (linear warm-up, cosine decay to a tenth)")
+    warmup: int = opt(100, "warm-up steps (at most a tenth of --steps)")
+    weight_decay: float = opt(0.1, "AdamW weight decay on matrices (not on biases and norms)")
+    mask_prob: float = opt(0.15, "mlm: share of tokens predicted (of those, 8 in 10 become [MASK], 1 a random token, 1 stays)")
+    temperature: float = opt(0.05, "contrastive: InfoNCE temperature")
+    val_fraction: float = opt(0.05, "share of the corpus's documents held out for validation")
+    val_tokens: int = opt(32768, "validation tokens scored at each evaluation (contrastive: about this / seq_len documents)")
+    eval_every: int = opt(250, "steps between validation evaluations")
+    save_every: int = opt(250, "steps between checkpoints (for --resume)")
+    bf16: str = opt("off", "bf16 autocast: auto (where the hardware has fast bf16), on, off")
+    seed: int = opt(0, "seed for the initialisation, data order, masks and dropout")
+    threads: int = opt(0, "CPU threads for torch (0 = all cores)")
+    resume: bool = opt(False, "continue from the checkpoint in OUT.partial")
+
+    def __post_init__(self) -> None:
+        objective = OBJECTIVES.get(self.objective)
+        self.arch = self.arch or objective.arch
+        if self.arch != objective.arch:
+            raise ConfigError(f"objective {self.objective} trains an {objective.arch}, not an {self.arch}; "
+                              f"use --arch {objective.arch} (or leave it out)")
+        if self.steps < 0 or self.minutes < 0 or self.batch_size < 2 or self.seq_len < 8:
+            raise ConfigError("steps and minutes must be >= 0, batch_size >= 2 and seq_len >= 8")
+        if not 0 < self.val_fraction < 0.5:
+            raise ConfigError(f"val_fraction must be in (0, 0.5), not {self.val_fraction}")
+
+
+@dataclass
+class Progress:
+    """What a checkpoint restores besides weights: where training is, and its log so far."""
+
+    step: int = 0
+    elapsed: float = 0.0  # training seconds, evaluations included
+    tokens: int = 0
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+
+def model_config(cfg: PretrainConfig, tokenizer: Any) -> ScratchConfig:
+    return ScratchConfig(arch=cfg.arch, vocab_size=len(tokenizer), d_model=cfg.d_model, n_layers=cfg.layers,
+                         n_heads=cfg.heads, d_ff=cfg.d_ff, max_len=cfg.max_len or cfg.seq_len, positions=cfg.positions,
+                         norm=cfg.norm, dropout=cfg.dropout, attn_dropout=cfg.dropout,
+                         type_vocab_size=2 if cfg.arch == "encoder" else 0, pad_token_id=tokenizer.pad_token_id,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+
+
+def get_tokenizer(cfg: PretrainConfig, train_docs: list[str], work: Path) -> Any:
+    """The given tokenizer, the one this run already trained (on resume), or a new one on the train split."""
+    if cfg.tokenizer:
+        return load_tokenizer(cfg.tokenizer)
+    if (work / "tokenizer").is_dir():
+        return load_tokenizer(work / "tokenizer")
+    say(f"training a {KIND_FOR_ARCH[cfg.arch]} tokenizer ({cfg.vocab_size} tokens) on {len(train_docs):,} documents")
+    tokenizer = train_tokenizer(train_docs, KIND_FOR_ARCH[cfg.arch], cfg.vocab_size)
+    tokenizer.save_pretrained(work / "tokenizer")
+    return tokenizer
+
+
+def optimizer(model: torch.nn.Module, cfg: PretrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only: decaying biases and LayerNorm gains only hurts (nanoGPT's rule)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
+
+
+def progress_fraction(cfg: PretrainConfig, state: Progress) -> float:
+    """How much of the budget is spent: the larger of the step and time shares."""
+    by_steps = state.step / cfg.steps if cfg.steps else 1.0
+    by_time = state.elapsed / (60 * cfg.minutes) if cfg.minutes else 0.0
+    return max(by_steps, by_time)
+
+
+def learning_rate(cfg: PretrainConfig, state: Progress) -> float:
+    warm = min(1.0, (state.step + 1) / max(1, min(cfg.warmup, cfg.steps // 10)))
+    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress_fraction(cfg, state))))
+    return cfg.lr * warm * (0.1 + 0.9 * cosine)
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, state: Progress,
+                    cfg: PretrainConfig) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "progress": dataclasses.asdict(state),
+                "config": dataclasses.asdict(cfg)}, tmp)
+    tmp.replace(path)  # a crash mid-save leaves the previous checkpoint intact
+
+
+def load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, cfg: PretrainConfig) -> Progress:
+    ckpt = torch.load(path, map_location=next(model.parameters()).device, weights_only=False)
+    for name in RESUME_FIXED:
+        if ckpt["config"][name] != getattr(cfg, name):
+            raise ConfigError(f"--resume: {name} is {getattr(cfg, name)!r}, but the checkpoint {path} was made with "
+                              f"{ckpt['config'][name]!r}; rerun with the same value, or without --resume to start over")
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    return Progress(**ckpt["progress"])
+
+
+def train_step(model: torch.nn.Module, objective: Any, opt: torch.optim.Optimizer, cfg: PretrainConfig,
+               state: Progress, device: torch.device, bf16: bool) -> float:
+    # Everything random in a step (batch, masks, dropout) depends only on (seed, step): a resumed run
+    # continues exactly as an unbroken one would.
+    torch.manual_seed(cfg.seed * 1_000_003 + state.step)
+    batch = {k: v.to(device) for k, v in objective.batch().items()}
+    for group in opt.param_groups:
+        group["lr"] = learning_rate(cfg, state)
+    with autocast(bf16, device):
+        loss = objective.loss(model, batch)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    state.tokens += batch_tokens(batch)
+    return loss.item()
+
+
+def evaluate(model: torch.nn.Module, objective: Any, state: Progress, device: torch.device, bf16: bool) -> dict[str, float]:
+    model.eval()
+    with autocast(bf16, device):
+        result = {"step": state.step, "tokens": state.tokens, **objective.evaluate(model)}
+    model.train()
+    state.log.append({"eval": result})
+    say("eval " + "  ".join(f"{k} {v:.4g}" for k, v in result.items()))
+    return result
+
+
+def train(model: torch.nn.Module, objective: Any, opt: torch.optim.Optimizer, cfg: PretrainConfig, state: Progress,
+          work: Path, device: torch.device, bf16: bool) -> None:
+    """Steps until the budget is spent, logging, evaluating and checkpointing on the way."""
+    model.train()
+    clock, losses = time.time() - state.elapsed, []
+    while progress_fraction(cfg, state) < 1.0:
+        losses.append(train_step(model, objective, opt, cfg, state, device, bf16))
+        state.step += 1
+        state.elapsed = time.time() - clock
+        if state.step % LOG_EVERY == 0:
+            state.log.append({"step": state.step, "loss": sum(losses) / len(losses), "lr": learning_rate(cfg, state),
+                              "tokens": state.tokens, "seconds": state.elapsed})
+            say(f"step {state.step}  loss {state.log[-1]['loss']:.4f}  lr {state.log[-1]['lr']:.2e}  "
+                f"{state.tokens / max(state.elapsed, 1e-9):,.0f} tok/s  {state.elapsed / 60:.1f} min")
+            losses = []
+        if state.step % cfg.eval_every == 0:
+            evaluate(model, objective, state, device, bf16)
+        if state.step % cfg.save_every == 0:
+            save_checkpoint(work / "checkpoint.pt", model, opt, state, cfg)
+
+
+def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
+    """Pretrain as ``cfg`` says and write the model folder ``cfg.out``; returns its metrics."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    from ctxlearn.icl.run import device as best_device, resolve_bf16
+
+    device, bf16 = torch.device(best_device()), resolve_bf16(cfg.bf16)
+    work = Path(cfg.out).with_name(Path(cfg.out).name + ".partial")
+    if work.exists() and not cfg.resume:
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    train_docs, val_docs = split_documents(read_corpus(cfg.corpus), cfg.val_fraction)
+    tokenizer = get_tokenizer(cfg, train_docs, work)
+    objective = OBJECTIVES.get(cfg.objective)(tokenizer, train_docs, val_docs, cfg)
+    torch.manual_seed(cfg.seed)
+    model = objective.head(model_config(cfg, tokenizer)).to(device)
+    opt = optimizer(model, cfg)
+    state = Progress()
+    if cfg.resume and (work / "checkpoint.pt").is_file():
+        state = load_checkpoint(work / "checkpoint.pt", model, opt, cfg)
+        say(f"resuming at step {state.step}")
+    n_params = sum(p.numel() for p in model.parameters())
+    say(f"{cfg.objective} {cfg.arch}, {cfg.positions} positions, {n_params:,} parameters; "
+        f"{len(train_docs):,} train / {len(val_docs):,} validation documents")
+    train(model, objective, opt, cfg, state, work, device, bf16)
+    last = state.log[-1].get("eval", {}) if state.log else {}
+    final = last if last.get("step") == state.step else evaluate(model, objective, state, device, bf16)
+    metrics = summary(cfg, final, objective.baseline(), state, n_params)
+    out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, model, tokenizer, metrics, state))
+    shutil.rmtree(work, ignore_errors=True)
+    say(f"wrote {out}")
+    return {"out": str(out), **metrics}
+
+
+def summary(cfg: PretrainConfig, final: dict[str, float], baseline: dict[str, float], state: Progress,
+            n_params: int) -> dict[str, Any]:
+    return {"objective": cfg.objective, "arch": cfg.arch, "positions": cfg.positions, "corpus": cfg.corpus,
+            "steps": state.step, "tokens_seen": state.tokens, "train_seconds": state.elapsed,
+            "train_tokens_per_s": state.tokens / state.elapsed if state.elapsed else 0.0, "parameters": n_params,
+            **{k: v for k, v in final.items() if k not in ("step", "tokens")}, **baseline}
+
+
+def _fill(folder: Path, cfg: PretrainConfig, model: torch.nn.Module, tokenizer: Any, metrics: dict[str, Any],
+          state: Progress) -> None:
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    save_yaml(dataclasses.asdict(cfg), folder / "pretrain.yaml")
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    (folder / "log.jsonl").write_text("".join(json.dumps(row) + "\n" for row in state.log))
+    (folder / "report.md").write_text(report(metrics))
+
+
+def report(m: dict[str, Any]) -> str:
+    lines = [f"# Pretraining: {m['objective']} {m['arch']}, {m['positions']} positions", "",
+             f"{m['steps']} steps, {m['tokens_seen']:,} tokens in {m['train_seconds'] / 60:.1f} min "
+             f"({m['train_tokens_per_s']:,.0f} tokens/s), {m['parameters']:,} parameters; corpus {', '.join(m['corpus'])}", "",
+             "| model | validation loss | perplexity / top-1 |", "|---|---|---|"]
+    if "val_ppl" in m:
+        lines += [f"| this model | {m['val_loss']:.4f} | {m['val_ppl']:.2f} |",
+                  f"| unigram baseline (token frequencies of the training text) | {math.log(m['unigram_ppl']):.4f} | {m['unigram_ppl']:.2f} |"]
+    else:
+        lines += [f"| this model | {m['val_loss']:.4f} | {m['val_top1']:.3f} |",
+                  f"| chance | | {m['chance_top1']:.3f} |"]
+    return "\n".join(lines) + "\n"

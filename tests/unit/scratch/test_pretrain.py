@@ -1,0 +1,131 @@
+"""`ctxlearn pretrain` and `ctxlearn tokenizer train` on a toy corpus: losses fall, runs resume exactly,
+step 0 gives the random-init baseline, and the folders load with the Auto classes."""
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
+
+import ctxlearn.scratch.pretrain as pretrain
+from ctxlearn.cli import main
+from ctxlearn.errors import ConfigError
+from ctxlearn.scratch import ScratchForMaskedLM
+from ctxlearn.scratch.objectives import info_nce, unigram_ppl
+from ctxlearn.scratch.pretrain import PretrainConfig, run_pretrain
+from scratch_fixtures import corpus  # noqa: F401  (fixture)
+
+TINY = ["--layers", "1", "--d-model", "32", "--heads", "2", "--seq-len", "16", "--batch-size", "8",
+        "--val-tokens", "1024", "--lr", "1e-2", "--warmup", "5", "--vocab-size", "300"]
+
+
+def tiny_cfg(corpus, out, **kw) -> PretrainConfig:
+    base = dict(corpus=[str(corpus)], out=str(out), layers=1, d_model=32, heads=2, seq_len=16, batch_size=8,
+                val_tokens=1024, lr=3e-3, warmup=5, vocab_size=300, steps=12, save_every=4, eval_every=100)
+    return PretrainConfig(**{**base, **kw})
+
+
+def train_losses(out) -> list[float]:
+    return [row["loss"] for row in map(json.loads, (out / "log.jsonl").read_text().splitlines()) if "loss" in row]
+
+
+@pytest.mark.parametrize("objective", ["clm", "mlm", "contrastive"])
+def test_pretrain_cli_runs_and_the_loss_falls(corpus, tmp_path, objective, capsys) -> None:
+    out = tmp_path / objective
+    assert main(["pretrain", "--corpus", str(corpus), "--objective", objective, "--steps", "100", "--out", str(out),
+                 "--json", *TINY]) == 0
+    result = json.loads(capsys.readouterr().out)
+    losses = train_losses(out)
+    assert len(losses) == 10 and losses[-1] < 0.8 * losses[0], losses
+    if objective == "contrastive":
+        assert result["val_top1"] > result["chance_top1"]
+        assert type(AutoModel.from_pretrained(out)).__name__ == "ScratchModel"
+    else:  # a toy grammar: 100 steps already beat token frequencies
+        assert result["val_ppl"] < result["unigram_ppl"]
+        assert json.loads((out / "config.json").read_text())["architectures"][0].endswith(
+            "ForCausalLM" if objective == "clm" else "ForMaskedLM")
+    assert (out / "report.md").is_file() and not (tmp_path / f"{objective}.partial").exists()
+
+
+def crash_at(monkeypatch, step: int) -> None:
+    """Make training stop with KeyboardInterrupt (as Ctrl-C does) when it reaches ``step``."""
+    real_step = pretrain.train_step
+
+    def step_or_crash(model, objective, opt, cfg, state, *args):
+        if state.step == step:
+            raise KeyboardInterrupt
+        return real_step(model, objective, opt, cfg, state, *args)
+
+    monkeypatch.setattr(pretrain, "train_step", step_or_crash)
+
+
+def test_resumed_run_ends_where_an_unbroken_one_does(corpus, tmp_path, monkeypatch) -> None:
+    run_pretrain(tiny_cfg(corpus, tmp_path / "unbroken", objective="mlm"))
+    with monkeypatch.context() as patch:
+        crash_at(patch, 6)
+        with pytest.raises(KeyboardInterrupt):
+            run_pretrain(tiny_cfg(corpus, tmp_path / "broken", objective="mlm"))
+    assert torch.load(tmp_path / "broken.partial" / "checkpoint.pt", weights_only=False)["progress"]["step"] == 4
+    run_pretrain(tiny_cfg(corpus, tmp_path / "broken", objective="mlm", resume=True))
+    a = AutoModel.from_pretrained(tmp_path / "unbroken").state_dict()
+    b = AutoModel.from_pretrained(tmp_path / "broken").state_dict()
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], atol=1e-6, rtol=0, msg=name)
+
+
+def test_resume_refuses_a_different_model(corpus, tmp_path, monkeypatch) -> None:
+    crash_at(monkeypatch, 5)
+    with pytest.raises(KeyboardInterrupt):
+        run_pretrain(tiny_cfg(corpus, tmp_path / "run"))
+    with pytest.raises(ConfigError, match="d_model is 64, but the checkpoint .* was made with 32"):
+        run_pretrain(tiny_cfg(corpus, tmp_path / "run", d_model=64, resume=True))
+
+
+def test_steps_zero_saves_the_random_init_with_the_given_tokenizer(corpus, tmp_path) -> None:
+    first = run_pretrain(tiny_cfg(corpus, tmp_path / "trained", objective="mlm"))
+    init = run_pretrain(tiny_cfg(corpus, tmp_path / "init", objective="mlm", steps=0, tokenizer=first["out"]))
+    assert init["steps"] == 0 and init["val_ppl"] > first["val_ppl"]
+    assert (tmp_path / "init" / "tokenizer.json").read_text() == (tmp_path / "trained" / "tokenizer.json").read_text()
+    saved = AutoModelForMaskedLM.from_pretrained(tmp_path / "init")
+    torch.manual_seed(0)  # the seed's initialisation: where the pretrained run started from, too
+    fresh = ScratchForMaskedLM(saved.config)
+    for name, value in fresh.state_dict().items():
+        torch.testing.assert_close(saved.state_dict()[name], value, atol=0, rtol=0, msg=name)
+
+
+def test_time_budget_stops_training(corpus, tmp_path) -> None:
+    result = run_pretrain(tiny_cfg(corpus, tmp_path / "timed", steps=100_000, minutes=0.02))
+    assert 0 < result["steps"] < 100_000 and result["train_seconds"] < 10
+
+
+def test_decoder_folder_generates_text(corpus, tmp_path) -> None:
+    run_pretrain(tiny_cfg(corpus, tmp_path / "lm", steps=40))
+    model, tok = AutoModelForCausalLM.from_pretrained(tmp_path / "lm").eval(), AutoTokenizer.from_pretrained(tmp_path / "lm")
+    ids = model.generate(**tok("the cat", return_tensors="pt"), max_new_tokens=4, do_sample=False)
+    assert ids.shape[1] > 2
+
+
+@pytest.mark.parametrize("kw, message", [({"objective": "mlm", "arch": "decoder"}, "use --arch encoder"),
+                                         ({"objective": "nsp"}, "unknown objective"),
+                                         ({"val_fraction": 0.7}, "val_fraction")])
+def test_bad_settings_say_what_would_be_right(corpus, tmp_path, kw, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        tiny_cfg(corpus, tmp_path, **kw)
+
+
+def test_tokenizer_train_cli_writes_a_loadable_tokenizer(corpus, tmp_path, capsys) -> None:
+    assert main(["tokenizer", "train", "--corpus", str(corpus), "--vocab-size", "100", "--kind", "wordpiece",
+                 "--out", str(tmp_path / "wp")]) == 0
+    tok = AutoTokenizer.from_pretrained(tmp_path / "wp")
+    assert len(tok) <= 100 and tok.cls_token == "[CLS]"
+    assert "wordpiece tokenizer" in capsys.readouterr().out
+
+
+def test_unigram_perplexity_and_info_nce_by_hand() -> None:
+    train = torch.tensor([0, 0, 0, 1])  # add-one counts: 4 and 2 of 6
+    assert unigram_ppl(train, torch.tensor([0, 1]), 2) == pytest.approx(math.exp(-(math.log(4 / 6) + math.log(2 / 6)) / 2))
+    a = torch.eye(3)
+    loss, acc = info_nce(a, a, temperature=1.0)
+    assert acc.item() == 1.0 and loss.item() == pytest.approx(-math.log(math.e / (math.e + 2)), rel=1e-5)

@@ -1,0 +1,61 @@
+"""`--model scratch:DIR`: resolved, loaded and adapted like any other backbone by train, eval and icl."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from ctxlearn.cli import main
+from ctxlearn.errors import ConfigError, ModelError
+from ctxlearn.models import resolve_model
+from ctxlearn.scratch.pretrain import run_pretrain
+from scratch_fixtures import write_corpus
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from conftest import write_toy  # noqa: E402  (the shared toy sentiment data)
+
+from test_pretrain import tiny_cfg  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> dict[str, Path]:
+    """A tiny MLM encoder and a tiny CLM decoder, pretrained for a few steps on the toy grammar."""
+    root = tmp_path_factory.mktemp("scratch-models")
+    corpus = write_corpus(root / "corpus.txt")
+    return {obj: Path(run_pretrain(tiny_cfg(corpus, root / obj, objective=obj, steps=5, layers=2))["out"]) for obj in ("mlm", "clm")}
+
+
+def test_scratch_kind_resolves_kind_and_pooling(pretrained) -> None:
+    enc, dec = resolve_model(f"scratch:{pretrained['mlm']}"), resolve_model(f"scratch:{pretrained['clm']}")
+    assert (enc.kind, enc.pooling) == ("encoder", "mean") and dec.kind == "causal-lm"
+    assert resolve_model(str(pretrained["mlm"])).kind == "encoder"  # a plain folder path works too
+
+
+def test_scratch_kind_rejects_other_folders(tiny_bert) -> None:
+    with pytest.raises(ModelError, match="not a scratch model folder"):
+        resolve_model(f"scratch:{tiny_bert}")
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "topk", "head"])
+def test_train_eval_adapts_a_scratch_encoder(pretrained, tmp_path, method, capsys) -> None:
+    data = write_toy(tmp_path / "toy", n_train=48, n_eval=16)
+    out = tmp_path / f"run-{method}"
+    assert main(["train", "--data", str(data), "--model", f"scratch:{pretrained['mlm']}", "--method", method,
+                 "--epochs", "1", "--out", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0 <= result["test_accuracy"] <= 1 and result["model"].startswith("scratch:")
+    assert main(["eval", str(out), "--data", str(data), "--json"]) == 0  # the run folder reloads the scratch backbone
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["test_accuracy"] == pytest.approx(result["test_accuracy"])
+
+
+def test_icl_runs_on_a_scratch_decoder_and_refuses_an_encoder(pretrained, tmp_path, capsys) -> None:
+    data = write_toy(tmp_path / "toy", n_train=24, n_eval=8)
+    assert main(["icl", "--data", str(data), "--model", f"scratch:{pretrained['clm']}", "--prompt", "sst2",
+                 "--shots", "1", "--select", "random", "--out", str(tmp_path / "icl"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model"].startswith("scratch:")
+    from ctxlearn.icl.run import load_lm
+
+    with pytest.raises(ConfigError, match="is an encoder"):
+        load_lm(resolve_model(f"scratch:{pretrained['mlm']}"))
