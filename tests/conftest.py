@@ -68,6 +68,20 @@ def toy_data(tmp_path) -> Path:
     return write_toy(tmp_path / "toy")
 
 
+@pytest.fixture(scope="session")
+def tiny_run(tiny_bert, tmp_path_factory) -> Path:
+    """A `head` run folder of the tiny BERT on toy data, trained once per session; treat it as read-only."""
+    from ctxlearn.config import TrainConfig
+    from ctxlearn.train.run import run_training
+
+    root = tmp_path_factory.mktemp("tiny-run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CTXLEARN_CACHE", str(root / "cache"))
+        run_training(TrainConfig(data=str(write_toy(root / "toy")), model=str(tiny_bert), method="head",
+                                 out=str(root / "run"), bf16="off"))
+    return root / "run"
+
+
 def shared_data(name: str) -> Path:
     path = SHARED_DATA / name
     if not path.is_dir():

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ctxlearn.errors import ModelError
+from ctxlearn.export.quantize import is_int8, quantize_int8
 from ctxlearn.methods.adapter import adapted, load_adapters, save_adapters
 from ctxlearn.models.classifier import EncoderClassifier
 from ctxlearn.models.registry import ModelSource, load_encoder
@@ -116,6 +117,8 @@ def load_classifier(folder: str | Path) -> tuple[EncoderClassifier, Any, list[st
     labels = json.loads((folder / "labels.json").read_text())
     model = TASKS.get(manifest.get("task", "classification")).make_model(backbone, len(labels), source.pooling)
     model.head.load_state_dict(load_file(str(folder / "head.safetensors")))
+    if is_int8(manifest):  # `ctxlearn export --int8`: fp32 weights on disk, quantized as the export measured them
+        quantize_int8(model)
     return model.eval(), AutoTokenizer.from_pretrained(folder / "tokenizer"), labels, manifest
 
 

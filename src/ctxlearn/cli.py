@@ -11,6 +11,7 @@ import typing
 from typing import Any
 
 from ctxlearn.errors import CtxlearnError
+from ctxlearn.export.cli import add_parser as add_export_parser
 from ctxlearn.scratch.cli import add_commands as add_scratch_commands
 
 os.environ.setdefault("HF_HUB_OFFLINE", "0")
@@ -211,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _icl_parser(sub)
     _compare_parser(sub)
     add_scratch_commands(sub)
+    add_export_parser(sub)
     p = sub.add_parser("eval", help="score a run folder on labelled data")
     p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
     p.add_argument("--data", required=True, help="labelled file, or a data folder (its test file is used)")

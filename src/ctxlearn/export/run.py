@@ -1,0 +1,133 @@
+"""``ctxlearn export ARTIFACT --int8 --out DIR``: an int8 copy of a trained run folder, measured.
+
+The copy holds the same files; its manifest gains an ``export`` entry, so every loader of run folders
+(``predict``, ``eval``, ``serve``) quantizes it on load (``ctxlearn.export.quantize``). Before writing,
+the original and the int8 model predict the artifact's own test split here, and ``export.json`` records
+the accuracy change, the speed of each, and how many int8 predictions change with batch composition.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ctxlearn.artifact import read_manifest, write_atomically
+from ctxlearn.errors import ConfigError
+from ctxlearn.export.quantize import ENGINE, is_int8, quantize_int8
+from ctxlearn.predict import Predictor
+
+SENSITIVITY_SAMPLE = 256  # test examples predicted one at a time and in batches of 32, for the batch check
+
+
+def timed_eval(predictor: Predictor, data: str) -> dict[str, Any]:
+    """Test-split accuracy and end-to-end prediction speed (reading, tokenising, the model)."""
+    t0 = time.perf_counter()
+    m = predictor.evaluate(data)
+    seconds = time.perf_counter() - t0
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"], "seconds": round(seconds, 3),
+            "examples_per_s": round(m["n"] / seconds, 1)}
+
+
+def batch_sensitivity(predictor: Predictor, data: str) -> dict[str, Any]:
+    """Share of predicted labels that differ between batch size 1 and 32 (on up to 256 test examples). Dynamic int8 scales each batch's
+    activations by the batch's own range, so a served prediction can depend on which requests share its batch."""
+    from ctxlearn.data.splits import load_splits
+    from ctxlearn.models.infer import map_batches
+    from ctxlearn.train.encode import encode
+
+    c = predictor.config
+    examples = load_splits(data, predictor.fields, seed=c.get("seed", 0), dev_fraction=c.get("dev_fraction", 0.1),
+                           test_fraction=c.get("test_fraction", 0.1)).test[:SENSITIVITY_SAMPLE]
+    encoded = encode(examples, predictor.tokenizer, None, predictor.max_length)
+    label = [map_batches(lambda b: predictor.model(**b).logits, encoded, predictor.tokenizer, batch_size=bs).argmax(1)
+             for bs in (1, 32)]
+    return {"share": float(np.mean(label[0] != label[1])), "n": len(examples)}
+
+
+def _warm(predictor: Predictor) -> None:
+    """One small prediction first, so one-time kernel set-up is not timed."""
+    from ctxlearn.data.example import Example
+
+    predictor.predict_proba([Example("warm up the kernels", "")] * 8)
+
+
+def measure(src: Path, data: str) -> dict[str, dict[str, Any]]:
+    """fp32, the artifact's own precision (bf16 when its manifest says so) and int8, on the test split."""
+    predictor = Predictor(src)
+    own_bf16, rows = predictor.bf16, {}
+    for name, bf16 in [("fp32", False)] + ([("bf16", True)] if own_bf16 else []):
+        predictor.bf16 = bf16
+        _warm(predictor)
+        rows[name] = timed_eval(predictor, data)
+    predictor.bf16 = False  # int8 kernels take fp32 activations
+    quantize_int8(predictor.model)
+    _warm(predictor)
+    rows["int8"] = timed_eval(predictor, data)
+    rows["int8"]["batch_sensitivity"] = batch_sensitivity(predictor, data)
+    return rows
+
+
+def summarize(src: Path, out: Path, data: str, rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The export report: every measurement, and the int8 change against fp32 and the artifact as stored."""
+    own = "bf16" if "bf16" in rows else "fp32"
+    int8 = rows["int8"]
+
+    def versus(ref: str) -> dict[str, float]:
+        return {"accuracy_change_points": round(100 * (int8["accuracy"] - rows[ref]["accuracy"]), 2),
+                "speedup": round(int8["examples_per_s"] / rows[ref]["examples_per_s"], 2)}
+
+    return {"source": str(src), "out": str(out), "data": data, "weights": "int8-dynamic", "engine": ENGINE,
+            "stored": "the source's fp32 safetensors; quantized on load, deterministically from them",
+            "torch_threads": torch.get_num_threads(), "created": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "artifact_precision": own, "measured": rows, "int8_vs_fp32": versus("fp32"), "int8_vs_artifact": versus(own)}
+
+
+def format_report(r: dict[str, Any]) -> str:
+    lines = [f"int8 export of {r['source']} -> {r['out']} (test split of {r['data']}, {r['torch_threads']} threads)",
+             f"{'':8}{'accuracy':>10}{'macro-F1':>10}{'examples/s':>12}"]
+    for name, m in r["measured"].items():
+        lines.append(f"{name:8}{100 * m['accuracy']:>9.2f}%{100 * m['macro_f1']:>9.2f}%{m['examples_per_s']:>12.1f}")
+    for ref in ("fp32", r["artifact_precision"]) if r["artifact_precision"] != "fp32" else ("fp32",):
+        v = r[f"int8_vs_{'fp32' if ref == 'fp32' else 'artifact'}"]
+        lines.append(f"int8 vs {ref}: accuracy {v['accuracy_change_points']:+.2f} points, {v['speedup']:.2f}x faster")
+    sens = r["measured"]["int8"]["batch_sensitivity"]
+    lines.append(f"int8 labels that change between batch size 1 and 32: {100 * sens['share']:.1f}% of {sens['n']} test examples")
+    return "\n".join(lines)
+
+
+def check_source(src: Path, out: Path) -> dict[str, Any]:
+    manifest = read_manifest(src)
+    if manifest.get("method") == "icl" or manifest.get("task", "classification") != "classification":
+        raise ConfigError(f"{src}: export --int8 takes trained classifiers; this is a "
+                          f"{manifest.get('task', 'classification')} {manifest.get('method')!r} run")
+    if is_int8(manifest):
+        raise ConfigError(f"{src} is already an int8 export (export.json); export its source instead")
+    if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
+        raise ConfigError(f"--out {out} must be outside the source run folder {src}")
+    return manifest
+
+
+def export_int8(src: str | Path, out: str | Path, data: str | None = None) -> dict[str, Any]:
+    """Measure, then write the int8 copy of ``src`` to ``out`` with ``export.json``; returns the report."""
+    src, out = Path(src), Path(out)
+    manifest = check_source(src, out)
+    data = data or manifest.get("data")
+    if not data:
+        raise ConfigError(f"{src}: the manifest names no data; give --data with the test file or data folder")
+    report = summarize(src, out, str(data), measure(src, str(data)))
+
+    def fill(tmp: Path) -> None:
+        shutil.copytree(src, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*"))
+        exported = {**manifest, "bf16": False, "export": {"weights": "int8-dynamic", "engine": ENGINE, "from": str(src),
+                                                          "report": "export.json"}}
+        (tmp / "manifest.json").write_text(json.dumps(exported, indent=2) + "\n")
+        (tmp / "export.json").write_text(json.dumps(report, indent=2) + "\n")
+
+    write_atomically(out, fill)
+    return report

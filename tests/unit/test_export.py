@@ -1,0 +1,120 @@
+"""``ctxlearn export --int8`` on the tiny run: the report, the copy, loading it (predict, serve), refusals;
+and that no run folder is ever loaded through pickle."""
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+from ctxlearn.artifact import load_classifier
+from ctxlearn.cli import main
+from ctxlearn.data.example import Example
+from ctxlearn.export.quantize import quantize_int8
+from ctxlearn.export.run import export_int8
+from ctxlearn.predict import Predictor, open_predictor
+
+TEXTS = [Example(t, "") for t in ("good great film", "awful sad plot", "the movie was fine and really nice", "bad")]
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_run: Path, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("export") / "int8"
+    return out, export_int8(tiny_run, out)
+
+
+def test_report_states_accuracy_change_and_speedup(exported, tiny_run: Path) -> None:
+    out, report = exported
+    fp32, int8 = report["measured"]["fp32"], report["measured"]["int8"]
+    assert fp32["n"] == int8["n"] == 40
+    assert report["int8_vs_fp32"]["accuracy_change_points"] == round(100 * (int8["accuracy"] - fp32["accuracy"]), 2)
+    assert report["int8_vs_fp32"]["speedup"] == round(int8["examples_per_s"] / fp32["examples_per_s"], 2)
+    assert report["artifact_precision"] == "fp32" and report["int8_vs_artifact"] == report["int8_vs_fp32"]
+    assert 0 <= int8["batch_sensitivity"]["share"] <= 1 and int8["batch_sensitivity"]["n"] == 40
+    assert json.loads((out / "export.json").read_text()) == report
+
+
+def test_the_copy_is_a_run_folder_marked_int8(exported, tiny_run: Path) -> None:
+    out, _ = exported
+    source, copy = (json.loads((d / "manifest.json").read_text()) for d in (tiny_run, out))
+    assert "export" not in source, "the source is left as it was"
+    assert copy["export"]["weights"] == "int8-dynamic" and copy["bf16"] is False
+    assert {k: v for k, v in copy.items() if k not in {"export", "bf16"}} == {k: v for k, v in source.items() if k != "bf16"}
+    assert (out / "head.safetensors").read_bytes() == (tiny_run / "head.safetensors").read_bytes()
+
+
+def test_loaders_quantize_the_copy_as_export_measured_it(exported, tiny_run: Path) -> None:
+    out, _ = exported
+    model = load_classifier(out)[0]
+    assert any(isinstance(m, DynamicLinear) for m in model.backbone.modules())
+    assert isinstance(model.head, torch.nn.Linear) and not isinstance(model.head, DynamicLinear), "the head stays fp32"
+    by_hand = Predictor(tiny_run)
+    quantize_int8(by_hand.model)
+    np.testing.assert_array_equal(open_predictor(out).predict_proba(TEXTS), by_hand.predict_proba(TEXTS))
+
+
+def test_serve_loads_the_copy(exported) -> None:
+    from ctxlearn.serve.engine import open_engine
+
+    out, _ = exported
+    outputs = open_engine(out).run([ex.text for ex in TEXTS])
+    probs = open_predictor(out).predict_proba(TEXTS)
+    assert [o["probabilities"]["positive"] for o in outputs] == pytest.approx(probs[:, 1].tolist())
+
+
+def test_cli_prints_the_report_and_eval_reads_the_copy(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "int8"
+    assert main(["export", str(tiny_run), "--int8", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "int8 vs fp32: accuracy" in printed and "x faster" in printed and "batch size 1 and 32" in printed
+    assert main(["eval", str(out), "--data", str(tiny_run.parent / "toy"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_n"] == 40
+
+
+def _icl_copy(run: Path, dst: Path) -> Path:
+    shutil.copytree(run, dst)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    (dst / "manifest.json").write_text(json.dumps({**manifest, "method": "icl"}))
+    return dst
+
+
+@pytest.mark.parametrize("case, args, message", [
+    ("no --int8", lambda run, ex, tmp: [str(run), "--out", str(tmp / "o")], "--int8"),
+    ("out inside the source", lambda run, ex, tmp: [str(run), "--int8", "--out", str(run / "int8")], "outside the source"),
+    ("out is the source", lambda run, ex, tmp: [str(run), "--int8", "--out", str(run)], "outside the source"),
+    ("already int8", lambda run, ex, tmp: [str(ex), "--int8", "--out", str(tmp / "o")], "already an int8 export"),
+    ("icl run", lambda run, ex, tmp: [str(_icl_copy(run, tmp / "icl")), "--int8", "--out", str(tmp / "o")], "trained classifiers"),
+    ("not a run", lambda run, ex, tmp: [str(tmp), "--int8", "--out", str(tmp / "o")], "no manifest.json"),
+])
+def test_refusals_say_what_would_be_right(tiny_run, exported, tmp_path, capsys, case, args, message) -> None:
+    assert main(["export", *args(tiny_run, exported[0], tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists() and not (tiny_run / "int8").exists()
+
+
+def test_loading_never_unpickles(tiny_run: Path, exported, monkeypatch) -> None:
+    """Run folders hold safetensors, JSON and YAML only, and loading one never reaches pickle or torch.load."""
+    from ctxlearn.serve.engine import open_engine
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("pickle or torch.load was used")
+
+    unpickled: list[str] = []
+    watching = True
+    sys.addaudithook(lambda event, args: watching and event == "pickle.find_class" and unpickled.append(str(args)))
+    for target, name in ((torch, "load"), (pickle, "load"), (pickle, "loads"), (pickle, "Unpickler")):
+        monkeypatch.setattr(target, name, refuse)
+    try:
+        for folder in (tiny_run, exported[0]):
+            open_predictor(folder).predict_proba(TEXTS)
+            open_engine(folder).run(["good film"])
+            assert not [p for p in folder.rglob("*") if p.suffix in {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"}]
+    finally:
+        watching = False
+    assert unpickled == []
