@@ -13,6 +13,7 @@ from typing import Any
 from ctxlearn.errors import CtxlearnError
 from ctxlearn.export.cli import add_parser as add_export_parser
 from ctxlearn.scratch.cli import add_commands as add_scratch_commands
+from ctxlearn.serve.cli import add_parser as add_serve_parser
 
 os.environ.setdefault("HF_HUB_OFFLINE", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -212,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     _icl_parser(sub)
     _compare_parser(sub)
     add_scratch_commands(sub)
+    add_serve_parser(sub)
     add_export_parser(sub)
     p = sub.add_parser("eval", help="score a run folder on labelled data")
     p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")

@@ -1,0 +1,56 @@
+"""``ctxlearn serve ARTIFACT``: load the artifact, check the settings, run uvicorn until SIGINT/SIGTERM."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from typing import Any
+
+
+
+def add_parser(sub: Any) -> None:
+    from ctxlearn.cli import add_dataclass_flags
+    from ctxlearn.serve.config import ServeConfig
+
+    p = sub.add_parser("serve", help="serve a run folder over HTTP (POST /v1/predict, /metrics, /healthz)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Serve predictions from a run folder (trained, exported or icl) with micro-batching, "
+                                   "a bounded queue (429 when full), size limits, an optional API key and Prometheus "
+                                   "metrics. SIGTERM or Ctrl-C drains requests in flight, then exits. Example:\n"
+                                   "  ctxlearn serve runs/x --port 8000\n"
+                                   "  curl -s localhost:8000/v1/predict -H 'content-type: application/json' "
+                                   "-d '{\"texts\": [\"a fine film\"]}'")
+    p.add_argument("artifact", help="run folder written by `ctxlearn train`, `ctxlearn icl` or `ctxlearn export`")
+    add_dataclass_flags(p, ServeConfig)
+    p.set_defaults(func=cmd_serve)
+
+
+def serve_config(args: argparse.Namespace):
+    from ctxlearn.serve.config import ServeConfig
+
+    names = {f.name for f in dataclasses.fields(ServeConfig)}
+    return ServeConfig(**{k: v for k, v in vars(args).items() if k in names and v is not None})
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import torch
+    import uvicorn
+
+    from ctxlearn.serve.app import build_app
+    from ctxlearn.serve.auth import check_exposure, key_file_is_private, read_key
+    from ctxlearn.serve.engine import open_engine
+
+    cfg = serve_config(args)
+    key = read_key(cfg.api_key_file) if cfg.api_key_file else None
+    check_exposure(cfg.host, key)  # before the minutes a model can take to load
+    if key and not key_file_is_private(cfg.api_key_file):
+        print(f"ctxlearn: warning: {cfg.api_key_file} is readable by other users; chmod 600 it", file=sys.stderr)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = build_app(open_engine(args.artifact), cfg, key)
+    server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, timeout_graceful_shutdown=cfg.drain_seconds,
+                                           log_level="info", server_header=False))
+    server.run()  # returns after a graceful shutdown; uvicorn itself exits 1 when it cannot bind
+    return 0

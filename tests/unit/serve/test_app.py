@@ -1,0 +1,149 @@
+"""The service in-process (TestClient, lifespan included): every bad request is a 4xx with a message that
+says what is wrong, never a 5xx; good requests get the artifact's own predictions."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from serve_fixtures import AUTH, KEY, FakeEngine, app_for
+
+from ctxlearn.data.example import Example
+from ctxlearn.serve.app import describe_validation
+
+LIMITS = {"max_texts": 4, "max_chars": 50}
+TOO_BIG = str(2 * 6 * 4 * 50 + 65536 + 1)  # one byte over ServeConfig.max_body_bytes at LIMITS
+
+# (case, request keyword arguments, status, error kind, words the message must contain)
+BAD = [
+    ("no key", {"json": {"texts": ["a"]}, "headers": {}}, 401, "unauthorized", "Bearer"),
+    ("wrong key", {"json": {"texts": ["a"]}, "headers": {"Authorization": "Bearer " + "x" * len(KEY)}}, 401, "unauthorized", "Bearer"),
+    ("basic auth", {"json": {"texts": ["a"]}, "headers": {"Authorization": f"Basic {KEY}"}}, 401, "unauthorized", "Bearer"),
+    ("malformed json", {"content": b'{"texts": ["a",'}, 422, "invalid", "not valid JSON"),
+    ("json not an object", {"json": ["a"]}, 422, "invalid", "body"),
+    ("no body", {}, 422, "invalid", "body"),
+    ("no input", {"json": {}}, 422, "invalid", "exactly one of texts, pairs, tokens"),
+    ("two inputs", {"json": {"texts": ["a"], "tokens": [["a"]]}}, 422, "invalid", "got texts, tokens"),
+    ("empty list", {"json": {"texts": []}}, 422, "invalid", "texts: List should have at least 1 item"),
+    ("empty text", {"json": {"texts": ["fine", ""]}}, 422, "invalid", "texts.1"),
+    ("string not list", {"json": {"texts": "a film"}}, 422, "invalid", "texts: Input should be a valid list"),
+    ("number in texts", {"json": {"texts": [3]}}, 422, "invalid", "texts.0: Input should be a valid string"),
+    ("null texts", {"json": {"texts": None}}, 422, "invalid", "exactly one of"),
+    ("unknown field", {"json": {"texts": ["a"], "file": "/etc/passwd"}}, 422, "invalid", "file: Extra inputs"),
+    ("lone surrogate", {"content": rb'{"texts": ["\ud800"]}'}, 422, "invalid", "texts.0"),
+    ("deep nesting", {"content": b"[" * 50000}, 400, "bad_request", "error parsing the body"),
+    ("pairs to a text model", {"json": {"pairs": [{"text": "a", "text_pair": "b"}]}}, 422, "invalid", "takes `texts`"),
+    ("tokens to a classifier", {"json": {"tokens": [["a", "b"]]}}, 422, "invalid", "takes `texts`"),
+    ("too many texts", {"json": {"texts": ["a"] * 5}}, 413, "too_large", "limit of 4 per request (--max-texts)"),
+    ("text too long", {"json": {"texts": ["a", "b" * 51]}}, 413, "too_large", "texts.1: 51 characters"),
+    ("body too large", {"content": b"{}", "headers": {**AUTH, "Content-Length": TOO_BIG}}, 413, "too_large", "larger than"),
+    ("bad content length", {"content": b"{}", "headers": {**AUTH, "Content-Length": "ten"}}, 400, "bad_request", "Content-Length"),
+]
+
+
+@pytest.fixture(scope="module")
+def client(tiny_engine):
+    with TestClient(app_for(tiny_engine, **LIMITS), raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.mark.parametrize("case, kwargs, status, kind, words", BAD, ids=[b[0] for b in BAD])
+def test_bad_requests_get_4xx_with_a_message(client, case, kwargs, status, kind, words) -> None:
+    kwargs = {"headers": {**AUTH, "Content-Type": "application/json"}, **kwargs}
+    r = client.post("/v1/predict", **kwargs)
+    assert r.status_code == status, r.text
+    assert r.json()["error"] == kind and words in r.json()["message"], r.json()
+    if status == 401:
+        assert r.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_routing_errors_name_the_api(client) -> None:
+    assert client.get("/nope").json() == {"error": "not_found",
+                                          "message": "no such path /nope; the API is POST /v1/predict (see /docs)"}
+    r = client.get("/v1/predict", headers=AUTH)
+    assert r.status_code == 405 and "GET is not allowed" in r.json()["message"]
+
+
+def test_predictions_are_the_artifacts(client, tiny_engine) -> None:
+    texts = ["good great movie", "awful sad plot", "the film was fine", "bad"]
+    r = client.post("/v1/predict", json={"texts": texts}, headers=AUTH)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["model"] == "run" and len(body["predictions"]) == 4
+    expected = tiny_engine.predictor.predict_proba([Example(t, "") for t in texts])
+    got = np.array([[p["probabilities"][lab] for lab in tiny_engine.labels] for p in body["predictions"]])
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert [p["label"] for p in body["predictions"]] == [tiny_engine.labels[i] for i in expected.argmax(1)]
+
+
+def test_health_ready_metrics_and_schema(client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["status"] == "ready"
+    assert client.get("/metrics").status_code == 401, "metrics are behind the key too"
+    client.post("/v1/predict", json={"texts": ["good"]}, headers=AUTH)
+    client.post("/v1/predict", json={"texts": []}, headers=AUTH)
+    text = client.get("/metrics", headers=AUTH).text
+    for series in ("ctxlearn_request_seconds_bucket", "ctxlearn_batch_size_bucket", "ctxlearn_queue_depth",
+                   'ctxlearn_errors_total{kind="invalid"}', 'ctxlearn_requests_total{status="200"}'):
+        assert series in text
+    schema = client.get("/openapi.json").json()
+    assert {"/v1/predict", "/healthz", "/readyz", "/metrics"} <= set(schema["paths"])
+    assert {"401", "413", "422", "429"} <= set(schema["paths"]["/v1/predict"]["post"]["responses"])
+    assert "HTTPBearer" in schema["components"]["securitySchemes"]
+
+
+def test_without_a_key_no_auth_is_asked(tiny_engine) -> None:
+    with TestClient(app_for(tiny_engine, key=None)) as c:
+        assert c.post("/v1/predict", json={"texts": ["good"]}).status_code == 200
+        assert "securitySchemes" not in c.get("/openapi.json").json().get("components", {})
+
+
+def test_pair_models_take_pairs() -> None:
+    with TestClient(app_for(FakeEngine(accepts="pairs"))) as c:
+        r = c.post("/v1/predict", json={"pairs": [{"text": "a", "text_pair": "b" * 9}]}, headers=AUTH)
+        assert r.status_code == 200 and r.json()["predictions"][0]["label"] == "long"
+        r = c.post("/v1/predict", json={"texts": ["a"]}, headers=AUTH)
+        assert r.status_code == 422 and "takes `pairs`" in r.json()["message"]
+
+
+@pytest.mark.parametrize("log_texts", [False, True])
+def test_logs_hold_texts_only_when_asked(tiny_engine, caplog, log_texts) -> None:
+    secret = "good film with the secret plot"
+    caplog.set_level(logging.DEBUG)
+    with TestClient(app_for(tiny_engine, log_texts=log_texts)) as c:
+        assert c.post("/v1/predict", json={"texts": [secret]}, headers=AUTH).status_code == 200
+        c.post("/v1/predict", json={"texts": [secret, 1]}, headers=AUTH)
+    assert (secret in caplog.text) == log_texts
+
+
+def test_paths_in_requests_are_never_opened(tiny_engine, tmp_path: Path) -> None:
+    target = tmp_path / "secret.txt"
+    target.write_text("good good good")
+    opened: list[str] = []
+    watching = True
+
+    def hook(event: str, args: tuple) -> None:
+        if watching and event == "open" and isinstance(args[0], (str, Path)):
+            opened.append(str(args[0]))
+
+    sys.addaudithook(hook)  # audit hooks cannot be removed; `watching` turns this one off
+    try:
+        with TestClient(app_for(tiny_engine)) as c:
+            r = c.post("/v1/predict", json={"texts": [str(target), f"file://{target}", "../" * 8 + "etc/passwd"]}, headers=AUTH)
+            assert r.status_code == 200
+        target.read_text()  # the control: an open the hook must see
+    finally:
+        watching = False
+    assert [p for p in opened if str(target) in p] == [str(target)], "only the control opened the file"
+
+
+def test_validation_messages_do_not_echo_the_input() -> None:
+    errors = [{"type": "string_type", "loc": ("body", "texts", 0), "msg": "Input should be a valid string",
+               "input": "x" * 10_000}] * 7
+    message = describe_validation(errors)
+    assert "xxxx" not in message and "texts.0: Input should be a valid string" in message and "and 2 more" in message
+    assert json.loads(json.dumps(message)) == message

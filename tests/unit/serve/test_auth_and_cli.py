@@ -1,0 +1,85 @@
+"""API keys, the loopback rule and the ``serve`` settings: refusals come before any model is loaded."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ctxlearn.cli import main
+from ctxlearn.errors import ConfigError
+from ctxlearn.serve.auth import check_exposure, is_loopback, key_file_is_private, key_matches, read_key
+from ctxlearn.serve.config import ServeConfig
+
+KEY = "k" * 24
+
+
+@pytest.mark.parametrize("header, ok", [
+    (f"Bearer {KEY}", True), (f"bearer {KEY}", True), (f"Bearer  {KEY} ", True),
+    (None, False), ("", False), (f"Bearer {KEY}x", False), (f"Bearer {KEY[:-1]}", False), (f"Basic {KEY}", False),
+    (KEY, False), ("Bearer", False), ("Bearer é", False),
+])
+def test_key_matches(header, ok) -> None:
+    assert key_matches(header, KEY) is ok
+
+
+@pytest.mark.parametrize("host, loopback", [
+    ("127.0.0.1", True), ("127.8.9.1", True), ("::1", True), ("[::1]", True), ("localhost", True),
+    ("0.0.0.0", False), ("::", False), ("10.1.2.3", False), ("no-such-host.invalid", False),
+])
+def test_only_loopback_is_open_without_a_key(host, loopback) -> None:
+    assert is_loopback(host) is loopback
+    if loopback:
+        check_exposure(host, None)
+    else:
+        with pytest.raises(ConfigError, match="--api-key-file"):
+            check_exposure(host, None)
+    check_exposure(host, KEY)  # with a key, any address
+
+
+@pytest.mark.parametrize("content, ok", [(KEY + "\n", True), ("short\n", False), ("", False), ("has a space in it ok", False)])
+def test_read_key(tmp_path: Path, content, ok) -> None:
+    path = tmp_path / "key"
+    path.write_text(content)
+    if ok:
+        assert read_key(path) == KEY
+    else:
+        with pytest.raises(ConfigError, match=str(path)):
+            read_key(path)
+
+
+def test_key_file_privacy(tmp_path: Path) -> None:
+    path = tmp_path / "key"
+    path.write_text(KEY)
+    path.chmod(0o600)
+    assert key_file_is_private(path)
+    path.chmod(0o644)
+    assert not key_file_is_private(path)
+
+
+@pytest.mark.parametrize("settings, words", [
+    ({"max_batch_size": 0}, "--max-batch-size must be at least 1"),
+    ({"max_queue": 8, "max_texts": 16}, "--max-queue (8) must hold at least one full request"),
+    ({"port": 70000}, "--port"),
+])
+def test_bad_settings_are_named(settings, words) -> None:
+    with pytest.raises(ConfigError) as err:
+        ServeConfig(**settings)
+    assert words in str(err.value)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--host", "0.0.0.0"], "--host 0.0.0.0 accepts connections from other machines"),
+    (["--api-key-file", "/nonexistent/key"], "cannot read it"),
+])
+def test_serve_refuses_before_loading(tmp_path: Path, capsys, args, words) -> None:
+    # tmp_path is no run folder: a refusal that came after loading would complain about the manifest instead
+    assert main(["serve", str(tmp_path), *args]) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_serve_help_lists_every_setting(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = capsys.readouterr().out
+    for name in ServeConfig.__dataclass_fields__:
+        assert "--" + name.replace("_", "-") in text
