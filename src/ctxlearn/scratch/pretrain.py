@@ -64,7 +64,7 @@ class PretrainConfig:
     minutes: float = opt(0.0, "stop after this many minutes of training (0 = no limit); the learning-rate "
                          "schedule follows whichever of steps and minutes runs out first")
     lr: float = opt(1e-3, "peak learning rate (linear warm-up, cosine decay to a tenth)")
-    warmup: int = opt(100, "warm-up steps (at most a tenth of --steps)")
+    warmup: float = opt(0.05, "share of the budget (steps or minutes) spent warming the learning rate up")
     weight_decay: float = opt(0.1, "AdamW weight decay on matrices (not on biases and norms)")
     mask_prob: float = opt(0.15, "mlm: share of tokens predicted (of those, 8 in 10 become [MASK], 1 a random token, 1 stays)")
     temperature: float = opt(0.05, "contrastive: InfoNCE temperature")
@@ -72,7 +72,7 @@ class PretrainConfig:
     val_tokens: int = opt(32768, "validation tokens scored at each evaluation (contrastive: about this / seq_len documents)")
     eval_every: int = opt(250, "steps between validation evaluations")
     save_every: int = opt(250, "steps between checkpoints (for --resume)")
-    bf16: str = opt("off", "bf16 autocast: auto (where the hardware has fast bf16), on, off")
+    bf16: str = opt("auto", "bf16 autocast: auto (where the hardware has fast bf16), on, off")
     seed: int = opt(0, "seed for the initialisation, data order, masks and dropout")
     threads: int = opt(0, "CPU threads for torch (0 = all cores)")
     resume: bool = opt(False, "continue from the checkpoint in OUT.partial")
@@ -85,6 +85,8 @@ class PretrainConfig:
                               f"use --arch {objective.arch} (or leave it out)")
         if self.steps < 0 or self.minutes < 0 or self.batch_size < 2 or self.seq_len < 8:
             raise ConfigError("steps and minutes must be >= 0, batch_size >= 2 and seq_len >= 8")
+        if not 0 <= self.warmup < 1:
+            raise ConfigError(f"warmup is a share of the budget in [0, 1), not {self.warmup}")
         if not 0 < self.val_fraction < 0.5:
             raise ConfigError(f"val_fraction must be in (0, 0.5), not {self.val_fraction}")
 
@@ -127,16 +129,19 @@ def optimizer(model: torch.nn.Module, cfg: PretrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95))
 
 
-def progress_fraction(cfg: PretrainConfig, state: Progress) -> float:
-    """How much of the budget is spent: the larger of the step and time shares."""
-    by_steps = state.step / cfg.steps if cfg.steps else 1.0
+def progress_fraction(cfg: PretrainConfig, state: Progress, ahead: int = 0) -> float:
+    """How much of the budget is spent (``ahead`` steps from now): the larger of the step and time shares."""
+    by_steps = (state.step + ahead) / cfg.steps if cfg.steps else 1.0
     by_time = state.elapsed / (60 * cfg.minutes) if cfg.minutes else 0.0
     return max(by_steps, by_time)
 
 
 def learning_rate(cfg: PretrainConfig, state: Progress) -> float:
-    warm = min(1.0, (state.step + 1) / max(1, min(cfg.warmup, cfg.steps // 10)))
-    cosine = 0.5 * (1 + math.cos(math.pi * min(1.0, progress_fraction(cfg, state))))
+    """Linear warm-up over the first ``warmup`` share of the budget, then cosine decay to a tenth. In
+    shares of the budget rather than steps, so a minutes budget warms up for the same share."""
+    done = min(1.0, progress_fraction(cfg, state, ahead=1))
+    warm = min(1.0, done / cfg.warmup) if cfg.warmup > 0 else 1.0
+    cosine = 0.5 * (1 + math.cos(math.pi * done))
     return cfg.lr * warm * (0.1 + 0.9 * cosine)
 
 

@@ -18,12 +18,12 @@ from ctxlearn.scratch.pretrain import PretrainConfig, run_pretrain
 from scratch_fixtures import corpus  # noqa: F401  (fixture)
 
 TINY = ["--layers", "1", "--d-model", "32", "--heads", "2", "--seq-len", "16", "--batch-size", "8",
-        "--val-tokens", "1024", "--lr", "1e-2", "--warmup", "5", "--vocab-size", "300"]
+        "--val-tokens", "1024", "--lr", "1e-2", "--vocab-size", "300", "--bf16", "off"]
 
 
 def tiny_cfg(corpus, out, **kw) -> PretrainConfig:
     base = dict(corpus=[str(corpus)], out=str(out), layers=1, d_model=32, heads=2, seq_len=16, batch_size=8,
-                val_tokens=1024, lr=3e-3, warmup=5, vocab_size=300, steps=12, save_every=4, eval_every=100)
+                val_tokens=1024, lr=3e-3, vocab_size=300, steps=12, save_every=4, eval_every=100, bf16="off")
     return PretrainConfig(**{**base, **kw})
 
 
@@ -129,3 +129,13 @@ def test_unigram_perplexity_and_info_nce_by_hand() -> None:
     a = torch.eye(3)
     loss, acc = info_nce(a, a, temperature=1.0)
     assert acc.item() == 1.0 and loss.item() == pytest.approx(-math.log(math.e / (math.e + 2)), rel=1e-5)
+
+
+def test_learning_rate_warms_up_then_decays_to_a_tenth_by_steps_or_minutes(corpus, tmp_path) -> None:
+    cfg = tiny_cfg(corpus, tmp_path, steps=100, lr=1.0, warmup=0.1)
+    lrs = [pretrain.learning_rate(cfg, pretrain.Progress(step=s)) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1, rel=0.02) and max(lrs) == lrs[9] and lrs[-1] == pytest.approx(0.1, abs=1e-3)
+    assert all(a < b for a, b in zip(lrs[:9], lrs[1:10])) and all(a >= b for a, b in zip(lrs[9:], lrs[10:]))
+    timed = tiny_cfg(corpus, tmp_path, steps=10 ** 6, minutes=1.0, lr=1.0, warmup=0.1)
+    assert pretrain.learning_rate(timed, pretrain.Progress(step=3, elapsed=3.0)) == pytest.approx(0.5, rel=0.01)
+    assert pretrain.learning_rate(timed, pretrain.Progress(step=9, elapsed=59.9)) == pytest.approx(0.1, abs=1e-3)
