@@ -1,8 +1,10 @@
 """Tagging: one BIO tag per word (named entities, slots); one output row per word.
 
 Words are encoded in windows (``train.windows``) and each word is read from its first sub-word in
-the window where it has the most context. Predicted tags are made valid BIO before anything reads
-them: an I-X that continues no X entity starts one, as conlleval reads it.
+the window where it has the most context. Predictions are valid BIO: the reported tags are the most
+probable sequence in which every I-X follows a B-X or I-X (``constrained_decode``); the dev metric
+during training reads the plain argmax, with each I-X that continues no X entity starting one, as
+conlleval reads it.
 """
 from __future__ import annotations
 
@@ -40,6 +42,34 @@ def decode(pred: np.ndarray, data: EncodedTags, labels: list[str]) -> list[list[
     """Label ids of each word (W,) -> valid BIO tags per sentence; a word with no sub-word is O."""
     ids = np.where(data.owner_row >= 0, pred, labels.index("O"))
     return [repair_bio([labels[i] for i in sentence]) for sentence in data.by_sentence(ids)]
+
+
+def allowed_transitions(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(C,) which tags may start a sentence, and (C, C) which tag may follow which, in BIO."""
+    inside = np.array([lab.startswith("I-") for lab in labels])
+    start = ~inside
+    follows = np.ones((len(labels), len(labels)), dtype=bool)  # [previous, next]
+    for j, lab in enumerate(labels):
+        if inside[j]:
+            follows[:, j] = [prev[2:] == lab[2:] and prev != "O" for prev in labels]
+    return start, follows
+
+
+def constrained_decode(log_probs: np.ndarray, labels: list[str]) -> list[int]:
+    """The label ids of the most probable valid BIO sequence, by Viterbi over (n, C) log-probabilities.
+    Hand-written: the taggers have no CRF layer whose decoder could be borrowed; 20 lines of numpy do."""
+    start, follows = allowed_transitions(labels)
+    penalty = np.where(follows, 0.0, -np.inf)  # (C, C)
+    score = np.where(start, log_probs[0], -np.inf)  # (C,)
+    back = np.zeros(log_probs.shape, dtype=int)
+    for t in range(1, len(log_probs)):
+        total = score[:, None] + penalty  # (C prev, C next)
+        back[t] = total.argmax(0)
+        score = total.max(0) + log_probs[t]
+    best = [int(score.argmax())]
+    for t in range(len(log_probs) - 1, 0, -1):
+        best.append(int(back[t, best[-1]]))
+    return best[::-1]
 
 
 def entities(sentence: TaggedSentence, tags: list[str]) -> list[dict[str, Any]]:
@@ -104,9 +134,12 @@ class Tagging:
 
     def predictions(self, logits: np.ndarray, data: EncodedTags, labels: list[str]) -> TagPredictions:
         probs = softmax(logits)
-        tags = decode(probs.argmax(1), data, labels)
-        index = {lab: i for i, lab in enumerate(labels)}
-        scores = [p[np.arange(len(t)), [index[x] for x in t]] for p, t in zip(data.by_sentence(probs), tags)]
+        probs[data.owner_row < 0] = np.eye(len(labels))[labels.index("O")]  # a word with no sub-word is O
+        tags, scores = [], []
+        for p in data.by_sentence(probs):
+            ids = constrained_decode(np.log(np.maximum(p, 1e-30)), labels) if len(p) else []
+            tags.append([labels[i] for i in ids])
+            scores.append(p[np.arange(len(ids)), ids])
         return TagPredictions(tags, scores)
 
     def metrics(self, predictions: TagPredictions, data: EncodedTags, labels: list[str]) -> dict[str, Any]:
