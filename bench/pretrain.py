@@ -85,7 +85,7 @@ def matmul_peak(cfg: ScratchConfig, tokens: int) -> dict[str, Any]:
 # ---------------------------------------------------------------- 2. training throughput
 
 def model_config(a: argparse.Namespace) -> ScratchConfig:
-    return ScratchConfig(arch="decoder", vocab_size=a.vocab, d_model=a.d_model, n_layers=a.layers, n_heads=a.heads,
+    return ScratchConfig(arch="decoder", vocab_size=a.vocab, d_model=a.d_model, n_layer=a.layers, n_head=a.heads,
                          max_len=a.seq_len, positions=a.positions, dropout=a.dropout, attn_dropout=a.dropout)
 
 
@@ -98,7 +98,7 @@ def flops_per_token(cfg: ScratchConfig, T: int) -> float:
     model = ScratchForCausalLM(cfg)
     embed = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters())
     n = sum(p.numel() for p in model.parameters()) - embed
-    return 6 * (n + cfg.d_model * cfg.vocab_size) + 12 * cfg.n_layers * cfg.d_model * T
+    return 6 * (n + cfg.d_model * cfg.vocab_size) + 12 * cfg.n_layer * cfg.d_model * T
 
 
 def train_throughput(cfg: ScratchConfig, a: argparse.Namespace, bf16: bool) -> dict[str, Any]:

@@ -59,8 +59,8 @@ def bert_config(cfg: Any) -> ScratchConfig:
     """A transformers BertConfig as a scratch encoder: post-LN, learned positions, token types."""
     if getattr(cfg, "position_embedding_type", "absolute") != "absolute":
         raise ModelError(f"only absolute BERT positions convert, not {cfg.position_embedding_type!r}")
-    return ScratchConfig(arch="encoder", vocab_size=cfg.vocab_size, d_model=cfg.hidden_size, n_layers=cfg.num_hidden_layers,
-                         n_heads=cfg.num_attention_heads, d_ff=cfg.intermediate_size, max_len=cfg.max_position_embeddings,
+    return ScratchConfig(arch="encoder", vocab_size=cfg.vocab_size, d_model=cfg.hidden_size, n_layer=cfg.num_hidden_layers,
+                         n_head=cfg.num_attention_heads, d_ff=cfg.intermediate_size, max_len=cfg.max_position_embeddings,
                          positions="learned", norm="post", activation=cfg.hidden_act, norm_eps=cfg.layer_norm_eps,
                          dropout=cfg.hidden_dropout_prob, attn_dropout=cfg.attention_probs_dropout_prob,
                          type_vocab_size=cfg.type_vocab_size, pooling="cls", pad_token_id=cfg.pad_token_id)
@@ -75,8 +75,8 @@ def from_bert(bert: Any) -> ScratchModel:
 
 def gpt2_config(cfg: Any) -> ScratchConfig:
     """A transformers GPT2Config as a scratch decoder: pre-LN, learned positions, tied output."""
-    return ScratchConfig(arch="decoder", vocab_size=cfg.vocab_size, d_model=cfg.n_embd, n_layers=cfg.n_layer,
-                         n_heads=cfg.n_head, d_ff=cfg.n_inner or 4 * cfg.n_embd, max_len=cfg.n_positions,
+    return ScratchConfig(arch="decoder", vocab_size=cfg.vocab_size, d_model=cfg.n_embd, n_layer=cfg.n_layer,
+                         n_head=cfg.n_head, d_ff=cfg.n_inner or 4 * cfg.n_embd, max_len=cfg.n_positions,
                          positions="learned", norm="pre", activation=GPT2_ACTIVATIONS[cfg.activation_function],
                          norm_eps=cfg.layer_norm_epsilon, dropout=cfg.resid_pdrop, attn_dropout=cfg.attn_pdrop,
                          tie_word_embeddings=cfg.tie_word_embeddings, bos_token_id=cfg.bos_token_id,

@@ -43,10 +43,10 @@ class ScratchModel(ScratchPreTrainedModel):
         super().__init__(config)
         seq2seq = config.arch == "encoder-decoder"
         if config.arch != "decoder":
-            self.encoder = Stack(config, causal=False, n_layers=config.n_layers)
+            self.encoder = Stack(config, causal=False, n_layer=config.n_layer)
         if config.arch != "encoder":
-            n = config.n_decoder_layers if seq2seq else config.n_layers
-            self.decoder = Stack(config, causal=True, n_layers=n, cross=seq2seq)
+            n = config.n_decoder_layer if seq2seq else config.n_layer
+            self.decoder = Stack(config, causal=True, n_layer=n, cross=seq2seq)
         self.post_init()
 
     @property

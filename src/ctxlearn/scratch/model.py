@@ -46,15 +46,15 @@ class ScratchConfig(PreTrainedConfig):
     names (``hidden_size``, ``num_hidden_layers``, ...) that transformers, peft and ctxlearn read."""
 
     model_type = "ctxlearn-scratch"
-    attribute_map = {"hidden_size": "d_model", "num_hidden_layers": "n_layers", "num_attention_heads": "n_heads",
+    attribute_map = {"hidden_size": "d_model", "num_hidden_layers": "n_layer", "num_attention_heads": "n_head",
                      "intermediate_size": "d_ff", "max_position_embeddings": "max_len"}
 
     arch: str = opt("decoder", "encoder (bidirectional), decoder (causal) or encoder-decoder")
     vocab_size: int = opt(8000, "tokens in the vocabulary")
     d_model: int = opt(256, "width of the residual stream")
-    n_layers: int = opt(4, "blocks (of the encoder, for encoder-decoder)")
-    n_decoder_layers: int = opt(0, "decoder blocks of an encoder-decoder (0 = n_layers)")
-    n_heads: int = opt(4, "attention heads; d_model must divide by it")
+    n_layer: int = opt(4, "blocks (of the encoder, for encoder-decoder)")
+    n_decoder_layer: int = opt(0, "decoder blocks of an encoder-decoder (0 = n_layer)")
+    n_head: int = opt(4, "attention heads; d_model must divide by it")
     d_ff: int = opt(0, "hidden width of the feed-forward layer (0 = 4 * d_model)")
     max_len: int = opt(512, "context length: size of the learned position table; the advertised context otherwise")
     positions: str = opt("rope", "position encoding: " + ", ".join(POSITIONS))
@@ -83,7 +83,7 @@ class ScratchConfig(PreTrainedConfig):
             if alias in kwargs:
                 setattr(self, name, kwargs.pop(alias))
         self.d_ff = self.d_ff or 4 * self.d_model
-        self.n_decoder_layers = self.n_decoder_layers or self.n_layers
+        self.n_decoder_layer = self.n_decoder_layer or self.n_layer
         self.is_encoder_decoder = self.arch == "encoder-decoder"
         self._check()
         super().__post_init__(**kwargs)
@@ -93,10 +93,10 @@ class ScratchConfig(PreTrainedConfig):
                               ("attention_impl", ATTENTION), ("activation", tuple(ACTIVATIONS)), ("pooling", ("mean", "cls"))):
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"scratch model config: {name} is {getattr(self, name)!r}; choose one of {', '.join(allowed)}")
-        if self.d_model % self.n_heads:
-            raise ConfigError(f"scratch model config: d_model {self.d_model} must divide by n_heads {self.n_heads}")
-        if self.positions == "rope" and (self.d_model // self.n_heads) % 2:
-            raise ConfigError(f"scratch model config: rope needs an even head size, not {self.d_model // self.n_heads}")
+        if self.d_model % self.n_head:
+            raise ConfigError(f"scratch model config: d_model {self.d_model} must divide by n_head {self.n_head}")
+        if self.positions == "rope" and (self.d_model // self.n_head) % 2:
+            raise ConfigError(f"scratch model config: rope needs an even head size, not {self.d_model // self.n_head}")
 
 
 # ----------------------------------------------------------------------------- position encodings
@@ -136,14 +136,14 @@ def relative_bucket(rel: torch.Tensor, bidirectional: bool, n_buckets: int, max_
     return bucket + torch.where(dist < exact, dist, far)
 
 
-def alibi_slopes(n_heads: int) -> torch.Tensor:
+def alibi_slopes(n_head: int) -> torch.Tensor:
     """(nh,) ALiBi slopes: the geometric sequence 2^(-8/n), 2^(-16/n), ... for n a power of two; other
     counts take the closest power of two and every other slope of the next one (Press et al. 2021)."""
     def powers(n: int) -> list[float]:
         return [2 ** (-8 * (i + 1) / n) for i in range(n)]
 
-    base = 2 ** math.floor(math.log2(n_heads))
-    return torch.tensor(powers(base) + powers(2 * base)[0::2][:n_heads - base])
+    base = 2 ** math.floor(math.log2(n_head))
+    return torch.tensor(powers(base) + powers(2 * base)[0::2][:n_head - base])
 
 
 class PositionBias(nn.Module):
@@ -154,7 +154,7 @@ class PositionBias(nn.Module):
         super().__init__()
         self.kind, self.bidirectional, self.cfg = cfg.positions, bidirectional, cfg
         if self.kind == "relative":
-            self.table = nn.Embedding(cfg.relative_buckets, cfg.n_heads)
+            self.table = nn.Embedding(cfg.relative_buckets, cfg.n_head)
 
     def forward(self, q_pos: torch.Tensor, k_pos: torch.Tensor) -> torch.Tensor:
         """(B, T) query and (B, S) key positions -> (B, nh, T, S)."""
@@ -162,7 +162,7 @@ class PositionBias(nn.Module):
         if self.kind == "relative":
             buckets = relative_bucket(rel, self.bidirectional, self.cfg.relative_buckets, self.cfg.relative_max_distance)
             return self.table(buckets).permute(0, 3, 1, 2)  # (B, T, S, nh) -> (B, nh, T, S)
-        slopes = alibi_slopes(self.cfg.n_heads).to(rel.device)
+        slopes = alibi_slopes(self.cfg.n_head).to(rel.device)
         return -slopes[None, :, None, None] * rel.abs()[:, None].float()  # (B, nh, T, S)
 
 
@@ -215,7 +215,7 @@ class Attention(nn.Module):
         C = cfg.d_model
         self.query, self.key, self.value = (nn.Linear(C, C, bias=cfg.bias) for _ in range(3))
         self.out = nn.Linear(C, C, bias=cfg.bias)
-        self.nh, self.layer_idx, self.dropout = cfg.n_heads, layer_idx, cfg.attn_dropout
+        self.nh, self.layer_idx, self.dropout = cfg.n_head, layer_idx, cfg.attn_dropout
         self.rope_theta = cfg.rope_theta if cfg.positions == "rope" and not cross else None
         self.impl = cfg.attention_impl
 
@@ -310,11 +310,11 @@ class Embeddings(nn.Module):
 class Stack(nn.Module):
     """Embeddings, blocks and (pre-LN) a final LayerNorm: a whole encoder (``causal=False``) or decoder."""
 
-    def __init__(self, cfg: ScratchConfig, causal: bool, n_layers: int, cross: bool = False) -> None:
+    def __init__(self, cfg: ScratchConfig, causal: bool, n_layer: int, cross: bool = False) -> None:
         super().__init__()
         self.causal = causal
         self.embed = Embeddings(cfg)
-        self.layers = nn.ModuleList(Block(cfg, i, cross) for i in range(n_layers))
+        self.layers = nn.ModuleList(Block(cfg, i, cross) for i in range(n_layer))
         self.norm = nn.LayerNorm(cfg.d_model, eps=cfg.norm_eps) if cfg.norm == "pre" else None
         biased = cfg.positions in ("relative", "alibi")
         self.position_bias = PositionBias(cfg, bidirectional=not causal) if biased else None

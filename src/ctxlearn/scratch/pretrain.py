@@ -102,8 +102,8 @@ class Progress:
 
 
 def model_config(cfg: PretrainConfig, tokenizer: Any) -> ScratchConfig:
-    return ScratchConfig(arch=cfg.arch, vocab_size=len(tokenizer), d_model=cfg.d_model, n_layers=cfg.layers,
-                         n_heads=cfg.heads, d_ff=cfg.d_ff, max_len=cfg.max_len or cfg.seq_len, positions=cfg.positions,
+    return ScratchConfig(arch=cfg.arch, vocab_size=len(tokenizer), d_model=cfg.d_model, n_layer=cfg.layers,
+                         n_head=cfg.heads, d_ff=cfg.d_ff, max_len=cfg.max_len or cfg.seq_len, positions=cfg.positions,
                          norm=cfg.norm, dropout=cfg.dropout, attn_dropout=cfg.dropout,
                          type_vocab_size=2 if cfg.arch == "encoder" else 0, pad_token_id=tokenizer.pad_token_id,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)

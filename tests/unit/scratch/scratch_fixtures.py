@@ -16,7 +16,7 @@ OBJECTS = ["the ball", "a house", "the river", "some bread", "the moon", "a lett
 
 def tiny(arch: str = "decoder", positions: str = "rope", **kw) -> ScratchConfig:
     """A 2-layer, 32-wide scratch config; dropout off unless asked, so outputs are deterministic."""
-    base = dict(arch=arch, vocab_size=61, d_model=32, n_layers=2, n_heads=4, max_len=64, positions=positions,
+    base = dict(arch=arch, vocab_size=61, d_model=32, n_layer=2, n_head=4, max_len=64, positions=positions,
                 dropout=0.0, attn_dropout=0.0, type_vocab_size=2 if arch == "encoder" else 0, pad_token_id=0,
                 decoder_start_token_id=1, relative_buckets=8, relative_max_distance=16)
     return ScratchConfig(**{**base, **kw})

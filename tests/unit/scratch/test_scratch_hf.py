@@ -53,7 +53,7 @@ def test_automodel_loads_the_encoder_of_an_mlm_checkpoint(tmp_path) -> None:
 
 def test_standard_attribute_names_map_to_the_config_fields() -> None:
     cfg = ScratchConfig(hidden_size=48, num_hidden_layers=3, num_attention_heads=6, max_position_embeddings=99)
-    assert (cfg.d_model, cfg.n_layers, cfg.n_heads, cfg.max_len, cfg.d_ff) == (48, 3, 6, 99, 192)
+    assert (cfg.d_model, cfg.n_layer, cfg.n_head, cfg.max_len, cfg.d_ff) == (48, 3, 6, 99, 192)
 
 
 def test_peft_lora_wraps_trains_and_merges() -> None:

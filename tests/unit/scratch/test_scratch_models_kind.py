@@ -38,12 +38,19 @@ def test_scratch_kind_rejects_other_folders(tiny_bert) -> None:
         resolve_model(f"scratch:{tiny_bert}")
 
 
-@pytest.mark.parametrize("method", ["full", "lora", "topk", "head"])
-def test_train_eval_adapts_a_scratch_encoder(pretrained, tmp_path, method, capsys) -> None:
+METHODS = [  # (method, flags): every method of ctxlearn; ia3 and adapter default to BERT's module names
+    ("full", []), ("lora", []), ("topk", []), ("head", []), ("prefix", []), ("prompt", []), ("adalora", []),
+    ("ia3", ["--ia3-targets", r".*\.(key|value|mlp\.down)", "--ia3-feedforward", r".*\.mlp\.down"]),
+    ("adapter", ["--adapter-targets", r".*\.layers\.\d+\.(attn\.out|mlp\.down)"]),
+]
+
+
+@pytest.mark.parametrize("method, flags", METHODS)
+def test_train_eval_adapts_a_scratch_encoder(pretrained, tmp_path, method, flags, capsys) -> None:
     data = write_toy(tmp_path / "toy", n_train=48, n_eval=16)
     out = tmp_path / f"run-{method}"
     assert main(["train", "--data", str(data), "--model", f"scratch:{pretrained['mlm']}", "--method", method,
-                 "--epochs", "1", "--out", str(out), "--json"]) == 0
+                 "--epochs", "1", "--out", str(out), "--json", *flags]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 0 <= result["test_accuracy"] <= 1 and result["model"].startswith("scratch:")
     assert main(["eval", str(out), "--data", str(data), "--json"]) == 0  # the run folder reloads the scratch backbone
