@@ -14,17 +14,11 @@ from ctxlearn.cli import main
 from ctxlearn.errors import ConfigError
 from ctxlearn.scratch import ScratchForMaskedLM
 from ctxlearn.scratch.objectives import info_nce, unigram_ppl
-from ctxlearn.scratch.pretrain import PretrainConfig, run_pretrain
-from scratch_fixtures import corpus  # noqa: F401  (fixture)
+from ctxlearn.scratch.pretrain import run_pretrain
+from scratch_fixtures import corpus, tiny_cfg  # noqa: F401  (corpus is a fixture)
 
 TINY = ["--layers", "1", "--d-model", "32", "--heads", "2", "--seq-len", "16", "--batch-size", "8",
         "--val-tokens", "1024", "--lr", "1e-2", "--vocab-size", "300", "--bf16", "off"]
-
-
-def tiny_cfg(corpus, out, **kw) -> PretrainConfig:
-    base = dict(corpus=[str(corpus)], out=str(out), layers=1, d_model=32, heads=2, seq_len=16, batch_size=8,
-                val_tokens=1024, lr=3e-3, vocab_size=300, steps=12, save_every=4, eval_every=100, bf16="off")
-    return PretrainConfig(**{**base, **kw})
 
 
 def train_losses(out) -> list[float]:

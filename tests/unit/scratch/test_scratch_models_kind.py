@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,8 @@ from ctxlearn.cli import main
 from ctxlearn.errors import ConfigError, ModelError
 from ctxlearn.models import resolve_model
 from ctxlearn.scratch.pretrain import run_pretrain
-from scratch_fixtures import write_corpus
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from conftest import write_toy  # noqa: E402  (the shared toy sentiment data)
-
-from test_pretrain import tiny_cfg  # noqa: E402
+from conftest import write_toy  # tests/conftest.py
+from scratch_fixtures import tiny_cfg, write_corpus
 
 
 @pytest.fixture(scope="module")
