@@ -5,14 +5,21 @@ from typing import Any
 
 import numpy as np
 
-MEANED = ("test_accuracy", "test_macro_f1", "train_seconds", "peak_rss_mb", "predict_ms_per_example", "artifact_mb")
+MEANED = ("test_accuracy", "test_f1", "test_macro_f1", "train_seconds", "peak_rss_mb", "predict_ms_per_example",
+          "artifact_mb")
+HEADLINE = {"classification": ("test_accuracy", "test accuracy"), "tagging": ("test_f1", "test entity F1")}
+
+
+def headline(rows: list[dict[str, Any]]) -> tuple[str, str]:
+    """(key, name) of the score methods are ranked by: accuracy, or entity F1 for tagging runs."""
+    return HEADLINE[rows[0].get("task", "classification")]
 
 
 def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for method in dict.fromkeys(r["method"] for r in results):
         cells = [r for r in results if r["method"] == method]
-        row: dict[str, Any] = {"method": method, "seeds": len(cells),
+        row: dict[str, Any] = {"method": method, "seeds": len(cells), "task": cells[0].get("task", "classification"),
                                "trainable_params": cells[0]["trainable_params"], "total_params": cells[0]["total_params"],
                                "n_test": cells[0].get("n_test")}
         for key in MEANED:
@@ -23,13 +30,14 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def recommend(rows: list[dict[str, Any]], within: float = 0.01) -> dict[str, Any]:
-    """The most accurate method, and the cheapest (fewest trainable parameters, then fastest) within
-    ``within`` accuracy of it."""
-    best = max(rows, key=lambda r: r["test_accuracy"])
-    close = [r for r in rows if r["test_accuracy"] >= best["test_accuracy"] - within]
+    """The most accurate method (by the ``headline`` score), and the cheapest (fewest trainable
+    parameters, then fastest) within ``within`` of it."""
+    key, name = headline(rows)
+    best = max(rows, key=lambda r: r[key])
+    close = [r for r in rows if r[key] >= best[key] - within]
     cheap = min(close, key=lambda r: (r["trainable_params"], r["train_seconds"]))
-    text = (f"Most accurate: {best['method']} ({100 * best['test_accuracy']:.1f}% test accuracy). "
+    text = (f"Most accurate: {best['method']} ({100 * best[key]:.1f}% {name}). "
             f"Cheapest within {100 * within:.0f} point of it: {cheap['method']} "
-            f"({100 * cheap['test_accuracy']:.1f}%, {cheap['trainable_params']:,} trainable parameters, "
+            f"({100 * cheap[key]:.1f}%, {cheap['trainable_params']:,} trainable parameters, "
             f"{cheap['train_seconds']:.0f} s to train, {cheap['artifact_mb']:.1f} MB to ship).")
     return {"best": best["method"], "cheapest_within": cheap["method"], "within": within, "text": text}

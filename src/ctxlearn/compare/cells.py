@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ctxlearn.compare.aggregate import headline
 from ctxlearn.errors import CtxlearnError
 
 
@@ -79,7 +80,8 @@ class Progress:
             self.spent += time.time() - started
             self.ran += 1
         how = "kept from an earlier run" if started is None else f"{time.time() - started:.0f} s"
-        print(f"      test accuracy {result['test_accuracy']:.4f} ({how})", file=sys.stderr, flush=True)
+        key, name = headline([result])
+        print(f"      {name} {result[key]:.4f} ({how})", file=sys.stderr, flush=True)
 
     @staticmethod
     def _fmt(seconds: float) -> str:

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ctxlearn.compare.aggregate import headline
+
 PLOTS = ("accuracy_vs_params", "accuracy_vs_time", "peak_memory")
 
 
@@ -20,9 +22,10 @@ def _estimated(row: dict[str, Any], key: str) -> str:
 
 
 def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
-    header = ["method", "seeds", "test accuracy %", "macro-F1 %", "trainable params", "% trainable",
+    key, name = headline(rows)
+    header = ["method", "seeds", f"{name} %", "macro-F1 %", "trainable params", "% trainable",
               "artifact MB", "train s", "peak memory MB", "predict ms/example"]
-    body = [[r["method"], str(r["seeds"]), _pct(r, "test_accuracy"), _pct(r, "test_macro_f1"),
+    body = [[r["method"], str(r["seeds"]), _pct(r, key), _pct(r, "test_macro_f1"),
              f"{r['trainable_params']:,}", f"{100 * r['trainable_params'] / max(1, r['total_params']):.3f}",
              f"{r['artifact_mb']:.1f}", f"{r['train_seconds']:.0f} ± {r['train_seconds_std']:.0f}",
              f"{r['peak_rss_mb']:.0f}", f"{r['predict_ms_per_example']:.2f}"] for r in rows]
@@ -47,8 +50,9 @@ def make_plots(rows: list[dict[str, Any]], folder: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    acc = [100 * r["test_accuracy"] for r in rows]
-    err = [100 * r["test_accuracy_std"] for r in rows]
+    score, label = headline(rows)
+    acc = [100 * r[score] for r in rows]
+    err = [100 * r[f"{score}_std"] for r in rows]
     for name, key, xlabel, log in (("accuracy_vs_params", "trainable_params", "trainable parameters (log scale)", True),
                                    ("accuracy_vs_time", "train_seconds", "train time, seconds", False)):
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -57,7 +61,7 @@ def make_plots(rows: list[dict[str, Any]], folder: Path) -> None:
         for x, y, r in zip(xs, acc, rows):
             ax.annotate(r["method"], (x, y), textcoords="offset points", xytext=(5, 4))
         ax.set_xscale("log" if log else "linear")
-        ax.set(xlabel=xlabel, ylabel="test accuracy, %", title=f"accuracy vs {xlabel.split(',')[0].split(' (')[0]}")
+        ax.set(xlabel=xlabel, ylabel=f"{label}, %", title=f"{label.removeprefix('test ')} vs {xlabel.split(',')[0].split(' (')[0]}")
         ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(folder / f"{name}.png", dpi=100)

@@ -66,3 +66,16 @@ def test_icl_cell_gets_icl_flags_not_training_ones() -> None:
     assert icl[icl.index("--model") + 1] == "smollm2" and icl[icl.index("--limit") + 1] == "300"
     assert "--max-train" not in icl and "--epochs" not in icl and "--max-length" not in icl and "--calibrate" in icl
     assert full[full.index("--model") + 1] == "minilm" and "--max-train" in full and "--max-length" in full
+
+
+def test_tagging_compares_by_entity_f1(tiny_bert: Path, toy_conll: Path, tmp_path: Path, capsys) -> None:
+    """The task comes from the .conll files; cells, table, plots and recommendation use test entity F1."""
+    cfg = CompareConfig(data=str(toy_conll), model=str(tiny_bert), methods="head,full", seeds=1, budget="quick",
+                        out=str(tmp_path / "cmp"), extra=["--bf16", "off", "--lr", "3e-3"])
+    result = run_compare(cfg)
+    rows = {r["method"]: r for r in result["methods"]}
+    cells = json.loads((tmp_path / "cmp" / "results.json").read_text())["cells"]
+    assert rows["head"]["task"] == "tagging" and rows["head"]["test_f1"] == pytest.approx(cells[0]["test_f1"])
+    assert "test entity F1" in result["recommendation"]["text"]
+    assert "| method | seeds | test entity F1 % |" in (tmp_path / "cmp" / "report.md").read_text()
+    assert "test entity F1" in capsys.readouterr().err
