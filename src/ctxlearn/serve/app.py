@@ -4,8 +4,9 @@ Routes: ``POST /v1/predict``, ``GET /healthz`` (the process answers), ``GET /rea
 loaded and warm), ``GET /metrics`` (Prometheus), ``GET /openapi.json`` and ``/docs``.
 Every error is JSON ``{"error": kind, "message": text}``: 401 without the key, 413 beyond a size limit,
 422 for a request that is not what the schema says, 429 (with ``Retry-After``) when the queue is full.
-Plain ASGI middleware (outermost first): metrics of every response, the key check, the body size limit,
-so an unauthenticated or oversized body is refused before it is read or parsed.
+Plain ASGI middleware (outermost first): metrics of every response, the key check, admission (429 when
+more requests are in flight than could be queued), the body size limit; so an unauthenticated, excess or
+oversized request is refused before its body is read or parsed.
 """
 from __future__ import annotations
 
@@ -80,6 +81,28 @@ class RequireKey:
                                           {"WWW-Authenticate": "Bearer"})
                 return await response(scope, receive, send)
         await self.app(scope, receive, send)
+
+
+class Admit:
+    """429 at once, before the body is read, when more predict requests are in flight than could be queued
+    and running (``max_queue + max_batch_size``, each request holding at least one input): under overload
+    the event loop's time goes to cheap refusals instead of parsing requests the queue would refuse."""
+
+    def __init__(self, app: ASGIApp, limit: int, batcher: Any) -> None:
+        self.app, self.limit, self.batcher, self.in_flight = app, limit, batcher, 0
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope["path"] != PREDICT:
+            return await self.app(scope, receive, send)
+        if self.in_flight >= self.limit:
+            retry = self.batcher.retry_after()
+            response = error_response(429, f"the server is at capacity; retry after {retry} s", {"Retry-After": str(retry)})
+            return await response(scope, receive, send)
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
 
 
 class LimitBody:
@@ -251,6 +274,7 @@ def build_app(engine: Engine, cfg: ServeConfig, key: str | None = None, runner: 
         return Response(metrics.render(), media_type=metrics.content_type)
 
     app.add_middleware(LimitBody, max_bytes=cfg.max_body_bytes)
+    app.add_middleware(Admit, limit=cfg.max_queue + cfg.max_batch_size, batcher=batcher)
     app.add_middleware(RequireKey, key=key)
     app.add_middleware(Observe, metrics=metrics)
     return app

@@ -166,3 +166,6 @@ class Unbatched:
 
     async def submit(self, items: list) -> list:
         return await self.call(lambda: self.run(items))
+
+    def retry_after(self) -> int:
+        return 1

@@ -14,7 +14,7 @@ class ServeConfig:
     api_key_file: str | None = opt(None, "file holding the API key; clients then send `Authorization: Bearer KEY`")
     max_batch_size: int = opt(32, "most texts the model runs at once (requests arriving together share a batch)")
     max_wait_ms: float = opt(5.0, "longest an idle server waits for more requests to fill a batch")
-    max_queue: int = opt(256, "most texts waiting for the model; beyond it requests get 429 with Retry-After")
+    max_queue: int = opt(128, "most texts waiting for the model (it bounds queueing delay and memory); beyond it 429")
     max_texts: int = opt(64, "most texts (or pairs, or token lists) in one request; more get 413")
     max_chars: int = opt(10000, "most characters in one text (in each side of a pair); longer get 413")
     threads: int = opt(0, "CPU threads for torch (0 = its default)")

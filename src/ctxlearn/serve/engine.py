@@ -45,9 +45,37 @@ class ClassifierEngine:
 
     def run(self, items: list) -> list[dict[str, Any]]:
         examples = [Example(it[0], "", it[1]) if isinstance(it, tuple) else Example(it, "") for it in items]
-        probs = self.predictor.predict_proba(examples)
+        probs: list[Any] = [None] * len(examples)
+        for group in length_groups([len(ex.text) + len(ex.text_pair or "") for ex in examples]):
+            for i, p in zip(group, self.predictor.predict_proba([examples[i] for i in group])):
+                probs[i] = p
         return [{"label": self.labels[int(p.argmax())], "probabilities": dict(zip(self.labels, map(float, p)))}
                 for p in probs]
+
+
+def length_groups(lengths: list[int], call_cost: int = 256) -> list[list[int]]:
+    """Indices split into groups of similar length, to run one model call each, at the least padded cost.
+
+    A served batch mixes requests of any length; padded to the longest, random batches of 16 SST-2
+    sentences held about 1.9x their real tokens. The cost of a group is taken as its size x its longest
+    length, plus ``call_cost`` per call: a forward pass's fixed cost, roughly that of 30 to 120 padded
+    MiniLM tokens at one thread by batch-1 against batch-16 timings (so 256 characters). Lengths are
+    characters, a proxy for tokens that costs nothing. Exact by dynamic programming over the sorted
+    lengths (n^2, n = one batch). On random batches of 16 SST-2 sentences this ran about 10% (bf16) to
+    30% (fp32) more texts per CPU-second than one padded call (a busy shared machine: rough figures).
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    best, cut = [0.0] + [float("inf")] * len(order), [0] * (len(order) + 1)
+    for j in range(1, len(order) + 1):  # best[j]: cheapest way to run the j shortest
+        for i in range(j):
+            cost = best[i] + (j - i) * lengths[order[j - 1]] + call_cost
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    groups, j = [], len(order)
+    while j:
+        groups.append(order[cut[j]:j])
+        j = cut[j]
+    return groups[::-1]
 
 
 def open_engine(folder: str | Path) -> Engine:

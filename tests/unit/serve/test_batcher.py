@@ -7,6 +7,7 @@ import time
 import pytest
 
 from ctxlearn.serve.batcher import MicroBatcher, Overloaded, ShuttingDown
+from ctxlearn.serve.engine import length_groups
 from serve_fixtures import FakeEngine
 
 
@@ -108,3 +109,16 @@ def test_stop_drains_queued_work_then_refuses() -> None:
             await batcher.submit(["late"])
 
     run(go())
+
+
+@pytest.mark.parametrize("lengths, expected", [
+    ([], []),
+    ([40, 200, 48, 44], [[0, 3, 2], [1]]),  # 3 x 48 + 200 + 2 calls beats 4 x 200 + 1 call
+    ([40, 44, 48, 52], [[0, 1, 2, 3]]),  # splitting would save less padding than a call costs
+    ([100, 400, 120, 410, 110, 405], [[0, 4, 2], [1, 5, 3]]),
+    ([7], [[0]]),
+])
+def test_length_groups_run_similar_lengths_together(lengths, expected) -> None:
+    groups = length_groups(lengths)
+    assert groups == expected
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))

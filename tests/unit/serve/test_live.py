@@ -7,6 +7,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -56,6 +57,24 @@ def test_overload_gives_429_with_retry_after_and_no_5xx() -> None:
         assert int(refused.headers["Retry-After"]) >= 1 and refused.json()["error"] == "overloaded"
         metrics = httpx.get(f"{url}/metrics", headers=AUTH).text
         assert f'ctxlearn_errors_total{{kind="overloaded"}} {codes.count(429)}.0' in metrics
+
+
+def test_excess_requests_are_refused_before_their_body_is_read() -> None:
+    engine = FakeEngine(delay=0.5)
+    with live(app_for(engine, max_batch_size=1, max_queue=1, max_texts=1)) as (url, _):
+        engine.running.clear()
+        busy = ThreadPoolExecutor(2)
+        held = [busy.submit(httpx.post, f"{url}/v1/predict", json={"texts": ["x"]}, headers=AUTH, timeout=30) for _ in range(2)]
+        assert engine.running.wait(10)
+        while httpx.get(f"{url}/readyz").json()["queue"] < 1:  # one request on the model, one queued: admission is full
+            time.sleep(0.01)
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as sock:  # headers only; the body never comes
+            sock.sendall(f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH['Authorization']}\r\n"
+                         "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n".encode())
+            assert sock.recv(4096).startswith(b"HTTP/1.1 429")
+        assert [f.result().status_code for f in held] == [200, 200]
+        busy.shutdown()
 
 
 def test_chunked_body_over_the_limit_is_refused_while_reading() -> None:
