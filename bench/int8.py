@@ -7,7 +7,7 @@ length-sorted batches, single-threaded unless --threads: sentences/s and agreeme
 Writes bench/results/int8-engines.json and prints a table. The decision it informs is written in
 src/ctxlearn/export/quantize.py and README "Serving and export".
 
-  python bench/int8.py --artifact /tmp/serve-art          # about 2 minutes on one thread
+  python bench/int8.py --artifact /tmp/serve-art          # about 3 minutes on one thread
 """
 from __future__ import annotations
 
