@@ -48,17 +48,12 @@ class EncodedTags(Encoded):
     def n_words(self) -> int:
         return int(self.starts[-1])
 
-    def per_word(self, per_row: Sequence[np.ndarray] | np.ndarray, fill: float = 0.0) -> np.ndarray:
-        """(W, ...) values of each word read from its owning window: ``per_row[r]`` is row r's
-        (T_r, ...) output, padded or not. Words with no sub-word get ``fill``."""
-        first = np.asarray(per_row[0])
-        out = np.full((self.n_words, *first.shape[1:]), fill, dtype=first.dtype)
+    def per_word(self, per_row: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        """(W, ...) values of each word read from its owning window, from (N, T, ...) padded outputs of
+        every row; words with no sub-word get ``fill``."""
+        out = np.full((self.n_words, *per_row.shape[2:]), fill, dtype=per_row.dtype)
         has = np.flatnonzero(self.owner_row >= 0)
-        if isinstance(per_row, np.ndarray):  # (N, T, ...) padded: one gather
-            out[has] = per_row[self.owner_row[has], self.owner_pos[has]]
-        else:
-            for w in has:
-                out[w] = per_row[self.owner_row[w]][self.owner_pos[w]]
+        out[has] = per_row[self.owner_row[has], self.owner_pos[has]]
         return out
 
     def words_of_rows(self) -> list[tuple[np.ndarray, np.ndarray]]:
