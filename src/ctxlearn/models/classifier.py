@@ -52,15 +52,21 @@ def token_states(backbone: nn.Module, input_ids: torch.Tensor, attention_mask: t
     return backbone(input_ids=input_ids, attention_mask=attention_mask, **kwargs).last_hidden_state
 
 
+def linear_head(hidden: int, num_labels: int) -> nn.Linear:
+    """(..., H) -> (..., C), initialised as BERT initialises its heads: normal weights (std 0.02), zero bias."""
+    head = nn.Linear(hidden, num_labels)
+    nn.init.normal_(head.weight, std=0.02)
+    nn.init.zeros_(head.bias)
+    return head
+
+
 class EncoderClassifier(nn.Module):
     def __init__(self, backbone: nn.Module, num_labels: int, pooling: str = "mean", dropout: float = 0.1) -> None:
         super().__init__()
         self.backbone = backbone
         self.pooling = pooling
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(backbone.config.hidden_size, num_labels)
-        nn.init.normal_(self.head.weight, std=0.02)
-        nn.init.zeros_(self.head.bias)
+        self.head = linear_head(backbone.config.hidden_size, num_labels)
 
     def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  token_type_ids: torch.Tensor | None = None) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import TokenClassifierOutput
 
-from ctxlearn.models.classifier import token_states
+from ctxlearn.models.classifier import linear_head, token_states
 
 IGNORE = -100  # label of the positions the loss skips: special tokens and every sub-word after a word's first
 
@@ -20,9 +20,7 @@ class EncoderTagger(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(backbone.config.hidden_size, num_labels)
-        nn.init.normal_(self.head.weight, std=0.02)
-        nn.init.zeros_(self.head.bias)
+        self.head = linear_head(backbone.config.hidden_size, num_labels)
 
     def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
