@@ -89,7 +89,6 @@ def shared_data(name: str) -> Path:
     return path
 
 
-
 def toy_tagged_sentence(rng: random.Random) -> list[tuple[str, str]]:
     """Filler words and entities whose tags each word alone decides, so that every method learns them
     in seconds: POS "good", "great", "fine" or "really nice"; NEG "bad", "awful", "poor" or "very sad"."""
