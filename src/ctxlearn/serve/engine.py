@@ -2,7 +2,7 @@
 
 An engine says which input it takes (``texts``, ``pairs`` or ``tokens``) and maps a list of such
 inputs to one JSON-ready prediction each. It is called from one worker thread at a time.
-A tagging engine registers itself under the manifest's ``task`` name.
+Engines register under the manifest's ``task`` name (classification, tagging).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from ctxlearn.artifact import read_manifest
 from ctxlearn.data.example import Example
 from ctxlearn.registry import Registry
-from ctxlearn.serve.schema import ClassifyResponse
+from ctxlearn.serve.schema import ClassifyResponse, TagResponse
 
 
 class Engine(Protocol):
@@ -51,6 +51,28 @@ class ClassifierEngine:
                 probs[i] = p
         return [{"label": self.labels[int(p.argmax())], "probabilities": dict(zip(self.labels, map(float, p)))}
                 for p in probs]
+
+
+@ENGINES.register("tagging")
+class TaggerEngine:
+    """Tagging run folders: pre-split words in (``tokens``), BIO tags and entity spans out."""
+
+    response_model = TagResponse
+    accepts = "tokens"
+
+    def __init__(self, folder: Path) -> None:
+        from ctxlearn.predict_tagging import TaggingPredictor
+
+        self.predictor = TaggingPredictor(folder)
+        self.name = Path(folder).resolve().name
+
+    def run(self, items: list) -> list[dict[str, Any]]:
+        from ctxlearn.data.example import TaggedSentence
+        from ctxlearn.tasks.tagging import entities
+
+        sentences = [TaggedSentence(tuple(words), (), (0,) * len(words)) for words in items]
+        tags = self.predictor.predict(sentences).tags
+        return [{"tags": t, "entities": entities(s, t)} for s, t in zip(sentences, tags)]
 
 
 def length_groups(lengths: list[int], call_cost: int = 256) -> list[list[int]]:

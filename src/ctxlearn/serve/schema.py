@@ -78,6 +78,24 @@ class ClassifyResponse(BaseModel):
     predictions: list[ClassPrediction] = Field(description="one per input, in input order")
 
 
+class Entity(BaseModel):
+    type: str = Field(description="entity type (PER, LOC, ...)")
+    text: str = Field(description="the entity's words as they appear in the sentence")
+    start: int = Field(description="character offset of its first character in the words joined by single spaces")
+    end: int = Field(description="character offset one past its last character")
+    tokens: list[int] = Field(description="word range: first, one past the last")
+
+
+class TagPrediction(BaseModel):
+    tags: list[str] = Field(description="one BIO tag per input word")
+    entities: list[Entity] = Field(description="the entity spans those tags make")
+
+
+class TagResponse(BaseModel):
+    model: str = Field(description="the artifact serving the request (its folder name)")
+    predictions: list[TagPrediction] = Field(description="one per input sentence, in input order")
+
+
 class ErrorBody(BaseModel):
     error: str = Field(description="kind: unauthorized, too_large, invalid, overloaded, not_found, ...")
     message: str = Field(description="what is wrong and what would be right")
