@@ -42,7 +42,7 @@ def cell_result(folder: Path) -> dict[str, Any] | None:
 
 def artifact_mb(folder: Path) -> float:
     """Size of what must be shipped to predict: weights, adapter, head (reports excluded)."""
-    parts = [folder / n for n in ("backbone", "adapter", "head.safetensors", "icl.json")]
+    parts = [folder / n for n in ("backbone", "adapter", "bottleneck", "head.safetensors", "icl.json")]
     files = [f for p in parts if p.exists() for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()]
     return sum(f.stat().st_size for f in files) / 2**20
 

@@ -79,3 +79,12 @@ def test_tagging_compares_by_entity_f1(tiny_bert: Path, toy_conll: Path, tmp_pat
     assert "test entity F1" in result["recommendation"]["text"]
     assert "| method | seeds | test entity F1 % |" in (tmp_path / "cmp" / "report.md").read_text()
     assert "test entity F1" in capsys.readouterr().err
+
+
+def test_artifact_size_counts_what_predicting_needs(tmp_path: Path) -> None:
+    from ctxlearn.compare.cells import artifact_mb
+
+    for part in ("bottleneck/adapters.safetensors", "head.safetensors", "logs/events", "test_predictions.jsonl"):
+        (tmp_path / part).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / part).write_bytes(b"x" * 2**19)
+    assert artifact_mb(tmp_path) == pytest.approx(1.0)  # bottleneck and head; not logs or predictions
