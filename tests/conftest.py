@@ -82,6 +82,16 @@ def tiny_run(tiny_bert, tmp_path_factory) -> Path:
     return root / "run"
 
 
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_run: Path):
+    """The tiny run as a serving engine (serving helpers are in tests/unit/serve/serve_fixtures.py). It
+    lives here, not in a second conftest.py: tests import helpers with `from conftest import ...`, and
+    two modules named conftest would shadow each other when the whole suite is collected."""
+    from ctxlearn.serve.engine import open_engine
+
+    return open_engine(tiny_run)
+
+
 def shared_data(name: str) -> Path:
     path = SHARED_DATA / name
     if not path.is_dir():
