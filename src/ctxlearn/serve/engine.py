@@ -12,9 +12,10 @@ from typing import Any, Callable, Protocol
 from pydantic import BaseModel
 
 from ctxlearn.artifact import read_manifest
-from ctxlearn.data.example import Example
+from ctxlearn.data.example import Example, TaggedSentence
 from ctxlearn.registry import Registry
 from ctxlearn.serve.schema import ClassifyResponse, TagResponse
+from ctxlearn.tasks.tagging import entities
 
 
 class Engine(Protocol):
@@ -67,9 +68,6 @@ class TaggerEngine:
         self.name = Path(folder).resolve().name
 
     def run(self, items: list) -> list[dict[str, Any]]:
-        from ctxlearn.data.example import TaggedSentence
-        from ctxlearn.tasks.tagging import entities
-
         sentences = [TaggedSentence(tuple(words), (), (0,) * len(words)) for words in items]
         tags = self.predictor.predict(sentences).tags
         return [{"tags": t, "entities": entities(s, t)} for s, t in zip(sentences, tags)]
