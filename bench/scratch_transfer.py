@@ -1,0 +1,90 @@
+"""Does MLM pretraining help a scratch encoder? The issue-6 target, measured end to end.
+
+Pretrains a scratch encoder with MLM on a corpus for a fixed number of minutes, saves the same
+architecture and tokenizer at random initialisation (``pretrain --steps 0 --tokenizer``), then
+fine-tunes both with ``ctxlearn train --method full`` on ../shared/data/sst2 with the same budget
+(epochs, batch size, seed) at each learning rate given. The learning rate of each arm is chosen on
+dev; the test accuracy of that choice is the result. Every step is a ctxlearn CLI command, run as
+a subprocess, and a step whose output folder already exists is reused (so a stopped bench resumes).
+
+  python bench/scratch_transfer.py --name self --corpus ../shared/data/sst2/train.jsonl --minutes 12
+  python bench/scratch_transfer.py --name tapt --corpus builtin:movie-dialog ../shared/data/sst2/train.jsonl
+
+Writes bench/results/scratch-transfer-NAME.json atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "sst2"
+RESULTS = ROOT / "bench" / "results"
+CLI = [sys.executable, "-m", "ctxlearn"]
+
+
+def ctxlearn(args: list[str], out: Path) -> dict[str, Any]:
+    """Run one ctxlearn command with --json unless ``out`` exists; the run's metrics either way."""
+    if not out.exists():
+        proc = subprocess.run([*CLI, *args, "--out", str(out), "--json"], capture_output=True, text=True,
+                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        if proc.returncode != 0:
+            sys.exit(f"failed: {' '.join(args)}\n{proc.stderr[-3000:]}")
+    return json.loads((out / "metrics.json").read_text())
+
+
+def pretrain(a: argparse.Namespace, runs: Path) -> tuple[Path, Path, dict[str, Any]]:
+    model, init = runs / f"mlm-{a.name}", runs / f"mlm-{a.name}-init"
+    common = ["pretrain", "--objective", "mlm", "--corpus", *a.corpus, "--seed", str(a.seed)]
+    metrics = ctxlearn([*common, "--minutes", str(a.minutes), "--steps", "1000000"], model)
+    ctxlearn([*common, "--steps", "0", "--tokenizer", str(model)], init)
+    keep = ("steps", "tokens_seen", "train_seconds", "train_tokens_per_s", "parameters", "val_ppl", "unigram_ppl")
+    return model, init, {k: metrics.get(k) for k in keep}
+
+
+def finetune(folder: Path, lr: str, a: argparse.Namespace, out: Path) -> dict[str, Any]:
+    m = ctxlearn(["train", "--data", str(DATA), "--model", f"scratch:{folder}", "--method", "full", "--epochs",
+                  str(a.epochs), "--lr", lr, "--seed", str(a.seed)], out)
+    return {"lr": lr, "dev_accuracy": m["dev"]["accuracy"], "test_accuracy": m["test"]["accuracy"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--name", required=True, help="names the run folders and the results file")
+    ap.add_argument("--corpus", nargs="+", required=True, help="pretraining corpus (as `ctxlearn pretrain --corpus`)")
+    ap.add_argument("--minutes", type=float, default=10.0, help="pretraining wall-clock budget")
+    ap.add_argument("--epochs", type=float, default=4.0, help="fine-tuning epochs, both arms")
+    ap.add_argument("--lrs", default="3e-4,1e-4", help="fine-tuning learning rates tried on each arm (chosen on dev)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--runs", type=Path, default=ROOT / "runs", help="where the run folders go")
+    a = ap.parse_args()
+    model, init, pre = pretrain(a, a.runs)
+    arms: dict[str, Any] = {}
+    for arm, folder in (("mlm", model), ("random_init", init)):
+        rows = [finetune(folder, lr, a, a.runs / f"sst2-{a.name}-{arm}-{lr}") for lr in a.lrs.split(",")]
+        best = max(rows, key=lambda r: r["dev_accuracy"])
+        arms[arm] = {"runs": rows, "chosen_on_dev": best}
+        print(f"{arm:<12} " + "  ".join(f"lr {r['lr']}: dev {100 * r['dev_accuracy']:.1f} test {100 * r['test_accuracy']:.1f}"
+                                         for r in rows), flush=True)
+    gain = 100 * (arms["mlm"]["chosen_on_dev"]["test_accuracy"] - arms["random_init"]["chosen_on_dev"]["test_accuracy"])
+    res = {"benchmark": "scratch encoder: MLM-pretrained vs random init, fine-tuned on sst2 with the same budget",
+           "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "corpus": a.corpus,
+           "pretrain_minutes": a.minutes, "finetune_epochs": a.epochs, "seed": a.seed, "pretrain": pre, "arms": arms,
+           "test_gain_points": round(gain, 2),
+           "target": {"target": "MLM-pretrained beats random init on sst2 test (lr chosen on dev)", "pass": gain > 0}}
+    print(f"pretrained {'beats' if gain > 0 else 'does not beat'} random init: {gain:+.2f} test points")
+    out = RESULTS / f"scratch-transfer-{a.name}.json"
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(res, indent=2))
+    tmp.replace(out)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
