@@ -117,7 +117,9 @@ def load_adapters(backbone: nn.Module, folder: Path) -> nn.Module:
 # Defaults: Houlsby et al.'s reference code (google-research/adapter-bert): bottleneck 64, GELU, init
 # std 1e-3; its README trains BERT-base adapters at lr 3e-4 for 5 epochs, and the paper sweeps
 # {3e-5, 3e-4, 3e-3}. A 6-layer encoder in a few epochs wants the upper half of that sweep (lora.py
-# found the same on MiniLM/SST-2), so 1e-3 for 5 epochs; not yet measured on SST-2.
+# found the same on MiniLM/SST-2), so 1e-3 for 5 epochs. Measured on SST-2, seed 0: best dev 87.6,
+# test 87.4 (full fine-tuning: 89.5); 8 epochs stopped early after 7 with best dev 87.7 and the same
+# test 87.4, so 5 stays.
 METHODS.register("adapter")(Method(
     name="adapter", help="bottleneck adapters after attention and feed-forward (Houlsby), LayerNorms and the head",
     options=AdapterOptions, prepare=prepare, lr=1e-3, epochs=5))
