@@ -41,7 +41,7 @@ def ctxlearn(args: list[str], out: Path) -> dict[str, Any]:
 
 def pretrain(a: argparse.Namespace, runs: Path) -> tuple[Path, Path, dict[str, Any]]:
     model, init = runs / f"mlm-{a.name}", runs / f"mlm-{a.name}-init"
-    common = ["pretrain", "--objective", "mlm", "--corpus", *a.corpus, "--seed", str(a.seed)]
+    common = ["pretrain", "--objective", "mlm", "--corpus", *a.corpus, "--seed", str(a.seed), "--mask-prob", str(a.mask_prob)]
     metrics = ctxlearn([*common, "--minutes", str(a.minutes), "--steps", "1000000"], model)
     ctxlearn([*common, "--steps", "0", "--tokenizer", str(model)], init)
     keep = ("steps", "tokens_seen", "train_seconds", "train_tokens_per_s", "parameters", "val_ppl", "unigram_ppl")
@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--name", required=True, help="names the run folders and the results file")
     ap.add_argument("--corpus", nargs="+", required=True, help="pretraining corpus (as `ctxlearn pretrain --corpus`)")
     ap.add_argument("--minutes", type=float, default=10.0, help="pretraining wall-clock budget")
+    ap.add_argument("--mask-prob", type=float, default=0.15, help="MLM: share of tokens predicted")
     ap.add_argument("--epochs", type=float, default=4.0, help="fine-tuning epochs, both arms")
     ap.add_argument("--lrs", default="3e-4,1e-4", help="fine-tuning learning rates tried on each arm (chosen on dev)")
     ap.add_argument("--seed", type=int, default=0)
@@ -75,7 +76,7 @@ def main() -> None:
     gain = 100 * (arms["mlm"]["chosen_on_dev"]["test_accuracy"] - arms["random_init"]["chosen_on_dev"]["test_accuracy"])
     res = {"benchmark": "scratch encoder: MLM-pretrained vs random init, fine-tuned on sst2 with the same budget",
            "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "corpus": a.corpus,
-           "pretrain_minutes": a.minutes, "finetune_epochs": a.epochs, "seed": a.seed, "pretrain": pre, "arms": arms,
+           "pretrain_minutes": a.minutes, "mask_prob": a.mask_prob, "finetune_epochs": a.epochs, "seed": a.seed, "pretrain": pre, "arms": arms,
            "test_gain_points": round(gain, 2),
            "target": {"target": "MLM-pretrained beats random init on sst2 test (lr chosen on dev)", "pass": gain > 0}}
     print(f"pretrained {'beats' if gain > 0 else 'does not beat'} random init: {gain:+.2f} test points")
