@@ -15,13 +15,15 @@ Writes bench/results/scratch-transfer-NAME.json atomically.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from finetune import environment, write_json  # noqa: E402  (bench/ is not a package)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "sst2"
@@ -75,15 +77,13 @@ def main() -> None:
                                          for r in rows), flush=True)
     gain = 100 * (arms["mlm"]["chosen_on_dev"]["test_accuracy"] - arms["random_init"]["chosen_on_dev"]["test_accuracy"])
     res = {"benchmark": "scratch encoder: MLM-pretrained vs random init, fine-tuned on sst2 with the same budget",
-           "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"), "corpus": a.corpus,
+           "environment": environment(), "corpus": a.corpus,
            "pretrain_minutes": a.minutes, "mask_prob": a.mask_prob, "finetune_epochs": a.epochs, "seed": a.seed, "pretrain": pre, "arms": arms,
            "test_gain_points": round(gain, 2),
            "target": {"target": "MLM-pretrained beats random init on sst2 test (lr chosen on dev)", "pass": gain > 0}}
     print(f"pretrained {'beats' if gain > 0 else 'does not beat'} random init: {gain:+.2f} test points")
     out = RESULTS / f"scratch-transfer-{a.name}.json"
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(res, indent=2))
-    tmp.replace(out)
+    write_json(out, res)
     print(f"wrote {out}")
 
 
