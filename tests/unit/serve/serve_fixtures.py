@@ -6,7 +6,7 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import uvicorn
 
@@ -20,7 +20,9 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 class FakeEngine:
     """Labels inputs 'long' (over 5 characters) or 'short'; sleeps ``delay`` per batch; fails on 'boom'.
-    Records each batch's size and whether one is running."""
+    Records each batch's size and whether one is running. While ``hold`` is set, a batch waits on the model
+    until the test clears it, so a test can keep the model busy for as long as it needs, however slow the
+    machine is."""
 
     name, response_model = "fake", ClassifyResponse
 
@@ -28,10 +30,17 @@ class FakeEngine:
         self.delay, self.accepts = delay, accepts
         self.batches: list[int] = []
         self.running = threading.Event()
+        self.hold, self._released = False, threading.Event()
+
+    def release(self) -> None:
+        self.hold = False
+        self._released.set()
 
     def run(self, items: list) -> list[dict[str, Any]]:
         self.running.set()
         self.batches.append(len(items))
+        if self.hold:
+            assert self._released.wait(60), "the test never released the held model"
         time.sleep(self.delay)
         if "boom" in items:
             raise RuntimeError("boom")
@@ -58,6 +67,14 @@ def live(app: Any, drain_seconds: float = 10.0) -> Iterator[tuple[str, uvicorn.S
         server.should_exit = True
         thread.join(30)
         sock.close()
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 30.0, what: str = "condition") -> None:
+    """Polls ``condition`` every 10 ms; fails the test after ``seconds`` instead of spinning forever."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {seconds:.0f} s waiting for {what}"
+        time.sleep(0.01)
 
 
 def app_for(engine: Any, key: str | None = KEY, **settings: Any):

@@ -18,7 +18,7 @@ import httpx
 import schemathesis
 from schemathesis import GenerationMode
 from hypothesis import HealthCheck, given, settings
-from serve_fixtures import AUTH, KEY, FakeEngine, app_for, live
+from serve_fixtures import AUTH, KEY, FakeEngine, app_for, live, wait_for
 from schemathesis.checks import (content_type_conformance, not_a_server_error, response_schema_conformance,
                                  status_code_conformance)
 
@@ -60,20 +60,23 @@ def test_overload_gives_429_with_retry_after_and_no_5xx() -> None:
 
 
 def test_excess_requests_are_refused_before_their_body_is_read() -> None:
-    engine = FakeEngine(delay=0.5)
+    engine = FakeEngine()
     with live(app_for(engine, max_batch_size=1, max_queue=1, max_texts=1)) as (url, _):
         engine.running.clear()
+        engine.hold = True  # the first request stays on the model until the refusal below has been checked
         busy = ThreadPoolExecutor(2)
-        held = [busy.submit(httpx.post, f"{url}/v1/predict", json={"texts": ["x"]}, headers=AUTH, timeout=30) for _ in range(2)]
-        assert engine.running.wait(10)
-        while httpx.get(f"{url}/readyz").json()["queue"] < 1:  # one request on the model, one queued: admission is full
-            time.sleep(0.01)
-        host, port = url.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port)), timeout=5) as sock:  # headers only; the body never comes
-            sock.sendall(f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH['Authorization']}\r\n"
-                         "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n".encode())
-            assert sock.recv(4096).startswith(b"HTTP/1.1 429")
-        assert [f.result().status_code for f in held] == [200, 200]
+        held = [busy.submit(httpx.post, f"{url}/v1/predict", json={"texts": ["x"]}, headers=AUTH, timeout=60) for _ in range(2)]
+        try:
+            assert engine.running.wait(10)
+            wait_for(lambda: httpx.get(f"{url}/readyz").json()["queue"] >= 1, what="one request on the model, one queued")
+            host, port = url.removeprefix("http://").split(":")
+            with socket.create_connection((host, int(port)), timeout=5) as sock:  # headers only; the body never comes
+                sock.sendall(f"POST /v1/predict HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH['Authorization']}\r\n"
+                             "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n".encode())
+                assert sock.recv(4096).startswith(b"HTTP/1.1 429")
+        finally:
+            engine.release()
+        assert [f.result(timeout=60).status_code for f in held] == [200, 200]
         busy.shutdown()
 
 
