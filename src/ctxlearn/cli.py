@@ -33,7 +33,9 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, prefix: str 
         base = typing.get_args(kind)[0] if typing.get_origin(kind) in (typing.Union, getattr(__import__("types"), "UnionType", ())) else kind
         text = f"{f.metadata['help']} (default: {f.default})"
         if base is bool:
-            parser.add_argument(_flag(prefix + f.name), dest=dest_prefix + f.name, action="store_true", default=None, help=text)
+            # --x sets it, --no-x clears it: a flag can override a recipe's YAML either way
+            parser.add_argument(_flag(prefix + f.name), dest=dest_prefix + f.name, action=argparse.BooleanOptionalAction,
+                                default=None, help=text)
         else:
             parser.add_argument(_flag(prefix + f.name), dest=dest_prefix + f.name, type=base, default=None,
                                 metavar=f.name.upper(), help=text)

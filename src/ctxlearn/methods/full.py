@@ -5,15 +5,19 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from ctxlearn.config import opt
 from ctxlearn.methods.base import METHODS, Method
 
 
 @dataclass
 class FullOptions:
-    pass
+    freeze_embeddings: bool = opt(False, "keep the word-embedding table as pretrained (half of MiniLM's weights; "
+                                         "it saves the table's gradient and optimizer update every step)")
 
 
 def prepare(model: nn.Module, options: FullOptions) -> nn.Module:
+    if options.freeze_embeddings:
+        model.backbone.get_input_embeddings().weight.requires_grad_(False)
     return model
 
 
