@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -43,7 +44,8 @@ def ctxlearn(args: list[str], out: Path) -> dict[str, Any]:
 
 def pretrain(a: argparse.Namespace, runs: Path) -> tuple[Path, Path, dict[str, Any]]:
     model, init = runs / f"mlm-{a.name}", runs / f"mlm-{a.name}-init"
-    common = ["pretrain", "--objective", "mlm", "--corpus", *a.corpus, "--seed", str(a.seed), "--mask-prob", str(a.mask_prob)]
+    common = ["pretrain", "--objective", "mlm", "--corpus", *a.corpus, "--seed", str(a.seed), "--mask-prob", str(a.mask_prob),
+              *shlex.split(a.pretrain_args)]  # the same architecture for both arms
     metrics = ctxlearn([*common, "--minutes", str(a.minutes), "--steps", "1000000"], model)
     ctxlearn([*common, "--steps", "0", "--tokenizer", str(model)], init)
     keep = ("steps", "tokens_seen", "train_seconds", "train_tokens_per_s", "parameters", "val_ppl", "unigram_ppl")
@@ -64,6 +66,8 @@ def main() -> None:
     ap.add_argument("--mask-prob", type=float, default=0.15, help="MLM: share of tokens predicted")
     ap.add_argument("--epochs", type=float, default=4.0, help="fine-tuning epochs, both arms")
     ap.add_argument("--lrs", default="3e-4,1e-4", help="fine-tuning learning rates tried on each arm (chosen on dev)")
+    ap.add_argument("--pretrain-args", default="",
+                    help='extra `ctxlearn pretrain` flags for both arms, e.g. "--layers 2 --d-model 128 --lr 1e-3"')
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--runs", type=Path, default=ROOT / "runs", help="where the run folders go")
     a = ap.parse_args()
@@ -78,7 +82,7 @@ def main() -> None:
     gain = 100 * (arms["mlm"]["chosen_on_dev"]["test_accuracy"] - arms["random_init"]["chosen_on_dev"]["test_accuracy"])
     res = {"benchmark": "scratch encoder: MLM-pretrained vs random init, fine-tuned on sst2 with the same budget",
            "environment": environment(), "corpus": a.corpus,
-           "pretrain_minutes": a.minutes, "mask_prob": a.mask_prob, "finetune_epochs": a.epochs, "seed": a.seed, "pretrain": pre, "arms": arms,
+           "pretrain_minutes": a.minutes, "mask_prob": a.mask_prob, "pretrain_args": a.pretrain_args, "finetune_epochs": a.epochs, "seed": a.seed, "pretrain": pre, "arms": arms,
            "test_gain_points": round(gain, 2),
            "target": {"target": "MLM-pretrained beats random init on sst2 test (lr chosen on dev)", "pass": gain > 0}}
     print(f"pretrained {'beats' if gain > 0 else 'does not beat'} random init: {gain:+.2f} test points")

@@ -18,6 +18,8 @@ class Method:
     ``lr`` and ``epochs`` are the defaults the method is tuned for; the user's flags override them.
     ``callbacks``, when set, builds the Trainer callbacks a method needs while it trains (AdaLoRA
     reallocates its ranks after every optimizer step) from the prepared model and the options.
+    ``lr_scale``, when set, maps the options to a function from parameter name to a multiple of the
+    learning rate, or to None when every parameter takes the plain rate (LoRA+ trains B faster than A).
     """
 
     name: str
@@ -28,6 +30,7 @@ class Method:
     epochs: float
     fit: str = "trainer"
     callbacks: Callable[[nn.Module, Any], list] | None = None
+    lr_scale: Callable[[Any], Callable[[str], float] | None] | None = None
 
 
 METHODS: Registry[Method] = Registry("method")

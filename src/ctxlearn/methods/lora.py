@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from torch import nn
 
@@ -18,6 +19,8 @@ class LoraOptions:
     dora: bool = opt(False, "DoRA (Liu et al. 2024): learn each adapted weight's column norms apart from its "
                             "direction; adds one vector per module, and costs some speed")
     rslora: bool = opt(False, "rank-stabilised scaling alpha / sqrt(r) instead of alpha / r (Kalajdzievski 2023)")
+    plus_ratio: float = opt(0.0, "LoRA+ (Hayou et al. 2024): train the B matrices at this multiple of the learning "
+                                 "rate (0 = off; the paper's default is 16)")
 
 
 def prepare(model: nn.Module, options: LoraOptions) -> nn.Module:
@@ -30,6 +33,11 @@ def prepare(model: nn.Module, options: LoraOptions) -> nn.Module:
     return model
 
 
+def lr_scale(options: LoraOptions) -> Callable[[str], float] | None:
+    ratio = options.plus_ratio
+    return (lambda name: ratio if ".lora_B." in name else 1.0) if ratio else None
+
+
 # Defaults: Hu et al. (2021) adapt attention projections with r=8. The learning rate was measured on
 # SST-2 with MiniLM-L6 (dev accuracy after 1/2/3 epochs): 5e-4 gave 84.2/85.1 and was still climbing
 # slowly; 2e-3 gave 84.6/87.6/88.3 (test 88.1) in 3 epochs. Tried since, seed 0, none better on dev
@@ -39,4 +47,4 @@ def prepare(model: nn.Module, options: LoraOptions) -> nn.Module:
 # (--head-init probe): 86.8 / 86.4.
 METHODS.register("lora")(Method(
     name="lora", help="peft LoRA on attention projections plus the head (<1% of weights)", options=LoraOptions,
-    prepare=prepare, lr=2e-3, epochs=3))
+    prepare=prepare, lr=2e-3, epochs=3, lr_scale=lr_scale))

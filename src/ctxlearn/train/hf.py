@@ -42,6 +42,37 @@ class StepClock(TrainerCallback):
         self._skip = True
 
 
+class ScaledTrainer(Trainer):
+    """Trainer whose optimizer gives some parameters a multiple of the learning rate: ``lr_scale``
+    maps a parameter name to its multiple. The scheduler then scales every group's rate alike."""
+
+    def __init__(self, *args: Any, lr_scale: Callable[[str], float] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lr_scale = lr_scale
+
+    def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
+        fresh = self.optimizer is None
+        optimizer = super().create_optimizer(model)
+        if fresh and self.lr_scale is not None:
+            names = {id(p): n for n, p in (model or self.model).named_parameters()}
+            groups = scaled_groups(optimizer.param_groups, names, self.lr_scale)
+            optimizer.param_groups.clear()  # no step taken yet, so there is no state to carry over
+            for group in groups:
+                optimizer.add_param_group(group)
+        return optimizer
+
+
+def scaled_groups(groups: list[dict], names: dict[int, str], lr_scale: Callable[[str], float]) -> list[dict]:
+    """Each group split by the multiple its parameters take; settings other than ``lr`` are kept."""
+    out = []
+    for group in groups:
+        by_scale: dict[float, list] = {}
+        for p in group["params"]:
+            by_scale.setdefault(lr_scale(names[id(p)]), []).append(p)
+        out += [{**group, "params": params, "lr": group["lr"] * scale} for scale, params in by_scale.items()]
+    return out
+
+
 def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int, steps_per_epoch: int,
           max_steps: int = 0, metric: str = "accuracy") -> TrainingArguments:
     # max_steps > 0 measures a few steps (``--estimate-steps``): no evaluation, checkpoints or logs.
@@ -86,10 +117,12 @@ def argmax_ids(logits: Any, labels: Any) -> torch.Tensor:
 
 def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Encoded, cfg: Any, work: Path,
                      epochs: float, lr: float, bf16: bool, callbacks: list | None = None,
-                     max_steps: int = 0, task: Task | None = None, labels: list[str] | None = None) -> dict[str, Any]:
+                     max_steps: int = 0, task: Task | None = None, labels: list[str] | None = None,
+                     lr_scale: Callable[[str], float] | None = None) -> dict[str, Any]:
     """Train ``model`` in place (best dev checkpoint loaded at the end); returns training stats.
     ``task`` (classification by default) pads the batches and scores dev with its metric over
-    ``labels``; ``callbacks`` are extra Trainer callbacks the method needs (``Method.callbacks``). With
+    ``labels``; ``callbacks`` are extra Trainer callbacks the method needs (``Method.callbacks``), and
+    ``lr_scale`` its per-parameter learning-rate multiples (``Method.lr_scale``). With
     ``max_steps`` it only measures: that many steps, then one timed evaluation on up to 256 dev rows
     (``dev_seconds_per_example``)."""
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
@@ -99,9 +132,9 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     clock = StepClock()
     stops = cfg.patience > 0 and not max_steps
     callbacks = [clock, *(callbacks or [])] + ([EarlyStoppingCallback(cfg.patience)] if stops else [])
-    trainer = Trainer(model=model, args=args, train_dataset=Numbered(train.rows), eval_dataset=Numbered(dev.rows),
-                      data_collator=task.collator(tokenizer), compute_metrics=dev_metric(task, dev, labels or []),
-                      preprocess_logits_for_metrics=argmax_ids, callbacks=callbacks)
+    trainer = ScaledTrainer(model=model, args=args, train_dataset=Numbered(train.rows), eval_dataset=Numbered(dev.rows),
+                            data_collator=task.collator(tokenizer), compute_metrics=dev_metric(task, dev, labels or []),
+                            preprocess_logits_for_metrics=argmax_ids, callbacks=callbacks, lr_scale=lr_scale)
     if max_steps:
         return _measure(trainer, clock, dev)
     resume = get_last_checkpoint(str(work)) if cfg.resume and work.is_dir() else None

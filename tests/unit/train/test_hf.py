@@ -1,10 +1,17 @@
-"""The Trainer path's step clock: steady training speed leaves out the first step and any interval
-holding an evaluation or a checkpoint save."""
+"""The Trainer path: the step clock (steady training speed leaves out the first step and any interval
+holding an evaluation or a checkpoint save), and per-parameter learning-rate multiples (LoRA+)."""
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from ctxlearn.train.hf import StepClock
+import pytest
+import torch
+from torch import nn
+from transformers import TrainingArguments
+
+from ctxlearn.methods import METHODS
+from ctxlearn.methods.lora import LoraOptions
+from ctxlearn.train.hf import ScaledTrainer, StepClock, scaled_groups
 
 
 def _tick(clock: StepClock, first: int, last: int) -> None:
@@ -26,3 +33,26 @@ def test_step_clock_leaves_out_intervals_with_an_evaluation_or_a_save() -> None:
     clock.on_save(None, None, None)
     _tick(clock, 5, 6)
     assert clock.steps == 3  # 1->2, 2->3 and 5->6
+
+
+def test_scaled_groups_split_each_group_by_its_multiple() -> None:
+    a, b, c = (nn.Parameter(torch.zeros(2)) for _ in range(3))
+    names = {id(a): "x.lora_A.w", id(b): "x.lora_B.w", id(c): "head.bias"}
+    groups = [{"params": [a, b], "lr": 1e-3, "weight_decay": 0.01}, {"params": [c], "lr": 1e-3, "weight_decay": 0.0}]
+    out = scaled_groups(groups, names, lambda n: 16.0 if ".lora_B." in n else 1.0)
+    got = sorted((names[id(g["params"][0])], len(g["params"]), g["lr"], g["weight_decay"]) for g in out)
+    assert got == [("head.bias", 1, 1e-3, 0.0), ("x.lora_A.w", 1, 1e-3, 0.01), ("x.lora_B.w", 1, pytest.approx(1.6e-2), 0.01)]
+
+
+def test_lora_plus_trains_b_at_the_ratio_and_the_rest_at_the_rate(tmp_path) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    model = get_peft_model(nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2)), LoraConfig(r=2, target_modules=["0"]))
+    scale = METHODS.get("lora").lr_scale(LoraOptions(plus_ratio=16.0))
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, use_cpu=True, report_to=[])
+    optimizer = ScaledTrainer(model=model, args=args, lr_scale=scale).create_optimizer()
+    names = {id(p): n for n, p in model.named_parameters()}
+    lrs = {names[id(p)]: g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert lrs and all(lr == pytest.approx(1.6e-2 if ".lora_B." in n else 1e-3) for n, lr in lrs.items()), lrs
+    assert any(".lora_B." in n for n in lrs) and set(lrs) == {n for n, p in model.named_parameters() if p.requires_grad}
+    assert METHODS.get("lora").lr_scale(LoraOptions()) is None  # off by default: the Trainer's optimizer as it is
