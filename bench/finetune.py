@@ -260,7 +260,7 @@ def print_report(res: dict[str, Any]) -> None:
     for r in res["throughput"]:
         acc = f"{100 * r['test_accuracy']:.1f}%" if "test_accuracy" in r else "-"
         print(f"{r['name']:<36}{r['useful_tokens_per_s']:>14.0f}{r['mean_seq_len']:>10.1f}{100 * r['mfu']:>7.1f}%{acc:>10}")
-    whole = res["throughput"][-2].get("whole_run_tokens_per_s")
+    whole = next(r for r in res["throughput"] if r["name"].startswith("ctxlearn")).get("whole_run_tokens_per_s")
     if whole:
         print(f"  (ctxlearn over the whole run, dev evaluations and checkpoint saves included: {whole:.0f} useful tok/s)")
     for p in res["peers_failed"]:

@@ -20,9 +20,9 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 class FakeEngine:
     """Labels inputs 'long' (over 5 characters) or 'short'; sleeps ``delay`` per batch; fails on 'boom'.
-    Records each batch's size and whether one is running. While ``hold`` is set, a batch waits on the model
-    until the test clears it, so a test can keep the model busy for as long as it needs, however slow the
-    machine is."""
+    Records each batch's size and whether one is running. While ``released`` is clear, a batch waits on the
+    model until the test sets it, so a test can keep the model busy for as long as it needs, however slow
+    the machine is."""
 
     name, response_model = "fake", ClassifyResponse
 
@@ -30,17 +30,13 @@ class FakeEngine:
         self.delay, self.accepts = delay, accepts
         self.batches: list[int] = []
         self.running = threading.Event()
-        self.hold, self._released = False, threading.Event()
-
-    def release(self) -> None:
-        self.hold = False
-        self._released.set()
+        self.released = threading.Event()
+        self.released.set()
 
     def run(self, items: list) -> list[dict[str, Any]]:
         self.running.set()
         self.batches.append(len(items))
-        if self.hold:
-            assert self._released.wait(60), "the test never released the held model"
+        assert self.released.wait(60), "the test never released the held model"
         time.sleep(self.delay)
         if "boom" in items:
             raise RuntimeError("boom")

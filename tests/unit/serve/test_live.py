@@ -63,7 +63,7 @@ def test_excess_requests_are_refused_before_their_body_is_read() -> None:
     engine = FakeEngine()
     with live(app_for(engine, max_batch_size=1, max_queue=1, max_texts=1)) as (url, _):
         engine.running.clear()
-        engine.hold = True  # the first request stays on the model until the refusal below has been checked
+        engine.released.clear()  # the first request stays on the model until the refusal below has been checked
         busy = ThreadPoolExecutor(2)
         held = [busy.submit(httpx.post, f"{url}/v1/predict", json={"texts": ["x"]}, headers=AUTH, timeout=60) for _ in range(2)]
         try:
@@ -75,7 +75,7 @@ def test_excess_requests_are_refused_before_their_body_is_read() -> None:
                              "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n".encode())
                 assert sock.recv(4096).startswith(b"HTTP/1.1 429")
         finally:
-            engine.release()
+            engine.released.set()
         assert [f.result(timeout=60).status_code for f in held] == [200, 200]
         busy.shutdown()
 
