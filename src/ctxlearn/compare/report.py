@@ -74,10 +74,16 @@ def make_plots(rows: list[dict[str, Any]], folder: Path) -> None:
     plt.close(fig)
 
 
+def wall_line(meta: dict[str, Any]) -> str:
+    minutes = meta.get("cells_wall_seconds", 0.0) / 60
+    return f"The {meta.get('cells', 0)} cells took {minutes:.1f} min of wall time in all (each cell's own process)."
+
+
 def markdown(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, Any]) -> str:
     t = table_rows(rows)
     lines = [f"# ctxlearn compare: {meta['data']} with {meta['model']}", "",
              f"Budget `{meta['budget']}`: {meta['budget_help']}. Same splits for every method.", "",
+             wall_line(meta), "",
              f"**Recommendation.** {rec['text']}", "",
              "| " + " | ".join(t[0]) + " |", "|" + "---|" * len(t[0])]
     lines += ["| " + " | ".join(r) + " |" for r in t[1:]]
@@ -102,7 +108,8 @@ def html_page(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, A
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>ctxlearn compare</title>"
             f"<style>{style}</style></head><body><h1>ctxlearn compare: {html.escape(meta['data'])}</h1>"
             f"<p>Model <code>{html.escape(meta['model'])}</code>; budget <code>{meta['budget']}</code>: "
-            f"{html.escape(meta['budget_help'])}. Every method saw the same splits; each cell is mean ± std over seeds.</p>"
+            f"{html.escape(meta['budget_help'])}. Every method saw the same splits; each cell is mean ± std over seeds. "
+            f"{html.escape(wall_line(meta))}</p>"
             f"<p class=rec><b>Recommendation.</b> {html.escape(rec['text'])}</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
             + "".join(f"<p>{html.escape(n)}</p>" for n in notes(rows)) +

@@ -61,6 +61,7 @@ def cell_args(cfg: CompareConfig, method: str) -> list[str]:
 
 
 def plan(cfg: CompareConfig) -> list[Cell]:
+    """Seed-major: every method's seed 0 first, so an interrupted comparison already covers every method."""
     from ctxlearn.methods import METHODS
 
     methods = [m.strip() for m in cfg.methods.split(",") if m.strip()]
@@ -68,7 +69,7 @@ def plan(cfg: CompareConfig) -> list[Cell]:
         if m != "icl":
             METHODS.get(m)  # unknown names fail here, before any training
     seeds = cfg.seeds or BUDGETS.get(cfg.budget).seeds
-    return [Cell(m, s) for m in methods for s in range(seeds)]
+    return [Cell(m, s) for s in range(seeds) for m in methods]
 
 
 def run_compare(cfg: CompareConfig) -> dict[str, Any]:
@@ -96,6 +97,7 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     rec = recommend(rows)
     b = BUDGETS.get(cfg.budget)
     meta = {"data": cfg.data, "model": cfg.model, "budget": cfg.budget, "budget_help": b.help,
-            "seeds": cfg.seeds or b.seeds, "methods": [r["method"] for r in rows]}
+            "seeds": cfg.seeds or b.seeds, "methods": [r["method"] for r in rows],
+            "cells": len(results), "cells_wall_seconds": sum(r.get("wall_seconds") or 0.0 for r in results)}
     report.write(out, rows, results, rec, meta)
     return {"out": str(out), "recommendation": rec, "methods": rows}

@@ -17,14 +17,17 @@ def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_pat
     assert set(json.loads((tmp_path / "cmp" / "estimates.json").read_text())) == {"head", "topk"}
     results = json.loads((tmp_path / "cmp" / "results.json").read_text())
     assert [r["method"] for r in results["methods"]] == ["head", "topk"]
-    assert [(c["method"], c["seed"]) for c in results["cells"]] == [("head", 0), ("head", 1), ("topk", 0), ("topk", 1)]
+    assert [(c["method"], c["seed"]) for c in results["cells"]] == [("head", 0), ("topk", 0), ("head", 1), ("topk", 1)]
     head = results["methods"][0]
-    accs = [c["test_accuracy"] for c in results["cells"][:2]]
+    accs = [c["test_accuracy"] for c in results["cells"] if c["method"] == "head"]
     assert head["test_accuracy"] == pytest.approx(sum(accs) / 2)
     assert head["trainable_params"] == 66 and head["artifact_mb"] > 0 and head["peak_rss_mb"] > 0
     topk = results["methods"][1]["estimate"]
     assert topk["epoch_seconds"] > 0 and topk["actual_epoch_seconds"] > 0 and topk["actual_peak_rss_mb"] > 0
     assert "s/epoch est. / actual" in (tmp_path / "cmp" / "report.md").read_text()
+    wall = sum(c["wall_seconds"] for c in results["cells"])
+    assert results["meta"]["cells_wall_seconds"] == pytest.approx(wall) and wall > 0
+    assert f"The 4 cells took {wall / 60:.1f} min" in (tmp_path / "cmp" / "report.md").read_text()
     page = (tmp_path / "cmp" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and first["recommendation"]["text"] in page.replace("&#x27;", "'")
 
@@ -56,6 +59,13 @@ def test_unknown_method_fails_before_training(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="unknown method 'lorra'"):
         run_compare(CompareConfig(data="x", methods="full,lorra", out=str(tmp_path)))
+
+
+def test_plan_runs_every_method_once_before_any_second_seed() -> None:
+    from ctxlearn.compare.run import plan
+
+    cells = plan(CompareConfig(data="x", methods="full,head,lora", seeds=2))
+    assert [c.name for c in cells] == ["full-s0", "head-s0", "lora-s0", "full-s1", "head-s1", "lora-s1"]
 
 
 def test_icl_cell_gets_icl_flags_not_training_ones() -> None:
