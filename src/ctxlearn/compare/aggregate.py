@@ -29,6 +29,11 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def size(mb: float) -> str:
+    """An artifact size a reader can compare: a head of a few kilobytes is not "0.0 MB"."""
+    return f"{mb:.1f} MB" if mb >= 0.1 else f"{mb * 1024:.0f} KB"
+
+
 def recommend(rows: list[dict[str, Any]], within: float = 0.01) -> dict[str, Any]:
     """The most accurate method (by the ``headline`` score), and the cheapest (fewest trainable
     parameters, then fastest) within ``within`` of it."""
@@ -39,5 +44,5 @@ def recommend(rows: list[dict[str, Any]], within: float = 0.01) -> dict[str, Any
     text = (f"Most accurate: {best['method']} ({100 * best[key]:.1f}% {name}). "
             f"Cheapest within {100 * within:.0f} point of it: {cheap['method']} "
             f"({100 * cheap[key]:.1f}%, {cheap['trainable_params']:,} trainable parameters, "
-            f"{cheap['train_seconds']:.0f} s to train, {cheap['artifact_mb']:.1f} MB to ship).")
+            f"{cheap['train_seconds']:.0f} s to train, {size(cheap['artifact_mb'])} to ship).")
     return {"best": best["method"], "cheapest_within": cheap["method"], "within": within, "text": text}

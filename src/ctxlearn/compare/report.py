@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ctxlearn.compare.aggregate import headline
+from ctxlearn.compare.aggregate import headline, size
 
 PLOTS = ("accuracy_vs_params", "accuracy_vs_time", "peak_memory")
 
@@ -24,10 +24,10 @@ def _estimated(row: dict[str, Any], key: str) -> str:
 def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
     key, name = headline(rows)
     header = ["method", "seeds", f"{name} %", "macro-F1 %", "trainable params", "% trainable",
-              "artifact MB", "train s", "peak memory MB", "predict ms/example"]
+              "artifact size", "train s", "peak memory MB", "predict ms/example"]
     body = [[r["method"], str(r["seeds"]), _pct(r, key), _pct(r, "test_macro_f1"),
              f"{r['trainable_params']:,}", f"{100 * r['trainable_params'] / max(1, r['total_params']):.3f}",
-             f"{r['artifact_mb']:.1f}", f"{r['train_seconds']:.0f} ± {r['train_seconds_std']:.0f}",
+             size(r["artifact_mb"]), f"{r['train_seconds']:.0f} ± {r['train_seconds_std']:.0f}",
              f"{r['peak_rss_mb']:.0f}", f"{r['predict_ms_per_example']:.2f}"] for r in rows]
     if any("estimate" in r for r in rows):
         header += ["s/epoch est. / actual", "peak MB est. / actual"]

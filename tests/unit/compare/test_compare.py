@@ -45,6 +45,13 @@ def _row(method: str, acc: float, params: int, secs: float) -> dict:
             "artifact_mb": 1.0}
 
 
+@pytest.mark.parametrize("mb, shown", [(86.1, "86.1 MB"), (0.1, "0.1 MB"), (3216 / 2**20, "3 KB")])
+def test_artifact_sizes_under_a_tenth_of_a_megabyte_show_in_kilobytes(mb: float, shown: str) -> None:
+    from ctxlearn.compare.aggregate import size
+
+    assert size(mb) == shown
+
+
 def test_recommendation_picks_cheapest_within_one_point() -> None:
     rows = aggregate([_row("full", 0.90, 1000, 100), _row("full", 0.92, 1000, 100), _row("lora", 0.905, 10, 50),
                       _row("lora", 0.905, 10, 50), _row("head", 0.80, 1, 5), _row("head", 0.80, 1, 5)])
