@@ -44,31 +44,54 @@ def notes(rows: list[dict[str, Any]]) -> list[str]:
             for m, n in sizes.items() if n and usual and n != usual]
 
 
-def make_plots(rows: list[dict[str, Any]], folder: Path) -> None:
+ROLE_COLOURS = {"best": "#2a9d55", "cheapest": "#e07b00", "other": "#4c72b0"}
+
+
+def roles(rows: list[dict[str, Any]], rec: dict[str, Any]) -> list[str]:
+    """Each method's part in the recommendation, which the plots colour: best, cheapest within, other."""
+    return ["best" if r["method"] == rec.get("best") else "cheapest" if r["method"] == rec.get("cheapest_within")
+            else "other" for r in rows]
+
+
+def _scatter(ax: Any, xs: list[float], rows: list[dict[str, Any]], rec: dict[str, Any]) -> None:
+    """Accuracy ± std against one cost, coloured by role, with the band the recommendation searched."""
+    score, _ = headline(rows)
+    acc = [100 * r[score] for r in rows]
+    best = max(acc)
+    ax.axhspan(best - 100 * rec.get("within", 0.01), best, color=ROLE_COLOURS["best"], alpha=0.08,
+               label=f"within {100 * rec.get('within', 0.01):.0f} point of the best")
+    for x, y, r, role in zip(xs, acc, rows, roles(rows, rec)):
+        ax.errorbar([x], [y], yerr=[100 * r[f"{score}_std"]], fmt="o", capsize=3, color=ROLE_COLOURS[role])
+        name = r["method"] + (" (trains nothing)" if r["trainable_params"] == 0 else "")
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=9, color=ROLE_COLOURS[role])
+    ax.margins(x=0.12, y=0.08)
+    ax.grid(alpha=0.3)
+    for role, text in (("best", "most accurate"), ("cheapest", "cheapest within reach of it")):
+        ax.plot([], [], "o", color=ROLE_COLOURS[role], label=text)  # legend entries only
+    ax.legend(loc="lower right", fontsize=8)
+
+
+def make_plots(rows: list[dict[str, Any]], rec: dict[str, Any], folder: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    score, label = headline(rows)
-    acc = [100 * r[score] for r in rows]
-    err = [100 * r[f"{score}_std"] for r in rows]
+    _, label = headline(rows)
     for name, key, xlabel, log in (("accuracy_vs_params", "trainable_params", "trainable parameters (log scale)", True),
                                    ("accuracy_vs_time", "train_seconds", "train time, seconds", False)):
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        xs = [max(1, r[key]) for r in rows]
-        ax.errorbar(xs, acc, yerr=err, fmt="o", capsize=3)
-        for x, y, r in zip(xs, acc, rows):
-            ax.annotate(r["method"], (x, y), textcoords="offset points", xytext=(5, 4))
+        _scatter(ax, [max(1, r[key]) if log else r[key] for r in rows], rows, rec)
         ax.set_xscale("log" if log else "linear")
         ax.set(xlabel=xlabel, ylabel=f"{label}, %", title=f"{label.removeprefix('test ')} vs {xlabel.split(',')[0].split(' (')[0]}")
-        ax.grid(alpha=0.3)
         fig.tight_layout()
         fig.savefig(folder / f"{name}.png", dpi=100)
         plt.close(fig)
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    ax.bar([r["method"] for r in rows], [r["peak_rss_mb"] for r in rows], color="#4c72b0")
+    ax.bar([r["method"] for r in rows], [r["peak_rss_mb"] for r in rows],
+           color=[ROLE_COLOURS[role] for role in roles(rows, rec)])
     ax.set(ylabel="peak memory (RSS), MB", title="peak memory per method")
+    ax.tick_params(axis="x", labelrotation=30)
     fig.tight_layout()
     fig.savefig(folder / "peak_memory.png", dpi=100)
     plt.close(fig)
@@ -118,7 +141,7 @@ def html_page(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, A
 
 def write(folder: Path, rows: list[dict[str, Any]], cells: list[dict[str, Any]], rec: dict[str, Any],
           meta: dict[str, Any]) -> None:
-    make_plots(rows, folder)
+    make_plots(rows, rec, folder)
     (folder / "results.json").write_text(json.dumps({"meta": meta, "methods": rows, "cells": cells,
                                                      "recommendation": rec}, indent=2, default=str))
     (folder / "report.md").write_text(markdown(rows, rec, meta))

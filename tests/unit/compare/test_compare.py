@@ -59,6 +59,9 @@ def test_recommendation_picks_cheapest_within_one_point() -> None:
     assert full["test_accuracy"] == pytest.approx(0.91) and full["test_accuracy_std"] == pytest.approx(0.01414, abs=1e-4)
     rec = recommend(rows)
     assert rec["best"] == "full" and rec["cheapest_within"] == "lora"
+    from ctxlearn.compare.report import roles
+
+    assert roles(rows, rec) == ["best", "cheapest", "other"]  # the colours the plots give each method
 
 
 def test_unknown_method_fails_before_training(tmp_path: Path) -> None:
