@@ -24,7 +24,7 @@ from typing import Any
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ctxlearn.errors import ModelError
+from ctxlearn.errors import ConfigError, ModelError
 from ctxlearn.export.quantize import is_int8, quantize_int8
 from ctxlearn.methods.adapter import adapted, load_adapters, save_adapters
 from ctxlearn.models.classifier import EncoderClassifier
@@ -68,10 +68,29 @@ def save_weights(model: EncoderClassifier, tokenizer: Any, folder: Path) -> str:
     return "base"
 
 
+# Files that mark a folder as one of ours (train, icl and export runs; pretrain runs): only such a folder,
+# or an empty one, may be replaced whole by a new run.
+OUTPUT_MARKERS = ("manifest.json", "pretrain.yaml")
+
+
+def check_out(out: str | Path, reads: str | Path | None = None) -> None:
+    """Refuse an ``--out`` that a run would wrongly replace, before any work starts: a file, a folder of
+    other files (replacing it would delete them), or a folder that holds ``reads``, the input."""
+    out = Path(out)
+    if reads is not None and Path(reads).exists() and out.resolve() in (Path(reads).resolve(), *Path(reads).resolve().parents):
+        raise ConfigError(f"--out {out} holds {reads}, which this command reads; give a folder outside it")
+    if out.is_file():
+        raise ConfigError(f"--out {out} is a file; give the path of a new folder")
+    if out.is_dir() and any(out.iterdir()) and not any((out / m).is_file() for m in OUTPUT_MARKERS):
+        raise ConfigError(f"--out {out} holds files that are not a ctxlearn run, and a run replaces its --out folder "
+                          f"whole; give a new or empty folder, e.g. {out / 'run'}")
+
+
 def write_atomically(out: Path, fill: Any) -> Path:
     """Build the run folder under a temporary name, then swap it in, so a crash leaves either the old
-    folder or the new one, never half of one."""
+    folder or the new one, never half of one. ``out`` must pass ``check_out``."""
     out = Path(out)
+    check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{time.time_ns()}")
     tmp.mkdir()
@@ -92,7 +111,13 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     path = Path(folder) / "manifest.json"
     if not path.is_file():
         raise ModelError(f"{folder}: not a ctxlearn run folder (no manifest.json); pass the --out folder of a finished run")
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelError(f"{path}: not valid JSON ({err}); the run folder is damaged: train the run again") from None
+    if not isinstance(manifest, dict) or "model_source" not in manifest:
+        raise ModelError(f"{path}: no 'model_source' entry; this is not a manifest that ctxlearn wrote")
+    return manifest
 
 
 def load_classifier(folder: str | Path) -> tuple[EncoderClassifier, Any, list[str], dict[str, Any]]:

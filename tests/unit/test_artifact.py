@@ -4,13 +4,18 @@ from pathlib import Path
 
 import pytest
 
-from ctxlearn.artifact import read_manifest, write_atomically
-from ctxlearn.errors import ModelError
+from ctxlearn.artifact import check_out, read_manifest, write_atomically
+from ctxlearn.errors import ConfigError, ModelError
+
+
+def _run(d: Path, name: str, text: str) -> None:
+    (d / "manifest.json").write_text("{}")  # what makes a folder a run that a rerun may replace
+    (d / name).write_text(text)
 
 
 def test_failed_write_keeps_the_old_folder(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    write_atomically(out, lambda d: (d / "a.txt").write_text("old"))
+    write_atomically(out, lambda d: _run(d, "a.txt", "old"))
 
     def crash(d: Path) -> None:
         (d / "a.txt").write_text("half")
@@ -24,11 +29,54 @@ def test_failed_write_keeps_the_old_folder(tmp_path: Path) -> None:
 
 def test_rewrite_replaces_whole_folder(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    write_atomically(out, lambda d: (d / "a.txt").write_text("1"))
-    write_atomically(out, lambda d: (d / "b.txt").write_text("2"))
-    assert sorted(p.name for p in out.iterdir()) == ["b.txt"]
+    write_atomically(out, lambda d: _run(d, "a.txt", "1"))
+    write_atomically(out, lambda d: _run(d, "b.txt", "2"))
+    assert sorted(p.name for p in out.iterdir()) == ["b.txt", "manifest.json"]
 
 
 def test_not_a_run_folder(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="no manifest.json"):
         read_manifest(tmp_path)
+
+
+@pytest.mark.parametrize("text, message", [('{"method": "lo', "not valid JSON"), ('{"method": "lora"}', "no 'model_source'"),
+                                           ("[]", "no 'model_source'")])
+def test_a_damaged_manifest_is_named(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(ModelError, match=message) as err:
+        read_manifest(tmp_path)
+    assert str(tmp_path / "manifest.json") in str(err.value)
+
+
+def test_a_folder_of_other_files_is_never_replaced(tmp_path: Path) -> None:
+    """`--out ~/data` would otherwise delete the user's files when the run swaps its folder in."""
+    (tmp_path / "mine.csv").write_text("text,label\n")
+    with pytest.raises(ConfigError, match="not a ctxlearn run"):
+        write_atomically(tmp_path, lambda d: (d / "a.txt").write_text("1"))
+    assert (tmp_path / "mine.csv").read_text() == "text,label\n"
+
+
+@pytest.mark.parametrize("make, allowed", [
+    (lambda p: None, True),                                     # new folder
+    (lambda p: p.mkdir(), True),                                # empty folder
+    (lambda p: (p.mkdir(), (p / "manifest.json").write_text("{}")), True),   # an earlier run: rerun replaces it
+    (lambda p: (p.mkdir(), (p / "pretrain.yaml").write_text("")), True),      # an earlier pretrain run
+    (lambda p: (p.mkdir(), (p / "notes.txt").write_text("x")), False),       # the user's folder
+    (lambda p: p.write_text("x"), False),                       # a file
+])
+def test_check_out_allows_only_new_empty_or_run_folders(tmp_path: Path, make, allowed: bool) -> None:
+    out = tmp_path / "out"
+    make(out)
+    if allowed:
+        check_out(out)
+    else:
+        with pytest.raises(ConfigError, match="--out"):
+            check_out(out)
+
+
+def test_out_may_not_hold_the_input(tmp_path: Path) -> None:
+    data = tmp_path / "runs" / "data"
+    data.mkdir(parents=True)
+    with pytest.raises(ConfigError, match="which this command reads"):
+        check_out(tmp_path / "runs", reads=data)
+    check_out(tmp_path / "elsewhere", reads=data)

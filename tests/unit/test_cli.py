@@ -56,6 +56,18 @@ def test_bad_data_exits_2_naming_file_and_line(tiny_bert: Path, tmp_path: Path, 
     assert f"{bad}:2" in err and "'text'" in err and "empty text" in err
 
 
+def test_an_out_folder_of_other_files_is_refused_before_training(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                                capsys) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    assert main(_train(tiny_bert, toy_data, mine, "--method", "head")) == 2
+    assert "not a ctxlearn run" in capsys.readouterr().err and (mine / "thesis.tex").read_text() == "years of work"
+    assert main(_train(tiny_bert, toy_data, toy_data.parent, "--method", "head")) == 2  # the folder holding --data
+    assert "which this command reads" in capsys.readouterr().err and (toy_data / "train.jsonl").is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "refused before any work"
+
+
 def test_unknown_yaml_field_is_named(tiny_bert: Path, toy_data: Path, tmp_path: Path, capsys) -> None:
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("epoch: 3\n")

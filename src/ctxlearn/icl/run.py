@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ctxlearn.artifact import weights_sha256, write_atomically
+from ctxlearn.artifact import check_out, weights_sha256, write_atomically
 from ctxlearn.config import save_yaml, to_dict
 from ctxlearn.data import Example, Fields, Splits, load_splits
 from ctxlearn.errors import ConfigError
@@ -75,6 +75,7 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     start = time.time()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    check_out(cfg.out, reads=cfg.data if not cfg.data.startswith("builtin:") else None)
     splits = load_splits(cfg.data, Fields(cfg.text_field, cfg.label_field, cfg.text_pair_field),
                          seed=cfg.seed, dev_fraction=cfg.dev_fraction, test_fraction=cfg.test_fraction)
     spec = resolve_prompt(cfg.prompt, splits.is_pair, template=cfg.template, instruction=cfg.instruction,
@@ -128,6 +129,7 @@ def _manifest(cfg: IclConfig, splits: Splits, source: ModelSource, bf16: bool, m
         "data": cfg.data, "model": cfg.model, "method": "icl", "seed": cfg.seed, "bf16": bf16,
         "model_source": dataclasses.asdict(source), "base_weights_sha256": weights_sha256(source.path),
         "labels": splits.labels, "data_sources": splits.sources, "data_sha256": splits.hashes,
+        "text_pairs": splits.is_pair,  # what predict and serve must be given
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__},
         "cost": {"trainable_params": 0, "total_params": sum(p.numel() for p in model.parameters()),
                  "train_seconds": 0.0, "wall_seconds": time.time() - start, "train_tokens_per_s": 0.0,

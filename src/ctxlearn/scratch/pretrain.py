@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from ctxlearn.artifact import write_atomically
+from ctxlearn.artifact import check_out, write_atomically
 from ctxlearn.config import opt, save_yaml
 from ctxlearn.errors import ConfigError
 from ctxlearn.models.infer import autocast
@@ -215,6 +215,7 @@ def train(model: torch.nn.Module, objective: Any, opt: torch.optim.Optimizer, cf
 
 def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     """Pretrain as ``cfg`` says and write the model folder ``cfg.out``; returns its metrics."""
+    check_out(cfg.out)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     from ctxlearn.icl.run import device as best_device, resolve_bf16

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ctxlearn.artifact import save_weights, weights_sha256, write_atomically
+from ctxlearn.artifact import check_out, save_weights, weights_sha256, write_atomically
 from ctxlearn.config import TrainConfig, from_dict, save_yaml, to_dict
 from ctxlearn.data import Splits
 from ctxlearn.errors import ConfigError
@@ -103,6 +103,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     start = time.time()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    check_out(cfg.out, reads=cfg.data if not cfg.data.startswith("builtin:") else None)
     method = METHODS.get(cfg.method)
     task = task_for(cfg.task, cfg.data)
     splits = task.load(cfg).cap_train(cfg.max_train, cfg.seed)
@@ -208,6 +209,7 @@ def _manifest(cfg: TrainConfig, task: Task, splits: Splits, source: Any, method:
         "model_source": {"name": source.name, "path": source.path, "kind": source.kind, "pooling": source.pooling},
         "base_weights_sha256": weights_sha256(source.path),
         "labels": splits.labels, "data_sources": splits.sources, "data_sha256": splits.hashes,
+        "text_pairs": bool(getattr(splits, "is_pair", False)),  # what predict and serve must be given
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "transformers": transformers.__version__, "peft": peft.__version__},
         "training": {k: v for k, v in stats.items()},
