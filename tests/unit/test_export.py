@@ -40,6 +40,29 @@ def test_report_states_accuracy_change_and_speedup(exported, tiny_run: Path) -> 
     assert json.loads((out / "export.json").read_text()) == report
 
 
+def test_a_run_from_one_file_is_measured_on_its_test_split_not_the_whole_file(tiny_bert: Path, tmp_path: Path,
+                                                                                monkeypatch) -> None:
+    """Most of a single data file is the run's training data: accuracy there would flatter int8 and fp32."""
+    from conftest import write_toy
+
+    from ctxlearn.config import TrainConfig
+    from ctxlearn.export import run as export_run
+    from ctxlearn.train.run import run_training
+
+    toy = write_toy(tmp_path / "toy")
+    one = tmp_path / "all.jsonl"
+    one.write_text("".join((toy / f"{s}.jsonl").read_text() for s in ("train", "dev", "test")))
+    run_training(TrainConfig(data=str(one), model=str(tiny_bert), method="head", out=str(tmp_path / "run"), bf16="off"))
+    n_test = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["n"]
+    quantized = []
+    real = export_run.timed_eval
+    monkeypatch.setattr(export_run, "timed_eval", lambda p, ex, src: (
+        quantized.append(any(isinstance(m, DynamicLinear) for m in p.model.modules())), real(p, ex, src))[1])
+    report = export_int8(tmp_path / "run", tmp_path / "int8")
+    assert report["measured"]["fp32"]["n"] == report["measured"]["int8"]["n"] == n_test < len(one.read_text().splitlines())
+    assert quantized == [False, True], "fp32 is timed before quantizing, int8 after"
+
+
 def test_the_copy_is_a_run_folder_marked_int8(exported, tiny_run: Path) -> None:
     out, _ = exported
     source, copy = (json.loads((d / "manifest.json").read_text()) for d in (tiny_run, out))
@@ -88,6 +111,7 @@ def _icl_copy(run: Path, dst: Path) -> Path:
     ("no --int8", lambda run, ex, tmp: [str(run), "--out", str(tmp / "o")], "--int8"),
     ("out inside the source", lambda run, ex, tmp: [str(run), "--int8", "--out", str(run / "int8")], "outside the source"),
     ("out is the source", lambda run, ex, tmp: [str(run), "--int8", "--out", str(run)], "outside the source"),
+    ("out holds the source", lambda run, ex, tmp: [str(run), "--int8", "--out", str(run.parent)], "which this command reads"),
     ("already int8", lambda run, ex, tmp: [str(ex), "--int8", "--out", str(tmp / "o")], "already an int8 export"),
     ("icl run", lambda run, ex, tmp: [str(_icl_copy(run, tmp / "icl")), "--int8", "--out", str(tmp / "o")], "trained classifiers"),
     ("not a run", lambda run, ex, tmp: [str(tmp), "--int8", "--out", str(tmp / "o")], "no manifest.json"),
@@ -96,6 +120,7 @@ def test_refusals_say_what_would_be_right(tiny_run, exported, tmp_path, capsys, 
     assert main(["export", *args(tiny_run, exported[0], tmp_path)]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists() and not (tiny_run / "int8").exists()
+    assert (tiny_run / "manifest.json").is_file(), "the source run is untouched"
 
 
 def test_loading_never_unpickles(tiny_run: Path, exported, monkeypatch) -> None:

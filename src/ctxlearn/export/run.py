@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ctxlearn.artifact import read_manifest, write_atomically
+from ctxlearn.artifact import check_out, read_manifest, write_atomically
+from ctxlearn.data.example import Example
 from ctxlearn.errors import ConfigError
 from ctxlearn.export.quantize import ENGINE, is_int8, quantize_int8
 from ctxlearn.predict import Predictor
@@ -25,25 +26,22 @@ from ctxlearn.predict import Predictor
 SENSITIVITY_SAMPLE = 256  # test examples predicted one at a time and in batches of 32, for the batch check
 
 
-def timed_eval(predictor: Predictor, data: str) -> dict[str, Any]:
-    """Test-split accuracy and end-to-end prediction speed (reading, tokenising, the model)."""
+def timed_eval(predictor: Predictor, examples: list[Example], source: str) -> dict[str, Any]:
+    """Accuracy on the test split and end-to-end prediction speed (tokenising and the model)."""
     t0 = time.perf_counter()
-    m = predictor.evaluate(data)
+    m = predictor.evaluate_examples(examples, source)
     seconds = time.perf_counter() - t0
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"], "seconds": round(seconds, 3),
             "examples_per_s": round(m["n"] / seconds, 1)}
 
 
-def batch_sensitivity(predictor: Predictor, data: str) -> dict[str, Any]:
+def batch_sensitivity(predictor: Predictor, examples: list[Example]) -> dict[str, Any]:
     """Share of predicted labels that differ between batch size 1 and 32 (on up to 256 test examples). Dynamic int8 scales each batch's
     activations by the batch's own range, so a served prediction can depend on which requests share its batch."""
-    from ctxlearn.data.splits import load_splits
     from ctxlearn.models.infer import map_batches
     from ctxlearn.train.encode import encode
 
-    c = predictor.config
-    examples = load_splits(data, predictor.fields, seed=c.get("seed", 0), dev_fraction=c.get("dev_fraction", 0.1),
-                           test_fraction=c.get("test_fraction", 0.1)).test[:SENSITIVITY_SAMPLE]
+    examples = examples[:SENSITIVITY_SAMPLE]
     encoded = encode(examples, predictor.tokenizer, None, predictor.max_length)
     label = [map_batches(lambda b: predictor.model(**b).logits, encoded, predictor.tokenizer, batch_size=bs).argmax(1)
              for bs in (1, 32)]
@@ -52,24 +50,24 @@ def batch_sensitivity(predictor: Predictor, data: str) -> dict[str, Any]:
 
 def _warm(predictor: Predictor) -> None:
     """One small prediction first, so one-time kernel set-up is not timed."""
-    from ctxlearn.data.example import Example
-
     predictor.predict_proba([Example("warm up the kernels", "")] * 8)
 
 
 def measure(src: Path, data: str) -> dict[str, dict[str, Any]]:
-    """fp32, the artifact's own precision (bf16 when its manifest says so) and int8, on the test split."""
+    """fp32, the artifact's own precision (bf16 when its manifest says so) and int8, on the run's own
+    test split of ``data`` (never all of a single file, most of which the run trained on)."""
     predictor = Predictor(src)
+    examples, source = predictor.test_split(data)
     own_bf16, rows = predictor.bf16, {}
     for name, bf16 in [("fp32", False)] + ([("bf16", True)] if own_bf16 else []):
         predictor.bf16 = bf16
         _warm(predictor)
-        rows[name] = timed_eval(predictor, data)
+        rows[name] = timed_eval(predictor, examples, source)
     predictor.bf16 = False  # int8 kernels take fp32 activations
     quantize_int8(predictor.model)
     _warm(predictor)
-    rows["int8"] = timed_eval(predictor, data)
-    rows["int8"]["batch_sensitivity"] = batch_sensitivity(predictor, data)
+    rows["int8"] = timed_eval(predictor, examples, source)
+    rows["int8"]["batch_sensitivity"] = batch_sensitivity(predictor, examples)
     return rows
 
 
@@ -110,6 +108,7 @@ def check_source(src: Path, out: Path) -> dict[str, Any]:
         raise ConfigError(f"{src} is already an int8 export (export.json); export its source instead")
     if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
         raise ConfigError(f"--out {out} must be outside the source run folder {src}")
+    check_out(out, reads=src)
     return manifest
 
 
