@@ -28,7 +28,8 @@ class Predictor:
         self.folder = Path(folder)
         self.model, self.tokenizer, self.labels, self.manifest = load_classifier(self.folder)
         cfg = self.config = load_yaml(self.folder / "config.yaml")
-        self.fields = Fields(cfg.get("text_field", "text"), cfg.get("label_field", "label"), cfg.get("text_pair_field"))
+        self.fields = Fields(cfg.get("text_field", "text"), cfg.get("label_field", "label"),
+                             cfg.get("text_pair_field")).for_model(bool(self.manifest.get("text_pairs")))
         self.max_length = int(cfg.get("max_length", 128))
         self.bf16 = bool(self.manifest.get("bf16", False))
 
@@ -36,20 +37,27 @@ class Predictor:
         data = encode(examples, self.tokenizer, None, self.max_length)
         return predict_proba(self.model, data, self.tokenizer, self.bf16)
 
+    def test_split(self, spec: str | Path) -> tuple[list[Example], str]:
+        """The run's own test split of ``spec``, and where it came from: the test file of a data folder or
+        builtin:NAME, or the share cut from a single file with the run's seed and fractions."""
+        c = self.config
+        splits = load_splits(str(spec), self.fields, seed=c.get("seed", 0), dev_fraction=c.get("dev_fraction", 0.1),
+                             test_fraction=c.get("test_fraction", 0.1))
+        return splits.test, splits.sources.get("test", str(spec))
+
     def evaluate(self, spec: str | Path) -> dict[str, Any]:
-        """Metrics on a labelled file; for a data folder or builtin:NAME, on its test split (cut with
-        the run's seed and fractions when there is no test file, so it is the run's own test split)."""
+        """Metrics on a labelled file (all of it: a held-out file); for a data folder or builtin:NAME, on
+        its test split (``test_split``, so it is the run's own test split)."""
         path = Path(spec)
-        if path.is_file():
-            examples = read_examples(path, self.fields)
-        else:
-            c = self.config
-            examples = load_splits(str(spec), self.fields, seed=c.get("seed", 0), dev_fraction=c.get("dev_fraction", 0.1),
-                                   test_fraction=c.get("test_fraction", 0.1)).test
+        examples, source = (read_examples(path, self.fields), str(path)) if path.is_file() else self.test_split(spec)
+        return self.evaluate_examples(examples, source)
+
+    def evaluate_examples(self, examples: list[Example], source: str) -> dict[str, Any]:
+        """Metrics on labelled examples; ``source`` names where they came from in errors."""
         index = {lab: i for i, lab in enumerate(self.labels)}
         for ex in examples:
             if ex.label not in index:
-                raise DataError(path, f"label {ex.label!r} is not one this model predicts", line=ex.line,
+                raise DataError(source, f"label {ex.label!r} is not one this model predicts", line=ex.line,
                                 field=self.fields.label, expected=f"one of {self.labels}")
         y = np.array([index[ex.label] for ex in examples])
         return classification_metrics(y, self.predict_proba(examples), self.labels)

@@ -15,6 +15,9 @@ class Example:
     line: int = 0  # 1-based line in the source file, for error messages
 
 
+NLI_FIELDS = ("premise", "hypothesis")  # a text pair found without flags, when there is no `text` field
+
+
 @dataclass(frozen=True)
 class Fields:
     """Which column or key holds what. ``text_pair=None`` means single-text examples;
@@ -26,9 +29,14 @@ class Fields:
 
     def resolve(self, available: list[str]) -> "Fields":
         """Fall back to premise/hypothesis when the default text field is absent (NLI files)."""
-        if self.text == "text" and "text" not in available and {"premise", "hypothesis"} <= set(available):
-            return Fields(text="premise", label=self.label, text_pair=self.text_pair or "hypothesis")
+        if self.text == "text" and "text" not in available and set(NLI_FIELDS) <= set(available):
+            return Fields(text=NLI_FIELDS[0], label=self.label, text_pair=self.text_pair or NLI_FIELDS[1])
         return self
+
+    def for_model(self, text_pairs: bool) -> "Fields":
+        """The fields a run reads its inputs with: a model trained on pairs found as premise/hypothesis
+        (its config names no pair field) reads them again."""
+        return self.resolve(list(NLI_FIELDS)) if text_pairs and self.text_pair is None else self
 
 
 @dataclass(frozen=True)

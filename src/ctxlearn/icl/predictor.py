@@ -34,7 +34,8 @@ class IclPredictor(Predictor):
         self.cfg: IclConfig = from_dict(IclConfig, self.config, str(self.folder / "config.yaml"))
         self.icl = json.loads((self.folder / "icl.json").read_text())
         self.labels: list[str] = json.loads((self.folder / "labels.json").read_text())
-        self.fields = Fields(self.cfg.text_field, self.cfg.label_field, self.cfg.text_pair_field)
+        self.fields = Fields(self.cfg.text_field, self.cfg.label_field,
+                             self.cfg.text_pair_field).for_model(bool(self.manifest.get("text_pairs")))
         self.bf16 = bool(self.manifest.get("bf16", False))
         self._classifier: IclClassifier | None = None
 

@@ -177,10 +177,15 @@ def install_error_handlers(app: FastAPI, log_texts: bool) -> None:
 
     @app.exception_handler(Exception)
     async def crash(_: Request, err: Exception) -> JSONResponse:
-        # The message can quote the input, so only the frames are logged unless texts may be logged.
-        detail = "".join(traceback.format_exception(err)) if log_texts else "".join(traceback.format_tb(err.__traceback__))
-        log.error("internal error %s\n%s", type(err).__name__, detail)
-        return error_response(500, "internal error; the server log has the details")
+        return internal_error(err, log_texts)
+
+
+def internal_error(err: BaseException, log_texts: bool) -> JSONResponse:
+    """A 500 whose log holds the frames, and the message only when texts may be logged: a model's error
+    message can quote the input."""
+    detail = "".join(traceback.format_exception(err)) if log_texts else "".join(traceback.format_tb(err.__traceback__))
+    log.error("internal error %s\n%s", type(err).__name__, detail)
+    return error_response(500, "internal error; the server log has the details")
 
 
 # ---------------------------------------------------------------- checks on a parsed request
@@ -255,6 +260,8 @@ def build_app(engine: Engine, cfg: ServeConfig, key: str | None = None, runner: 
             raise HTTPException(429, str(err), headers={"Retry-After": str(err.retry_after)}) from None
         except ShuttingDown:
             raise HTTPException(503, "the server is shutting down; retry on another instance") from None
+        except Exception as err:  # answered here: past the route, Starlette re-raises it and uvicorn logs its message
+            return internal_error(err, cfg.log_texts)
         return {"model": engine.name, "predictions": outputs}
 
     @app.get("/healthz")

@@ -110,6 +110,25 @@ def test_pair_models_take_pairs() -> None:
         assert r.status_code == 422 and "takes `pairs`" in r.json()["message"]
 
 
+def test_a_run_trained_on_premise_hypothesis_files_serves_pairs(tiny_bert: Path, tmp_path: Path) -> None:
+    """Pairs found without flags (premise/hypothesis fields) are recorded, so the service asks for pairs."""
+    from conftest import write_toy
+
+    from ctxlearn.config import TrainConfig
+    from ctxlearn.serve.engine import open_engine
+    from ctxlearn.train.run import run_training
+
+    out = tmp_path / "nli"
+    run_training(TrainConfig(data=str(write_toy(tmp_path / "pairs", pairs=True)), model=str(tiny_bert), method="head",
+                             out=str(out), bf16="off"))
+    engine = open_engine(out)
+    assert engine.accepts == "pairs"
+    with TestClient(app_for(engine)) as c:
+        r = c.post("/v1/predict", json={"pairs": [{"text": "a good film", "text_pair": "good"}]}, headers=AUTH)
+        assert r.status_code == 200 and r.json()["predictions"][0]["label"] in {"negative", "positive"}
+        assert c.post("/v1/predict", json={"texts": ["a good film"]}, headers=AUTH).status_code == 422
+
+
 @pytest.mark.parametrize("log_texts", [False, True])
 def test_logs_hold_texts_only_when_asked(tiny_engine, caplog, log_texts) -> None:
     secret = "good film with the secret plot"
@@ -118,6 +137,27 @@ def test_logs_hold_texts_only_when_asked(tiny_engine, caplog, log_texts) -> None
         assert c.post("/v1/predict", json={"texts": [secret]}, headers=AUTH).status_code == 200
         c.post("/v1/predict", json={"texts": [secret, 1]}, headers=AUTH)
     assert (secret in caplog.text) == log_texts
+
+
+class QuotingEngine(FakeEngine):
+    """Fails as a tokenizer might, with the input in the message."""
+
+    def run(self, items: list) -> list:
+        if any("secret" in it for it in items):
+            raise ValueError(f"cannot handle {items}")
+        return super().run(items)
+
+
+@pytest.mark.parametrize("log_texts", [False, True])
+def test_a_failing_model_gets_a_500_whose_message_stays_out_of_the_log(caplog, log_texts) -> None:
+    """The error is answered in the route: left to Starlette, it is re-raised after the handler, and
+    uvicorn logs it again with its message (the input) whatever --log-texts says."""
+    secret = "my secret text"
+    caplog.set_level(logging.DEBUG)
+    with TestClient(app_for(QuotingEngine(), log_texts=log_texts)) as c:  # re-raised errors would fail here
+        r = c.post("/v1/predict", json={"texts": [secret]}, headers=AUTH)
+    assert r.status_code == 500 and r.json()["error"] == "internal" and secret not in r.text
+    assert caplog.text.count("internal error ValueError") == 1 and (secret in caplog.text) == log_texts
 
 
 def test_paths_in_requests_are_never_opened(tiny_engine, tmp_path: Path) -> None:
