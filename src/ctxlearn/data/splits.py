@@ -34,7 +34,8 @@ class Splits:
         """At most ``n`` training examples, a stratified seeded sample (dev and test unchanged)."""
         if not n or n >= len(self.train):
             return self
-        keep, _ = _stratified_cut(self.train, 1 - n / len(self.train), seed)
+        # a count, not the share 1 - n/N: sklearn rounds a share up and then keeps n - 1 (999 of 2998 for 1000)
+        keep, _ = _stratified_cut(self.train, len(self.train) - n, seed)
         sources = {**self.sources, "train": f"{n} of {self.sources.get('train', 'train')} (stratified, seed {seed})"}
         return Splits(keep, self.dev, self.test, self.labels, sources)
 
@@ -125,7 +126,7 @@ def _check_known_labels(examples: list[Example], known: set[str], source: str) -
                             line=ex.line or None, field="label", expected=f"one of {sorted(known)}")
 
 
-def _stratified_cut(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+def _stratified_cut(examples: list[Example], fraction: float | int, seed: int) -> tuple[list[Example], list[Example]]:
     counts = Counter(ex.label for ex in examples)
     if min(counts.values()) >= 2:
         try:

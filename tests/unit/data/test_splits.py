@@ -291,3 +291,15 @@ def test_label_order_names_alphabetical():
 @pytest.mark.parametrize("odd", ["²", "--1", "-"])
 def test_label_order_labels_int_cannot_parse_sort_as_text(odd):
     assert label_order({"1", odd}) == sorted({"1", odd})
+
+
+# --- capping train ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_train, n", [(2998, 1000), (2998, 955), (80, 33)])
+def test_cap_train_keeps_exactly_n(n_train, n):
+    # a float share (1 - n/N) of N is not always n again: it once kept 999 of 2998 for n=1000
+    train = [Example(f"t {i}", "b" if i % 3 == 0 else "a") for i in range(n_train)]
+    capped = Splits(train, [], [], ["a", "b"], {"train": "d.jsonl"}).cap_train(n, seed=0)
+    assert len(capped.train) == n
+    assert {ex.label for ex in capped.train} == {"a", "b"}
+    assert capped.sources["train"] == f"{n} of d.jsonl (stratified, seed 0)"
