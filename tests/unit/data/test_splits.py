@@ -10,7 +10,7 @@ import pytest
 
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.splits import Splits, content_hash, find_split_files, label_order, load_splits
-from ctxlearn.errors import DataError
+from ctxlearn.errors import ConfigError, DataError
 
 
 def write_jsonl(path: Path, rows: list[tuple[str, str]]) -> Path:
@@ -198,15 +198,46 @@ def test_single_file_sources(one_file):
 
 
 def test_single_file_with_a_class_of_one(tmp_path):
-    # stratifying needs two of each class; with a singleton class the cut is made unstratified
+    # stratifying needs two of each class: the lone "b" stays in train and the "a"s are cut stratified.
+    # A plain random cut once sent "b" to dev or test in 7 of these 40 seeds, and the run then failed.
     data = [(f"t {i}", "a" if i else "b") for i in range(20)]
     path = write_jsonl(tmp_path / "d.jsonl", data)
-    try:
-        splits = load_splits(str(path), seed=0)
-    except DataError as err:  # the lone "b" may land outside train: that must be a DataError
-        assert "'b'" in str(err) and "never occurs in train" in str(err)
-    else:
+    for seed in range(40):
+        splits = load_splits(str(path), seed=seed)
+        assert [ex.text for ex in splits.train if ex.label == "b"] == ["t 0"], seed
+        assert (len(splits.train), len(splits.dev), len(splits.test)) == (16, 2, 2)
         assert sorted(texts(splits.train + splits.dev + splits.test)) == sorted(t for t, _ in data)
+        assert splits.labels == ["a", "b"]
+        for name in ("dev", "test"):
+            assert splits.sources[name].endswith(f"(stratified, seed {seed}; 1 label with one example kept in train)")
+
+
+def test_cut_too_large_to_stratify_keeps_every_label_in_train(tmp_path):
+    # ten classes of two: a 60% test cut made by sklearn's stratified split takes both examples of some
+    data = [(f"t {i}", f"c{i // 2}") for i in range(20)] + [(f"z {i}", "z") for i in range(30)]
+    path = write_jsonl(tmp_path / "d.jsonl", data)
+    for seed in range(10):
+        splits = load_splits(str(path), seed=seed, test_fraction=0.6)
+        assert {ex.label for ex in splits.train} == {lab for _, lab in data}, seed
+        assert len(splits.test) == 30
+        assert "(random, seed" in splits.sources["test"] and "every label kept in train" in splits.sources["test"]
+
+
+def test_small_file_cut_at_random_keeps_every_label_in_train(tmp_path):
+    # 25 classes of two: a cut of 5 is too small to stratify, and a plain random cut could take a class whole
+    data = [(f"t {i}", f"c{i // 2}") for i in range(50)]
+    path = write_jsonl(tmp_path / "d.jsonl", data)
+    for seed in range(40):
+        splits = load_splits(str(path), seed=seed)
+        assert len(splits.labels) == 25 and len(splits.test) == 5 and len(splits.dev) == 5, seed
+        assert sorted(texts(splits.train + splits.dev + splits.test)) == sorted(t for t, _ in data)
+
+
+def test_too_few_examples_to_cut_and_keep_every_label(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", rows("t", "abc"))  # each label once: nothing can leave train
+    err = split_error(path)
+    assert err.path == str(path) and "too few examples to hold out 1 as test" in str(err)
+    assert "a test file beside train" in str(err)
 
 
 def test_small_file_splits_without_crashing(tmp_path):
@@ -303,3 +334,16 @@ def test_cap_train_keeps_exactly_n(n_train, n):
     assert len(capped.train) == n
     assert {ex.label for ex in capped.train} == {"a", "b"}
     assert capped.sources["train"] == f"{n} of d.jsonl (stratified, seed 0)"
+
+
+def test_cap_train_keeps_a_label_seen_once():
+    train = [Example(f"t {i}", "a") for i in range(99)] + [Example("lone", "b")]
+    for seed in range(20):
+        capped = Splits(train, [], [], ["a", "b"], {"train": "d.jsonl"}).cap_train(10, seed=seed)
+        assert len(capped.train) == 10 and "lone" in texts(capped.train), seed
+
+
+def test_cap_train_below_the_number_of_labels():
+    train = [Example(f"t {i}", "abc"[i % 3]) for i in range(30)]
+    with pytest.raises(ConfigError, match="max_train 2 is below the 3 labels"):
+        Splits(train, [], [], ["a", "b", "c"], {"train": "d.jsonl"}).cap_train(2, seed=0)
