@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Container, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Container, Iterable, Sequence, TypeVar
 
 from sklearn.model_selection import train_test_split
 
@@ -114,11 +114,18 @@ def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fracti
             n_cut = math.ceil(fraction * len(parts["train"]))
             parts["train"], parts[split], how = _cut(parts["train"], n_cut, seed)
             check_cut(parts[split], n_cut, split, source, "examples", "label")
-            sources[split] = f"{fraction:.0%} of {source} ({how})"
+            sources[split] = cut_source(split, fraction, source, how)
     labels = label_order({ex.label for ex in parts["train"]})
     for split in ("dev", "test"):
         _check_known_labels(parts[split], set(labels), found.get(split, found["train"])[1])
     return Splits(parts["train"], parts["dev"], parts["test"], labels, sources)
+
+
+def cut_source(split: str, fraction: float, source: str, how: str) -> str:
+    """What a split cut from train is, for the manifest: "10% of data.jsonl (stratified, seed 0)"."""
+    if not fraction:
+        return f"none (no {split} file and {split}_fraction 0)"
+    return f"{fraction:.0%} of {source} ({how})"
 
 
 def check_cut(cut: list, n_cut: int, split: str, source: str, unit: str, kind: str) -> None:
@@ -126,6 +133,14 @@ def check_cut(cut: list, n_cut: int, split: str, source: str, unit: str, kind: s
     if len(cut) < n_cut:
         raise DataError(source, f"too few {unit} to hold out {n_cut} as {split} and keep every {kind} in train",
                         expected=f"a {split} file beside train, a smaller {split}_fraction, or more {unit}")
+
+
+def require_split(splits: Any, split: str, why: str) -> None:
+    """A ConfigError when ``split`` of ``splits`` (classification or tagging) is empty, which only
+    happens with no such file and a fraction of 0, but ``why`` needs it."""
+    if not getattr(splits, split):
+        raise ConfigError(f"no {split} split ({splits.sources.get(split)}), but {why}; "
+                          f"give a {split} file beside train or a {split}_fraction above 0")
 
 
 def _check_classes(train: list[Example], source: str) -> None:
@@ -146,6 +161,8 @@ def _check_known_labels(examples: list[Example], known: set[str], source: str) -
 def _cut(examples: list[Example], n_cut: int, seed: int) -> tuple[list[Example], list[Example], str]:
     """(keep, cut, how): ``n_cut`` examples cut stratified by label where sklearn can, at random
     otherwise; either way every label keeps an example in ``keep`` (a label train lacks cannot be learnt)."""
+    if not n_cut:  # a fraction of 0: sklearn rejects a test_size of 0
+        return list(examples), [], "nothing cut"
     counts = Counter(ex.label for ex in examples)
     alone = [ex for ex in examples if counts[ex.label] == 1]  # stratifying needs two of a class: these stay
     stratified = _stratified([ex for ex in examples if counts[ex.label] > 1], n_cut, seed)

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ctxlearn.data.example import TaggedSentence
-from ctxlearn.data.splits import check_cut, find_split_files, seeded_cut
+from ctxlearn.data.splits import check_cut, cut_source, find_split_files, seeded_cut
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, normalise, read_tagged
 from ctxlearn.data.tags import bio_labels, detect_scheme, entity_spans
 from ctxlearn.errors import DataError
@@ -93,7 +93,7 @@ def load_tagged_splits(spec: str, options: TagOptions = TagOptions(), *, seed: i
             n_cut = max(1, round(fraction * len(parts["train"]))) if fraction else 0
             parts["train"], parts[split] = seeded_cut(parts["train"], n_cut, seed, _sentence_types)
             check_cut(parts[split], n_cut, split, sources["train"], "sentences", "entity type")
-            sources[split] = f"{fraction:.0%} of {sources['train']} (random, seed {seed})"
+            sources[split] = cut_source(split, fraction, sources["train"], f"random, seed {seed}")
     types = _types(parts, sources)
     return TaggedSplits(parts["train"], parts["dev"], parts["test"], bio_labels(types), scheme, sources)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ctxlearn.data.example import Example, Fields
-from ctxlearn.data.splits import Splits, content_hash, find_split_files, label_order, load_splits
+from ctxlearn.data.splits import Splits, content_hash, find_split_files, label_order, load_splits, require_split
 from ctxlearn.errors import ConfigError, DataError
 
 
@@ -252,6 +252,31 @@ def test_small_file_splits_without_crashing(tmp_path):
     assert (again.train, again.dev, again.test) == (splits.train, splits.dev, splits.test)
     # the unstratified fallback still follows the seed: ten seeds do not all pick the same test example
     assert len({load_splits(str(path), seed=s).test[0].text for s in range(10)}) > 1
+
+
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_a_fraction_of_0_gives_an_empty_split(one_file, split):
+    splits = load_splits(str(one_file), seed=0, **{f"{split}_fraction": 0})
+    assert getattr(splits, split) == []
+    assert splits.sources[split] == f"none (no {split} file and {split}_fraction 0)"
+    other = "test" if split == "dev" else "dev"
+    assert len(splits.train) + len(getattr(splits, other)) == len(IMBALANCED)
+
+
+def test_both_fractions_0_keep_the_whole_file_in_order(one_file):
+    splits = load_splits(str(one_file), seed=0, dev_fraction=0, test_fraction=0)
+    assert texts(splits.train) == [t for t, _ in IMBALANCED] and splits.dev == splits.test == []
+
+
+def test_require_split_names_the_split_and_what_would_do():
+    full = Splits([Example("x", "a")], [Example("y", "a")], [Example("z", "a")], ["a"])
+    require_split(full, "dev", "unused")  # present: nothing to say
+    empty = Splits([Example("x", "a")], [], [], ["a"], {"dev": "none (no dev file and dev_fraction 0)"})
+    with pytest.raises(ConfigError) as info:
+        require_split(empty, "dev", "early stopping scores dev")
+    message = str(info.value)
+    assert "no dev split (none (no dev file and dev_fraction 0)), but early stopping scores dev" in message
+    assert "a dev file beside train or a dev_fraction above 0" in message
 
 
 # --- hashes -------------------------------------------------------------------------------------

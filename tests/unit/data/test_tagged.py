@@ -212,6 +212,13 @@ def test_too_few_sentences_to_cut_and_keep_every_entity_type(tmp_path):
     assert info.value.path == str(path)
 
 
+def test_a_fraction_of_0_gives_an_empty_split_and_says_so(tmp_path):
+    path = write(tmp_path, "all.conll", conll(*[[(f"w{i}", "O"), ("Ada", "B-PER")] for i in range(20)]))
+    splits = load_tagged_splits(str(path), dev_fraction=0)
+    assert splits.dev == [] and len(splits.test) == 2 and len(splits.train) == 18
+    assert splits.sources["dev"] == "none (no dev file and dev_fraction 0)"
+
+
 def test_jsonl_tagging_data_is_recognised(tmp_path):
     assert is_tagging_data(str(write(tmp_path, "t.jsonl", jsonl({"tokens": ["a"], "tags": ["O"]}))))
     assert is_tagging_data(str(write(tmp_path, "e.jsonl", jsonl({"text": "a", "entities": []}))))
