@@ -110,8 +110,9 @@ def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fracti
     parts = {split: exs for split, (exs, _) in found.items()}
     for split, fraction in (("test", test_fraction), ("dev", dev_fraction)):
         if split not in parts:
+            # counted on the whole file, not on what the test cut left, so "10% of FILE" is true of dev too;
             # ceil is how sklearn counts a float test_size, so test splits stay those of earlier versions
-            n_cut = math.ceil(fraction * len(parts["train"]))
+            n_cut = math.ceil(fraction * len(train))
             parts["train"], parts[split], how = _cut(parts["train"], n_cut, seed)
             check_cut(parts[split], n_cut, split, source, "examples", "label")
             sources[split] = cut_source(split, fraction, source, how)
@@ -125,7 +126,7 @@ def cut_source(split: str, fraction: float, source: str, how: str) -> str:
     """What a split cut from train is, for the manifest: "10% of data.jsonl (stratified, seed 0)"."""
     if not fraction:
         return f"none (no {split} file and {split}_fraction 0)"
-    return f"{fraction:.0%} of {source} ({how})"
+    return f"{100 * fraction:g}% of {source} ({how})"  # :g, not :.0%, which shows 0.125 as "12%"
 
 
 def check_cut(cut: list, n_cut: int, split: str, source: str, unit: str, kind: str) -> None:

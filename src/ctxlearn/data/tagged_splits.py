@@ -88,9 +88,10 @@ def load_tagged_splits(spec: str, options: TagOptions = TagOptions(), *, seed: i
         scheme = detect_scheme([s.tags for sentences, _ in raw.values() for s in sentences])
     parts = {split: normalise(sentences, scheme, options.repair, src) for split, (sentences, src) in raw.items()}
     sources = {split: src for split, (_, src) in raw.items()}
+    n_file = len(parts["train"])  # dev is a share of the file, as its source says, not of what test left
     for split, fraction in (("test", test_fraction), ("dev", dev_fraction)):
         if split not in parts:
-            n_cut = max(1, round(fraction * len(parts["train"]))) if fraction else 0
+            n_cut = max(1, round(fraction * n_file)) if fraction else 0
             parts["train"], parts[split] = seeded_cut(parts["train"], n_cut, seed, _sentence_types)
             check_cut(parts[split], n_cut, split, sources["train"], "sentences", "entity type")
             sources[split] = cut_source(split, fraction, sources["train"], f"random, seed {seed}")

@@ -38,7 +38,7 @@ def split_error(spec: Path | str, **kwargs) -> DataError:
 
 
 # 72 of "a", 8 of "b": 80 examples, 90/10 classes. Fractions of 1/4 are exact in binary, so the
-# sizes sklearn makes (the cut is ceil(fraction * n)) are known: test 20, then dev 15 of the 60 left.
+# sizes (each cut is ceil(fraction * n) of the whole file, as sklearn counts) are known: test 20, dev 20.
 IMBALANCED = [(f"text {i}", "b" if i % 10 == 0 else "a") for i in range(80)]
 
 
@@ -154,7 +154,7 @@ def test_test_label_that_train_lacks(tmp_path):
 
 def test_single_file_is_split_into_three_disjoint_parts(one_file):
     splits = load_splits(str(one_file), seed=0, dev_fraction=0.25, test_fraction=0.25)
-    assert len(splits.test) == 20 and len(splits.dev) == 15 and len(splits.train) == 45
+    assert len(splits.test) == 20 and len(splits.dev) == 20 and len(splits.train) == 40
     everything = texts(splits.train) + texts(splits.dev) + texts(splits.test)
     assert sorted(everything) == sorted(t for t, _ in IMBALANCED)  # each example in exactly one split
     assert splits.labels == ["a", "b"]
@@ -172,6 +172,18 @@ def test_single_file_split_keeps_class_proportions(one_file):
             # a plain random cut of 15 or 20 would often be 2 or more away from this
             assert abs(n_b - share_b * len(part)) <= 1, (seed, len(part), n_b)
             assert n_b >= 1
+
+
+@pytest.mark.parametrize("n, dev_fraction, test_fraction, sizes, label", [
+    (100, 0.1, 0.1, (80, 10, 10), "10%"),  # dev was 10% of the 90 test left: 9
+    (100, 0.25, 0.5, (25, 25, 50), "25%"),
+    (80, 0.125, 0.125, (60, 10, 10), "12.5%"),  # shown as "12%" before
+])
+def test_dev_is_its_fraction_of_the_whole_file(tmp_path, n, dev_fraction, test_fraction, sizes, label):
+    path = write_jsonl(tmp_path / "d.jsonl", [(f"t {i}", "ab"[i % 2]) for i in range(n)])
+    splits = load_splits(str(path), seed=0, dev_fraction=dev_fraction, test_fraction=test_fraction)
+    assert (len(splits.train), len(splits.dev), len(splits.test)) == sizes
+    assert splits.sources["dev"] == f"{label} of {path} (stratified, seed 0)"
 
 
 def test_same_seed_gives_identical_splits(one_file):

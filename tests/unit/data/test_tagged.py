@@ -187,7 +187,8 @@ def test_scheme_is_detected_over_all_files(tmp_path):
 def test_one_file_is_cut_at_random_with_a_seed(tmp_path):
     path = write(tmp_path, "all.conll", conll(*[[(f"w{i}", "O"), ("Ada", "B-PER")] for i in range(50)]))
     a, b = load_tagged_splits(str(path), seed=3), load_tagged_splits(str(path), seed=3)
-    assert (len(a.train), len(a.dev), len(a.test)) == (41, 4, 5)  # test: 10% of 50, then dev: 10% of the 45 left
+    assert (len(a.train), len(a.dev), len(a.test)) == (40, 5, 5)  # 10% of the 50 each (dev was 10% of the 45 left)
+    assert a.sources["dev"] == f"10% of {path} (random, seed 3)"
     assert a.dev == b.dev and a.dev != load_tagged_splits(str(path), seed=4).dev
     capped = a.cap_train(10, seed=0)
     assert len(capped.train) == 10 and capped.dev == a.dev and "10 of" in capped.sources["train"]
