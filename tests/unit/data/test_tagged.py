@@ -33,6 +33,13 @@ def test_conll_tabs_spaces_docstart_and_blank_lines(tmp_path):
         (("Ada", "Lovelace"), ("B-PER", "I-PER"), (3, 4)), (("New York",), ("B-LOC",), (7,)), (("wrote",), ("O",), (9,))]
 
 
+def test_conll_white_space_at_the_end_of_a_line_is_no_column(tmp_path):
+    # a trailing tab once made an empty last column, rejected as "empty tag"
+    path = write(tmp_path, "a.conll", "Paris\tB-LOC\t\nis\tO\t \t\nNew York\tB-LOC \t\nnice O\t\n")
+    (s,) = read_tagged(path)
+    assert s.tokens == ("Paris", "is", "New York", "nice") and s.tags == ("B-LOC", "O", "B-LOC", "O")
+
+
 def test_conll_tag_column(tmp_path):
     path = write(tmp_path, "a.conll", "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n")
     assert read_tagged(path, TagOptions(tag_column=2))[0].tags == ("B-NP", "B-VP")
@@ -87,7 +94,8 @@ BAD = [
     ("one-column", "a.conll", "Ada B-PER\nLovelace\n", {}, 2, "tag", "only one column"),
     ("tag-column-out-of-range", "a.conll", "Ada NNP B-PER\n", {"tag_column": 5}, 1, "tag", "no tag column 5"),
     ("tag-column-is-token", "a.conll", "Ada NNP B-PER\n", {"tag_column": 0}, 1, "tag", "no tag column 0"),
-    ("empty-tag-tab", "a.conll", "Ada\tB-PER\nwrote\t\n", {}, 2, "tag", "empty tag"),
+    ("empty-tag-tab", "a.conll", "Ada\tNNP\tB-PER\nwrote\t\tO\n", {"tag_column": 1}, 2, "tag", "empty tag"),
+    ("token-then-tab", "a.conll", "Ada\tB-PER\nwrote\t\n", {}, 2, "tag", "only one column ('wrote')"),
     ("empty-token-tab", "a.conll", "\tO\n", {}, 1, "column 1", "empty token"),
     ("orphan-i", "a.conll", "Ada B-PER\n\nwrote O\nLovelace I-PER\n", {}, 4, "tag", "continues no PER entity"),
     ("wrong-scheme-given", "a.conll", "Ada S-PER\n", {"scheme": "BIO"}, 1, "tag", "not a BIO tag"),
