@@ -70,8 +70,9 @@ def label_order(labels: set[str]) -> list[str]:
 
 def load_splits(spec: str, fields: Fields = Fields(), *, seed: int = 0, dev_fraction: float = 0.1,
                 test_fraction: float = 0.1) -> Splits:
-    """Resolve ``spec`` and return checked splits. Missing dev/test splits are cut from train,
-    stratified by label and seeded, so the same seed always gives the same split."""
+    """Resolve ``spec`` and return checked splits. A missing dev or test split is its fraction of the
+    train file (none for 0), cut stratified by label and seeded, so the same seed always gives the same
+    split; every label keeps at least one example in train."""
     if spec.startswith("builtin:"):
         from ctxlearn.data.builtin import load_builtin
 
