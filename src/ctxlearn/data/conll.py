@@ -12,8 +12,9 @@ from ctxlearn.errors import DataError
 
 def columns(raw: str) -> list[str]:
     """A tab-separated line keeps spaces inside its columns (tokens such as ``New York``). Stray
-    byte-order marks (U+FEFF, invisible; WNUT-17's dev file ends with a line of two) count as space."""
-    raw = raw.replace("\ufeff", " ")
+    byte-order marks (U+FEFF, invisible; WNUT-17's dev file ends with a line of two) count as space.
+    White space at the end of a line is no column: ``Paris\tB-LOC\t`` has its tag last, not an empty one."""
+    raw = raw.replace("\ufeff", " ").rstrip()
     return [c.strip() for c in raw.split("\t")] if "\t" in raw else raw.split()
 
 

@@ -81,8 +81,8 @@ def _check_fields(present: list[str], fields: Fields, path: Path, line: int) -> 
                             expected=f"one of the fields present ({', '.join(present)}) or a --*-field flag naming it")
 
 
-def _read_delimited(path: Path, fields: Fields, delimiter: str) -> list[Example]:
-    reader = csv.reader(io.StringIO(_text_of(path), newline=""), delimiter=delimiter, strict=True)
+def _read_delimited(path: Path, fields: Fields, delimiter: str, quoting: int = csv.QUOTE_MINIMAL) -> list[Example]:
+    reader = csv.reader(io.StringIO(_text_of(path), newline=""), delimiter=delimiter, quoting=quoting, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -113,8 +113,14 @@ def _rows(reader: Any, header: list[str], fields: Fields, path: Path) -> Iterato
             continue
         if len(row) != len(header):
             raise DataError(path, f"row has {len(row)} columns, header has {len(header)}", line=line,
-                            expected="one value per header column (quote values that contain the delimiter)")
+                            expected=f"one value per header column ({_delimiter_hint(reader.dialect)})")
         yield _example(dict(zip(header, row)), fields, path, line)
+
+
+def _delimiter_hint(dialect: Any) -> str:
+    if dialect.quoting == csv.QUOTE_NONE:
+        return "a tab inside a value splits it; replace it with a space"
+    return "quote values that contain the delimiter"
 
 
 @READERS.register("csv")
@@ -124,7 +130,9 @@ def read_csv(path: Path, fields: Fields) -> list[Example]:
 
 @READERS.register("tsv")
 def read_tsv(path: Path, fields: Fields) -> list[Example]:
-    return _read_delimited(path, fields, "\t")
+    # no quoting, as Hugging Face reads GLUE's TSV files: a text that starts with '"' ('"Frank" is a
+    # great movie') is text, not an opening quote that swallows the tab and the rows after it
+    return _read_delimited(path, fields, "\t", csv.QUOTE_NONE)
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:

