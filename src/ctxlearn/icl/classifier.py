@@ -38,14 +38,16 @@ class _Fitted:
 class IclClassifier:
     """``predict(queries)`` -> :class:`IclResult`. Demonstrations come from ``pool`` by the named
     selector; prompts longer than the context lose demonstrations (the least similar first with
-    ``similar-last`` order), never the query."""
+    ``similar-last`` order), never the query. ``per_query=True`` seeds each query's random draw and
+    order from its own text, so its prediction does not depend on the batch (see :mod:`ctxlearn.icl.select`);
+    the default draws in query order, as lm-evaluation-harness does."""
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, labels: list[str], spec: PromptSpec,
                  pool: list[Example], *, select: str = "knn", shots: int = 4, order: str = "similar-last",
                  seed: int = 0, calibrate: bool = False, embed: Embed | None = None, max_context: int = 0,
-                 batch_tokens: int = 0) -> None:
+                 batch_tokens: int = 0, per_query: bool = False) -> None:
         self.model, self.tokenizer, self.labels, self.spec, self.pool = model.eval(), tokenizer, labels, spec, pool
-        self.select, self.shots, self.order, self.seed = select, shots, order, seed
+        self.select, self.shots, self.order, self.seed, self.per_query = select, shots, order, seed, per_query
         self.calibrate, self.embed, self.batch_tokens = calibrate, embed, batch_tokens
         self.max_context = max_context or int(model.config.max_position_embeddings)
         self.verbalizers = [self._ids(spec.continuation(lab)) for lab in labels]
@@ -80,7 +82,8 @@ class IclClassifier:
         return _Fitted(tuple(demos), ids[-room:], len(ids) > room)
 
     def _prompts(self, queries: list[Example]) -> list[_Fitted]:
-        demos = select(self.select, self.pool, queries, self.shots, self.seed, self.order, self.embed)
+        demos = select(self.select, self.pool, queries, self.shots, self.seed, self.order, self.embed,
+                       per_query=self.per_query)
         texts = [self.spec.context([self.pool[j] for j in d], q) for d, q in zip(demos, queries)]
         ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
         return [self._fit(d, q, tuple(i)) for d, q, i in zip(demos, queries, ids)]
