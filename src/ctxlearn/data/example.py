@@ -3,6 +3,7 @@ where it came from."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ctxlearn.data.words import join_words
 
@@ -16,6 +17,17 @@ class Example:
 
 
 NLI_FIELDS = ("premise", "hypothesis")  # a text pair found without flags, when there is no `text` field
+
+
+def label_name(value: Any) -> str | None:
+    """The class name a raw label stands for: text stripped, an integer (or a whole float, as JSON and
+    pandas write them) as its digits; None when it names no class (missing, empty, a boolean, a list or
+    a mapping). Everything that names labels (data files, verbalizers) goes through this one rule."""
+    if value is None or isinstance(value, (bool, list, dict)):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip() or None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ctxlearn.data.example import Example, Fields
+from ctxlearn.data.example import Example, Fields, label_name
 from ctxlearn.errors import DataError
 from ctxlearn.registry import Registry
 
@@ -45,15 +45,12 @@ def _text_of(path: Path) -> str:
 
 
 def _label_of(value: Any, path: Path, line: int, field: str) -> str:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise DataError(path, "missing or empty label", line=line, field=field,
-                        expected="a class name or an integer")
-    if isinstance(value, bool) or isinstance(value, (list, dict)):
-        raise DataError(path, f"label {value!r} is not a class", line=line, field=field,
-                        expected="a class name or an integer")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
+    name = label_name(value)
+    if name is None:
+        empty = value is None or isinstance(value, str)
+        problem = "missing or empty label" if empty else f"label {value!r} is not a class"
+        raise DataError(path, problem, line=line, field=field, expected="a class name or an integer")
+    return name
 
 
 def _text_value(value: Any, path: Path, line: int, field: str) -> str:

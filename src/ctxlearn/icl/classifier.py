@@ -13,7 +13,7 @@ from ctxlearn.errors import ConfigError
 from ctxlearn.icl.calibrate import CONTENT_FREE, calibrate, content_free, label_bias, label_probs
 from ctxlearn.icl.prompt import PromptSpec
 from ctxlearn.icl.scoring import Ids, score_prompts
-from ctxlearn.icl.select import Embed, select
+from ctxlearn.icl.select import SELECTORS, Embed, arrange, pick
 
 
 @dataclass
@@ -37,15 +37,17 @@ class _Fitted:
 
 class IclClassifier:
     """``predict(queries)`` -> :class:`IclResult`. Demonstrations come from ``pool`` by the named
-    selector; prompts longer than the context lose demonstrations (the least similar first with
-    ``similar-last`` order), never the query."""
+    selector; prompts longer than the context lose demonstrations (the least similar first, whatever
+    the order; unranked draws lose the first shown), never the query. ``per_query=True`` seeds each query's random draw and
+    order from its own text, so its prediction does not depend on the batch (see :mod:`ctxlearn.icl.select`);
+    the default draws in query order, as lm-evaluation-harness does."""
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, labels: list[str], spec: PromptSpec,
                  pool: list[Example], *, select: str = "knn", shots: int = 4, order: str = "similar-last",
                  seed: int = 0, calibrate: bool = False, embed: Embed | None = None, max_context: int = 0,
-                 batch_tokens: int = 0) -> None:
+                 batch_tokens: int = 0, per_query: bool = False) -> None:
         self.model, self.tokenizer, self.labels, self.spec, self.pool = model.eval(), tokenizer, labels, spec, pool
-        self.select, self.shots, self.order, self.seed = select, shots, order, seed
+        self.select, self.shots, self.order, self.seed, self.per_query = select, shots, order, seed, per_query
         self.calibrate, self.embed, self.batch_tokens = calibrate, embed, batch_tokens
         self.max_context = max_context or int(model.config.max_position_embeddings)
         self.verbalizers = [self._ids(spec.continuation(lab)) for lab in labels]
@@ -71,19 +73,25 @@ class IclClassifier:
     def _ids(self, text: str) -> Ids:
         return tuple(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def _fit(self, demos: list[int], query: Example, ids: Ids) -> _Fitted:
-        """Drop demonstrations from the front until prompt and the longest verbalizer fit the context."""
+    def _fit(self, demos: list[int], drop: list[int], query: Example, ids: Ids) -> _Fitted:
+        """Drop demonstrations in ``drop``'s order until prompt and the longest verbalizer fit the
+        context; the others keep their places in ``demos``."""
         room = self.room
-        while len(ids) > room and demos:
-            demos = demos[1:]
+        for gone in drop:
+            if len(ids) <= room:
+                break
+            demos = [j for j in demos if j != gone]
             ids = self._ids(self.spec.context([self.pool[j] for j in demos], query))
         return _Fitted(tuple(demos), ids[-room:], len(ids) > room)
 
     def _prompts(self, queries: list[Example]) -> list[_Fitted]:
-        demos = select(self.select, self.pool, queries, self.shots, self.seed, self.order, self.embed)
+        picked = pick(self.select, self.pool, queries, self.shots, self.seed, self.embed, per_query=self.per_query)
+        demos = arrange(self.select, picked, queries, self.order, self.seed, per_query=self.per_query)
+        # ranked picks come most similar first, so the least similar go first, wherever they are shown
+        drops = [p[::-1] for p in picked] if SELECTORS.get(self.select).ranked else demos
         texts = [self.spec.context([self.pool[j] for j in d], q) for d, q in zip(demos, queries)]
         ids = self.tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
-        return [self._fit(d, q, tuple(i)) for d, q, i in zip(demos, queries, ids)]
+        return [self._fit(d, drop, q, tuple(i)) for d, drop, q, i in zip(demos, drops, queries, ids)]
 
     def _content_free(self, fitted: list[_Fitted], queries: list[Example]) -> dict[tuple[int, ...], list[Ids]]:
         """For every distinct set of demonstrations, the prompts of the content-free inputs after it."""

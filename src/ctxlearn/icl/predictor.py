@@ -23,7 +23,9 @@ from ctxlearn.predict import Predictor
 
 class IclPredictor(Predictor):
     """``predict_proba(examples)`` -> (N, C); ``evaluate`` and ``predict_file`` as for trained runs.
-    The model loads on first use."""
+    The model loads on first use. Per-query random draws and orders (``random-each``, ``--order random``)
+    are seeded from the run's seed and each input's own text, so an input gets the same prediction alone
+    or in any batch (``serve`` regroups requests); they are not the draws the run made in test order."""
 
     def __init__(self, folder: str | Path) -> None:  # no super().__init__: there is no trained head to load
         self.folder = Path(folder)
@@ -63,7 +65,8 @@ class IclPredictor(Predictor):
         else:
             pool = read_examples(self.folder / self.icl["pool"], Fields("text", "label", _pair_field(self.folder)))
             how = {"select_name": sel["select"], "shots": sel["shots"], "order": sel["order"]}
-        return build_classifier(self.cfg, model, tokenizer, self.labels, PromptSpec(**self.icl["prompt"]), pool, **how)
+        return build_classifier(self.cfg, model, tokenizer, self.labels, PromptSpec(**self.icl["prompt"]), pool,
+                                per_query=True, **how)
 
 
 def _pair_field(folder: Path) -> str | None:

@@ -14,9 +14,10 @@ import dataclasses
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ctxlearn.config import from_dict, load_yaml
-from ctxlearn.data import Example
+from ctxlearn.data import Example, label_name
 from ctxlearn.errors import ConfigError
 from ctxlearn.registry import Registry
 
@@ -113,6 +114,25 @@ def parse_verbalizer(text: str) -> dict[str, str]:
     return {k.strip(): v.strip() for k, v in (p.split("=", 1) for p in pairs)}
 
 
+def normalise_verbalizer(raw: Any, source: str) -> dict[str, str]:
+    """label -> words however given: labels named by the data's rule (YAML's ``0:`` is the data's "0"),
+    words stripped as a flag's are (the space before them is the target delimiter's)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: verbalizer must map labels to words (e.g. {{negative: Negative}}), not {raw!r}")
+    out: dict[str, str] = {}
+    for key, words in raw.items():
+        label = label_name(key)
+        if label is None:
+            raise ConfigError(f"{source}: verbalizer key {key!r} is not a label; write a class name or an integer")
+        if isinstance(words, bool) or not isinstance(words, (str, int, float)):
+            raise ConfigError(f"{source}: verbalizer words {words!r} for label {label!r} are not text; quote them "
+                              "(YAML reads yes, no, on and off as booleans)")
+        if label in out:
+            raise ConfigError(f"{source}: verbalizer names label {label!r} twice; keep one")
+        out[label] = str(words).strip()
+    return out
+
+
 def unescape(text: str) -> str:
     r"""Command lines cannot easily hold new lines: ``\n`` and ``\t`` in a flag mean them."""
     return text.replace("\\n", "\n").replace("\\t", "\t")
@@ -136,5 +156,7 @@ def resolve_prompt(name: str, is_pair: bool, *, template: str | None = None, ins
     if instruction is not None:
         changes["instruction"] = unescape(instruction)
     if verbalizer is not None:
-        changes["verbalizer"] = parse_verbalizer(verbalizer) if isinstance(verbalizer, str) else dict(verbalizer)
+        changes["verbalizer"] = parse_verbalizer(verbalizer) if isinstance(verbalizer, str) else verbalizer
+    changes["verbalizer"] = normalise_verbalizer(changes.get("verbalizer", spec.verbalizer),
+                                                 name if verbalizer is None else "--verbalizer")
     return dataclasses.replace(spec, **changes)

@@ -51,8 +51,10 @@ def load_lm(source: ModelSource, bf16: bool = False) -> tuple[torch.nn.Module, A
 
 
 def build_classifier(cfg: IclConfig, model: torch.nn.Module, tokenizer: Any, labels: list[str], spec: PromptSpec,
-                     pool: list[Example], *, select_name: str, shots: int, order: str) -> IclClassifier:
-    """The classifier ``cfg`` describes, over ``pool`` (similarity selectors get the sentence encoder)."""
+                     pool: list[Example], *, select_name: str, shots: int, order: str,
+                     per_query: bool = False) -> IclClassifier:
+    """The classifier ``cfg`` describes, over ``pool`` (similarity selectors get the sentence encoder);
+    ``per_query`` as :class:`IclClassifier` takes it."""
     embed = None
     if SELECTORS.get(select_name).ranked:
         from ctxlearn.icl.embed import Embedder
@@ -60,7 +62,7 @@ def build_classifier(cfg: IclConfig, model: torch.nn.Module, tokenizer: Any, lab
         embed = Embedder(cfg.encoder)
     return IclClassifier(model, tokenizer, labels, spec, pool, select=select_name, shots=shots, order=order,
                          seed=cfg.seed, calibrate=cfg.calibrate, embed=embed, max_context=cfg.max_context,
-                         batch_tokens=cfg.batch_tokens)
+                         batch_tokens=cfg.batch_tokens, per_query=per_query)
 
 
 def warn_context(result: IclResult, split: str, n_demos: int, max_context: int) -> None:

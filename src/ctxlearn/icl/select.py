@@ -3,9 +3,17 @@
 Shared selectors (``random``, ``balanced``, ``fixed``) give every query the same demonstrations, so
 their key/value cache is computed once. Per-query selectors (``knn``, ``random-each``) give each
 query its own. Every selector is deterministic for a given seed.
+
+Random draws and random orders come in two modes. By default one generator runs over the queries in
+order, as lm-evaluation-harness draws (so ``random-each`` reproduces its prompts byte for byte in an
+evaluation run). With ``per_query=True`` each query's generator is seeded from the seed and the query's
+own text (:func:`query_seed`), so its demonstrations do not depend on which other queries share the
+call or where it sits among them: what prediction on new inputs needs (``predict``, ``serve``).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from dataclasses import dataclass
 from typing import Callable
@@ -116,12 +124,23 @@ def pick_knn_balanced(pool: list[Example], queries: list[Example], k: int, seed:
     return out
 
 
-def order_demos(picked: list[list[int]], order: str, ranked: bool, seed: int) -> list[list[int]]:
+def query_seed(seed: int, query: Example) -> int:
+    """A seed from ``seed`` and the query's text (and pair) alone: sha256, because Python's ``hash()`` of a
+    string is salted per process, and not the label, which new inputs do not have."""
+    content = json.dumps([seed, query.text, query.text_pair], ensure_ascii=False).encode("utf-8")
+    return int.from_bytes(hashlib.sha256(content).digest()[:8], "big")
+
+
+def order_demos(picked: list[list[int]], order: str, ranked: bool, seed: int,
+                seeds: list[int] | None = None) -> list[list[int]]:
     """Put each query's demonstrations in ``order``. Ranked lists come most similar first; unranked
     ones (random draws) keep their order unless ``order`` is ``random``. ``similar-last`` puts the
-    most similar next to the query, where a small LM's recency bias gives it the most weight."""
+    most similar next to the query, where a small LM's recency bias gives it the most weight.
+    ``seeds`` (one per query) seed each query's random order on its own instead of in query order."""
     if order not in ORDERS:
         raise ConfigError(f"unknown order {order!r}; choose one of: {', '.join(ORDERS)}")
+    if order == "random" and seeds is not None:
+        return [np.random.default_rng(s).permutation(p).tolist() for p, s in zip(picked, seeds)]
     if order == "random":  # one permutation per distinct list, so shared demonstrations stay shared
         rng, seen = np.random.default_rng(seed), {}
         for p in picked:
@@ -133,12 +152,37 @@ def order_demos(picked: list[list[int]], order: str, ranked: bool, seed: int) ->
     return [list(p) for p in picked]
 
 
-def select(name: str, pool: list[Example], queries: list[Example], k: int, seed: int, order: str = "similar-last",
-           embed: Embed | None = None) -> list[list[int]]:
-    """Pool indices of each query's demonstrations, in prompt order."""
+def _seeds(sel: Selector, queries: list[Example], seed: int, per_query: bool) -> list[int] | None:
+    # shared selectors draw once for every query, so they never depend on the batch
+    return [query_seed(seed, q) for q in queries] if per_query and not sel.shared else None
+
+
+def pick(name: str, pool: list[Example], queries: list[Example], k: int, seed: int, embed: Embed | None = None,
+         *, per_query: bool = False) -> list[list[int]]:
+    """Pool indices of each query's demonstrations, most similar first when the selector ranks them,
+    else in draw order. ``per_query``: see the module docstring."""
     sel = SELECTORS.get(name)
     if k < 0:
         raise ConfigError(f"shots must be >= 0, not {k}")
     if k == 0 or not queries:
         return [[] for _ in queries]
-    return order_demos(sel.pick(pool, queries, k, seed, embed), order, sel.ranked, seed)
+    seeds = _seeds(sel, queries, seed, per_query)
+    if seeds is None or sel.ranked:  # a query's neighbours are its own already
+        return sel.pick(pool, queries, k, seed, embed)
+    return [sel.pick(pool, [q], k, s, embed)[0] for q, s in zip(queries, seeds)]
+
+
+def arrange(name: str, picked: list[list[int]], queries: list[Example], order: str, seed: int, *,
+            per_query: bool = False) -> list[list[int]]:
+    """:func:`pick`'s lists in prompt order (``order``; random orders seeded as :func:`pick` draws)."""
+    sel = SELECTORS.get(name)
+    return order_demos(picked, order, sel.ranked, seed, _seeds(sel, queries, seed, per_query))
+
+
+def select(name: str, pool: list[Example], queries: list[Example], k: int, seed: int, order: str = "similar-last",
+           embed: Embed | None = None, *, per_query: bool = False) -> list[list[int]]:
+    """Pool indices of each query's demonstrations, in prompt order. ``per_query=False`` (evaluation):
+    random draws and orders run in query order, as lm-evaluation-harness draws; ``per_query=True``
+    (prediction on new inputs): each query's come from ``seed`` and its own text, whatever the batch."""
+    picked = pick(name, pool, queries, k, seed, embed, per_query=per_query)
+    return arrange(name, picked, queries, order, seed, per_query=per_query)

@@ -39,6 +39,23 @@ def test_long_prompts_drop_demonstrations_first_never_the_query(lm) -> None:
         assert list(prompt[-len(query):]) == query
 
 
+def nearest_first(examples: list[Example]) -> np.ndarray:
+    """A fake sentence encoder: pool example i at 7 i degrees (a repeated text at its first place), every
+    query at 0 degrees, so the lower a demonstration's index, the more similar it is."""
+    angles = np.radians([7.0 * POOL.index(ex) if ex in POOL else 0.0 for ex in examples])
+    return np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+@pytest.mark.parametrize("order", ["similar-last", "similar-first", "random"])
+def test_long_prompts_drop_the_least_similar_demonstrations_whatever_the_order(lm, order: str) -> None:
+    full = classifier(lm, select="knn", embed=nearest_first, order=order).predict(QUERIES)
+    tight = classifier(lm, select="knn", embed=nearest_first, order=order, max_context=30).predict(QUERIES)
+    assert tight.dropped > 0 and tight.cut == 0
+    for shown, kept in zip(full.demos, tight.demos):
+        nearest = sorted(shown, key=lambda j: (POOL.index(POOL[j]), j))[:len(kept)]
+        assert kept == [j for j in shown if j in nearest]  # the nearest stay, where they were shown
+
+
 def test_a_query_longer_than_the_context_is_cut_from_the_left(lm) -> None:
     long = Example(" ".join(["good"] * 40), "positive")
     result = classifier(lm, max_context=20).predict([long])

@@ -67,3 +67,26 @@ def test_parse_verbalizer() -> None:
     assert parse_verbalizer("a=b c, d = e") == {"a": "b c", "d": "e"}
     with pytest.raises(ConfigError, match="label=words"):
         parse_verbalizer("negative:bad")
+
+
+def test_yaml_verbalizer_keys_follow_the_datas_label_rule_and_words_are_stripped(tmp_path: Path) -> None:
+    path = tmp_path / "prompt.yaml"
+    path.write_text("template: 'Review: {text}'\nverbalizer: {0: ' Negative', 1.0: 'Positive '}\n")
+    spec = resolve_prompt(str(path), False)
+    assert spec.verbalizer == {"0": "Negative", "1": "Positive"}  # as the data read labels 0 and 1.0
+    spec.check(["0", "1"], False, str(path))
+    assert spec.continuation("0") == " Negative"  # one space, the target delimiter's
+    assert resolve_prompt("single", False, verbalizer={1: " yes"}).verbalizer == {"1": "yes"}
+
+
+@pytest.mark.parametrize("verbalizer, message", [
+    ("{true: Positive}", "key True is not a label"),
+    ("{positive: yes}", "words True for label 'positive' are not text"),
+    ("{1: one, '1': One}", "names label '1' twice"),
+    ("[Negative, Positive]", "must map labels to words"),
+])
+def test_bad_yaml_verbalizers_name_the_file_and_the_fix(tmp_path: Path, verbalizer: str, message: str) -> None:
+    path = tmp_path / "prompt.yaml"
+    path.write_text(f"verbalizer: {verbalizer}\n")
+    with pytest.raises(ConfigError, match=f"{path.name}: verbalizer.*{message}"):
+        resolve_prompt(str(path), False)

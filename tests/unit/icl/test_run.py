@@ -45,9 +45,23 @@ def test_icl_run_writes_the_training_shape_and_reloads(tiny_lm, toy_data, tmp_pa
     assert (icl["calibration"]["bias"] is not None) == bool(extra)
     assert "## In-context learning" in (out / "report.md").read_text()
 
-    predictor = IclPredictor(out)
-    test = load_splits(str(toy_data)).test[:8]
-    np.testing.assert_allclose(predictor.predict_proba(test), saved_probs(out), atol=1e-6)
+    if select != "random-each":  # stored demonstrations: the reload gives the run's own predictions
+        test = load_splits(str(toy_data)).test[:8]
+        np.testing.assert_allclose(IclPredictor(out).predict_proba(test), saved_probs(out), atol=1e-6)
+
+
+@pytest.mark.parametrize("order", ["similar-last", "random"])
+def test_a_reloaded_random_each_run_predicts_an_input_the_same_alone_or_in_any_batch(tiny_lm, toy_data, tmp_path,
+                                                                                    capsys, order) -> None:
+    out = tmp_path / "run"
+    assert main(icl_args(tiny_lm, toy_data, out, "--select", "random-each", "--order", order)) == 0
+    capsys.readouterr()
+    predictor, test = IclPredictor(out), load_splits(str(toy_data)).test[:6]
+    batch = predictor.predict_proba(test)
+    alone = np.concatenate([predictor.predict_proba([ex]) for ex in test])
+    np.testing.assert_allclose(alone, batch, atol=1e-5)
+    np.testing.assert_allclose(predictor.predict_proba(test[::-1])[::-1], batch, atol=1e-5)
+    np.testing.assert_allclose(predictor.predict_proba([test[3], test[0]]), batch[[3, 0]], atol=1e-5)
 
 
 def test_knn_run_caches_its_index_and_reloads(tiny_lm, tiny_bert, toy_data, tmp_path, capsys, monkeypatch) -> None:

@@ -85,3 +85,27 @@ def test_knn_balanced_takes_the_nearest_of_each_class_up_to_its_quota() -> None:
     skewed = [Example(f"text {i}", "a" if i < 10 else "b") for i in range(20)]
     [first, *_] = select("knn-balanced", skewed, QUERIES, 4, seed=0, order="similar-first", embed=fake_embed)
     assert first == [0, 1, 10, 11]  # the two nearest a's, then the two nearest b's (quota 2 each)
+
+
+@pytest.mark.parametrize("name, order", [("random-each", "similar-last"), ("random-each", "random"),
+                                         ("knn", "random"), ("knn-balanced", "random")])
+def test_per_query_selection_does_not_depend_on_the_rest_of_the_batch(name: str, order: str) -> None:
+    batch = select(name, POOL, QUERIES, 4, seed=3, order=order, embed=fake_embed, per_query=True)
+    alone = [select(name, POOL, [q], 4, seed=3, order=order, embed=fake_embed, per_query=True)[0] for q in QUERIES]
+    backwards = select(name, POOL, QUERIES[::-1], 4, seed=3, order=order, embed=fake_embed, per_query=True)[::-1]
+    assert batch == alone == backwards
+    assert len({tuple(d) for d in batch}) > 1  # still drawn or shuffled per query, not once for all
+
+
+def test_per_query_draws_come_from_the_seed_and_the_text_alone() -> None:
+    [first] = select("random-each", POOL, [Example("the query", "a")], 4, seed=0, per_query=True)
+    assert first == select("random-each", POOL, [Example("the query", "b", line=9)], 4, seed=0, per_query=True)[0]
+    assert first != select("random-each", POOL, [Example("the query", "a")], 4, seed=1, per_query=True)[0]
+    assert first != select("random-each", POOL, [Example("the query", "a", "a pair")], 4, seed=0, per_query=True)[0]
+    assert first == [20, 15, 27, 17]  # stored: a salted hash() would change it from one process to the next
+
+
+def test_shared_selectors_stay_shared_per_query() -> None:
+    for name in ("random", "balanced"):
+        assert select(name, POOL, QUERIES, 4, seed=3, order="random", per_query=True) == \
+            select(name, POOL, QUERIES, 4, seed=3, order="random")
