@@ -164,8 +164,11 @@ def describe_validation(errors: list[dict[str, Any]], shown: int = 5) -> str:
 
 def install_error_handlers(app: FastAPI, log_texts: bool) -> None:
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, err: RequestValidationError) -> JSONResponse:
-        return error_response(422, describe_validation(list(err.errors())))
+    async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
+        message = describe_validation(list(err.errors()))
+        if "json" not in request.headers.get("content-type", ""):  # curl -d sends form encoding unless told
+            message += "; the request was not sent as JSON: add the header `Content-Type: application/json`"
+        return error_response(422, message)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:

@@ -14,12 +14,13 @@ def read_key(path: str | Path) -> str:
     """The key in ``path`` (surrounding whitespace removed). Refuses empty and short keys."""
     path = Path(path)
     try:
-        key = path.read_text(encoding="utf-8").strip()
+        key = path.read_text(encoding="utf-8-sig").strip()  # -sig: an editor's byte-order mark is not the key
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"--api-key-file {path}: cannot read it ({err})") from None
-    if len(key) < 16 or any(c.isspace() or not c.isprintable() for c in key):
-        raise ConfigError(f"--api-key-file {path}: the key must be at least 16 printable characters without spaces "
-                          "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))' > key.txt`)")
+    # ASCII only: HTTP headers arrive as latin-1, so a key with other characters could never match
+    if len(key) < 16 or not key.isascii() or any(c.isspace() or not c.isprintable() for c in key):
+        raise ConfigError(f"--api-key-file {path}: the key must be at least 16 printable ASCII characters without "
+                          "spaces (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))' > key.txt`)")
     return key
 
 

@@ -126,7 +126,7 @@ class MicroBatcher:
         items = [it for job in batch for it in job.items]
         t0 = time.perf_counter()
         try:
-            outputs = await self.call(lambda: self.run(items))
+            outputs = await self.call(lambda: _no_stop_iteration(self.run, items))
         except Exception as err:  # the model failed: every request in the batch gets the error, the loop lives on
             log.error("model failed on a batch of %d inputs: %s", len(items), type(err).__name__)
             for job in batch:
@@ -169,3 +169,12 @@ class Unbatched:
 
     def retry_after(self) -> int:
         return 1
+
+
+def _no_stop_iteration(run: Callable[[list], list], items: list) -> list:
+    """``run(items)``, with StopIteration turned into RuntimeError: asyncio cannot set StopIteration on a
+    future, so the awaiting batch loop would wait forever and the queue would never run again."""
+    try:
+        return run(items)
+    except StopIteration as err:
+        raise RuntimeError(f"the model raised StopIteration: {err!r}") from err

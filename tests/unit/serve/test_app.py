@@ -36,6 +36,8 @@ BAD = [
     ("unknown field", {"json": {"texts": ["a"], "file": "/etc/passwd"}}, 422, "invalid", "file: Extra inputs"),
     ("lone surrogate", {"content": rb'{"texts": ["\ud800"]}'}, 422, "invalid", "texts.0"),
     ("deep nesting", {"content": b"[" * 50000}, 400, "bad_request", "error parsing the body"),
+    ("form encoded, as curl -d sends", {"content": b'{"texts": ["a"]}', "headers": {**AUTH, "Content-Type": "application/x-www-form-urlencoded"}},
+     422, "invalid", "Content-Type: application/json"),
     ("pairs to a text model", {"json": {"pairs": [{"text": "a", "text_pair": "b"}]}}, 422, "invalid", "takes `texts`"),
     ("tokens to a classifier", {"json": {"tokens": [["a", "b"]]}}, 422, "invalid", "takes `texts`"),
     ("too many texts", {"json": {"texts": ["a"] * 5}}, 413, "too_large", "limit of 4 per request (--max-texts)"),

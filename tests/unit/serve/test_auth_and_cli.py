@@ -36,10 +36,12 @@ def test_only_loopback_is_open_without_a_key(host, loopback) -> None:
     check_exposure(host, KEY)  # with a key, any address
 
 
-@pytest.mark.parametrize("content, ok", [(KEY + "\n", True), ("short\n", False), ("", False), ("has a space in it ok", False)])
+@pytest.mark.parametrize("content, ok", [(KEY + "\n", True), ("short\n", False), ("", False), ("has a space in it ok", False),
+                                         ("\ufeff" + KEY, True),  # a byte-order mark from an editor is not the key
+                                         ("clé-secrète-très-longue", False)])  # headers are latin-1: it could never match
 def test_read_key(tmp_path: Path, content, ok) -> None:
     path = tmp_path / "key"
-    path.write_text(content)
+    path.write_text(content, encoding="utf-8")
     if ok:
         assert read_key(path) == KEY
     else:

@@ -81,6 +81,24 @@ def test_a_failing_batch_fails_its_requests_only() -> None:
     run(go())
 
 
+def test_a_model_raising_stop_iteration_fails_its_batch_and_the_queue_lives_on() -> None:
+    """asyncio cannot pass StopIteration through a future: unconverted, the batch loop would hang forever."""
+    class Exhausted(FakeEngine):
+        def run(self, items: list) -> list:
+            if "empty" in items:
+                next(iter([]))
+            return super().run(items)
+
+    async def go() -> None:
+        batcher = await started(Exhausted(), max_batch_size=8, max_wait_ms=5)
+        with pytest.raises(RuntimeError, match="StopIteration"):
+            await asyncio.wait_for(batcher.submit(["empty"]), 10)
+        assert (await asyncio.wait_for(batcher.submit(["fine"]), 10))[0]["label"] == "short"
+        await batcher.stop()
+
+    run(go())
+
+
 def test_a_cancelled_request_is_not_computed() -> None:
     async def go() -> None:
         engine = FakeEngine(delay=0.1)
