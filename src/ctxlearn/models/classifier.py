@@ -61,6 +61,10 @@ def linear_head(hidden: int, num_labels: int) -> nn.Linear:
 
 
 class EncoderClassifier(nn.Module):
+    # The loss is a mean over this batch, and forward takes no ``num_items_in_batch``: without this the
+    # Trainer infers from ``**_`` that it does, and scales the loss by the number of processes.
+    accepts_loss_kwargs = False
+
     def __init__(self, backbone: nn.Module, num_labels: int, pooling: str = "mean", dropout: float = 0.1) -> None:
         super().__init__()
         self.backbone = backbone

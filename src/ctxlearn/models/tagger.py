@@ -16,6 +16,8 @@ IGNORE = -100  # label of the positions the loss skips: special tokens and every
 
 
 class EncoderTagger(nn.Module):
+    accepts_loss_kwargs = False  # a mean over this batch's labelled tokens, as in EncoderClassifier
+
     def __init__(self, backbone: nn.Module, num_labels: int, dropout: float = 0.1) -> None:
         super().__init__()
         self.backbone = backbone
