@@ -25,8 +25,12 @@ def classification_metrics(y: np.ndarray, probs: np.ndarray, labels: list[str]) 
     pred = probs.argmax(1)
     ids = list(range(len(labels)))
     out: dict[str, Any] = {"n": int(len(y)), "accuracy": float(accuracy_score(y, pred))}
-    for avg in ("macro", "micro"):
-        p, r, f, _ = precision_recall_fscore_support(y, pred, labels=ids, average=avg, zero_division=0)
+    # The macro mean skips classes in neither gold nor predictions: their F1 is 0/0, and counting it as 0
+    # would mark perfect predictions down on a split that lacks a class (sklearn without ``labels`` and
+    # seqeval average the same way). Micro sums counts, to which such classes add nothing.
+    present = sorted(set(np.asarray(y).tolist()) | set(pred.tolist()))
+    for avg, classes in (("macro", present), ("micro", ids)):
+        p, r, f, _ = precision_recall_fscore_support(y, pred, labels=classes, average=avg, zero_division=0)
         out.update({f"{avg}_precision": float(p), f"{avg}_recall": float(r), f"{avg}_f1": float(f)})
     p, r, f, s = precision_recall_fscore_support(y, pred, labels=ids, average=None, zero_division=0)
     out["per_class"] = {lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}

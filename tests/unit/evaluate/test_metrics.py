@@ -32,3 +32,15 @@ def test_ece_of_hand_made_bins() -> None:
 def test_perfectly_calibrated_is_zero() -> None:
     probs = np.array([[1.0, 0.0], [0.0, 1.0]])
     assert expected_calibration_error(probs, np.array([0, 1])) == 0.0
+
+
+def test_macro_averages_over_the_classes_in_gold_or_predictions() -> None:
+    # c is in neither: its F1 is 0/0, not 0, and must not pull perfect predictions below 1 (as sklearn
+    # without ``labels`` and seqeval average); it still gets its row
+    y = np.array([0, 0, 1, 1])
+    m = classification_metrics(y, np.eye(3)[y], ["a", "b", "c"])
+    assert m["macro_f1"] == m["macro_precision"] == m["macro_recall"] == 1.0
+    assert m["per_class"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    # a class predicted but never gold counts (its precision is 0)
+    m = classification_metrics(y, np.eye(3)[[0, 0, 1, 2]], ["a", "b", "c"])
+    assert m["macro_f1"] == pytest.approx((1.0 + 2 / 3 + 0.0) / 3)
