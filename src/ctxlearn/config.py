@@ -41,8 +41,10 @@ class TrainConfig(DataOptions):
     model: str = opt("minilm", "backbone: a registered name (see `ctxlearn models`), a local folder, or hf:<repo-id>")
     method: str = opt("full", "how to adapt the backbone (see `ctxlearn methods`)")
     out: str = opt("runs/latest", "run folder to write (the artifact)")
-    max_train: int = opt(0, "use at most this many training examples, a stratified seeded sample (0 = all)")
-    max_length: int = opt(128, "longest input in tokens; longer inputs are truncated")
+    max_train: int = opt(0, "use at most this many training examples (0 = all), a seeded sample: stratified by label "
+                            "where it can be and keeping every label, for classification; at random, for tagging")
+    max_length: int = opt(128, "longest input in tokens: classification truncates longer texts (a pair's longer side "
+                               "first); tagging splits a longer sentence into overlapping windows and tags every word")
     epochs: float = opt(0.0, "training epochs (0 = the method's default)")
     batch_size: int = opt(32, "training batch size")
     lr: float = opt(0.0, "peak learning rate (0 = the method's default)")
