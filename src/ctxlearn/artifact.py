@@ -13,6 +13,7 @@ and the sha256 of its weights, checked on load.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -37,9 +38,16 @@ def weights_sha256(model_dir: str) -> str | None:
     files = sorted(Path(model_dir).glob("*.safetensors")) if Path(model_dir).is_dir() else []
     if not files:
         return None
+    return _sha256_of(tuple((str(f), f.stat().st_ino, f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+
+
+@functools.lru_cache(maxsize=8)
+def _sha256_of(files: tuple[tuple[str, int, int, int], ...]) -> str:
+    # Keyed on each file's inode, size and mtime, so a run that asks several times (each cached-feature
+    # key, then the manifest) reads the weights once, and a file replaced since is read again.
     h = hashlib.sha256()
-    for f in files:
-        with f.open("rb") as fh:
+    for path, *_ in files:
+        with open(path, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 22), b""):
                 h.update(chunk)
     return h.hexdigest()

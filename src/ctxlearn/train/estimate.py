@@ -48,7 +48,7 @@ def estimate_trainer(cfg: Any, method: Method, model: Any, tokenizer: Any, data:
 def estimate_features(cfg: Any, model: Any, tokenizer: Any, data: dict[str, Encoded], hashes: dict[str, str],
                       source: Any, bf16: bool, grid: list[float]) -> dict[str, Any]:
     n_rows = len(data["train"]) + len(data["dev"])
-    cached = all((cache_dir() / "features" / f"{feature_key(source.path, source.pooling, hashes[s], cfg.max_length, bf16)}.npy"
+    cached = all((cache_dir() / "features" / f"{feature_key(source, hashes[s], cfg.max_length, bf16)}.npy"
                   ).is_file() for s in ("train", "dev"))
     sample = Encoded(data["train"].rows[:SAMPLE])
     t0 = time.perf_counter()

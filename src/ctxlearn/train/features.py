@@ -41,8 +41,14 @@ def cached_array(key: str | None, compute: Callable[[], np.ndarray]) -> np.ndarr
     return out
 
 
-def feature_key(model_path: str, pooling: str, split_hash: str, max_length: int, bf16: bool) -> str:
-    return hashlib.sha256(f"{model_path}|{pooling}|{split_hash}|{max_length}|{bf16}".encode()).hexdigest()[:32]
+def feature_key(source: Any, split_hash: str, max_length: int, bf16: bool) -> str:
+    """Cache key of one split's features from the model ``source`` (a ``ModelSource``). It holds the
+    weights' sha256, not only their folder: a folder replaced in place (pretrained again into the same
+    --out) must not serve the old model's features."""
+    from ctxlearn.artifact import weights_sha256  # not at the top: artifact imports the tasks, which import this
+
+    parts = (source.path, weights_sha256(source.path), source.pooling, split_hash, max_length, bf16)
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
 
 
 def fit_head(model: EncoderClassifier, x_train: np.ndarray, y_train: np.ndarray, x_dev: np.ndarray,

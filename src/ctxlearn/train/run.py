@@ -73,7 +73,7 @@ def _probes(cfg: TrainConfig, method: Method) -> bool:
 
 def cached_features(task: Task, model: EncoderClassifier, data: Encoded, split_hash: str, cfg: TrainConfig, source: Any,
                     tokenizer: Any, bf16: bool) -> np.ndarray:
-    key = feature_key(source.path, source.pooling, split_hash, cfg.max_length, bf16)
+    key = feature_key(source, split_hash, cfg.max_length, bf16)
     return task.features(model, data, tokenizer, bf16, key)
 
 

@@ -1,0 +1,40 @@
+"""Cached frozen-backbone features belong to the model's weights, not to the folder they sit in."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import BertConfig, BertModel
+
+from ctxlearn import artifact
+from ctxlearn.config import TrainConfig
+from ctxlearn.train.run import run_training
+
+
+def _probs(folder: Path) -> np.ndarray:
+    return np.array([json.loads(l)["probs"] for l in (folder / "test_predictions.jsonl").read_text().splitlines()])
+
+
+def test_a_model_replaced_in_place_gets_its_own_features(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert, model)
+    common = dict(data=str(toy_data), model=str(model), method="head", bf16="off")
+    run_training(TrainConfig(out=str(tmp_path / "first"), **common))
+    torch.manual_seed(1)  # pretrained again into the same folder: other weights, same path
+    BertModel(BertConfig.from_pretrained(model), add_pooling_layer=False).save_pretrained(model)
+    run_training(TrainConfig(out=str(tmp_path / "second"), **common))
+    assert not np.allclose(_probs(tmp_path / "first"), _probs(tmp_path / "second"), atol=1e-4)
+
+
+def test_weights_are_hashed_once_until_a_file_changes(tiny_bert: Path, tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert, model)
+    artifact._sha256_of.cache_clear()
+    first = artifact.weights_sha256(str(model))
+    assert artifact.weights_sha256(str(model)) == first and artifact._sha256_of.cache_info().misses == 1
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b" ")  # the same size, rewritten in place
+    assert artifact.weights_sha256(str(model)) != first
