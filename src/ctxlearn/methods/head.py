@@ -7,12 +7,21 @@ from dataclasses import dataclass
 from torch import nn
 
 from ctxlearn.config import opt
+from ctxlearn.errors import ConfigError
 from ctxlearn.methods.base import METHODS, Method, freeze
 
 
 @dataclass
 class HeadOptions:
     c_grid: str = opt("0.01,0.1,1,10,100", "inverse L2 strengths tried for the logistic-regression head; best on dev wins")
+
+
+def c_values(options: HeadOptions) -> list[float]:
+    """The C values ``c_grid`` names."""
+    try:
+        return [float(c) for c in options.c_grid.split(",")]
+    except ValueError:
+        raise ConfigError(f"--head-c-grid {options.c_grid!r}: give comma-separated numbers, e.g. 0.1,1,10") from None
 
 
 def prepare(model: nn.Module, options: HeadOptions) -> nn.Module:

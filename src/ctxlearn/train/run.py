@@ -19,6 +19,7 @@ from ctxlearn.data import Splits
 from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
 from ctxlearn.methods import METHODS, Method, trainable_parameters
+from ctxlearn.methods.head import c_values
 from ctxlearn.models import load_encoder, resolve_model
 from ctxlearn.models.classifier import EncoderClassifier
 from ctxlearn.models.dropout import use_fast_dropout
@@ -48,8 +49,26 @@ def build_model(cfg: TrainConfig, method: Method, task: Task, n_labels: int):
     backbone, tokenizer = load_encoder(source)
     model = task.make_model(backbone, n_labels, source.pooling)
     use_fast_dropout(model)
-    options = from_dict(method.options, cfg.method_options.get(method.name) or {}, f"--{method.name}-* options")
-    return model, tokenizer, source, options
+    return model, tokenizer, source, method_options(cfg, method.name)
+
+
+def method_options(cfg: TrainConfig, name: str) -> Any:
+    """Method ``name``'s options: its ``--NAME-*`` flags (``cfg.method_options[name]``) over its defaults."""
+    return from_dict(METHODS.get(name).options, cfg.method_options.get(name) or {}, f"--{name}-* options")
+
+
+def check_method_options(cfg: TrainConfig, method: Method) -> None:
+    """Refuse options of no method, or no field of their method; warn of those this run ignores. Options
+    of a method other than --method are not refused: ``compare`` gives the flags after ``--`` to every
+    cell, whatever its method, and a saved config.yaml reused with another --method keeps its old one's."""
+    used = {method.name} | ({"head"} if cfg.head_init == "probe" and method.fit == "trainer" else set())
+    for name, values in cfg.method_options.items():
+        if name not in METHODS:
+            raise ConfigError(f"method_options: {name!r} is not a method; methods are: {', '.join(METHODS.names())}")
+        method_options(cfg, name)
+        if values and name not in used:
+            flags = ", ".join("--" + f"{name}_{key}".replace("_", "-") for key in values)
+            say(f"{flags}: option of --method {name}, ignored: this run's method is {method.name}")
 
 
 def probe_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, tokenizer: Any, splits: Splits,
@@ -57,7 +76,7 @@ def probe_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, tokenizer
     """LP-FT (Kumar et al. 2022): fit the head on the frozen backbone's cached features before any
     gradient step, so fine-tuning starts from a good head instead of distorting the features to fit
     a random one. Runs before the method wraps the backbone, so the features are the base model's."""
-    grid = [float(c) for c in METHODS.get("head").options().c_grid.split(",")]
+    grid = c_values(method_options(cfg, "head"))  # the user's --head-c-grid, as `head` would use it
     # The probe was fitted without dropout on the features, and its (standardised, folded) weights are
     # large: dropping features would shift the logits far more than the probe ever saw. The backbone
     # keeps its own dropout.
@@ -90,8 +109,7 @@ def fit_features_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, to
 def fit(cfg: TrainConfig, method: Method, task: Task, model: EncoderClassifier, tokenizer: Any, splits: Splits,
         data: dict[str, Encoded], work: Path, bf16: bool, source: Any, options: Any) -> dict[str, Any]:
     if method.fit == "features":
-        grid = [float(c) for c in options.c_grid.split(",")]
-        return fit_features_head(cfg, task, model, tokenizer, splits, data, source, bf16, grid)
+        return fit_features_head(cfg, task, model, tokenizer, splits, data, source, bf16, c_values(options))
     epochs = cfg.epochs or method.epochs
     callbacks = method.callbacks(model, options) if method.callbacks else []
     return fit_with_trainer(model, tokenizer, data["train"], data["dev"], cfg, work, epochs, cfg.lr or method.lr, bf16,
@@ -106,6 +124,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     check_out(cfg.out, reads=cfg.data if not cfg.data.startswith("builtin:") else None)
     method = METHODS.get(cfg.method)
+    check_method_options(cfg, method)
     task = task_for(cfg.task, cfg.data)
     splits = task.load(cfg).cap_train(cfg.max_train, cfg.seed)
     require_split(splits, "dev", "training keeps the checkpoint (or fits the head's C) that scores best on dev")
@@ -132,7 +151,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     stats = fit(cfg, method, task, model, tokenizer, splits, data, work, bf16, source, options)
     stats.setdefault("train_seconds", time.time() - t_fit)
     if probe:  # the probe is part of training: its time counts
-        stats.update({f"probe_dev_{task.metric}": probe[f"best_dev_{task.metric}"],
+        stats.update({f"probe_dev_{task.metric}": probe[f"best_dev_{task.metric}"], "probe_head_C": probe["head_C"],
                       "train_seconds": stats["train_seconds"] + t_probe})
     metrics, preds = evaluate_splits(cfg, method, task, model, tokenizer, splits, data, bf16, source)
     stats["predict_ms_per_example"] = latency_ms(model, data["test"], tokenizer, bf16)
@@ -150,8 +169,7 @@ def estimate(cfg: TrainConfig, method: Method, model: EncoderClassifier, tokeniz
     from ctxlearn.train import estimate as est
 
     if method.fit == "features":
-        grid = [float(c) for c in options.c_grid.split(",")]
-        result = est.estimate_features(cfg, model, tokenizer, data, splits.hashes, source, bf16, grid)
+        result = est.estimate_features(cfg, model, tokenizer, data, splits.hashes, source, bf16, c_values(options))
     else:
         result = est.estimate_trainer(cfg, method, model, tokenizer, data, work, bf16, options)
         shutil.rmtree(work, ignore_errors=True)
