@@ -1,10 +1,12 @@
 """The gradient-step path, on transformers' Trainer: length-grouped dynamic batches, warmup and
 linear decay, evaluation on dev each epoch with early stopping, best checkpoint kept, TensorBoard
-logs, a progress bar with ETA, and exact resume (model, optimizer, schedule and RNG states).
+logs, a progress bar with ETA, and exact resume (model, optimizer, schedule, RNG states and early
+stopping's count; a training that had ended is not trained again).
 Trainer also runs unchanged under torchrun / accelerate launch, which is how distributed training
 slots in."""
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any, Callable
@@ -74,10 +76,12 @@ def scaled_groups(groups: list[dict], names: dict[int, str], lr_scale: Callable[
 
 
 def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int, steps_per_epoch: int,
-          max_steps: int = 0, metric: str = "accuracy") -> TrainingArguments:
+          max_steps: int = 0, metric: str = "accuracy", stop_at: int = 0) -> TrainingArguments:
     # max_steps > 0 measures a few steps (``--estimate-steps``): no evaluation, checkpoints or logs.
     measure = dict(max_steps=max_steps, eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
                    report_to=[]) if max_steps else {}
+    # stop_at > 0 resumes a training that ended at that step: the Trainer runs no step, only reloads the best.
+    measure |= dict(max_steps=stop_at) if stop_at else {}
     return TrainingArguments(**{**dict(
         output_dir=str(work), num_train_epochs=epochs, learning_rate=lr,
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=128,
@@ -87,7 +91,9 @@ def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int
         train_sampling_strategy="group_by_length", bf16=bf16, seed=cfg.seed, data_seed=cfg.seed,
         report_to=["tensorboard"], logging_steps=max(1, min(50, steps_per_epoch // 4)),
         include_num_input_tokens_seen="non_padding", remove_unused_columns=False, label_names=["labels", "row"], dataloader_num_workers=0, disable_tqdm=False,
-        use_cpu=not torch.cuda.is_available()), **measure})
+        use_cpu=not torch.cuda.is_available(),
+        # --resume continues early stopping's count of evaluations without improvement (off by default)
+        restore_callback_states_from_checkpoint=True), **measure})
 
 
 class Numbered(Encoded):
@@ -127,8 +133,10 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     (``dev_seconds_per_example``)."""
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     task = task or TASKS.get("classification")
+    resume = get_last_checkpoint(str(work)) if cfg.resume and work.is_dir() and not max_steps else None
+    finished = read_finished(work) if resume else None
     args = _args(cfg, work, epochs, lr, bf16, max(1, math.ceil(steps_per_epoch * epochs)), steps_per_epoch, max_steps,
-                 task.metric)
+                 task.metric, stop_at=finished["steps"] if finished else 0)
     clock = StepClock()
     stops = cfg.patience > 0 and not max_steps
     callbacks = [clock, *(callbacks or [])] + ([EarlyStoppingCallback(cfg.patience)] if stops else [])
@@ -137,16 +145,36 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
                             preprocess_logits_for_metrics=argmax_ids, callbacks=callbacks, lr_scale=lr_scale)
     if max_steps:
         return _measure(trainer, clock, dev)
-    resume = get_last_checkpoint(str(work)) if cfg.resume and work.is_dir() else None
     result = trainer.train(resume_from_checkpoint=resume)
-    epochs_run = trainer.state.epoch or 0.0
-    return {"train_seconds": result.metrics.get("train_runtime", 0.0), "epochs_run": epochs_run,
-            "steps": trainer.state.global_step, "resumed_from": resume,
-            "useful_train_tokens": int(trainer.state.num_input_tokens_seen),
-            "steady_tokens_per_s": trainer.state.num_input_tokens_seen / trainer.state.global_step * clock.steps / clock.seconds
+    stats = finished or _stats(trainer, clock, result.metrics.get("train_runtime", 0.0), task.metric)
+    write_finished(work, stats)
+    return {**stats, "resumed_from": resume}
+
+
+def _stats(trainer: Trainer, clock: StepClock, seconds: float, metric: str) -> dict[str, Any]:
+    state = trainer.state
+    return {"train_seconds": seconds, "epochs_run": state.epoch or 0.0, "steps": state.global_step,
+            "useful_train_tokens": int(state.num_input_tokens_seen),
+            "steady_tokens_per_s": state.num_input_tokens_seen / state.global_step * clock.steps / clock.seconds
             if clock.seconds else None,
-            f"best_dev_{task.metric}": trainer.state.best_metric,
-            "loss_curve": [round(h["loss"], 5) for h in trainer.state.log_history if "loss" in h]}
+            f"best_dev_{metric}": state.best_metric,
+            "loss_curve": [round(h["loss"], 5) for h in state.log_history if "loss" in h]}
+
+
+FINISHED = "finished.json"  # in OUT.partial: the stats of a training that ran to its end, best checkpoint loaded
+
+
+def read_finished(work: Path) -> dict[str, Any] | None:
+    """The stats ``write_finished`` kept, if training had ended before the run was stopped: early
+    stopping leaves epochs unrun, which --resume must not then train."""
+    path = work / FINISHED
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_finished(work: Path, stats: dict[str, Any]) -> None:
+    tmp = work / f"{FINISHED}.tmp"
+    tmp.write_text(json.dumps(stats))
+    tmp.replace(work / FINISHED)  # whole or absent: a run stopped while writing it trains on when resumed
 
 
 def _measure(trainer: Trainer, clock: StepClock, dev: Encoded) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_toy
 from transformers import Trainer
 
 from ctxlearn.config import TrainConfig
@@ -49,3 +50,71 @@ def test_without_resume_a_stale_partial_is_discarded(tiny_bert: Path, toy_data: 
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["training"]["resumed_from"] is None
     assert not stale.exists()
+
+
+EARLY = dict(method="full", lr=6e-3, epochs=6, batch_size=16, patience=2, bf16="off", seed=3)  # stops after epoch 4
+PER_EPOCH = 10  # steps: 160 training examples in batches of 16
+
+
+def _early_run(tiny_bert: Path, data: Path, out: Path, **kw) -> dict:
+    return run_training(TrainConfig(data=str(data), model=str(tiny_bert), out=str(out), **EARLY, **kw))
+
+
+@pytest.fixture(scope="module")
+def early(tiny_bert: Path, tmp_path_factory) -> tuple[Path, Path]:
+    """(data, run folder) of an uninterrupted run that early stopping ends before its last epoch."""
+    root = tmp_path_factory.mktemp("early")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CTXLEARN_CACHE", str(root / "cache"))
+        _early_run(tiny_bert, write_toy(root / "toy"), root / "ref")
+    assert _training(root / "ref")["steps"] < EARLY["epochs"] * PER_EPOCH, "the reference must stop early"
+    return root / "toy", root / "ref"
+
+
+def _training(folder: Path) -> dict:
+    return json.loads((folder / "manifest.json").read_text())["training"]
+
+
+def _same_run(folder: Path, reference: Path) -> None:
+    ran, ref = _training(folder), _training(reference)
+    assert ran["resumed_from"], "the second run should have continued from the checkpoint"
+    assert (ran["steps"], ran["epochs_run"], ran["best_dev_accuracy"]) == (ref["steps"], ref["epochs_run"],
+                                                                           ref["best_dev_accuracy"])
+    np.testing.assert_allclose(_probs(folder), _probs(reference), rtol=0, atol=1e-6)
+
+
+def _killed_then_resumed(tiny_bert: Path, data: Path, out: Path, monkeypatch, target: object, name: str,
+                        dying: object) -> None:
+    """A run killed where ``dying``, put in place of ``target.name``, raises; then the same run with --resume."""
+    monkeypatch.setattr(target, name, dying)
+    with pytest.raises(KeyboardInterrupt):
+        _early_run(tiny_bert, data, out)
+    monkeypatch.undo()
+    _early_run(tiny_bert, data, out, resume=True)
+
+
+def test_resume_keeps_the_count_of_evaluations_without_improvement(tiny_bert: Path, early: tuple[Path, Path],
+                                                                   tmp_path: Path, monkeypatch) -> None:
+    data, reference = early
+    kill_at = _training(reference)["steps"] - PER_EPOCH  # one epoch before the stop: one evaluation without gain
+    original = Trainer._save_checkpoint
+
+    def save_then_die(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if self.state.global_step == kill_at:
+            raise KeyboardInterrupt
+
+    _killed_then_resumed(tiny_bert, data, tmp_path / "run", monkeypatch, Trainer, "_save_checkpoint", save_then_die)
+    _same_run(tmp_path / "run", reference)
+
+
+def test_resume_after_training_finished_only_reloads_the_best(tiny_bert: Path, early: tuple[Path, Path],
+                                                              tmp_path: Path, monkeypatch) -> None:
+    from ctxlearn.train import run
+
+    def die(*args, **kwargs):  # killed while scoring dev and test, after early stopping had ended training
+        raise KeyboardInterrupt
+
+    data, reference = early
+    _killed_then_resumed(tiny_bert, data, tmp_path / "run", monkeypatch, run, "evaluate_splits", die)
+    _same_run(tmp_path / "run", reference)
