@@ -94,6 +94,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def refuse_changes(before: dict[str, Any], now: dict[str, Any], where: str) -> None:
+    """--resume continues only the run it was started as: each of ``now`` (values that decide the model,
+    the data or the schedule) must equal what ``where`` was made with, or the two runs would mix."""
+    for name, value in now.items():
+        if before.get(name) != value:
+            raise ConfigError(f"--resume: {name} is {value!r}, but {where} was made with {before.get(name)!r}; "
+                              "rerun with the same value, or without --resume to start over")
+
+
 def from_dict(cls: type, data: dict[str, Any], source: str = "config") -> Any:
     """Build ``cls`` from a mapping, naming any unknown key and the fields that exist."""
     names = {f.name for f in dataclasses.fields(cls)}

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from ctxlearn.artifact import check_out, write_atomically
-from ctxlearn.config import opt, save_yaml
+from ctxlearn.config import opt, refuse_changes, save_yaml
 from ctxlearn.errors import ConfigError
 from ctxlearn.models.infer import autocast
 from ctxlearn.scratch.corpus import read_corpus, split_documents
@@ -155,10 +155,7 @@ def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimiz
 
 def load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, cfg: PretrainConfig) -> Progress:
     ckpt = torch.load(path, map_location=next(model.parameters()).device, weights_only=False)
-    for name in RESUME_FIXED:
-        if ckpt["config"][name] != getattr(cfg, name):
-            raise ConfigError(f"--resume: {name} is {getattr(cfg, name)!r}, but the checkpoint {path} was made with "
-                              f"{ckpt['config'][name]!r}; rerun with the same value, or without --resume to start over")
+    refuse_changes(ckpt["config"], {name: getattr(cfg, name) for name in RESUME_FIXED}, f"the checkpoint {path}")
     model.load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["optimizer"])
     return Progress(**ckpt["progress"])

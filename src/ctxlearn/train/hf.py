@@ -6,7 +6,6 @@ Trainer also runs unchanged under torchrun / accelerate launch, which is how dis
 slots in."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Callable
@@ -17,10 +16,12 @@ from torch import nn
 import time
 
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import get_last_checkpoint
 
 from ctxlearn.tasks import TASKS, Task
 from ctxlearn.train.encode import Encoded
+from ctxlearn.train.resume import read_json, write_json
 
 
 class StepClock(TrainerCallback):
@@ -42,6 +43,21 @@ class StepClock(TrainerCallback):
 
     def on_save(self, args, state, control, **kw):  # noqa: ANN001
         self._skip = True
+
+
+class RunClock(TrainerCallback, ExportableState):
+    """Training seconds over every session of a resumed run. The Trainer's ``train_runtime`` covers its
+    own session only, while the tokens cover the whole run; each checkpoint keeps the total so far, and
+    the Trainer restores it (as this callback's ``before``) when a run resumes from that checkpoint."""
+
+    def __init__(self, before: float = 0.0) -> None:
+        self.before, self._start = before, time.perf_counter()
+
+    def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001
+        self._start = time.perf_counter()
+
+    def state(self) -> dict[str, Any]:
+        return {"args": {"before": self.before + time.perf_counter() - self._start}, "attributes": {}}
 
 
 class ScaledTrainer(Trainer):
@@ -139,15 +155,16 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
                  task.metric, stop_at=finished["steps"] if finished else 0)
     clock = StepClock()
     stops = cfg.patience > 0 and not max_steps
-    callbacks = [clock, *(callbacks or [])] + ([EarlyStoppingCallback(cfg.patience)] if stops else [])
+    callbacks = [clock, RunClock(), *(callbacks or [])] + ([EarlyStoppingCallback(cfg.patience)] if stops else [])
     trainer = ScaledTrainer(model=model, args=args, train_dataset=Numbered(train.rows), eval_dataset=Numbered(dev.rows),
                             data_collator=task.collator(tokenizer), compute_metrics=dev_metric(task, dev, labels or []),
                             preprocess_logits_for_metrics=argmax_ids, callbacks=callbacks, lr_scale=lr_scale)
     if max_steps:
         return _measure(trainer, clock, dev)
     result = trainer.train(resume_from_checkpoint=resume)
-    stats = finished or _stats(trainer, clock, result.metrics.get("train_runtime", 0.0), task.metric)
-    write_finished(work, stats)
+    before = next(c.before for c in trainer.callback_handler.callbacks if isinstance(c, RunClock))  # the restored one
+    stats = finished or _stats(trainer, clock, before + result.metrics.get("train_runtime", 0.0), task.metric)
+    write_json(work / FINISHED, stats)
     return {**stats, "resumed_from": resume}
 
 
@@ -165,16 +182,9 @@ FINISHED = "finished.json"  # in OUT.partial: the stats of a training that ran t
 
 
 def read_finished(work: Path) -> dict[str, Any] | None:
-    """The stats ``write_finished`` kept, if training had ended before the run was stopped: early
-    stopping leaves epochs unrun, which --resume must not then train."""
-    path = work / FINISHED
-    return json.loads(path.read_text()) if path.is_file() else None
-
-
-def write_finished(work: Path, stats: dict[str, Any]) -> None:
-    tmp = work / f"{FINISHED}.tmp"
-    tmp.write_text(json.dumps(stats))
-    tmp.replace(work / FINISHED)  # whole or absent: a run stopped while writing it trains on when resumed
+    """The stats kept by a training that had ended before the run was stopped: early stopping leaves
+    epochs unrun, which --resume must not then train."""
+    return read_json(work / FINISHED) if (work / FINISHED).is_file() else None
 
 
 def _measure(trainer: Trainer, clock: StepClock, dev: Encoded) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from ctxlearn.tasks.classification import predict_proba, write_predictions  # no
 from ctxlearn.train.encode import Encoded
 from ctxlearn.train.features import feature_key, fit_head
 from ctxlearn.train.hf import fit_with_trainer
+from ctxlearn.train.resume import identity, open_work, work_folder
 
 
 def say(msg: str) -> None:
@@ -131,6 +132,9 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     require_split(splits, "test", "a run reports its scores on test")
     say(f"data ({task.name}): {task.describe(splits)}")
     model, tokenizer, source, options = build_model(cfg, method, task, len(splits.labels))
+    work = work_folder(cfg)
+    if not cfg.estimate_steps:  # a measurement leaves an interrupted run's folder as it is
+        open_work(cfg, work, identity(cfg, splits.hashes, source.path))
     data = {s: task.encode(getattr(splits, s), tokenizer, splits.labels, cfg.max_length) for s in ("train", "dev", "test")}
     bf16 = resolve_bf16(cfg.bf16)
     t_probe = time.time()
@@ -139,14 +143,11 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     model = method.prepare(model, options)
     trainable, total = trainable_parameters(model)
     say(f"model {source.name} ({total:,} parameters), method {method.name}: {trainable:,} trainable")
-    work = Path(cfg.out).with_name(Path(cfg.out).name + ".partial")
     if cfg.estimate_steps:
         if task.name != "classification":
             raise ConfigError(f"--estimate-steps measures classification runs; this is a {task.name} run")
         return estimate(cfg, method, model, tokenizer, splits, data, work.with_name(work.name + "-estimate"), bf16,
                         source, options, start)
-    if work.exists() and not cfg.resume:
-        shutil.rmtree(work)
     t_fit = time.time()
     stats = fit(cfg, method, task, model, tokenizer, splits, data, work, bf16, source, options)
     stats.setdefault("train_seconds", time.time() - t_fit)

@@ -10,6 +10,8 @@ from conftest import write_toy
 from transformers import Trainer
 
 from ctxlearn.config import TrainConfig
+from ctxlearn.errors import ConfigError
+from ctxlearn.train.resume import identity
 from ctxlearn.train.run import run_training
 
 
@@ -33,13 +35,25 @@ def test_resume_matches_uninterrupted(tiny_bert: Path, toy_data: Path, tmp_path:
         run_training(TrainConfig(out=str(tmp_path / "run"), **common))
     monkeypatch.setattr(Trainer, "_save_checkpoint", original)
     assert not (tmp_path / "run").exists(), "a crashed run must not leave a half-written run folder"
-    assert any((tmp_path / "run.partial").glob("checkpoint-*"))
+    (checkpoint,) = (tmp_path / "run.partial").glob("checkpoint-*")
+    _say_the_first_session_took(checkpoint, 1000.0)
 
     resumed = run_training(TrainConfig(out=str(tmp_path / "run"), resume=True, **common))
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["training"]["resumed_from"], "the second run should have continued from the checkpoint"
+    cost = manifest["cost"]  # the time covers both sessions, as the tokens do
+    assert 1000 < cost["train_seconds"] < 2000
+    assert cost["train_tokens_per_s"] == pytest.approx(manifest["training"]["useful_train_tokens"] / cost["train_seconds"])
     assert resumed["test_accuracy"] == reference["test_accuracy"]
     np.testing.assert_allclose(_probs(tmp_path / "run"), _probs(tmp_path / "ref"), rtol=0, atol=1e-6)
+
+
+def _say_the_first_session_took(checkpoint: Path, seconds: float) -> None:
+    path = checkpoint / "trainer_state.json"
+    state = json.loads(path.read_text())
+    assert 0 < state["stateful_callbacks"]["RunClock"]["args"]["before"] < 1000
+    state["stateful_callbacks"]["RunClock"]["args"]["before"] = seconds
+    path.write_text(json.dumps(state))
 
 
 def test_without_resume_a_stale_partial_is_discarded(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:
@@ -118,3 +132,46 @@ def test_resume_after_training_finished_only_reloads_the_best(tiny_bert: Path, e
     data, reference = early
     _killed_then_resumed(tiny_bert, data, tmp_path / "run", monkeypatch, run, "evaluate_splits", die)
     _same_run(tmp_path / "run", reference)
+
+
+def _killed_before_training(tiny_bert: Path, data: Path, out: Path, monkeypatch) -> None:
+    from ctxlearn.train import run
+
+    def die(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "fit", die)
+    with pytest.raises(KeyboardInterrupt):
+        _early_run(tiny_bert, data, out)
+    monkeypatch.undo()
+
+
+@pytest.mark.parametrize("change, named", [({"lr": 1e-3}, "lr is 0.001, but .* was made with 0.006"),
+                                           ({"epochs": 3.0}, "epochs is 3.0, but .* was made with 6"),
+                                           ({"seed": 4}, "seed is 4, but .* was made with 3"),
+                                           ({"max_train": 100}, "max_train is 100, but .* was made with 0"),
+                                           ({"method_options": {"full": {"freeze_embeddings": True}}},
+                                            "--full-\\* options is {'freeze_embeddings': True}, but .* was made with {}")])
+def test_resume_refuses_a_changed_run(tiny_bert: Path, toy_data: Path, tmp_path: Path, monkeypatch, change: dict,
+                                      named: str) -> None:
+    _killed_before_training(tiny_bert, toy_data, tmp_path / "run", monkeypatch)
+    with pytest.raises(ConfigError, match=named) as err:
+        run_training(TrainConfig(data=str(toy_data), model=str(tiny_bert), out=str(tmp_path / "run"), resume=True,
+                                 **{**EARLY, **change}))
+    assert f"the interrupted run in {tmp_path / 'run.partial'}" in str(err.value) and "without --resume" in str(err.value)
+
+
+def test_resume_refuses_data_edited_in_place(tiny_bert: Path, toy_data: Path, tmp_path: Path, monkeypatch) -> None:
+    _killed_before_training(tiny_bert, toy_data, tmp_path / "run", monkeypatch)
+    train = toy_data / "train.jsonl"
+    train.write_text("\n".join(train.read_text().splitlines()[1:]) + "\n")
+    with pytest.raises(ConfigError, match="train data sha256 is"):
+        _early_run(tiny_bert, toy_data, tmp_path / "run", resume=True)
+
+
+def test_what_decides_nothing_may_change_on_resume(tmp_path: Path) -> None:
+    def run(**kw) -> dict:
+        return identity(TrainConfig(data="d", method="lora", **kw), {"train": "h"}, str(tmp_path))
+
+    assert run() == run(out="elsewhere", threads=2, resume=True, method_options={"adalora": {"init_r": 4}})
+    assert run() != run(method_options={"lora": {"r": 4}})

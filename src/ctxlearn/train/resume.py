@@ -1,0 +1,52 @@
+"""OUT.partial, the work folder of a run that trains: its checkpoints, and a record of what the run
+was started with, so that --resume continues that run and refuses to mix it with another."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ctxlearn.artifact import weights_sha256
+from ctxlearn.config import TrainConfig, refuse_changes, to_dict
+
+RECORD = "run.json"
+# Fields a resumed run may change; every other one decides the model, the data or the schedule.
+# method_options is checked for the run's method only: other methods' options do nothing.
+RESUME_FREE = ("out", "threads", "estimate_steps", "resume", "method_options")
+
+
+def work_folder(cfg: TrainConfig) -> Path:
+    return Path(cfg.out).with_name(Path(cfg.out).name + ".partial")
+
+
+def identity(cfg: TrainConfig, data_sha256: dict[str, str], model_path: str) -> dict[str, Any]:
+    """What a resumed run must share with the run it continues: its settings, and the contents of its
+    data and base model (a file edited in place keeps its name)."""
+    fixed = {k: v for k, v in to_dict(cfg).items() if k not in RESUME_FREE}
+    return {**fixed, f"--{cfg.method}-* options": cfg.method_options.get(cfg.method) or {},
+            **{f"{split} data sha256": h for split, h in data_sha256.items()},
+            "model weights sha256": weights_sha256(model_path)}
+
+
+def open_work(cfg: TrainConfig, work: Path, run: dict[str, Any]) -> None:
+    """Empty ``work`` for a new run; with --resume, refuse a run other than the one it holds (a folder
+    from before this record was kept is resumed unchecked). Then record ``run``."""
+    record = work / RECORD
+    if not cfg.resume and work.exists():
+        shutil.rmtree(work)
+    elif cfg.resume and record.is_file():
+        refuse_changes(read_json(record), run, f"the interrupted run in {work}")
+    work.mkdir(parents=True, exist_ok=True)
+    write_json(record, run)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Whole or absent, never half-written, as a killed run may leave it."""
+    tmp = path.with_name(f"{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
