@@ -4,14 +4,19 @@
 peft needs two things a plain Trainer run does not give it, and the callback here supplies both:
 the length of the rank schedule (``total_step``, known only once the Trainer has counted its steps)
 and a call to ``update_and_allocate`` after every optimizer step, while the gradients still exist.
+It also keeps what peft holds outside the model with each checkpoint (the importance statistics
+that decide which ranks to prune, and the rank pattern), so a resumed run prunes as an unbroken one.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ctxlearn.config import opt
 from ctxlearn.errors import ConfigError
@@ -76,6 +81,14 @@ def _add_orthogonal_penalty(model: nn.Module, args: tuple, output):  # noqa: ANN
     return output
 
 
+STATS = ("ipt", "exp_avg_ipt", "exp_avg_unc")  # peft's RankAllocator: importance, and its two running means
+
+
+def _state_file(args, state) -> Path:  # noqa: ANN001
+    """Where the checkpoint of this step keeps AdaLoRA's state (the Trainer names its folders so)."""
+    return Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}" / "adalora_state.safetensors"
+
+
 class AdaLoraCallback(TrainerCallback):
     """Sets AdaLoRA's schedule from the Trainer's step count, reallocates ranks after each optimizer
     step, and at the end masks the model with the final rank pattern, so that the model evaluated and
@@ -93,6 +106,8 @@ class AdaLoraCallback(TrainerCallback):
         config, total = _config(self.model), state.max_steps
         config.total_step = total
         config.tinit, config.tfinal = int(self.options.init_fraction * total), int(self.options.final_fraction * total)
+        if state.global_step > 0:  # resumed
+            self._load(_state_file(args, state), pruning=state.global_step < total - config.tfinal)
         if state.global_step >= total - config.tfinal and config.rank_pattern is None:
             # resumed after pruning ended: the pattern is where the checkpoint's singular values are non-zero
             config.rank_pattern = {n: (p != 0).view(-1).tolist() for n, p in self.tuner.model.named_parameters()
@@ -107,6 +122,26 @@ class AdaLoraCallback(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kw):  # noqa: ANN001
         self._mask()
+
+    def on_save(self, args, state, control, **kw):  # noqa: ANN001
+        if state.is_world_process_zero:
+            allocator, pattern = self.tuner.rankallocator, _config(self.model).rank_pattern or {}
+            stats = {f"{kind}/{n}": t.contiguous() for kind in STATS for n, t in getattr(allocator, kind).items()}
+            save_file({**stats, **{f"rank_pattern/{n}": torch.tensor(keep) for n, keep in pattern.items()}},
+                      str(_state_file(args, state)))
+
+    def _load(self, path: Path, pruning: bool) -> None:
+        if not path.is_file():
+            if pruning:  # importance restarting from zero would prune other ranks than the unbroken run
+                raise ConfigError(f"--resume: {path} is missing, and AdaLoRA needs its importance statistics to go on "
+                                  "pruning as the interrupted run would have; rerun without --resume to start over")
+            return
+        tensors = load_file(str(path), device=str(next(self.model.parameters()).device))
+        allocator = self.tuner.rankallocator
+        for kind in STATS:
+            setattr(allocator, kind, {n.split("/", 1)[1]: t for n, t in tensors.items() if n.startswith(f"{kind}/")})
+        pattern = {n.split("/", 1)[1]: t.tolist() for n, t in tensors.items() if n.startswith("rank_pattern/")}
+        _config(self.model).rank_pattern = pattern or None
 
     def _mask(self) -> None:
         if _config(self.model).rank_pattern:

@@ -1,15 +1,23 @@
-"""AdaLoRA's Trainer callback: the schedule comes from the Trainer's step count, and a run resumed
-after pruning ended keeps the pruned ranks."""
+"""AdaLoRA's Trainer callback: the schedule comes from the Trainer's step count, a run resumed
+after pruning ended keeps the pruned ranks, and one resumed while pruning prunes as an unbroken run."""
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
+import pytest
 import torch
 from transformers import BertConfig, BertModel
 
+from ctxlearn.config import TrainConfig
+from ctxlearn.errors import ConfigError
 from ctxlearn.methods import METHODS
 from ctxlearn.methods.adalora import AdaLoraCallback, AdaLoraOptions, orthogonal_penalty
 from ctxlearn.models.classifier import EncoderClassifier
+from ctxlearn.train.run import run_training
 
 
 def tiny_adalora() -> tuple[EncoderClassifier, AdaLoraCallback]:
@@ -33,14 +41,14 @@ def test_schedule_follows_the_trainer() -> None:
     assert (config.total_step, config.tinit, config.tfinal) == (200, 20, 80)
 
 
-def test_resumed_after_pruning_keeps_the_pattern() -> None:
+def test_resumed_after_pruning_keeps_the_pattern(tmp_path: Path) -> None:
     model, callback = tiny_adalora()
     values = singular_values(model)
     with torch.no_grad():
         for p in values.values():
             p.uniform_(0.5, 1.0)
             p[::3] = 0.0  # pruned in the checkpoint
-    callback.on_train_begin(None, SimpleNamespace(max_steps=100, global_step=70), None)
+    callback.on_train_begin(SimpleNamespace(output_dir=str(tmp_path)), SimpleNamespace(max_steps=100, global_step=70), None)
     with torch.no_grad():
         for p in values.values():
             p.add_(0.1)  # an optimizer step regrows them
@@ -60,3 +68,41 @@ def test_orthogonal_penalty_is_added_while_training() -> None:
     penalty = orthogonal_penalty(model.backbone)
     assert penalty > 0
     torch.testing.assert_close(train_loss, eval_loss + 0.1 * penalty)
+
+
+def _pruned(run: Path) -> tuple[dict, np.ndarray]:
+    """(rank pattern of the saved adapter, test probabilities) of a run folder."""
+    pattern = json.loads((run / "adapter" / "adapter_config.json").read_text())["rank_pattern"]
+    probs = [json.loads(l)["probs"] for l in (run / "test_predictions.jsonl").read_text().splitlines()]
+    return pattern, np.array(probs)
+
+
+@pytest.mark.filterwarnings("ignore:Adapter 'default'.*invalid shape")  # matrices this budget prunes to rank 0
+def test_resumed_while_pruning_prunes_as_an_unbroken_run(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                        monkeypatch) -> None:
+    # 40 steps: ranks reallocated every step from step 5 to 31, the run killed after step 10's checkpoint.
+    # (Restarted from zero, the statistics of this tiny run end in another pattern.)
+    options = {"init_r": 6, "target_r": 2, "interval": 1, "final_fraction": 0.2}
+    common = dict(data=str(toy_data), model=str(tiny_bert), method="adalora", epochs=4, batch_size=16, patience=0,
+                  bf16="off", seed=3, method_options={"adalora": options})
+    run_training(TrainConfig(out=str(tmp_path / "ref"), **common))
+    original = AdaLoraCallback.on_save
+
+    def save_then_die(self, args, state, control, **kw):
+        original(self, args, state, control, **kw)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(AdaLoraCallback, "on_save", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(TrainConfig(out=str(tmp_path / "run"), **common))
+    monkeypatch.undo()
+    shutil.copytree(tmp_path / "run.partial", tmp_path / "bare.partial")
+    run_training(TrainConfig(out=str(tmp_path / "run"), resume=True, **common))
+    pattern, probs = _pruned(tmp_path / "run")
+    ref_pattern, ref_probs = _pruned(tmp_path / "ref")
+    assert pattern == ref_pattern
+    np.testing.assert_allclose(probs, ref_probs, rtol=0, atol=1e-6)
+
+    (tmp_path / "bare.partial" / "checkpoint-10" / "adalora_state.safetensors").unlink()
+    with pytest.raises(ConfigError, match="adalora_state.safetensors is missing"):
+        run_training(TrainConfig(out=str(tmp_path / "bare"), resume=True, **common))
