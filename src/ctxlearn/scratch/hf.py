@@ -8,6 +8,7 @@ plain transformers script needs before ``AutoModel.from_pretrained(folder)``.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -22,6 +23,19 @@ from ctxlearn.errors import ConfigError
 from ctxlearn.scratch.model import MLMHead, ScratchConfig, Stack
 
 IGNORE = -100  # label of positions that carry no loss, as transformers' collators write it
+
+
+def output(cls: type, **fields: Any) -> Any:
+    """``cls(**fields)`` with the cache under this transformers' name for it: ``cache`` in recent 5.x
+    releases, ``past_key_values`` in earlier ones (5.17, for one, which GPU images carry)."""
+    if "cache" in fields and "cache" not in {f.name for f in dataclasses.fields(cls)}:
+        fields["past_key_values"] = fields.pop("cache")
+    return cls(**fields)
+
+
+def cache_of(out: Any) -> Any:
+    """The cache an output carries, under either name (see ``output``)."""
+    return getattr(out, "cache", None) if hasattr(out, "cache") else getattr(out, "past_key_values", None)
 
 
 class ScratchPreTrainedModel(PreTrainedModel):
@@ -78,7 +92,7 @@ class ScratchModel(ScratchPreTrainedModel):
                                  decoder_attention_mask, encoder_outputs, given, use_cache)
         cache = self._cache(given, use_cache) if self.config.arch == "decoder" else given
         hidden = self.main(input_ids, attention_mask, position_ids, token_type_ids, cache, inputs_embeds)
-        return BaseModelOutputWithPast(last_hidden_state=hidden, cache=cache)  # (B, T, C)
+        return output(BaseModelOutputWithPast, last_hidden_state=hidden, cache=cache)  # (B, T, C)
 
     def _cache(self, cache: Any, use_cache: bool | None) -> Any:
         """The cache to extend: the one given, a new one when caching is on, else None."""
@@ -96,7 +110,7 @@ class ScratchModel(ScratchPreTrainedModel):
         enc = encoder_outputs[0]  # (B, S_enc, C)
         cache = self._cache(cache, use_cache)
         hidden = self.decoder(decoder_input_ids, decoder_attention_mask, cache=cache, enc=enc, enc_mask=attention_mask)
-        return Seq2SeqModelOutput(last_hidden_state=hidden, cache=cache, encoder_last_hidden_state=enc)
+        return output(Seq2SeqModelOutput, last_hidden_state=hidden, cache=cache, encoder_last_hidden_state=enc)
 
 
 def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -141,7 +155,7 @@ class ScratchForCausalLM(ScratchLM, GenerationMixin):
                          inputs_embeds=inputs_embeds, use_cache=use_cache, **kwargs)
         logits = self.lm_head(out.last_hidden_state)  # (B, T, V)
         loss = lm_loss(logits[:, :-1], labels[:, 1:]) if labels is not None else None  # token t predicts t + 1
-        return CausalLMOutputWithPast(loss=loss, logits=logits, cache=out.cache)
+        return output(CausalLMOutputWithPast, loss=loss, logits=logits, cache=cache_of(out))
 
 
 class ScratchForMaskedLM(ScratchLM):
@@ -186,8 +200,8 @@ class ScratchForSeq2SeqLM(ScratchLM, GenerationMixin):
                          decoder_attention_mask=decoder_attention_mask, encoder_outputs=encoder_outputs,
                          cache=cache, use_cache=use_cache, **kwargs)
         logits = self.lm_head(out.last_hidden_state)  # (B, T_dec, V)
-        return Seq2SeqLMOutput(loss=lm_loss(logits, labels) if labels is not None else None, logits=logits,
-                               cache=out.cache, encoder_last_hidden_state=out.encoder_last_hidden_state)
+        return output(Seq2SeqLMOutput, loss=lm_loss(logits, labels) if labels is not None else None, logits=logits,
+                      cache=cache_of(out), encoder_last_hidden_state=out.encoder_last_hidden_state)
 
     def shift_right(self, labels: torch.Tensor) -> torch.Tensor:
         """Decoder inputs for teacher forcing: the start token, then the labels but their last."""
