@@ -86,6 +86,23 @@ def test_generate_equals_greedy_decoding_by_hand(positions) -> None:
 
 
 @pytest.mark.parametrize("positions", POSITIONS)
+def test_left_padded_batch_generates_what_each_row_generates_alone(positions) -> None:
+    """generate counts positions over real tokens (cumsum - 1 of the mask); the distance biases of
+    alibi and relative must count cached keys the same way, or padded rows drift after one step."""
+    torch.manual_seed(0)
+    model = ScratchForCausalLM(tiny("decoder", positions, eos_token_id=None)).eval()
+    rows = [x(7)[0], x(4)[1]]
+    batch = torch.stack([torch.cat([torch.zeros(7 - len(r), dtype=torch.long), r]) for r in rows])  # left-padded
+    mask = torch.stack([torch.cat([torch.zeros(7 - len(r), dtype=torch.long), torch.ones_like(r)]) for r in rows])
+    settings = dict(max_new_tokens=6, do_sample=False, output_scores=True, return_dict_in_generate=True, pad_token_id=0)
+    together = model.generate(batch, attention_mask=mask, **settings)
+    for i, row in enumerate(rows):
+        alone = model.generate(row[None], **settings)
+        assert torch.equal(together.sequences[i, 7 - len(row):], alone.sequences[0])
+        torch.testing.assert_close(torch.stack(together.scores)[:, i], torch.stack(alone.scores)[:, 0], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("positions", POSITIONS)
 def test_icl_scoring_with_shared_prefixes_and_packed_branches_equals_plain_forward(positions) -> None:
     """ctxlearn's ICL scorer drives the model through a key/value cache, tree-shaped 4-D masks and
     position ids that restart at branch points; every score must equal a plain forward pass."""
