@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM,
-                          DynamicCache, GenerationMixin, PreTrainedModel)
+                          DynamicCache, EncoderDecoderCache, GenerationMixin, PreTrainedModel)
 from transformers.modeling_outputs import (BaseModelOutput, BaseModelOutputWithPast, CausalLMOutputWithPast,
                                            MaskedLMOutput, Seq2SeqLMOutput, Seq2SeqModelOutput)
 
@@ -107,10 +107,29 @@ class ScratchModel(ScratchPreTrainedModel):
         if encoder_outputs is None:
             encoder_outputs = BaseModelOutput(last_hidden_state=self.encoder(
                 input_ids, attention_mask, token_type_ids=token_type_ids, inputs_embeds=inputs_embeds))
-        enc = encoder_outputs[0]  # (B, S_enc, C)
+        # a bare tensor's [0] would be batch row 0, silently broadcast to every row
+        enc = encoder_outputs if isinstance(encoder_outputs, torch.Tensor) else encoder_outputs[0]  # (B, S_enc, C)
         cache = self._cache(cache, use_cache)
-        hidden = self.decoder(decoder_input_ids, decoder_attention_mask, cache=cache, enc=enc, enc_mask=attention_mask)
+        # generate hands encoder-decoders an EncoderDecoderCache; only its self-attention half is used,
+        # as cross-attention keys and values are recomputed from ``enc`` each step (cheap at this size)
+        own = cache.self_attention_cache if isinstance(cache, EncoderDecoderCache) else cache
+        hidden = self.decoder(decoder_input_ids, decoder_attention_mask, cache=own, enc=enc, enc_mask=attention_mask)
         return output(Seq2SeqModelOutput, last_hidden_state=hidden, cache=cache, encoder_last_hidden_state=enc)
+
+
+class EncoderOutputs(nn.Module):
+    """The encoder stack as ``generate`` calls it: with extra keywords (``output_attentions``,
+    ``return_dict``, ...) that it drops, returning a ``BaseModelOutput`` rather than a bare tensor."""
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__()
+        self.stack = stack
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None,
+                **_: Any) -> BaseModelOutput:
+        return BaseModelOutput(last_hidden_state=self.stack(input_ids, attention_mask, token_type_ids=token_type_ids,
+                                                            inputs_embeds=inputs_embeds))  # (B, S_enc, C)
 
 
 def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -187,8 +206,9 @@ class ScratchForSeq2SeqLM(ScratchLM, GenerationMixin):
         super().__init__(config)
         self.post_init()
 
-    def get_encoder(self) -> Stack:
-        return self.model.encoder
+    def get_encoder(self, modality: str | None = None) -> EncoderOutputs:
+        """The encoder as generate calls it (see ``EncoderOutputs``); it holds no weights of its own."""
+        return EncoderOutputs(self.model.encoder)
 
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 decoder_input_ids: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,

@@ -85,6 +85,20 @@ def test_generate_equals_greedy_decoding_by_hand(positions) -> None:
     assert torch.equal(model.generate(prompt, max_new_tokens=6, do_sample=False), ids)
 
 
+@pytest.mark.parametrize("positions", ["relative", "rope"])
+def test_seq2seq_generate_equals_greedy_decoding_by_hand(positions) -> None:
+    """generate calls the encoder with its own keywords, reads encoder_outputs[0] and passes an
+    EncoderDecoderCache; each must reach the scratch model intact, every row its own encoding."""
+    torch.manual_seed(0)
+    model = ScratchForSeq2SeqLM(tiny("encoder-decoder", positions, eos_token_id=None, tie_word_embeddings=False)).eval()
+    src, mask = x(6), torch.tensor([[1] * 6, [1] * 4 + [0] * 2])
+    dec = torch.full((2, 1), model.config.decoder_start_token_id)
+    for _ in range(6):
+        dec = torch.cat([dec, model(input_ids=src, attention_mask=mask, decoder_input_ids=dec).logits[:, -1:].argmax(-1)], 1)
+    assert not torch.equal(dec[0], dec[1])  # rows differ, so one row's encoding standing in for all would show
+    assert torch.equal(model.generate(src, attention_mask=mask, max_new_tokens=6, do_sample=False), dec)
+
+
 @pytest.mark.parametrize("positions", POSITIONS)
 def test_left_padded_batch_generates_what_each_row_generates_alone(positions) -> None:
     """generate counts positions over real tokens (cumsum - 1 of the mask); the distance biases of
