@@ -44,6 +44,9 @@ def build_model(cfg: TrainConfig, method: Method, task: Task, n_labels: int):
     source = resolve_model(cfg.model)
     if source.kind == "causal-lm":
         raise ConfigError(f"{cfg.model} is a causal LM; `train` adapts encoders (e.g. --model minilm)")
+    if source.kind == "seq2seq":  # its encoder alone is not the model named, and was trained to feed cross-attention
+        raise ConfigError(f"{cfg.model} is an encoder-decoder; `train` adapts encoders and will not quietly keep only "
+                          "its encoder: use an encoder (e.g. --model minilm, or `ctxlearn pretrain --objective mlm`)")
     torch.manual_seed(cfg.seed)
     backbone, tokenizer = load_encoder(source)
     model = task.make_model(backbone, n_labels, source.pooling)
