@@ -345,8 +345,15 @@ class Stack(nn.Module):
         """(B, past + T) positions of the cached and the new tokens. With a 2-D mask a decoder counts real
         tokens only (cumsum - 1, as generate makes position_ids), so a left-padded row's tokens sit where
         they would unpadded and cached keys keep the positions they had as queries; otherwise (no mask,
-        or ICL's 4-D masks with their own position_ids) positions count from 0."""
-        if self.causal and attention_mask is not None and attention_mask.dim() == 2:
+        or ICL's 4-D masks with their own position_ids) positions count from 0.
+
+        An encoder caches only peft prefix tuning's virtual keys, which have no position: they sit at 0
+        (where an unrotated RoPE key is), and real tokens keep the 0 .. T-1 they were pretrained at
+        however long the prefix (a learned table need not make room for it)."""
+        if not self.causal:
+            zeros, real = torch.zeros(past, dtype=torch.long, device=device), torch.arange(T, device=device)
+            return torch.cat([zeros, real]).expand(B, past + T)
+        if attention_mask is not None and attention_mask.dim() == 2:
             return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, past + T); pads clamp to 0
         return torch.arange(past + T, device=device).expand(B, past + T)
 
