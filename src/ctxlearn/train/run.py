@@ -23,6 +23,7 @@ from ctxlearn.models import load_encoder, resolve_model
 from ctxlearn.models.classifier import EncoderClassifier
 from ctxlearn.models.dropout import use_fast_dropout
 from ctxlearn.models.infer import bf16_available, map_rows
+from ctxlearn.models.registry import SCRATCH_TYPE
 from ctxlearn.tasks import TASKS, Task, task_for
 from ctxlearn.tasks.classification import predict_proba, write_predictions  # noqa: F401 (used from here by predict, icl)
 from ctxlearn.train.encode import Encoded
@@ -49,10 +50,19 @@ def build_model(cfg: TrainConfig, method: Method, task: Task, n_labels: int):
                           "its encoder: use an encoder (e.g. --model minilm, or `ctxlearn pretrain --objective mlm`)")
     torch.manual_seed(cfg.seed)
     backbone, tokenizer = load_encoder(source)
+    check_position_table(backbone.config, cfg.max_length, cfg.model)
     model = task.make_model(backbone, n_labels, source.pooling)
     use_fast_dropout(model)
     options = from_dict(method.options, cfg.method_options.get(method.name) or {}, f"--{method.name}-* options")
     return model, tokenizer, source, options
+
+
+def check_position_table(config: Any, max_length: int, name: str) -> None:
+    """A scratch backbone with learned positions has no rows past its table: refuse inputs that could
+    reach them now, rather than fail at the first long input mid-training."""
+    if config.model_type == SCRATCH_TYPE and config.positions == "learned" and max_length > config.max_len:
+        raise ConfigError(f"--max-length {max_length} is longer than the learned position table of {name} "
+                          f"({config.max_len} positions); use --max-length {config.max_len} or less")
 
 
 def probe_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, tokenizer: Any, splits: Splits,

@@ -49,6 +49,17 @@ def test_an_encoder_decoder_folder_is_neither_adapted_nor_prompted(tmp_path, cap
         load_lm(resolve_model(f"scratch:{tmp_path / 's2s'}"))
 
 
+def test_train_refuses_a_max_length_past_a_learned_position_table(tmp_path, capsys) -> None:
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    learned = run_pretrain(tiny_cfg(corpus, tmp_path / "learned", objective="mlm", positions="learned", steps=0))["out"]
+    data = write_toy(tmp_path / "toy", n_train=24, n_eval=8)
+    assert main(["train", "--data", str(data), "--model", f"scratch:{learned}", "--method", "head", "--max-length", "32",
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "--max-length 32 is longer than the learned position table of scratch:" in err
+    assert "(16 positions); use --max-length 16 or less" in err
+
+
 METHODS = [  # (method, flags): every method of ctxlearn; ia3 and adapter default to BERT's module names
     ("full", []), ("lora", []), ("topk", []), ("head", []), ("prefix", []), ("prompt", []), ("adalora", []),
     ("ia3", ["--ia3-targets", r".*\.(key|value|mlp\.down)", "--ia3-feedforward", r".*\.mlp\.down"]),
