@@ -47,7 +47,7 @@ class LengthsConfig:
     positions: str = opt(",".join(POSITIONS), "comma-separated position encodings to compare")
     models: str = opt("", "comma-separated folders of pretrained scratch decoders to score instead of training "
                           "(they must share one tokenizer)")
-    train_len: int = opt(64, "training sequence length L")
+    train_len: int = opt(64, "training sequence length L (with --models, the models' own pretrain.yaml seq_len)")
     factors: str = opt("1,2,4,8", "evaluation lengths, as multiples of L")
     layers: int = opt(4, "Transformer blocks of each model")
     d_model: int = opt(256, "model width")
