@@ -44,8 +44,9 @@ def resolve_bf16(flag: str) -> bool:
 
 def load_lm(source: ModelSource, bf16: bool = False) -> tuple[torch.nn.Module, Any]:
     """(causal LM in eval mode on the best device, in bf16 or fp32, and its tokenizer)."""
-    if source.kind == "encoder":
-        raise ConfigError(f"{source.name} is an encoder; in-context learning needs a causal LM (e.g. --model smollm2)")
+    if source.kind in ("encoder", "seq2seq"):
+        what = "an encoder" if source.kind == "encoder" else "an encoder-decoder"
+        raise ConfigError(f"{source.name} is {what}; in-context learning needs a causal LM (e.g. --model smollm2)")
     model, tokenizer = load_causal_lm(source)
     return model.to(device(), torch.bfloat16 if bf16 else torch.float32).eval(), tokenizer
 

@@ -15,7 +15,8 @@ from ctxlearn.methods.prompt_learning import wrap_prompt_learning
 
 @dataclass
 class PromptOptions:
-    virtual_tokens: int = opt(20, "prompt length P (virtual tokens prepended to the input; counts against max positions)")
+    virtual_tokens: int = opt(20, "prompt length P (virtual tokens prepended to the input; they count against max positions, "
+                                   "except on scratch models, where they sit at position 0)")
     init: str = opt("sample_vocab", "how the prompt starts: sample_vocab (embeddings of random vocabulary tokens) or random")
 
 

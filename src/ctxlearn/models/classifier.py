@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from ctxlearn.models.registry import SCRATCH_TYPE
+
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
     """(B, T, H), (B, T) -> (B, H)."""
@@ -28,6 +30,11 @@ def prompted_hidden(peft_model: nn.Module, input_ids: torch.Tensor, attention_ma
     which pair tasks need. This does what its sequence-classification forward does instead: the P
     virtual tokens get attention-mask 1 and token type 0, and prompt tuning's outputs at the virtual
     positions are cut off, so pooling sees the same T positions as ``attention_mask``.
+
+    Positions: a scratch encoder puts prefix tuning's virtual keys at 0 and its real tokens at 0 .. T-1
+    (see ``Stack.positions``); its prompt-tuning virtual tokens get position 0 too, so real tokens keep
+    the positions they were pretrained at. Other backbones keep peft's numbering, virtual tokens
+    first, which their saved runs were trained with.
     """
     config, base = peft_model.active_peft_config, peft_model.get_base_model()
     batch, n_virtual = input_ids.shape[0], config.num_virtual_tokens
@@ -39,7 +46,11 @@ def prompted_hidden(peft_model: nn.Module, input_ids: torch.Tensor, attention_ma
     embeds = torch.cat([peft_model.get_prompt(batch).to(embeds.dtype), embeds], 1)  # (B, P+T, H)
     if token_type_ids is not None:
         token_type_ids = torch.cat([token_type_ids.new_zeros(batch, n_virtual), token_type_ids], 1)
-    hidden = base(inputs_embeds=embeds, attention_mask=mask, token_type_ids=token_type_ids).last_hidden_state
+    positions = {}
+    if getattr(base.config, "model_type", None) == SCRATCH_TYPE:
+        real = torch.arange(input_ids.shape[1], device=input_ids.device)
+        positions["position_ids"] = torch.cat([real.new_zeros(n_virtual), real]).expand(batch, -1)  # (B, P+T)
+    hidden = base(inputs_embeds=embeds, attention_mask=mask, token_type_ids=token_type_ids, **positions).last_hidden_state
     return hidden[:, n_virtual:]  # (B, T, H)
 
 

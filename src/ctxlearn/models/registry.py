@@ -19,7 +19,7 @@ class ModelSource:
 
     name: str
     path: str  # local folder, or a Hub repo id for hf: models
-    kind: str  # "encoder" or "causal-lm"
+    kind: str  # "encoder", "causal-lm", "seq2seq" (encoder-decoder), or "unknown" (hf: models)
     pooling: str = "cls"  # how sentence vectors are made from token states: "mean" or "cls"
     gguf: str | None = None  # GGUF file converted to ``path`` on first load
 
@@ -123,8 +123,10 @@ def _register_scratch(source: ModelSource) -> None:
 
 
 def _kind_of(path: Path) -> str:
-    archs = json.loads((path / "config.json").read_text()).get("architectures") or []
-    return "causal-lm" if any(a.endswith("ForCausalLM") for a in archs) else "encoder"
+    cfg = json.loads((path / "config.json").read_text())
+    if cfg.get("is_encoder_decoder"):  # T5, BART, scratch encoder-decoders: neither an encoder nor a causal LM
+        return "seq2seq"
+    return "causal-lm" if any(a.endswith("ForCausalLM") for a in cfg.get("architectures") or []) else "encoder"
 
 
 def _pooling_of(path: Path) -> str:

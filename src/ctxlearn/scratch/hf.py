@@ -8,13 +8,14 @@ plain transformers script needs before ``AutoModel.from_pretrained(folder)``.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import (AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM,
-                          DynamicCache, GenerationMixin, PreTrainedModel)
+                          DynamicCache, EncoderDecoderCache, GenerationMixin, PreTrainedModel)
 from transformers.modeling_outputs import (BaseModelOutput, BaseModelOutputWithPast, CausalLMOutputWithPast,
                                            MaskedLMOutput, Seq2SeqLMOutput, Seq2SeqModelOutput)
 
@@ -22,6 +23,19 @@ from ctxlearn.errors import ConfigError
 from ctxlearn.scratch.model import MLMHead, ScratchConfig, Stack
 
 IGNORE = -100  # label of positions that carry no loss, as transformers' collators write it
+
+
+def output(cls: type, **fields: Any) -> Any:
+    """``cls(**fields)`` with the cache under this transformers' name for it: ``cache`` in recent 5.x
+    releases, ``past_key_values`` in earlier ones (5.17, for one, which GPU images carry)."""
+    if "cache" in fields and "cache" not in {f.name for f in dataclasses.fields(cls)}:
+        fields["past_key_values"] = fields.pop("cache")
+    return cls(**fields)
+
+
+def cache_of(out: Any) -> Any:
+    """The cache an output carries, under either name (see ``output``)."""
+    return getattr(out, "cache", None) if hasattr(out, "cache") else getattr(out, "past_key_values", None)
 
 
 class ScratchPreTrainedModel(PreTrainedModel):
@@ -78,7 +92,7 @@ class ScratchModel(ScratchPreTrainedModel):
                                  decoder_attention_mask, encoder_outputs, given, use_cache)
         cache = self._cache(given, use_cache) if self.config.arch == "decoder" else given
         hidden = self.main(input_ids, attention_mask, position_ids, token_type_ids, cache, inputs_embeds)
-        return BaseModelOutputWithPast(last_hidden_state=hidden, cache=cache)  # (B, T, C)
+        return output(BaseModelOutputWithPast, last_hidden_state=hidden, cache=cache)  # (B, T, C)
 
     def _cache(self, cache: Any, use_cache: bool | None) -> Any:
         """The cache to extend: the one given, a new one when caching is on, else None."""
@@ -93,10 +107,29 @@ class ScratchModel(ScratchPreTrainedModel):
         if encoder_outputs is None:
             encoder_outputs = BaseModelOutput(last_hidden_state=self.encoder(
                 input_ids, attention_mask, token_type_ids=token_type_ids, inputs_embeds=inputs_embeds))
-        enc = encoder_outputs[0]  # (B, S_enc, C)
+        # a bare tensor's [0] would be batch row 0, silently broadcast to every row
+        enc = encoder_outputs if isinstance(encoder_outputs, torch.Tensor) else encoder_outputs[0]  # (B, S_enc, C)
         cache = self._cache(cache, use_cache)
-        hidden = self.decoder(decoder_input_ids, decoder_attention_mask, cache=cache, enc=enc, enc_mask=attention_mask)
-        return Seq2SeqModelOutput(last_hidden_state=hidden, cache=cache, encoder_last_hidden_state=enc)
+        # generate hands encoder-decoders an EncoderDecoderCache; only its self-attention half is used,
+        # as cross-attention keys and values are recomputed from ``enc`` each step (cheap at this size)
+        own = cache.self_attention_cache if isinstance(cache, EncoderDecoderCache) else cache
+        hidden = self.decoder(decoder_input_ids, decoder_attention_mask, cache=own, enc=enc, enc_mask=attention_mask)
+        return output(Seq2SeqModelOutput, last_hidden_state=hidden, cache=cache, encoder_last_hidden_state=enc)
+
+
+class EncoderOutputs(nn.Module):
+    """The encoder stack as ``generate`` calls it: with extra keywords (``output_attentions``,
+    ``return_dict``, ...) that it drops, returning a ``BaseModelOutput`` rather than a bare tensor."""
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__()
+        self.stack = stack
+
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None,
+                **_: Any) -> BaseModelOutput:
+        return BaseModelOutput(last_hidden_state=self.stack(input_ids, attention_mask, token_type_ids=token_type_ids,
+                                                            inputs_embeds=inputs_embeds))  # (B, S_enc, C)
 
 
 def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -141,7 +174,7 @@ class ScratchForCausalLM(ScratchLM, GenerationMixin):
                          inputs_embeds=inputs_embeds, use_cache=use_cache, **kwargs)
         logits = self.lm_head(out.last_hidden_state)  # (B, T, V)
         loss = lm_loss(logits[:, :-1], labels[:, 1:]) if labels is not None else None  # token t predicts t + 1
-        return CausalLMOutputWithPast(loss=loss, logits=logits, cache=out.cache)
+        return output(CausalLMOutputWithPast, loss=loss, logits=logits, cache=cache_of(out))
 
 
 class ScratchForMaskedLM(ScratchLM):
@@ -173,8 +206,9 @@ class ScratchForSeq2SeqLM(ScratchLM, GenerationMixin):
         super().__init__(config)
         self.post_init()
 
-    def get_encoder(self) -> Stack:
-        return self.model.encoder
+    def get_encoder(self, modality: str | None = None) -> EncoderOutputs:
+        """The encoder as generate calls it (see ``EncoderOutputs``); it holds no weights of its own."""
+        return EncoderOutputs(self.model.encoder)
 
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 decoder_input_ids: torch.Tensor | None = None, decoder_attention_mask: torch.Tensor | None = None,
@@ -186,8 +220,8 @@ class ScratchForSeq2SeqLM(ScratchLM, GenerationMixin):
                          decoder_attention_mask=decoder_attention_mask, encoder_outputs=encoder_outputs,
                          cache=cache, use_cache=use_cache, **kwargs)
         logits = self.lm_head(out.last_hidden_state)  # (B, T_dec, V)
-        return Seq2SeqLMOutput(loss=lm_loss(logits, labels) if labels is not None else None, logits=logits,
-                               cache=out.cache, encoder_last_hidden_state=out.encoder_last_hidden_state)
+        return output(Seq2SeqLMOutput, loss=lm_loss(logits, labels) if labels is not None else None, logits=logits,
+                      cache=cache_of(out), encoder_last_hidden_state=out.encoder_last_hidden_state)
 
     def shift_right(self, labels: torch.Tensor) -> torch.Tensor:
         """Decoder inputs for teacher forcing: the start token, then the labels but their last."""

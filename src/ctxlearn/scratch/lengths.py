@@ -8,20 +8,21 @@ perplexity past L; one that does not gets higher. Learned positions have no rows
 trained: their table is made 8L long, and rows beyond L keep their random initialisation.
 
   OUT/tokenizer/            the shared tokenizer (trained once on the corpus's train split)
-  OUT/models/<encoding>/    one pretraining run per encoding (reused when present: rerun to resume)
+  OUT/models/<encoding>/    one pretraining run per encoding (reused when present: rerun to resume;
+                            one made with other settings is refused, never scored under these)
   OUT/lengths.{json,md,png} perplexity per encoding and length: table, plot
 """
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ctxlearn.config import opt
+from ctxlearn.config import load_yaml, opt
 from ctxlearn.errors import ConfigError
 from ctxlearn.scratch.corpus import read_corpus, split_documents, token_stream
 from ctxlearn.scratch.model import POSITIONS
@@ -32,6 +33,11 @@ from ctxlearn.train.run import say
 
 WINDOW_TOKENS = 8192  # tokens per evaluation batch, whatever the window length
 VAL_FRACTION = 0.05  # held-out share of the corpus, as pretrain's default
+# pretrain.yaml fields that decide a study model and the data it saw (the tokenizer is compared by content;
+# max_len only where it sizes a learned table: other encodings' weights do not depend on it)
+MODEL_FIELDS = ("corpus", "objective", "positions", "layers", "d_model", "heads", "seq_len", "batch_size", "steps",
+                "minutes", "lr", "seed", "val_fraction")
+TOKENIZER_RECORD = "study.json"  # in OUT/tokenizer: the corpus and vocabulary size it was trained with
 
 
 @dataclass
@@ -41,7 +47,7 @@ class LengthsConfig:
     positions: str = opt(",".join(POSITIONS), "comma-separated position encodings to compare")
     models: str = opt("", "comma-separated folders of pretrained scratch decoders to score instead of training "
                           "(they must share one tokenizer)")
-    train_len: int = opt(64, "training sequence length L")
+    train_len: int = opt(64, "training sequence length L (with --models, the models' own pretrain.yaml seq_len)")
     factors: str = opt("1,2,4,8", "evaluation lengths, as multiples of L")
     layers: int = opt(4, "Transformer blocks of each model")
     d_model: int = opt(256, "model width")
@@ -75,11 +81,44 @@ class LengthsConfig:
 
 
 def shared_tokenizer(cfg: LengthsConfig, train_docs: list[str]) -> Path:
+    """OUT/tokenizer, trained on first use; a later run must ask for the same corpus and vocabulary."""
     folder = Path(cfg.out) / "tokenizer"
+    wanted = {"corpus": cfg.corpus, "vocab_size": cfg.vocab_size}
     if not (folder / "tokenizer.json").is_file():
         say(f"training the shared tokenizer ({cfg.vocab_size} tokens)")
         train_tokenizer(train_docs, "bpe", cfg.vocab_size).save_pretrained(folder)
+        (folder / TOKENIZER_RECORD).write_text(json.dumps(wanted))
+    fix = f"use another --out, or delete {folder} and {folder.parent / 'models'}"
+    if not (folder / TOKENIZER_RECORD).is_file():
+        raise ConfigError(f"{folder}: no {TOKENIZER_RECORD} saying what the shared tokenizer was trained with; {fix}")
+    made = json.loads((folder / TOKENIZER_RECORD).read_text())
+    for name, value in wanted.items():
+        if made.get(name) != value:
+            raise ConfigError(f"{folder / TOKENIZER_RECORD}: the shared tokenizer was trained with {name} "
+                              f"{made.get(name)!r}, but this run asks for {value!r}; {fix}")
     return folder
+
+
+def pretrain_config(cfg: LengthsConfig, positions: str, tokenizer: Path) -> PretrainConfig:
+    """The ``ctxlearn pretrain`` run of one study model: only ``positions`` differs between models."""
+    return PretrainConfig(
+        corpus=cfg.corpus, out=str(Path(cfg.out) / "models" / positions), objective="clm", positions=positions,
+        tokenizer=str(tokenizer), layers=cfg.layers, d_model=cfg.d_model, heads=cfg.heads, seq_len=cfg.train_len,
+        max_len=cfg.train_len * max(cfg.factor_list), batch_size=cfg.batch_size, steps=cfg.steps, minutes=cfg.minutes,
+        lr=cfg.lr, seed=cfg.seed, threads=cfg.threads, resume=True, val_fraction=VAL_FRACTION, eval_every=max(cfg.steps, 1))
+
+
+def check_reusable(folder: Path, wanted: PretrainConfig) -> None:
+    """Refuse a finished model whose pretraining differs from what this run would do: scoring it
+    under the new settings would report another model's perplexities as these."""
+    made = load_yaml(folder / "pretrain.yaml")
+    for name in MODEL_FIELDS + (("max_len",) if wanted.positions == "learned" else ()):
+        if made.get(name) != getattr(wanted, name):
+            raise ConfigError(f"{folder / 'pretrain.yaml'}: {name} is {made.get(name)!r}, but this run asks for "
+                              f"{getattr(wanted, name)!r}; use another --out, or delete {folder} to retrain it")
+    if (folder / "tokenizer.json").read_text() != (Path(wanted.tokenizer) / "tokenizer.json").read_text():
+        raise ConfigError(f"{folder}: trained with another tokenizer than {wanted.tokenizer}; use another --out, "
+                          f"or delete {folder} to retrain it")
 
 
 def train_models(cfg: LengthsConfig, train_docs: list[str]) -> list[Path]:
@@ -87,17 +126,30 @@ def train_models(cfg: LengthsConfig, train_docs: list[str]) -> list[Path]:
     tokenizer = shared_tokenizer(cfg, train_docs)
     folders = []
     for positions in cfg.encodings:
-        folder = Path(cfg.out) / "models" / positions
-        if not (folder / "config.json").is_file():
+        wanted = pretrain_config(cfg, positions, tokenizer)
+        folder = Path(wanted.out)
+        if (folder / "config.json").is_file():
+            check_reusable(folder, wanted)
+        else:
             say(f"training the {positions} decoder")
-            run_pretrain(PretrainConfig(
-                corpus=cfg.corpus, out=str(folder), objective="clm", positions=positions, tokenizer=str(tokenizer),
-                layers=cfg.layers, d_model=cfg.d_model, heads=cfg.heads, seq_len=cfg.train_len,
-                max_len=cfg.train_len * max(cfg.factor_list), batch_size=cfg.batch_size, steps=cfg.steps,
-                minutes=cfg.minutes, lr=cfg.lr, seed=cfg.seed, threads=cfg.threads, resume=True, val_fraction=VAL_FRACTION,
-                eval_every=max(cfg.steps, 1)))
+            run_pretrain(wanted)
         folders.append(folder)
     return folders
+
+
+def trained_length(folders: list[Path]) -> int:
+    """The sequence length L the given models were pretrained at (their pretrain.yaml seq_len), which
+    must be one L for all: the study scores every model at multiples of it."""
+    lengths = {}
+    for folder in folders:
+        if not (folder / "pretrain.yaml").is_file():
+            raise ConfigError(f"--models: {folder} has no pretrain.yaml, so its training length is unknown; "
+                              "give folders written by `ctxlearn pretrain`")
+        lengths[folder] = load_yaml(folder / "pretrain.yaml").get("seq_len")
+    if len(set(lengths.values())) > 1:
+        raise ConfigError("--models: trained at different lengths (" + ", ".join(f"{f}: seq_len {n}" for f, n in lengths.items())
+                          + "); the study compares models trained at one length L")
+    return next(iter(lengths.values()))
 
 
 def score(folder: Path, stream: torch.Tensor, lengths: list[int]) -> dict[str, Any]:
@@ -123,7 +175,12 @@ def run_lengths(cfg: LengthsConfig) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     train_docs, val_docs = split_documents(read_corpus(cfg.corpus), VAL_FRACTION)
-    folders = [Path(m.strip()) for m in cfg.models.split(",") if m.strip()] or train_models(cfg, train_docs)
+    folders = [Path(m.strip()) for m in cfg.models.split(",") if m.strip()]
+    if folders:
+        cfg = replace(cfg, train_len=trained_length(folders))  # L is the models', whatever --train-len says
+        say(f"--models were trained at {cfg.train_len} tokens: scoring at {cfg.factors} times that")
+    else:
+        folders = train_models(cfg, train_docs)
     tokenizer = load_tokenizer(folders[0])
     _check_same_tokenizer(folders)
     lengths = [cfg.train_len * f for f in cfg.factor_list]

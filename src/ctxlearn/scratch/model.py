@@ -324,32 +324,51 @@ class Stack(nn.Module):
                 cache: Any = None, inputs_embeds: torch.Tensor | None = None, enc: torch.Tensor | None = None,
                 enc_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Token states (B, T, C). ``attention_mask``: (B, past + T) of 1/0, or a ready (B, 1, T, S)
-        mask; ``position_ids`` (B, T) default to past, past + 1, ...; ``cache`` a transformers Cache
+        mask; ``position_ids`` (B, T) default to what ``positions`` says; ``cache`` a transformers Cache
         (decoders) that is extended in place; ``enc`` and ``enc_mask`` the encoder's states and mask."""
         B, T = (input_ids if inputs_embeds is None else inputs_embeds[..., 0]).shape
         device = (input_ids if inputs_embeds is None else inputs_embeds).device
         past = cache.get_seq_length() if cache is not None else 0
+        pos = self.positions(attention_mask, past, B, T, device)  # (B, past + T)
         if position_ids is None:
-            position_ids = (past + torch.arange(T, device=device)).expand(B, T)  # (B, T)
+            position_ids = pos[:, past:]  # (B, T)
         x = self.embed(input_ids, position_ids, token_type_ids, inputs_embeds)  # (B, T, C)
-        mask, is_causal = self.mask(attention_mask, position_ids, past, x.dtype)
+        mask, is_causal = self.mask(attention_mask, position_ids, pos[:, :past], x.dtype)
         if enc_mask is not None:
             enc_mask = build_mask(enc_mask, T, enc_mask.shape[-1], False, x.dtype, device)  # (B, 1, 1, S_enc)
         for block in self.layers:
             x = block(x, mask, is_causal, position_ids, cache, enc, enc_mask)
         return self.norm(x) if self.norm is not None else x  # (B, T, C)
 
-    def mask(self, attention_mask: torch.Tensor | None, pos: torch.Tensor, past: int,
+    def positions(self, attention_mask: torch.Tensor | None, past: int, B: int, T: int,
+                  device: torch.device) -> torch.Tensor:
+        """(B, past + T) positions of the cached and the new tokens. With a 2-D mask a decoder counts real
+        tokens only (cumsum - 1, as generate makes position_ids), so a left-padded row's tokens sit where
+        they would unpadded and cached keys keep the positions they had as queries; otherwise (no mask,
+        or ICL's 4-D masks with their own position_ids) positions count from 0.
+
+        An encoder caches only peft prefix tuning's virtual keys, which have no position: they sit at 0
+        (where an unrotated RoPE key is), and real tokens keep the 0 .. T-1 they were pretrained at
+        however long the prefix (a learned table need not make room for it)."""
+        if not self.causal:
+            zeros, real = torch.zeros(past, dtype=torch.long, device=device), torch.arange(T, device=device)
+            return torch.cat([zeros, real]).expand(B, past + T)
+        if attention_mask is not None and attention_mask.dim() == 2:
+            return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, past + T); pads clamp to 0
+        return torch.arange(past + T, device=device).expand(B, past + T)
+
+    def mask(self, attention_mask: torch.Tensor | None, pos: torch.Tensor, past_pos: torch.Tensor,
              dtype: torch.dtype) -> tuple[torch.Tensor | None, bool]:
-        """(additive mask with position bias, is_causal). A plain causal pass without padding, cache or
-        bias keeps is_causal=True and no mask, so SDPA can take its fused (flash) path."""
-        B, T = pos.shape
+        """(additive mask with position bias, is_causal) for queries at ``pos`` (B, T) and cached keys at
+        ``past_pos`` (B, past). A plain causal pass without padding, cache or bias keeps is_causal=True
+        and no mask, so SDPA can take its fused (flash) path."""
+        T, past = pos.shape[1], past_pos.shape[1]
         if self.causal and attention_mask is None and past == 0 and self.position_bias is None:
             return None, True
         mask = build_mask(attention_mask, T, past + T, self.causal, dtype, pos.device)  # (B|1, 1, T|1, S) or None
         if self.position_bias is not None:
-            # keys of cached tokens sit at positions 0 .. past-1 (how a cache is filled, and how ICL fills it)
-            k_pos = torch.cat([torch.arange(past, device=pos.device).expand(B, past), pos], 1)  # (B, S)
+            B = max(len(pos), len(past_pos))  # position_ids may come as (1, T)
+            k_pos = torch.cat([past_pos.expand(B, past), pos.expand(B, T)], 1)  # (B, S): new keys sit where their queries do
             bias = self.position_bias(pos, k_pos).to(dtype)  # (B, nh, T, S)
             mask = bias if mask is None else mask + bias
         return mask, False

@@ -102,10 +102,13 @@ class Progress:
 
 
 def model_config(cfg: PretrainConfig, tokenizer: Any) -> ScratchConfig:
+    # No token-type table: neither MLM nor contrastive batches hold sentence pairs, so it would train the
+    # type-0 row only and give the second text of every pair in `ctxlearn train` an untrained row. As
+    # in RoBERTa, the [SEP] between the texts tells them apart; MLM windows see it at document ends.
     return ScratchConfig(arch=cfg.arch, vocab_size=len(tokenizer), d_model=cfg.d_model, n_layer=cfg.layers,
                          n_head=cfg.heads, d_ff=cfg.d_ff, max_len=cfg.max_len or cfg.seq_len, positions=cfg.positions,
                          norm=cfg.norm, dropout=cfg.dropout, attn_dropout=cfg.dropout,
-                         type_vocab_size=2 if cfg.arch == "encoder" else 0, pad_token_id=tokenizer.pad_token_id,
+                         type_vocab_size=0, pad_token_id=tokenizer.pad_token_id,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
 
 

@@ -24,6 +24,7 @@ from ctxlearn.models import load_encoder, resolve_model
 from ctxlearn.models.classifier import EncoderClassifier
 from ctxlearn.models.dropout import use_fast_dropout
 from ctxlearn.models.infer import bf16_available, map_rows
+from ctxlearn.models.registry import SCRATCH_TYPE
 from ctxlearn.tasks import TASKS, Task, task_for
 from ctxlearn.tasks.classification import predict_proba, write_predictions  # noqa: F401 (used from here by predict, icl)
 from ctxlearn.train.encode import Encoded
@@ -46,8 +47,12 @@ def build_model(cfg: TrainConfig, method: Method, task: Task, n_labels: int):
     source = resolve_model(cfg.model)
     if source.kind == "causal-lm":
         raise ConfigError(f"{cfg.model} is a causal LM; `train` adapts encoders (e.g. --model minilm)")
+    if source.kind == "seq2seq":  # its encoder alone is not the model named, and was trained to feed cross-attention
+        raise ConfigError(f"{cfg.model} is an encoder-decoder; `train` adapts encoders and will not quietly keep only "
+                          "its encoder: use an encoder (e.g. --model minilm, or `ctxlearn pretrain --objective mlm`)")
     torch.manual_seed(cfg.seed)
     backbone, tokenizer = load_encoder(source)
+    check_position_table(backbone.config, cfg.max_length, cfg.model)
     model = task.make_model(backbone, n_labels, source.pooling)
     use_fast_dropout(model)
     return model, tokenizer, source, method_options(cfg, method.name)
@@ -70,6 +75,14 @@ def check_method_options(cfg: TrainConfig, method: Method) -> None:
         if values and name not in used:
             flags = ", ".join("--" + f"{name}_{key}".replace("_", "-") for key in values)
             say(f"{flags}: option of --method {name}, ignored: this run's method is {method.name}")
+
+
+def check_position_table(config: Any, max_length: int, name: str) -> None:
+    """A scratch backbone with learned positions has no rows past its table: refuse inputs that could
+    reach them now, rather than fail at the first long input mid-training."""
+    if config.model_type == SCRATCH_TYPE and config.positions == "learned" and max_length > config.max_len:
+        raise ConfigError(f"--max-length {max_length} is longer than the learned position table of {name} "
+                          f"({config.max_len} positions); use --max-length {config.max_len} or less")
 
 
 def probe_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, tokenizer: Any, splits: Splits,

@@ -3,6 +3,7 @@ tokens, and the table, JSON and plot are written."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -34,13 +35,39 @@ def test_lengths_cli_trains_scores_and_reports(corpus, tmp_path, capsys) -> None
     assert (out / "models" / "alibi" / "model.safetensors").stat().st_mtime == stamp  # trained models are reused
 
 
-def test_models_option_scores_given_folders(corpus, tmp_path) -> None:
-    first = run_lengths(LengthsConfig(corpus=[str(corpus)], out=str(tmp_path / "a"), positions="rope", train_len=8,
-                                      factors="1,2", layers=1, d_model=32, heads=2, vocab_size=300, batch_size=8,
-                                      steps=10, eval_tokens=256))
-    again = run_lengths(LengthsConfig(corpus=[str(corpus)], out=str(tmp_path / "b"), models=first["rows"][0]["model"],
-                                      train_len=8, factors="1,2", eval_tokens=256))
+def small(corpus, out, **kw) -> LengthsConfig:
+    base = dict(corpus=[str(corpus)], out=str(out), positions="rope", train_len=8, factors="1,2", layers=1, d_model=32,
+                heads=2, vocab_size=300, batch_size=8, steps=10, eval_tokens=256)
+    return LengthsConfig(**{**base, **kw})
+
+
+def test_models_option_scores_given_folders_at_their_own_length(corpus, tmp_path) -> None:
+    first = run_lengths(small(corpus, tmp_path / "a"))
+    model = first["rows"][0]["model"]
+    again = run_lengths(LengthsConfig(corpus=[str(corpus)], out=str(tmp_path / "b"), models=model, factors="1,2",
+                                      eval_tokens=256))  # --train-len left at its default, 64: L comes from the model
+    assert again["train_len"] == 8 and again["lengths"] == [8, 16] and again["config"]["train_len"] == 8
     assert again["rows"][0]["ppl"] == first["rows"][0]["ppl"]
+    other = tmp_path / "other"
+    shutil.copytree(model, other)
+    (other / "pretrain.yaml").write_text((other / "pretrain.yaml").read_text().replace("seq_len: 8", "seq_len: 16"))
+    with pytest.raises(ConfigError, match="trained at different lengths.*seq_len 8.*seq_len 16"):
+        run_lengths(LengthsConfig(corpus=[str(corpus)], out=str(tmp_path / "c"), models=f"{model},{other}"))
+
+
+def test_a_rerun_with_other_settings_refuses_the_old_models(corpus, tmp_path) -> None:
+    """Models and the tokenizer in --out are reused only when made with the settings asked for now."""
+    run_lengths(small(corpus, tmp_path))
+    for change, message in [(dict(train_len=16), "seq_len is 8, but this run asks for 16"),
+                            (dict(steps=20), "steps is 10, but this run asks for 20"),
+                            (dict(layers=2), "layers is 1, but this run asks for 2"),
+                            (dict(vocab_size=400), "trained with vocab_size 300, but this run asks for 400")]:
+        with pytest.raises(ConfigError, match=message):
+            run_lengths(small(corpus, tmp_path, **change))
+    assert run_lengths(small(corpus, tmp_path, factors="1,2,4"))["lengths"] == [8, 16, 32]  # rope has no table to outgrow
+    run_lengths(small(corpus, tmp_path, positions="learned"))
+    with pytest.raises(ConfigError, match="max_len is 16, but this run asks for 32"):  # a learned one does
+        run_lengths(small(corpus, tmp_path, positions="learned", factors="1,2,4"))
 
 
 def test_stream_nll_counts_every_predicted_token_once() -> None:

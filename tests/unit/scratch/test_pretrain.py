@@ -89,6 +89,18 @@ def test_steps_zero_saves_the_random_init_with_the_given_tokenizer(corpus, tmp_p
         torch.testing.assert_close(saved.state_dict()[name], value, atol=0, rtol=0, msg=name)
 
 
+def test_pretrained_encoders_ignore_token_types_and_take_pairs(corpus, tmp_path) -> None:
+    """No pretraining objective shows the encoder a second segment, so it has no type table to leave
+    half-untrained: pair inputs run, and their token types change nothing."""
+    out = run_pretrain(tiny_cfg(corpus, tmp_path / "mlm", objective="mlm", steps=0))["out"]
+    model, tokenizer = AutoModel.from_pretrained(out).eval(), AutoTokenizer.from_pretrained(out)
+    assert model.config.type_vocab_size == 0
+    pair = tokenizer(["the cat sees"], ["a dog likes the ball"], return_tensors="pt")
+    assert pair["token_type_ids"].max() == 1  # the tokenizer still frames pairs as BERT's does
+    untyped = {**pair, "token_type_ids": torch.zeros_like(pair["token_type_ids"])}
+    torch.testing.assert_close(model(**pair).last_hidden_state, model(**untyped).last_hidden_state, atol=0, rtol=0)
+
+
 def test_time_budget_stops_training(corpus, tmp_path) -> None:
     result = run_pretrain(tiny_cfg(corpus, tmp_path / "timed", steps=100_000, minutes=0.02))
     assert 0 < result["steps"] < 100_000 and result["train_seconds"] < 10

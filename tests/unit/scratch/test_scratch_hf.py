@@ -74,6 +74,44 @@ def test_peft_lora_wraps_trains_and_merges() -> None:
     torch.testing.assert_close(merged(input_ids=x()).logits, before, atol=1e-5, rtol=0)
 
 
+def prompt_learning(method: str, positions: str):
+    """A tiny scratch encoder classifier (position table 16 long) under peft prefix or prompt tuning
+    with 4 virtual tokens, and the list the positions its embeddings see are appended to."""
+    from ctxlearn.methods import METHODS
+    from ctxlearn.models.classifier import EncoderClassifier
+
+    torch.manual_seed(0)
+    clf = EncoderClassifier(ScratchModel(tiny("encoder", positions, max_len=16)), 2).eval()
+    seen = []
+    clf.backbone.encoder.embed.register_forward_pre_hook(lambda module, args: seen.append(args[1]))
+    spec = METHODS.get(method)
+    return spec.prepare(clf, spec.options(virtual_tokens=4)), seen
+
+
+@pytest.mark.parametrize("positions", POSITIONS)
+@pytest.mark.parametrize("method", ["prefix", "prompt"])
+def test_virtual_tokens_leave_real_tokens_at_their_pretrained_positions(method, positions) -> None:
+    """Real tokens sit at 0 .. T-1 with or without virtual tokens (which sit at 0), so a 16-token
+    input fits a 16-row learned table."""
+    from ctxlearn.models.classifier import token_states
+
+    clf, seen = prompt_learning(method, positions)
+    hidden = token_states(clf.backbone, x(16), torch.ones(2, 16, dtype=torch.long))
+    assert hidden.shape == (2, 16, 32) and torch.isfinite(hidden).all()
+    virtual = 4 if method == "prompt" else 0  # prompt tuning's virtual tokens pass through the embeddings
+    assert torch.equal(seen[-1], torch.cat([torch.zeros(virtual, dtype=torch.long), torch.arange(16)]).expand(2, -1))
+
+
+@pytest.mark.parametrize("positions", POSITIONS)
+def test_a_prefix_no_token_attends_to_changes_nothing(positions) -> None:
+    clf, _ = prompt_learning("prefix", positions)
+    base, ids = clf.backbone.get_base_model(), x(16)
+    plain = base(input_ids=ids).last_hidden_state
+    masked = torch.cat([torch.zeros(2, 4, dtype=torch.long), torch.ones(2, 16, dtype=torch.long)], 1)
+    prefixed = base(input_ids=ids, attention_mask=masked, past_key_values=clf.backbone.get_prompt(2)).last_hidden_state
+    torch.testing.assert_close(prefixed, plain, atol=1e-5, rtol=0)
+
+
 @pytest.mark.parametrize("positions", ["alibi", "rope"])
 def test_generate_equals_greedy_decoding_by_hand(positions) -> None:
     torch.manual_seed(0)
@@ -83,6 +121,37 @@ def test_generate_equals_greedy_decoding_by_hand(positions) -> None:
     for _ in range(6):
         ids = torch.cat([ids, model(input_ids=ids).logits[:, -1:].argmax(-1)], 1)
     assert torch.equal(model.generate(prompt, max_new_tokens=6, do_sample=False), ids)
+
+
+@pytest.mark.parametrize("positions", ["relative", "rope"])
+def test_seq2seq_generate_equals_greedy_decoding_by_hand(positions) -> None:
+    """generate calls the encoder with its own keywords, reads encoder_outputs[0] and passes an
+    EncoderDecoderCache; each must reach the scratch model intact, every row its own encoding."""
+    torch.manual_seed(0)
+    model = ScratchForSeq2SeqLM(tiny("encoder-decoder", positions, eos_token_id=None, tie_word_embeddings=False)).eval()
+    src, mask = x(6), torch.tensor([[1] * 6, [1] * 4 + [0] * 2])
+    dec = torch.full((2, 1), model.config.decoder_start_token_id)
+    for _ in range(6):
+        dec = torch.cat([dec, model(input_ids=src, attention_mask=mask, decoder_input_ids=dec).logits[:, -1:].argmax(-1)], 1)
+    assert not torch.equal(dec[0], dec[1])  # rows differ, so one row's encoding standing in for all would show
+    assert torch.equal(model.generate(src, attention_mask=mask, max_new_tokens=6, do_sample=False), dec)
+
+
+@pytest.mark.parametrize("positions", POSITIONS)
+def test_left_padded_batch_generates_what_each_row_generates_alone(positions) -> None:
+    """generate counts positions over real tokens (cumsum - 1 of the mask); the distance biases of
+    alibi and relative must count cached keys the same way, or padded rows drift after one step."""
+    torch.manual_seed(0)
+    model = ScratchForCausalLM(tiny("decoder", positions, eos_token_id=None)).eval()
+    rows = [x(7)[0], x(4)[1]]
+    batch = torch.stack([torch.cat([torch.zeros(7 - len(r), dtype=torch.long), r]) for r in rows])  # left-padded
+    mask = torch.stack([torch.cat([torch.zeros(7 - len(r), dtype=torch.long), torch.ones_like(r)]) for r in rows])
+    settings = dict(max_new_tokens=6, do_sample=False, output_scores=True, return_dict_in_generate=True, pad_token_id=0)
+    together = model.generate(batch, attention_mask=mask, **settings)
+    for i, row in enumerate(rows):
+        alone = model.generate(row[None], **settings)
+        assert torch.equal(together.sequences[i, 7 - len(row):], alone.sequences[0])
+        torch.testing.assert_close(torch.stack(together.scores)[:, i], torch.stack(alone.scores)[:, 0], atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("positions", POSITIONS)

@@ -109,6 +109,21 @@ def test_cached_decoding_equals_one_full_pass(positions) -> None:
 
 
 @pytest.mark.parametrize("positions", POSITIONS)
+def test_left_padded_cached_decoding_equals_the_unpadded_row(positions) -> None:
+    """With a 2-D mask and no position_ids, a left-padded row's tokens and its cached keys sit where
+    they would unpadded: every step's logits match the row run alone."""
+    model = build(ScratchForCausalLM, tiny("decoder", positions))
+    x = ids(1, 8)
+    alone = model(input_ids=x).logits
+    padded = torch.cat([torch.zeros(1, 3, dtype=torch.long), x], 1)
+    mask = torch.tensor([[0] * 3 + [1] * 8])
+    first = model(input_ids=padded[:, :8], attention_mask=mask[:, :8], use_cache=True)
+    step = model(input_ids=padded[:, 8:10], attention_mask=mask[:, :10], cache=first.cache)
+    last = model(input_ids=padded[:, 10:], attention_mask=mask, cache=step.cache)
+    torch.testing.assert_close(torch.cat([first.logits[:, 3:], step.logits, last.logits], 1), alone, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("positions", POSITIONS)
 def test_encoder_decoder_ignores_padded_encoder_tokens(positions) -> None:
     model = build(ScratchForSeq2SeqLM, tiny("encoder-decoder", positions))
     src, tgt = ids(1, 5), ids(1, 4, seed=3)

@@ -33,6 +33,33 @@ def test_scratch_kind_rejects_other_folders(tiny_bert) -> None:
         resolve_model(f"scratch:{tiny_bert}")
 
 
+def test_an_encoder_decoder_folder_is_neither_adapted_nor_prompted(tmp_path, capsys) -> None:
+    """train refuses it rather than quietly keep its encoder; icl refuses it as it does an encoder."""
+    from ctxlearn.icl.run import load_lm
+    from ctxlearn.scratch import ScratchForSeq2SeqLM
+    from scratch_fixtures import tiny
+
+    ScratchForSeq2SeqLM(tiny("encoder-decoder")).save_pretrained(tmp_path / "s2s")
+    assert resolve_model(f"scratch:{tmp_path / 's2s'}").kind == "seq2seq"
+    data = write_toy(tmp_path / "toy", n_train=24, n_eval=8)
+    assert main(["train", "--data", str(data), "--model", f"scratch:{tmp_path / 's2s'}", "--method", "head",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert "is an encoder-decoder; `train` adapts encoders" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="is an encoder-decoder; in-context learning needs a causal LM"):
+        load_lm(resolve_model(f"scratch:{tmp_path / 's2s'}"))
+
+
+def test_train_refuses_a_max_length_past_a_learned_position_table(tmp_path, capsys) -> None:
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    learned = run_pretrain(tiny_cfg(corpus, tmp_path / "learned", objective="mlm", positions="learned", steps=0))["out"]
+    data = write_toy(tmp_path / "toy", n_train=24, n_eval=8)
+    assert main(["train", "--data", str(data), "--model", f"scratch:{learned}", "--method", "head", "--max-length", "32",
+                 "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "--max-length 32 is longer than the learned position table of scratch:" in err
+    assert "(16 positions); use --max-length 16 or less" in err
+
+
 METHODS = [  # (method, flags): every method of ctxlearn; ia3 and adapter default to BERT's module names
     ("full", []), ("lora", []), ("topk", []), ("head", []), ("prefix", []), ("prompt", []), ("adalora", []),
     ("ia3", ["--ia3-targets", r".*\.(key|value|mlp\.down)", "--ia3-feedforward", r".*\.mlp\.down"]),
