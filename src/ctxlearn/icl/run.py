@@ -79,7 +79,7 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     start = time.time()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    check_out(cfg.out, reads=cfg.data if not cfg.data.startswith("builtin:") else None)
+    check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
     splits = load_splits(cfg.data, Fields(cfg.text_field, cfg.label_field, cfg.text_pair_field),
                          seed=cfg.seed, dev_fraction=cfg.dev_fraction, test_fraction=cfg.test_fraction)
     require_split(splits, "test", "an icl run reports its scores on test")

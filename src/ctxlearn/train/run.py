@@ -136,7 +136,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     start = time.time()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    check_out(cfg.out, reads=cfg.data if not cfg.data.startswith("builtin:") else None)
+    check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
     method = METHODS.get(cfg.method)
     check_method_options(cfg, method)
     task = task_for(cfg.task, cfg.data)
