@@ -79,7 +79,8 @@ class Progress:
         if started is not None:
             self.spent += time.time() - started
             self.ran += 1
-        how = "kept from an earlier run" if started is None else f"{time.time() - started:.0f} s"
+        how = (f"{time.time() - started:.0f} s" if started is not None else "kept from an earlier run"
+               if "same_as_seed" not in result else f"the same run as seed {result['same_as_seed']}: nothing to draw")
         key, name = headline([result])
         print(f"      {name} {result[key]:.4f} ({how})", file=sys.stderr, flush=True)
 

@@ -37,11 +37,16 @@ def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
 
 
 def notes(rows: list[dict[str, Any]]) -> list[str]:
-    """Caveats a reader needs next to the table: test sets of another size (icl's budget limit)."""
+    """Caveats a reader needs next to the table: test sets of another size (icl's budget limit), and
+    seeds that repeat an earlier seed's run (their spread is zero by construction)."""
     sizes = {r["method"]: r.get("n_test") for r in rows}
     usual = max((n for n in sizes.values() if n), default=None)
-    return [f"{m} was scored on the first {n} test examples only (the others on {usual})."
-            for m, n in sizes.items() if n and usual and n != usual]
+    short = [f"{m} was scored on the first {n} test examples only (the others on {usual})."
+             for m, n in sizes.items() if n and usual and n != usual]
+    return short + [f"{r['method']}: {r['repeated_seeds']} of its {r['seeds']} seeds repeat the first one's run, not "
+                    "scored again: its demonstrations are the nearest ones in a fixed order (nothing is drawn) and "
+                    "every seed gets the same splits, so its ± is zero by construction."
+                    for r in rows if r.get("repeated_seeds")]
 
 
 ROLE_COLOURS = {"best": "#2a9d55", "cheapest": "#e07b00", "other": "#4c72b0"}

@@ -36,14 +36,15 @@ class Selector:
     shared: bool  # every query gets the same demonstrations
     ranked: bool  # by similarity to the query (needs a sentence encoder; --order applies)
     help: str
+    draws: bool  # the seed picks the demonstrations (random draws)
 
 
 SELECTORS: Registry[Selector] = Registry("demonstration selector")
 
 
-def selector(name: str, *, shared: bool, ranked: bool = False, help: str) -> Callable[[Pick], Pick]:
+def selector(name: str, *, shared: bool, ranked: bool = False, draws: bool = True, help: str) -> Callable[[Pick], Pick]:
     def add(fn: Pick) -> Pick:
-        SELECTORS.register(name)(Selector(name, fn, shared, ranked, help))
+        SELECTORS.register(name)(Selector(name, fn, shared, ranked, help, draws))
         return fn
 
     return add
@@ -70,7 +71,7 @@ def pick_balanced(pool: list[Example], queries: list[Example], k: int, seed: int
     return [rng.permutation(drawn).tolist()] * len(queries)
 
 
-@selector("fixed", shared=True,
+@selector("fixed", shared=True, draws=False,
           help="the first k examples of the pool, in order (how a saved run keeps its shared demonstrations)")
 def pick_fixed(pool: list[Example], queries: list[Example], k: int, seed: int, embed: Embed | None = None) -> list[list[int]]:
     return [list(range(min(k, len(pool))))] * len(queries)
@@ -99,12 +100,12 @@ def _ranked(pool: list[Example], queries: list[Example], embed: Embed | None, de
     return out
 
 
-@selector("knn", shared=False, ranked=True, help="the k training examples nearest to each query (cosine of sentence vectors)")
+@selector("knn", shared=False, ranked=True, draws=False, help="the k training examples nearest to each query (cosine of sentence vectors)")
 def pick_knn(pool: list[Example], queries: list[Example], k: int, seed: int, embed: Embed | None = None) -> list[list[int]]:
     return _ranked(pool, queries, embed, k)
 
 
-@selector("knn-balanced", shared=False, ranked=True,
+@selector("knn-balanced", shared=False, ranked=True, draws=False,
           help="the nearest training examples to each query, at most ceil(k / C) of any class "
                "(so the neighbours' labels do not all agree)")
 def pick_knn_balanced(pool: list[Example], queries: list[Example], k: int, seed: int,
@@ -177,6 +178,12 @@ def arrange(name: str, picked: list[list[int]], queries: list[Example], order: s
     """:func:`pick`'s lists in prompt order (``order``; random orders seeded as :func:`pick` draws)."""
     sel = SELECTORS.get(name)
     return order_demos(picked, order, sel.ranked, seed, _seeds(sel, queries, seed, per_query))
+
+
+def draws_nothing(name: str, order: str, shots: int) -> bool:
+    """Whether demonstrations are chosen and ordered without any draw (a selector that draws nothing, in
+    an order other than random; or no demonstrations at all), so the seed cannot change them."""
+    return shots == 0 or (not SELECTORS.get(name).draws and order != "random")
 
 
 def select(name: str, pool: list[Example], queries: list[Example], k: int, seed: int, order: str = "similar-last",

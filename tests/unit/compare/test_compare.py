@@ -108,3 +108,37 @@ def test_artifact_size_counts_what_predicting_needs(tmp_path: Path) -> None:
         (tmp_path / part).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / part).write_bytes(b"x" * 2**19)
     assert artifact_mb(tmp_path) == pytest.approx(1.0)  # bottleneck and head; not logs or predictions
+
+
+def _icl_result(seed: int) -> dict:
+    return {"method": "icl", "seed": seed, "test_accuracy": 0.75, "wall_seconds": 500.0, "trainable_params": 0,
+            "total_params": 10}
+
+
+def test_icl_seed_repeats_the_first_run_when_the_splits_are_given(toy_data: Path) -> None:
+    from ctxlearn.compare.cells import Cell
+    from ctxlearn.compare.run import same_icl_run
+
+    cfg = CompareConfig(data=str(toy_data), methods="icl", seeds=3)
+    again = same_icl_run(cfg, Cell("icl", 2), [_icl_result(0)])
+    assert again == {**_icl_result(0), "seed": 2, "same_as_seed": 0}
+    assert same_icl_run(cfg, Cell("icl", 1), []) is None  # nothing to repeat yet
+
+
+def test_icl_seed_that_cuts_other_splits_runs_again(toy_data: Path) -> None:
+    from ctxlearn.compare.cells import Cell
+    from ctxlearn.compare.run import same_icl_run
+
+    cfg = CompareConfig(data=str(toy_data / "train.jsonl"), methods="icl", seeds=2)  # one file: each seed cuts its own
+    assert same_icl_run(cfg, Cell("icl", 1), [_icl_result(0)]) is None
+
+
+def test_report_says_which_seeds_repeat_a_run_and_counts_their_time_once() -> None:
+    from ctxlearn.compare.report import notes
+
+    rows = aggregate([_icl_result(0), {**_icl_result(0), "seed": 1, "same_as_seed": 0},
+                      {"method": "full", "seed": 0, "test_accuracy": 0.9, "trainable_params": 10, "total_params": 10}])
+    assert [r["repeated_seeds"] for r in rows] == [1, 0]
+    assert [n for n in notes(rows) if "repeat" in n] == [
+        "icl: 1 of its 2 seeds repeat the first one's run, not scored again: its demonstrations are the nearest ones "
+        "in a fixed order (nothing is drawn) and every seed gets the same splits, so its ± is zero by construction."]

@@ -9,7 +9,7 @@ import pytest
 
 from ctxlearn.data import Example
 from ctxlearn.errors import ConfigError
-from ctxlearn.icl.select import SELECTORS, order_demos, select
+from ctxlearn.icl.select import ORDERS, SELECTORS, draws_nothing, order_demos, select
 
 POOL = [Example(f"text {i}", ["a", "b", "c"][i % 3]) for i in range(30)]
 QUERIES = [Example(f"query {i}", "a") for i in range(5)]
@@ -34,6 +34,14 @@ def test_every_selector_is_deterministic_under_a_seed(name: str) -> None:
 @pytest.mark.parametrize("name", ["random", "balanced", "random-each"])
 def test_random_selectors_change_with_the_seed(name: str) -> None:
     assert select(name, POOL, QUERIES, 4, seed=0) != select(name, POOL, QUERIES, 4, seed=1)
+
+
+@pytest.mark.parametrize("name", SELECTORS.names())
+@pytest.mark.parametrize("order", ORDERS)
+def test_draws_nothing_exactly_when_no_seed_changes_the_demonstrations(name: str, order: str) -> None:
+    by_seed = [select(name, POOL, QUERIES, 4, seed=s, order=order, embed=fake_embed) for s in range(4)]
+    assert draws_nothing(name, order, 4) == all(d == by_seed[0] for d in by_seed)
+    assert draws_nothing(name, order, 0)  # no demonstrations: nothing to draw
 
 
 @pytest.mark.parametrize("k, expected", [(6, {"a": 2, "b": 2, "c": 2}), (3, {"a": 1, "b": 1, "c": 1})])
