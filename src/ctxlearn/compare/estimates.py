@@ -11,7 +11,8 @@ from typing import Any
 
 from ctxlearn.errors import CtxlearnError
 
-STEPS = 20  # enough steady steps past the first (slow) one, a few seconds per method on a CPU
+STEPS = 40  # batches spread from the longest to the shortest: enough shapes for the memory oneDNN keeps per shape,
+# and enough points for the line through seconds against tokens; ~15 s a method on a CPU
 
 
 def estimate_method(method: str, args: list[str], log: Path, steps: int = STEPS) -> dict[str, Any]:

@@ -1,14 +1,17 @@
 """Measure before training (``--estimate-steps N``): a few real steps predict the time per epoch and
 the peak memory of the full run, so a user (and ``compare --estimate``) can see the cost first.
 
-Trainer methods run N optimizer steps on length-grouped batches, as the real run does (the sampler
-puts the longest batch first, which is also where memory peaks), then time one evaluation on a dev
-sample. Time per epoch = train tokens / steady tokens per second + dev size x seconds per dev example.
+Trainer methods run N optimizer steps on batches of near-equal length spread from the longest to the
+shortest (``hf.spread``: memory peaks on the longest, and grows with every new shape), save one
+checkpoint, time one evaluation on a dev sample and run one on the longest dev rows. Time per epoch = steps x fixed seconds per step + train tokens x seconds
+per token (a line through the measured steps: short batches pay the fixed part on fewer tokens) +
+one checkpoint save + dev size x seconds per dev example.
 The features method times the frozen forward pass on a train sample (unless the features are
 already cached, as the real run would find them) and the head fit on it, and scales both linearly.
 """
 from __future__ import annotations
 
+import math
 import resource
 import time
 from pathlib import Path
@@ -40,9 +43,11 @@ def estimate_trainer(cfg: Any, method: Method, model: Any, tokenizer: Any, data:
     callbacks = method.callbacks(model, options) if method.callbacks else []
     m = fit_with_trainer(model, tokenizer, data["train"], data["dev"], cfg, work, epochs, cfg.lr or method.lr, bf16,
                          callbacks, max_steps=cfg.estimate_steps)
-    train_s = train_tokens(data["train"]) / m["steady_tokens_per_s"] if m["steady_tokens_per_s"] else float("nan")
+    fixed, per_token = m["step_seconds"]
+    train_s = math.ceil(len(data["train"]) / cfg.batch_size) * fixed + train_tokens(data["train"]) * per_token
     return {"epochs": epochs, "steps_measured": m["steps"], "tokens_per_s": m["steady_tokens_per_s"],
-            "epoch_seconds": train_s + len(data["dev"]) * m["dev_seconds_per_example"]}
+            "step_seconds_fixed": fixed, "step_seconds_per_token": per_token, "save_seconds": m["save_seconds"],
+            "epoch_seconds": train_s + m["save_seconds"] + len(data["dev"]) * m["dev_seconds_per_example"]}
 
 
 def estimate_features(cfg: Any, model: Any, tokenizer: Any, data: dict[str, Encoded], hashes: dict[str, str],

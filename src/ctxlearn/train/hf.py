@@ -26,22 +26,28 @@ from ctxlearn.train.resume import read_json, write_json
 
 class StepClock(TrainerCallback):
     """Seconds spent in training steps, measured step end to step end (data collation included) but
-    leaving out intervals that contain an evaluation or a checkpoint save, and the first step."""
+    leaving out intervals that contain an evaluation or a checkpoint save, and the first step. Each
+    counted step is kept as (seconds, useful tokens), and the last save's seconds as ``save_seconds``."""
 
     def __init__(self) -> None:
         self.seconds, self.steps, self._last, self._skip = 0.0, 0, None, True
+        self.timed: list[tuple[float, int]] = []
+        self.save_seconds, self._tokens = 0.0, 0
 
     def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
         now = time.perf_counter()
         if self._last is not None and not self._skip:
             self.seconds += now - self._last
             self.steps += 1
-        self._last, self._skip = now, False
+            self.timed.append((now - self._last, state.num_input_tokens_seen - self._tokens))
+        self._last, self._skip, self._tokens = now, False, state.num_input_tokens_seen
 
     def on_evaluate(self, args, state, control, **kw):  # noqa: ANN001
         self._skip = True
 
     def on_save(self, args, state, control, **kw):  # noqa: ANN001
+        if self._last is not None:
+            self.save_seconds = time.perf_counter() - self._last
         self._skip = True
 
 
@@ -93,9 +99,10 @@ def scaled_groups(groups: list[dict], names: dict[int, str], lr_scale: Callable[
 
 def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int, steps_per_epoch: int,
           max_steps: int = 0, metric: str = "accuracy", stop_at: int = 0) -> TrainingArguments:
-    # max_steps > 0 measures a few steps (``--estimate-steps``): no evaluation, checkpoints or logs.
-    measure = dict(max_steps=max_steps, eval_strategy="no", save_strategy="no", load_best_model_at_end=False,
-                   report_to=[]) if max_steps else {}
+    # max_steps > 0 measures a few steps (``--estimate-steps``) on ``spread`` batches, in their order: no evaluation
+    # or logs, one checkpoint at the end (its time and memory belong to every epoch of the real run).
+    measure = dict(max_steps=max_steps, eval_strategy="no", save_strategy="steps", save_steps=max_steps,
+                   load_best_model_at_end=False, report_to=[], train_sampling_strategy="sequential") if max_steps else {}
     # stop_at > 0 resumes a training that ended at that step: the Trainer runs no step, only reloads the best.
     measure |= dict(max_steps=stop_at) if stop_at else {}
     return TrainingArguments(**{**dict(
@@ -155,6 +162,7 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
                  task.metric, stop_at=finished["steps"] if finished else 0)
     clock = StepClock()
     stops = cfg.patience > 0 and not max_steps
+    train = spread(train, cfg.batch_size, max_steps) if max_steps else train
     callbacks = [clock, RunClock(), *(callbacks or [])] + ([EarlyStoppingCallback(cfg.patience)] if stops else [])
     trainer = ScaledTrainer(model=model, args=args, train_dataset=Numbered(train.rows), eval_dataset=Numbered(dev.rows),
                             data_collator=task.collator(tokenizer), compute_metrics=dev_metric(task, dev, labels or []),
@@ -188,13 +196,45 @@ def read_finished(work: Path) -> dict[str, Any] | None:
 
 
 def _measure(trainer: Trainer, clock: StepClock, dev: Encoded) -> dict[str, Any]:
-    """Steady training speed over a few steps, and evaluation speed on a dev sample, as the epoch
-    loop runs them (Trainer's evaluation batches are not length-sorted, so it is timed, not derived)."""
+    """Steady training speed over a few steps (with each step's seconds against its tokens), one
+    checkpoint save, evaluation speed on a dev sample, as the epoch loop runs them (Trainer's
+    evaluation batches are not length-sorted, so it is timed, not derived), and one evaluation batch of
+    the longest dev rows, so that the peak memory includes the epoch's largest evaluation batch."""
     trainer.train()
     sample = Numbered(dev.rows[:256])
     t0 = time.perf_counter()
     trainer.evaluate(eval_dataset=sample)
+    dev_s = (time.perf_counter() - t0) / max(1, len(sample))
+    longest = sorted(dev.rows, key=lambda r: len(r["input_ids"]), reverse=True)[:trainer.args.per_device_eval_batch_size]
+    trainer.evaluate(eval_dataset=Numbered(longest))  # not timed: the memory of the epoch's largest dev batch
     tokens = trainer.state.num_input_tokens_seen
     return {"steps": trainer.state.global_step, "useful_train_tokens": int(tokens),
             "steady_tokens_per_s": tokens / trainer.state.global_step * clock.steps / clock.seconds if clock.seconds else None,
-            "dev_seconds_per_example": (time.perf_counter() - t0) / max(1, len(sample))}
+            "dev_seconds_per_example": dev_s, "step_seconds": step_cost(clock.timed), "save_seconds": clock.save_seconds}
+
+
+def spread(train: Encoded, batch_size: int, steps: int) -> Encoded:
+    """What ``max_steps`` measures on: ``steps`` batches of near-equal length, evenly spaced from the
+    longest to the shortest (longest first, as the length-grouped sampler starts). The steps then span
+    the epoch's lengths, so the line through their seconds against tokens interpolates, and the peak
+    memory includes what each shape leaves behind: oneDNN keeps primitives per input shape, which
+    under bf16 with varying lengths comes to hundreds of megabytes (measured: +600 MB for MiniLM)."""
+    rows = sorted(train.rows, key=lambda r: len(r["input_ids"]), reverse=True)
+    n_batches = math.ceil(len(rows) / batch_size)
+    picks = np.unique(np.linspace(0, n_batches - 1, min(steps, n_batches)).round().astype(int))
+    return Encoded([r for b in picks for r in rows[b * batch_size:(b + 1) * batch_size]])
+
+
+def step_cost(timed: list[tuple[float, int]]) -> tuple[float, float]:
+    """(seconds per step, seconds per token): a least-squares line through the measured steps. A step
+    costs a fixed part (optimizer, hooks) besides its tokens, so short batches run fewer tokens per
+    second than long ones; the line carries the measured steps over to the epoch's own mix. Without
+    spread in the token counts, all is per token."""
+    seconds = np.array([t for t, _ in timed], dtype=float)
+    tokens = np.array([n for _, n in timed], dtype=float)
+    if len(timed) < 3 or np.ptp(tokens) < 0.2 * tokens.mean():
+        return 0.0, float(seconds.sum() / max(1.0, tokens.sum()))
+    per_token, fixed = np.polyfit(tokens, seconds, 1)
+    if fixed < 0 or per_token < 0:  # noise in few steps: fall back to the plain ratio
+        return 0.0, float(seconds.sum() / tokens.sum())
+    return float(fixed), float(per_token)

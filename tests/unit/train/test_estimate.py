@@ -18,4 +18,22 @@ def test_estimate_measures_without_writing_a_run(tiny_bert: Path, toy_data: Path
     assert est["total_seconds"] == pytest.approx(est["epoch_seconds"] * est["epochs"])
     if method == "topk":
         assert est["steps_measured"] == 3 and est["epochs"] == 2 and est["tokens_per_s"] > 0
+        assert est["save_seconds"] > 0 and est["step_seconds_per_token"] > 0  # one checkpoint saved and timed
     assert not out.exists() and not list(tmp_path.glob("run.partial*"))
+
+
+def test_step_cost_splits_each_step_into_a_fixed_part_and_a_part_per_token() -> None:
+    from ctxlearn.train.hf import step_cost
+
+    timed = [(0.05 + 0.001 * n, n) for n in (900, 700, 500, 300, 200)]
+    assert step_cost(timed) == pytest.approx((0.05, 0.001))
+
+
+@pytest.mark.parametrize("timed", [[(1.0, 500), (1.1, 510), (0.9, 490)],  # no spread in tokens: no line to fit
+                                   [(0.2, 900), (0.5, 500), (0.6, 300)],  # noise: more tokens took less time
+                                   [(1.0, 500), (2.0, 1000)]])  # too few steps
+def test_step_cost_falls_back_to_seconds_per_token(timed: list[tuple[float, int]]) -> None:
+    from ctxlearn.train.hf import step_cost
+
+    seconds, tokens = sum(t for t, _ in timed), sum(n for _, n in timed)
+    assert step_cost(timed) == pytest.approx((0.0, seconds / tokens))

@@ -16,7 +16,7 @@ from ctxlearn.train.hf import ScaledTrainer, StepClock, scaled_groups
 
 def _tick(clock: StepClock, first: int, last: int) -> None:
     for step in range(first, last + 1):
-        clock.on_step_end(None, SimpleNamespace(global_step=step), None)
+        clock.on_step_end(None, SimpleNamespace(global_step=step, num_input_tokens_seen=100 * step), None)
 
 
 def test_step_clock_leaves_out_the_first_step() -> None:
@@ -33,6 +33,7 @@ def test_step_clock_leaves_out_intervals_with_an_evaluation_or_a_save() -> None:
     clock.on_save(None, None, None)
     _tick(clock, 5, 6)
     assert clock.steps == 3  # 1->2, 2->3 and 5->6
+    assert [n for _, n in clock.timed] == [100, 100, 100] and clock.save_seconds > 0
 
 
 def test_scaled_groups_split_each_group_by_its_multiple() -> None:
@@ -56,3 +57,13 @@ def test_lora_plus_trains_b_at_the_ratio_and_the_rest_at_the_rate(tmp_path) -> N
     assert lrs and all(lr == pytest.approx(1.6e-2 if ".lora_B." in n else 1e-3) for n, lr in lrs.items()), lrs
     assert any(".lora_B." in n for n in lrs) and set(lrs) == {n for n, p in model.named_parameters() if p.requires_grad}
     assert METHODS.get("lora").lr_scale(LoraOptions()) is None  # off by default: the Trainer's optimizer as it is
+
+
+def test_spread_batches_run_from_the_longest_to_the_shortest() -> None:
+    from ctxlearn.train.encode import Encoded
+    from ctxlearn.train.hf import spread
+
+    rows = [{"input_ids": [1] * n} for n in range(1, 101)]  # lengths 1..100, 25 batches of 4
+    picked = [len(r["input_ids"]) for r in spread(Encoded(rows), 4, 5).rows]
+    assert picked[:4] == [100, 99, 98, 97] and picked[-4:] == [4, 3, 2, 1] and len(picked) == 20
+    assert len(spread(Encoded(rows), 4, 100)) == 100  # fewer batches than steps: every row once
