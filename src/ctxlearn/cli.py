@@ -226,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
     p.add_argument("--input", required=True, help=".csv/.tsv/.jsonl with the text field(s) the model was trained on; "
                    "tagging runs: .jsonl with tokens or text, .conll, or .txt (one text per line)")
-    p.add_argument("--output", required=True, help=".csv/.tsv or .jsonl: label and one p_<class> column per class; "
+    p.add_argument("--output", required=True, help=".csv, .tsv (unquoted, as ctxlearn reads TSV: tabs and line breaks "
+                   "in text become spaces) or .jsonl: label and one p_<class> column per class; "
                    "tagging runs: .jsonl with tags and entity spans (type, text, character offsets)")
     p.set_defaults(func=cmd_predict)
     sub.add_parser("models", help="list the models available offline").set_defaults(func=cmd_models)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -96,15 +98,40 @@ def open_predictor(folder: str | Path) -> Any:
     return Predictor(folder)
 
 
+def tsv_rows(rows: list[dict[str, Any]], dst: Path) -> list[dict[str, Any]]:
+    """Rows whose text values have no tab or line break, which unquoted TSV cannot hold: each run of
+    them becomes one space (said on stderr; .csv or .jsonl keep the text as it is)."""
+    changed = 0
+
+    def clean(v: Any) -> Any:
+        nonlocal changed
+        if isinstance(v, str) and any(c in v for c in "\t\r\n"):
+            changed += 1
+            return re.sub(r"[\t\r\n]+", " ", v)
+        return v
+
+    out = [{k: clean(v) for k, v in r.items()} for r in rows]
+    if changed:
+        print(f"[ctxlearn] {dst}: {changed} values held tabs or line breaks, which TSV cannot; each run became one "
+              "space (write .csv or .jsonl to keep them)", file=sys.stderr)
+    return out
+
+
 def _write_rows(dst: Path, rows: list[dict[str, Any]]) -> None:
-    """CSV for .csv/.tsv, JSON Lines otherwise; written to a temporary file and renamed."""
+    """CSV for .csv, TSV for .tsv, JSON Lines otherwise; written to a temporary file and renamed."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
+    suffix = dst.suffix.lower()
     with tmp.open("w", encoding="utf-8", newline="") as fh:
-        if dst.suffix.lower() in {".csv", ".tsv"}:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t" if dst.suffix.lower() == ".tsv" else ",")
-            writer.writeheader()
-            writer.writerows(rows)
+        if suffix == ".csv":
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        elif suffix == ".tsv":  # as ctxlearn (and GLUE) read TSV: no quoting, quotes are text
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t", quoting=csv.QUOTE_NONE,
+                                    quotechar=None, lineterminator="\n")
+            rows = tsv_rows(rows, dst)
         else:
             fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        if suffix in {".csv", ".tsv"}:
+            writer.writeheader()
+            writer.writerows(rows)
     tmp.replace(dst)
