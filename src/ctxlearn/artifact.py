@@ -34,8 +34,10 @@ from ctxlearn.tasks import TASKS
 
 
 def weights_sha256(model_dir: str) -> str | None:
-    """sha256 of a local model folder's safetensors weights (None for Hub models)."""
-    files = sorted(Path(model_dir).glob("*.safetensors")) if Path(model_dir).is_dir() else []
+    """sha256 of a local model folder's weights: its safetensors files, else its PyTorch .bin files
+    (None for Hub models)."""
+    folder = Path(model_dir)
+    files = (sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))) if folder.is_dir() else []
     if not files:
         return None
     return _sha256_of(tuple((str(f), f.stat().st_ino, f.stat().st_size, f.stat().st_mtime_ns) for f in files))
@@ -98,6 +100,7 @@ def write_atomically(out: Path, fill: Any) -> Path:
     """Build the run folder under a temporary name, then swap it in, so a crash leaves either the old
     folder or the new one, never half of one. ``out`` must pass ``check_out``."""
     out = Path(out)
+    restore_stranded(out)
     check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{time.time_ns()}")
@@ -115,7 +118,21 @@ def write_atomically(out: Path, fill: Any) -> Path:
     return out
 
 
+def restore_stranded(out: Path) -> Path | None:
+    """Put back the folder a crash left under its old name: a swap stopped after moving ``out`` aside
+    and before moving the new folder in leaves no ``out``, only ``.out.old-N``. Returns the folder
+    restored (the newest, if several), or None."""
+    if out.exists():
+        return None
+    stranded = sorted(out.parent.glob(f".{out.name}.old-*"), key=lambda p: p.name.rsplit("-", 1)[-1].zfill(20))
+    if not stranded:
+        return None
+    stranded[-1].rename(out)
+    return out
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
+    restore_stranded(Path(folder))
     path = Path(folder) / "manifest.json"
     if not path.is_file():
         raise ModelError(f"{folder}: not a ctxlearn run folder (no manifest.json); pass the --out folder of a finished run")

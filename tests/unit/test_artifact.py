@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from ctxlearn.artifact import check_out, read_manifest, write_atomically
+from ctxlearn.artifact import check_out, read_manifest, restore_stranded, weights_sha256, write_atomically
 from ctxlearn.errors import ConfigError, ModelError
 
 
@@ -25,6 +25,44 @@ def test_failed_write_keeps_the_old_folder(tmp_path: Path) -> None:
         write_atomically(out, crash)
     assert (out / "a.txt").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["run"], "no temporary folders are left behind"
+
+
+def _strand(tmp_path: Path) -> Path:
+    """A run folder as a crash mid-swap leaves it: moved aside, the new one not yet moved in."""
+    out = tmp_path / "run"
+    write_atomically(out, lambda d: _run(d, "a.txt", "old"))
+    out.rename(tmp_path / ".run.old-1700000000000000000")
+    return out
+
+
+def test_a_folder_stranded_mid_swap_is_put_back_by_the_next_write(tmp_path: Path) -> None:
+    out = _strand(tmp_path)
+    write_atomically(out, lambda d: _run(d, "b.txt", "new"))
+    assert (out / "b.txt").read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_a_folder_stranded_mid_swap_is_put_back_when_read(tmp_path: Path) -> None:
+    out = _strand(tmp_path)
+    with pytest.raises(ModelError, match="no 'model_source'"):  # the restored folder's own manifest is read
+        read_manifest(out)
+    assert (out / "a.txt").read_text() == "old"
+    assert restore_stranded(out) is None  # nothing left to restore
+
+
+def test_the_newest_stranded_folder_wins(tmp_path: Path) -> None:
+    out = _strand(tmp_path)
+    newer = tmp_path / ".run.old-1800000000000000000"
+    newer.mkdir()
+    (newer / "manifest.json").write_text('{"newer": 1}')
+    assert restore_stranded(out) == out and (out / "manifest.json").read_text() == '{"newer": 1}'
+
+
+def test_weights_hash_covers_bin_only_folders(tmp_path: Path) -> None:
+    (tmp_path / "pytorch_model.bin").write_bytes(b"weights")
+    first = weights_sha256(str(tmp_path))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"other weights")
+    assert first is not None and weights_sha256(str(tmp_path)) not in (None, first)
+    assert weights_sha256(str(tmp_path / "absent")) is None
 
 
 def test_rewrite_replaces_whole_folder(tmp_path: Path) -> None:
