@@ -79,8 +79,12 @@ class Progress:
         if started is not None:
             self.spent += time.time() - started
             self.ran += 1
-        how = (f"{time.time() - started:.0f} s" if started is not None else "kept from an earlier run"
-               if "same_as_seed" not in result else f"the same run as seed {result['same_as_seed']}: nothing to draw")
+        if started is not None:
+            how = f"{time.time() - started:.0f} s"
+        elif "same_as_seed" in result:
+            how = f"the same run as seed {result['same_as_seed']}: nothing to draw"
+        else:
+            how = "kept from an earlier run"
         key, name = headline([result])
         print(f"      {name} {result[key]:.4f} ({how})", file=sys.stderr, flush=True)
 

@@ -114,6 +114,7 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     b = BUDGETS.get(cfg.budget)
     meta = {"data": cfg.data, "model": cfg.model, "budget": cfg.budget, "budget_help": b.help,
             "seeds": cfg.seeds or b.seeds, "methods": [r["method"] for r in rows],
-            "cells": len(results), "cells_wall_seconds": sum(r.get("wall_seconds") or 0.0 for r in results if "same_as_seed" not in r)}
+            "cells": len(results),  # a repeated icl seed ran nothing: its time is counted once
+            "cells_wall_seconds": sum(r.get("wall_seconds") or 0.0 for r in results if "same_as_seed" not in r)}
     report.write(out, rows, results, rec, meta)
     return {"out": str(out), "recommendation": rec, "methods": rows}

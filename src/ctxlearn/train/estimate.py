@@ -2,10 +2,10 @@
 the peak memory of the full run, so a user (and ``compare --estimate``) can see the cost first.
 
 Trainer methods run N optimizer steps on batches of near-equal length spread from the longest to the
-shortest (``hf.spread``: memory peaks on the longest, and grows with every new shape), save one
-checkpoint, time one evaluation on a dev sample and run one on the longest dev rows. Time per epoch = steps x fixed seconds per step + train tokens x seconds
-per token (a line through the measured steps: short batches pay the fixed part on fewer tokens) +
-one checkpoint save + dev size x seconds per dev example.
+shortest, longest first, the rest in random order (``hf.spread``), save one checkpoint, time one
+evaluation on a dev sample and run one on the longest dev rows. Time per epoch = steps x fixed seconds
+per step + train tokens x seconds per token (a line through the measured steps: short batches pay the
+fixed part on fewer tokens) + one checkpoint save + dev size x seconds per dev example.
 The features method times the frozen forward pass on a train sample (unless the features are
 already cached, as the real run would find them) and the head fit on it, and scales both linearly.
 """

@@ -59,11 +59,24 @@ def test_lora_plus_trains_b_at_the_ratio_and_the_rest_at_the_rate(tmp_path) -> N
     assert METHODS.get("lora").lr_scale(LoraOptions()) is None  # off by default: the Trainer's optimizer as it is
 
 
-def test_spread_batches_run_from_the_longest_to_the_shortest() -> None:
+def test_spread_batches_span_the_lengths_longest_first() -> None:
     from ctxlearn.train.encode import Encoded
     from ctxlearn.train.hf import spread
 
     rows = [{"input_ids": [1] * n} for n in range(1, 101)]  # lengths 1..100, 25 batches of 4
     picked = [len(r["input_ids"]) for r in spread(Encoded(rows), 4, 5).rows]
-    assert picked[:4] == [100, 99, 98, 97] and picked[-4:] == [4, 3, 2, 1] and len(picked) == 20
+    batches = [picked[i:i + 4] for i in range(0, len(picked), 4)]
+    assert batches[0] == [100, 99, 98, 97] and len(batches) == 5  # the longest first, as the sampler starts
+    assert sorted(b[0] for b in batches) == [4, 28, 52, 76, 100]  # evenly spaced from the shortest to the longest
+    assert all(b == sorted(b, reverse=True) and b[0] - b[-1] == 3 for b in batches)  # each of near-equal length
     assert len(spread(Encoded(rows), 4, 100)) == 100  # fewer batches than steps: every row once
+
+
+def test_spread_batches_after_the_first_come_in_a_seeded_random_order() -> None:
+    from ctxlearn.train.encode import Encoded
+    from ctxlearn.train.hf import spread
+
+    rows = [{"input_ids": [1] * n} for n in range(1, 401)]
+    firsts = [[len(spread(Encoded(rows), 4, 20, seed).rows[i]["input_ids"]) for i in range(0, 80, 4)] for seed in (0, 0, 1)]
+    assert firsts[0] == firsts[1] != firsts[2]
+    assert firsts[0][1:] != sorted(firsts[0][1:], reverse=True)  # sizes go up and down, as in an epoch
