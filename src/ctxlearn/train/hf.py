@@ -30,15 +30,25 @@ class StepClock(TrainerCallback):
     counted step is kept as (seconds, useful tokens), and the last save's seconds as ``save_seconds``."""
 
     def __init__(self) -> None:
-        self.seconds, self.steps, self._last, self._skip = 0.0, 0, None, True
+        self._last, self._skip, self._tokens = None, True, 0
         self.timed: list[tuple[float, int]] = []
-        self.save_seconds, self._tokens = 0.0, 0
+        self.save_seconds = 0.0
+
+    @property
+    def seconds(self) -> float:
+        return sum(t for t, _ in self.timed)
+
+    @property
+    def steps(self) -> int:
+        return len(self.timed)
+
+    def steady_tokens_per_s(self, tokens: int, global_step: int) -> float | None:
+        """Tokens per second over the counted steps, taking the run's mean tokens per step."""
+        return tokens / global_step * self.steps / self.seconds if self.seconds else None
 
     def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
         now = time.perf_counter()
         if self._last is not None and not self._skip:
-            self.seconds += now - self._last
-            self.steps += 1
             self.timed.append((now - self._last, state.num_input_tokens_seen - self._tokens))
         self._last, self._skip, self._tokens = now, False, state.num_input_tokens_seen
 
@@ -180,8 +190,7 @@ def _stats(trainer: Trainer, clock: StepClock, seconds: float, metric: str) -> d
     state = trainer.state
     return {"train_seconds": seconds, "epochs_run": state.epoch or 0.0, "steps": state.global_step,
             "useful_train_tokens": int(state.num_input_tokens_seen),
-            "steady_tokens_per_s": state.num_input_tokens_seen / state.global_step * clock.steps / clock.seconds
-            if clock.seconds else None,
+            "steady_tokens_per_s": clock.steady_tokens_per_s(state.num_input_tokens_seen, state.global_step),
             f"best_dev_{metric}": state.best_metric,
             "loss_curve": [round(h["loss"], 5) for h in state.log_history if "loss" in h]}
 
@@ -209,7 +218,7 @@ def _measure(trainer: Trainer, clock: StepClock, dev: Encoded) -> dict[str, Any]
     trainer.evaluate(eval_dataset=Numbered(longest))  # not timed: the memory of the epoch's largest dev batch
     tokens = trainer.state.num_input_tokens_seen
     return {"steps": trainer.state.global_step, "useful_train_tokens": int(tokens),
-            "steady_tokens_per_s": tokens / trainer.state.global_step * clock.steps / clock.seconds if clock.seconds else None,
+            "steady_tokens_per_s": clock.steady_tokens_per_s(tokens, trainer.state.global_step),
             "dev_seconds_per_example": dev_s, "step_seconds": step_cost(clock.timed), "save_seconds": clock.save_seconds}
 
 
