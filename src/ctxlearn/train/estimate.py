@@ -12,7 +12,6 @@ already cached, as the real run would find them) and the head fit on it, and sca
 from __future__ import annotations
 
 import math
-import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -23,12 +22,9 @@ from ctxlearn.methods import Method
 from ctxlearn.train.encode import Encoded
 from ctxlearn.train.features import feature_key, features, fit_head
 from ctxlearn.models.registry import cache_dir
+from ctxlearn.train.memory import fragmented_peak_mb, peak_rss_mb, settled_rss_mb
 
 SAMPLE = 512  # train rows the features estimate runs on
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def train_tokens(data: Encoded) -> int:
@@ -47,6 +43,7 @@ def estimate_trainer(cfg: Any, method: Method, model: Any, tokenizer: Any, data:
     train_s = math.ceil(len(data["train"]) / cfg.batch_size) * fixed + train_tokens(data["train"]) * per_token
     return {"epochs": epochs, "steps_measured": m["steps"], "tokens_per_s": m["steady_tokens_per_s"],
             "step_seconds_fixed": fixed, "step_seconds_per_token": per_token, "save_seconds": m["save_seconds"],
+            "settled_rss_mb": m["settled_rss_mb"],
             "epoch_seconds": train_s + m["save_seconds"] + len(data["dev"]) * m["dev_seconds_per_example"]}
 
 
@@ -70,7 +67,11 @@ def estimate_features(cfg: Any, model: Any, tokenizer: Any, data: dict[str, Enco
 
 
 def finish(result: dict[str, Any], method: str, started: float) -> dict[str, Any]:
-    epochs = result["epochs"]
-    result.update(method=method, total_seconds=result["epoch_seconds"] * epochs,
-                  peak_rss_mb=peak_rss_mb(), estimate_wall_seconds=time.time() - started)
+    """``settled_rss_mb`` is the live memory the trainer measured while its optimizer was still held
+    (the features method has none: it is measured here)."""
+    epochs, peak = result["epochs"], peak_rss_mb()
+    settled = result.get("settled_rss_mb") or settled_rss_mb()
+    result.update(method=method, total_seconds=result["epoch_seconds"] * epochs, measured_peak_rss_mb=peak,
+                  settled_rss_mb=settled, peak_rss_mb=fragmented_peak_mb(peak, settled),
+                  estimate_wall_seconds=time.time() - started)
     return result

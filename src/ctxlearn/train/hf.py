@@ -21,6 +21,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from ctxlearn.tasks import TASKS, Task
 from ctxlearn.train.encode import Encoded
+from ctxlearn.train.memory import settled_rss_mb
 from ctxlearn.train.resume import read_json, write_json
 
 
@@ -217,7 +218,8 @@ def _measure(trainer: Trainer, clock: StepClock, dev: Encoded) -> dict[str, Any]
     longest = sorted(dev.rows, key=lambda r: len(r["input_ids"]), reverse=True)[:trainer.args.per_device_eval_batch_size]
     trainer.evaluate(eval_dataset=Numbered(longest))  # not timed: the memory of the epoch's largest dev batch
     tokens = trainer.state.num_input_tokens_seen
-    return {"steps": trainer.state.global_step, "useful_train_tokens": int(tokens),
+    settled = settled_rss_mb()  # the live set, while the optimizer's state is still held
+    return {"steps": trainer.state.global_step, "useful_train_tokens": int(tokens), "settled_rss_mb": settled,
             "steady_tokens_per_s": clock.steady_tokens_per_s(tokens, trainer.state.global_step),
             "dev_seconds_per_example": dev_s, "step_seconds": step_cost(clock.timed), "save_seconds": clock.save_seconds}
 
