@@ -27,9 +27,13 @@ def features(model: EncoderClassifier, data: Encoded, tokenizer: Any, bf16: bool
     return cached_array(key, compute)
 
 
+def cache_path(key: str) -> Path:
+    return cache_dir() / "features" / f"{key}.npy"
+
+
 def cached_array(key: str | None, compute: Callable[[], np.ndarray]) -> np.ndarray:
     """``compute()``, stored in the cache under ``key`` and read from there next time (no key: no cache)."""
-    path = cache_dir() / "features" / f"{key}.npy" if key else None
+    path = cache_path(key) if key else None
     if path is not None and path.is_file():
         return np.load(path)
     out = compute()

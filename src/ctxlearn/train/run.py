@@ -28,7 +28,7 @@ from ctxlearn.models.registry import SCRATCH_TYPE
 from ctxlearn.tasks import TASKS, Task, task_for
 from ctxlearn.tasks.classification import predict_proba, write_predictions  # noqa: F401 (used from here by predict, icl)
 from ctxlearn.train.encode import Encoded
-from ctxlearn.train.features import feature_key, fit_head
+from ctxlearn.train.features import cache_path, feature_key, fit_head
 from ctxlearn.train.hf import fit_with_trainer
 from ctxlearn.train.resume import identity, open_work, work_folder
 
@@ -114,10 +114,12 @@ def fit_features_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, to
                       data: dict[str, Encoded], source: Any, bf16: bool, grid: list[float]) -> dict[str, Any]:
     """A linear head fitted on the frozen backbone's cached features of each output row, C picked by
     the task's dev metric."""
-    x = {s: cached_features(task, model, data[s], splits.hashes[s], cfg, source, tokenizer, bf16) for s in ("train", "dev")}
+    keys = {s: feature_key(source, splits.hashes[s], cfg.max_length, bf16) for s in ("train", "dev")}
+    cached = all(cache_path(k).is_file() for k in keys.values())  # a comparison's estimate tells the two apart
+    x = {s: task.features(model, data[s], tokenizer, bf16, k) for s, k in keys.items()}
     y = {s: task.targets(data[s]) for s in ("train", "dev")}
     score = (task.metric, lambda pred: task.score(pred, data["dev"], splits.labels))
-    return fit_head(model, x["train"], y["train"], x["dev"], y["dev"], grid, cfg.seed, score)
+    return {**fit_head(model, x["train"], y["train"], x["dev"], y["dev"], grid, cfg.seed, score), "features_cached": cached}
 
 
 def fit(cfg: TrainConfig, method: Method, task: Task, model: EncoderClassifier, tokenizer: Any, splits: Splits,

@@ -142,3 +142,19 @@ def test_report_says_which_seeds_repeat_a_run_and_counts_their_time_once() -> No
     assert [n for n in notes(rows) if "repeat" in n] == [
         "icl: 1 of its 2 seeds repeat the first one's run, not scored again: its demonstrations are the nearest ones "
         "in a fixed order (nothing is drawn) and every seed gets the same splits, so its ± is zero by construction."]
+
+
+def test_a_features_estimate_is_set_beside_what_each_cell_did() -> None:
+    from ctxlearn.compare.estimates import all_seeds, beside
+
+    est = {"head": {"epoch_seconds": 30.0, "forward_seconds": 27.0, "cached_epoch_seconds": 3.0,
+                    "total_seconds": 30.0, "peak_rss_mb": 900.0}}
+    cells = [{"method": "head", "train_seconds": 29.0, "features_cached": False},
+             *({"method": "head", "train_seconds": 2.0, "features_cached": True} for _ in range(2))]
+    rows = [{"method": "head", "peak_rss_mb": 1000.0}]
+    beside(rows, cells, est)
+    assert rows[0]["estimate"]["epoch_seconds"] == pytest.approx(12.0)  # (30 + 3 + 3) / 3
+    assert rows[0]["estimate"]["actual_epoch_seconds"] == pytest.approx(11.0)
+    assert rows[0]["estimate"]["memory_error"] == pytest.approx(-0.1)
+    assert all_seeds(est["head"], 3) == pytest.approx(36.0)
+    assert all_seeds({"total_seconds": 50.0}, 3) == pytest.approx(150.0)  # a trainer method: every seed trains

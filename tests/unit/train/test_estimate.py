@@ -16,6 +16,7 @@ def test_estimate_measures_without_writing_a_run(tiny_bert: Path, toy_data: Path
                                    bf16="off", threads=1, estimate_steps=3, epochs=2))
     assert est["method"] == method and est["epoch_seconds"] > 0 and est["peak_rss_mb"] > 0
     assert est["total_seconds"] == pytest.approx(est["epoch_seconds"] * est["epochs"])
+    assert est["settled_rss_mb"] < est["measured_peak_rss_mb"] <= est["peak_rss_mb"]  # growth over a run added
     if method == "topk":
         assert est["steps_measured"] == 3 and est["epochs"] == 2 and est["tokens_per_s"] > 0
         assert est["save_seconds"] > 0 and est["step_seconds_per_token"] > 0  # one checkpoint saved and timed

@@ -38,3 +38,19 @@ def test_weights_are_hashed_once_until_a_file_changes(tiny_bert: Path, tmp_path:
     weights = model / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-1] + b" ")  # the same size, rewritten in place
     assert artifact.weights_sha256(str(model)) != first
+
+
+def test_a_run_records_whether_it_found_its_features_and_the_estimate_follows(tiny_bert: Path, toy_data: Path,
+                                                                             tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(tiny_bert, model)  # features of its own: none stored by other tests
+    common = dict(data=str(toy_data), model=str(model), method="head", bf16="off")
+    before = run_training(TrainConfig(out=str(tmp_path / "estimate-1"), estimate_steps=1, **common))
+    assert not before["features_cached"] and before["epoch_seconds"] > before["cached_epoch_seconds"]
+    cached = []
+    for name in ("first", "second"):
+        run_training(TrainConfig(out=str(tmp_path / name), **common))
+        cached.append(json.loads((tmp_path / name / "manifest.json").read_text())["training"]["features_cached"])
+    assert cached == [False, True]
+    after = run_training(TrainConfig(out=str(tmp_path / "estimate-2"), estimate_steps=1, **common))
+    assert after["features_cached"] and after["epoch_seconds"] == after["cached_epoch_seconds"]
