@@ -191,8 +191,16 @@ def estimate(cfg: TrainConfig, method: Method, model: EncoderClassifier, tokeniz
         shutil.rmtree(work, ignore_errors=True)
     result = est.finish(result, method.name, start)
     say(f"estimate for {method.name}: {result['epoch_seconds']:.0f} s per epoch, {result['epochs']:g} epochs, "
-        f"peak memory {result['peak_rss_mb']:.0f} MB")
+        f"peak memory {result['peak_rss_mb']:.0f} MB{_growth(result)}")
     return result
+
+
+def _growth(result: dict[str, Any]) -> str:
+    """Where the predicted peak is above the measured one: by how much, and why."""
+    if result["peak_rss_mb"] <= result["measured_peak_rss_mb"]:
+        return ""
+    return (f" ({result['measured_peak_rss_mb']:.0f} MB measured over {result['steps_measured']} steps, plus the "
+            f"heap's growth over the run's {result['steps_planned']} steps)")
 
 
 def evaluate_splits(cfg: TrainConfig, method: Method, task: Task, model: EncoderClassifier, tokenizer: Any,

@@ -10,7 +10,8 @@ from ctxlearn.train.run import run_training
 
 
 @pytest.mark.parametrize("method", ["topk", "head"])
-def test_estimate_measures_without_writing_a_run(tiny_bert: Path, toy_data: Path, tmp_path: Path, method: str) -> None:
+def test_estimate_measures_without_writing_a_run(tiny_bert: Path, toy_data: Path, tmp_path: Path, method: str,
+                                                capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "run"
     est = run_training(TrainConfig(data=str(toy_data), model=str(tiny_bert), method=method, out=str(out),
                                    bf16="off", threads=1, estimate_steps=3, epochs=2))
@@ -20,6 +21,9 @@ def test_estimate_measures_without_writing_a_run(tiny_bert: Path, toy_data: Path
     if method == "topk":
         assert est["steps_measured"] == 3 and est["epochs"] == 2 and est["tokens_per_s"] > 0
         assert est["save_seconds"] > 0 and est["step_seconds_per_token"] > 0  # one checkpoint saved and timed
+        assert est["steps_planned"] > 3 and est["peak_rss_mb"] > est["measured_peak_rss_mb"]
+        assert f"measured over 3 steps, plus the heap's growth over the run's {est['steps_planned']} steps" \
+            in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob("run.partial*"))
 
 
