@@ -23,7 +23,7 @@ import numpy as np
 
 from ctxlearn.methods import Method
 from ctxlearn.train.encode import Encoded
-from ctxlearn.train.features import cache_path, feature_key, features, fit_head
+from ctxlearn.train.features import features, fit_head, head_fit_keys
 from ctxlearn.train.memory import fragmented_peak_mb, peak_rss_mb, settled_rss_mb
 
 SAMPLE = 512  # train rows the features estimate runs on
@@ -57,8 +57,7 @@ def estimate_features(cfg: Any, model: Any, tokenizer: Any, data: dict[str, Enco
     comparison's later seeds): timed on the stored features when they are there, else scaled from a
     sample; ``forward_seconds`` is the forward pass that stores them, scaled from a sample."""
     n_rows = len(data["train"]) + len(data["dev"])
-    keys = {s: feature_key(source, hashes[s], cfg.max_length, bf16) for s in ("train", "dev")}
-    cached = all(cache_path(k).is_file() for k in keys.values())
+    keys, cached = head_fit_keys(source, hashes, cfg.max_length, bf16)
     sample = Encoded(data["train"].rows[:SAMPLE])
     t0 = time.perf_counter()
     x = features(model, sample, tokenizer, bf16)

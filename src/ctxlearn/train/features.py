@@ -31,6 +31,12 @@ def cache_path(key: str) -> Path:
     return cache_dir() / "features" / f"{key}.npy"
 
 
+def head_fit_keys(source: Any, hashes: dict[str, str], max_length: int, bf16: bool) -> tuple[dict[str, str], bool]:
+    """The cache keys of the train and dev features a head fit reads, and whether both are stored."""
+    keys = {s: feature_key(source, hashes[s], max_length, bf16) for s in ("train", "dev")}
+    return keys, all(cache_path(k).is_file() for k in keys.values())
+
+
 def cached_array(key: str | None, compute: Callable[[], np.ndarray]) -> np.ndarray:
     """``compute()``, stored in the cache under ``key`` and read from there next time (no key: no cache)."""
     path = cache_path(key) if key else None

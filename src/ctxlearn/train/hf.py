@@ -229,9 +229,8 @@ def spread(train: Encoded, batch_size: int, steps: int, seed: int = 0) -> Encode
     longest to the shortest, the longest first (as the length-grouped sampler starts) and the rest in a
     seeded random order (as its megabatches come). The steps then span the epoch's lengths, so the line
     through their seconds against tokens interpolates, and the peak memory includes what varying shapes
-    leave behind: oneDNN keeps kernels per shape, and the allocator's free lists fragment as sizes go up
-    and down (measured: bf16 MiniLM training on varying lengths peaked 600 MB above one fixed length,
-    190 MB of it oneDNN's cache); a sorted order, sizes only falling, would hide the fragmentation."""
+    leave behind: oneDNN keeps kernels per shape (190 MB for bf16 MiniLM). The heap's growth over a
+    whole run, which no order of a few steps shows, is added by ``memory.fragmented_peak_mb``."""
     rows = sorted(train.rows, key=lambda r: len(r["input_ids"]), reverse=True)
     n_batches = math.ceil(len(rows) / batch_size)
     picks = np.unique(np.linspace(0, n_batches - 1, min(steps, n_batches)).round().astype(int))

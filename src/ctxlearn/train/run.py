@@ -28,7 +28,7 @@ from ctxlearn.models.registry import SCRATCH_TYPE
 from ctxlearn.tasks import TASKS, Task, task_for
 from ctxlearn.tasks.classification import predict_proba, write_predictions  # noqa: F401 (used from here by predict, icl)
 from ctxlearn.train.encode import Encoded
-from ctxlearn.train.features import cache_path, feature_key, fit_head
+from ctxlearn.train.features import feature_key, fit_head, head_fit_keys
 from ctxlearn.train.hf import fit_with_trainer
 from ctxlearn.train.resume import identity, open_work, work_folder
 
@@ -114,8 +114,7 @@ def fit_features_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, to
                       data: dict[str, Encoded], source: Any, bf16: bool, grid: list[float]) -> dict[str, Any]:
     """A linear head fitted on the frozen backbone's cached features of each output row, C picked by
     the task's dev metric."""
-    keys = {s: feature_key(source, splits.hashes[s], cfg.max_length, bf16) for s in ("train", "dev")}
-    cached = all(cache_path(k).is_file() for k in keys.values())  # a comparison's estimate tells the two apart
+    keys, cached = head_fit_keys(source, splits.hashes, cfg.max_length, bf16)  # a comparison's estimate tells the two apart
     x = {s: task.features(model, data[s], tokenizer, bf16, k) for s, k in keys.items()}
     y = {s: task.targets(data[s]) for s in ("train", "dev")}
     score = (task.metric, lambda pred: task.score(pred, data["dev"], splits.labels))
