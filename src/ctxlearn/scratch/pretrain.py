@@ -39,7 +39,7 @@ from ctxlearn.train.run import say
 LOG_EVERY = 10  # steps between training-loss log lines
 # Fields a resumed run must share with its checkpoint: they decide the model, the data and the batches.
 RESUME_FIXED = ("corpus", "arch", "objective", "positions", "norm", "tokenizer", "vocab_size", "layers", "d_model",
-                "heads", "d_ff", "seq_len", "max_len", "batch_size", "seed", "val_fraction")
+                "heads", "d_ff", "seq_len", "max_len", "tie_embeddings", "batch_size", "seed", "val_fraction")
 
 
 @dataclass
@@ -59,6 +59,9 @@ class PretrainConfig:
     seq_len: int = opt(128, "training sequence length in tokens")
     max_len: int = opt(0, "context the model advertises, and the learned position table's size (0 = seq_len)")
     dropout: float = opt(0.1, "dropout (embeddings, residual branches, attention)")
+    tie_embeddings: bool = opt(True, "mlm/clm: the output layer shares the token-embedding matrix (as in BERT and "
+                               "GPT-2); --no-tie-embeddings gives it its own, so predicting tokens no longer "
+                               "moves the input embeddings")
     batch_size: int = opt(32, "sequences per step")
     steps: int = opt(2000, "optimizer steps; 0 saves the randomly initialised model (a from-scratch baseline)")
     minutes: float = opt(0.0, "stop after this many minutes of training (0 = no limit); the learning-rate "
@@ -108,6 +111,7 @@ def model_config(cfg: PretrainConfig, tokenizer: Any) -> ScratchConfig:
     return ScratchConfig(arch=cfg.arch, vocab_size=len(tokenizer), d_model=cfg.d_model, n_layer=cfg.layers,
                          n_head=cfg.heads, d_ff=cfg.d_ff, max_len=cfg.max_len or cfg.seq_len, positions=cfg.positions,
                          norm=cfg.norm, dropout=cfg.dropout, attn_dropout=cfg.dropout,
+                         tie_word_embeddings=cfg.tie_embeddings,
                          type_vocab_size=0, pad_token_id=tokenizer.pad_token_id,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
 

@@ -145,3 +145,16 @@ def test_learning_rate_warms_up_then_decays_to_a_tenth_by_steps_or_minutes(corpu
     timed = tiny_cfg(corpus, tmp_path, steps=10 ** 6, minutes=1.0, lr=1.0, warmup=0.1)
     assert pretrain.learning_rate(timed, pretrain.Progress(step=3, elapsed=3.0)) == pytest.approx(0.5, rel=0.01)
     assert pretrain.learning_rate(timed, pretrain.Progress(step=9, elapsed=59.9)) == pytest.approx(0.1, abs=1e-3)
+
+
+def test_untied_output_layer_trains_apart_from_the_embeddings(corpus, tmp_path) -> None:
+    """--no-tie-embeddings: the saved model keeps its own output matrix, and pretraining moves it away
+    from the token embeddings (tied, they are one tensor)."""
+    out = run_pretrain(tiny_cfg(corpus, tmp_path / "untied", objective="mlm", tie_embeddings=False))["out"]
+    model = AutoModelForMaskedLM.from_pretrained(out)
+    assert model.config.tie_word_embeddings is False
+    embed, head = model.model.encoder.embed.tokens.weight, model.lm_head.weight
+    assert embed.data_ptr() != head.data_ptr() and not torch.allclose(embed, head)
+    tied = AutoModelForMaskedLM.from_pretrained(run_pretrain(tiny_cfg(corpus, tmp_path / "tied", objective="mlm"))["out"])
+    assert tied.lm_head.weight.data_ptr() == tied.model.encoder.embed.tokens.weight.data_ptr()
+    assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in tied.parameters()) + embed.numel()
