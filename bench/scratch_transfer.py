@@ -45,13 +45,27 @@ def ctxlearn(args: list[str], out: Path) -> dict[str, Any]:
 
 
 def pretrain(a: argparse.Namespace, runs: Path) -> tuple[Path, Path, dict[str, Any]]:
-    model, init = runs / f"mlm-{a.name}", runs / f"mlm-{a.name}-init"
+    model, init = a.pretrained or runs / f"mlm-{a.name}", runs / f"mlm-{a.name}-init"
     common = ["pretrain", "--objective", "mlm", "--corpus", *a.corpus, "--seed", str(a.seed), "--mask-prob", str(a.mask_prob),
               *shlex.split(a.pretrain_args)]  # the same architecture for both arms
-    metrics = ctxlearn([*common, "--minutes", str(a.minutes), "--steps", "1000000"], model)
+    if a.pretrained:
+        metrics = json.loads((model / "metrics.json").read_text())
+    else:
+        metrics = ctxlearn([*common, "--minutes", str(a.minutes), "--steps", "1000000"], model)
     ctxlearn([*common, "--steps", "0", "--tokenizer", str(model)], init)
+    same_architecture(model, init)
     keep = ("steps", "tokens_seen", "train_seconds", "train_tokens_per_s", "parameters", "val_ppl", "unigram_ppl")
     return model, init, {k: metrics.get(k) for k in keep}
+
+
+def same_architecture(model: Path, init: Path) -> None:
+    """Both arms must differ only in their weights: stop if --pretrain-args built another model."""
+    a, b = (json.loads((f / "config.json").read_text()) for f in (model, init))
+    keys = ("arch", "vocab_size", "d_model", "n_layer", "n_head", "d_ff", "positions", "norm", "max_len", "dropout")
+    diff = {k: (a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)}
+    if diff:
+        sys.exit(f"the random-init arm {init} differs from {model} in {diff} (pretrained, init); "
+                 "give --pretrain-args the pretrained model's architecture flags")
 
 
 def finetune(folder: Path, lr: str, seed: int, a: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -73,6 +87,17 @@ def arm(folder: Path, name: str, a: argparse.Namespace) -> dict[str, Any]:
     return {"by_lr": by_lr, "chosen_on_dev": {"lr": best, **{k: v for k, v in by_lr[best].items() if k != "runs"}}}
 
 
+def paired_gain(arms: dict[str, Any]) -> dict[str, Any]:
+    """Test-point differences seed by seed at each arm's chosen learning rate (a seed fixes the data order and
+    the head's initialisation in both arms): their mean, standard deviation and t = mean / (sd / sqrt(n))."""
+    runs = [{r["seed"]: r["test_accuracy"] for r in arms[name]["by_lr"][arms[name]["chosen_on_dev"]["lr"]]["runs"]}
+            for name in ("mlm", "random_init")]
+    diffs = [100 * (runs[0][s] - runs[1][s]) for s in sorted(runs[0])]
+    sd = float(np.std(diffs, ddof=1)) if len(diffs) > 1 else float("nan")
+    t = float(np.mean(diffs)) / (sd / np.sqrt(len(diffs))) if len(diffs) > 1 and sd > 0 else float("nan")
+    return {"diffs": [round(d, 2) for d in diffs], "mean": round(float(np.mean(diffs)), 2), "sd": round(sd, 2), "t": round(float(t), 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--name", required=True, help="names the run folders and the results file")
@@ -86,6 +111,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="pretraining seed (and the first fine-tuning seed)")
     ap.add_argument("--finetune-seeds", type=lambda v: [int(x) for x in v.split(",")], default=None,
                     help="fine-tuning seeds, comma-separated; each arm's score is their mean (default: --seed)")
+    ap.add_argument("--pretrained", type=Path, default=None,
+                    help="an MLM folder pretrained elsewhere (a GPU, say) to use instead of pretraining here; "
+                         "--corpus and --pretrain-args must be the ones it was made with")
     ap.add_argument("--runs", type=Path, default=ROOT / "runs", help="where the run folders go")
     a = ap.parse_args()
     a.finetune_seeds = a.finetune_seeds or [a.seed]
@@ -96,14 +124,17 @@ def main() -> None:
                                         f" ± {100 * r['test_accuracy_std']:.1f}" for lr, r in res["by_lr"].items()), flush=True)
     chosen = {name: res["chosen_on_dev"]["test_accuracy_mean"] for name, res in arms.items()}
     gain = 100 * (chosen["mlm"] - chosen["random_init"])
+    paired = paired_gain(arms)
     res = {"benchmark": "scratch encoder: MLM-pretrained vs random init, fine-tuned on sst2 with the same budget",
-           "environment": environment(), "corpus": a.corpus, "pretrain_minutes": a.minutes, "mask_prob": a.mask_prob,
-           "pretrain_args": a.pretrain_args, "finetune_epochs": a.epochs, "seed": a.seed,
+           "environment": environment(), "corpus": a.corpus, "mask_prob": a.mask_prob, "pretrain_args": a.pretrain_args,
+           "pretrain_minutes": round(pre["train_seconds"] / 60, 2) if a.pretrained else a.minutes,
+           "pretrained_elsewhere": str(a.pretrained) if a.pretrained else None, "finetune_epochs": a.epochs, "seed": a.seed,
            "finetune_seeds": a.finetune_seeds, "pretrain": pre, "arms": arms, "test_gain_points": round(gain, 2),
+           "paired_by_seed": paired,
            "target": {"target": "MLM-pretrained beats random init on sst2 test (lr chosen on mean dev over the "
                                 "fine-tuning seeds)", "pass": gain > 0}}
     print(f"pretrained {'beats' if gain > 0 else 'does not beat'} random init: {gain:+.2f} test points "
-          f"(mean of {len(a.finetune_seeds)} fine-tuning seeds)")
+          f"(mean of {len(a.finetune_seeds)} fine-tuning seeds; paired by seed: t = {paired['t']})")
     out = RESULTS / f"scratch-transfer-{a.name}.json"
     write_json(out, res)
     print(f"wrote {out}")
