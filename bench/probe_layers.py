@@ -4,7 +4,7 @@ For every encoder folder given, mean-pool the states after the embeddings, after
 the final LayerNorm (pre-LN models) over the real tokens of each sentence, fit a standardised logistic
 regression on train and score dev. The peer is the same architecture at random initialisation
 (``--baseline``, made with ``ctxlearn pretrain --steps 0 --tokenizer PRETRAINED``): pretraining that
-learned something the task can use lifts the curve above it. A minute per model on 2 cores for SST-2 (a GPU is used when there is one).
+learned something the task can use lifts the curve above it. About 40 s per model on 2 cores for SST-2 (a GPU is used when there is one).
 
   python bench/probe_layers.py --name gpu8 --baseline runs/mlm-gpu8-init runs/mlm-gpu8-A runs/mlm-gpu8-B
 
