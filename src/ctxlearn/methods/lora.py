@@ -50,8 +50,9 @@ def lr_scale(options: LoraOptions) -> Callable[[str], float] | None:
 # (mean 87.5), test 88.4/88.0/88.3 (mean 88.3). Dev prefers the default, so it stays.
 # The feed-forward layers instead, --lora-targets intermediate.dense,output.dense (which also matches
 # attention.output.dense), r=8, 2e-3, 222k weights (0.97%): best dev 88.2/87.6/88.0 (mean 87.9, a tie with
-# the default's 87.9), test 88.0/88.3/88.4 (mean 88.2, 0.7 below full). Not yet the default: it is
-# unmeasured on tagging (bench/tagging.py) and on the TREC demo, which use this default too.
+# the default's 87.9), test 88.0/88.3/88.4 (mean 88.2, 0.7 below full). Not yet the default: those
+# names are BERT's (scratch encoders call them mlp.up / mlp.down), so the default would have to follow
+# the architecture, and tagging (bench/tagging.py) and the TREC demo, which use it too, are unmeasured.
 METHODS.register("lora")(Method(
     name="lora", help="peft LoRA on attention projections plus the head (<1% of weights)", options=LoraOptions,
     prepare=prepare, lr=2e-3, epochs=3, lr_scale=lr_scale))
