@@ -37,8 +37,8 @@ def expected_trainable(name: str, tiny_bert: Path, n_labels: int) -> int:
         return head
     if name == "topk":  # default k = 2 = all layers of the tiny model
         return sum(p.numel() for p in layers[-2:].parameters()) + head
-    if name == "lora":  # r = 8 on query, key, value, attention.output.dense: r * (in + out) each
-        return len(layers) * 4 * 8 * (h + h) + head
+    if name == "lora":  # r = 8 on attention.output.dense, intermediate.dense, output.dense: r * (in + out) each
+        return len(layers) * 8 * ((h + h) + (h + inner) + (inner + h)) + head
     if name == "adalora":  # init_r = 12 on all six matrices: P (r, in), Q (out, r), E (r,)
         shapes = [(h, h)] * 4 + [(h, inner), (inner, h)]
         return len(layers) * sum(12 * (a + b) + 12 for a, b in shapes) + head
