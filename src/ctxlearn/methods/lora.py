@@ -60,10 +60,10 @@ def lr_scale(options: LoraOptions) -> Callable[[str], float] | None:
     return (lambda name: ratio if ".lora_B." in name else 1.0) if ratio else None
 
 
-# Defaults: Hu et al. (2021) adapt attention projections with r=8. The learning rate was measured on
-# SST-2 with MiniLM-L6 (dev accuracy after 1/2/3 epochs): 5e-4 gave 84.2/85.1 and was still climbing
-# slowly; 2e-3 gave 84.6/87.6/88.3 (test 88.1) in 3 epochs. Tried since, seed 0, none better on dev
-# (best dev / test): 2e-3 for 5 epochs 86.9 / 87.8; every linear layer (+ intermediate.dense,
+# History: the first default followed Hu et al. (2021), attention projections at r=8, and the learning
+# rate was measured with it on SST-2 with MiniLM-L6 (dev accuracy after 1/2/3 epochs): 5e-4 gave 84.2/85.1 and was still climbing
+# slowly; 2e-3 gave 84.6/87.6/88.3 (test 88.1) in 3 epochs. Tried on those targets, seed 0, none better
+# on dev (best dev / test): 2e-3 for 5 epochs 86.9 / 87.8; every linear layer (+ intermediate.dense,
 # output.dense) at r=4, 166k weights, 2e-3: 87.6 / 88.4, 1e-3: 88.2 / 87.8; DoRA 87.4 / 88.2;
 # query,value at r=16: 86.8 / 88.4; rsLoRA at 1e-3: 87.5 / 88.1; head started from a linear probe
 # (--head-init probe): 86.8 / 86.4; LoRA+ with B at 16x 5e-4: 86.5 / 87.6, at 8x 1e-3: 87.0 / 87.4.
