@@ -13,7 +13,6 @@ Writes bench/results/probe-layers-NAME.json atomically.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from ctxlearn.data.readers import json_records
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from finetune import environment, write_json  # noqa: E402  (bench/ is not a package)
 
@@ -31,7 +32,7 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def read_split(data: Path, split: str) -> tuple[list[str], list[str]]:
-    rows = [json.loads(line) for line in (data / f"{split}.jsonl").read_text().splitlines() if line.strip()]
+    rows = [record for _, record in json_records(data / f"{split}.jsonl")]
     return [r["text"] for r in rows], [str(r["label"]) for r in rows]
 
 
