@@ -18,8 +18,9 @@ class Method:
     ``lr`` and ``epochs`` are the defaults the method is tuned for; the user's flags override them.
     ``callbacks``, when set, builds the Trainer callbacks a method needs while it trains (AdaLoRA
     reallocates its ranks after every optimizer step) from the prepared model and the options.
-    ``lr_scale``, when set, maps the options to a function from parameter name to a multiple of the
-    learning rate, or to None when every parameter takes the plain rate (LoRA+ trains B faster than A).
+    ``lr_scale``, when set, maps the prepared model and the options to a function from parameter name to
+    a multiple of the learning rate, or to None when every parameter takes the plain rate (LoRA+ trains
+    B faster than A; layer-wise decay trains lower layers slower).
     """
 
     name: str
@@ -30,7 +31,7 @@ class Method:
     epochs: float
     fit: str = "trainer"
     callbacks: Callable[[nn.Module, Any], list] | None = None
-    lr_scale: Callable[[Any], Callable[[str], float] | None] | None = None
+    lr_scale: Callable[[nn.Module, Any], Callable[[str], float] | None] | None = None
 
 
 METHODS: Registry[Method] = Registry("method")

@@ -55,7 +55,7 @@ def default_targets(backbone: nn.Module) -> list[str]:
                       "linear layers' names, e.g. q_proj,v_proj")
 
 
-def lr_scale(options: LoraOptions) -> Callable[[str], float] | None:
+def lr_scale(model: nn.Module, options: LoraOptions) -> Callable[[str], float] | None:
     ratio = options.plus_ratio
     return (lambda name: ratio if ".lora_B." in name else 1.0) if ratio else None
 

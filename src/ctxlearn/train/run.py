@@ -129,7 +129,7 @@ def fit(cfg: TrainConfig, method: Method, task: Task, model: EncoderClassifier, 
     callbacks = method.callbacks(model, options) if method.callbacks else []
     return fit_with_trainer(model, tokenizer, data["train"], data["dev"], cfg, work, epochs, cfg.lr or method.lr, bf16,
                             callbacks, task=task, labels=splits.labels,
-                            lr_scale=method.lr_scale(options) if method.lr_scale else None)
+                            lr_scale=method.lr_scale(model, options) if method.lr_scale else None)
 
 
 def run_training(cfg: TrainConfig) -> dict[str, Any]:

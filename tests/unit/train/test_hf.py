@@ -49,14 +49,14 @@ def test_lora_plus_trains_b_at_the_ratio_and_the_rest_at_the_rate(tmp_path) -> N
     from peft import LoraConfig, get_peft_model
 
     model = get_peft_model(nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2)), LoraConfig(r=2, target_modules=["0"]))
-    scale = METHODS.get("lora").lr_scale(LoraOptions(plus_ratio=16.0))
+    scale = METHODS.get("lora").lr_scale(model, LoraOptions(plus_ratio=16.0))
     args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, use_cpu=True, report_to=[])
     optimizer = ScaledTrainer(model=model, args=args, lr_scale=scale).create_optimizer()
     names = {id(p): n for n, p in model.named_parameters()}
     lrs = {names[id(p)]: g["lr"] for g in optimizer.param_groups for p in g["params"]}
     assert lrs and all(lr == pytest.approx(1.6e-2 if ".lora_B." in n else 1e-3) for n, lr in lrs.items()), lrs
     assert any(".lora_B." in n for n in lrs) and set(lrs) == {n for n, p in model.named_parameters() if p.requires_grad}
-    assert METHODS.get("lora").lr_scale(LoraOptions()) is None  # off by default: the Trainer's optimizer as it is
+    assert METHODS.get("lora").lr_scale(model, LoraOptions()) is None  # off by default: the Trainer's optimizer as it is
 
 
 def test_spread_batches_span_the_lengths_longest_first() -> None:
