@@ -94,6 +94,17 @@ def run_peer(steps: int, bf16: bool, work: Path) -> dict[str, Any]:
     return res
 
 
+def peer_epoch_steps(warmup: int = 3) -> int:
+    """Timed steps that finish the peer's first epoch (it drops the last partial batch).
+
+    The length-grouped sampler runs each megabatch of 50 batches from its longest batch to its
+    shortest, so a window of a few dozen steps holds more long batches than the epoch does (60 steps
+    averaged 26.9 tokens a row against the epoch's 25.2), and a long batch runs more tokens a second
+    than a short one. Ours is timed over whole epochs, so the peer is too."""
+    rows = sum(1 for _ in open(DATA / "train.jsonl", encoding="utf-8"))
+    return rows // BATCH - warmup
+
+
 # ---------------------------------------------------------------- 3. and 5. ctxlearn runs
 
 def train_ours(method: str, epochs: float, work: Path, options: dict[str, Any] | None = None,
@@ -294,8 +305,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true",
                     help="full fine-tuning for 0.25 epoch only (throughput, no accuracy target); writes finetune-quick.json")
     ap.add_argument("--epochs", type=float, default=3.0, help="epochs of ctxlearn full fine-tuning (default 3; --quick: 0.25)")
-    ap.add_argument("--peer-steps", type=int, default=60,
-                    help="timed Trainer-peer steps after 3 warm-up steps (default 60: spans more than one length-grouped megabatch of 50)")
+    ap.add_argument("--peer-steps", type=int, default=0,
+                    help="timed Trainer-peer steps after 3 warm-up steps (default 0: the rest of one whole epoch, "
+                         "so the peer is timed on the same mix of lengths as ours; see peer_epoch_steps)")
     ap.add_argument("--head-peer", action="store_true",
                     help=f"also run the frozen-backbone Trainer peer (about 5 min); otherwise the issue's "
                          f"{HEAD_PEER_SECONDS_REFERENCE:.0f} s is used, labelled as a reference")
@@ -321,12 +333,13 @@ def main() -> None:
     a = parse_args()
     epochs = 0.25 if a.quick else a.epochs
     out = a.out or RESULTS / ("finetune-quick.json" if a.quick else "finetune.json")
+    peer_steps = a.peer_steps or peer_epoch_steps()
     res: dict[str, Any] = {"benchmark": "finetune", "quick": a.quick, "data": str(DATA), "model": "minilm",
-                           "batch_size": BATCH, "epochs": epochs, "peer_steps": a.peer_steps, "environment": environment()}
+                           "batch_size": BATCH, "epochs": epochs, "peer_steps": peer_steps, "environment": environment()}
     res["matmul_peak"] = peak = matmul_peak()
     res["model_shape"] = shape = model_shape()
     with tempfile.TemporaryDirectory(prefix="ctxlearn-bench-") as tmp:
-        peers = [run_peer(a.peer_steps, bf16, Path(tmp)) for bf16 in (False, True)]
+        peers = [run_peer(peer_steps, bf16, Path(tmp)) for bf16 in (False, True)]
         summary, manifest = train_ours("full", epochs, Path(tmp))
         f_summary, f_manifest = train_ours("full", epochs, Path(tmp), {"freeze_embeddings": True}, "-frozen")
         res["head"] = head_result(Path(tmp), a.head_peer)

@@ -13,17 +13,22 @@ from torch import nn
 _INT16 = 1 << 16
 
 
+def fast_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Training-mode dropout of a CPU tensor: zero each element with probability p, scale the rest by 1 / (1 - p)."""
+    n = x.numel()
+    words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64)
+    quarters = words.view(torch.int16)[:n].view(x.shape)  # uniform on [-32768, 32767]
+    keep = quarters >= round(p * _INT16) - _INT16 // 2
+    return x * keep * (1.0 / (1.0 - p))
+
+
 class FastDropout(nn.Dropout):
     """Drop-in for ``nn.Dropout`` (keeps ``.p``, which attention modules read)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0.0 or x.device.type != "cpu":
             return super().forward(x)
-        n = x.numel()
-        words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64)
-        quarters = words.view(torch.int16)[:n].view(x.shape)  # uniform on [-32768, 32767]
-        keep = quarters >= round(self.p * _INT16) - _INT16 // 2
-        return x * keep * (1.0 / (1.0 - self.p))
+        return fast_dropout(x, self.p)
 
 
 def use_fast_dropout(model: nn.Module) -> int:

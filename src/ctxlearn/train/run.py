@@ -22,6 +22,7 @@ from ctxlearn.methods import METHODS, Method, trainable_parameters
 from ctxlearn.methods.head import c_values
 from ctxlearn.models import load_encoder, resolve_model
 from ctxlearn.models.classifier import EncoderClassifier
+from ctxlearn.models.attention import use_cpu_attention
 from ctxlearn.models.dropout import use_fast_dropout
 from ctxlearn.models.infer import bf16_available, map_rows
 from ctxlearn.models.registry import SCRATCH_TYPE
@@ -55,6 +56,7 @@ def build_model(cfg: TrainConfig, method: Method, task: Task, n_labels: int):
     check_position_table(backbone.config, cfg.max_length, cfg.model)
     model = task.make_model(backbone, n_labels, source.pooling)
     use_fast_dropout(model)
+    use_cpu_attention(backbone)
     return model, tokenizer, source, method_options(cfg, method.name)
 
 
