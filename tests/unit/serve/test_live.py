@@ -65,9 +65,13 @@ def test_excess_requests_are_refused_before_their_body_is_read() -> None:
         engine.running.clear()
         engine.released.clear()  # the first request stays on the model until the refusal below has been checked
         busy = ThreadPoolExecutor(2)
-        held = [busy.submit(httpx.post, f"{url}/v1/predict", json={"texts": ["x"]}, headers=AUTH, timeout=60) for _ in range(2)]
+        post = lambda: httpx.post(f"{url}/v1/predict", json={"texts": ["x"]}, headers=AUTH, timeout=60)  # noqa: E731
+        held = [busy.submit(post)]
         try:
+            # the second request only once the first is on the model: sent together, both can reach the
+            # queue of one before the batcher takes the first, and the second is refused instead of queued
             assert engine.running.wait(10)
+            held.append(busy.submit(post))
             wait_for(lambda: httpx.get(f"{url}/readyz").json()["queue"] >= 1, what="one request on the model, one queued")
             host, port = url.removeprefix("http://").split(":")
             with socket.create_connection((host, int(port)), timeout=5) as sock:  # headers only; the body never comes
