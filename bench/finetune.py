@@ -101,8 +101,8 @@ def peer_epoch_steps(warmup: int = 3) -> int:
     shortest, so a window of a few dozen steps holds more long batches than the epoch does (60 steps
     averaged 26.9 tokens a row against the epoch's 25.2), and a long batch runs more tokens a second
     than a short one. Ours is timed over whole epochs, so the peer is too."""
-    rows = sum(1 for _ in open(DATA / "train.jsonl", encoding="utf-8"))
-    return rows // BATCH - warmup
+    with open(DATA / "train.jsonl", encoding="utf-8") as lines:
+        return sum(1 for _ in lines) // BATCH - warmup
 
 
 # ---------------------------------------------------------------- 3. and 5. ctxlearn runs

@@ -3,8 +3,8 @@
 Why hand-written: with dropout on, torch's ``scaled_dot_product_attention`` on CPU takes its math
 path, which draws the attention-probability mask with ``bernoulli_`` (one 32-bit Mersenne Twister
 number per element) and guards its softmax against rows with every key masked (``isneginf``, ``all``,
-``where``). Profiled on a MiniLM step (batch 32 x 25 tokens), the two cost about 5% of the step. The
-padding masks built here always leave a row its real keys, so the guard has nothing to do.
+``where``). Profiled on a MiniLM step (batch 32 x 25 tokens), the two cost about 5% of the step. A
+padding mask leaves every query row the real keys of its text, so the guard has nothing to do.
 Everything else (evaluation, GPUs, causal or grouped-query attention, position biases) goes to
 transformers' own SDPA function unchanged.
 """
