@@ -24,6 +24,7 @@ from ctxlearn.models import load_encoder, resolve_model
 from ctxlearn.models.classifier import EncoderClassifier
 from ctxlearn.models.attention import use_cpu_attention
 from ctxlearn.models.dropout import use_fast_dropout
+from ctxlearn.models.embedding import keep_embedding_grad
 from ctxlearn.models.infer import bf16_available, map_rows
 from ctxlearn.models.registry import SCRATCH_TYPE
 from ctxlearn.tasks import TASKS, Task, task_for
@@ -57,6 +58,7 @@ def build_model(cfg: TrainConfig, method: Method, task: Task, n_labels: int):
     model = task.make_model(backbone, n_labels, source.pooling)
     use_fast_dropout(model)
     use_cpu_attention(backbone)
+    keep_embedding_grad(backbone)
     return model, tokenizer, source, method_options(cfg, method.name)
 
 
