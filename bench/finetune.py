@@ -2,7 +2,8 @@
 
 Measures, on ../shared/data/sst2 with the packaged MiniLM-L6 and batch size 32:
   1. the machine's matmul peak (torch.mm, fp32 and bf16), for MFU;
-  2. the Trainer peer's steady-state useful (non-pad) tokens/s, fp32 and bf16 (../shared/peers/finetune_peers.py);
+  2. the Trainer peer's steady-state useful (non-pad) tokens/s, fp32 and bf16 (../shared/peers/finetune_peers.py),
+     bf16 twice: before and after ours, pooled;
   3. ctxlearn `full` training throughput and test accuracy (run_training, tokens/s from the run manifest), with
      the default recipe and with the word-embedding table frozen (`--full-freeze-embeddings`);
   4. ours / best peer, and MFU for every row;
@@ -212,14 +213,18 @@ def environment() -> dict[str, Any]:
 
 
 def peer_rows(peers: list[dict[str, Any]], shape: dict[str, Any], peak: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per peer configuration. A configuration timed more than once (bf16, before and after
+    ours) gets the pooled rate: the runs time the same seeded steps, so that is the harmonic mean."""
     rows = []
-    for p in peers:
-        if "error" in p:
+    for bf16 in (False, True):
+        runs = [p for p in peers if p["bf16"] == bf16 and "error" not in p]
+        if not runs:
             continue
-        fpt = train_flops_per_token(shape, p["mean_seq_len"])
-        rows.append({"name": "trainer peer" + (" bf16" if p["bf16"] else " fp32"), "bf16": p["bf16"],
-                     "useful_tokens_per_s": p["useful_tokens_per_s"], "mean_seq_len": p["mean_seq_len"],
-                     "mfu": mfu(p["useful_tokens_per_s"], fpt, peak["bf16" if p["bf16"] else "fp32"]["peak_gflops"])})
+        tps = len(runs) / sum(1 / p["useful_tokens_per_s"] for p in runs)
+        seq = float(np.mean([p["mean_seq_len"] for p in runs]))
+        rows.append({"name": "trainer peer" + (" bf16" if bf16 else " fp32"), "bf16": bf16, "useful_tokens_per_s": tps,
+                     "runs_useful_tokens_per_s": [p["useful_tokens_per_s"] for p in runs], "mean_seq_len": seq,
+                     "mfu": mfu(tps, train_flops_per_token(shape, seq), peak["bf16" if bf16 else "fp32"]["peak_gflops"])})
     return rows
 
 
@@ -271,6 +276,10 @@ def print_report(res: dict[str, Any]) -> None:
     for r in res["throughput"]:
         acc = f"{100 * r['test_accuracy']:.1f}%" if "test_accuracy" in r else "-"
         print(f"{r['name']:<36}{r['useful_tokens_per_s']:>14.0f}{r['mean_seq_len']:>10.1f}{100 * r['mfu']:>7.1f}%{acc:>10}")
+    for r in res["throughput"]:
+        if len(r.get("runs_useful_tokens_per_s", [])) > 1:
+            runs = " and ".join(f"{t:.0f}" for t in r["runs_useful_tokens_per_s"])
+            print(f"  ({r['name']}: {runs} useful tok/s, before and after ours; pooled above)")
     whole = next(r for r in res["throughput"] if r["name"].startswith("ctxlearn")).get("whole_run_tokens_per_s")
     if whole:
         print(f"  (ctxlearn over the whole run, dev evaluations and checkpoint saves included: {whole:.0f} useful tok/s)")
@@ -341,6 +350,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ctxlearn-bench-") as tmp:
         peers = [run_peer(peer_steps, bf16, Path(tmp)) for bf16 in (False, True)]
         summary, manifest = train_ours("full", epochs, Path(tmp))
+        # the bf16 peer again, after ours: the two bracket our run, so the machine's drift over the
+        # minutes between them (up to 20% between runs on this VM) falls on both sides alike
+        peers.append(run_peer(peer_steps, True, Path(tmp)))
         f_summary, f_manifest = train_ours("full", epochs, Path(tmp), {"freeze_embeddings": True}, "-frozen")
         res["head"] = head_result(Path(tmp), a.head_peer)
     prows = peer_rows(peers, shape, peak)
