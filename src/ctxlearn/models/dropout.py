@@ -4,6 +4,11 @@ Why hand-written: on CPU, ``torch.nn.Dropout`` draws one 32-bit number from a sc
 Twister per element (about 7 ns), which profiled at 14% of a MiniLM training step. Drawing 64-bit
 words and comparing each 16-bit quarter against a threshold gives the same Bernoulli(1 - p) mask
 (p rounded to 1/65536) from the same seeded generator, at about a third of the time.
+
+The mask is applied with ``torch.where`` on the rescaled input: the same numbers as ``x * keep * scale``,
+but multiplying a bf16 tensor by a bool one promotes element by element. Forward and backward of a
+bf16 (32, 25, 384) tensor took 459 us against 640, of (32, 12, 25, 25) attention probabilities 261
+against 433.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ def fast_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
     words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64)
     quarters = words.view(torch.int16)[:n].view(x.shape)  # uniform on [-32768, 32767]
     keep = quarters >= round(p * _INT16) - _INT16 // 2
-    return x * keep * (1.0 / (1.0 - p))
+    return torch.where(keep, x * (1.0 / (1.0 - p)), 0.0)
 
 
 class FastDropout(nn.Dropout):

@@ -25,6 +25,18 @@ def test_deterministic_under_seed_and_identity_in_eval() -> None:
     assert torch.equal(FastDropout(0.3).eval()(x), x)
 
 
+def test_bf16_gives_the_rescaled_input_or_zero_and_the_same_gradient_mask() -> None:
+    x = torch.randn(8, 5, 16).to(torch.bfloat16).requires_grad_()
+    torch.manual_seed(2)
+    y = FastDropout(0.1).train()(x)
+    kept = y != 0
+    assert y.dtype == torch.bfloat16 and 0 < kept.sum() < y.numel()
+    torch.testing.assert_close(y[kept], x[kept] * (1 / 0.9), rtol=0, atol=0)  # rounded once, as x * scale is
+    y.float().sum().backward()
+    torch.testing.assert_close(x.grad, torch.where(kept, torch.tensor(1 / 0.9).to(torch.bfloat16), 0.0).to(x.grad.dtype),
+                               rtol=0, atol=0)
+
+
 def test_mask_bits_are_independent_across_positions() -> None:
     """Neighbouring elements come from different 16-bit quarters of one word; they must not correlate."""
     torch.manual_seed(1)
