@@ -212,6 +212,19 @@ def environment() -> dict[str, Any]:
             "git_commit": commit, "src_dirty": dirty, "loadavg_1m_at_start": os.getloadavg()[0]}
 
 
+def wait_for_idle(limit_s: float = 180.0, below: float = 0.5) -> float:
+    """Seconds waited (up to ``limit_s``) for the 1-minute load average to fall below ``below``. Work
+    that has just ended keeps it high for a minute or two; the load left after that is someone else's,
+    and the report warns of it."""
+    t0 = time.time()
+    if os.getloadavg()[0] >= below:
+        print(f"load average {os.getloadavg()[0]:.1f}: waiting up to {limit_s:.0f} s for it to fall below {below}",
+              file=sys.stderr, flush=True)
+    while os.getloadavg()[0] >= below and time.time() - t0 < limit_s:
+        time.sleep(5)
+    return time.time() - t0
+
+
 def peer_rows(peers: list[dict[str, Any]], shape: dict[str, Any], peak: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per peer configuration. A configuration timed more than once (bf16, before and after
     ours) gets the pooled rate: the runs time the same seeded steps, so that is the harmonic mean."""
@@ -343,8 +356,10 @@ def main() -> None:
     epochs = 0.25 if a.quick else a.epochs
     out = a.out or RESULTS / ("finetune-quick.json" if a.quick else "finetune.json")
     peer_steps = a.peer_steps or peer_epoch_steps()
+    waited = wait_for_idle()
     res: dict[str, Any] = {"benchmark": "finetune", "quick": a.quick, "data": str(DATA), "model": "minilm",
-                           "batch_size": BATCH, "epochs": epochs, "peer_steps": peer_steps, "environment": environment()}
+                           "batch_size": BATCH, "epochs": epochs, "peer_steps": peer_steps,
+                           "environment": {**environment(), "waited_for_idle_s": round(waited)}}
     res["matmul_peak"] = peak = matmul_peak()
     res["model_shape"] = shape = model_shape()
     with tempfile.TemporaryDirectory(prefix="ctxlearn-bench-") as tmp:
