@@ -216,9 +216,9 @@ def wait_for_idle(limit_s: float = 180.0, below: float = 0.5) -> float:
     """Seconds waited (up to ``limit_s``) for the 1-minute load average to fall below ``below``. Work
     that has just ended keeps it high for a minute or two; the load left after that is someone else's,
     and the report warns of it."""
-    t0 = time.time()
-    if os.getloadavg()[0] >= below:
-        print(f"load average {os.getloadavg()[0]:.1f}: waiting up to {limit_s:.0f} s for it to fall below {below}",
+    t0, load = time.time(), os.getloadavg()[0]
+    if load >= below:
+        print(f"load average {load:.1f}: waiting up to {limit_s:.0f} s for it to fall below {below}",
               file=sys.stderr, flush=True)
     while os.getloadavg()[0] >= below and time.time() - t0 < limit_s:
         time.sleep(5)
