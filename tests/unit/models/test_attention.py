@@ -69,3 +69,38 @@ def test_a_bert_backbone_switches_trains_and_saves_without_it(tmp_path) -> None:
     model.save_pretrained(tmp_path)
     assert NAME not in (tmp_path / "config.json").read_text()
     assert not use_cpu_attention(torch.nn.Linear(2, 2))  # no transformers config: left as it is
+
+
+def sdpa_calls(monkeypatch) -> list[torch.dtype]:
+    """Record the dtype of every call ``cpu_attention`` passes on to transformers' SDPA function."""
+    import ctxlearn.models.attention as attention
+    calls: list[torch.dtype] = []
+
+    def recording(module, query, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        calls.append(query.dtype)
+        return sdpa_attention_forward(module, query, *args, **kwargs)
+
+    monkeypatch.setattr(attention, "sdpa_attention_forward", recording)
+    return calls
+
+
+def test_bf16_training_without_dropout_keeps_sdpas_numbers_off_its_slow_backward(monkeypatch) -> None:
+    calls = sdpa_calls(monkeypatch)
+    ours_in = [t.bfloat16().requires_grad_() for t in qkv(4)]
+    ref_in = [t.detach().clone().requires_grad_() for t in ours_in]
+    ours, _ = cpu_attention(Module(), *ours_in, padding_mask(), dropout=0.0)
+    assert calls == []  # torch's CPU SDPA backward in bf16 ran 3-4x slower than this path
+    ref, _ = sdpa_attention_forward(Module(), *ref_in, padding_mask(), dropout=0.0)
+    torch.testing.assert_close(ours, ref, atol=2e-2, rtol=2e-2)
+    ours.float().square().sum().backward()
+    ref.float().square().sum().backward()
+    for mine, theirs in zip(ours_in, ref_in):
+        torch.testing.assert_close(mine.grad, theirs.grad, atol=5e-2, rtol=5e-2)
+
+
+def test_fp32_training_and_bf16_inference_without_dropout_go_to_sdpa(monkeypatch) -> None:
+    calls = sdpa_calls(monkeypatch)
+    cpu_attention(Module(), *[t.requires_grad_() for t in qkv(5)], padding_mask(), dropout=0.0)
+    with torch.no_grad():
+        cpu_attention(Module(), *[t.bfloat16().requires_grad_() for t in qkv(6)], padding_mask(), dropout=0.0)
+    assert calls == [torch.float32, torch.bfloat16]
