@@ -6,7 +6,7 @@ import torch
 from transformers import BertConfig, BertModel
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from ctxlearn.models.attention import NAME, cpu_attention, use_cpu_attention
+from ctxlearn.models.attention import FUSED_FROM, NAME, cpu_attention, use_cpu_attention
 from ctxlearn.models.dropout import fast_dropout
 
 
@@ -98,9 +98,11 @@ def test_bf16_training_without_dropout_keeps_sdpas_numbers_off_its_slow_backward
         torch.testing.assert_close(mine.grad, theirs.grad, atol=5e-2, rtol=5e-2)
 
 
-def test_fp32_training_and_bf16_inference_without_dropout_go_to_sdpa(monkeypatch) -> None:
+def test_fp32_training_long_bf16_training_and_bf16_inference_without_dropout_go_to_sdpa(monkeypatch) -> None:
     calls = sdpa_calls(monkeypatch)
     cpu_attention(Module(), *[t.requires_grad_() for t in qkv(5)], padding_mask(), dropout=0.0)
+    long = [torch.randn(1, 1, FUSED_FROM + 1, 4, dtype=torch.bfloat16, requires_grad=True) for _ in range(3)]
+    cpu_attention(Module(), *long, None, dropout=0.0)
     with torch.no_grad():
         cpu_attention(Module(), *[t.bfloat16().requires_grad_() for t in qkv(6)], padding_mask(), dropout=0.0)
-    assert calls == [torch.float32, torch.bfloat16]
+    assert calls == [torch.float32, torch.bfloat16, torch.bfloat16]
