@@ -31,7 +31,7 @@ from finetune import environment, write_json  # noqa: E402  (bench/ is not a pac
 from ctxlearn.artifact import load_classifier  # noqa: E402
 from ctxlearn.data.example import Example  # noqa: E402
 from ctxlearn.export.quantize import quantize_int8  # noqa: E402
-from ctxlearn.models.infer import autocast  # noqa: E402
+from ctxlearn.models.infer import autocast, bf16_available  # noqa: E402
 from ctxlearn.train.encode import batches_by_length, encode  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -118,7 +118,8 @@ def measure(folder: Path, n: int, batch_size: int) -> list[dict[str, Any]]:
     model, tokenizer, _, _ = load_classifier(folder)
     data, labels = batches(folder, tokenizer, n, batch_size)
     engines: dict[str, Callable[[Batch], np.ndarray] | str] = {
-        "torch fp32": torch_fn(model), "torch bf16 autocast": torch_fn(model, bf16=True),
+        "torch fp32": torch_fn(model),
+        "torch bf16 autocast": torch_fn(model, bf16=True) if bf16_available() else "no fast bf16 on this CPU (emulated)",
         "torch.ao quantize_dynamic int8": torch_fn(quantize_int8(load_classifier(folder)[0])),
         "torchao int8 dyn-act int8 weight": torchao_fn(folder)}
     with tempfile.TemporaryDirectory() as tmp:
