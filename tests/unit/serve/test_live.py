@@ -52,7 +52,9 @@ def test_overload_gives_429_with_retry_after_and_no_5xx() -> None:
     with live(app_for(engine, max_batch_size=2, max_wait_ms=0, max_queue=4, max_texts=2)) as (url, _):
         responses = post_many(url, [{"texts": ["a", "b"]}] * 12)
         codes = sorted(r.status_code for r in responses)
-        assert set(codes) == {200, 429} and codes.count(200) >= 3, codes
+        # the queue holds max_queue / max_texts = 2 requests; a third gets in only if the batcher has taken
+        # the first off the queue before the rest arrive, which a slow machine does not promise (seen: 2)
+        assert set(codes) == {200, 429} and codes.count(200) >= 2, codes
         refused = next(r for r in responses if r.status_code == 429)
         assert int(refused.headers["Retry-After"]) >= 1 and refused.json()["error"] == "overloaded"
         metrics = httpx.get(f"{url}/metrics", headers=AUTH).text
