@@ -75,17 +75,24 @@ def time_mm(m: int, k: int, n: int, dtype: torch.dtype, budget_s: float = 0.25) 
 def matmul_peak() -> dict[str, Any]:
     """Best GFLOP/s over typical MiniLM shapes, per dtype (bf16 = bf16 tensors, as autocast makes them)."""
     out: dict[str, Any] = {"shapes_mkn": MATMUL_SHAPES, "threads": torch.get_num_threads()}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))[:1 + bf16_available()]:
+    for bf16 in precisions():
+        name, dtype = ("bf16", torch.bfloat16) if bf16 else ("fp32", torch.float32)
         per = {f"{m}x{k}x{n}": round(time_mm(m, k, n, dtype), 1) for m, k, n in MATMUL_SHAPES}
         out[name] = {"per_shape_gflops": per, "peak_gflops": max(per.values())}
     return out
 
 
-def precisions() -> tuple[bool, ...]:
-    """The peer's bf16 settings to time: both where the CPU has fast bf16, fp32 alone elsewhere. Without
+def precisions(device: torch.device | str = "cpu") -> tuple[bool, ...]:
+    """The bf16 settings worth timing: both where ``device`` has fast bf16, fp32 alone elsewhere. Without
     AVX512-BF16 or AMX, bf16 matmuls are emulated (0.3 GFLOP/s against 103 in fp32 on an AVX2 EPYC):
-    the bf16 peer would run for hours, and ctxlearn trains in fp32 there (``--bf16 auto``)."""
-    return (False, True) if bf16_available() else (False,)
+    a bf16 peer or peak would run for hours, and ctxlearn trains in fp32 there (``--bf16 auto``)."""
+    return (False, True) if bf16_available(device) else (False,)
+
+
+def peak_line(pk: dict[str, Any]) -> str:
+    """'fp32 N GFLOP/s, bf16 M GFLOP/s' from a ``matmul_peak`` record (bf16 only where it was timed)."""
+    bf16 = f"bf16 {pk['bf16']['peak_gflops']:.0f} GFLOP/s" if "bf16" in pk else "bf16 not timed (no fast bf16 here)"
+    return f"fp32 {pk['fp32']['peak_gflops']:.0f} GFLOP/s, {bf16}"
 
 
 # ---------------------------------------------------------------- 2. peers
@@ -291,8 +298,7 @@ def targets(ours: dict[str, Any], frozen: dict[str, Any], best_peer: dict[str, A
 
 def print_report(res: dict[str, Any]) -> None:
     pk = res["matmul_peak"]
-    bf16 = f"bf16 {pk['bf16']['peak_gflops']:.0f} GFLOP/s" if "bf16" in pk else "bf16 not timed (no fast bf16 on this CPU)"
-    print(f"\nmatmul peak ({pk['threads']} threads): fp32 {pk['fp32']['peak_gflops']:.0f} GFLOP/s, {bf16}")
+    print(f"\nmatmul peak ({pk['threads']} threads): {peak_line(pk)}")
     print(f"model FLOPs/token: 6 x {res['model_shape']['non_embedding_params']:,} + 12 x L x H x T\n")
     print(f"{'run':<36}{'useful tok/s':>14}{'mean len':>10}{'MFU':>8}{'test acc':>10}")
     for r in res["throughput"]:
@@ -373,11 +379,12 @@ def main() -> None:
     res["matmul_peak"] = peak = matmul_peak()
     res["model_shape"] = shape = model_shape()
     with tempfile.TemporaryDirectory(prefix="ctxlearn-bench-") as tmp:
-        peers = [run_peer(peer_steps, bf16, Path(tmp)) for bf16 in precisions()]
+        timed = precisions()
+        peers = [run_peer(peer_steps, bf16, Path(tmp)) for bf16 in timed]
         summary, manifest = train_ours("full", epochs, Path(tmp))
         # the faster peer setting again, after ours: the two bracket our run, so the machine's drift over
         # the minutes between them (up to 20% between runs on this VM) falls on both sides alike
-        peers.append(run_peer(peer_steps, precisions()[-1], Path(tmp)))
+        peers.append(run_peer(peer_steps, timed[-1], Path(tmp)))
         f_summary, f_manifest = train_ours("full", epochs, Path(tmp), {"freeze_embeddings": True}, "-frozen")
         res["head"] = head_result(Path(tmp), a.head_peer and not a.quick)
     prows = peer_rows(peers, shape, peak)

@@ -28,8 +28,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 
-from finetune import environment, mfu, time_mm, write_json  # noqa: E402  (same peak method and records)
-from ctxlearn.models.infer import autocast, bf16_available  # noqa: E402
+from finetune import environment, mfu, peak_line, precisions, time_mm, write_json  # noqa: E402  (same peak method and records)
+from ctxlearn.models.infer import autocast  # noqa: E402
 from ctxlearn.scratch import ScratchConfig, ScratchForCausalLM  # noqa: E402
 from ctxlearn.scratch.model import reference_attention  # noqa: E402
 
@@ -76,7 +76,8 @@ def matmul_peak(cfg: ScratchConfig, tokens: int) -> dict[str, Any]:
     shapes = gemm_shapes(cfg, tokens)
     measure = cuda_mm_gflops if device().type == "cuda" else time_mm
     out: dict[str, Any] = {"shapes_mkn": shapes, "threads": torch.get_num_threads(), "device": device().type}
-    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16))[:1 + bf16_available(device())]:  # emulated bf16: hours
+    for bf16 in precisions(device()):
+        name, dtype = ("bf16", torch.bfloat16) if bf16 else ("fp32", torch.float32)
         per = {f"{m}x{k}x{n}": round(measure(m, k, n, dtype), 1) for m, k, n in shapes}
         out[name] = {"per_shape_gflops": per, "peak_gflops": max(per.values())}
     return out
@@ -183,8 +184,7 @@ def attention_sweep(a: argparse.Namespace) -> list[dict[str, Any]]:
 
 def print_report(res: dict[str, Any]) -> None:
     pk, m = res["matmul_peak"], res["model"]
-    bf16 = f"bf16 {pk['bf16']['peak_gflops']:.0f} GFLOP/s" if "bf16" in pk else "bf16 not timed (no fast bf16 here)"
-    print(f"\nmatmul peak ({pk['threads']} threads, {pk['device']}): fp32 {pk['fp32']['peak_gflops']:.0f} GFLOP/s, {bf16}")
+    print(f"\nmatmul peak ({pk['threads']} threads, {pk['device']}): {peak_line(pk)}")
     print(f"model: decoder, {m['layers']} layers x {m['d_model']} wide, {m['heads']} heads, {m['positions']} positions, "
           f"seq {m['seq_len']}, batch {m['batch']}; {res['flops_per_token'] / 1e6:.1f} MFLOP per training token\n")
     print(f"{'training':<12}{'tokens/s':>12}{'s/step':>10}{'MFU':>8}")
@@ -229,8 +229,7 @@ def main() -> None:
                            "model": {k: getattr(a, k) for k in ("d_model", "layers", "heads", "seq_len", "batch", "vocab", "positions", "dropout")}}
     res["matmul_peak"] = peak = matmul_peak(cfg, a.batch * a.seq_len)
     res["flops_per_token"] = fpt = flops_per_token(cfg, a.seq_len)
-    fast_bf16 = bf16_available(device())
-    res["training"] = [train_throughput(cfg, a, bf16) for bf16 in ((False, True) if fast_bf16 else (False,))]
+    res["training"] = [train_throughput(cfg, a, bf16) for bf16 in precisions(device())]
     for r in res["training"]:
         r["mfu"] = mfu(r["tokens_per_s"], fpt, peak["bf16" if r["bf16"] else "fp32"]["peak_gflops"])
     res["attention"] = attention_sweep(a)
