@@ -50,6 +50,8 @@ class TrainConfig(DataOptions):
     lr: float = opt(0.0, "peak learning rate (0 = the method's default)")
     weight_decay: float = opt(0.01, "AdamW weight decay")
     warmup_ratio: float = opt(0.06, "share of steps spent warming the learning rate up, then linear decay")
+    label_smoothing: float = opt(0.0, "share of each target spread evenly over all labels in the training loss "
+                                      "of gradient-trained methods (Szegedy et al. 2016; 0 = plain cross-entropy)")
     head_init: str = opt("random", "start the head from random weights, or from a linear probe fitted on the frozen "
                          "backbone's cached features (probe: LP-FT, Kumar et al. 2022)")
     patience: int = opt(2, "stop after this many evaluations on dev without improvement (0 = never)")
@@ -69,6 +71,8 @@ class TrainConfig(DataOptions):
             raise ConfigError(f"bf16 must be auto, on or off, not {self.bf16!r}")
         if self.head_init not in {"random", "probe"}:
             raise ConfigError(f"head_init must be random or probe, not {self.head_init!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"label_smoothing must be in [0, 1), e.g. 0.1, not {self.label_smoothing}")
         if self.batch_size < 1 or self.max_length < 8:
             raise ConfigError("batch_size must be >= 1 and max_length >= 8")
 

@@ -151,6 +151,19 @@ def dev_metric(task: Task, dev: Encoded, labels: list[str]) -> Callable[[Any], d
     return compute
 
 
+def smoothed_loss(smoothing: float) -> Callable[..., torch.Tensor]:
+    """The Trainer's ``compute_loss_func`` for label smoothing: cross-entropy over every output row
+    ((B, C) for a classifier, (B, T, C) for a tagger, whose -100 positions are skipped), as the models'
+    own loss, with ``smoothing`` of each target spread over all labels. transformers' own smoother
+    needs a ``config`` on the model, which ctxlearn's heads do not have."""
+    def loss(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+        logits = outputs["logits"]
+        return nn.functional.cross_entropy(logits.flatten(0, -2).float(), labels.flatten(), ignore_index=-100,
+                                           label_smoothing=smoothing)
+
+    return loss
+
+
 def argmax_ids(logits: Any, labels: Any) -> torch.Tensor:
     return (logits[0] if isinstance(logits, tuple) else logits).argmax(-1)
 
@@ -177,7 +190,8 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     callbacks = [clock, RunClock(), *(callbacks or [])] + ([EarlyStoppingCallback(cfg.patience)] if stops else [])
     trainer = ScaledTrainer(model=model, args=args, train_dataset=Numbered(train.rows), eval_dataset=Numbered(dev.rows),
                             data_collator=task.collator(tokenizer), compute_metrics=dev_metric(task, dev, labels or []),
-                            preprocess_logits_for_metrics=argmax_ids, callbacks=callbacks, lr_scale=lr_scale)
+                            preprocess_logits_for_metrics=argmax_ids, callbacks=callbacks, lr_scale=lr_scale,
+                            compute_loss_func=smoothed_loss(cfg.label_smoothing) if cfg.label_smoothing else None)
     if max_steps:
         return _measure(trainer, clock, dev)
     result = trainer.train(resume_from_checkpoint=resume)

@@ -19,6 +19,26 @@ def test_the_lp_ft_probe_searches_the_users_c_grid(tiny_bert: Path, toy_data: Pa
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["training"]["probe_head_C"] == 3.0
 
 
+def _first_loss(tiny_bert: Path, toy_data: Path, out: Path, smoothing: float) -> float:
+    run_training(TrainConfig(data=str(toy_data), model=str(tiny_bert), method="full", out=str(out), epochs=1,
+                             batch_size=16, patience=0, bf16="off", label_smoothing=smoothing))
+    return json.loads((out / "manifest.json").read_text())["training"]["loss_curve"][0]
+
+
+def test_label_smoothing_reaches_the_training_loss(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:
+    """Same seed, same first batches: near initialisation the logits are near zero, so a smoothed loss
+    starts close to the plain one but not at it; 0.9 of the target spread moves it measurably
+    (and not at all if the Trainer were not handed the smoothed loss)."""
+    plain = _first_loss(tiny_bert, toy_data, tmp_path / "plain", 0.0)
+    smoothed = _first_loss(tiny_bert, toy_data, tmp_path / "smoothed", 0.9)
+    assert plain != pytest.approx(smoothed, abs=5e-3)  # measured: 0.7216 against 0.7045
+
+
+def test_label_smoothing_outside_0_to_1_is_refused() -> None:
+    with pytest.raises(ConfigError, match="label_smoothing must be in"):
+        TrainConfig(data="d", label_smoothing=1.0)
+
+
 def _check(method: str, options: dict, **kw) -> None:
     check_method_options(TrainConfig(data="d", method=method, method_options=options, **kw), METHODS.get(method))
 
