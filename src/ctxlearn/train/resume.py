@@ -2,6 +2,7 @@
 was started with, so that --resume continues that run and refuses to mix it with another."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -36,9 +37,16 @@ def open_work(cfg: TrainConfig, work: Path, run: dict[str, Any]) -> None:
     if not cfg.resume and work.exists():
         shutil.rmtree(work)
     elif cfg.resume and record.is_file():
-        refuse_changes(read_json(record), run, f"the interrupted run in {work}")
+        refuse_changes(with_new_defaults(read_json(record)), run, f"the interrupted run in {work}")
     work.mkdir(parents=True, exist_ok=True)
     write_json(record, run)
+
+
+def with_new_defaults(record: dict[str, Any]) -> dict[str, Any]:
+    """A record written before a setting existed: the run it holds trained with that setting's default
+    (an interrupted run stays resumable after an upgrade that adds a flag)."""
+    fields = dataclasses.fields(TrainConfig)
+    return {**{f.name: f.default for f in fields if f.name not in RESUME_FREE}, **record}
 
 
 def read_json(path: Path) -> Any:

@@ -11,7 +11,7 @@ from transformers import Trainer
 
 from ctxlearn.config import TrainConfig
 from ctxlearn.errors import ConfigError
-from ctxlearn.train.resume import identity
+from ctxlearn.train.resume import RECORD, identity, open_work
 from ctxlearn.train.run import run_training
 
 
@@ -175,3 +175,19 @@ def test_what_decides_nothing_may_change_on_resume(tmp_path: Path) -> None:
 
     assert run() == run(out="elsewhere", threads=2, resume=True, method_options={"adalora": {"init_r": 4}})
     assert run() != run(method_options={"lora": {"r": 4}})
+
+
+def test_a_setting_added_after_the_run_began_counts_as_its_default(tmp_path: Path) -> None:
+    def start(**kw) -> TrainConfig:
+        cfg = TrainConfig(data="d", out=str(tmp_path / "run"), **kw)
+        open_work(cfg, tmp_path / "work", identity(cfg, {"train": "h"}, str(tmp_path)))
+        return cfg
+
+    start()
+    record = json.loads((tmp_path / "work" / RECORD).read_text())
+    del record["label_smoothing"]  # as a run started before the flag existed wrote it
+    (tmp_path / "work" / RECORD).write_text(json.dumps(record))
+    start(resume=True)  # the default: the same run
+    (tmp_path / "work" / RECORD).write_text(json.dumps(record))
+    with pytest.raises(ConfigError, match="label_smoothing is 0.1, but .* was made with 0.0"):
+        start(resume=True, label_smoothing=0.1)
