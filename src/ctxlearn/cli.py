@@ -81,6 +81,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     # stdout is for the result: the Trainer's progress bar writes its log lines there (tqdm.write)
     with contextlib.redirect_stdout(sys.stderr):
         result = run_training(train_config(args))
+    if result is None:  # a launched run's other processes: the main one reports
+        return 0
     if args.json or "epoch_seconds" in result:  # an estimate has no run folder to show
         print(json.dumps(result))
     else:

@@ -29,6 +29,7 @@ from ctxlearn.models.infer import bf16_available, map_rows
 from ctxlearn.models.registry import SCRATCH_TYPE
 from ctxlearn.tasks import TASKS, Task, task_for
 from ctxlearn.tasks.classification import predict_proba, write_predictions  # noqa: F401 (used from here by predict, icl)
+from ctxlearn.train import dist
 from ctxlearn.train.encode import Encoded
 from ctxlearn.train.features import feature_key, fit_head, head_fit_keys
 from ctxlearn.train.hf import fit_with_trainer
@@ -36,7 +37,8 @@ from ctxlearn.train.resume import identity, open_work, work_folder
 
 
 def say(msg: str) -> None:
-    print(f"[ctxlearn] {msg}", file=sys.stderr, flush=True)
+    if dist.is_main():  # a launched run reports once, not once per process
+        print(f"[ctxlearn] {msg}", file=sys.stderr, flush=True)
 
 
 def resolve_bf16(flag: str) -> bool:
@@ -139,12 +141,14 @@ def fit(cfg: TrainConfig, method: Method, task: Task, model: EncoderClassifier, 
                             lr_scale=method.lr_scale(model, options) if method.lr_scale else None)
 
 
-def run_training(cfg: TrainConfig) -> dict[str, Any]:
-    """Train, evaluate on dev and test, and write the run folder ``cfg.out``; returns the summary."""
+def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
+    """Train, evaluate on dev and test, and write the run folder ``cfg.out``; returns the summary. In a
+    launched run (``train.dist``) every process trains; the others return None after training."""
     start = time.time()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
+    check_launch(cfg, METHODS.get(cfg.method))
     method = METHODS.get(cfg.method)
     check_method_options(cfg, method)
     task = task_for(cfg.task, cfg.data)
@@ -154,8 +158,9 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     say(f"data ({task.name}): {task.describe(splits)}")
     model, tokenizer, source, options = build_model(cfg, method, task, len(splits.labels))
     work = work_folder(cfg)
-    if not cfg.estimate_steps:  # a measurement leaves an interrupted run's folder as it is
+    if not cfg.estimate_steps and dist.is_main():  # a measurement leaves an interrupted run's folder as it is
         open_work(cfg, work, identity(cfg, splits.hashes, source.path))
+    dist.wait_for_everyone()  # the work folder is ready (emptied, or checked for --resume) before any process trains
     data = {s: task.encode(getattr(splits, s), tokenizer, splits.labels, cfg.max_length) for s in ("train", "dev", "test")}
     bf16 = resolve_bf16(cfg.bf16)
     t_probe = time.time()
@@ -171,6 +176,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
                         source, options, start)
     t_fit = time.time()
     stats = fit(cfg, method, task, model, tokenizer, splits, data, work, bf16, source, options)
+    if not dist.is_main():  # every process holds the same trained model: the main one evaluates and writes
+        return None
     stats.setdefault("train_seconds", time.time() - t_fit)
     if probe:  # the probe is part of training: its time counts
         stats.update({f"probe_dev_{task.metric}": probe[f"best_dev_{task.metric}"], "probe_head_C": probe["head_C"],
@@ -183,6 +190,18 @@ def run_training(cfg: TrainConfig) -> dict[str, Any]:
     shutil.rmtree(work, ignore_errors=True)
     say(f"{task.headline(metrics['test'])}; wrote {out}")
     return summary(metrics, manifest, out)
+
+
+def check_launch(cfg: TrainConfig, method: Method) -> None:
+    """A launched run trains with the Trainer; measuring and the frozen-feature head are one process's work."""
+    if not dist.launched():
+        return
+    if cfg.estimate_steps:
+        raise ConfigError("--estimate-steps measures one process: run it without torchrun / accelerate launch")
+    if method.fit != "trainer":
+        raise ConfigError(f"--method {method.name} fits its head on cached features in one process: run it without "
+                          "torchrun / accelerate launch")
+    dist.join()
 
 
 def estimate(cfg: TrainConfig, method: Method, model: EncoderClassifier, tokenizer: Any, splits: Splits,

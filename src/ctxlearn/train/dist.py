@@ -1,0 +1,34 @@
+"""Runs launched on several processes (``torchrun --nproc_per_node N`` or ``accelerate launch``): every
+process trains, the Trainer wrapping the model in DistributedDataParallel, and the main one alone
+owns the run folder, evaluates and reports. A plain ``ctxlearn train`` is one process and the main one."""
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def launched() -> bool:
+    """Whether a launcher started this process as one of several (it sets WORLD_SIZE)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def is_main() -> bool:
+    """The process that writes and reports: rank 0 (launchers set RANK before the process starts)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def join() -> None:
+    """Join the launched processes' group (gloo on CPU, nccl on GPUs), as the Trainer's own arguments
+    would on first use, so that the run can wait for its main process before the Trainer exists."""
+    if launched():
+        from accelerate import PartialState
+
+        PartialState(cpu=not torch.cuda.is_available())
+
+
+def wait_for_everyone() -> None:
+    if launched():
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
