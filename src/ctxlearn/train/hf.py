@@ -19,6 +19,7 @@ from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, Traini
 from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import get_last_checkpoint
 
+from ctxlearn.models.tagger import IGNORE
 from ctxlearn.tasks import TASKS, Task
 from ctxlearn.train.encode import Encoded
 from ctxlearn.train.memory import settled_rss_mb
@@ -158,7 +159,7 @@ def smoothed_loss(smoothing: float) -> Callable[..., torch.Tensor]:
     needs a ``config`` on the model, which ctxlearn's heads do not have."""
     def loss(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
         logits = outputs["logits"]
-        return nn.functional.cross_entropy(logits.flatten(0, -2).float(), labels.flatten(), ignore_index=-100,
+        return nn.functional.cross_entropy(logits.flatten(0, -2).float(), labels.flatten(), ignore_index=IGNORE,
                                            label_smoothing=smoothing)
 
     return loss

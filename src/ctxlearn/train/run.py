@@ -148,8 +148,9 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
-    check_launch(cfg, METHODS.get(cfg.method))
     method = METHODS.get(cfg.method)
+    check_launch(cfg, method)
+    dist.join()
     check_method_options(cfg, method)
     task = task_for(cfg.task, cfg.data)
     splits = task.load(cfg).cap_train(cfg.max_train, cfg.seed)
@@ -201,7 +202,6 @@ def check_launch(cfg: TrainConfig, method: Method) -> None:
     if method.fit != "trainer":
         raise ConfigError(f"--method {method.name} fits its head on cached features in one process: run it without "
                           "torchrun / accelerate launch")
-    dist.join()
 
 
 def estimate(cfg: TrainConfig, method: Method, model: EncoderClassifier, tokenizer: Any, splits: Splits,
