@@ -5,6 +5,7 @@ import json
 import os
 import random
 from pathlib import Path
+from typing import Callable
 
 # Read by huggingface_hub when it is first imported: tests never touch the network.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -47,15 +48,16 @@ def toy_sentence(rng: random.Random, label: str) -> str:
     return " ".join(filler)
 
 
-def write_toy(folder: Path, n_train: int = 160, n_eval: int = 40, seed: int = 0, pairs: bool = False) -> Path:
-    """train/dev/test JSON Lines where one cue word decides the label."""
+def write_toy(folder: Path, n_train: int = 160, n_eval: int = 40, seed: int = 0, pairs: bool = False,
+              sentence: Callable[[random.Random, str], str] = toy_sentence) -> Path:
+    """train/dev/test JSON Lines where one cue word decides the label (``sentence`` writes each text)."""
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for split, n in (("train", n_train), ("dev", n_eval), ("test", n_eval)):
         rows = []
         for i in range(n):
             label = "positive" if i % 2 else "negative"
-            row = {"text": toy_sentence(rng, label), "label": label}
+            row = {"text": sentence(rng, label), "label": label}
             if pairs:
                 row = {"premise": " ".join(rng.choice(WORDS[8:]) for _ in range(4)), "hypothesis": row["text"], "label": label}
             rows.append(json.dumps(row))

@@ -10,6 +10,7 @@ import sys
 import typing
 from typing import Any
 
+from ctxlearn.config import LONG_INPUTS
 from ctxlearn.errors import CtxlearnError
 from ctxlearn.export.cli import add_parser as add_export_parser
 from ctxlearn.scratch.cli import add_commands as add_scratch_commands
@@ -146,7 +147,7 @@ def cmd_icl(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from ctxlearn.predict import open_predictor
 
-    metrics = open_predictor(args.artifact).evaluate(args.data)
+    metrics = open_predictor(args.artifact, args.long_inputs).evaluate(args.data)
     if args.json:
         print(json.dumps({f"test_{k}": v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
     else:
@@ -165,7 +166,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from ctxlearn.predict import open_predictor
 
-    n = open_predictor(args.artifact).predict_file(args.input, args.output)
+    n = open_predictor(args.artifact, args.long_inputs).predict_file(args.input, args.output)
     print(f"wrote {n} predictions to {args.output}", file=sys.stderr)
     return 0
 
@@ -209,6 +210,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _long_inputs_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--long-inputs", choices=LONG_INPUTS, default=None,
+                   help="fine-tuned classifiers: read texts longer than the run's max_length truncated or in "
+                        "windows (default: as the run was trained; windows on a run trained truncated = train "
+                        "short, test long)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ctxlearn", description="Adapt pretrained Transformers to your text task "
                                      "and see which way of adapting works best.")
@@ -223,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
     p.add_argument("--data", required=True, help="labelled file, or a data folder (its test file is used)")
     p.add_argument("--json", action="store_true", help="print test_* metrics as one JSON object")
+    _long_inputs_flag(p)
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("predict", help="label a file with a run folder")
     p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
@@ -231,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help=".csv, .tsv (unquoted, as ctxlearn reads TSV: tabs and line breaks "
                    "in text become spaces) or .jsonl: label and one p_<class> column per class; "
                    "tagging runs: .jsonl with tags and entity spans (type, text, character offsets)")
+    _long_inputs_flag(p)
     p.set_defaults(func=cmd_predict)
     sub.add_parser("models", help="list the models available offline").set_defaults(func=cmd_models)
     sub.add_parser("methods", help="list the adaptation methods").set_defaults(func=cmd_methods)

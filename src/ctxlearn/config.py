@@ -11,6 +11,9 @@ import yaml
 from ctxlearn.errors import ConfigError
 
 
+LONG_INPUTS = ("truncate", "windows")  # how a classifier reads a text longer than max_length (``train.encode``)
+
+
 def opt(default: Any, help: str, **kw: Any) -> Any:
     """A dataclass field with one line of help (shown by the CLI)."""
     return field(default=default, metadata={"help": help, **kw})
@@ -45,6 +48,10 @@ class TrainConfig(DataOptions):
                             "where it can be and keeping every label, for classification; at random, for tagging")
     max_length: int = opt(128, "longest input in tokens: classification truncates longer texts (a pair's longer side "
                                "first); tagging splits a longer sentence into overlapping windows and tags every word")
+    long_inputs: str = opt("truncate", "classification: read a text longer than max_length truncated to its start, or "
+                                        "whole, in windows of max_length tokens overlapping by half, each trained on "
+                                        "with the text's label, their logits averaged (weighted by tokens) to predict; "
+                                        "tagging always reads long sentences in windows")
     epochs: float = opt(0.0, "training epochs (0 = the method's default)")
     batch_size: int = opt(32, "training batch size")
     lr: float = opt(0.0, "peak learning rate (0 = the method's default)")
@@ -67,6 +74,8 @@ class TrainConfig(DataOptions):
         super().__post_init__()
         if self.method_options is None:
             self.method_options = {}
+        if self.long_inputs not in LONG_INPUTS:
+            raise ConfigError(f"long_inputs must be one of {', '.join(LONG_INPUTS)}, not {self.long_inputs!r}")
         if self.bf16 not in {"auto", "on", "off"}:
             raise ConfigError(f"bf16 must be auto, on or off, not {self.bf16!r}")
         if self.head_init not in {"random", "probe"}:

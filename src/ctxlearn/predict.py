@@ -13,30 +13,35 @@ from typing import Any
 import numpy as np
 
 from ctxlearn.artifact import load_classifier
-from ctxlearn.config import load_yaml
+from ctxlearn.config import LONG_INPUTS, load_yaml
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.readers import read_examples
 from ctxlearn.data.splits import load_splits
-from ctxlearn.errors import DataError
+from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.evaluate import classification_metrics
 from ctxlearn.train.encode import encode
 from ctxlearn.train.run import predict_proba
 
 
 class Predictor:
-    """A loaded run folder that maps examples to class probabilities."""
+    """A loaded run folder that maps examples to class probabilities. ``long_inputs`` overrides how the
+    run reads a text longer than its ``max_length`` (``train.encode``): a model trained on truncated
+    texts can predict with windows ("train short, test long")."""
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, long_inputs: str | None = None) -> None:
         self.folder = Path(folder)
         self.model, self.tokenizer, self.labels, self.manifest = load_classifier(self.folder)
         cfg = self.config = load_yaml(self.folder / "config.yaml")
         self.fields = Fields(cfg.get("text_field", "text"), cfg.get("label_field", "label"),
                              cfg.get("text_pair_field")).for_model(bool(self.manifest.get("text_pairs")))
         self.max_length = int(cfg.get("max_length", 128))
+        self.long_inputs = long_inputs or cfg.get("long_inputs", "truncate")
+        if self.long_inputs not in LONG_INPUTS:
+            raise ConfigError(f"long_inputs must be one of {', '.join(LONG_INPUTS)}, not {self.long_inputs!r}")
         self.bf16 = bool(self.manifest.get("bf16", False))
 
     def predict_proba(self, examples: list[Example]) -> np.ndarray:
-        data = encode(examples, self.tokenizer, None, self.max_length)
+        data = encode(examples, self.tokenizer, None, self.max_length, self.long_inputs)
         return predict_proba(self.model, data, self.tokenizer, self.bf16)
 
     def test_split(self, spec: str | Path) -> tuple[list[Example], str]:
@@ -81,12 +86,18 @@ class Predictor:
         return row
 
 
-def open_predictor(folder: str | Path) -> Any:
+def open_predictor(folder: str | Path, long_inputs: str | None = None) -> Any:
     """The right predictor for a run folder: fine-tuned classifier, in-context learning, or a tagger
-    (``TaggingPredictor``: tags and entity spans instead of class probabilities)."""
+    (``TaggingPredictor``: tags and entity spans instead of class probabilities). ``long_inputs``
+    (a fine-tuned classifier's only) overrides the run's own way of reading long texts."""
     from ctxlearn.artifact import read_manifest
 
     manifest = read_manifest(Path(folder))
+    kind = "icl" if manifest.get("method") == "icl" else manifest.get("task", "classification")
+    if long_inputs and kind != "classification":
+        why = "it always reads long sentences in windows" if kind == "tagging" else "it cuts prompts to the LM's context"
+        raise ConfigError(f"{folder}: --long-inputs is for fine-tuned classifiers, not {kind} runs ({why}); "
+                          "leave the flag out")
     if manifest.get("method") == "icl":
         from ctxlearn.icl.predictor import IclPredictor
 
@@ -95,7 +106,7 @@ def open_predictor(folder: str | Path) -> Any:
         from ctxlearn.predict_tagging import TaggingPredictor
 
         return TaggingPredictor(folder)
-    return Predictor(folder)
+    return Predictor(folder, long_inputs)
 
 
 def tsv_rows(rows: list[dict[str, Any]], dst: Path) -> list[dict[str, Any]]:

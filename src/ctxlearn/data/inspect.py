@@ -26,7 +26,8 @@ def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int
             info["tokens"] = _lengths(exs, tokenizer)
             over = info["tokens"]["over_max"] = int(sum(n > max_length for n in info["tokens"].pop("_all")))
             if over:
-                warnings.append(f"{name}: {over} examples longer than max_length {max_length} will be truncated")
+                warnings.append(f"{name}: {over} examples longer than max_length {max_length} will be truncated "
+                                "(train --long-inputs windows reads them whole)")
         report["splits"][name] = info
     warnings += _imbalance(report["splits"]["train"]["labels"]) + _overlap(splits)
     report["warnings"] = warnings

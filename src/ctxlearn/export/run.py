@@ -42,7 +42,7 @@ def batch_sensitivity(predictor: Predictor, examples: list[Example]) -> dict[str
     from ctxlearn.train.encode import encode
 
     examples = examples[:SENSITIVITY_SAMPLE]
-    encoded = encode(examples, predictor.tokenizer, None, predictor.max_length)
+    encoded = encode(examples, predictor.tokenizer, None, predictor.max_length, predictor.long_inputs)
     label = [map_batches(lambda b: predictor.model(**b).logits, encoded, predictor.tokenizer, batch_size=bs).argmax(1)
              for bs in (1, 32)]
     return {"share": float(np.mean(label[0] != label[1])), "n": len(examples)}

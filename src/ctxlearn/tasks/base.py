@@ -32,8 +32,10 @@ class Task(Protocol):
     def make_model(self, backbone: nn.Module, n_labels: int, pooling: str) -> nn.Module:
         """The backbone with this task's head (``.backbone``, ``.head``, ``.features``)."""
 
-    def encode(self, items: list, tokenizer: Any, labels: list[str] | None, max_length: int) -> Encoded:
-        """Rows for the model; label ids attached when ``labels`` is given."""
+    def encode(self, items: list, tokenizer: Any, labels: list[str] | None, max_length: int,
+               long_inputs: str = "truncate") -> Encoded:
+        """Rows for the model; label ids attached when ``labels`` is given. ``long_inputs`` says how an
+        input longer than ``max_length`` is read: truncated, or in windows (``train.encode``)."""
 
     def collator(self, tokenizer: Any) -> Callable:
         """Pads a list of rows into a batch (labels too)."""
@@ -48,7 +50,8 @@ class Task(Protocol):
         """(R, H) head inputs of each output row from the frozen backbone, cached under ``key``."""
 
     def trainer_rows(self, predictions: np.ndarray, data: Encoded) -> np.ndarray:
-        """(R,) predicted label ids from the Trainer's argmax over each encoded row's logits."""
+        """(R,) predicted label ids of each output row (a text, a word) from what the Trainer gathered for
+        each encoded row: a classifier's logits (N, C), a tagger's argmax ids (N, T) (``train.hf.reduce_logits``)."""
 
     def score(self, pred: np.ndarray, data: Encoded, labels: list[str]) -> float:
         """The dev ``metric`` from predicted label ids of each output row."""

@@ -15,7 +15,7 @@ from ctxlearn.evaluate import classification_metrics, write_report
 from ctxlearn.models.classifier import EncoderClassifier
 from ctxlearn.models.infer import map_batches
 from ctxlearn.tasks.base import TASKS
-from ctxlearn.train.encode import Encoded, encode
+from ctxlearn.train.encode import Encoded, encode, per_text, text_labels
 from ctxlearn.train.features import features
 
 
@@ -25,8 +25,10 @@ def predict_proba(model: EncoderClassifier, data: Encoded, tokenizer: Any, bf16:
 
 
 def class_logits(model: nn.Module, data: Encoded, tokenizer: Any, bf16: bool) -> np.ndarray:
+    """(T, C) logits of each text: of its one row, or averaged over its windows."""
     model.eval()
-    return map_batches(lambda b: model(**b).logits, data, tokenizer, bf16=bf16, device=next(model.parameters()).device)
+    rows = map_batches(lambda b: model(**b).logits, data, tokenizer, bf16=bf16, device=next(model.parameters()).device)
+    return per_text(data, rows)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -57,14 +59,15 @@ class Classification:
     def make_model(self, backbone: nn.Module, n_labels: int, pooling: str) -> nn.Module:
         return EncoderClassifier(backbone, n_labels, pooling=pooling)
 
-    def encode(self, items: list, tokenizer: Any, labels: list[str] | None, max_length: int) -> Encoded:
-        return encode(items, tokenizer, labels, max_length)
+    def encode(self, items: list, tokenizer: Any, labels: list[str] | None, max_length: int,
+               long_inputs: str = "truncate") -> Encoded:
+        return encode(items, tokenizer, labels, max_length, long_inputs)
 
     def collator(self, tokenizer: Any) -> Callable:
         return DataCollatorWithPadding(tokenizer)
 
     def targets(self, data: Encoded) -> np.ndarray:
-        return np.array([r["labels"] for r in data.rows])
+        return text_labels(data)
 
     def logits(self, model: nn.Module, data: Encoded, tokenizer: Any, bf16: bool) -> np.ndarray:
         return class_logits(model, data, tokenizer, bf16)
@@ -73,7 +76,7 @@ class Classification:
         return features(model, data, tokenizer, bf16, key)
 
     def trainer_rows(self, predictions: np.ndarray, data: Encoded) -> np.ndarray:
-        return predictions
+        return per_text(data, predictions).argmax(-1)  # the Trainer keeps a classifier's logits (``reduce_logits``)
 
     def score(self, pred: np.ndarray, data: Encoded, labels: list[str]) -> float:
         return float((pred == self.targets(data)).mean())

@@ -106,8 +106,9 @@ class Tagging:
     def make_model(self, backbone: nn.Module, n_labels: int, pooling: str) -> nn.Module:
         return EncoderTagger(backbone, n_labels)
 
-    def encode(self, items: list, tokenizer: Any, labels: list[str] | None, max_length: int) -> EncodedTags:
-        return encode_tags(items, tokenizer, labels, max_length)
+    def encode(self, items: list, tokenizer: Any, labels: list[str] | None, max_length: int,
+               long_inputs: str = "windows") -> EncodedTags:
+        return encode_tags(items, tokenizer, labels, max_length)  # a long sentence is always read in windows
 
     def collator(self, tokenizer: Any) -> Callable:
         return DataCollatorForTokenClassification(tokenizer, label_pad_token_id=IGNORE)

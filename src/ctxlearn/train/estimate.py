@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ctxlearn.methods import Method
-from ctxlearn.train.encode import Encoded
+from ctxlearn.train.encode import Encoded, text_labels
 from ctxlearn.train.features import features, fit_head, head_fit_keys
 from ctxlearn.train.memory import fragmented_peak_mb, peak_rss_mb, settled_rss_mb
 
@@ -57,7 +57,7 @@ def estimate_features(cfg: Any, model: Any, tokenizer: Any, data: dict[str, Enco
     comparison's later seeds): timed on the stored features when they are there, else scaled from a
     sample; ``forward_seconds`` is the forward pass that stores them, scaled from a sample."""
     n_rows = len(data["train"]) + len(data["dev"])
-    keys, cached = head_fit_keys(source, hashes, cfg.max_length, bf16)
+    keys, cached = head_fit_keys(source, hashes, cfg.max_length, bf16, cfg.long_inputs)
     sample = Encoded(data["train"].rows[:SAMPLE])
     t0 = time.perf_counter()
     x = features(model, sample, tokenizer, bf16)
@@ -72,7 +72,7 @@ def estimate_features(cfg: Any, model: Any, tokenizer: Any, data: dict[str, Enco
 def timed_fit(model: Any, tokenizer: Any, data: dict[str, Encoded], keys: dict[str, str], bf16: bool,
               grid: list[float], seed: int) -> float:
     """Seconds of the real run's head fit: the stored features of train and dev read, the head fitted."""
-    y = {s: np.array([r["labels"] for r in data[s].rows]) for s in keys}
+    y = {s: text_labels(data[s]) for s in keys}
     t0 = time.perf_counter()
     x = {s: features(model, data[s], tokenizer, bf16, k) for s, k in keys.items()}
     fit_head(model, x["train"], y["train"], x["dev"], y["dev"], grid, seed)

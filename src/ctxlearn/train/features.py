@@ -15,14 +15,17 @@ from sklearn.preprocessing import StandardScaler
 from ctxlearn.models.classifier import EncoderClassifier
 from ctxlearn.models.infer import map_batches
 from ctxlearn.models.registry import cache_dir
-from ctxlearn.train.encode import Encoded
+from ctxlearn.train.encode import Encoded, per_text
 
 
 def features(model: EncoderClassifier, data: Encoded, tokenizer: Any, bf16: bool, key: str | None = None) -> np.ndarray:
-    """Pooled backbone features (N, H), read from the cache when ``key`` names a stored copy."""
+    """Pooled backbone features (T, H) of each text, read from the cache when ``key`` names a stored copy.
+    A text read in windows gets their token-weighted mean: with mean pooling, the mean over all its tokens."""
     def compute() -> np.ndarray:
         model.eval()
-        return map_batches(lambda b: model.features(**b), data, tokenizer, bf16=bf16, device=next(model.parameters()).device)
+        device = next(model.parameters()).device
+        rows = map_batches(lambda b: model.features(**b), data, tokenizer, bf16=bf16, device=device)
+        return per_text(data, rows)
 
     return cached_array(key, compute)
 
@@ -31,9 +34,10 @@ def cache_path(key: str) -> Path:
     return cache_dir() / "features" / f"{key}.npy"
 
 
-def head_fit_keys(source: Any, hashes: dict[str, str], max_length: int, bf16: bool) -> tuple[dict[str, str], bool]:
+def head_fit_keys(source: Any, hashes: dict[str, str], max_length: int, bf16: bool,
+                  long_inputs: str = "truncate") -> tuple[dict[str, str], bool]:
     """The cache keys of the train and dev features a head fit reads, and whether both are stored."""
-    keys = {s: feature_key(source, hashes[s], max_length, bf16) for s in ("train", "dev")}
+    keys = {s: feature_key(source, hashes[s], max_length, bf16, long_inputs) for s in ("train", "dev")}
     return keys, all(cache_path(k).is_file() for k in keys.values())
 
 
@@ -51,13 +55,14 @@ def cached_array(key: str | None, compute: Callable[[], np.ndarray]) -> np.ndarr
     return out
 
 
-def feature_key(source: Any, split_hash: str, max_length: int, bf16: bool) -> str:
+def feature_key(source: Any, split_hash: str, max_length: int, bf16: bool, long_inputs: str = "truncate") -> str:
     """Cache key of one split's features from the model ``source`` (a ``ModelSource``). It holds the
     weights' sha256, not only their folder: a folder replaced in place (pretrained again into the same
     --out) must not serve the old model's features."""
     from ctxlearn.artifact import weights_sha256  # not at the top: artifact imports the tasks, which import this
 
     parts = (source.path, weights_sha256(source.path), source.pooling, split_hash, max_length, bf16)
+    parts += () if long_inputs == "truncate" else (long_inputs,)  # truncated features keep the keys they had
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
 
 

@@ -140,14 +140,14 @@ class Numbered(Encoded):
 
 
 def dev_metric(task: Task, dev: Encoded, labels: list[str]) -> Callable[[Any], dict[str, float]]:
-    """The Trainer's ``compute_metrics``: the task's dev metric from the argmax ids of every dev row
-    (``argmax_ids`` reduces the logits as they are gathered: a tagger's would be (N, T, C))."""
+    """The Trainer's ``compute_metrics``: the task's dev metric from what was gathered for every dev row
+    (``reduce_logits``: a classifier's logits, a tagger's argmax ids)."""
     def compute(pred: Any) -> dict[str, float]:
-        ids = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
-        if len(ids) != len(dev):  # a timed evaluation on a sample of dev (``_measure``): nothing to score
+        gathered = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+        if len(gathered) != len(dev):  # a timed evaluation on a sample of dev (``_measure``): nothing to score
             return {}
-        ids = ids[np.argsort(pred.label_ids[1])]  # back to dev's order
-        return {task.metric: task.score(task.trainer_rows(ids, dev), dev, labels)}
+        gathered = gathered[np.argsort(pred.label_ids[1])]  # back to dev's order
+        return {task.metric: task.score(task.trainer_rows(gathered, dev), dev, labels)}
 
     return compute
 
@@ -165,8 +165,11 @@ def smoothed_loss(smoothing: float) -> Callable[..., torch.Tensor]:
     return loss
 
 
-def argmax_ids(logits: Any, labels: Any) -> torch.Tensor:
-    return (logits[0] if isinstance(logits, tuple) else logits).argmax(-1)
+def reduce_logits(logits: Any, labels: Any) -> torch.Tensor:
+    """What the Trainer gathers from each evaluation batch: a tagger's (B, T, C) logits reduced to ids
+    as they come; a classifier's (B, C) kept, so a long text's windows can be averaged before the argmax."""
+    logits = logits[0] if isinstance(logits, tuple) else logits
+    return logits.argmax(-1) if logits.dim() > 2 else logits.float()
 
 
 def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Encoded, cfg: Any, work: Path,
@@ -191,7 +194,7 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     callbacks = [clock, RunClock(), *(callbacks or [])] + ([EarlyStoppingCallback(cfg.patience)] if stops else [])
     trainer = ScaledTrainer(model=model, args=args, train_dataset=Numbered(train.rows), eval_dataset=Numbered(dev.rows),
                             data_collator=task.collator(tokenizer), compute_metrics=dev_metric(task, dev, labels or []),
-                            preprocess_logits_for_metrics=argmax_ids, callbacks=callbacks, lr_scale=lr_scale,
+                            preprocess_logits_for_metrics=reduce_logits, callbacks=callbacks, lr_scale=lr_scale,
                             compute_loss_func=smoothed_loss(cfg.label_smoothing) if cfg.label_smoothing else None)
     if max_steps:
         return _measure(trainer, clock, dev)

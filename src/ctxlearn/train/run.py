@@ -115,7 +115,7 @@ def _probes(cfg: TrainConfig, method: Method) -> bool:
 
 def cached_features(task: Task, model: EncoderClassifier, data: Encoded, split_hash: str, cfg: TrainConfig, source: Any,
                     tokenizer: Any, bf16: bool) -> np.ndarray:
-    key = feature_key(source, split_hash, cfg.max_length, bf16)
+    key = feature_key(source, split_hash, cfg.max_length, bf16, cfg.long_inputs)
     return task.features(model, data, tokenizer, bf16, key)
 
 
@@ -123,7 +123,8 @@ def fit_features_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, to
                       data: dict[str, Encoded], source: Any, bf16: bool, grid: list[float]) -> dict[str, Any]:
     """A linear head fitted on the frozen backbone's cached features of each output row, C picked by
     the task's dev metric."""
-    keys, cached = head_fit_keys(source, splits.hashes, cfg.max_length, bf16)  # a comparison's estimate tells the two apart
+    # a comparison's estimate tells the two apart
+    keys, cached = head_fit_keys(source, splits.hashes, cfg.max_length, bf16, cfg.long_inputs)
     x = {s: task.features(model, data[s], tokenizer, bf16, k) for s, k in keys.items()}
     y = {s: task.targets(data[s]) for s in ("train", "dev")}
     score = (task.metric, lambda pred: task.score(pred, data["dev"], splits.labels))
@@ -162,7 +163,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     if not cfg.estimate_steps and dist.is_main():  # a measurement leaves an interrupted run's folder as it is
         open_work(cfg, work, identity(cfg, splits.hashes, source.path))
     dist.wait_for_everyone()  # the work folder is ready (emptied, or checked for --resume) before any process trains
-    data = {s: task.encode(getattr(splits, s), tokenizer, splits.labels, cfg.max_length) for s in ("train", "dev", "test")}
+    data = {s: task.encode(getattr(splits, s), tokenizer, splits.labels, cfg.max_length, cfg.long_inputs)
+            for s in ("train", "dev", "test")}
     bf16 = resolve_bf16(cfg.bf16)
     t_probe = time.time()
     probe = probe_head(cfg, task, model, tokenizer, splits, data, source, bf16) if _probes(cfg, method) else None
@@ -245,8 +247,8 @@ def evaluate_splits(cfg: TrainConfig, method: Method, task: Task, model: Encoder
 
 
 def latency_ms(model: EncoderClassifier, data: Encoded, tokenizer: Any, bf16: bool, n: int = 256) -> float:
-    """Batched prediction time per example (per window, for tagging) through the whole model, on up to
-    ``n`` test rows."""
+    """Batched prediction time per row (a window, for tagging and for classification in windows)
+    through the whole model, on up to ``n`` test rows."""
     sample = Encoded(data.rows[:n])
     model.eval()
     t0 = time.perf_counter()
