@@ -38,8 +38,9 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, prefix: str 
             parser.add_argument(_flag(prefix + f.name), dest=dest_prefix + f.name, action=argparse.BooleanOptionalAction,
                                 default=None, help=text)
         else:
+            choices = f.metadata.get("choices")  # shown in --help, and a wrong value is refused naming them
             parser.add_argument(_flag(prefix + f.name), dest=dest_prefix + f.name, type=base, default=None,
-                                metavar=f.name.upper(), help=text)
+                                choices=choices, metavar=None if choices else f.name.upper(), help=text)
 
 
 def _train_parser(sub: Any) -> None:

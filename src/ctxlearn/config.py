@@ -51,7 +51,7 @@ class TrainConfig(DataOptions):
     long_inputs: str = opt("truncate", "classification: read a text longer than max_length truncated to its start, or "
                                         "whole, in windows of max_length tokens overlapping by half, each trained on "
                                         "with the text's label, their logits averaged (weighted by tokens) to predict; "
-                                        "tagging always reads long sentences in windows")
+                                        "tagging always reads long sentences in windows", choices=LONG_INPUTS)
     epochs: float = opt(0.0, "training epochs (0 = the method's default)")
     batch_size: int = opt(32, "training batch size")
     lr: float = opt(0.0, "peak learning rate (0 = the method's default)")
@@ -60,9 +60,10 @@ class TrainConfig(DataOptions):
     label_smoothing: float = opt(0.0, "share of each target spread evenly over all labels in the training loss "
                                       "of gradient-trained methods (Szegedy et al. 2016; 0 = plain cross-entropy)")
     head_init: str = opt("random", "start the head from random weights, or from a linear probe fitted on the frozen "
-                         "backbone's cached features (probe: LP-FT, Kumar et al. 2022)")
+                         "backbone's cached features (probe: LP-FT, Kumar et al. 2022)", choices=("random", "probe"))
     patience: int = opt(2, "stop after this many evaluations on dev without improvement (0 = never)")
-    bf16: str = opt("auto", "bf16 mixed precision: auto (on where the hardware has bf16), on, off")
+    bf16: str = opt("auto", "bf16 mixed precision: auto (on where the hardware has bf16), on, off",
+                    choices=("auto", "on", "off"))
     seed: int = opt(0, "seed for splits, initialisation, data order and dropout")
     threads: int = opt(0, "CPU threads for torch (0 = all cores)")
     estimate_steps: int = opt(0, "only measure: run this many training steps and print the predicted time per epoch "

@@ -93,3 +93,17 @@ def test_help_teaches_every_field(capsys) -> None:
         if name != "method_options":
             assert "--" + name.replace("_", "-") in text
             assert " ".join(field.metadata["help"].split())[:40] in text
+
+
+@pytest.mark.parametrize("flag, value, named", [("--long-inputs", "whole", "'truncate', 'windows'"),
+                                                ("--bf16", "yes", "'auto', 'on', 'off'")])
+def test_a_setting_with_fixed_values_lists_them_in_help_and_when_refused(flag: str, value: str, named: str,
+                                                                         capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert f"{flag} {{{named.replace(chr(39), '').replace(' ', '')}}}" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--data", "d", flag, value])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "invalid choice" in err and value in err
+    assert all(choice in err for choice in named.replace("'", "").split(", "))
