@@ -55,16 +55,13 @@ class EncodedTexts(Encoded):
         For a mean-pooling classifier that is the head applied to the mean over all the windows' tokens."""
         if not self.windowed:
             return per_row
-        out = per_row[self.first_rows()].copy()
-        counts = np.bincount(self.text_of, minlength=self.n_texts)
-        split = counts[self.text_of] > 1
-        if split.any():
-            w = self.weights[split].reshape(-1, *([1] * (per_row.ndim - 1)))
-            sums = np.zeros_like(out, dtype=np.float64)
-            np.add.at(sums, self.text_of[split], per_row[split] * w)
-            totals = np.bincount(self.text_of[split], weights=self.weights[split], minlength=self.n_texts)
-            many = counts > 1
-            out[many] = (sums[many] / totals[many].reshape(-1, *([1] * (per_row.ndim - 1)))).astype(out.dtype)
+        shape = (-1,) + (1,) * (per_row.ndim - 1)
+        sums = np.zeros((self.n_texts, *per_row.shape[1:]))
+        np.add.at(sums, self.text_of, per_row * self.weights.reshape(shape))
+        totals = np.bincount(self.text_of, weights=self.weights, minlength=self.n_texts)
+        out = (sums / totals.reshape(shape)).astype(per_row.dtype)
+        lone = np.bincount(self.text_of, minlength=self.n_texts) == 1
+        out[lone] = per_row[self.first_rows()[lone]]  # as it is, not rounded through w * x / w
         return out
 
     def text_labels(self) -> np.ndarray:
@@ -114,7 +111,7 @@ def _windows(tokenizer: Any, texts: list[str], pairs: list[str] | None,
         raise ConfigError(f"long_inputs windows needs a fast (Rust) tokenizer; {type(tokenizer).__name__} is not one")
     if pairs is None:
         budget = max_length - tokenizer.num_special_tokens_to_add(pair=False)
-        return _cut(tokenizer, texts, None, max_length, budget // 2, range(len(texts)))
+        return _cut(tokenizer, texts, None, max_length, budget // 2, owners=list(range(len(texts))))
     rows: list[tuple[int, dict[str, Any], float]] = []
     budget = max_length - tokenizer.num_special_tokens_to_add(pair=True)
     seconds = tokenizer(pairs, add_special_tokens=False)["input_ids"]
@@ -124,18 +121,19 @@ def _windows(tokenizer: Any, texts: list[str], pairs: list[str] | None,
             enc = tokenizer(text, pair, truncation="longest_first", max_length=max_length)
             rows.append((i, {k: enc[k] for k in _ROW_KEYS if k in enc}, 1.0))
         else:
-            cut_rows, _, weights = _cut(tokenizer, [text], [pair], max_length, room // 2, [i])
+            cut_rows, _, weights = _cut(tokenizer, [text], [pair], max_length, room // 2, owners=[i])
             rows += [(i, r, w) for r, w in zip(cut_rows, weights)]
     return [r for _, r, _ in rows], [i for i, _, _ in rows], [w for _, _, w in rows]
 
 
 def _cut(tokenizer: Any, texts: list[str], pairs: list[str] | None, max_length: int, overlap: int,
-         ids: Any) -> tuple[list[dict[str, Any]], list[int], list[float]]:
+         owners: list[int]) -> tuple[list[dict[str, Any]], list[int], list[float]]:
+    """Windows of ``texts`` (the first of each pair), the text each reads (``owners[i]`` for ``texts[i]``),
+    and each window's count of that text's tokens."""
     enc = tokenizer(texts, pairs, truncation="only_first" if pairs else True, max_length=max_length,
                     stride=overlap, return_overflowing_tokens=True)
-    ids = list(ids)
     rows = [{k: enc[k][r] for k in _ROW_KEYS if k in enc} for r in range(len(enc["input_ids"]))]
-    text_of = [ids[s] for s in enc["overflow_to_sample_mapping"]]
+    text_of = [owners[s] for s in enc["overflow_to_sample_mapping"]]
     weights = [float(sum(s == 0 for s in enc.sequence_ids(r))) for r in range(len(rows))]
     return rows, text_of, weights
 
