@@ -10,7 +10,7 @@ import sys
 import typing
 from typing import Any
 
-from ctxlearn.config import LONG_INPUTS
+from ctxlearn.config import READINGS
 from ctxlearn.errors import CtxlearnError
 from ctxlearn.export.cli import add_parser as add_export_parser
 from ctxlearn.scratch.cli import add_commands as add_scratch_commands
@@ -212,7 +212,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _long_inputs_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--long-inputs", choices=LONG_INPUTS, default=None,
+    p.add_argument("--long-inputs", choices=READINGS, default=None,
                    help="fine-tuned classifiers: read texts longer than the run's max_length truncated or in "
                         "windows (default: as the run was trained; windows on a run trained truncated = train "
                         "short, test long)")

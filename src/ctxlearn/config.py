@@ -11,7 +11,15 @@ import yaml
 from ctxlearn.errors import ConfigError
 
 
-LONG_INPUTS = ("truncate", "windows")  # how a classifier reads a text longer than max_length (``train.encode``)
+READINGS = ("truncate", "windows")  # how one split's texts longer than max_length are read (``train.encode``)
+LONG_INPUTS = (*READINGS, "train-short")  # a run's choice; train-short: train truncated, read the rest in windows
+
+
+def reading(long_inputs: str, split: str) -> str:
+    """How ``split`` (train, dev, test, or predict) reads long texts in a run made with ``long_inputs``."""
+    if long_inputs == "train-short":
+        return "truncate" if split == "train" else "windows"
+    return long_inputs
 
 
 def opt(default: Any, help: str, **kw: Any) -> Any:
@@ -48,10 +56,12 @@ class TrainConfig(DataOptions):
                             "where it can be and keeping every label, for classification; at random, for tagging")
     max_length: int = opt(128, "longest input in tokens: classification truncates longer texts (a pair's longer side "
                                "first); tagging splits a longer sentence into overlapping windows and tags every word")
-    long_inputs: str = opt("truncate", "classification: read a text longer than max_length truncated to its start, or "
-                                        "whole, in windows of max_length tokens overlapping by half, each trained on "
-                                        "with the text's label, their logits averaged (weighted by tokens) to predict; "
-                                        "tagging always reads long sentences in windows", choices=LONG_INPUTS)
+    long_inputs: str = opt("truncate", "classification: a text longer than max_length is truncated to its start; or "
+                                        "read whole in windows of max_length tokens overlapping by half, each trained "
+                                        "on with the text's label, their logits averaged (weighted by tokens) to "
+                                        "predict (windows); or trained on truncated and read in windows to evaluate and "
+                                        "predict (train-short); tagging always reads long sentences in windows",
+                           choices=LONG_INPUTS)
     epochs: float = opt(0.0, "training epochs (0 = the method's default)")
     batch_size: int = opt(32, "training batch size")
     lr: float = opt(0.0, "peak learning rate (0 = the method's default)")

@@ -95,7 +95,7 @@ def test_help_teaches_every_field(capsys) -> None:
             assert " ".join(field.metadata["help"].split())[:40] in text
 
 
-@pytest.mark.parametrize("flag, value, named", [("--long-inputs", "whole", "'truncate', 'windows'"),
+@pytest.mark.parametrize("flag, value, named", [("--long-inputs", "whole", "'truncate', 'windows', 'train-short'"),
                                                 ("--bf16", "yes", "'auto', 'on', 'off'")])
 def test_a_setting_with_fixed_values_lists_them_in_help_and_when_refused(flag: str, value: str, named: str,
                                                                          capsys) -> None:

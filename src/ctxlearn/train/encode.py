@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from ctxlearn.config import LONG_INPUTS
+from ctxlearn.config import READINGS
 from ctxlearn.data.example import Example
 from ctxlearn.errors import ConfigError
 
@@ -85,8 +85,8 @@ def encode(examples: list[Example], tokenizer: Any, labels: list[str] | None, ma
            long_inputs: str = "truncate") -> EncodedTexts:
     """Tokenise texts (or pairs); a longer text is truncated (a pair's longer side first) or, with
     ``long_inputs="windows"``, read in windows. Label ids are attached when ``labels`` is given."""
-    if long_inputs not in LONG_INPUTS:
-        raise ConfigError(f"long_inputs must be one of {', '.join(LONG_INPUTS)}, not {long_inputs!r}")
+    if long_inputs not in READINGS:
+        raise ConfigError(f"a split is read one of {', '.join(READINGS)} ways, not {long_inputs!r}")
     texts = [ex.text for ex in examples]
     pairs = [ex.text_pair for ex in examples] if examples and examples[0].text_pair is not None else None
     if long_inputs == "windows":

@@ -12,6 +12,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from ctxlearn.config import reading
 from ctxlearn.models.classifier import EncoderClassifier
 from ctxlearn.models.infer import map_batches
 from ctxlearn.models.registry import cache_dir
@@ -37,7 +38,7 @@ def cache_path(key: str) -> Path:
 def head_fit_keys(source: Any, hashes: dict[str, str], max_length: int, bf16: bool,
                   long_inputs: str = "truncate") -> tuple[dict[str, str], bool]:
     """The cache keys of the train and dev features a head fit reads, and whether both are stored."""
-    keys = {s: feature_key(source, hashes[s], max_length, bf16, long_inputs) for s in ("train", "dev")}
+    keys = {s: feature_key(source, hashes[s], max_length, bf16, reading(long_inputs, s)) for s in ("train", "dev")}
     return keys, all(cache_path(k).is_file() for k in keys.values())
 
 
@@ -55,14 +56,14 @@ def cached_array(key: str | None, compute: Callable[[], np.ndarray]) -> np.ndarr
     return out
 
 
-def feature_key(source: Any, split_hash: str, max_length: int, bf16: bool, long_inputs: str = "truncate") -> str:
+def feature_key(source: Any, split_hash: str, max_length: int, bf16: bool, read: str = "truncate") -> str:
     """Cache key of one split's features from the model ``source`` (a ``ModelSource``). It holds the
     weights' sha256, not only their folder: a folder replaced in place (pretrained again into the same
     --out) must not serve the old model's features."""
     from ctxlearn.artifact import weights_sha256  # not at the top: artifact imports the tasks, which import this
 
     parts = (source.path, weights_sha256(source.path), source.pooling, split_hash, max_length, bf16)
-    parts += () if long_inputs == "truncate" else (long_inputs,)  # truncated features keep the keys they had
+    parts += () if read == "truncate" else (read,)  # truncated features keep the keys they had
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
 
 

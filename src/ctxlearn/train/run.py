@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ctxlearn.artifact import check_out, save_weights, weights_sha256, write_atomically
-from ctxlearn.config import TrainConfig, from_dict, save_yaml, to_dict
+from ctxlearn.config import TrainConfig, from_dict, reading, save_yaml, to_dict
 from ctxlearn.data import Splits
 from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
@@ -113,9 +113,9 @@ def _probes(cfg: TrainConfig, method: Method) -> bool:
     return cfg.head_init == "probe" and method.fit == "trainer"
 
 
-def cached_features(task: Task, model: EncoderClassifier, data: Encoded, split_hash: str, cfg: TrainConfig, source: Any,
-                    tokenizer: Any, bf16: bool) -> np.ndarray:
-    key = feature_key(source, split_hash, cfg.max_length, bf16, cfg.long_inputs)
+def cached_features(task: Task, model: EncoderClassifier, data: Encoded, split: str, splits: Splits, cfg: TrainConfig,
+                    source: Any, tokenizer: Any, bf16: bool) -> np.ndarray:
+    key = feature_key(source, splits.hashes[split], cfg.max_length, bf16, reading(cfg.long_inputs, split))
     return task.features(model, data, tokenizer, bf16, key)
 
 
@@ -163,7 +163,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     if not cfg.estimate_steps and dist.is_main():  # a measurement leaves an interrupted run's folder as it is
         open_work(cfg, work, identity(cfg, splits.hashes, source.path))
     dist.wait_for_everyone()  # the work folder is ready (emptied, or checked for --resume) before any process trains
-    data = {s: task.encode(getattr(splits, s), tokenizer, splits.labels, cfg.max_length, cfg.long_inputs)
+    data = {s: task.encode(getattr(splits, s), tokenizer, splits.labels, cfg.max_length, reading(cfg.long_inputs, s))
             for s in ("train", "dev", "test")}
     bf16 = resolve_bf16(cfg.bf16)
     t_probe = time.time()
@@ -236,7 +236,7 @@ def evaluate_splits(cfg: TrainConfig, method: Method, task: Task, model: Encoder
     metrics, preds = {}, {}
     for split in ("dev", "test"):
         if method.fit == "features":  # the frozen backbone's features are cached: only the head runs
-            x = torch.from_numpy(cached_features(task, model, data[split], splits.hashes[split], cfg, source, tokenizer, bf16))
+            x = torch.from_numpy(cached_features(task, model, data[split], split, splits, cfg, source, tokenizer, bf16))
             with torch.no_grad():
                 logits = model.head(x).float().numpy()
         else:

@@ -73,5 +73,5 @@ def test_windows_average_by_the_tokens_each_holds_and_a_lone_row_is_kept_exactly
 
 
 def test_an_unknown_way_of_reading_long_inputs_is_refused(tok) -> None:
-    with pytest.raises(ConfigError, match="long_inputs must be one of truncate, windows"):
+    with pytest.raises(ConfigError, match="a split is read one of truncate, windows ways, not 'chunks'"):
         encode([Example("good", "positive")], tok, None, 16, "chunks")

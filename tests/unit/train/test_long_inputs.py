@@ -58,6 +58,16 @@ def test_a_windowed_run_scores_dev_during_training_as_after_it(tiny_bert: Path, 
     assert np.allclose(Predictor(run).predict_proba(examples), _probs(run), atol=1e-5)
 
 
+def test_train_short_trains_on_truncated_texts_and_reads_dev_and_test_in_windows(tiny_bert: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    result = _run(tiny_bert, write_late_cue(tmp_path / "late"), run, method="full", long_inputs="train-short",
+                  epochs=1, batch_size=16, patience=0)
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["training"]["steps"] == 10  # 160 texts, one row each; windows would make about 480 rows
+    assert manifest["training"]["best_dev_accuracy"] == pytest.approx(result["dev_accuracy"])  # dev read in windows
+    assert Predictor(run).long_inputs == "windows" and len(_probs(run)) == 60
+
+
 def test_a_run_trained_truncated_can_predict_in_windows(tiny_bert: Path, tmp_path: Path) -> None:
     data = write_late_cue(tmp_path / "late")
     run = tmp_path / "cut"
@@ -72,5 +82,5 @@ def test_long_inputs_is_refused_for_a_tagging_run_and_checked_in_the_config(tmp_
     (tmp_path / "tagger" / "manifest.json").write_text(json.dumps({"task": "tagging", "method": "full", "model_source": {}}))
     with pytest.raises(ConfigError, match="--long-inputs is for fine-tuned classifiers"):
         open_predictor(tmp_path / "tagger", "windows")
-    with pytest.raises(ConfigError, match="long_inputs must be one of truncate, windows, not 'whole'"):
+    with pytest.raises(ConfigError, match="long_inputs must be one of truncate, windows, train-short, not 'whole'"):
         TrainConfig(data="d", long_inputs="whole")
