@@ -42,7 +42,8 @@ def test_windows_read_what_truncation_cuts_off(tiny_bert: Path, tmp_path: Path) 
     data = write_late_cue(tmp_path / "late")
     cut = _run(tiny_bert, data, tmp_path / "cut")
     whole = _run(tiny_bert, data, tmp_path / "whole", long_inputs="windows")
-    assert cut["test_accuracy"] < 0.7 and whole["test_accuracy"] > 0.9
+    short = _run(tiny_bert, data, tmp_path / "short", long_inputs="train-short")  # reads the cue, never learnt it
+    assert cut["test_accuracy"] < 0.7 and short["test_accuracy"] < 0.7 and whole["test_accuracy"] > 0.9
     assert len(_probs(tmp_path / "whole")) == 60  # one prediction per text, not per window
 
 
