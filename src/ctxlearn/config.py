@@ -15,6 +15,12 @@ READINGS = ("truncate", "windows")  # how one split's texts longer than max_leng
 LONG_INPUTS = (*READINGS, "train-short")  # a run's choice; train-short: train truncated, read the rest in windows
 
 
+def check_long_inputs(value: str) -> str:
+    if value not in LONG_INPUTS:
+        raise ConfigError(f"long_inputs must be one of {', '.join(LONG_INPUTS)}, not {value!r}")
+    return value
+
+
 def reading(long_inputs: str, split: str) -> str:
     """How ``split`` (train, dev, test, or predict) reads long texts in a run made with ``long_inputs``."""
     if long_inputs == "train-short":
@@ -85,8 +91,7 @@ class TrainConfig(DataOptions):
         super().__post_init__()
         if self.method_options is None:
             self.method_options = {}
-        if self.long_inputs not in LONG_INPUTS:
-            raise ConfigError(f"long_inputs must be one of {', '.join(LONG_INPUTS)}, not {self.long_inputs!r}")
+        check_long_inputs(self.long_inputs)
         if self.bf16 not in {"auto", "on", "off"}:
             raise ConfigError(f"bf16 must be auto, on or off, not {self.bf16!r}")
         if self.head_init not in {"random", "probe"}:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ctxlearn.artifact import load_classifier
-from ctxlearn.config import LONG_INPUTS, load_yaml, reading
+from ctxlearn.config import check_long_inputs, load_yaml, reading
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.readers import read_examples
 from ctxlearn.data.splits import load_splits
@@ -35,9 +35,7 @@ class Predictor:
         self.fields = Fields(cfg.get("text_field", "text"), cfg.get("label_field", "label"),
                              cfg.get("text_pair_field")).for_model(bool(self.manifest.get("text_pairs")))
         self.max_length = int(cfg.get("max_length", 128))
-        chosen = long_inputs or cfg.get("long_inputs", "truncate")
-        if chosen not in LONG_INPUTS:
-            raise ConfigError(f"long_inputs must be one of {', '.join(LONG_INPUTS)}, not {chosen!r}")
+        chosen = check_long_inputs(long_inputs or cfg.get("long_inputs", "truncate"))
         self.long_inputs = reading(chosen, "predict")  # how this reads texts: truncate or windows
         self.bf16 = bool(self.manifest.get("bf16", False))
 
