@@ -13,6 +13,7 @@ from ctxlearn.errors import ConfigError
 
 READINGS = ("truncate", "windows")  # how one split's texts longer than max_length are read (``train.encode``)
 LONG_INPUTS = (*READINGS, "train-short")  # a run's choice; train-short: train truncated, read the rest in windows
+CLASS_WEIGHTS = ("none", "balanced")  # how examples weigh in training (``train.loss.class_weights``)
 
 
 def check_long_inputs(value: str) -> str:
@@ -75,6 +76,10 @@ class TrainConfig(DataOptions):
     warmup_ratio: float = opt(0.06, "share of steps spent warming the learning rate up, then linear decay")
     label_smoothing: float = opt(0.0, "share of each target spread evenly over all labels in the training loss "
                                       "of gradient-trained methods (Szegedy et al. 2016; 0 = plain cross-entropy)")
+    class_weights: str = opt("none", "weigh each class in the training loss (and the head's fit) equally in total, "
+                                     "so a rare class counts as much as a common one (balanced: n / (classes x "
+                                     "count), scikit-learn's rule); none: every example weighs the same",
+                             choices=CLASS_WEIGHTS)
     head_init: str = opt("random", "start the head from random weights, or from a linear probe fitted on the frozen "
                          "backbone's cached features (probe: LP-FT, Kumar et al. 2022)", choices=("random", "probe"))
     patience: int = opt(2, "stop after this many evaluations on dev without improvement (0 = never)")
@@ -96,6 +101,8 @@ class TrainConfig(DataOptions):
             raise ConfigError(f"bf16 must be auto, on or off, not {self.bf16!r}")
         if self.head_init not in {"random", "probe"}:
             raise ConfigError(f"head_init must be random or probe, not {self.head_init!r}")
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise ConfigError(f"class_weights must be {' or '.join(CLASS_WEIGHTS)}, not {self.class_weights!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), e.g. 0.1, not {self.label_smoothing}")
         if self.batch_size < 1 or self.max_length < 8:

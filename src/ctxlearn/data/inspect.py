@@ -46,7 +46,8 @@ def _lengths(exs: list, tokenizer: Any) -> dict[str, Any]:
 def _imbalance(counts: dict[str, int]) -> list[str]:
     lo, hi = min(counts.values()), max(counts.values())
     if lo == 0 or hi / lo > IMBALANCE_RATIO:
-        return [f"train: classes are imbalanced ({hi} vs {lo} examples); macro-F1 is the fairer score"]
+        return [f"train: classes are imbalanced ({hi} vs {lo} examples); macro-F1 is the fairer score, and "
+                "--class-weights balanced makes the rare classes weigh as much as the common ones in training"]
     return []
 
 

@@ -69,15 +69,17 @@ def feature_key(source: Any, split_hash: str, max_length: int, bf16: bool, read:
 
 def fit_head(model: EncoderClassifier, x_train: np.ndarray, y_train: np.ndarray, x_dev: np.ndarray,
              y_dev: np.ndarray, c_grid: list[float], seed: int,
-             score: tuple[str, Callable[[np.ndarray], float]] | None = None) -> dict[str, Any]:
+             score: tuple[str, Callable[[np.ndarray], float]] | None = None,
+             class_weight: str | None = None) -> dict[str, Any]:
     """Pick C on dev, then write the standardised logistic regression into ``model.head``. ``score``
-    names a metric and computes it from the dev predictions (class ids); dev accuracy by default."""
+    names a metric and computes it from the dev predictions (class ids); dev accuracy by default.
+    ``class_weight`` is scikit-learn's (``"balanced"``, or None: every row weighs the same)."""
     name, score_fn = score or ("accuracy", lambda pred: float((pred == y_dev).mean()))
     scaler = StandardScaler().fit(x_train)
     xs, xd = scaler.transform(x_train), scaler.transform(x_dev)
     best: tuple[float, float, LogisticRegression] | None = None
     for c in c_grid:
-        clf = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(xs, y_train)
+        clf = LogisticRegression(C=c, max_iter=2000, random_state=seed, class_weight=class_weight).fit(xs, y_train)
         value = score_fn(clf.predict(xd))
         if best is None or value > best[0]:
             best = (value, c, clf)

@@ -19,9 +19,9 @@ from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, Traini
 from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import get_last_checkpoint
 
-from ctxlearn.models.tagger import IGNORE
 from ctxlearn.tasks import TASKS, Task
 from ctxlearn.train.encode import Encoded
+from ctxlearn.train.loss import class_weights, training_loss
 from ctxlearn.train.memory import settled_rss_mb
 from ctxlearn.train.resume import read_json, write_json
 
@@ -152,19 +152,6 @@ def dev_metric(task: Task, dev: Encoded, labels: list[str]) -> Callable[[Any], d
     return compute
 
 
-def smoothed_loss(smoothing: float) -> Callable[..., torch.Tensor]:
-    """The Trainer's ``compute_loss_func`` for label smoothing: cross-entropy over every output row
-    ((B, C) for a classifier, (B, T, C) for a tagger, whose -100 positions are skipped), as the models'
-    own loss, with ``smoothing`` of each target spread over all labels. transformers' own smoother
-    needs a ``config`` on the model, which ctxlearn's heads do not have."""
-    def loss(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
-        logits = outputs["logits"]
-        return nn.functional.cross_entropy(logits.flatten(0, -2).float(), labels.flatten(), ignore_index=IGNORE,
-                                           label_smoothing=smoothing)
-
-    return loss
-
-
 def reduce_logits(logits: Any, labels: Any) -> torch.Tensor:
     """What the Trainer gathers from each evaluation batch: a tagger's (B, T, C) logits reduced to ids
     as they come; a classifier's (B, C) kept, so a long text's windows can be averaged before the argmax."""
@@ -189,13 +176,14 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     args = _args(cfg, work, epochs, lr, bf16, max(1, math.ceil(steps_per_epoch * epochs)), steps_per_epoch, max_steps,
                  task.metric, stop_at=finished["steps"] if finished else 0)
     clock = StepClock()
+    weights = class_weights(cfg.class_weights, task.targets(train), len(labels) if labels else 0)
     stops = cfg.patience > 0 and not max_steps
     train = spread(train, cfg.batch_size, max_steps, cfg.seed) if max_steps else train
     callbacks = [clock, RunClock(), *(callbacks or [])] + ([EarlyStoppingCallback(cfg.patience)] if stops else [])
     trainer = ScaledTrainer(model=model, args=args, train_dataset=Numbered(train.rows), eval_dataset=Numbered(dev.rows),
                             data_collator=task.collator(tokenizer), compute_metrics=dev_metric(task, dev, labels or []),
                             preprocess_logits_for_metrics=reduce_logits, callbacks=callbacks, lr_scale=lr_scale,
-                            compute_loss_func=smoothed_loss(cfg.label_smoothing) if cfg.label_smoothing else None)
+                            compute_loss_func=training_loss(cfg.label_smoothing, weights))
     if max_steps:
         return _measure(trainer, clock, dev)
     result = trainer.train(resume_from_checkpoint=resume)

@@ -1,6 +1,6 @@
 """The Trainer path: the step clock (steady training speed leaves out the first step and any interval
 holding an evaluation or a checkpoint save), per-parameter learning-rate multiples (LoRA+), and the
-label-smoothed loss."""
+batches an estimate measures."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -12,7 +12,7 @@ from transformers import TrainingArguments
 
 from ctxlearn.methods import METHODS
 from ctxlearn.methods.lora import LoraOptions
-from ctxlearn.train.hf import ScaledTrainer, StepClock, scaled_groups, smoothed_loss
+from ctxlearn.train.hf import ScaledTrainer, StepClock, scaled_groups
 
 
 def _tick(clock: StepClock, first: int, last: int) -> None:
@@ -81,24 +81,3 @@ def test_spread_batches_after_the_first_come_in_a_seeded_random_order() -> None:
     firsts = [[len(spread(Encoded(rows), 4, 20, seed).rows[i]["input_ids"]) for i in range(0, 80, 4)] for seed in (0, 0, 1)]
     assert firsts[0] == firsts[1] != firsts[2]
     assert firsts[0][1:] != sorted(firsts[0][1:], reverse=True)  # sizes go up and down, as in an epoch
-
-
-def _by_definition(logits: torch.Tensor, labels: torch.Tensor, smoothing: float) -> torch.Tensor:
-    """Mean over the kept rows of -((1 - s) log p_y + s/C sum_c log p_c), written out."""
-    logp = logits.log_softmax(-1).flatten(0, -2)
-    labels = labels.flatten()
-    kept = labels != -100
-    per_row = -(1 - smoothing) * logp[kept, labels[kept]] - smoothing * logp[kept].mean(-1)
-    return per_row.mean()
-
-
-@pytest.mark.parametrize("shape", [(5, 3), (2, 4, 3)])  # a classifier's (B, C), a tagger's (B, T, C)
-def test_smoothed_loss_follows_the_definition_and_skips_ignored_positions(shape: tuple[int, ...]) -> None:
-    gen = torch.Generator().manual_seed(0)
-    logits = torch.randn(shape, generator=gen)
-    labels = torch.randint(0, 3, shape[:-1], generator=gen)
-    labels.view(-1)[1] = -100
-    for smoothing in (0.0, 0.2):
-        got = smoothed_loss(smoothing)({"logits": logits}, labels)
-        assert got.item() == pytest.approx(_by_definition(logits, labels, smoothing).item(), rel=1e-5)
-    assert smoothed_loss(0.2)({"logits": logits}, labels).item() != pytest.approx(smoothed_loss(0.0)({"logits": logits}, labels).item())

@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from ctxlearn.config import TrainConfig
 from ctxlearn.errors import ConfigError
@@ -61,3 +63,66 @@ def test_head_options_feed_the_probe_without_a_warning(capsys) -> None:
 def test_options_of_no_method_or_no_field_are_refused(options: dict, named: str) -> None:
     with pytest.raises(ConfigError, match=named):
         _check("lora", options)
+
+
+def _imbalanced(toy_data: Path) -> Path:
+    """toy_data with five in six positive training texts dropped: 80 negative, 14 positive."""
+    lines = (toy_data / "train.jsonl").read_text().splitlines()
+    kept = [l for i, l in enumerate(l for l in lines if '"positive"' in l) if i % 6 == 0]
+    (toy_data / "train.jsonl").write_text("\n".join([l for l in lines if '"negative"' in l] + kept) + "\n")
+    return toy_data
+
+
+def test_balanced_class_weights_reach_the_trainers_loss(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctxlearn.train.hf as hf
+    from ctxlearn.train.loss import training_loss
+
+    handed, calls = [], []
+
+    def recorded(smoothing: float, weights: torch.Tensor | None):  # the weights handed over, and each use of the loss
+        handed.append(weights)
+        loss = training_loss(smoothing, weights)
+        return lambda *a, **kw: calls.append(1) or loss(*a, **kw)
+
+    monkeypatch.setattr(hf, "training_loss", recorded)
+    run_training(TrainConfig(data=str(_imbalanced(toy_data)), model=str(tiny_bert), method="full", epochs=1,
+                             out=str(tmp_path / "run"), batch_size=16, patience=0, bf16="off", class_weights="balanced"))
+    labels = json.loads((tmp_path / "run" / "labels.json").read_text())
+    expected = {"negative": 94 / (2 * 80), "positive": 94 / (2 * 14)}
+    assert handed[0].tolist() == pytest.approx([expected[name] for name in labels])
+    assert len(calls) >= 6  # each of the 6 training steps (94 texts in batches of 16) took its loss from it (and dev too)
+
+
+def _mean_positive_probability(run: Path) -> float:
+    labels = json.loads((run / "labels.json").read_text())
+    rows = [json.loads(l) for l in (run / "test_predictions.jsonl").read_text().splitlines()]
+    return sum(r["probs"][labels.index("positive")] for r in rows) / len(rows)
+
+
+def test_balanced_class_weights_lift_the_rare_class_in_the_heads_fit(tiny_bert: Path, toy_data: Path,
+                                                                      tmp_path: Path) -> None:
+    """On the tiny random BERT's features the two classes overlap, so the fit leans on the prior: weighing
+    the 14 positive texts as much as the 80 negative ones raises every test text's positive probability."""
+    data = _imbalanced(toy_data)
+    runs = {}
+    for rule in ("none", "balanced"):
+        run_training(TrainConfig(data=str(data), model=str(tiny_bert), method="head", out=str(tmp_path / rule),
+                                 bf16="off", class_weights=rule))
+        runs[rule] = _mean_positive_probability(tmp_path / rule)
+    assert runs["balanced"] > runs["none"] + 0.05
+
+
+def test_a_model_that_predicts_one_class_for_all_dev_is_called_out(capsys: pytest.CaptureFixture) -> None:
+    from ctxlearn.train.run import warn_if_one_class
+
+    gold = np.array([0, 0, 1, 0])
+    collapsed = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.9, 0.1]])
+    assert warn_if_one_class(collapsed, gold, ["ham", "spam"], 2e-3)
+    err = capsys.readouterr().err
+    assert "predicts 'ham' for every dev text" in err and "lower --lr than 0.002" in err
+    mixed = collapsed.copy()
+    mixed[2] = [0.4, 0.6]  # the spam text called spam
+    assert not warn_if_one_class(mixed, gold, ["ham", "spam"], 2e-3)
+    assert not warn_if_one_class(collapsed[:2], gold[:2], ["ham", "spam"], 2e-3)  # dev holds one class: nothing to say
+    assert capsys.readouterr().err == ""

@@ -1,0 +1,45 @@
+"""The training loss, where it is not the model's own cross-entropy: label smoothing and class weights.
+
+Both go to the Trainer as ``compute_loss_func``; transformers' own label smoother needs a ``config`` on
+the model, which ctxlearn's heads do not have, and it has no class weights.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ctxlearn.models.tagger import IGNORE
+
+
+def class_weights(rule: str, targets: np.ndarray, n_classes: int) -> torch.Tensor | None:
+    """(C,) loss weight of each class under ``rule``, from the training rows' label ids, or None for
+    ``none``. ``balanced`` is scikit-learn's rule: n_rows / (k x rows of the class), over the k classes
+    that occur, so every class carries the same total weight. A class no training row has is never a
+    target, and keeps weight 1."""
+    if rule == "none":
+        return None
+    counts = np.bincount(targets, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.ones(n_classes)
+    weights[present] = len(targets) / (present.sum() * counts[present])
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def training_loss(smoothing: float, weights: torch.Tensor | None) -> Callable[..., torch.Tensor] | None:
+    """Cross-entropy over every output row ((B, C) for a classifier, (B, T, C) for a tagger, whose -100
+    positions are skipped), with ``smoothing`` of each target spread over all labels and each row
+    weighted by its class (the mean is then over the rows' weights, as torch defines it); None when
+    neither is asked for, so the model's own loss is used."""
+    if not smoothing and weights is None:
+        return None
+
+    def loss(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
+        logits = outputs["logits"]
+        w = weights.to(logits.device) if weights is not None else None
+        return nn.functional.cross_entropy(logits.flatten(0, -2).float(), labels.flatten(), weight=w,
+                                           ignore_index=IGNORE, label_smoothing=smoothing)
+
+    return loss
