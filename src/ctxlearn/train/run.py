@@ -189,7 +189,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
                       "train_seconds": stats["train_seconds"] + t_probe})
     metrics, preds = evaluate_splits(cfg, method, task, model, tokenizer, splits, data, bf16, source)
     if task.name == "classification":
-        warn_if_one_class(preds["dev"], task.targets(data["dev"]), splits.labels, cfg.lr or method.lr)
+        lr = (cfg.lr or method.lr) if method.fit == "trainer" else None  # the head's fit has no learning rate
+        warn_if_one_class(preds["dev"], task.targets(data["dev"]), splits.labels, lr)
     stats["predict_ms_per_example"] = latency_ms(model, data["test"], tokenizer, bf16)
     manifest = _manifest(cfg, task, splits, source, method, bf16, stats, (trainable, total), start)
     out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, task, model, tokenizer, splits, metrics, manifest,
