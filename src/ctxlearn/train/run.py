@@ -202,13 +202,13 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
 
 def warn_if_one_class(probs: np.ndarray, gold: np.ndarray, labels: list[str], lr: float | None) -> bool:
     """Say so when the model predicts one class for every dev text though dev holds several: it learned the
-    class prior only, which is what a diverged run looks like (LoRA at 2e-3 on SMS spam, 1 seed in 2). True if it does."""
+    class prior only, as a diverged or stalled run does (LoRA on SMS spam: 4 runs of 5). True if it does."""
     picked = np.unique(probs.argmax(-1))
     if len(picked) > 1 or len(np.unique(gold)) < 2:
         return False
-    fix = f"rerun with a lower --lr than {lr:g}, " if lr else ""
+    fix = f", or a lower --lr than {lr:g}" if lr else ""
     say(f"warning: the trained model predicts {labels[int(picked[0])]!r} for every dev text, so it learned only how "
-        f"common each class is: training probably diverged; {fix}or try another --seed")
+        f"common each class is: training diverged or stalled; try another --seed{fix}")
     return True
 
 
