@@ -208,7 +208,7 @@ def warn_if_one_class(probs: np.ndarray, gold: np.ndarray, labels: list[str], lr
         return False
     fix = f", or a lower --lr than {lr:g}" if lr else ""
     say(f"warning: the trained model predicts {labels[int(picked[0])]!r} for every dev text, so it learned only how "
-        f"common each class is: training diverged or stalled; try another --seed{fix}")
+        f"common each class is: training diverged or stalled; try --head-init probe, another --seed{fix}")
     return True
 
 
