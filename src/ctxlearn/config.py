@@ -16,10 +16,22 @@ LONG_INPUTS = (*READINGS, "train-short")  # a run's choice; train-short: train t
 CLASS_WEIGHTS = ("none", "balanced")  # how examples weigh in training (``train.loss.class_weights``)
 
 
-def check_long_inputs(value: str) -> str:
-    if value not in LONG_INPUTS:
-        raise ConfigError(f"long_inputs must be one of {', '.join(LONG_INPUTS)}, not {value!r}")
+def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> Any:
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
     return value
+
+
+def check_long_inputs(value: str) -> str:
+    return check_choice("long_inputs", value, LONG_INPUTS)
+
+
+def check_choices(cfg: Any) -> None:
+    """Refuse a value outside its field's ``choices`` (``opt``), for configs from YAML or Python; on the
+    command line argparse refuses it first, from the same list."""
+    for f in dataclasses.fields(cfg):
+        if f.metadata.get("choices"):
+            check_choice(f.name, getattr(cfg, f.name), f.metadata["choices"])
 
 
 def reading(long_inputs: str, split: str) -> str:
@@ -96,13 +108,7 @@ class TrainConfig(DataOptions):
         super().__post_init__()
         if self.method_options is None:
             self.method_options = {}
-        check_long_inputs(self.long_inputs)
-        if self.bf16 not in {"auto", "on", "off"}:
-            raise ConfigError(f"bf16 must be auto, on or off, not {self.bf16!r}")
-        if self.head_init not in {"random", "probe"}:
-            raise ConfigError(f"head_init must be random or probe, not {self.head_init!r}")
-        if self.class_weights not in CLASS_WEIGHTS:
-            raise ConfigError(f"class_weights must be {' or '.join(CLASS_WEIGHTS)}, not {self.class_weights!r}")
+        check_choices(self)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), e.g. 0.1, not {self.label_smoothing}")
         if self.batch_size < 1 or self.max_length < 8:
