@@ -43,9 +43,15 @@ def _lengths(exs: list, tokenizer: Any) -> dict[str, Any]:
     return out
 
 
+def imbalanced(counts: list[int]) -> bool:
+    """Whether the largest class has over IMBALANCE_RATIO times the rows of the smallest (or one has none)."""
+    lo, hi = min(counts), max(counts)
+    return lo == 0 or hi / lo > IMBALANCE_RATIO
+
+
 def _imbalance(counts: dict[str, int]) -> list[str]:
-    lo, hi = min(counts.values()), max(counts.values())
-    if lo == 0 or hi / lo > IMBALANCE_RATIO:
+    if imbalanced(list(counts.values())):
+        lo, hi = min(counts.values()), max(counts.values())
         return [f"train: classes are imbalanced ({hi} vs {lo} examples); macro-F1 is the fairer score, and "
                 "--class-weights balanced makes the rare classes weigh as much as the common ones in training"]
     return []

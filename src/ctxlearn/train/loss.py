@@ -1,4 +1,5 @@
-"""The training loss, where it is not the model's own cross-entropy: label smoothing and class weights.
+"""The training loss, where it is not the model's own cross-entropy: label smoothing and class weights;
+and the head bias that starts training at that loss's best constant prediction.
 
 Both go to the Trainer as ``compute_loss_func``; transformers' own label smoother needs a ``config`` on
 the model, which ctxlearn's heads do not have, and it has no class weights.
@@ -26,6 +27,18 @@ def class_weights(rule: str, targets: np.ndarray, n_classes: int) -> torch.Tenso
     weights = np.ones(n_classes)
     weights[present] = len(targets) / (present.sum() * counts[present])
     return torch.tensor(weights, dtype=torch.float32)
+
+
+def prior_logits(targets: np.ndarray, n_classes: int, weights: torch.Tensor | None, smoothing: float) -> torch.Tensor:
+    """(C,) logits of the constant prediction with the least training loss (``training_loss``'s, or plain
+    cross-entropy): log p_c with p_c proportional to w_c ((1 - s) n_c + s N / C), for n_c of the N training
+    rows in class c. Unweighted and unsmoothed that is each class's share of the rows; balanced weights
+    make it uniform. A class no row has counts as one row, so its logit stays finite."""
+    counts = np.bincount(targets, minlength=n_classes).astype(np.float64)
+    counts[counts == 0] = 1.0
+    w = np.ones(n_classes) if weights is None else weights.double().numpy()
+    mass = w * ((1 - smoothing) * counts + smoothing * counts.sum() / n_classes)
+    return torch.tensor(np.log(mass / mass.sum()), dtype=torch.float32)
 
 
 def training_loss(smoothing: float, weights: torch.Tensor | None) -> Callable[..., torch.Tensor] | None:

@@ -16,6 +16,7 @@ import torch
 from ctxlearn.artifact import check_out, save_weights, weights_sha256, write_atomically
 from ctxlearn.config import TrainConfig, from_dict, reading, save_yaml, to_dict
 from ctxlearn.data import Splits
+from ctxlearn.data.inspect import imbalanced
 from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
 from ctxlearn.methods import METHODS, Method, trainable_parameters
@@ -33,6 +34,7 @@ from ctxlearn.train import dist
 from ctxlearn.train.encode import Encoded
 from ctxlearn.train.features import feature_key, fit_head, head_fit_keys
 from ctxlearn.train.hf import fit_with_trainer
+from ctxlearn.train.loss import class_weights, prior_logits
 from ctxlearn.train.resume import identity, open_work, work_folder
 
 
@@ -107,6 +109,25 @@ def probe_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, tokenizer
     return fit_features_head(cfg, task, model, tokenizer, splits, data, source, bf16, grid)
 
 
+def start_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, train: Encoded, n_labels: int) -> None:
+    """--head-init prior (and auto, on imbalanced data): the head's bias at the training loss's best constant
+    prediction (Karpathy 2019, "init well"; Lin et al. 2017 start a detector's rare class at its prior).
+    From zero bias, an Adam step moves the bias by about lr at most, too little to reach a skewed prior
+    within a run (sms-spam's 13% needs a logit gap of 1.9; lora at 2e-3 has 363 steps), so the rest of the
+    model must learn it: lora on sms-spam stalled at predicting only the common class in 3 of 4 unweighted
+    runs from zero bias, and learned in all 4 from the prior (README, "class weights"). On near-even
+    classes the prior is near zero bias and auto keeps transformers' start (SST-2 lora, five seeds: the
+    prior start averaged 87.8% test against 88.3%, a difference within the seeds' noise)."""
+    targets = task.targets(train)
+    if cfg.head_init == "auto" and not imbalanced(np.bincount(targets, minlength=n_labels).tolist()):
+        return
+    bias = prior_logits(targets, n_labels, class_weights(cfg.class_weights, targets, n_labels), cfg.label_smoothing)
+    with torch.no_grad():
+        model.head.bias.copy_(bias)
+    say("head: bias starts at the training prior (" + ", ".join(f"{p:.0%}" for p in bias.softmax(-1).tolist()[:8])
+        + (", ..." if n_labels > 8 else "") + ")")
+
+
 def _probes(cfg: TrainConfig, method: Method) -> bool:
     if cfg.head_init == "probe" and method.fit != "trainer":
         say(f"head_init probe: {method.name} fits its head directly; ignored")
@@ -168,6 +189,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     data = {s: task.encode(getattr(splits, s), tokenizer, splits.labels, cfg.max_length, reading(cfg.long_inputs, s))
             for s in ("train", "dev", "test")}
     bf16 = resolve_bf16(cfg.bf16)
+    if cfg.head_init in ("auto", "prior") and method.fit == "trainer":
+        start_head(cfg, task, model, data["train"], len(splits.labels))
     t_probe = time.time()
     probe = probe_head(cfg, task, model, tokenizer, splits, data, source, bf16) if _probes(cfg, method) else None
     t_probe = time.time() - t_probe
@@ -202,13 +225,14 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
 
 def warn_if_one_class(probs: np.ndarray, gold: np.ndarray, labels: list[str], lr: float | None) -> bool:
     """Say so when the model predicts one class for every dev text though dev holds several: it learned the
-    class prior only, as a diverged or stalled run does (LoRA on SMS spam: 4 runs of 5). True if it does."""
+    class prior only, as a diverged or stalled run does (LoRA on SMS spam from zero bias: 4 runs of 5). True if
+    it does."""
     picked = np.unique(probs.argmax(-1))
     if len(picked) > 1 or len(np.unique(gold)) < 2:
         return False
     fix = f", or a lower --lr than {lr:g}" if lr else ""
     say(f"warning: the trained model predicts {labels[int(picked[0])]!r} for every dev text, so it learned only how "
-        f"common each class is: training diverged or stalled; try --head-init probe, another --seed{fix}")
+        f"common each class is: training diverged or stalled; try --head-init probe or prior, another --seed{fix}")
     return True
 
 

@@ -1,5 +1,6 @@
 """The training loss handed to the Trainer: label smoothing and class weights, each checked against
-its definition written out, and the balanced rule against scikit-learn's."""
+its definition written out, and the balanced rule against scikit-learn's; the prior head bias against
+the loss it should minimise."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 
-from ctxlearn.train.loss import class_weights, training_loss
+from ctxlearn.train.loss import class_weights, prior_logits, training_loss
 
 
 def _by_definition(logits: torch.Tensor, labels: torch.Tensor, smoothing: float,
@@ -61,3 +62,35 @@ def test_balanced_weights_are_scikit_learns_and_an_absent_class_keeps_1() -> Non
     assert got[2] == 1.0
     assert (got[present] * np.bincount(targets)[present]).std() < 1e-4  # each present class weighs the same in total
     assert class_weights("none", targets, 4) is None
+
+
+def _constant_loss(logits: torch.Tensor, targets: np.ndarray, smoothing: float, weights: torch.Tensor | None) -> torch.Tensor:
+    """The training loss of predicting ``logits`` (C,) for every row."""
+    labels = torch.as_tensor(targets)
+    rows = logits.expand(len(labels), -1)
+    loss = training_loss(smoothing, weights)
+    return loss({"logits": rows}, labels) if loss else torch.nn.functional.cross_entropy(rows, labels)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("rule", ["none", "balanced"])
+def test_prior_logits_are_the_best_constant_prediction_under_the_training_loss(rule: str, smoothing: float) -> None:
+    targets = np.array([0] * 30 + [1] * 5 + [2] * 1)
+    weights = class_weights(rule, targets, 3)
+    logits = prior_logits(targets, 3, weights, smoothing).requires_grad_()
+    loss = _constant_loss(logits, targets, smoothing, weights)
+    loss.backward()
+    assert logits.grad.abs().max().item() < 1e-6  # a stationary point of a convex loss: its minimum
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        moved = logits.detach() + 0.05 * torch.randn(3, generator=gen)
+        assert _constant_loss(moved, targets, smoothing, weights).item() > loss.item()
+    if rule == "none" and not smoothing:
+        assert logits.softmax(-1).tolist() == pytest.approx([30 / 36, 5 / 36, 1 / 36])
+    if rule == "balanced" and not smoothing:
+        assert logits.softmax(-1).tolist() == pytest.approx([1 / 3] * 3)
+
+
+def test_a_class_no_row_has_gets_a_finite_lowest_prior() -> None:
+    got = prior_logits(np.array([0] * 12 + [1] * 3), 3, None, 0.0)
+    assert torch.isfinite(got).all() and got[2] < got[1] < got[0]

@@ -113,6 +113,52 @@ def test_balanced_class_weights_lift_the_rare_class_in_the_heads_fit(tiny_bert: 
     assert runs["balanced"] > runs["none"] + 0.05
 
 
+class _Started(Exception):
+    """Raised in place of training, once the head's start is recorded."""
+
+
+def _started_bias(monkeypatch: pytest.MonkeyPatch, cfg: TrainConfig) -> torch.Tensor:
+    """The head's bias as the first training step would see it; the run stops there."""
+    import ctxlearn.train.run as run
+
+    started = {}
+
+    def record(model, *args, **kwargs):
+        started["bias"] = model.head.bias.detach().clone()
+        raise _Started
+
+    monkeypatch.setattr(run, "fit_with_trainer", record)
+    with pytest.raises(_Started):
+        run_training(cfg)
+    return started["bias"]
+
+
+@pytest.mark.parametrize("init, rule, expected", [
+    ("prior", "none", {"negative": 80 / 94, "positive": 14 / 94}),  # each class's share of the training rows
+    ("prior", "balanced", {"negative": 0.5, "positive": 0.5}),  # what balanced weights make of them
+    ("random", "none", {"negative": 0.5, "positive": 0.5}),  # zero bias
+    ("auto", "none", {"negative": 80 / 94, "positive": 14 / 94}),  # 80 against 14 is over inspect's ratio of 5
+])
+def test_the_head_starts_at_the_training_prior(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch, init: str, rule: str,
+                                               expected: dict) -> None:
+    bias = _started_bias(monkeypatch, TrainConfig(data=str(_imbalanced(toy_data)), model=str(tiny_bert), method="lora",
+                                                  out=str(tmp_path / "run"), bf16="off", head_init=init,
+                                                  class_weights=rule))
+    labels = sorted(expected)  # label ids follow the sorted label names
+    assert bias.softmax(-1).tolist() == pytest.approx([expected[name] for name in labels], abs=1e-6)
+
+
+def test_auto_keeps_zero_bias_on_near_even_classes(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = (toy_data / "train.jsonl").read_text().splitlines()
+    kept = [l for i, l in enumerate(l for l in lines if '"positive"' in l) if i % 2 == 0]  # 80 against 42
+    (toy_data / "train.jsonl").write_text("\n".join([l for l in lines if '"negative"' in l] + kept) + "\n")
+    bias = _started_bias(monkeypatch, TrainConfig(data=str(toy_data), model=str(tiny_bert), method="lora",
+                                                  out=str(tmp_path / "run"), bf16="off", head_init="auto"))
+    assert bias.tolist() == [0.0, 0.0]
+
+
 def test_a_model_that_predicts_one_class_for_all_dev_is_called_out(capsys: pytest.CaptureFixture) -> None:
     from ctxlearn.train.run import warn_if_one_class
 
