@@ -14,6 +14,7 @@ from ctxlearn.errors import ConfigError
 READINGS = ("truncate", "windows")  # how one split's texts longer than max_length are read (``train.encode``)
 LONG_INPUTS = (*READINGS, "train-short")  # a run's choice; train-short: train truncated, read the rest in windows
 HEAD_INITS = ("auto", "prior", "random", "probe")  # how a gradient-trained head starts (``train.run.start_head``)
+IMBALANCE_RATIO = 5.0  # largest / smallest class count above which inspect warns and head_init auto uses the prior
 CLASS_WEIGHTS = ("none", "balanced")  # how examples weigh in training (``train.loss.class_weights``)
 
 
@@ -97,9 +98,10 @@ class TrainConfig(DataOptions):
                                  "0.02) and each class's bias at the log of its share of the training loss, so "
                                  "the first steps need not bend the backbone to learn how common each class is "
                                  "(it matters on imbalanced data); random: zero bias, as transformers starts it; "
-                                 "auto: prior where the largest training class has over 5 times the rows of the "
-                                 "smallest (data inspect's imbalance warning), else random; probe: a linear probe "
-                                 "fitted on the frozen backbone's cached features (LP-FT, Kumar et al. 2022)",
+                                 f"auto: prior where the largest training class has over {IMBALANCE_RATIO:g} times the "
+                                 "rows of the smallest (data inspect's imbalance warning), else random; probe: a "
+                                 "linear probe fitted on the frozen backbone's cached features (LP-FT, Kumar et al. "
+                                 "2022)",
                          choices=HEAD_INITS)
     patience: int = opt(2, "stop after this many evaluations on dev without improvement (0 = never)")
     bf16: str = opt("auto", "bf16 mixed precision: auto (on where the hardware has bf16), on, off",

@@ -6,9 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ctxlearn.config import IMBALANCE_RATIO
 from ctxlearn.data.splits import Splits
-
-IMBALANCE_RATIO = 5.0  # largest / smallest class count above which we warn
 
 
 def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int = 128) -> dict[str, Any]:
@@ -50,11 +49,11 @@ def imbalanced(counts: list[int]) -> bool:
 
 
 def _imbalance(counts: dict[str, int]) -> list[str]:
-    if imbalanced(list(counts.values())):
-        lo, hi = min(counts.values()), max(counts.values())
-        return [f"train: classes are imbalanced ({hi} vs {lo} examples); macro-F1 is the fairer score, and "
-                "--class-weights balanced makes the rare classes weigh as much as the common ones in training"]
-    return []
+    if not imbalanced(list(counts.values())):
+        return []
+    return [f"train: classes are imbalanced ({max(counts.values())} vs {min(counts.values())} examples); macro-F1 is "
+            "the fairer score, and --class-weights balanced makes the rare classes weigh as much as the common ones "
+            "in training"]
 
 
 def _overlap(splits: Splits) -> list[str]:
