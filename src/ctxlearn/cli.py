@@ -60,9 +60,9 @@ def _train_parser(sub: Any) -> None:
 
 
 def train_config(args: argparse.Namespace):
-    from ctxlearn.config import TrainConfig, from_dict, load_yaml
+    from ctxlearn.config import TrainConfig, from_dict, read_recipe
 
-    values = load_yaml(args.config) if args.config else {}
+    values = read_recipe(TrainConfig, args.config) if args.config else {}
     options = dict(values.pop("method_options", None) or {})
     for key, val in vars(args).items():
         if val is None:
@@ -74,7 +74,7 @@ def train_config(args: argparse.Namespace):
             values[key] = val
     if not values.get("data"):
         raise CtxlearnError("train: --data is required (a file, a folder with train/dev/test files, or builtin:NAME)")
-    return from_dict(TrainConfig, {**values, "method_options": options}, args.config or "flags")
+    return from_dict(TrainConfig, {**values, "method_options": options}, None)  # the recipe alone was checked: flags are at fault
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ CLASS_WEIGHTS = ("none", "balanced")  # how examples weigh in training (``train.
 
 def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> Any:
     if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}", field=name)
     return value
 
 
@@ -60,8 +62,9 @@ class DataOptions:
     test_fraction: float = opt(0.1, "share of train held out as test when no test file is given")
 
     def __post_init__(self) -> None:
-        if not 0 <= self.dev_fraction < 1 or not 0 <= self.test_fraction < 1:
-            raise ConfigError("dev_fraction and test_fraction must be in [0, 1)")
+        for name in ("dev_fraction", "test_fraction"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1), e.g. 0.1, not {getattr(self, name)}", field=name)
 
 
 @dataclass
@@ -111,7 +114,7 @@ class TrainConfig(DataOptions):
     estimate_steps: int = opt(0, "only measure: run this many training steps and print the predicted time per epoch "
                                  "and peak memory, then stop without writing a run folder (0 = train)")
     resume: bool = opt(False, "continue an interrupted run from its last checkpoint in OUT.partial")
-    method_options: dict[str, Any] = opt(None, "method-specific options (set with --<method>-<option> flags)")
+    method_options: dict[str, dict[str, Any]] = opt(None, "method-specific options (set with --<method>-<option> flags)")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -119,9 +122,12 @@ class TrainConfig(DataOptions):
             self.method_options = {}
         check_choices(self)
         if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError(f"label_smoothing must be in [0, 1), e.g. 0.1, not {self.label_smoothing}")
-        if self.batch_size < 1 or self.max_length < 8:
-            raise ConfigError("batch_size must be >= 1 and max_length >= 8")
+            raise ConfigError(f"label_smoothing must be in [0, 1), e.g. 0.1, not {self.label_smoothing}",
+                              field="label_smoothing")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, not {self.batch_size}", field="batch_size")
+        if self.max_length < 8:
+            raise ConfigError(f"max_length must be >= 8, not {self.max_length}", field="max_length")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -145,6 +151,14 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def recipe_lines(path: str | Path) -> dict[str, int]:
+    """The line (from 1) of each top-level key of a YAML mapping file, so an error can point at it."""
+    node = yaml.compose(Path(path).read_text())
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {key.value: key.start_mark.line + 1 for key, _ in node.value if isinstance(key, yaml.ScalarNode)}
+
+
 def refuse_changes(before: dict[str, Any], now: dict[str, Any], where: str) -> None:
     """--resume continues only the run it was started as: each of ``now`` (values that decide the model,
     the data or the schedule) must equal what ``where`` was made with, or the two runs would mix."""
@@ -154,10 +168,67 @@ def refuse_changes(before: dict[str, Any], now: dict[str, Any], where: str) -> N
                               "rerun with the same value, or without --resume to start over")
 
 
-def from_dict(cls: type, data: dict[str, Any], source: str = "config") -> Any:
-    """Build ``cls`` from a mapping, naming any unknown key and the fields that exist."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{source}: unknown field {unknown[0]!r}; fields are: {', '.join(sorted(names))}")
-    return cls(**data)
+KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text", dict: "a mapping",
+         list: "a list"}
+
+
+def _union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
+
+
+def fits(hint: Any, value: Any) -> bool:
+    """Whether ``value``, as YAML or a caller gives it, is of a field's type ``hint``. An int is a number;
+    true is not (YAML reads yes/no as booleans, and ``True < 1`` would pass a range check). A mapping's or
+    list's items are left to the field's own check, which knows their rules (a verbalizer's ``0:`` key)."""
+    if hint is Any:
+        return True
+    if _union(hint):
+        return any(fits(arg, value) for arg in typing.get_args(hint))
+    base = typing.get_origin(hint) or hint
+    if base is type(None):
+        return value is None
+    return isinstance(value, bool) == (base is bool) and isinstance(value, (int, float) if base is float else base)
+
+
+def kind(hint: Any) -> str:
+    """A field's type in words: ``int | None`` -> "a whole number or null"."""
+    if _union(hint):
+        return " or ".join(kind(arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return "null"
+    base, args = typing.get_origin(hint) or hint, typing.get_args(hint)
+    if base is dict and args and args[1] is not Any:
+        return f"a mapping of {kind(args[0])} to {kind(args[1])}"
+    return KINDS.get(base, getattr(base, "__name__", str(base))) + (f" of {kind(args[0])}" if base is list and args else "")
+
+
+def from_dict(cls: type, data: dict[str, Any], source: str | None = "config", lines: dict[str, int] | None = None) -> Any:
+    """Build ``cls`` from a mapping, naming any unknown key and the fields that exist, and any value of the
+    wrong type. A wrong value is reported after ``source``; from a file (``lines``: the line of each key,
+    ``recipe_lines``) as ``FILE:LINE: ...``; from the command line (``source`` None) after its flag."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source or 'flags'}: expected a mapping of field: value, not {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    try:
+        if unknown:
+            raise ConfigError(f"unknown field {unknown[0]!r}; fields are: {', '.join(sorted(fields))}", field=unknown[0])
+        hints = typing.get_type_hints(cls)
+        for name, value in data.items():
+            if not (value is None and fields[name].default is None) and not fits(hints[name], value):
+                raise ConfigError(f"{name} must be {kind(hints[name])}, not {value!r}", field=name)
+        return cls(**data)
+    except ConfigError as err:
+        if err.field is None:
+            raise  # a check across fields says which
+        line = (lines or {}).get(err.field)
+        where = f"{source}:{line}" if line else source or "--" + err.field.replace("_", "-")
+        raise ConfigError(f"{where}: {err}", field=err.field) from None
+
+
+def read_recipe(cls: type, path: str | Path) -> dict[str, Any]:
+    """A YAML recipe's values for ``cls``, checked on their own first, so that a wrong one is reported at
+    its file and line (``recipe.yaml:3: head_init must be one of ...``) before flags are layered over it."""
+    values = load_yaml(path)
+    from_dict(cls, values, str(path), recipe_lines(path))
+    return values

@@ -9,7 +9,12 @@ class CtxlearnError(Exception):
 
 
 class ConfigError(CtxlearnError):
-    """A setting is wrong (unknown name, bad value)."""
+    """A setting is wrong (unknown name, bad value). ``field`` names the one setting at fault, where there is
+    one, so a recipe file can point at the line that set it (``config.from_dict``)."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class ModelError(CtxlearnError):

@@ -85,6 +85,19 @@ def test_unknown_yaml_field_is_named(tiny_bert: Path, toy_data: Path, tmp_path: 
     assert "unknown field 'epoch'" in capsys.readouterr().err
 
 
+def test_a_wrong_value_is_blamed_on_the_recipe_line_or_the_flag_that_set_it(tiny_bert: Path, toy_data: Path,
+                                                                             tmp_path: Path, capsys) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("seed: 1\nhead_init: zero\n")
+    assert main(_train(tiny_bert, toy_data, tmp_path / "run", "--config", str(recipe), "--head-init", "prior")) == 2
+    assert f"{recipe}:2: head_init must be one of auto, prior, random, probe, not 'zero'" in capsys.readouterr().err
+    recipe.write_text("seed: 1\nlabel_smoothing: 0.1\n")
+    assert main(_train(tiny_bert, toy_data, tmp_path / "run", "--config", str(recipe), "--label-smoothing", "2")) == 2
+    err = capsys.readouterr().err
+    assert "--label-smoothing: label_smoothing must be in [0, 1)" in err and str(recipe) not in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_help_teaches_every_field(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["train", "--help"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ctxlearn.config import DataOptions, from_dict, load_yaml, opt
+from ctxlearn.config import DataOptions, check_choice, from_dict, opt, read_recipe
 from ctxlearn.errors import ConfigError
 
 
@@ -43,20 +43,19 @@ class IclConfig(DataOptions):
         from ctxlearn.icl.select import ORDERS, SELECTORS
 
         super().__post_init__()
-        if self.shots < 0 or self.limit < 0 or self.max_context < 0 or self.batch_tokens < 0:
-            raise ConfigError("shots, limit, max_context and batch_tokens must be >= 0")
-        if self.bf16 not in {"auto", "on", "off"}:
-            raise ConfigError(f"bf16 must be auto, on or off, not {self.bf16!r}")
-        if self.order not in ORDERS:
-            raise ConfigError(f"order must be one of {', '.join(ORDERS)}, not {self.order!r}")
+        for name in ("shots", "limit", "max_context", "batch_tokens"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}", field=name)
+        check_choice("bf16", self.bf16, ("auto", "on", "off"))
+        check_choice("order", self.order, ORDERS)
         SELECTORS.get(self.select)  # names the choices when unknown
 
 
 def icl_config(flags: dict[str, Any], path: str | None = None) -> IclConfig:
     """YAML recipe (if any), then the flags that were given (None = not given)."""
-    values = load_yaml(path) if path else {}
+    values = read_recipe(IclConfig, path) if path else {}
     names = {f.name for f in fields(IclConfig)}
     values.update({k: v for k, v in flags.items() if k in names and v is not None})
     if not values.get("data"):
         raise ConfigError("icl: --data is required (a file, a folder with train/dev/test files, or builtin:NAME)")
-    return from_dict(IclConfig, values, path or "flags")
+    return from_dict(IclConfig, values, None)  # the recipe alone was checked: flags are at fault

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ctxlearn.config import from_dict, load_yaml
+from ctxlearn.config import from_dict, load_yaml, recipe_lines
 from ctxlearn.data import Example, label_name
 from ctxlearn.errors import ConfigError
 from ctxlearn.registry import Registry
@@ -40,7 +40,7 @@ class PromptSpec:
         if unknown or "text" not in names:
             raise ConfigError(f"prompt template {self.template!r}: " + (
                 f"unknown field {{{unknown[0]}}}" if unknown else "has no {text} field")
-                + "; use {text} and, for pairs, {text_pair} (write {{ and }} for literal braces)")
+                + "; use {text} and, for pairs, {text_pair} (write {{ and }} for literal braces)", field="template")
 
     @property
     def is_pair(self) -> bool:
@@ -147,7 +147,7 @@ def resolve_prompt(name: str, is_pair: bool, *, template: str | None = None, ins
     elif name in PROMPTS:
         spec = PROMPTS.get(name)
     elif name.endswith((".yaml", ".yml")) or Path(name).is_file():
-        spec = from_dict(PromptSpec, load_yaml(name), name)
+        spec = from_dict(PromptSpec, load_yaml(name), name, recipe_lines(name))
     else:
         raise ConfigError(f"unknown prompt {name!r}: use auto, a preset ({', '.join(PROMPTS.names())}) or a YAML file")
     changes: dict = {}

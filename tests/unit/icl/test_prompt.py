@@ -83,10 +83,10 @@ def test_yaml_verbalizer_keys_follow_the_datas_label_rule_and_words_are_stripped
     ("{true: Positive}", "key True is not a label"),
     ("{positive: yes}", "words True for label 'positive' are not text"),
     ("{1: one, '1': One}", "names label '1' twice"),
-    ("[Negative, Positive]", "must map labels to words"),
+    ("[Negative, Positive]", "must be a mapping of text to text"),  # refused by type, at its line
 ])
 def test_bad_yaml_verbalizers_name_the_file_and_the_fix(tmp_path: Path, verbalizer: str, message: str) -> None:
     path = tmp_path / "prompt.yaml"
     path.write_text(f"verbalizer: {verbalizer}\n")
-    with pytest.raises(ConfigError, match=f"{path.name}: verbalizer.*{message}"):
+    with pytest.raises(ConfigError, match=f"{path.name}(:1)?: verbalizer.*{message}"):
         resolve_prompt(str(path), False)

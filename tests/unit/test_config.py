@@ -1,0 +1,74 @@
+"""Config values from YAML recipes and flags: each wrong one is refused at its file and line, or its flag."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ctxlearn.config import TrainConfig, fits, from_dict, kind, read_recipe, recipe_lines
+from ctxlearn.errors import ConfigError
+from ctxlearn.icl.config import icl_config
+from ctxlearn.methods.lora import LoraOptions
+
+
+@pytest.mark.parametrize("line, message", [
+    ("head_init: zero", "head_init must be one of auto, prior, random, probe, not 'zero'"),
+    ("batch_size: abc", "batch_size must be a whole number, not 'abc'"),
+    ("batch_size: 0", "batch_size must be >= 1, not 0"),
+    ("epochs: '3'", "epochs must be a number, not '3'"),
+    ("resume: 1", "resume must be true or false, not 1"),
+    ("max_length: true", "max_length must be a whole number, not True"),
+    ("label_smoothing: 1.5", "label_smoothing must be in [0, 1), e.g. 0.1, not 1.5"),
+    ("method_options: [lora]", "method_options must be a mapping of text to a mapping, not ['lora']"),
+    ("epoch: 3", "unknown field 'epoch'; fields are: batch_size, bf16,"),
+])
+def test_a_wrong_recipe_value_is_refused_at_its_line(tmp_path: Path, line: str, message: str) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"# a recipe\nmethod: lora\n\n{line}\nseed: 3\n")
+    with pytest.raises(ConfigError) as err:
+        read_recipe(TrainConfig, recipe)
+    assert str(err.value).startswith(f"{recipe}:4: {message}")
+
+
+def test_a_good_recipe_reads_back_as_written(tmp_path: Path) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("method: lora\nepochs: 2\nlr: 0.001\ntext_pair_field: null\nmethod_options: {lora: {r: 4}}\n")
+    assert read_recipe(TrainConfig, recipe) == {"method": "lora", "epochs": 2, "lr": 0.001, "text_pair_field": None,
+                                                "method_options": {"lora": {"r": 4}}}
+    assert recipe_lines(recipe) == {"method": 1, "epochs": 2, "lr": 3, "text_pair_field": 4, "method_options": 5}
+
+
+def test_without_a_file_the_source_or_the_flag_is_named() -> None:
+    with pytest.raises(ConfigError, match=r"^--lora-\* options: r must be a whole number, not 'four'$"):
+        from_dict(LoraOptions, {"r": "four"}, "--lora-* options")
+    with pytest.raises(ConfigError, match=r"^--warmup-ratio: warmup_ratio must be a number, not 'x'$"):
+        from_dict(TrainConfig, {"warmup_ratio": "x"}, None)
+    with pytest.raises(ConfigError, match=r"^opts: expected a mapping of field: value, not 3$"):
+        from_dict(TrainConfig, 3, "opts")
+
+
+def test_icl_recipe_values_are_refused_at_their_line_and_flags_by_name(tmp_path: Path) -> None:
+    recipe = tmp_path / "icl.yaml"
+    recipe.write_text("shots: 2\norder: backwards\n")
+    with pytest.raises(ConfigError, match=f"^{recipe}:2: order must be one of"):
+        icl_config({"data": "x.csv"}, str(recipe))
+    recipe.write_text("shots: 2\n")
+    with pytest.raises(ConfigError, match=r"^--limit: limit must be >= 0, not -1$"):
+        icl_config({"data": "x.csv", "limit": -1}, str(recipe))  # the recipe is right; the flag is not
+    assert icl_config({"data": "x.csv", "shots": 0}, str(recipe)).shots == 0
+
+
+@pytest.mark.parametrize("hint, value, expected", [
+    (float, 3, True), (float, True, False), (int, 3.0, False), (int, False, False), (bool, 1, False),
+    (bool, False, True), (str, 3, False), (int | None, None, True), (int | None, "3", False),
+    (dict[str, str], {"a": "b"}, True), (dict[str, str], ["a"], False), (list[str], ["a"], True),
+])
+def test_fits_takes_yaml_numbers_but_not_booleans_as_numbers(hint: object, value: object, expected: bool) -> None:
+    assert fits(hint, value) is expected
+
+
+def test_kind_names_a_type_in_words() -> None:
+    assert kind(int | None) == "a whole number or null"
+    assert kind(dict[str, str]) == "a mapping of text to text"
+    assert kind(list[str]) == "a list of text"
+    assert kind(float) == "a number"
