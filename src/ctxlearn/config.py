@@ -117,10 +117,13 @@ class TrainConfig(DataOptions):
     method_options: dict[str, dict[str, Any]] = opt(None, "method-specific options (set with --<method>-<option> flags)")
 
     def __post_init__(self) -> None:
+        from ctxlearn.methods import METHODS  # here: methods import this module
+
         super().__post_init__()
         if self.method_options is None:
             self.method_options = {}
         check_choices(self)
+        METHODS.get(self.method, field="method")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"label_smoothing must be in [0, 1), e.g. 0.1, not {self.label_smoothing}",
                               field="label_smoothing")

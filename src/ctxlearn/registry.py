@@ -22,11 +22,12 @@ class Registry(Generic[T]):
 
         return add
 
-    def get(self, name: str) -> T:
+    def get(self, name: str, field: str | None = None) -> T:
+        """The object registered as ``name``; ``field`` names the setting that gave it, for the error."""
         if name not in self._items:
             from ctxlearn.errors import ConfigError
 
-            raise ConfigError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}")
+            raise ConfigError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}", field=field)
         return self._items[name]
 
     def names(self) -> list[str]:

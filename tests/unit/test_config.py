@@ -21,10 +21,11 @@ from ctxlearn.methods.lora import LoraOptions
     ("label_smoothing: 1.5", "label_smoothing must be in [0, 1), e.g. 0.1, not 1.5"),
     ("method_options: [lora]", "method_options must be a mapping of text to a mapping, not ['lora']"),
     ("epoch: 3", "unknown field 'epoch'; fields are: batch_size, bf16,"),
+    ("method: lorra", "unknown method 'lorra'; choose one of: full, head,"),
 ])
 def test_a_wrong_recipe_value_is_refused_at_its_line(tmp_path: Path, line: str, message: str) -> None:
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(f"# a recipe\nmethod: lora\n\n{line}\nseed: 3\n")
+    recipe.write_text(f"# a recipe\nmodel: minilm\n\n{line}\nseed: 3\n")
     with pytest.raises(ConfigError) as err:
         read_recipe(TrainConfig, recipe)
     assert str(err.value).startswith(f"{recipe}:4: {message}")
@@ -51,6 +52,9 @@ def test_icl_recipe_values_are_refused_at_their_line_and_flags_by_name(tmp_path:
     recipe = tmp_path / "icl.yaml"
     recipe.write_text("shots: 2\norder: backwards\n")
     with pytest.raises(ConfigError, match=f"^{recipe}:2: order must be one of"):
+        icl_config({"data": "x.csv"}, str(recipe))
+    recipe.write_text("shots: 2\n\nselect: nearest\n")
+    with pytest.raises(ConfigError, match=f"^{recipe}:3: unknown demonstration selector 'nearest'"):
         icl_config({"data": "x.csv"}, str(recipe))
     recipe.write_text("shots: 2\n")
     with pytest.raises(ConfigError, match=r"^--limit: limit must be >= 0, not -1$"):

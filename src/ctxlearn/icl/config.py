@@ -48,7 +48,7 @@ class IclConfig(DataOptions):
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}", field=name)
         check_choice("bf16", self.bf16, ("auto", "on", "off"))
         check_choice("order", self.order, ORDERS)
-        SELECTORS.get(self.select)  # names the choices when unknown
+        SELECTORS.get(self.select, field="select")  # names the choices when unknown
 
 
 def icl_config(flags: dict[str, Any], path: str | None = None) -> IclConfig:
