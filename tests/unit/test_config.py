@@ -31,12 +31,28 @@ def test_a_wrong_recipe_value_is_refused_at_its_line(tmp_path: Path, line: str, 
     assert str(err.value).startswith(f"{recipe}:4: {message}")
 
 
+@pytest.mark.parametrize("options, message", [
+    ("  lora:\n    alpha: 8\n    r: abc\n", "recipe.yaml:5: r must be a whole number, not 'abc'"),
+    ("  ia3: {}\n  lora:\n    rank: 3\n", "recipe.yaml:5: unknown field 'rank'; fields are: alpha,"),
+    ("  full: {}\n  lorra: {r: 2}\n", "recipe.yaml:4: method_options: 'lorra' is not a method; methods are: full,"),
+    ("  lora: 3\n", "recipe.yaml:3: method_options: lora must be a mapping of option: value, not 3"),
+])
+def test_a_wrong_method_option_in_a_recipe_is_refused_at_its_line(tmp_path: Path, options: str, message: str) -> None:
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"method: lora\nmethod_options:\n{options}")
+    with pytest.raises(ConfigError) as err:
+        read_recipe(TrainConfig, recipe)
+    assert str(err.value).startswith(f"{tmp_path}/{message}")
+
+
 def test_a_good_recipe_reads_back_as_written(tmp_path: Path) -> None:
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("method: lora\nepochs: 2\nlr: 0.001\ntext_pair_field: null\nmethod_options: {lora: {r: 4}}\n")
     assert read_recipe(TrainConfig, recipe) == {"method": "lora", "epochs": 2, "lr": 0.001, "text_pair_field": None,
                                                 "method_options": {"lora": {"r": 4}}}
     assert recipe_lines(recipe) == {"method": 1, "epochs": 2, "lr": 3, "text_pair_field": 4, "method_options": 5}
+    assert recipe_lines(recipe, "method_options") == {"lora": 5}
+    assert recipe_lines(recipe, "method_options", "lora") == {"r": 5} and recipe_lines(recipe, "epochs") == {}
 
 
 def test_without_a_file_the_source_or_the_flag_is_named() -> None:
