@@ -24,11 +24,15 @@ from ctxlearn.methods.lora import LoraOptions
     ("method: lorra", "unknown method 'lorra'; choose one of: full, head,"),
 ])
 def test_a_wrong_recipe_value_is_refused_at_its_line(tmp_path: Path, line: str, message: str) -> None:
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(f"# a recipe\nmodel: minilm\n\n{line}\nseed: 3\n")
+    assert _refusal(tmp_path, f"# a recipe\nmodel: minilm\n\n{line}\nseed: 3\n").startswith(f"{tmp_path}/recipe.yaml:4: {message}")
+
+
+def _refusal(folder: Path, text: str) -> str:
+    """The error read_recipe gives for a train recipe of ``text``."""
+    (folder / "recipe.yaml").write_text(text)
     with pytest.raises(ConfigError) as err:
-        read_recipe(TrainConfig, recipe)
-    assert str(err.value).startswith(f"{recipe}:4: {message}")
+        read_recipe(TrainConfig, folder / "recipe.yaml")
+    return str(err.value)
 
 
 @pytest.mark.parametrize("options, message", [
@@ -38,11 +42,7 @@ def test_a_wrong_recipe_value_is_refused_at_its_line(tmp_path: Path, line: str, 
     ("  lora: 3\n", "recipe.yaml:3: method_options: lora must be a mapping of option: value, not 3"),
 ])
 def test_a_wrong_method_option_in_a_recipe_is_refused_at_its_line(tmp_path: Path, options: str, message: str) -> None:
-    recipe = tmp_path / "recipe.yaml"
-    recipe.write_text(f"method: lora\nmethod_options:\n{options}")
-    with pytest.raises(ConfigError) as err:
-        read_recipe(TrainConfig, recipe)
-    assert str(err.value).startswith(f"{tmp_path}/{message}")
+    assert _refusal(tmp_path, f"method: lora\nmethod_options:\n{options}").startswith(f"{tmp_path}/{message}")
 
 
 def test_a_good_recipe_reads_back_as_written(tmp_path: Path) -> None:
