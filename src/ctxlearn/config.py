@@ -209,6 +209,14 @@ def kind(hint: Any) -> str:
     return KINDS.get(base, getattr(base, "__name__", str(base))) + (f" of {kind(args[0])}" if base is list and args else "")
 
 
+def wrong_type(name: str, hint: Any, value: Any, choices: tuple[str, ...] | None) -> str:
+    """What is wrong with a value of the wrong type, and what would be right."""
+    expected = kind(hint) + (f" ({', '.join(choices)})" if choices else "")
+    quote = isinstance(value, bool) and fits(hint, "text")  # `bf16: on` reads as true
+    return f"{name} must be {expected}, not {value!r}" + ("; YAML reads yes, no, on and off as true or false, so "
+                                                          "quote the word, e.g. 'on'" if quote else "")
+
+
 def from_dict(cls: type, data: dict[str, Any], source: str | None = "config", lines: dict[str, int] | None = None) -> Any:
     """Build ``cls`` from a mapping, naming any unknown key and the fields that exist, and any value of the
     wrong type. A wrong value is reported after ``source``; from a file (``lines``: the line of each key,
@@ -223,7 +231,7 @@ def from_dict(cls: type, data: dict[str, Any], source: str | None = "config", li
         hints = typing.get_type_hints(cls)
         for name, value in data.items():
             if not (value is None and fields[name].default is None) and not fits(hints[name], value):
-                raise ConfigError(f"{name} must be {kind(hints[name])}, not {value!r}", field=name)
+                raise ConfigError(wrong_type(name, hints[name], value, fields[name].metadata.get("choices")), field=name)
         return cls(**data)
     except ConfigError as err:
         if err.field is None:

@@ -17,6 +17,8 @@ from ctxlearn.methods.lora import LoraOptions
     ("batch_size: 0", "batch_size must be >= 1, not 0"),
     ("epochs: '3'", "epochs must be a number, not '3'"),
     ("resume: 1", "resume must be true or false, not 1"),
+    ("bf16: on", "bf16 must be text (auto, on, off), not True; YAML reads yes, no, on and off as true or false, "
+                 "so quote the word, e.g. 'on'"),
     ("max_length: true", "max_length must be a whole number, not True"),
     ("label_smoothing: 1.5", "label_smoothing must be in [0, 1), e.g. 0.1, not 1.5"),
     ("method_options: [lora]", "method_options must be a mapping of text to a mapping, not ['lora']"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ctxlearn.config import DataOptions, check_choice, from_dict, opt, read_recipe
+from ctxlearn.config import DataOptions, check_choice, check_choices, from_dict, opt, read_recipe
 from ctxlearn.errors import ConfigError
 
 
@@ -35,7 +35,8 @@ class IclConfig(DataOptions):
                               "the least similar first")
     batch_tokens: int = opt(0, "tokens per forward pass, counting the shared prefix each row attends to "
                                "(0 = 1024 on CPU, where small batches stay in cache; 16384 on GPU)")
-    bf16: str = opt("off", "bf16 weights: on, off, auto (on where the hardware has fast bf16)")
+    bf16: str = opt("off", "bf16 weights: on, off, auto (on where the hardware has fast bf16)",
+                    choices=("auto", "on", "off"))
     seed: int = opt(0, "seed for splits and demonstration draws")
     threads: int = opt(0, "CPU threads for torch (0 = all cores)")
 
@@ -46,7 +47,7 @@ class IclConfig(DataOptions):
         for name in ("shots", "limit", "max_context", "batch_tokens"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}", field=name)
-        check_choice("bf16", self.bf16, ("auto", "on", "off"))
+        check_choices(self)
         check_choice("order", self.order, ORDERS)
         SELECTORS.get(self.select, field="select")  # names the choices when unknown
 
