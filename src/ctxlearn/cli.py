@@ -74,7 +74,8 @@ def train_config(args: argparse.Namespace):
             values[key] = val
     if not values.get("data"):
         raise CtxlearnError("train: --data is required (a file, a folder with train/dev/test files, or builtin:NAME)")
-    return from_dict(TrainConfig, {**values, "method_options": options}, None)  # the recipe alone was checked: flags are at fault
+    # The recipe was checked alone (read_recipe), so a fault found now is a flag's: source None names the flag.
+    return from_dict(TrainConfig, {**values, "method_options": options}, None)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -206,7 +206,8 @@ def kind(hint: Any) -> str:
     base, args = typing.get_origin(hint) or hint, typing.get_args(hint)
     if base is dict and args and args[1] is not Any:
         return f"a mapping of {kind(args[0])} to {kind(args[1])}"
-    return KINDS.get(base, getattr(base, "__name__", str(base))) + (f" of {kind(args[0])}" if base is list and args else "")
+    items = f" of {kind(args[0])}" if base is list and args else ""
+    return KINDS.get(base, getattr(base, "__name__", str(base))) + items
 
 
 def wrong_type(name: str, hint: Any, value: Any, choices: tuple[str, ...] | None) -> str:
@@ -217,7 +218,8 @@ def wrong_type(name: str, hint: Any, value: Any, choices: tuple[str, ...] | None
                                                           "quote the word, e.g. 'on'" if quote else "")
 
 
-def from_dict(cls: type, data: dict[str, Any], source: str | None = "config", lines: dict[str, int] | None = None) -> Any:
+def from_dict(cls: type, data: dict[str, Any], source: str | None = "config",
+              lines: dict[str, int] | None = None) -> Any:
     """Build ``cls`` from a mapping, naming any unknown key and the fields that exist, and any value of the
     wrong type. A wrong value is reported after ``source``; from a file (``lines``: the line of each key,
     ``recipe_lines``) as ``FILE:LINE: ...``; from the command line (``source`` None) after its flag."""

@@ -26,7 +26,8 @@ from ctxlearn.methods.lora import LoraOptions
     ("method: lorra", "unknown method 'lorra'; choose one of: full, head,"),
 ])
 def test_a_wrong_recipe_value_is_refused_at_its_line(tmp_path: Path, line: str, message: str) -> None:
-    assert _refusal(tmp_path, f"# a recipe\nmodel: minilm\n\n{line}\nseed: 3\n").startswith(f"{tmp_path}/recipe.yaml:4: {message}")
+    refusal = _refusal(tmp_path, f"# a recipe\nmodel: minilm\n\n{line}\nseed: 3\n")
+    assert refusal.startswith(f"{tmp_path}/recipe.yaml:4: {message}")
 
 
 def _refusal(folder: Path, text: str) -> str:

@@ -59,4 +59,4 @@ def icl_config(flags: dict[str, Any], path: str | None = None) -> IclConfig:
     values.update({k: v for k, v in flags.items() if k in names and v is not None})
     if not values.get("data"):
         raise ConfigError("icl: --data is required (a file, a folder with train/dev/test files, or builtin:NAME)")
-    return from_dict(IclConfig, values, None)  # the recipe alone was checked: flags are at fault
+    return from_dict(IclConfig, values, None)  # the recipe was checked alone: a fault now is a flag's
