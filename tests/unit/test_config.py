@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ctxlearn.config import TrainConfig, fits, from_dict, kind, read_recipe, recipe_lines
+from ctxlearn.config import TrainConfig, fits, from_dict, kind, read_recipe, recipe_lines, save_yaml, to_dict
 from ctxlearn.errors import ConfigError
 from ctxlearn.icl.config import icl_config
 from ctxlearn.methods.lora import LoraOptions
@@ -56,6 +56,12 @@ def test_a_good_recipe_reads_back_as_written(tmp_path: Path) -> None:
     assert recipe_lines(recipe) == {"method": 1, "epochs": 2, "lr": 3, "text_pair_field": 4, "method_options": 5}
     assert recipe_lines(recipe, "method_options") == {"lora": 5}
     assert recipe_lines(recipe, "method_options", "lora") == {"r": 5} and recipe_lines(recipe, "epochs") == {}
+
+
+def test_a_run_folders_saved_config_reads_back_as_a_recipe(tmp_path: Path) -> None:
+    cfg = TrainConfig(data="train.csv", method="lora", text_pair_field=None, method_options={"lora": {"r": 4}})
+    save_yaml(to_dict(cfg), tmp_path / "config.yaml")  # as train.run writes it
+    assert from_dict(TrainConfig, read_recipe(TrainConfig, tmp_path / "config.yaml"), None) == cfg
 
 
 def test_without_a_file_the_source_or_the_flag_is_named() -> None:
