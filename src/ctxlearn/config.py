@@ -157,7 +157,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 def recipe_lines(path: str | Path, *under: str) -> dict[str, int]:
     """The line (from 1) of each key of a YAML mapping file, so an error can point at it: the top-level keys,
     or those of the mapping found by following the keys ``under`` (``"method_options", "lora"``)."""
-    node = yaml.compose(Path(path).read_text())
+    return key_lines(yaml.compose(Path(path).read_text()), *under)
+
+
+def key_lines(node: Any, *under: str) -> dict[str, int]:
+    """``recipe_lines`` of an already composed YAML node."""
     for name in under:
         inner = [value for key, value in node.value if key.value == name] if isinstance(node, yaml.MappingNode) else []
         node = inner[-1] if inner else None
@@ -248,22 +252,21 @@ def read_recipe(cls: type, path: str | Path) -> dict[str, Any]:
     its file and line (``recipe.yaml:3: head_init must be one of ...``) before flags are layered over it.
     A train recipe's ``method_options`` are checked against each method's options the same way."""
     values = load_yaml(path)
-    from_dict(cls, values, str(path), recipe_lines(path))
-    if cls is TrainConfig:
-        check_recipe_options(path, values.get("method_options") or {})
+    node = yaml.compose(Path(path).read_text())  # once, for the line of every key
+    from_dict(cls, values, str(path), key_lines(node))
+    if cls is TrainConfig:  # the one config with nested per-method options
+        check_recipe_options(path, values.get("method_options") or {}, node)
     return values
 
 
-def check_recipe_options(path: str | Path, options: dict[str, Any]) -> None:
-    """Each ``method_options`` entry of a recipe names a method and gives a mapping of that method's options,
-    each of its type; a wrong one is reported at its line, as ``read_recipe`` reports the top level."""
-    from ctxlearn.methods import METHODS  # here: methods import this module
+def check_recipe_options(path: str | Path, options: dict[str, Any], node: Any) -> None:
+    """Each ``method_options`` entry of a recipe (composed as ``node``) names a method and gives a mapping of
+    that method's options, each of its type; a wrong one is reported at its line, as ``read_recipe`` reports
+    the top level."""
+    from ctxlearn.methods import options_class  # here: methods import this module
 
-    lines = recipe_lines(path, "method_options")
+    lines = key_lines(node, "method_options")
     for name, values in options.items():
         where = f"{path}:{lines[name]}" if name in lines else str(path)
-        if name not in METHODS:
-            raise ConfigError(f"{where}: method_options: {name!r} is not a method; methods are: {', '.join(METHODS)}")
-        if not isinstance(values, dict):
-            raise ConfigError(f"{where}: method_options: {name} must be a mapping of option: value, not {values!r}")
-        from_dict(METHODS.get(name).options, values, str(path), recipe_lines(path, "method_options", name))
+        cls = options_class(name, values, f"{where}: method_options")
+        from_dict(cls, values, str(path), key_lines(node, "method_options", name))

@@ -6,6 +6,7 @@ from typing import Any, Callable
 
 from torch import nn
 
+from ctxlearn.errors import ConfigError
 from ctxlearn.registry import Registry
 
 
@@ -35,6 +36,16 @@ class Method:
 
 
 METHODS: Registry[Method] = Registry("method")
+
+
+def options_class(name: str, values: Any, where: str) -> type:
+    """The options dataclass of a ``method_options`` entry: refuses a name that is no method, and values that
+    are not a mapping, after ``where`` (a recipe's line, or ``method_options``)."""
+    if name not in METHODS:
+        raise ConfigError(f"{where}: {name!r} is not a method; methods are: {', '.join(METHODS.names())}")
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: {name} must be a mapping of option: value, not {values!r}")
+    return METHODS.get(name).options
 
 
 def freeze(module: nn.Module) -> None:

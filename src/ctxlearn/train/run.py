@@ -19,7 +19,7 @@ from ctxlearn.data import Splits
 from ctxlearn.data.inspect import imbalanced
 from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
-from ctxlearn.methods import METHODS, Method, trainable_parameters
+from ctxlearn.methods import METHODS, Method, options_class, trainable_parameters
 from ctxlearn.methods.head import c_values
 from ctxlearn.models import load_encoder, resolve_model
 from ctxlearn.models.classifier import EncoderClassifier
@@ -80,8 +80,7 @@ def check_method_options(cfg: TrainConfig, method: Method) -> None:
     cell, whatever its method, and a saved config.yaml reused with another --method keeps its old one's."""
     used = {method.name} | ({"head"} if cfg.head_init == "probe" and method.fit == "trainer" else set())
     for name, values in cfg.method_options.items():
-        if name not in METHODS:
-            raise ConfigError(f"method_options: {name!r} is not a method; methods are: {', '.join(METHODS.names())}")
+        options_class(name, values or {}, "method_options")
         method_options(cfg, name)
         if values and name not in used:
             flags = ", ".join("--" + f"{name}_{key}".replace("_", "-") for key in values)
