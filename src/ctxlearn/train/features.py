@@ -76,6 +76,7 @@ def fit_head(model: EncoderClassifier, x_train: np.ndarray, y_train: np.ndarray,
     ``class_weight`` is scikit-learn's (``"balanced"``, or None: every row weighs the same)."""
     name, score_fn = score or ("accuracy", lambda pred: float((pred == y_dev).mean()))
     scaler = StandardScaler().fit(x_train)
+    scaler.scale_[flat_columns(scaler.scale_)] = np.inf  # they standardise to 0 and fold to weight 0
     xs, xd = scaler.transform(x_train), scaler.transform(x_dev)
     best: tuple[float, float, LogisticRegression] | None = None
     for c in c_grid:
@@ -86,6 +87,15 @@ def fit_head(model: EncoderClassifier, x_train: np.ndarray, y_train: np.ndarray,
     value, c, clf = best
     _copy_into(model.head, clf, scaler, n_classes=model.head.out_features)
     return {f"best_dev_{name}": value, "head_C": c}
+
+
+def flat_columns(scale: np.ndarray, rel: float = 1e-6) -> np.ndarray:
+    """Columns whose spread on train is float rounding, not signal: under ``rel`` of the median column's.
+    MiniLM's last LayerNorm has gains of about 1e-33 on a few dimensions, so their pooled features vary
+    by 1e-9. Standardising blows that rounding up to unit spread, and folding 1 / scale into the head gave
+    weights so large that, fine-tuning from the probe (``--head-init probe``), the gradient of that
+    LayerNorm overflowed the gradient norm to inf every step, and clipping then zeroed every update."""
+    return scale < rel * np.median(scale)
 
 
 def _copy_into(head: torch.nn.Linear, clf: LogisticRegression, scaler: StandardScaler, n_classes: int) -> None:

@@ -1,9 +1,10 @@
-"""Cached frozen-backbone features belong to the model's weights, not to the folder they sit in."""
+"""Cached frozen-backbone features belong to the model's weights, not to the folder they sit in; the head fitted on them stays finite."""
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -11,6 +12,7 @@ from transformers import BertConfig, BertModel
 
 from ctxlearn import artifact
 from ctxlearn.config import TrainConfig
+from ctxlearn.train.features import fit_head
 from ctxlearn.train.run import run_training
 
 
@@ -54,3 +56,20 @@ def test_a_run_records_whether_it_found_its_features_and_the_estimate_follows(ti
     assert cached == [False, True]
     after = run_training(TrainConfig(out=str(tmp_path / "estimate-2"), estimate_steps=1, **common))
     assert after["features_cached"] and after["epoch_seconds"] == after["cached_epoch_seconds"]
+
+
+def test_a_column_of_float_rounding_gets_no_weight_in_the_fitted_head() -> None:
+    # MiniLM's last LayerNorm zeroes a few dimensions (gain ~1e-33): their features vary only by rounding.
+    # Standardised and folded into the head, such a column got a weight of ~1e9, and fine-tuning from that head
+    # overflowed the gradient norm to inf on every step.
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    x = rng.normal(size=(300, 4)) + 2.0 * y[:, None]
+    x[:, 2] = -3.0 + 1e-9 * rng.normal(size=300)
+    holder = SimpleNamespace(head=torch.nn.Linear(4, 2))
+    fit_head(holder, x[:200], y[:200], x[200:], y[200:], [1.0], seed=0)
+    weight = holder.head.weight.detach()
+    assert (weight[:, 2] == 0).all()
+    assert weight.abs().max() < 10.0
+    logits = holder.head(torch.as_tensor(x[200:], dtype=torch.float32))
+    assert (logits.argmax(-1).numpy() == y[200:]).mean() > 0.9
