@@ -4,6 +4,7 @@ owns the run folder, evaluates and reports. A plain ``ctxlearn train`` is one pr
 from __future__ import annotations
 
 import os
+import sys
 
 import torch
 
@@ -16,6 +17,12 @@ def launched() -> bool:
 def is_main() -> bool:
     """The process that writes and reports: rank 0 (launchers set RANK before the process starts)."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+def say(msg: str) -> None:
+    """A progress or warning line on stderr, once per run: a launched run reports from its main process only."""
+    if is_main():
+        print(f"[ctxlearn] {msg}", file=sys.stderr, flush=True)
 
 
 def join() -> None:

@@ -20,6 +20,7 @@ from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import get_last_checkpoint
 
 from ctxlearn.tasks import TASKS, Task
+from ctxlearn.train.dist import say
 from ctxlearn.train.encode import Encoded
 from ctxlearn.train.loss import class_weights, training_loss
 from ctxlearn.train.memory import settled_rss_mb
@@ -76,6 +77,21 @@ class RunClock(TrainerCallback, ExportableState):
 
     def state(self) -> dict[str, Any]:
         return {"args": {"before": self.before + time.perf_counter() - self._start}, "attributes": {}}
+
+
+class GradNormWatch(TrainerCallback):
+    """Warns at the first logged gradient norm that is inf or nan. Clipping then scales every gradient by
+    max_norm / inf = 0, or fills them with nan: the step teaches nothing, or ruins the weights, while the
+    loss can still look sane. (A probe head with weights of 1e9 did this on every step, silently.)"""
+
+    warned = False
+
+    def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001
+        norm = (logs or {}).get("grad_norm")
+        if norm is not None and not math.isfinite(float(norm)) and not self.warned:
+            self.warned = True
+            say(f"the gradient norm is {float(norm)} at step {state.global_step}: clipping turns such a step into "
+                "no update (inf) or nan weights. Try a lower --lr, --bf16 off, or another --head-init")
 
 
 class ScaledTrainer(Trainer):
@@ -179,7 +195,7 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     weights = class_weights(cfg.class_weights, task.targets(train), len(labels) if labels else 0)
     stops = cfg.patience > 0 and not max_steps
     train = spread(train, cfg.batch_size, max_steps, cfg.seed) if max_steps else train
-    callbacks = [clock, RunClock(), *(callbacks or [])] + ([EarlyStoppingCallback(cfg.patience)] if stops else [])
+    callbacks = [clock, RunClock(), GradNormWatch(), *(callbacks or [])] + ([EarlyStoppingCallback(cfg.patience)] if stops else [])
     trainer = ScaledTrainer(model=model, args=args, train_dataset=Numbered(train.rows), eval_dataset=Numbered(dev.rows),
                             data_collator=task.collator(tokenizer), compute_metrics=dev_metric(task, dev, labels or []),
                             preprocess_logits_for_metrics=reduce_logits, callbacks=callbacks, lr_scale=lr_scale,
@@ -199,6 +215,8 @@ def _stats(trainer: Trainer, clock: StepClock, seconds: float, metric: str) -> d
             "useful_train_tokens": int(state.num_input_tokens_seen),
             "steady_tokens_per_s": clock.steady_tokens_per_s(state.num_input_tokens_seen, state.global_step),
             f"best_dev_{metric}": state.best_metric,
+            "grad_norm_not_finite": sum(not math.isfinite(float(h["grad_norm"])) for h in state.log_history
+                                        if "grad_norm" in h),  # of the logged steps; GradNormWatch warns at the first
             "loss_curve": [round(h["loss"], 5) for h in state.log_history if "loss" in h]}
 
 

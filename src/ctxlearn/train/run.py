@@ -5,7 +5,6 @@ import json
 import platform
 import resource
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -31,16 +30,12 @@ from ctxlearn.models.registry import SCRATCH_TYPE
 from ctxlearn.tasks import TASKS, Task, task_for
 from ctxlearn.tasks.classification import predict_proba, write_predictions  # noqa: F401 (used from here by predict, icl)
 from ctxlearn.train import dist
+from ctxlearn.train.dist import say
 from ctxlearn.train.encode import Encoded
 from ctxlearn.train.features import feature_key, fit_head, head_fit_keys
 from ctxlearn.train.hf import fit_with_trainer
 from ctxlearn.train.loss import class_weights, prior_logits
 from ctxlearn.train.resume import identity, open_work, work_folder
-
-
-def say(msg: str) -> None:
-    if dist.is_main():  # a launched run reports once, not once per process
-        print(f"[ctxlearn] {msg}", file=sys.stderr, flush=True)
 
 
 def resolve_bf16(flag: str) -> bool:

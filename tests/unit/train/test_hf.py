@@ -12,7 +12,7 @@ from transformers import TrainingArguments
 
 from ctxlearn.methods import METHODS
 from ctxlearn.methods.lora import LoraOptions
-from ctxlearn.train.hf import ScaledTrainer, StepClock, scaled_groups
+from ctxlearn.train.hf import GradNormWatch, ScaledTrainer, StepClock, _stats, scaled_groups
 
 
 def _tick(clock: StepClock, first: int, last: int) -> None:
@@ -81,3 +81,35 @@ def test_spread_batches_after_the_first_come_in_a_seeded_random_order() -> None:
     firsts = [[len(spread(Encoded(rows), 4, 20, seed).rows[i]["input_ids"]) for i in range(0, 80, 4)] for seed in (0, 0, 1)]
     assert firsts[0] == firsts[1] != firsts[2]
     assert firsts[0][1:] != sorted(firsts[0][1:], reverse=True)  # sizes go up and down, as in an epoch
+
+
+class _Overflowing(nn.Module):
+    """A finite gradient of 2e20 per weight, whose squares overflow float32: the norm is inf on every step (as
+    MiniLM's top LayerNorm gave under a probe head with weights of 1e9 and more)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(3))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"loss": ((self.w * 1e10) ** 2).sum() + 0 * x.sum()}
+
+
+def test_a_gradient_norm_that_overflows_is_warned_once_and_counted(tmp_path, capsys) -> None:
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=3, logging_steps=1, use_cpu=True, report_to=[],
+                             save_strategy="no", max_grad_norm=1.0)
+    trainer = ScaledTrainer(model=_Overflowing(), args=args, train_dataset=[{"x": torch.ones(2)}] * 8,
+                            callbacks=[GradNormWatch()])
+    trainer.train()
+    err = capsys.readouterr().err
+    assert err.count("the gradient norm is inf at step 1") == 1 and err.count("gradient norm is") == 1
+    assert _stats(trainer, StepClock(), 0.0, "accuracy")["grad_norm_not_finite"] == 3
+    assert torch.equal(trainer.model.w.detach(), torch.ones(3))  # clipping by max_norm / inf left nothing to learn
+
+
+def test_finite_gradient_norms_raise_no_warning(capsys) -> None:
+    watch = GradNormWatch()
+    for step, norm in enumerate([2.5, 0.1, 40.0], start=1):
+        watch.on_log(None, SimpleNamespace(global_step=step), None, logs={"grad_norm": norm, "loss": 0.3})
+    watch.on_log(None, SimpleNamespace(global_step=4), None, logs={"eval_loss": 0.2})
+    assert "gradient norm" not in capsys.readouterr().err and not watch.warned
