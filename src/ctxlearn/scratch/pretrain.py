@@ -102,6 +102,7 @@ class Progress:
     elapsed: float = 0.0  # training seconds, evaluations included
     tokens: int = 0
     log: list[dict[str, Any]] = field(default_factory=list)
+    grad_norm_not_finite: int = 0  # steps whose gradient norm was inf or nan (clipping left no update, or nan)
 
 
 def model_config(cfg: PretrainConfig, tokenizer: Any) -> ScratchConfig:
@@ -179,7 +180,12 @@ def train_step(model: torch.nn.Module, objective: Any, opt: torch.optim.Optimize
     with autocast(bf16, device):
         loss = objective.loss(model, batch)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    if not torch.isfinite(norm):
+        state.grad_norm_not_finite += 1
+        if state.grad_norm_not_finite == 1:
+            say(f"the gradient norm is {norm.item()} at step {state.step}: clipping turns such a step into no update "
+                "(inf) or nan weights. Try a lower --lr or --bf16 off")
     opt.step()
     opt.zero_grad(set_to_none=True)
     state.tokens += batch_tokens(batch)
@@ -257,6 +263,7 @@ def summary(cfg: PretrainConfig, final: dict[str, float], baseline: dict[str, fl
     return {"objective": cfg.objective, "arch": cfg.arch, "positions": cfg.positions, "corpus": cfg.corpus,
             "steps": state.step, "tokens_seen": state.tokens, "train_seconds": state.elapsed,
             "train_tokens_per_s": state.tokens / state.elapsed if state.elapsed else 0.0, "parameters": n_params,
+            "grad_norm_not_finite": state.grad_norm_not_finite,
             **{k: v for k, v in final.items() if k not in ("step", "tokens")}, **baseline}
 
 

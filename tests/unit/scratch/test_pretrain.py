@@ -158,3 +158,28 @@ def test_untied_output_layer_trains_apart_from_the_embeddings(corpus, tmp_path) 
     tied = AutoModelForMaskedLM.from_pretrained(run_pretrain(tiny_cfg(corpus, tmp_path / "tied", objective="mlm"))["out"])
     assert tied.lm_head.weight.data_ptr() == tied.model.encoder.embed.tokens.weight.data_ptr()
     assert sum(p.numel() for p in model.parameters()) == sum(p.numel() for p in tied.parameters()) + embed.numel()
+
+
+class _Overflow:
+    """An objective whose loss has a finite gradient of 2e20 per weight: its squares overflow float32, so the
+    gradient norm is inf and clipping scales the step to nothing."""
+
+    def batch(self) -> dict[str, torch.Tensor]:
+        return {"input_ids": torch.ones(2, 3, dtype=torch.long)}
+
+    def loss(self, model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return ((model.weight * 1e10) ** 2).sum()
+
+
+def test_a_step_whose_gradient_norm_overflows_is_counted_and_warned_once(capsys) -> None:
+    model = torch.nn.Linear(3, 1, bias=False)
+    start = model.weight.detach().clone()
+    opt = torch.optim.AdamW(model.parameters(), weight_decay=0.0)
+    state = pretrain.Progress()
+    cfg = pretrain.PretrainConfig()
+    for _ in range(3):
+        pretrain.train_step(model, _Overflow(), opt, cfg, state, torch.device("cpu"), bf16=False)
+        state.step += 1
+    assert state.grad_norm_not_finite == 3
+    assert capsys.readouterr().err.count("the gradient norm is inf at step 0") == 1
+    assert torch.equal(model.weight.detach(), start)  # every update clipped to zero
