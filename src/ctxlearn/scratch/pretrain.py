@@ -34,6 +34,7 @@ from ctxlearn.scratch.corpus import read_corpus, split_documents
 from ctxlearn.scratch.model import ScratchConfig
 from ctxlearn.scratch.objectives import OBJECTIVES, batch_tokens
 from ctxlearn.scratch.tokenizer import KIND_FOR_ARCH, load_tokenizer, train_tokenizer
+from ctxlearn.train.hf import warn_grad_norm
 from ctxlearn.train.run import say
 
 LOG_EVERY = 10  # steps between training-loss log lines
@@ -184,8 +185,7 @@ def train_step(model: torch.nn.Module, objective: Any, opt: torch.optim.Optimize
     if not torch.isfinite(norm):
         state.grad_norm_not_finite += 1
         if state.grad_norm_not_finite == 1:
-            say(f"the gradient norm is {norm.item()} at step {state.step}: clipping turns such a step into no update "
-                "(inf) or nan weights. Try a lower --lr or --bf16 off")
+            warn_grad_norm(norm.item(), state.step, "a lower --lr or --bf16 off")
     opt.step()
     opt.zero_grad(set_to_none=True)
     state.tokens += batch_tokens(batch)

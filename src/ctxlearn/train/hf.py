@@ -79,6 +79,11 @@ class RunClock(TrainerCallback, ExportableState):
         return {"args": {"before": self.before + time.perf_counter() - self._start}, "attributes": {}}
 
 
+def warn_grad_norm(norm: float, step: int, fixes: str) -> None:
+    say(f"the gradient norm is {norm} at step {step}: clipping turns such a step into no update (inf) or nan weights. "
+        f"Try {fixes}")
+
+
 class GradNormWatch(TrainerCallback):
     """Warns at the first logged gradient norm that is inf or nan. Clipping then scales every gradient by
     max_norm / inf = 0, or fills them with nan: the step teaches nothing, or ruins the weights, while the
@@ -90,8 +95,7 @@ class GradNormWatch(TrainerCallback):
         norm = (logs or {}).get("grad_norm")
         if norm is not None and not math.isfinite(float(norm)) and not self.warned:
             self.warned = True
-            say(f"the gradient norm is {float(norm)} at step {state.global_step}: clipping turns such a step into "
-                "no update (inf) or nan weights. Try a lower --lr, --bf16 off, or another --head-init")
+            warn_grad_norm(float(norm), state.global_step, "a lower --lr, --bf16 off, or another --head-init")
 
 
 class ScaledTrainer(Trainer):
@@ -195,7 +199,8 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     weights = class_weights(cfg.class_weights, task.targets(train), len(labels) if labels else 0)
     stops = cfg.patience > 0 and not max_steps
     train = spread(train, cfg.batch_size, max_steps, cfg.seed) if max_steps else train
-    callbacks = [clock, RunClock(), GradNormWatch(), *(callbacks or [])] + ([EarlyStoppingCallback(cfg.patience)] if stops else [])
+    callbacks = [clock, RunClock(), GradNormWatch(), *(callbacks or [])]
+    callbacks += [EarlyStoppingCallback(cfg.patience)] if stops else []
     trainer = ScaledTrainer(model=model, args=args, train_dataset=Numbered(train.rows), eval_dataset=Numbered(dev.rows),
                             data_collator=task.collator(tokenizer), compute_metrics=dev_metric(task, dev, labels or []),
                             preprocess_logits_for_metrics=reduce_logits, callbacks=callbacks, lr_scale=lr_scale,

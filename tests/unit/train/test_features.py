@@ -1,4 +1,5 @@
-"""Cached frozen-backbone features belong to the model's weights, not to the folder they sit in; the head fitted on them stays finite."""
+"""Cached frozen-backbone features belong to the model's weights, not to the folder they sit in; the head
+fitted on them stays finite."""
 from __future__ import annotations
 
 import json
