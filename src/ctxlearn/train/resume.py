@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,8 @@ def read_json(path: Path) -> Any:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Whole or absent, never half-written, as a killed run may leave it."""
-    tmp = path.with_name(f"{path.name}.tmp")
+    """Whole or absent, never half-written, as a killed run may leave it. Each process of a launched run
+    writes through its own temporary file: with one shared name, a rename could take the other's."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=1))
     tmp.replace(path)

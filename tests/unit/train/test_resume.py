@@ -191,3 +191,22 @@ def test_a_setting_added_after_the_run_began_counts_as_its_default(tmp_path: Pat
     (tmp_path / "work" / RECORD).write_text(json.dumps(record))
     with pytest.raises(ConfigError, match="label_smoothing is 0.1, but .* was made with 0.0"):
         start(resume=True, label_smoothing=0.1)
+
+
+def _write_many(path: Path) -> int:
+    from ctxlearn.train.resume import write_json
+
+    for i in range(300):
+        write_json(path, {"steps": 5})
+    return 300
+
+
+def test_processes_writing_the_same_record_do_not_take_each_others_temporary_file(tmp_path: Path) -> None:
+    # Every process of a launched run writes finished.json; a shared temporary name let one process's rename
+    # take the file the other was about to rename (FileNotFoundError in test_dist, now and then).
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        assert pool.map(_write_many, [tmp_path / "finished.json"] * 2) == [300, 300]
+    assert json.loads((tmp_path / "finished.json").read_text()) == {"steps": 5}
+    assert [p.name for p in tmp_path.iterdir()] == ["finished.json"]
