@@ -142,26 +142,31 @@ def save_yaml(data: dict[str, Any], path: Path) -> None:
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    return load_yaml_node(path)[0]
+
+
+def load_yaml_node(path: str | Path) -> tuple[dict[str, Any], Any]:
+    """A YAML mapping file's values, and its composed node, whose marks give each key's line (``key_lines``):
+    the file is read and parsed once for both."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
+    loader = yaml.SafeLoader(path.read_text())
+    try:  # what yaml.safe_load does, keeping the node
+        node = loader.get_single_node()
+        data = (loader.construct_document(node) if node is not None else None) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of field: value at the top level")
-    return data
-
-
-def recipe_lines(path: str | Path, *under: str) -> dict[str, int]:
-    """The line (from 1) of each key of a YAML mapping file, so an error can point at it: the top-level keys,
-    or those of the mapping found by following the keys ``under`` (``"method_options", "lora"``)."""
-    return key_lines(yaml.compose(Path(path).read_text()), *under)
+    return data, node
 
 
 def key_lines(node: Any, *under: str) -> dict[str, int]:
-    """``recipe_lines`` of an already composed YAML node."""
+    """The line (from 1) of each key of a composed YAML mapping, so an error can point at it: the top-level
+    keys, or those of the mapping found by following the keys ``under`` (``"method_options", "lora"``)."""
     for name in under:
         inner = [value for key, value in node.value if key.value == name] if isinstance(node, yaml.MappingNode) else []
         node = inner[-1] if inner else None
@@ -226,7 +231,7 @@ def from_dict(cls: type, data: dict[str, Any], source: str | None = "config",
               lines: dict[str, int] | None = None) -> Any:
     """Build ``cls`` from a mapping, naming any unknown key and the fields that exist, and any value of the
     wrong type. A wrong value is reported after ``source``; from a file (``lines``: the line of each key,
-    ``recipe_lines``) as ``FILE:LINE: ...``; from the command line (``source`` None) after its flag."""
+    ``key_lines``) as ``FILE:LINE: ...``; from the command line (``source`` None) after its flag."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source or 'flags'}: expected a mapping of field: value, not {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -237,7 +242,8 @@ def from_dict(cls: type, data: dict[str, Any], source: str | None = "config",
         hints = typing.get_type_hints(cls)
         for name, value in data.items():
             if not (value is None and fields[name].default is None) and not fits(hints[name], value):
-                raise ConfigError(wrong_type(name, hints[name], value, fields[name].metadata.get("choices")), field=name)
+                choices = fields[name].metadata.get("choices")
+                raise ConfigError(wrong_type(name, hints[name], value, choices), field=name)
         return cls(**data)
     except ConfigError as err:
         if err.field is None:
@@ -251,8 +257,7 @@ def read_recipe(cls: type, path: str | Path) -> dict[str, Any]:
     """A YAML recipe's values for ``cls``, checked on their own first, so that a wrong one is reported at
     its file and line (``recipe.yaml:3: head_init must be one of ...``) before flags are layered over it.
     A train recipe's ``method_options`` are checked against each method's options the same way."""
-    values = load_yaml(path)
-    node = yaml.compose(Path(path).read_text())  # once, for the line of every key
+    values, node = load_yaml_node(path)
     from_dict(cls, values, str(path), key_lines(node))
     if cls is TrainConfig:  # the one config with nested per-method options
         check_recipe_options(path, values.get("method_options") or {}, node)

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from ctxlearn.config import TrainConfig, fits, from_dict, kind, read_recipe, recipe_lines, save_yaml, to_dict
+from ctxlearn.config import (TrainConfig, fits, from_dict, key_lines, kind, load_yaml_node, read_recipe, save_yaml,
+                             to_dict)
 from ctxlearn.errors import ConfigError
 from ctxlearn.icl.config import icl_config
 from ctxlearn.methods.lora import LoraOptions
@@ -53,9 +54,10 @@ def test_a_good_recipe_reads_back_as_written(tmp_path: Path) -> None:
     recipe.write_text("method: lora\nepochs: 2\nlr: 0.001\ntext_pair_field: null\nmethod_options: {lora: {r: 4}}\n")
     assert read_recipe(TrainConfig, recipe) == {"method": "lora", "epochs": 2, "lr": 0.001, "text_pair_field": None,
                                                 "method_options": {"lora": {"r": 4}}}
-    assert recipe_lines(recipe) == {"method": 1, "epochs": 2, "lr": 3, "text_pair_field": 4, "method_options": 5}
-    assert recipe_lines(recipe, "method_options") == {"lora": 5}
-    assert recipe_lines(recipe, "method_options", "lora") == {"r": 5} and recipe_lines(recipe, "epochs") == {}
+    node = load_yaml_node(recipe)[1]
+    assert key_lines(node) == {"method": 1, "epochs": 2, "lr": 3, "text_pair_field": 4, "method_options": 5}
+    assert key_lines(node, "method_options") == {"lora": 5}
+    assert key_lines(node, "method_options", "lora") == {"r": 5} and key_lines(node, "epochs") == {}
 
 
 def test_a_run_folders_saved_config_reads_back_as_a_recipe(tmp_path: Path) -> None:

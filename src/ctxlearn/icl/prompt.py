@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ctxlearn.config import from_dict, load_yaml, recipe_lines
+from ctxlearn.config import from_dict, key_lines, load_yaml_node
 from ctxlearn.data import Example, label_name
 from ctxlearn.errors import ConfigError
 from ctxlearn.registry import Registry
@@ -147,7 +147,8 @@ def resolve_prompt(name: str, is_pair: bool, *, template: str | None = None, ins
     elif name in PROMPTS:
         spec = PROMPTS.get(name)
     elif name.endswith((".yaml", ".yml")) or Path(name).is_file():
-        spec = from_dict(PromptSpec, load_yaml(name), name, recipe_lines(name))
+        values, node = load_yaml_node(name)
+        spec = from_dict(PromptSpec, values, name, key_lines(node))
     else:
         raise ConfigError(f"unknown prompt {name!r}: use auto, a preset ({', '.join(PROMPTS.names())}) or a YAML file")
     changes: dict = {}

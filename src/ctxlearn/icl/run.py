@@ -28,7 +28,8 @@ from ctxlearn.icl.prompt import PromptSpec, resolve_prompt
 from ctxlearn.icl.select import SELECTORS, select
 from ctxlearn.models import ModelSource, load_causal_lm, resolve_model
 from ctxlearn.models.infer import bf16_available
-from ctxlearn.train.run import say, write_predictions
+from ctxlearn.train.dist import say
+from ctxlearn.train.run import write_predictions
 
 
 def device() -> str:

@@ -34,8 +34,8 @@ from ctxlearn.scratch.corpus import read_corpus, split_documents
 from ctxlearn.scratch.model import ScratchConfig
 from ctxlearn.scratch.objectives import OBJECTIVES, batch_tokens
 from ctxlearn.scratch.tokenizer import KIND_FOR_ARCH, load_tokenizer, train_tokenizer
+from ctxlearn.train.dist import say
 from ctxlearn.train.hf import warn_grad_norm
-from ctxlearn.train.run import say
 
 LOG_EVERY = 10  # steps between training-loss log lines
 # Fields a resumed run must share with its checkpoint: they decide the model, the data and the batches.
