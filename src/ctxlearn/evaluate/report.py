@@ -49,12 +49,26 @@ def _title(manifest: dict[str, Any]) -> list[str]:
             f"Model `{manifest['model']}`, method `{manifest['method']}`, seed {manifest['seed']}.", ""]
 
 
+def _speed_line(cost: dict[str, Any]) -> str:
+    """Tokens/s for runs that trained on tokens; `head` fits on cached features and ICL trains nothing, so a
+    tokens/s of 0 would read as a fault: those say what they did instead."""
+    if cost.get("train_tokens_per_s"):
+        steady = cost.get("steady_train_tokens_per_s")
+        return (f"- useful training tokens/s: {cost['train_tokens_per_s']:,.0f}"
+                + (f" over the run, {steady:,.0f} between evaluations" if steady else ""))
+    if cost.get("trainable_params"):
+        return "- training: a head fitted on the frozen backbone's features, computed once (no steps over tokens)"
+    return "- training: none (the model is prompted as it is)"
+
+
 def _cost_lines(cost: dict[str, Any]) -> list[str]:
+    predict_ms = cost.get("predict_ms_per_example")
     return ["## Cost", "",
             f"- trainable parameters: {cost.get('trainable_params', 0):,} of {cost.get('total_params', 0):,} "
             f"({100 * cost.get('trainable_params', 0) / max(1, cost.get('total_params', 1)):.2f}%)",
             f"- train time: {cost.get('train_seconds', 0):.1f} s; wall time: {cost.get('wall_seconds', 0):.1f} s",
-            f"- useful training tokens/s: {cost.get('train_tokens_per_s', 0):,.0f}",
+            _speed_line(cost),
+            *([f"- prediction, batched: {predict_ms:.2f} ms per example"] if predict_ms else []),
             f"- peak memory (RSS): {cost.get('peak_rss_mb', 0):,.0f} MB", ""]
 
 

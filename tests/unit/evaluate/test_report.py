@@ -23,3 +23,21 @@ def test_report_files(tmp_path: Path) -> None:
     report = (tmp_path / "report.md").read_text()
     assert "| test | 4 | 0.7500 |" in report and "10 of 100 (10.00%)" in report
     assert confusion_text(m["confusion"], labels).splitlines()[1].split() == ["neg", "2", "0"]
+
+
+def _cost_section(tmp_path: Path, cost: dict) -> str:
+    labels = ["neg", "pos"]
+    m = classification_metrics(np.array([0, 1]), np.array([[0.8, 0.2], [0.3, 0.7]]), labels)
+    write_report(tmp_path, {"test": m}, {"method": "x", "data": "toy", "model": "tiny", "seed": 0, "cost": cost}, labels)
+    return (tmp_path / "report.md").read_text().split("## Cost")[1]
+
+
+def test_cost_says_what_each_kind_of_run_did(tmp_path: Path) -> None:
+    trained = _cost_section(tmp_path, {"trainable_params": 10, "total_params": 100, "train_tokens_per_s": 3312.6,
+                                       "steady_train_tokens_per_s": 3400.2, "predict_ms_per_example": 1.234})
+    assert "useful training tokens/s: 3,313 over the run, 3,400 between evaluations" in trained
+    assert "prediction, batched: 1.23 ms per example" in trained
+    head = _cost_section(tmp_path, {"trainable_params": 770, "total_params": 100, "train_tokens_per_s": 0.0})
+    assert "tokens/s" not in head and "frozen backbone's features" in head
+    prompted = _cost_section(tmp_path, {"trainable_params": 0, "total_params": 100, "train_tokens_per_s": 0.0})
+    assert "tokens/s" not in prompted and "training: none" in prompted
