@@ -149,7 +149,8 @@ def cmd_icl(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from ctxlearn.predict import open_predictor
 
-    metrics = open_predictor(args.artifact, args.long_inputs).evaluate(args.data)
+    fields = dict(text=args.text_field, text_pair=args.text_pair_field, label=args.label_field)
+    metrics = open_predictor(args.artifact, args.long_inputs, fields).evaluate(args.data)
     if args.json:
         print(json.dumps({f"test_{k}": v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
     else:
@@ -168,7 +169,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from ctxlearn.predict import open_predictor
 
-    n = open_predictor(args.artifact, args.long_inputs).predict_file(args.input, args.output)
+    fields = dict(text=args.text_field, text_pair=args.text_pair_field)
+    n = open_predictor(args.artifact, args.long_inputs, fields).predict_file(args.input, args.output)
     print(f"wrote {n} predictions to {args.output}", file=sys.stderr)
     return 0
 
@@ -219,6 +221,15 @@ def _long_inputs_flag(p: argparse.ArgumentParser) -> None:
                         "short, test long)")
 
 
+def _field_flags(p: argparse.ArgumentParser, label: bool) -> None:
+    """Columns of a file whose header differs from the training data's (default: the run's own fields)."""
+    p.add_argument("--text-field", default=None, help="column/key holding the text (default: the run's)")
+    p.add_argument("--text-pair-field", default=None,
+                   help="column/key holding a pair's second text, for a run trained on pairs (default: the run's)")
+    if label:
+        p.add_argument("--label-field", default=None, help="column/key holding the gold label (default: the run's)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ctxlearn", description="Adapt pretrained Transformers to your text task "
                                      "and see which way of adapting works best.")
@@ -233,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
     p.add_argument("--data", required=True, help="labelled file, or a data folder (its test file is used)")
     p.add_argument("--json", action="store_true", help="print test_* metrics as one JSON object")
+    _field_flags(p, label=True)
     _long_inputs_flag(p)
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("predict", help="label a file with a run folder")
@@ -242,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help=".csv, .tsv (unquoted, as ctxlearn reads TSV: tabs and line breaks "
                    "in text become spaces) or .jsonl: label and one p_<class> column per class; "
                    "tagging runs: .jsonl with tags and entity spans (type, text, character offsets)")
+    _field_flags(p, label=False)
     _long_inputs_flag(p)
     p.set_defaults(func=cmd_predict)
     sub.add_parser("models", help="list the models available offline").set_defaults(func=cmd_models)

@@ -39,6 +39,15 @@ class Predictor:
         self.long_inputs = reading(chosen, "predict")  # how this reads texts: truncate or windows
         self.bf16 = bool(self.manifest.get("bf16", False))
 
+    def use_fields(self, text: str | None = None, label: str | None = None, text_pair: str | None = None) -> None:
+        """Read inputs from other columns or keys than the run was trained on (a held-out file with its own
+        header); a field left None keeps the run's."""
+        if text_pair and self.fields.text_pair is None:
+            raise ConfigError(f"--text-pair-field {text_pair}: {self.folder} was trained on single texts, so it "
+                              "reads one text field; leave the flag out")
+        given = {k: v for k, v in dict(text=text, label=label, text_pair=text_pair).items() if v}
+        self.fields = replace(self.fields, **given)
+
     def predict_proba(self, examples: list[Example]) -> np.ndarray:
         data = encode(examples, self.tokenizer, None, self.max_length, self.long_inputs)
         return predict_proba(self.model, data, self.tokenizer, self.bf16)
@@ -85,10 +94,11 @@ class Predictor:
         return row
 
 
-def open_predictor(folder: str | Path, long_inputs: str | None = None) -> Any:
+def open_predictor(folder: str | Path, long_inputs: str | None = None, fields: dict[str, str | None] | None = None) -> Any:
     """The right predictor for a run folder: fine-tuned classifier, in-context learning, or a tagger
     (``TaggingPredictor``: tags and entity spans instead of class probabilities). ``long_inputs``
-    (a fine-tuned classifier's only) overrides the run's own way of reading long texts."""
+    (a fine-tuned classifier's only) overrides the run's own way of reading long texts; ``fields``
+    (``text``, ``label``, ``text_pair``: a classifier's, trained or prompted) the columns it reads."""
     from ctxlearn.artifact import read_manifest
 
     manifest = read_manifest(Path(folder))
@@ -97,15 +107,23 @@ def open_predictor(folder: str | Path, long_inputs: str | None = None) -> Any:
         why = "it always reads long sentences in windows" if kind == "tagging" else "it cuts prompts to the LM's context"
         raise ConfigError(f"{folder}: --long-inputs is for fine-tuned classifiers, not {kind} runs ({why}); "
                           "leave the flag out")
+    fields = {k: v for k, v in (fields or {}).items() if v}
+    if fields and kind == "tagging":
+        raise ConfigError(f"{folder}: --text-field, --text-pair-field and --label-field name columns of "
+                          "classification data; a tagging run reads CoNLL (with the run's tag column), JSON Lines "
+                          "with tokens or text, or plain text: leave them out")
     if manifest.get("method") == "icl":
         from ctxlearn.icl.predictor import IclPredictor
 
-        return IclPredictor(folder)
-    if manifest.get("task") == "tagging":
+        predictor: Any = IclPredictor(folder)
+    elif manifest.get("task") == "tagging":
         from ctxlearn.predict_tagging import TaggingPredictor
 
         return TaggingPredictor(folder)
-    return Predictor(folder, long_inputs)
+    else:
+        predictor = Predictor(folder, long_inputs)
+    predictor.use_fields(**fields)
+    return predictor
 
 
 def tsv_rows(rows: list[dict[str, Any]], dst: Path) -> list[dict[str, Any]]:

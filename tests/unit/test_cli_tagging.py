@@ -58,6 +58,8 @@ def test_task_inferred_from_conll_and_raw_text_input(tiny_bert: Path, toy_conll:
     assert [r["line"] for r in rows] == [1, 3] and rows[1]["tokens"] == ["very", "sad", "story"]
     assert main(["predict", str(out), "--input", str(src), "--output", str(tmp_path / "out.csv")]) == 2
     assert "JSON Lines" in capsys.readouterr().err
+    assert main(["eval", str(out), "--data", str(toy_conll), "--label-field", "tag"]) == 2
+    assert "--label-field name columns of classification data" in capsys.readouterr().err
 
 
 def test_entities_jsonl_trains(tiny_bert: Path, tmp_path: Path, capsys) -> None:
