@@ -12,8 +12,14 @@ from ctxlearn.compare.aggregate import headline, size
 PLOTS = ("accuracy_vs_params", "accuracy_vs_time", "peak_memory")
 
 
+def _spread(row: dict[str, Any], key: str, scale: float = 1.0, digits: int = 0) -> str:
+    """Mean ± standard deviation over seeds; one seed has no spread to show."""
+    mean = f"{scale * row[key]:.{digits}f}"
+    return f"{mean} ± {scale * row[key + '_std']:.{digits}f}" if row["seeds"] > 1 else mean
+
+
 def _pct(row: dict[str, Any], key: str) -> str:
-    return f"{100 * row[key]:.1f} ± {100 * row[key + '_std']:.1f}"
+    return _spread(row, key, 100, 1)
 
 
 def _estimated(row: dict[str, Any], key: str) -> str:
@@ -27,7 +33,7 @@ def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
               "artifact size", "train s", "peak memory MB", "predict ms/example"]
     body = [[r["method"], str(r["seeds"]), _pct(r, key), _pct(r, "test_macro_f1"),
              f"{r['trainable_params']:,}", f"{100 * r['trainable_params'] / max(1, r['total_params']):.3f}",
-             size(r["artifact_mb"]), f"{r['train_seconds']:.0f} ± {r['train_seconds_std']:.0f}",
+             size(r["artifact_mb"]), _spread(r, "train_seconds"),
              f"{r['peak_rss_mb']:.0f}", f"{r['predict_ms_per_example']:.2f}"] for r in rows]
     if any("estimate" in r for r in rows):
         header += ["s/epoch est. / actual", "peak MB est. / actual"]

@@ -158,3 +158,17 @@ def test_a_features_estimate_is_set_beside_what_each_cell_did() -> None:
     assert rows[0]["estimate"]["memory_error"] == pytest.approx(-0.1)
     assert all_seeds(est["head"], 3) == pytest.approx(36.0)
     assert all_seeds({"total_seconds": 50.0}, 3) == pytest.approx(150.0)  # a trainer method: every seed trains
+
+
+def test_the_table_shows_a_spread_only_over_several_seeds() -> None:
+    from ctxlearn.compare.report import table_rows
+
+    base = {"trainable_params": 10, "total_params": 100, "peak_rss_mb": 500.0, "predict_ms_per_example": 1.0,
+            "artifact_mb": 1.0}
+    rows = aggregate([{**base, "method": "head", "seed": 0, "test_accuracy": 0.8, "test_macro_f1": 0.7,
+                       "train_seconds": 3.0},
+                      *({**base, "method": "full", "seed": s, "test_accuracy": a, "test_macro_f1": a,
+                         "train_seconds": t} for s, a, t in ((0, 0.9, 10.0), (1, 0.8, 20.0)))])
+    body = {line[0]: line for line in table_rows(rows)[1:]}
+    assert body["head"][2:4] == ["80.0", "70.0"] and body["head"][7] == "3"
+    assert body["full"][2] == "85.0 ± 7.1" and body["full"][7] == "15 ± 7"
