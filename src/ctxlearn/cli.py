@@ -242,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
     p = sub.add_parser("eval", help="score a run folder on labelled data")
     p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
-    p.add_argument("--data", required=True, help="labelled file, or a data folder (its test file is used)")
+    p.add_argument("--data", required=True, help="labelled file (all of it is scored; the file the run was cut from: its "
+                   "test split), or a data folder or builtin:NAME (its test split)")
     p.add_argument("--json", action="store_true", help="print test_* metrics as one JSON object")
     _field_flags(p, label=True)
     _long_inputs_flag(p)
@@ -252,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help=".csv/.tsv/.jsonl with the text field(s) the model was trained on; "
                    "tagging runs: .jsonl with tokens or text, .conll, or .txt (one text per line)")
     p.add_argument("--output", required=True, help=".csv, .tsv (unquoted, as ctxlearn reads TSV: tabs and line breaks "
-                   "in text become spaces) or .jsonl: label and one p_<class> column per class; "
+                   "in text become spaces) or .jsonl: the input line, label and one p_<class> column per class; "
                    "tagging runs: .jsonl with tags and entity spans (type, text, character offsets)")
     _field_flags(p, label=False)
     _long_inputs_flag(p)
@@ -273,10 +274,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _quiet_libraries() -> None:
+    import warnings
+
     import transformers
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
+    # Two warnings every peft model load printed, that no user can act on: peft 0.21 reads transformers'
+    # deprecated `is_gradient_checkpointing`; and its check that rank_pattern keys name targeted modules
+    # (peft #3588, made for LoRA's patterns) flags AdaLoRA's, which name the lora_E parameters AdaLoRA resizes.
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r"The following rank_pattern keys did not match any targeted module "
+                            r"and were ignored: \['[^']*\.lora_E'", category=RuntimeWarning)
+
+
+def _plain_warnings() -> None:
+    """ctxlearn's own warnings read as one line, as its errors do; other libraries' keep Python's format."""
+    import warnings
+
+    default = warnings.formatwarning
+
+    def one_line(message: Any, category: type, filename: str, lineno: int, line: str | None = None) -> str:
+        if "/ctxlearn/" in filename.replace("\\", "/"):
+            return f"ctxlearn: warning: {message}\n"
+        return default(message, category, filename, lineno, line)
+
+    warnings.formatwarning = one_line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train":
         args.func = cmd_train
     _quiet_libraries()
+    _plain_warnings()
     try:
         return args.func(args)
     except CtxlearnError as err:

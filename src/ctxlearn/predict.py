@@ -8,7 +8,7 @@ import re
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -16,9 +16,10 @@ from ctxlearn.artifact import load_classifier
 from ctxlearn.config import check_long_inputs, load_yaml, reading
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.readers import read_examples
-from ctxlearn.data.splits import load_splits
-from ctxlearn.errors import ConfigError, DataError
+from ctxlearn.data.splits import content_hash, load_splits
+from ctxlearn.errors import ConfigError, CtxlearnError, DataError
 from ctxlearn.evaluate import classification_metrics
+from ctxlearn.train.dist import say
 from ctxlearn.train.encode import encode
 from ctxlearn.train.run import predict_proba
 
@@ -52,20 +53,29 @@ class Predictor:
         data = encode(examples, self.tokenizer, None, self.max_length, self.long_inputs)
         return predict_proba(self.model, data, self.tokenizer, self.bf16)
 
+    def cut(self, spec: str | Path) -> Any:
+        """The splits of ``spec`` as the run cut them: its files, or shares of one file with the run's seed
+        and fractions."""
+        c = self.config
+        return load_splits(str(spec), self.fields, seed=c.get("seed", 0), dev_fraction=c.get("dev_fraction", 0.1),
+                           test_fraction=c.get("test_fraction", 0.1))
+
     def test_split(self, spec: str | Path) -> tuple[list[Example], str]:
         """The run's own test split of ``spec``, and where it came from: the test file of a data folder or
         builtin:NAME, or the share cut from a single file with the run's seed and fractions."""
-        c = self.config
-        splits = load_splits(str(spec), self.fields, seed=c.get("seed", 0), dev_fraction=c.get("dev_fraction", 0.1),
-                             test_fraction=c.get("test_fraction", 0.1))
+        splits = self.cut(spec)
         return splits.test, splits.sources.get("test", str(spec))
 
     def evaluate(self, spec: str | Path) -> dict[str, Any]:
-        """Metrics on a labelled file (all of it: a held-out file); for a data folder or builtin:NAME, on
-        its test split (``test_split``, so it is the run's own test split)."""
+        """Metrics on a labelled file (all of it: a held-out file); for a data folder, builtin:NAME or the
+        file the run cut its splits from, on its test split (``test_split``, so it is the run's own)."""
         path = Path(spec)
-        examples, source = (read_examples(path, self.fields), str(path)) if path.is_file() else self.test_split(spec)
-        return self.evaluate_examples(examples, source)
+        own = own_test_split(path, self.manifest, self.cut, content_hash)
+        if own is not None:
+            return self.evaluate_examples(own, f"the test split of {path}")
+        if path.is_file():
+            return self.evaluate_examples(read_examples(path, self.fields), str(path))
+        return self.evaluate_examples(*self.test_split(spec))
 
     def evaluate_examples(self, examples: list[Example], source: str) -> dict[str, Any]:
         """Metrics on labelled examples; ``source`` names where they came from in errors."""
@@ -86,12 +96,29 @@ class Predictor:
         return len(rows)
 
     def _row(self, ex: Example, p: np.ndarray) -> dict[str, Any]:
-        row: dict[str, Any] = {"text": ex.text}
+        row: dict[str, Any] = {"line": ex.line, "text": ex.text}  # the input's line, as tagging predictions give
         if ex.text_pair is not None:
             row["text_pair"] = ex.text_pair
         row["label"] = self.labels[int(p.argmax())]
         row.update({f"p_{lab}": round(float(v), 6) for lab, v in zip(self.labels, p)})
         return row
+
+
+def own_test_split(path: Path, manifest: dict[str, Any], cut: Callable[[str], Any],
+                   hash_of: Callable[[list[Any]], str]) -> list[Any] | None:
+    """The run's test split when ``path`` is the file the run cut its splits from (all of it would score
+    training rows too), else None. ``cut`` splits a file as the run did; ``hash_of`` hashes a split."""
+    if not path.is_file():
+        return None
+    try:
+        test = cut(str(path)).test
+    except CtxlearnError:  # a file too small or too uniform to cut is not one a run was cut from
+        return None
+    if hash_of(test) != manifest.get("data_sha256", {}).get("test"):
+        return None
+    say(f"{path} is the file this run was trained on; scoring its test split ({len(test)} rows, cut as the run "
+        "cut it), not its training rows. Give a held-out file to score other data.")
+    return test
 
 
 def open_predictor(folder: str | Path, long_inputs: str | None = None, fields: dict[str, str | None] | None = None) -> Any:

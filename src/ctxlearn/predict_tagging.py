@@ -22,9 +22,10 @@ from ctxlearn.config import load_yaml
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.readers import numbered_lines
 from ctxlearn.data.tagged import TagOptions, read_bio, read_tagged
-from ctxlearn.data.tagged_splits import load_tagged_splits
+from ctxlearn.data.tagged_splits import load_tagged_splits, tagged_hash
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import DataError
+from ctxlearn.predict import own_test_split
 from ctxlearn.tasks.tagging import TagPredictions, Tagging, entities, word_logits
 from ctxlearn.train.windows import EncodedTags, encode_tags
 
@@ -60,17 +61,19 @@ class TaggingPredictor:
         sentences = [sentence_of(t) for t in texts]
         return [self._row(s, tags) for s, tags in zip(sentences, self.predict(sentences).tags)]
 
+    def cut(self, spec: str) -> Any:
+        """The splits of ``spec`` as the run cut them (shares of one file with the run's seed and fractions)."""
+        c = self.config
+        return load_tagged_splits(spec, self.options, seed=c.get("seed", 0), dev_fraction=c.get("dev_fraction", 0.1),
+                                  test_fraction=c.get("test_fraction", 0.1))
+
     def evaluate(self, spec: str | Path) -> dict[str, Any]:
-        """Entity metrics on a labelled file, or on the test split of a data folder (cut as the run cut
-        it when there is no test file), read with the run's tag options."""
+        """Entity metrics on a labelled file, or on the test split of a data folder or of the file the run
+        cut its splits from (cut as the run cut it), read with the run's tag options."""
         path = Path(spec)
-        if path.is_file():
-            sentences = read_bio(path, self.options)
-        else:
-            c = self.config
-            sentences = load_tagged_splits(str(spec), self.options, seed=c.get("seed", 0),
-                                           dev_fraction=c.get("dev_fraction", 0.1),
-                                           test_fraction=c.get("test_fraction", 0.1)).test
+        sentences = own_test_split(path, self.manifest, self.cut, tagged_hash)
+        if sentences is None:
+            sentences = read_bio(path, self.options) if path.is_file() else self.cut(str(spec)).test
         data = encode_tags(sentences, self.tokenizer, None, self.max_length)  # gold tags stay on the sentences
         return self.task.metrics(self._predict(data), data, self.labels)
 

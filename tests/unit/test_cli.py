@@ -32,7 +32,8 @@ def test_train_json_eval_predict(tiny_bert: Path, toy_data: Path, tmp_path: Path
     rows = list(csv.DictReader(pred.open()))
     n_in = len((toy_data / "test.jsonl").read_text().splitlines())
     assert len(rows) == n_in
-    assert {"text", "label", "p_negative", "p_positive"} <= set(rows[0])
+    assert {"line", "text", "label", "p_negative", "p_positive"} <= set(rows[0])
+    assert [int(r["line"]) for r in rows] == list(range(1, n_in + 1))
     assert all(abs(float(r["p_negative"]) + float(r["p_positive"]) - 1) < 1e-4 for r in rows)
     assert all(r["label"] == max(("negative", "positive"), key=lambda c: float(r[f"p_{c}"])) for r in rows)
 
@@ -140,8 +141,28 @@ def test_eval_and_predict_read_a_file_with_other_column_names(tiny_run: Path, to
                  "--text-field", "sentence"]) == 0
     assert main(["predict", str(tiny_run), "--input", str(toy_data / "test.jsonl"), "--output", str(tmp_path / "q.jsonl")]) == 0
     predicted = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
-    assert predicted == [json.loads(line) for line in (tmp_path / "q.jsonl").read_text().splitlines()]
-    assert len(predicted) == len(rows)
+    from_jsonl = [json.loads(line) for line in (tmp_path / "q.jsonl").read_text().splitlines()]
+    assert [r.pop("line") for r in predicted] == [r.pop("line") + 1 for r in from_jsonl]  # the CSV has a header line
+    assert predicted == from_jsonl and len(predicted) == len(rows)
 
     assert main(["eval", str(tiny_run), "--data", str(renamed), "--text-pair-field", "gold"]) == 2
     assert "trained on single texts" in capsys.readouterr().err
+
+
+def test_eval_on_the_file_a_run_was_cut_from_scores_its_test_split(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                                  capsys) -> None:
+    whole = tmp_path / "all.jsonl"
+    whole.write_text("".join((toy_data / f"{s}.jsonl").read_text() for s in ("train", "dev", "test")))
+    out = tmp_path / "run"
+    assert main(_train(tiny_bert, whole, out, "--method", "head", "--json")) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert main(["eval", str(out), "--data", str(whole), "--json"]) == 0
+    captured = capsys.readouterr()
+    scored = json.loads(captured.out)
+    assert scored["test_n"] == 24 and scored["test_accuracy"] == pytest.approx(trained["test_accuracy"])  # 10% of 240
+    assert "all.jsonl is the file this run was trained on; scoring its test split (24 rows" in captured.err
+    held_out = tmp_path / "held.jsonl"  # another file of the same form is scored whole, silently
+    held_out.write_text((toy_data / "test.jsonl").read_text())
+    assert main(["eval", str(out), "--data", str(held_out), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["test_n"] == 40 and "trained on" not in captured.err

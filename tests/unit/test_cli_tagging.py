@@ -89,3 +89,16 @@ def test_tagging_classification_data_names_the_field(tiny_bert: Path, toy_data: 
     assert main(_train(tiny_bert, toy_data, tmp_path / "run", "--task", "tagging")) == 2
     err = capsys.readouterr().err
     assert "train.jsonl:1" in err and "'entities'" in err
+
+
+def test_eval_on_the_conll_file_a_run_was_cut_from_scores_its_test_split(tiny_bert: Path, toy_conll: Path,
+                                                                         tmp_path: Path, capsys) -> None:
+    whole = tmp_path / "all.conll"
+    whole.write_text("\n".join((toy_conll / f"{s}.conll").read_text().strip() for s in ("train", "dev", "test")) + "\n")
+    out = tmp_path / "run"
+    assert main(_train(tiny_bert, whole, out, "--method", "head", "--json")) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert main(["eval", str(out), "--data", str(whole), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["test_f1"] == pytest.approx(trained["test_f1"])
+    assert "all.conll is the file this run was trained on; scoring its test split (24 rows" in captured.err

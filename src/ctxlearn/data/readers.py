@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -90,10 +91,17 @@ def _read_delimited(path: Path, fields: Fields, delimiter: str, quoting: int = c
         raise DataError(path, "duplicate column in header", line=1, field=dupes[0], expected="unique column names")
     fields = fields.resolve(header)
     _check_fields(header, fields, path, 1)
-    return list(_rows(reader, header, fields, path))
+    empty: list[int] = []
+    examples = list(_rows(reader, header, fields, path, empty))
+    if empty:  # spreadsheets export trailing rows of empty cells (",,"); a quoted "" is an empty cell too
+        warnings.warn(f"{path}: skipped {len(empty)} row(s) whose cells are all empty (line {empty[0]}"
+                      f"{', ...' if len(empty) > 1 else ''}); each example and prediction names its line", stacklevel=3)
+    return examples
 
 
-def _rows(reader: Any, header: list[str], fields: Fields, path: Path) -> Iterator[Example]:
+def _rows(reader: Any, header: list[str], fields: Fields, path: Path, empty: list[int]) -> Iterator[Example]:
+    """The examples of the rows after the header; blank lines are skipped, and so are rows whose cells
+    are all empty, whose lines go into ``empty``."""
     line = 1
     while True:
         start = reader.line_num + 1  # each row (blank ones too) begins on the line after the last one read
@@ -107,6 +115,7 @@ def _rows(reader: Any, header: list[str], fields: Fields, path: Path) -> Iterato
                             expected="properly quoted fields") from None
         line = reader.line_num
         if not row or all(not c.strip() for c in row):
+            empty += [line] if row else []
             continue
         if len(row) != len(header):
             raise DataError(path, f"row has {len(row)} columns, header has {len(header)}", line=line,

@@ -127,8 +127,17 @@ def test_custom_field_names_jsonl(tmp_path):
 
 
 def test_csv_blank_lines_skipped_and_line_numbers_kept(tmp_path):
-    path = write(tmp_path, "d.csv", "text,label\n\na,x\n\n , \nb,y\n")
-    assert [(e.text, e.line) for e in read_examples(path)] == [("a", 3), ("b", 6)]
+    path = write(tmp_path, "d.csv", "text,label\n\na,x\n\nb,y\n")
+    assert [(e.text, e.line) for e in read_examples(path)] == [("a", 3), ("b", 5)]
+
+
+def test_csv_rows_of_empty_cells_are_skipped_with_a_warning_naming_the_first(tmp_path):
+    path = write(tmp_path, "d.csv", 'text,label\na,x\n , \n"",""\nb,y\n,\n')
+    with pytest.warns(UserWarning, match=r"d.csv: skipped 3 row\(s\) whose cells are all empty \(line 3, ...\)"):
+        assert [(e.text, e.line) for e in read_examples(path)] == [("a", 2), ("b", 5)]
+    one_column = write(tmp_path, "p.csv", 'text\nfine\n""\n')
+    with pytest.warns(UserWarning, match=r"p.csv: skipped 1 row\(s\) whose cells are all empty \(line 3\);"):
+        assert [e.line for e in read_examples(one_column, Fields(label=None))] == [2]
 
 
 def test_jsonl_blank_lines_skipped_and_line_numbers_kept(tmp_path):
