@@ -181,7 +181,7 @@ def refuse_changes(before: dict[str, Any], now: dict[str, Any], where: str) -> N
     for name, value in now.items():
         if before.get(name) != value:
             raise ConfigError(f"--resume: {name} is {value!r}, but {where} was made with {before.get(name)!r}; "
-                              "rerun with the same value, or without --resume to start over")
+                              "rerun with the same value, or delete it and rerun without --resume to start over")
 
 
 KINDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text", dict: "a mapping",

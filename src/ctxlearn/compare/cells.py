@@ -52,8 +52,8 @@ def run_cell(cell: Cell, folder: Path, args: list[str], log: Path) -> dict[str, 
     """Run one cell as ``python -m ctxlearn train ...``; its log goes to ``log``."""
     command = "icl" if cell.method == "icl" else "train"
     cmd = [sys.executable, "-m", "ctxlearn", command, *args, "--seed", str(cell.seed), "--out", str(folder), "--json"]
-    if command == "train":
-        cmd += ["--method", cell.method]
+    if command == "train":  # --resume: a cell interrupted with the comparison goes on from its last checkpoint
+        cmd += ["--method", cell.method, "--resume"]
     with log.open("w") as fh:
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=fh, text=True)
     if proc.returncode != 0:

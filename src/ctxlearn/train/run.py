@@ -35,7 +35,7 @@ from ctxlearn.train.encode import Encoded
 from ctxlearn.train.features import feature_key, fit_head, head_fit_keys
 from ctxlearn.train.hf import fit_with_trainer
 from ctxlearn.train.loss import class_weights, prior_logits
-from ctxlearn.train.resume import identity, open_work, work_folder
+from ctxlearn.train.resume import identity, last_checkpoint, open_work, refuse_to_discard, work_folder
 
 
 def resolve_bf16(flag: str) -> bool:
@@ -166,6 +166,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
+    work = work_folder(cfg)  # a measurement (--estimate-steps) leaves an interrupted run's folder as it is
+    refuse_to_discard(work, cfg.resume or bool(cfg.estimate_steps), last_checkpoint(work))
     method = METHODS.get(cfg.method)
     check_launch(cfg, method)
     dist.join()
@@ -176,8 +178,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     require_split(splits, "test", "a run reports its scores on test")
     say(f"data ({task.name}): {task.describe(splits)}")
     model, tokenizer, source, options = build_model(cfg, method, task, len(splits.labels))
-    work = work_folder(cfg)
-    if not cfg.estimate_steps and dist.is_main():  # a measurement leaves an interrupted run's folder as it is
+    if not cfg.estimate_steps and dist.is_main():
         open_work(cfg, work, identity(cfg, splits.hashes, source.path))
     dist.wait_for_everyone()  # the work folder is ready (emptied, or checked for --resume) before any process trains
     data = {s: task.encode(getattr(splits, s), tokenizer, splits.labels, cfg.max_length, reading(cfg.long_inputs, s))

@@ -62,6 +62,8 @@ def test_resumed_run_ends_where_an_unbroken_one_does(corpus, tmp_path, monkeypat
         with pytest.raises(KeyboardInterrupt):
             run_pretrain(tiny_cfg(corpus, tmp_path / "broken", objective="mlm"))
     assert torch.load(tmp_path / "broken.partial" / "checkpoint.pt", weights_only=False)["progress"]["step"] == 4
+    with pytest.raises(ConfigError, match="broken.partial holds an interrupted run, saved at checkpoint.pt"):
+        run_pretrain(tiny_cfg(corpus, tmp_path / "broken", objective="mlm"))  # forgot --resume: nothing is deleted
     run_pretrain(tiny_cfg(corpus, tmp_path / "broken", objective="mlm", resume=True))
     a = AutoModel.from_pretrained(tmp_path / "unbroken").state_dict()
     b = AutoModel.from_pretrained(tmp_path / "broken").state_dict()

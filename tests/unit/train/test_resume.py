@@ -56,14 +56,26 @@ def _say_the_first_session_took(checkpoint: Path, seconds: float) -> None:
     path.write_text(json.dumps(state))
 
 
-def test_without_resume_a_stale_partial_is_discarded(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:
-    stale = tmp_path / "run.partial" / "checkpoint-999"
+def test_without_resume_a_partial_with_no_checkpoint_is_discarded(tiny_bert: Path, toy_data: Path,
+                                                                   tmp_path: Path) -> None:
+    stale = tmp_path / "run.partial" / "logs"
     stale.mkdir(parents=True)
     run_training(TrainConfig(data=str(toy_data), model=str(tiny_bert), method="full", out=str(tmp_path / "run"),
                              lr=3e-3, epochs=1, batch_size=16, patience=0, bf16="off"))
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
     assert manifest["training"]["resumed_from"] is None
     assert not stale.exists()
+
+
+def test_without_resume_an_interrupted_checkpoint_is_kept_and_named(tiny_bert: Path, toy_data: Path,
+                                                                    tmp_path: Path) -> None:
+    for step in (9, 10, 999):  # the latest by step, not by name
+        (tmp_path / "run.partial" / f"checkpoint-{step}").mkdir(parents=True)
+    cfg = TrainConfig(data=str(toy_data), model=str(tiny_bert), method="full", out=str(tmp_path / "run"), bf16="off")
+    with pytest.raises(ConfigError, match=r"run.partial holds an interrupted run, saved at checkpoint-999: continue "
+                                          r"it with --resume, or delete that folder to start over \(rm -r .*run.partial\)"):
+        run_training(cfg)
+    assert (tmp_path / "run.partial" / "checkpoint-999").is_dir() and not (tmp_path / "run").exists()
 
 
 EARLY = dict(method="full", lr=6e-3, epochs=6, batch_size=16, patience=2, bf16="off", seed=3)  # stops after epoch 4
@@ -158,7 +170,7 @@ def test_resume_refuses_a_changed_run(tiny_bert: Path, toy_data: Path, tmp_path:
     with pytest.raises(ConfigError, match=named) as err:
         run_training(TrainConfig(data=str(toy_data), model=str(tiny_bert), out=str(tmp_path / "run"), resume=True,
                                  **{**EARLY, **change}))
-    assert f"the interrupted run in {tmp_path / 'run.partial'}" in str(err.value) and "without --resume" in str(err.value)
+    assert f"the interrupted run in {tmp_path / 'run.partial'}" in str(err.value) and "delete it and rerun without --resume" in str(err.value)
 
 
 def test_resume_refuses_data_edited_in_place(tiny_bert: Path, toy_data: Path, tmp_path: Path, monkeypatch) -> None:
