@@ -199,9 +199,14 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     from ctxlearn.data import Fields, load_splits
-    from ctxlearn.data.inspect import format_report, inspect_splits
+    from ctxlearn.data.inspect import format_report, inspect_splits, inspect_tagged
+    from ctxlearn.data.tagged import TagOptions
+    from ctxlearn.data.tagged_splits import is_tagging_data, load_tagged_splits
 
-    splits = load_splits(args.path, Fields(args.text_field, args.label_field, args.text_pair_field))
+    tagged = is_tagging_data(args.path)
+    options = TagOptions(args.tag_column, args.tag_scheme, args.repair_tags)
+    splits = (load_tagged_splits(args.path, options) if tagged
+              else load_splits(args.path, Fields(args.text_field, args.label_field, args.text_pair_field)))
     tokenizer = None
     if args.model:
         from transformers import AutoTokenizer
@@ -209,7 +214,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         from ctxlearn.models import resolve_model
 
         tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.model).path)
-    report = inspect_splits(splits, tokenizer, args.max_length)
+    report = (inspect_tagged if tagged else inspect_splits)(splits, tokenizer, args.max_length)
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 
@@ -228,6 +233,19 @@ def _field_flags(p: argparse.ArgumentParser, label: bool) -> None:
                    help="column/key holding a pair's second text, for a run trained on pairs (default: the run's)")
     if label:
         p.add_argument("--label-field", default=None, help="column/key holding the gold label (default: the run's)")
+
+
+def _tag_flags(p: argparse.ArgumentParser) -> None:
+    """How tagging files are read, as `train` reads them (its fields' help and defaults)."""
+    from ctxlearn.config import TrainConfig
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for name in ("tag_column", "tag_scheme", "repair_tags"):
+        f, flag = fields[name], _flag(name)
+        if isinstance(f.default, bool):
+            p.add_argument(flag, action="store_true", help=f.metadata["help"])
+        else:
+            p.add_argument(flag, type=type(f.default), default=f.default, help=f"{f.metadata['help']} (default: {f.default})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-field", default="text")
     p.add_argument("--text-pair-field", default=None)
     p.add_argument("--label-field", default="label")
+    _tag_flags(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_inspect)
     return parser

@@ -8,6 +8,8 @@ import numpy as np
 
 from ctxlearn.config import IMBALANCE_RATIO
 from ctxlearn.data.splits import Splits
+from ctxlearn.data.tagged_splits import TaggedSplits
+from ctxlearn.data.tags import entity_spans
 
 
 def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int = 128) -> dict[str, Any]:
@@ -22,24 +24,50 @@ def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int
         if dupes:
             warnings.append(f"{name}: {dupes} duplicate texts")
         if tokenizer is not None and exs:
-            info["tokens"] = _lengths(exs, tokenizer)
-            over = info["tokens"]["over_max"] = int(sum(n > max_length for n in info["tokens"].pop("_all")))
-            if over:
-                warnings.append(f"{name}: {over} examples longer than max_length {max_length} will be truncated "
-                                "(train --long-inputs windows reads them whole)")
+            pairs = [ex.text_pair for ex in exs] if exs[0].text_pair is not None else None
+            info["tokens"] = _lengths(tokenizer([ex.text for ex in exs], pairs)["input_ids"], max_length)
+            if info["tokens"]["over_max"]:
+                warnings.append(f"{name}: {info['tokens']['over_max']} examples longer than max_length {max_length} "
+                                "will be truncated (train --long-inputs windows reads them whole)")
         report["splits"][name] = info
     warnings += _imbalance(report["splits"]["train"]["labels"]) + _overlap(splits)
     report["warnings"] = warnings
     return report
 
 
-def _lengths(exs: list, tokenizer: Any) -> dict[str, Any]:
-    pairs = [ex.text_pair for ex in exs] if exs[0].text_pair is not None else None
-    ids = tokenizer([ex.text for ex in exs], pairs)["input_ids"]
+def inspect_tagged(splits: TaggedSplits, tokenizer: Any | None = None, max_length: int = 128) -> dict[str, Any]:
+    """The tagging counterpart: sentences, entities per type, sub-word tokens per sentence, warnings."""
+    report: dict[str, Any] = {"labels": splits.types, "pair": False, "sources": splits.sources, "unit": "sentences",
+                              "scheme": splits.scheme, "splits": {}}
+    warnings: list[str] = []
+    for name in ("train", "dev", "test"):
+        sentences = getattr(splits, name)
+        counts = Counter(kind for s in sentences for kind, _, _ in entity_spans(s.tags))
+        info: dict[str, Any] = {"n": len(sentences), "labels": {t: counts.get(t, 0) for t in splits.types},
+                                "duplicates": len(sentences) - len({s.tokens for s in sentences})}
+        if info["duplicates"]:
+            warnings.append(f"{name}: {info['duplicates']} duplicate sentences")
+        if tokenizer is not None and sentences:
+            ids = tokenizer([list(s.tokens) for s in sentences], is_split_into_words=True)["input_ids"]
+            info["tokens"] = _lengths(ids, max_length)
+            if info["tokens"]["over_max"]:
+                warnings.append(f"{name}: {info['tokens']['over_max']} sentences longer than max_length {max_length} "
+                                "tokens are tagged in overlapping windows")
+        report["splits"][name] = info
+    train = {s.tokens for s in splits.train}
+    for name in ("dev", "test"):
+        shared = sum(s.tokens in train for s in getattr(splits, name))
+        if shared:
+            warnings.append(f"{name}: {shared} sentences also appear in train (scores will be optimistic)")
+    report["warnings"] = warnings
+    return report
+
+
+def _lengths(ids: list[list[int]], max_length: int) -> dict[str, Any]:
+    """Percentiles of the token counts, and how many exceed ``max_length``."""
     n = np.array([len(x) for x in ids])
     out = {f"p{q}": int(np.percentile(n, q)) for q in (50, 90, 95, 99)}
-    out.update({"mean": round(float(n.mean()), 1), "max": int(n.max()), "_all": n.tolist()})
-    return out
+    return {**out, "mean": round(float(n.mean()), 1), "max": int(n.max()), "over_max": int((n > max_length).sum())}
 
 
 def imbalanced(counts: list[int]) -> bool:
@@ -67,11 +95,13 @@ def _overlap(splits: Splits) -> list[str]:
 
 
 def format_report(report: dict[str, Any]) -> str:
-    lines = [f"labels: {', '.join(report['labels'])}" + ("  (text pairs)" if report["pair"] else "")]
+    unit, tagged = report.get("unit", "examples"), "scheme" in report
+    lines = [f"{'entity types' if tagged else 'labels'}: {', '.join(report['labels'])}"
+             + ("  (text pairs)" if report["pair"] else "") + (f"  (tags read as {report['scheme']})" if tagged else "")]
     for name, info in report["splits"].items():
         dist = ", ".join(f"{lab} {c}" for lab, c in info["labels"].items())
-        lines.append(f"{name:5s} {info['n']:7d} examples  [{report['sources'].get(name, '')}]")
-        lines.append(f"      labels: {dist}")
+        lines.append(f"{name:5s} {info['n']:7d} {unit}  [{report['sources'].get(name, '')}]")
+        lines.append(f"      {'entities' if tagged else 'labels'}: {dist}")
         if "tokens" in info:
             t = info["tokens"]
             lines.append(f"      tokens: mean {t['mean']}, p50 {t['p50']}, p90 {t['p90']}, p99 {t['p99']}, max {t['max']}")

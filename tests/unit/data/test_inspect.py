@@ -1,5 +1,7 @@
-"""inspect_splits on hand-made Splits; a fake tokenizer returns token lists of chosen lengths (no model)."""
+"""inspect_splits and inspect_tagged on hand-made splits; a fake tokenizer returns token lists of chosen lengths (no model)."""
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -137,3 +139,47 @@ def test_format_report_lists_splits_sources_and_warnings():
                    for line in lines)
     assert "labels: x 1, y 1" in text
     assert "warning: train: 1 duplicate texts" in text
+
+
+class FakeWordTokenizer:
+    """Pre-split words -> one id per word plus two specials, as a word-level tokenizer would give."""
+
+    def __call__(self, words, is_split_into_words=False):
+        assert is_split_into_words
+        return {"input_ids": [[1] + [7] * len(w) + [2] for w in words]}
+
+
+def test_tagging_data_counts_entities_per_type_lengths_duplicates_and_overlap():
+    from ctxlearn.data.example import TaggedSentence
+    from ctxlearn.data.inspect import inspect_tagged
+    from ctxlearn.data.tagged_splits import TaggedSplits
+
+    def sent(*pairs: str) -> TaggedSentence:
+        words = [p.split("/") for p in pairs]
+        return TaggedSentence(tuple(w for w, _ in words), tuple(t for _, t in words), tuple(range(len(words))))
+
+    paris = sent("in/O", "paris/B-LOC", "today/O")
+    train = [paris, paris, sent("ann/B-PER", "lee/I-PER", "and/O", "bob/B-PER")]
+    test = [paris, sent(*(["word/O"] * 9))]
+    labels = ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
+    report = inspect_tagged(TaggedSplits(train, [], test, labels, "BIO", {"train": "t.conll"}), FakeWordTokenizer(),
+                            max_length=10)
+    assert report["labels"] == ["LOC", "PER"] and report["unit"] == "sentences"
+    assert report["splits"]["train"]["labels"] == {"LOC": 2, "PER": 2}  # ann lee is one entity
+    assert report["splits"]["train"]["duplicates"] == 1 and report["splits"]["train"]["tokens"]["max"] == 6
+    assert report["splits"]["test"]["tokens"]["over_max"] == 1  # 9 words + 2 specials > 10
+    assert report["warnings"] == ["train: 1 duplicate sentences",
+                                  "test: 1 sentences longer than max_length 10 tokens are tagged in overlapping windows",
+                                  "test: 1 sentences also appear in train (scores will be optimistic)"]
+    text = format_report(report)
+    assert "entity types: LOC, PER  (tags read as BIO)" in text and "train       3 sentences  [t.conll]" in text
+    assert "      entities: LOC 2, PER 2" in text
+
+
+def test_cli_inspects_a_conll_folder(toy_conll, capsys):
+    from ctxlearn.cli import main
+
+    assert main(["data", "inspect", str(toy_conll), "--model", "", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["labels"] == ["NEG", "POS"] and report["splits"]["train"]["n"] == 160
+    assert sum(report["splits"]["train"]["labels"].values()) > 0
