@@ -245,7 +245,8 @@ def _tag_flags(p: argparse.ArgumentParser) -> None:
         if isinstance(f.default, bool):
             p.add_argument(flag, action="store_true", help=f.metadata["help"])
         else:
-            p.add_argument(flag, type=type(f.default), default=f.default, help=f"{f.metadata['help']} (default: {f.default})")
+            p.add_argument(flag, type=type(f.default), default=f.default,
+                           help=f"{f.metadata['help']} (default: {f.default})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -260,8 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_export_parser(sub)
     p = sub.add_parser("eval", help="score a run folder on labelled data")
     p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
-    p.add_argument("--data", required=True, help="labelled file (all of it is scored; the file the run was cut from: its "
-                   "test split), or a data folder or builtin:NAME (its test split)")
+    p.add_argument("--data", required=True, help="labelled file (all of it is scored; the file the run was cut "
+                   "from: its test split), or a data folder or builtin:NAME (its test split)")
     p.add_argument("--json", action="store_true", help="print test_* metrics as one JSON object")
     _field_flags(p, label=True)
     _long_inputs_flag(p)

@@ -16,7 +16,7 @@ from ctxlearn.artifact import load_classifier
 from ctxlearn.config import check_long_inputs, load_yaml, reading
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.readers import read_examples
-from ctxlearn.data.splits import content_hash, load_splits
+from ctxlearn.data.splits import Splits, content_hash, load_splits
 from ctxlearn.errors import ConfigError, CtxlearnError, DataError
 from ctxlearn.evaluate import classification_metrics
 from ctxlearn.train.dist import say
@@ -53,7 +53,7 @@ class Predictor:
         data = encode(examples, self.tokenizer, None, self.max_length, self.long_inputs)
         return predict_proba(self.model, data, self.tokenizer, self.bf16)
 
-    def cut(self, spec: str | Path) -> Any:
+    def cut(self, spec: str | Path) -> Splits:
         """The splits of ``spec`` as the run cut them: its files, or shares of one file with the run's seed
         and fractions."""
         c = self.config
@@ -121,7 +121,8 @@ def own_test_split(path: Path, manifest: dict[str, Any], cut: Callable[[str], An
     return test
 
 
-def open_predictor(folder: str | Path, long_inputs: str | None = None, fields: dict[str, str | None] | None = None) -> Any:
+def open_predictor(folder: str | Path, long_inputs: str | None = None,
+                   fields: dict[str, str | None] | None = None) -> Any:
     """The right predictor for a run folder: fine-tuned classifier, in-context learning, or a tagger
     (``TaggingPredictor``: tags and entity spans instead of class probabilities). ``long_inputs``
     (a fine-tuned classifier's only) overrides the run's own way of reading long texts; ``fields``

@@ -22,7 +22,7 @@ from ctxlearn.config import load_yaml
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.readers import numbered_lines
 from ctxlearn.data.tagged import TagOptions, read_bio, read_tagged
-from ctxlearn.data.tagged_splits import load_tagged_splits, tagged_hash
+from ctxlearn.data.tagged_splits import TaggedSplits, load_tagged_splits, tagged_hash
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import DataError
 from ctxlearn.predict import own_test_split
@@ -61,7 +61,7 @@ class TaggingPredictor:
         sentences = [sentence_of(t) for t in texts]
         return [self._row(s, tags) for s, tags in zip(sentences, self.predict(sentences).tags)]
 
-    def cut(self, spec: str) -> Any:
+    def cut(self, spec: str) -> TaggedSplits:
         """The splits of ``spec`` as the run cut them (shares of one file with the run's seed and fractions)."""
         c = self.config
         return load_tagged_splits(spec, self.options, seed=c.get("seed", 0), dev_fraction=c.get("dev_fraction", 0.1),

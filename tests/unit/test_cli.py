@@ -139,7 +139,8 @@ def test_eval_and_predict_read_a_file_with_other_column_names(tiny_run: Path, to
 
     assert main(["predict", str(tiny_run), "--input", str(renamed), "--output", str(tmp_path / "p.jsonl"),
                  "--text-field", "sentence"]) == 0
-    assert main(["predict", str(tiny_run), "--input", str(toy_data / "test.jsonl"), "--output", str(tmp_path / "q.jsonl")]) == 0
+    assert main(["predict", str(tiny_run), "--input", str(toy_data / "test.jsonl"),
+                 "--output", str(tmp_path / "q.jsonl")]) == 0
     predicted = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     from_jsonl = [json.loads(line) for line in (tmp_path / "q.jsonl").read_text().splitlines()]
     assert [r.pop("line") for r in predicted] == [r.pop("line") + 1 for r in from_jsonl]  # the CSV has a header line

@@ -13,7 +13,8 @@ from ctxlearn.data.tags import entity_spans
 
 
 def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int = 128) -> dict[str, Any]:
-    report: dict[str, Any] = {"labels": splits.labels, "pair": splits.is_pair, "sources": splits.sources, "splits": {}}
+    report: dict[str, Any] = {"task": "classification", "labels": splits.labels, "pair": splits.is_pair,
+                              "sources": splits.sources, "splits": {}}
     warnings: list[str] = []
     for name in ("train", "dev", "test"):
         exs = getattr(splits, name)
@@ -37,7 +38,7 @@ def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int
 
 def inspect_tagged(splits: TaggedSplits, tokenizer: Any | None = None, max_length: int = 128) -> dict[str, Any]:
     """The tagging counterpart: sentences, entities per type, sub-word tokens per sentence, warnings."""
-    report: dict[str, Any] = {"labels": splits.types, "pair": False, "sources": splits.sources, "unit": "sentences",
+    report: dict[str, Any] = {"task": "tagging", "labels": splits.types, "pair": False, "sources": splits.sources,
                               "scheme": splits.scheme, "splits": {}}
     warnings: list[str] = []
     for name in ("train", "dev", "test"):
@@ -95,9 +96,11 @@ def _overlap(splits: Splits) -> list[str]:
 
 
 def format_report(report: dict[str, Any]) -> str:
-    unit, tagged = report.get("unit", "examples"), "scheme" in report
+    tagged = report["task"] == "tagging"
+    unit = "sentences" if tagged else "examples"
     lines = [f"{'entity types' if tagged else 'labels'}: {', '.join(report['labels'])}"
-             + ("  (text pairs)" if report["pair"] else "") + (f"  (tags read as {report['scheme']})" if tagged else "")]
+             + ("  (text pairs)" if report["pair"] else "")
+             + (f"  (tags read as {report['scheme']})" if tagged else "")]
     for name, info in report["splits"].items():
         dist = ", ".join(f"{lab} {c}" for lab, c in info["labels"].items())
         lines.append(f"{name:5s} {info['n']:7d} {unit}  [{report['sources'].get(name, '')}]")

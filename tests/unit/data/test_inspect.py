@@ -1,4 +1,5 @@
-"""inspect_splits and inspect_tagged on hand-made splits; a fake tokenizer returns token lists of chosen lengths (no model)."""
+"""inspect_splits and inspect_tagged on hand-made splits; fake tokenizers return token lists of chosen
+lengths (no model)."""
 from __future__ import annotations
 
 import json
@@ -164,13 +165,14 @@ def test_tagging_data_counts_entities_per_type_lengths_duplicates_and_overlap():
     labels = ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
     report = inspect_tagged(TaggedSplits(train, [], test, labels, "BIO", {"train": "t.conll"}), FakeWordTokenizer(),
                             max_length=10)
-    assert report["labels"] == ["LOC", "PER"] and report["unit"] == "sentences"
+    assert report["labels"] == ["LOC", "PER"] and report["task"] == "tagging"
     assert report["splits"]["train"]["labels"] == {"LOC": 2, "PER": 2}  # ann lee is one entity
     assert report["splits"]["train"]["duplicates"] == 1 and report["splits"]["train"]["tokens"]["max"] == 6
     assert report["splits"]["test"]["tokens"]["over_max"] == 1  # 9 words + 2 specials > 10
-    assert report["warnings"] == ["train: 1 duplicate sentences",
-                                  "test: 1 sentences longer than max_length 10 tokens are tagged in overlapping windows",
-                                  "test: 1 sentences also appear in train (scores will be optimistic)"]
+    assert report["warnings"] == [
+        "train: 1 duplicate sentences",
+        "test: 1 sentences longer than max_length 10 tokens are tagged in overlapping windows",
+        "test: 1 sentences also appear in train (scores will be optimistic)"]
     text = format_report(report)
     assert "entity types: LOC, PER  (tags read as BIO)" in text and "train       3 sentences  [t.conll]" in text
     assert "      entities: LOC 2, PER 2" in text

@@ -28,7 +28,8 @@ def test_report_files(tmp_path: Path) -> None:
 def _cost_section(tmp_path: Path, cost: dict) -> str:
     labels = ["neg", "pos"]
     m = classification_metrics(np.array([0, 1]), np.array([[0.8, 0.2], [0.3, 0.7]]), labels)
-    write_report(tmp_path, {"test": m}, {"method": "x", "data": "toy", "model": "tiny", "seed": 0, "cost": cost}, labels)
+    manifest = {"method": "x", "data": "toy", "model": "tiny", "seed": 0, "cost": cost}
+    write_report(tmp_path, {"test": m}, manifest, labels)
     return (tmp_path / "report.md").read_text().split("## Cost")[1]
 
 

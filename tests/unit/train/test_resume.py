@@ -72,8 +72,9 @@ def test_without_resume_an_interrupted_checkpoint_is_kept_and_named(tiny_bert: P
     for step in (9, 10, 999):  # the latest by step, not by name
         (tmp_path / "run.partial" / f"checkpoint-{step}").mkdir(parents=True)
     cfg = TrainConfig(data=str(toy_data), model=str(tiny_bert), method="full", out=str(tmp_path / "run"), bf16="off")
-    with pytest.raises(ConfigError, match=r"run.partial holds an interrupted run, saved at checkpoint-999: continue "
-                                          r"it with --resume, or delete that folder to start over \(rm -r .*run.partial\)"):
+    refused = (r"run.partial holds an interrupted run, saved at checkpoint-999: continue it with --resume, or "
+               r"delete that folder to start over \(rm -r .*run.partial\)")
+    with pytest.raises(ConfigError, match=refused):
         run_training(cfg)
     assert (tmp_path / "run.partial" / "checkpoint-999").is_dir() and not (tmp_path / "run").exists()
 
@@ -170,7 +171,8 @@ def test_resume_refuses_a_changed_run(tiny_bert: Path, toy_data: Path, tmp_path:
     with pytest.raises(ConfigError, match=named) as err:
         run_training(TrainConfig(data=str(toy_data), model=str(tiny_bert), out=str(tmp_path / "run"), resume=True,
                                  **{**EARLY, **change}))
-    assert f"the interrupted run in {tmp_path / 'run.partial'}" in str(err.value) and "delete it and rerun without --resume" in str(err.value)
+    assert f"the interrupted run in {tmp_path / 'run.partial'}" in str(err.value)
+    assert "delete it and rerun without --resume" in str(err.value)
 
 
 def test_resume_refuses_data_edited_in_place(tiny_bert: Path, toy_data: Path, tmp_path: Path, monkeypatch) -> None:
