@@ -8,7 +8,9 @@ words and comparing each 16-bit quarter against a threshold gives the same Berno
 The mask is applied with ``torch.where`` on the rescaled input: the same numbers as ``x * keep * scale``,
 but multiplying a bf16 tensor by a bool one promotes element by element. Forward and backward of a
 bf16 (32, 25, 384) tensor took 459 us against 640, of (32, 12, 25, 25) attention probabilities 261
-against 433.
+against 433. Not used: ``(x * scale) * keep.to(x.dtype)`` (the same numbers) ran forward and backward in
+817 us against ``where``'s 972 alone, but no faster in a MiniLM bf16 training step (bare loop, four runs
+each alternating: 3,223 against 3,234 useful tokens/s).
 """
 from __future__ import annotations
 
