@@ -167,3 +167,11 @@ def test_eval_on_the_file_a_run_was_cut_from_scores_its_test_split(tiny_bert: Pa
     assert main(["eval", str(out), "--data", str(held_out), "--json"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["test_n"] == 40 and "trained on" not in captured.err
+
+
+def test_training_logs_plain_lines_where_stderr_is_no_terminal(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                                capsys) -> None:
+    assert main(_train(tiny_bert, toy_data, tmp_path / "run", "--method", "full", "--epochs", "2", "--json")) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "{'loss'" not in err  # no progress bar redraws, no raw log dicts
+    assert "[ctxlearn] step 5/10 (epoch 1.00): loss " in err and "[ctxlearn] epoch 2 dev accuracy " in err

@@ -12,6 +12,7 @@ from typing import Any
 
 from ctxlearn.compare.aggregate import headline
 from ctxlearn.errors import CtxlearnError
+from ctxlearn.train.dist import duration
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Progress:
         self.total, self.done, self.spent, self.ran = total, 0, 0.0, 0
 
     def start(self, cell: Cell) -> float:
-        eta = f", ETA {self._fmt(self.spent / self.ran * (self.total - self.done))}" if self.ran else ""
+        eta = f", ETA {duration(self.spent / self.ran * (self.total - self.done))}" if self.ran else ""
         print(f"[{self.done + 1}/{self.total}] {cell.method} seed {cell.seed}{eta}", file=sys.stderr, flush=True)
         return time.time()
 
@@ -88,7 +89,3 @@ class Progress:
             how = "kept from an earlier run"
         key, name = headline([result])
         print(f"      {name} {result[key]:.4f} ({how})", file=sys.stderr, flush=True)
-
-    @staticmethod
-    def _fmt(seconds: float) -> str:
-        return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"

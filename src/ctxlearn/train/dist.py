@@ -9,6 +9,11 @@ import sys
 import torch
 
 
+def duration(seconds: float) -> str:
+    """Seconds for a progress line: "42 s", or "3.5 min" from 90 s on."""
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def launched() -> bool:
     """Whether a launcher started this process as one of several (it sets WORLD_SIZE)."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1

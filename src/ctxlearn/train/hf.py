@@ -1,12 +1,14 @@
 """The gradient-step path, on transformers' Trainer: length-grouped dynamic batches, warmup and
 linear decay, evaluation on dev each epoch with early stopping, best checkpoint kept, TensorBoard
-logs, a progress bar with ETA, and exact resume (model, optimizer, schedule, RNG states and early
-stopping's count; a training that had ended is not trained again).
+logs, a progress bar with ETA (plain progress lines where stderr is a log, not a terminal), and exact
+resume (model, optimizer, schedule, RNG states and early stopping's count; a training that had ended
+is not trained again).
 Trainer also runs unchanged under torchrun / accelerate launch, which is how distributed training
 slots in."""
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,11 +18,11 @@ from torch import nn
 import time
 
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_callback import ExportableState
+from transformers.trainer_callback import ExportableState, PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from ctxlearn.tasks import TASKS, Task
-from ctxlearn.train.dist import say
+from ctxlearn.train.dist import duration, say
 from ctxlearn.train.encode import Encoded
 from ctxlearn.train.loss import class_weights, training_loss
 from ctxlearn.train.memory import settled_rss_mb
@@ -62,6 +64,30 @@ class StepClock(TrainerCallback):
         if self._last is not None:
             self.save_seconds = time.perf_counter() - self._last
         self._skip = True
+
+
+class LogLines(TrainerCallback):
+    """Progress as plain lines where stderr is no terminal (a log file, a compare cell's log, CI), in place
+    of the progress bar, whose redraws pile up there: at each logging step the step, epoch, loss and an
+    ETA from this session's mean time per step; at each evaluation the dev scores."""
+
+    def __init__(self) -> None:
+        self.start, self.first = 0.0, 0
+
+    def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001
+        self.start, self.first = time.perf_counter(), state.global_step
+
+    def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001
+        logs, done = logs or {}, state.global_step - self.first
+        if "loss" in logs and done:
+            spent = time.perf_counter() - self.start
+            eta = spent / done * (state.max_steps - state.global_step)
+            say(f"step {state.global_step}/{state.max_steps} (epoch {state.epoch:.2f}): "
+                f"loss {float(logs['loss']):.4f}, {duration(spent)} so far, ETA {duration(eta)}")
+        scores = {k[5:]: v for k, v in logs.items() if k.startswith("eval_") and isinstance(v, float)
+                  and not k.endswith(("_runtime", "_per_second", "_loss"))}
+        if scores:
+            say(f"epoch {state.epoch:.0f} dev " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
 
 
 class RunClock(TrainerCallback, ExportableState):
@@ -130,7 +156,7 @@ def scaled_groups(groups: list[dict], names: dict[int, str], lr_scale: Callable[
 
 
 def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int, steps_per_epoch: int,
-          max_steps: int = 0, metric: str = "accuracy", stop_at: int = 0) -> TrainingArguments:
+          max_steps: int = 0, metric: str = "accuracy", stop_at: int = 0, bar: bool = True) -> TrainingArguments:
     # max_steps > 0 measures a few steps (``--estimate-steps``) on ``spread`` batches, in their order: no evaluation
     # or logs, one checkpoint at the end (its time and memory belong to every epoch of the real run).
     measure = dict(max_steps=max_steps, eval_strategy="no", save_strategy="steps", save_steps=max_steps,
@@ -145,7 +171,7 @@ def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int
         metric_for_best_model=metric, greater_is_better=True,
         train_sampling_strategy="group_by_length", bf16=bf16, seed=cfg.seed, data_seed=cfg.seed,
         report_to=["tensorboard"], logging_steps=max(1, min(50, steps_per_epoch // 4)),
-        include_num_input_tokens_seen="non_padding", remove_unused_columns=False, label_names=["labels", "row"], dataloader_num_workers=0, disable_tqdm=False,
+        include_num_input_tokens_seen="non_padding", remove_unused_columns=False, label_names=["labels", "row"], dataloader_num_workers=0, disable_tqdm=not bar,
         use_cpu=not torch.cuda.is_available(),
         # --resume continues early stopping's count of evaluations without improvement (off by default)
         restore_callback_states_from_checkpoint=True), **measure})
@@ -193,18 +219,21 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     task = task or TASKS.get("classification")
     resume = get_last_checkpoint(str(work)) if cfg.resume and work.is_dir() and not max_steps else None
     finished = read_finished(work) if resume else None
+    plain = not sys.stderr.isatty()  # a log, not a terminal: lines, not a redrawn bar (LogLines)
     args = _args(cfg, work, epochs, lr, bf16, max(1, math.ceil(steps_per_epoch * epochs)), steps_per_epoch, max_steps,
-                 task.metric, stop_at=finished["steps"] if finished else 0)
+                 task.metric, stop_at=finished["steps"] if finished else 0, bar=not plain)
     clock = StepClock()
     weights = class_weights(cfg.class_weights, task.targets(train), len(labels) if labels else 0)
     stops = cfg.patience > 0 and not max_steps
     train = spread(train, cfg.batch_size, max_steps, cfg.seed) if max_steps else train
-    callbacks = [clock, RunClock(), GradNormWatch(), *(callbacks or [])]
+    callbacks = [clock, RunClock(), GradNormWatch(), *([LogLines()] if plain else []), *(callbacks or [])]
     callbacks += [EarlyStoppingCallback(cfg.patience)] if stops else []
     trainer = ScaledTrainer(model=model, args=args, train_dataset=Numbered(train.rows), eval_dataset=Numbered(dev.rows),
                             data_collator=task.collator(tokenizer), compute_metrics=dev_metric(task, dev, labels or []),
                             preprocess_logits_for_metrics=reduce_logits, callbacks=callbacks, lr_scale=lr_scale,
                             compute_loss_func=training_loss(cfg.label_smoothing, weights))
+    if plain:  # with the bar off, the Trainer prints its raw log dicts instead: LogLines says what matters
+        trainer.remove_callback(PrinterCallback)
     if max_steps:
         return _measure(trainer, clock, dev)
     result = trainer.train(resume_from_checkpoint=resume)

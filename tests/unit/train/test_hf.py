@@ -12,7 +12,8 @@ from transformers import TrainingArguments
 
 from ctxlearn.methods import METHODS
 from ctxlearn.methods.lora import LoraOptions
-from ctxlearn.train.hf import GradNormWatch, ScaledTrainer, StepClock, _stats, scaled_groups
+from ctxlearn.train import hf
+from ctxlearn.train.hf import GradNormWatch, LogLines, ScaledTrainer, StepClock, _stats, scaled_groups
 
 
 def _tick(clock: StepClock, first: int, last: int) -> None:
@@ -113,3 +114,19 @@ def test_finite_gradient_norms_raise_no_warning(capsys) -> None:
         watch.on_log(None, SimpleNamespace(global_step=step), None, logs={"grad_norm": norm, "loss": 0.3})
     watch.on_log(None, SimpleNamespace(global_step=4), None, logs={"eval_loss": 0.2})
     assert "gradient norm" not in capsys.readouterr().err and not watch.warned
+
+
+def test_log_lines_give_step_loss_eta_and_dev_scores(monkeypatch, capsys) -> None:
+    now = [100.0]
+    monkeypatch.setattr(hf, "time", SimpleNamespace(perf_counter=lambda: now[0]))
+    lines = LogLines()
+    lines.on_train_begin(None, SimpleNamespace(global_step=20), None)  # a resumed session starts at step 20
+    now[0] += 30.0
+    lines.on_log(None, SimpleNamespace(global_step=30, max_steps=120, epoch=0.75), None,
+                 logs={"loss": 0.41234, "grad_norm": 2.0, "learning_rate": 1e-5})
+    lines.on_log(None, SimpleNamespace(global_step=40, max_steps=120, epoch=1.0), None,
+                 logs={"eval_loss": 0.3, "eval_accuracy": 0.875, "eval_runtime": 1.5, "epoch": 1.0})
+    lines.on_log(None, SimpleNamespace(global_step=120, max_steps=120, epoch=3.0), None, logs={"train_loss": 0.2})
+    assert capsys.readouterr().err.splitlines() == [
+        "[ctxlearn] step 30/120 (epoch 0.75): loss 0.4123, 30 s so far, ETA 4.5 min",  # 3 s a step, 90 steps to go
+        "[ctxlearn] epoch 1 dev accuracy 0.8750"]
