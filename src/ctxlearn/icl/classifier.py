@@ -3,7 +3,7 @@ queries from their context alone. Selection -> prompts fitted to the context -> 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -102,16 +102,31 @@ class IclClassifier:
                 out[f.demos] = [self._ids(self.spec.context(demos, content_free(q, t)))[-self.room:] for t in CONTENT_FREE]
         return out
 
-    def predict(self, queries: list[Example]) -> IclResult:
+    def predict(self, queries: list[Example], part: int = 0, report: Callable[[int], None] | None = None) -> IclResult:
+        """Label probabilities of ``queries``. With ``part``, they are scored ``part`` at a time and
+        ``report(done)`` is called after each part (progress on a long test set); the demonstrations are
+        drawn and the prompts built for all queries first, so parts change no prompt."""
         fitted = self._prompts(queries)
         cf = self._content_free(fitted, queries) if self.calibrate else {}
         # content-free prompts join their demonstrations' group, so they share its prefix work
         prompts = [f.ids for f in fitted] + [ids for group in cf.values() for ids in group]
         groups = [f.demos for f in fitted] + [key for key, group in cf.items() for _ in group]
-        scores = score_prompts(self.model, prompts, self.verbalizers, groups, self.batch_tokens)
+        scores = self._score(prompts, groups, len(queries), part, report)
         raw = label_probs(scores[:len(queries)])
         bias = self._bias(scores[len(queries):], cf, fitted) if self.calibrate else None
         return self._result(raw, bias, fitted)
+
+    def _score(self, prompts: list[Ids], groups: list[Any], n_queries: int, part: int,
+               report: Callable[[int], None] | None) -> np.ndarray:
+        if not part or n_queries <= part:
+            return score_prompts(self.model, prompts, self.verbalizers, groups, self.batch_tokens)
+        starts = [*range(0, n_queries, part), len(prompts)]  # the content-free prompts go with the last part
+        scores = []
+        for lo, hi in zip(starts, starts[1:]):
+            scores.append(score_prompts(self.model, prompts[lo:hi], self.verbalizers, groups[lo:hi], self.batch_tokens))
+            if report:
+                report(min(hi, n_queries))
+        return np.concatenate(scores)
 
     def _bias(self, cf_scores: np.ndarray, cf: dict[tuple[int, ...], list[Ids]], fitted: list[_Fitted]) -> np.ndarray:
         """(N, C): for each query, p_cf of the content-free prompts that share its demonstrations."""

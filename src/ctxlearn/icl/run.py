@@ -28,7 +28,7 @@ from ctxlearn.icl.prompt import PromptSpec, resolve_prompt
 from ctxlearn.icl.select import SELECTORS, select
 from ctxlearn.models import ModelSource, load_causal_lm, resolve_model
 from ctxlearn.models.infer import bf16_available
-from ctxlearn.train.dist import say
+from ctxlearn.train.dist import duration, say
 from ctxlearn.train.run import write_predictions
 
 
@@ -99,7 +99,7 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     results: dict[str, tuple[list[Example], IclResult]] = {}
     for split in ("test", "dev") if cfg.dev else ("test",):
         examples = getattr(splits, split)[:cfg.limit or None]
-        results[split] = examples, clf.predict(examples)
+        results[split] = examples, predict_in_parts(clf, examples, split)
         warn_context(results[split][1], split, clf.shots, clf.max_context)
     infer_s = time.time() - t0
     metrics = {split: classification_metrics(_gold(exs, splits.labels), res.probs, splits.labels)
@@ -145,6 +145,22 @@ def _manifest(cfg: IclConfig, splits: Splits, source: ModelSource, bf16: bool, m
                  "predict_ms_per_example": 1000 * infer_s / max(1, n_scored),
                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
     }
+
+
+PART = 256  # fewest queries scored between two progress lines
+
+
+def predict_in_parts(clf: IclClassifier, examples: list[Example], split: str) -> IclResult:
+    """``clf.predict`` in at most about ten parts, with a progress line and ETA after each: scoring a test
+    set takes minutes on a CPU. Parts change no prompt and no query's scores (``IclClassifier.predict``)."""
+    start = time.time()
+
+    def report(done: int) -> None:
+        spent = time.time() - start
+        say(f"{split}: {done}/{len(examples)} scored, {duration(spent)} so far, "
+            f"ETA {duration(spent / done * (len(examples) - done))}")
+
+    return clf.predict(examples, part=max(PART, -(-len(examples) // 10)), report=report)
 
 
 def example_dict(ex: Example) -> dict[str, Any]:

@@ -117,3 +117,21 @@ def test_no_test_split_is_an_error_but_no_dev_split_is_fine_without_dev(tiny_lm,
 def test_an_encoder_is_refused_as_the_lm(tiny_bert, toy_data, tmp_path, capsys) -> None:
     assert main(icl_args(tiny_bert, toy_data, tmp_path / "run")) == 2
     assert "needs a causal LM" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("select, extra", [("balanced", ["--calibrate"]), ("random-each", ["--calibrate"])])
+def test_scoring_in_parts_reports_progress_and_changes_no_prediction(tiny_lm, toy_data, tmp_path, capsys,
+                                                                     monkeypatch, select, extra) -> None:
+    from ctxlearn.icl import run
+
+    assert main(icl_args(tiny_lm, toy_data, tmp_path / "whole", "--select", select, "--no-dev", *extra)) == 0
+    assert "scored" not in capsys.readouterr().err  # 8 queries: one part, no progress lines
+    monkeypatch.setattr(run, "PART", 3)
+    assert main(icl_args(tiny_lm, toy_data, tmp_path / "parts", "--select", select, "--no-dev", *extra)) == 0
+    err = capsys.readouterr().err
+    assert [line.split(",")[0] for line in err.splitlines() if "scored" in line] == [
+        "[ctxlearn] test: 3/8 scored", "[ctxlearn] test: 6/8 scored", "[ctxlearn] test: 8/8 scored"]
+    np.testing.assert_allclose(saved_probs(tmp_path / "parts"), saved_probs(tmp_path / "whole"), atol=1e-6)
+    whole, parts = (json.loads((tmp_path / f / "icl.json").read_text()) for f in ("whole", "parts"))
+    for label, p_cf in whole["calibration"]["bias"]["p_cf"].items():  # computed again in each part
+        assert parts["calibration"]["bias"]["p_cf"][label] == pytest.approx(p_cf, abs=1e-9)
