@@ -226,22 +226,22 @@ def _long_inputs_flag(p: argparse.ArgumentParser) -> None:
                         "short, test long)")
 
 
+def _train_field(name: str) -> dataclasses.Field:
+    from ctxlearn.config import TrainConfig
+
+    return {f.name: f for f in dataclasses.fields(TrainConfig)}[name]
+
+
 def _field_flags(p: argparse.ArgumentParser, label: bool) -> None:
     """Columns of a file whose header differs from the training data's (default: the run's own fields)."""
-    p.add_argument("--text-field", default=None, help="column/key holding the text (default: the run's)")
-    p.add_argument("--text-pair-field", default=None,
-                   help="column/key holding a pair's second text, for a run trained on pairs (default: the run's)")
-    if label:
-        p.add_argument("--label-field", default=None, help="column/key holding the gold label (default: the run's)")
+    for name in ("text_field", "text_pair_field", *(["label_field"] if label else [])):
+        p.add_argument(_flag(name), default=None, help=f"{_train_field(name).metadata['help']} (default: the run's)")
 
 
 def _tag_flags(p: argparse.ArgumentParser) -> None:
     """How tagging files are read, as `train` reads them (its fields' help and defaults)."""
-    from ctxlearn.config import TrainConfig
-
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
     for name in ("tag_column", "tag_scheme", "repair_tags"):
-        f, flag = fields[name], _flag(name)
+        f, flag = _train_field(name), _flag(name)
         if isinstance(f.default, bool):
             p.add_argument(flag, action="store_true", help=f.metadata["help"])
         else:

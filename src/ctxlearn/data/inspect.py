@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -20,8 +20,7 @@ def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int
         exs = getattr(splits, name)
         counts = Counter(ex.label for ex in exs)
         info: dict[str, Any] = {"n": len(exs), "labels": {lab: counts.get(lab, 0) for lab in splits.labels}}
-        dupes = len(exs) - len({(ex.text, ex.text_pair) for ex in exs})
-        info["duplicates"] = dupes
+        dupes = info["duplicates"] = _duplicates(exs, _example_key)
         if dupes:
             warnings.append(f"{name}: {dupes} duplicate texts")
         if tokenizer is not None and exs:
@@ -31,7 +30,7 @@ def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int
                 warnings.append(f"{name}: {info['tokens']['over_max']} examples longer than max_length {max_length} "
                                 "will be truncated (train --long-inputs windows reads them whole)")
         report["splits"][name] = info
-    warnings += _imbalance(report["splits"]["train"]["labels"]) + _overlap(splits)
+    warnings += _imbalance(report["splits"]["train"]["labels"]) + _overlap(splits, _example_key, "examples")
     report["warnings"] = warnings
     return report
 
@@ -45,7 +44,7 @@ def inspect_tagged(splits: TaggedSplits, tokenizer: Any | None = None, max_lengt
         sentences = getattr(splits, name)
         counts = Counter(kind for s in sentences for kind, _, _ in entity_spans(s.tags))
         info: dict[str, Any] = {"n": len(sentences), "labels": {t: counts.get(t, 0) for t in splits.types},
-                                "duplicates": len(sentences) - len({s.tokens for s in sentences})}
+                                "duplicates": _duplicates(sentences, _sentence_key)}
         if info["duplicates"]:
             warnings.append(f"{name}: {info['duplicates']} duplicate sentences")
         if tokenizer is not None and sentences:
@@ -55,12 +54,7 @@ def inspect_tagged(splits: TaggedSplits, tokenizer: Any | None = None, max_lengt
                 warnings.append(f"{name}: {info['tokens']['over_max']} sentences longer than max_length {max_length} "
                                 "tokens are tagged in overlapping windows")
         report["splits"][name] = info
-    train = {s.tokens for s in splits.train}
-    for name in ("dev", "test"):
-        shared = sum(s.tokens in train for s in getattr(splits, name))
-        if shared:
-            warnings.append(f"{name}: {shared} sentences also appear in train (scores will be optimistic)")
-    report["warnings"] = warnings
+    report["warnings"] = warnings + _overlap(splits, _sentence_key, "sentences")
     return report
 
 
@@ -85,13 +79,26 @@ def _imbalance(counts: dict[str, int]) -> list[str]:
             "in training"]
 
 
-def _overlap(splits: Splits) -> list[str]:
-    train = {(ex.text, ex.text_pair) for ex in splits.train}
+def _example_key(ex: Any) -> Any:
+    return ex.text, ex.text_pair
+
+
+def _sentence_key(sentence: Any) -> Any:
+    return sentence.tokens
+
+
+def _duplicates(items: list[Any], key: Callable[[Any], Any]) -> int:
+    return len(items) - len({key(x) for x in items})
+
+
+def _overlap(splits: Any, key: Callable[[Any], Any], unit: str) -> list[str]:
+    """Dev and test items that train holds too (``key`` says when two are the same)."""
+    train = {key(x) for x in splits.train}
     out = []
     for name in ("dev", "test"):
-        shared = sum((ex.text, ex.text_pair) in train for ex in getattr(splits, name))
+        shared = sum(key(x) in train for x in getattr(splits, name))
         if shared:
-            out.append(f"{name}: {shared} examples also appear in train (scores will be optimistic)")
+            out.append(f"{name}: {shared} {unit} also appear in train (scores will be optimistic)")
     return out
 
 

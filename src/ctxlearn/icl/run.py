@@ -28,7 +28,7 @@ from ctxlearn.icl.prompt import PromptSpec, resolve_prompt
 from ctxlearn.icl.select import SELECTORS, select
 from ctxlearn.models import ModelSource, load_causal_lm, resolve_model
 from ctxlearn.models.infer import bf16_available
-from ctxlearn.train.dist import duration, say
+from ctxlearn.train.dist import say, so_far
 from ctxlearn.train.run import write_predictions
 
 
@@ -156,9 +156,7 @@ def predict_in_parts(clf: IclClassifier, examples: list[Example], split: str) ->
     start = time.time()
 
     def report(done: int) -> None:
-        spent = time.time() - start
-        say(f"{split}: {done}/{len(examples)} scored, {duration(spent)} so far, "
-            f"ETA {duration(spent / done * (len(examples) - done))}")
+        say(f"{split}: {done}/{len(examples)} scored, {so_far(time.time() - start, done, len(examples) - done)}")
 
     return clf.predict(examples, part=max(PART, -(-len(examples) // 10)), report=report)
 

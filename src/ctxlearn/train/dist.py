@@ -14,6 +14,11 @@ def duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
+def so_far(spent: float, done: int, left: int) -> str:
+    """"3.5 min so far, ETA 42 s": ``done`` units took ``spent`` seconds, ``left`` remain at the same pace."""
+    return f"{duration(spent)} so far, ETA {duration(spent / done * left)}"
+
+
 def launched() -> bool:
     """Whether a launcher started this process as one of several (it sets WORLD_SIZE)."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1

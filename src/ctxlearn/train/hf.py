@@ -22,7 +22,7 @@ from transformers.trainer_callback import ExportableState, PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from ctxlearn.tasks import TASKS, Task
-from ctxlearn.train.dist import duration, say
+from ctxlearn.train.dist import say, so_far
 from ctxlearn.train.encode import Encoded
 from ctxlearn.train.loss import class_weights, training_loss
 from ctxlearn.train.memory import settled_rss_mb
@@ -80,10 +80,9 @@ class LogLines(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001
         logs, done = logs or {}, state.global_step - self.first
         if "loss" in logs and done:
-            spent = time.perf_counter() - self.start
-            eta = spent / done * (state.max_steps - state.global_step)
+            spent = so_far(time.perf_counter() - self.start, done, state.max_steps - state.global_step)
             say(f"step {state.global_step}/{state.max_steps} (epoch {state.epoch:.2f}): "
-                f"loss {float(logs['loss']):.4f}, {duration(spent)} so far, ETA {duration(eta)}")
+                f"loss {float(logs['loss']):.4f}, {spent}")
         scores = {k[5:]: v for k, v in logs.items() if k.startswith("eval_") and isinstance(v, float)
                   and not k.endswith(("_runtime", "_per_second", "_loss"))}
         if scores:

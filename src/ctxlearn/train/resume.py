@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import shlex
 import shutil
 from pathlib import Path
@@ -25,18 +24,12 @@ def work_folder(cfg: TrainConfig) -> Path:
     return Path(cfg.out).with_name(Path(cfg.out).name + ".partial")
 
 
-def refuse_to_discard(work: Path, resume: bool, checkpoint: Path | None) -> None:
+def refuse_to_discard(work: Path, resume: bool, checkpoint: str | Path | None) -> None:
     """A new run (no --resume) starts by emptying ``work``: refuse while it holds an interrupted run's
     ``checkpoint``, which only --resume can continue (a folder with no checkpoint yet has nothing to lose)."""
     if not resume and checkpoint is not None:
-        raise ConfigError(f"{work} holds an interrupted run, saved at {checkpoint.name}: continue it with --resume, or "
-                          f"delete that folder to start over (rm -r {shlex.quote(str(work))})")
-
-
-def last_checkpoint(work: Path) -> Path | None:
-    """The Trainer's latest ``checkpoint-STEP`` folder in ``work``, if any."""
-    steps = {int(m[1]): p for p in work.glob("checkpoint-*") if (m := re.fullmatch(r"checkpoint-(\d+)", p.name))}
-    return steps[max(steps)] if steps else None
+        raise ConfigError(f"{work} holds an interrupted run, saved at {Path(checkpoint).name}: continue it with "
+                          f"--resume, or delete that folder to start over (rm -r {shlex.quote(str(work))})")
 
 
 def identity(cfg: TrainConfig, data_sha256: dict[str, str], model_path: str) -> dict[str, Any]:

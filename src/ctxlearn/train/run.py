@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers.trainer_utils import get_last_checkpoint
 
 from ctxlearn.artifact import check_out, save_weights, weights_sha256, write_atomically
 from ctxlearn.config import TrainConfig, from_dict, reading, save_yaml, to_dict
@@ -35,7 +36,7 @@ from ctxlearn.train.encode import Encoded
 from ctxlearn.train.features import feature_key, fit_head, head_fit_keys
 from ctxlearn.train.hf import fit_with_trainer
 from ctxlearn.train.loss import class_weights, prior_logits
-from ctxlearn.train.resume import identity, last_checkpoint, open_work, refuse_to_discard, work_folder
+from ctxlearn.train.resume import identity, open_work, refuse_to_discard, work_folder
 
 
 def resolve_bf16(flag: str) -> bool:
@@ -169,7 +170,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
         torch.set_num_threads(cfg.threads)
     check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
     work = work_folder(cfg)  # a measurement (--estimate-steps) leaves an interrupted run's folder as it is
-    refuse_to_discard(work, cfg.resume or bool(cfg.estimate_steps), last_checkpoint(work))
+    checkpoint = get_last_checkpoint(str(work)) if work.is_dir() else None
+    refuse_to_discard(work, cfg.resume or bool(cfg.estimate_steps), checkpoint)
     method = METHODS.get(cfg.method)
     check_launch(cfg, method)
     dist.join()
