@@ -33,6 +33,10 @@ log = logging.getLogger("ctxlearn.serve")
 PREDICT = "/v1/predict"
 PROTECTED = {PREDICT, "/metrics"}
 WARMUP = {"texts": ["warm-up"], "pairs": [("warm-up", "warm-up")], "tokens": [["warm-up"]]}
+# One request of each kind, shown in errors so the client sees the shape the served model takes.
+EXAMPLES = {"texts": '{"texts": ["a text", ...]}',
+            "pairs": '{"pairs": [{"text": "a premise", "text_pair": "a hypothesis"}, ...]}',
+            "tokens": '{"tokens": [["words", "of", "a", "sentence"], ...]}'}
 ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
 
 
@@ -148,8 +152,9 @@ def _replay(body: bytes, receive: Callable) -> Callable:
 
 # ---------------------------------------------------------------- errors
 
-def describe_validation(errors: list[dict[str, Any]], shown: int = 5) -> str:
-    """Pydantic errors as one line each, naming the field (``texts.2``), without echoing the input."""
+def describe_validation(errors: list[dict[str, Any]], accepts: str = "texts", shown: int = 5) -> str:
+    """Pydantic errors as one line each, naming the field (``texts.2``), without echoing the input, then
+    an example of the request the model takes (``accepts``: texts, pairs or tokens)."""
     parts = []
     for e in errors[:shown]:
         if e["type"] == "json_invalid":
@@ -159,13 +164,13 @@ def describe_validation(errors: list[dict[str, Any]], shown: int = 5) -> str:
         where = ".".join(str(x) for x in e["loc"] if x != "body") or "body"
         parts.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
     more = f"; and {len(errors) - shown} more" if len(errors) > shown else ""
-    return "; ".join(parts) + more + '. Expected e.g. {"texts": ["a text", ...]}'
+    return "; ".join(parts) + more + f". Expected e.g. {EXAMPLES[accepts]}"
 
 
-def install_error_handlers(app: FastAPI, log_texts: bool) -> None:
+def install_error_handlers(app: FastAPI, log_texts: bool, accepts: str) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
-        message = describe_validation(list(err.errors()))
+        message = describe_validation(list(err.errors()), accepts)
         if "json" not in request.headers.get("content-type", ""):  # curl -d sends form encoding unless told
             message += "; the request was not sent as JSON: add the header `Content-Type: application/json`"
         return error_response(422, message)
@@ -197,7 +202,7 @@ def check_request(req: PredictRequest, engine: Engine, cfg: ServeConfig) -> list
     """The request's inputs, after the checks that depend on the model and the server's limits."""
     if req.kind != engine.accepts:
         raise HTTPException(422, f"this model takes `{engine.accepts}`, but the request sent `{req.kind}`; "
-                                 f'send {{"{engine.accepts}": [...]}} instead')
+                                 f"send e.g. {EXAMPLES[engine.accepts]} instead")
     items = req.items()
     if len(items) > cfg.max_texts:
         raise HTTPException(413, f"{req.kind}: {len(items)} inputs, more than the limit of {cfg.max_texts} per "
@@ -247,7 +252,7 @@ def build_app(engine: Engine, cfg: ServeConfig, key: str | None = None, runner: 
 
     app = FastAPI(title="ctxlearn", summary=f"predictions from {engine.name}", lifespan=lifespan)
     app.state.ready, app.state.batcher, app.state.metrics = False, batcher, metrics
-    install_error_handlers(app, cfg.log_texts)
+    install_error_handlers(app, cfg.log_texts, engine.accepts)
     secured = [Depends(HTTPBearer(auto_error=False, description="the server's API key"))] if key else []
 
     @app.post(PREDICT, response_model=engine.response_model, responses=ERRORS, dependencies=secured,

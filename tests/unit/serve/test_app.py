@@ -110,6 +110,17 @@ def test_pair_models_take_pairs() -> None:
         assert r.status_code == 200 and r.json()["predictions"][0]["label"] == "long"
         r = c.post("/v1/predict", json={"texts": ["a"]}, headers=AUTH)
         assert r.status_code == 422 and "takes `pairs`" in r.json()["message"]
+        assert '{"pairs": [{"text": "a premise", "text_pair": "a hypothesis"}' in r.json()["message"]
+
+
+def test_a_pair_model_shows_the_pair_shape_when_the_fields_are_wrong() -> None:
+    """A client that sends the data's own field names (premise, hypothesis) is shown the pair request,
+    not the single-text one."""
+    with TestClient(app_for(FakeEngine(accepts="pairs"))) as c:
+        r = c.post("/v1/predict", json={"pairs": [{"premise": "a", "hypothesis": "b"}]}, headers=AUTH)
+    message = r.json()["message"]
+    assert r.status_code == 422 and "pairs.0.text: Field required" in message
+    assert message.endswith('Expected e.g. {"pairs": [{"text": "a premise", "text_pair": "a hypothesis"}, ...]}')
 
 
 def test_a_run_trained_on_premise_hypothesis_files_serves_pairs(tiny_bert: Path, tmp_path: Path) -> None:
