@@ -232,10 +232,13 @@ def _train_field(name: str) -> dataclasses.Field:
     return {f.name: f for f in dataclasses.fields(TrainConfig)}[name]
 
 
-def _field_flags(p: argparse.ArgumentParser, label: bool) -> None:
-    """Columns of a file whose header differs from the training data's (default: the run's own fields)."""
+def _field_flags(p: argparse.ArgumentParser, label: bool, of_run: bool = True) -> None:
+    """Columns of a file whose header differs from the training data's (``of_run``: default the run's
+    own fields; otherwise training's defaults)."""
     for name in ("text_field", "text_pair_field", *(["label_field"] if label else [])):
-        p.add_argument(_flag(name), default=None, help=f"{_train_field(name).metadata['help']} (default: the run's)")
+        field = _train_field(name)
+        default, shown = (None, "the run's") if of_run else (field.default, field.default)
+        p.add_argument(_flag(name), default=default, help=f"{field.metadata['help']} (default: {shown})")
 
 
 def _tag_flags(p: argparse.ArgumentParser) -> None:
@@ -284,9 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="a file, a folder with train/dev/test files, or builtin:NAME")
     p.add_argument("--model", default="minilm", help="tokenizer for the length percentiles ('' to skip)")
     p.add_argument("--max-length", type=int, default=128, help="warn about examples longer than this")
-    p.add_argument("--text-field", default="text")
-    p.add_argument("--text-pair-field", default=None)
-    p.add_argument("--label-field", default="label")
+    _field_flags(p, label=True, of_run=False)
     _tag_flags(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_inspect)

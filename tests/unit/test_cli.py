@@ -1,6 +1,7 @@
 """The ``ctxlearn`` command end to end on a tiny model: train, eval, predict, config precedence, errors."""
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ctxlearn.cli import main
+from ctxlearn.cli import build_parser, main
 from ctxlearn.config import TrainConfig
 
 
@@ -107,6 +108,23 @@ def test_help_teaches_every_field(capsys) -> None:
         if name != "method_options":
             assert "--" + name.replace("_", "-") in text
             assert " ".join(field.metadata["help"].split())[:40] in text
+
+
+def _actions(parser: argparse.ArgumentParser, command: str = "ctxlearn"):
+    """(command, action) for every argument of every command and subcommand."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _actions(sub, f"{command} {name}")
+        elif not isinstance(action, argparse._HelpAction):
+            yield command, action
+
+
+def test_every_argument_of_every_command_has_help() -> None:
+    """`--help` teaches each flag: `data inspect` listed its field flags with no word on what they do."""
+    bare = [f"{command} {action.option_strings or action.dest}" for command, action in _actions(build_parser())
+            if not (action.help or "").strip()]
+    assert not bare, bare
 
 
 @pytest.mark.parametrize("flag, value, named", [("--long-inputs", "whole", "'truncate', 'windows', 'train-short'"),

@@ -73,10 +73,12 @@ def _example(record: dict[str, Any], fields: Fields, path: Path, line: int) -> E
 
 
 def _check_fields(present: list[str], fields: Fields, path: Path, line: int) -> None:
-    for name in (fields.text, fields.label, fields.text_pair):
+    for role in ("text", "label", "text_pair"):
+        name = getattr(fields, role)
         if name is not None and name not in present:
+            flag = "--" + role.replace("_", "-") + "-field"
             raise DataError(path, "not found", line=line, field=name,
-                            expected=f"one of the fields present ({', '.join(present)}) or a --*-field flag naming it")
+                            expected=f"one of the fields present ({', '.join(present)}), named with {flag} NAME")
 
 
 def _read_delimited(path: Path, fields: Fields, delimiter: str, quoting: int = csv.QUOTE_MINIMAL) -> list[Example]:

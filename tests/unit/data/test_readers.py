@@ -223,6 +223,7 @@ def test_csv_header_lacks_field(tmp_path):
     assert f"{path}:1" in str(err)
     assert "'text'" in str(err)
     assert "sentence, label" in str(err)  # lists the fields present
+    assert "named with --text-field NAME" in str(err)  # and the flag for this field, not another
     assert (err.path, err.line, err.field) == (str(path), 1, "text")
 
 
@@ -230,12 +231,13 @@ def test_csv_header_lacks_custom_label_field(tmp_path):
     path = write(tmp_path, "d.tsv", "text\tlabel\na\tx\n")
     err = read_error(path, Fields(label="stars"))
     assert f"{path}:1" in str(err) and "'stars'" in str(err) and "text, label" in str(err)
+    assert "--label-field NAME" in str(err)
 
 
 def test_csv_header_lacks_pair_field(tmp_path):
     path = write(tmp_path, "d.csv", "text,label\na,x\n")
     err = read_error(path, Fields(text_pair="second"))
-    assert f"{path}:1" in str(err) and "'second'" in str(err)
+    assert f"{path}:1" in str(err) and "'second'" in str(err) and "--text-pair-field NAME" in str(err)
 
 
 def test_jsonl_object_lacks_field(tmp_path):
