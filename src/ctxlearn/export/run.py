@@ -26,13 +26,20 @@ from ctxlearn.predict import Predictor
 SENSITIVITY_SAMPLE = 256  # test examples predicted one at a time and in batches of 32, for the batch check
 
 
+SETTLE_SECONDS, MAX_PASSES = 6.0, 3  # a small test split is predicted again, up to 3 passes or 6 s in all
+
+
 def timed_eval(predictor: Predictor, examples: list[Example], source: str) -> dict[str, Any]:
-    """Accuracy on the test split and end-to-end prediction speed (tokenising and the model)."""
-    t0 = time.perf_counter()
-    m = predictor.evaluate_examples(examples, source)
-    seconds = time.perf_counter() - t0
-    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"], "seconds": round(seconds, 3),
-            "examples_per_s": round(m["n"] / seconds, 1)}
+    """Accuracy on the test split and end-to-end prediction speed (tokenising and the model), from the
+    fastest of the passes: one pass over 249 RTE pairs took 2 to 3 s, and its speed varied by a third
+    between runs on a 2-core VM."""
+    times = []
+    while not times or (sum(times) < SETTLE_SECONDS and len(times) < MAX_PASSES):
+        t0 = time.perf_counter()
+        m = predictor.evaluate_examples(examples, source)
+        times.append(time.perf_counter() - t0)
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"], "seconds": round(min(times), 3),
+            "passes": len(times), "examples_per_s": round(m["n"] / min(times), 1)}
 
 
 def batch_sensitivity(predictor: Predictor, examples: list[Example]) -> dict[str, Any]:
@@ -93,10 +100,17 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"{name:8}{100 * m['accuracy']:>9.2f}%{100 * m['macro_f1']:>9.2f}%{m['examples_per_s']:>12.1f}")
     for ref in ("fp32", r["artifact_precision"]) if r["artifact_precision"] != "fp32" else ("fp32",):
         v = r[f"int8_vs_{'fp32' if ref == 'fp32' else 'artifact'}"]
-        lines.append(f"int8 vs {ref}: accuracy {v['accuracy_change_points']:+.2f} points, {v['speedup']:.2f}x faster")
+        lines.append(f"int8 vs {ref}: accuracy {v['accuracy_change_points']:+.2f} points, {_pace(v['speedup'])}")
     sens = r["measured"]["int8"]["batch_sensitivity"]
     lines.append(f"int8 labels that change between batch size 1 and 32: {100 * sens['share']:.1f}% of {sens['n']} test examples")
+    if r["int8_vs_artifact"]["speedup"] < 1:
+        lines.append(f"warning: on this machine int8 is slower than the run in its own precision "
+                     f"({r['artifact_precision']}); serve and predict with {r['source']} itself")
     return "\n".join(lines)
+
+
+def _pace(ratio: float) -> str:
+    return f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
 
 
 def check_source(src: Path, out: Path) -> dict[str, Any]:
