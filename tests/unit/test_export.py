@@ -38,6 +38,7 @@ def test_report_states_accuracy_change_and_speedup(exported, tiny_run: Path) -> 
     assert report["int8_vs_fp32"]["speedup"] == round(int8["examples_per_s"] / fp32["examples_per_s"], 2)
     assert report["artifact_precision"] == "fp32" and report["int8_vs_artifact"] == report["int8_vs_fp32"]
     assert 0 <= int8["batch_sensitivity"]["share"] <= 1 and int8["batch_sensitivity"]["n"] == 40
+    assert all(1 <= m["passes"] <= 3 for m in report["measured"].values())
     assert json.loads((out / "export.json").read_text()) == report
 
 

@@ -46,4 +46,26 @@ def recommend(rows: list[dict[str, Any]], within: float = 0.01) -> dict[str, Any
             f"Cheapest within {100 * within:.0f} point of it: {cheap['method']} "
             f"({100 * cheap[key]:.1f}%, {cheap['trainable_params']:,} trainable parameters, "
             f"{cheap['train_seconds']:.0f} s to train, {size(cheap['artifact_mb'])} to ship).")
-    return {"best": best["method"], "cheapest_within": cheap["method"], "within": within, "text": text}
+    rec = {"best": best["method"], "cheapest_within": cheap["method"], "within": within, "text": text}
+    if key == "test_accuracy" and best.get("n_test"):
+        rec.update(resolution(best, rows))
+        rec["text"] += " " + rec.pop("resolution_text")
+    return rec
+
+
+def resolution(best: dict[str, Any], rows: list[dict[str, Any]], confidence: float = 0.95) -> dict[str, Any]:
+    """How finely the test split ranks: the Wilson interval of the best accuracy over its ``n_test``
+    examples, and the methods inside it (on 25 test examples one example is 4 points, so a 1-point
+    margin says nothing). A mean over seeds counts as that share of one test split's examples."""
+    from scipy.stats import binomtest
+
+    n = int(best["n_test"])
+    low, high = binomtest(round(best["test_accuracy"] * n), n).proportion_ci(confidence, method="wilson")
+    inside = [r["method"] for r in rows if r is not best and r["test_accuracy"] >= low]
+    one = len(inside) == 1
+    names = inside[0] if one else ", ".join(inside[:-1]) + " and " + inside[-1] if inside else ""
+    verdict = (f"{names} {'scores' if one else 'score'} inside it, so this test split cannot rank "
+               f"{'it' if one else 'them'} against the best" if inside else "every other method scores below it")
+    text = (f"On {n:,} test examples the best accuracy's {confidence:.0%} interval is {100 * low:.1f}-{100 * high:.1f}% "
+            f"(Wilson): {verdict}.")
+    return {"interval": [float(low), float(high)], "n_test": n, "within_interval": inside, "resolution_text": text}

@@ -64,6 +64,28 @@ def test_recommendation_picks_cheapest_within_one_point() -> None:
     assert roles(rows, rec) == ["best", "cheapest", "other"]  # the colours the plots give each method
 
 
+@pytest.mark.parametrize("n_test, accuracies, inside, says", [
+    (25, (0.72, 0.72, 0.64), ["lora", "icl"], "lora and icl score inside it, so this test split cannot rank them"),
+    (1821, (0.892, 0.884, 0.817), ["lora"], "lora scores inside it, so this test split cannot rank it"),
+    (10_000, (0.90, 0.85, 0.80), [], "every other method scores below it")])
+def test_recommendation_says_which_methods_the_test_split_cannot_rank(n_test: int, accuracies: tuple, inside: list,
+                                                                       says: str) -> None:
+    """A 25-example test split (CB cut from train) put head, lora and icl at 72, 72 and 64%: a 1-point
+    recommendation there needs the interval beside it."""
+    rows = aggregate([{**_row(m, acc, 10, 1), "n_test": n_test} for m, acc in zip(("full", "lora", "icl"), accuracies)])
+    rec = recommend(rows)
+    low, high = rec["interval"]
+    assert low < accuracies[0] < high and rec["within_interval"] == inside and says in rec["text"]
+    assert f"On {n_test:,} test examples the best accuracy's 95% interval is {100 * low:.1f}-{100 * high:.1f}%" in rec["text"]
+
+
+def test_tagging_recommendation_has_no_accuracy_interval() -> None:
+    rows = aggregate([{**_row(m, 0.5, 10, 1), "task": "tagging", "test_f1": f, "n_test": 25}
+                      for m, f in (("full", 0.7), ("lora", 0.69))])
+    rec = recommend(rows)
+    assert rec["best"] == "full" and "interval" not in rec and "Wilson" not in rec["text"]
+
+
 def test_unknown_method_fails_before_training(tmp_path: Path) -> None:
     from ctxlearn.errors import ConfigError
 
