@@ -171,7 +171,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     fields = dict(text=args.text_field, text_pair=args.text_pair_field)
     n = open_predictor(args.artifact, args.long_inputs, fields).predict_file(args.input, args.output)
-    print(f"wrote {n} predictions to {args.output}", file=sys.stderr)
+    where = "standard output" if args.output == "-" else args.output
+    print(f"wrote {n} predictions to {where}", file=sys.stderr)
     return 0
 
 
@@ -272,11 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("predict", help="label a file with a run folder")
     p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
-    p.add_argument("--input", required=True, help=".csv/.tsv/.jsonl with the text field(s) the model was trained on; "
-                   "tagging runs: .jsonl with tokens or text, .conll, or .txt (one text per line)")
+    p.add_argument("--input", required=True, help=".csv/.tsv/.jsonl with the text field(s) the model was trained on, "
+                   "or .txt (one text per line; not for pair models); tagging runs: .jsonl with tokens or text, "
+                   ".conll, or .txt (one text per line)")
     p.add_argument("--output", required=True, help=".csv, .tsv (unquoted, as ctxlearn reads TSV: tabs and line breaks "
                    "in text become spaces) or .jsonl: the input line, label and one p_<class> column per class; "
-                   "tagging runs: .jsonl with tags and entity spans (type, text, character offsets)")
+                   "tagging runs: .jsonl with tags and entity spans (type, text, character offsets); "
+                   "- writes JSON Lines to standard output")
     _field_flags(p, label=False)
     _long_inputs_flag(p)
     p.set_defaults(func=cmd_predict)

@@ -15,7 +15,7 @@ import numpy as np
 from ctxlearn.artifact import load_classifier
 from ctxlearn.config import check_long_inputs, load_yaml, reading
 from ctxlearn.data.example import Example, Fields
-from ctxlearn.data.readers import read_examples
+from ctxlearn.data.readers import read_examples, text_lines
 from ctxlearn.data.splits import Splits, content_hash, load_splits
 from ctxlearn.errors import ConfigError, CtxlearnError, DataError
 from ctxlearn.evaluate import classification_metrics
@@ -89,10 +89,10 @@ class Predictor:
 
     def predict_file(self, src: str | Path, dst: str | Path) -> int:
         """Write one row per input with the predicted label and every class probability."""
-        examples = read_examples(src, replace(self.fields, label=None))
+        examples = read_unlabelled(Path(src), self.fields)
         probs = self.predict_proba(examples)
         rows = [self._row(ex, p) for ex, p in zip(examples, probs)]
-        _write_rows(Path(dst), rows)
+        write_rows(Path(dst), rows)
         return len(rows)
 
     def _row(self, ex: Example, p: np.ndarray) -> dict[str, Any]:
@@ -173,21 +173,43 @@ def tsv_rows(rows: list[dict[str, Any]], dst: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _write_rows(dst: Path, rows: list[dict[str, Any]]) -> None:
-    """CSV for .csv, TSV for .tsv, JSON Lines otherwise; written to a temporary file and renamed."""
+def read_unlabelled(src: Path, fields: Fields) -> list[Example]:
+    """Texts to label: the rows of a .csv, .tsv or .jsonl file read with ``fields``, or the non-blank
+    lines of a .txt file, one text each (single-text models)."""
+    if src.suffix.lower() != ".txt":
+        return read_examples(src, replace(fields, label=None))
+    if fields.text_pair:
+        raise DataError(src, "a .txt file holds one text per line, and this model reads pairs",
+                        expected=f"a .csv, .tsv or .jsonl file with the fields {fields.text!r} and {fields.text_pair!r}")
+    return [Example(raw, "", line=line) for line, raw in text_lines(src, "texts to label")]
+
+
+STDOUT = "-"  # --output - writes JSON Lines to standard output
+
+
+def write_rows(dst: Path, rows: list[dict[str, Any]]) -> None:
+    """CSV for .csv, TSV for .tsv, JSON Lines otherwise (and for ``-``, on standard output); a file is
+    written to a temporary name and renamed."""
+    if str(dst) == STDOUT:
+        _write(sys.stdout, rows, dst, ".jsonl")
+        sys.stdout.flush()
+        return
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    suffix = dst.suffix.lower()
     with tmp.open("w", encoding="utf-8", newline="") as fh:
-        if suffix == ".csv":
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        elif suffix == ".tsv":  # as ctxlearn (and GLUE) read TSV: no quoting, quotes are text
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t", quoting=csv.QUOTE_NONE,
-                                    quotechar=None, lineterminator="\n")
-            rows = tsv_rows(rows, dst)
-        else:
-            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        if suffix in {".csv", ".tsv"}:
-            writer.writeheader()
-            writer.writerows(rows)
+        _write(fh, rows, dst, dst.suffix.lower())
     tmp.replace(dst)
+
+
+def _write(fh: Any, rows: list[dict[str, Any]], dst: Path, suffix: str) -> None:
+    if suffix not in {".csv", ".tsv"}:
+        fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        return
+    if suffix == ".csv":
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+    else:  # as ctxlearn (and GLUE) read TSV: no quoting, quotes are text
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t", quoting=csv.QUOTE_NONE,
+                                quotechar=None, lineterminator="\n")
+        rows = tsv_rows(rows, dst)
+    writer.writeheader()
+    writer.writerows(rows)

@@ -12,20 +12,18 @@ words joined by single spaces.
 """
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 from ctxlearn.artifact import load_classifier
 from ctxlearn.config import load_yaml
 from ctxlearn.data.example import TaggedSentence
-from ctxlearn.data.readers import numbered_lines
+from ctxlearn.data.readers import text_lines
 from ctxlearn.data.tagged import TagOptions, read_bio, read_tagged
 from ctxlearn.data.tagged_splits import TaggedSplits, load_tagged_splits, tagged_hash
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import DataError
-from ctxlearn.predict import own_test_split
+from ctxlearn.predict import STDOUT, own_test_split, write_rows
 from ctxlearn.tasks.tagging import TagPredictions, Tagging, entities, word_logits
 from ctxlearn.train.windows import EncodedTags, encode_tags
 
@@ -80,15 +78,12 @@ class TaggingPredictor:
     def predict_file(self, src: str | Path, dst: str | Path) -> int:
         """Write one JSON line per input sentence (see the module docstring); returns how many."""
         dst = Path(dst)
-        if dst.suffix.lower() not in (".jsonl", ".json"):
+        if dst.suffix.lower() not in (".jsonl", ".json") and str(dst) != STDOUT:
             raise DataError(dst, "tagging predictions are JSON Lines (entities do not fit in columns)",
-                            expected="an output path ending in .jsonl")
+                            expected="an output path ending in .jsonl, or - for standard output")
         sentences = read_unlabelled(Path(src))
         rows = [self._row(s, tags) for s, tags in zip(sentences, self.predict(sentences).tags)]
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        tmp.replace(dst)
+        write_rows(dst, rows)
         return len(rows)
 
     @staticmethod
@@ -102,9 +97,4 @@ def read_unlabelled(path: Path) -> list[TaggedSentence]:
     """Sentences to tag from .jsonl (tokens or text), .conll (tokens) or .txt (one text per line)."""
     if path.suffix.lower() != ".txt":
         return read_tagged(path, TagOptions(labelled=False))
-    if not path.is_file():
-        raise DataError(path, "no such file", expected="a .jsonl, .conll or .txt file of sentences to tag")
-    sentences = [sentence_of(raw, line) for line, raw in numbered_lines(path) if raw.strip()]
-    if not sentences:
-        raise DataError(path, "the file holds no text", expected="one text per line")
-    return sentences
+    return [sentence_of(raw, line) for line, raw in text_lines(path, "sentences to tag")]

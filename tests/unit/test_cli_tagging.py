@@ -56,6 +56,10 @@ def test_task_inferred_from_conll_and_raw_text_input(tiny_bert: Path, toy_conll:
     assert main(["predict", str(out), "--input", str(src), "--output", str(dst)]) == 0
     rows = [json.loads(line) for line in dst.read_text().splitlines()]
     assert [r["line"] for r in rows] == [1, 3] and rows[1]["tokens"] == ["very", "sad", "story"]
+    capsys.readouterr()
+    assert main(["predict", str(out), "--input", str(src), "--output", "-"]) == 0
+    printed = capsys.readouterr()
+    assert [json.loads(line) for line in printed.out.splitlines()] == rows and "to standard output" in printed.err
     assert main(["predict", str(out), "--input", str(src), "--output", str(tmp_path / "out.csv")]) == 2
     assert "JSON Lines" in capsys.readouterr().err
     assert main(["eval", str(out), "--data", str(toy_conll), "--label-field", "tag"]) == 2

@@ -150,6 +150,16 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     return enumerate(_LINE_BREAK.split(_text_of(path)), start=1)
 
 
+def text_lines(path: Path, what: str) -> list[tuple[int, str]]:
+    """(line, text) of each non-blank line of a .txt file of ``what`` (one per line)."""
+    if not path.is_file():
+        raise DataError(path, "no such file", expected=f"a .txt file of {what}, one per line")
+    lines = [(line, raw) for line, raw in numbered_lines(path) if raw.strip()]
+    if not lines:
+        raise DataError(path, "the file holds no text", expected=f"{what}, one per line")
+    return lines
+
+
 def json_records(path: Path, example: str = '{"text": "...", "label": "..."}') -> Iterator[tuple[int, dict[str, Any]]]:
     """(line, object) for each non-blank line of a JSON Lines file; ``example`` shows a good line in errors."""
     for line, raw in numbered_lines(path):
