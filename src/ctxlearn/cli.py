@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
     p.add_argument("--input", required=True, help=".csv/.tsv/.jsonl with the text field(s) the model was trained on, "
                    "or .txt (one text per line; not for pair models); tagging runs: .jsonl with tokens or text, "
-                   ".conll, or .txt (one text per line)")
+                   ".conll, or .txt (one text per line); - reads texts from standard input, one per line")
     p.add_argument("--output", required=True, help=".csv, .tsv (unquoted, as ctxlearn reads TSV: tabs and line breaks "
                    "in text become spaces) or .jsonl: the input line, label and one p_<class> column per class; "
                    "tagging runs: .jsonl with tags and entity spans (type, text, character offsets); "

@@ -15,7 +15,7 @@ import numpy as np
 from ctxlearn.artifact import load_classifier
 from ctxlearn.config import check_long_inputs, load_yaml, reading
 from ctxlearn.data.example import Example, Fields
-from ctxlearn.data.readers import read_examples, text_lines
+from ctxlearn.data.readers import is_text_lines, read_examples, text_lines
 from ctxlearn.data.splits import Splits, content_hash, load_splits
 from ctxlearn.errors import ConfigError, CtxlearnError, DataError
 from ctxlearn.evaluate import classification_metrics
@@ -175,11 +175,11 @@ def tsv_rows(rows: list[dict[str, Any]], dst: Path) -> list[dict[str, Any]]:
 
 def read_unlabelled(src: Path, fields: Fields) -> list[Example]:
     """Texts to label: the rows of a .csv, .tsv or .jsonl file read with ``fields``, or the non-blank
-    lines of a .txt file, one text each (single-text models)."""
-    if src.suffix.lower() != ".txt":
+    lines of a .txt file or of standard input (``-``), one text each (single-text models)."""
+    if not is_text_lines(src):
         return read_examples(src, replace(fields, label=None))
     if fields.text_pair:
-        raise DataError(src, "a .txt file holds one text per line, and this model reads pairs",
+        raise DataError(src, "a .txt file (or -, standard input) holds one text per line, and this model reads pairs",
                         expected=f"a .csv, .tsv or .jsonl file with the fields {fields.text!r} and {fields.text_pair!r}")
     return [Example(raw, "", line=line) for line, raw in text_lines(src, "texts to label")]
 

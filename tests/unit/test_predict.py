@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -69,3 +70,10 @@ def test_a_pair_model_refuses_a_txt_file_naming_its_fields(tmp_path: Path) -> No
     blank.write_text("\n \n")
     with pytest.raises(DataError, match="holds no text"):
         read_unlabelled(blank, Fields())
+
+
+def test_dash_reads_texts_from_standard_input(tiny_run: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("good great film\n\nawful sad plot"))
+    assert main(["predict", str(tiny_run), "--input", "-", "--output", "-"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["line"], r["text"]) for r in rows] == [(1, "good great film"), (3, "awful sad plot")]

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -150,11 +151,24 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     return enumerate(_LINE_BREAK.split(_text_of(path)), start=1)
 
 
+STDIN = "-"  # an input path that reads standard input as text, one per line
+
+
+def is_text_lines(path: Path) -> bool:
+    """Whether ``path`` holds one text per line: a .txt file, or ``-`` (standard input)."""
+    return str(path) == STDIN or path.suffix.lower() == ".txt"
+
+
 def text_lines(path: Path, what: str) -> list[tuple[int, str]]:
-    """(line, text) of each non-blank line of a .txt file of ``what`` (one per line)."""
-    if not path.is_file():
-        raise DataError(path, "no such file", expected=f"a .txt file of {what}, one per line")
-    lines = [(line, raw) for line, raw in numbered_lines(path) if raw.strip()]
+    """(line, text) of each non-blank line of a .txt file, or of standard input for ``-``, holding
+    ``what`` (one per line)."""
+    if str(path) == STDIN:
+        numbered = enumerate(_LINE_BREAK.split(sys.stdin.read()), start=1)
+    elif path.is_file():
+        numbered = numbered_lines(path)
+    else:
+        raise DataError(path, "no such file", expected=f"a .txt file of {what}, one per line, or - for standard input")
+    lines = [(line, raw) for line, raw in numbered if raw.strip()]
     if not lines:
         raise DataError(path, "the file holds no text", expected=f"{what}, one per line")
     return lines
