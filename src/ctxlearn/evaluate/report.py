@@ -6,10 +6,15 @@ from pathlib import Path
 from typing import Any
 
 
+CORNER = "gold \\ pred"
+
+
 def confusion_text(matrix: list[list[int]], labels: list[str]) -> str:
-    width = max(6, *(len(lab) for lab in labels))
-    head = "gold \\ pred".ljust(width + 2) + " ".join(lab[:width].rjust(width) for lab in labels)
-    rows = [lab.ljust(width + 2) + " ".join(str(v).rjust(width) for v in row) for lab, row in zip(labels, matrix)]
+    """The matrix as aligned text: gold labels down the first column, predicted ones across."""
+    first = max(len(CORNER), *(len(lab) for lab in labels)) + 2
+    width = max(6, *(len(lab) for lab in labels), *(len(str(v)) for row in matrix for v in row))
+    head = CORNER.ljust(first) + " ".join(lab.rjust(width) for lab in labels)
+    rows = [lab.ljust(first) + " ".join(str(v).rjust(width) for v in row) for lab, row in zip(labels, matrix)]
     return "\n".join([head, *rows]) + "\n"
 
 

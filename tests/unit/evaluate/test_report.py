@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ctxlearn.evaluate import classification_metrics, write_report
 from ctxlearn.evaluate.report import confusion_text
@@ -42,3 +43,13 @@ def test_cost_says_what_each_kind_of_run_did(tmp_path: Path) -> None:
     assert "tokens/s" not in head and "frozen backbone's features" in head
     prompted = _cost_section(tmp_path, {"trainable_params": 0, "total_params": 100, "train_tokens_per_s": 0.0})
     assert "tokens/s" not in prompted and "training: none" in prompted
+
+
+@pytest.mark.parametrize("labels", [["negative", "positive"], ["a", "b"], ["entailment", "not_entailment"]])
+def test_confusion_text_keeps_every_column_apart_and_aligned(labels: list[str]) -> None:
+    """'gold \\ pred' is longer than 'negative': the header ran into the first label ('prednegative')."""
+    text = confusion_text([[366, 546], [118, 123456]], labels)
+    head, *rows = text.splitlines()
+    assert head.split()[-2:] == labels and rows[0].split() == [labels[0], "366", "546"]
+    assert rows[1].split() == [labels[1], "118", "123456"]
+    assert {len(line) for line in (head, *rows)} == {len(head)}  # right-aligned columns end together
