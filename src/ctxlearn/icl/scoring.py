@@ -19,7 +19,6 @@ the packing is written here; everything else is the model's own forward.
 from __future__ import annotations
 
 import bisect
-import inspect
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Hashable, Sequence
@@ -27,6 +26,8 @@ from typing import Hashable, Sequence
 import numpy as np
 import torch
 from transformers import DynamicCache
+
+from ctxlearn.models.compat import cache_kwarg
 
 Ids = tuple[int, ...]
 PACK_MAX_BRANCHES = 8  # groups up to this size share one packed row; larger ones share a cached prefix
@@ -73,12 +74,6 @@ class _Layout:
     anc: np.ndarray
     targets: list[tuple[int, int, int, int]]
     branches: int
-
-
-def _cache_kwarg(model: torch.nn.Module) -> str:
-    """transformers renamed ``past_key_values`` to ``cache`` during 5.x."""
-    params = inspect.signature(model.base_model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
 
 
 def _ancestors(parents: list[int]) -> np.ndarray:
@@ -145,7 +140,7 @@ def encode_prefix(model: torch.nn.Module, ids: Sequence[int]) -> Prefix:
     device = next(model.parameters()).device
     cache = DynamicCache()
     model.base_model(input_ids=torch.tensor([list(ids)], device=device), use_cache=True,
-                     **{_cache_kwarg(model): cache})
+                     **{cache_kwarg(model.base_model): cache})
     return Prefix(tuple(ids), tuple((layer.keys, layer.values) for layer in cache.layers))
 
 
@@ -154,7 +149,7 @@ def _score_batch(model: torch.nn.Module, batch: list[_Layout], prefix: Prefix | 
     param = next(model.parameters())
     past = len(prefix.ids) if prefix is not None else 0
     ids, pos, mask = _collate(batch, past, param.dtype, param.device)
-    cache = {_cache_kwarg(model): prefix.cache(len(batch)), "use_cache": True} if prefix is not None else {"use_cache": False}
+    cache = {cache_kwarg(model.base_model): prefix.cache(len(batch)), "use_cache": True} if prefix is not None else {"use_cache": False}
     hidden = model.base_model(input_ids=ids, position_ids=pos, attention_mask=mask, **cache).last_hidden_state
     rows = [(r, *t) for r, lay in enumerate(batch) for t in lay.targets]
     r_idx, i_idx, tokens = (torch.tensor([x[k] for x in rows], device=param.device) for k in range(3))

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
+from ctxlearn.models.compat import cache_kwarg
 from ctxlearn.models.registry import SCRATCH_TYPE
 
 
@@ -41,7 +42,7 @@ def prompted_hidden(peft_model: nn.Module, input_ids: torch.Tensor, attention_ma
     mask = torch.cat([attention_mask.new_ones(batch, n_virtual), attention_mask], 1)  # (B, P+T)
     if config.peft_type == "PREFIX_TUNING":  # virtual keys/values in every layer, outputs for real tokens only
         return base(input_ids=input_ids, attention_mask=mask, token_type_ids=token_type_ids,
-                    past_key_values=peft_model.get_prompt(batch)).last_hidden_state
+                    **{cache_kwarg(base): peft_model.get_prompt(batch)}).last_hidden_state
     embeds = peft_model.word_embeddings(input_ids)  # (B, T, H)
     embeds = torch.cat([peft_model.get_prompt(batch).to(embeds.dtype), embeds], 1)  # (B, P+T, H)
     if token_type_ids is not None:

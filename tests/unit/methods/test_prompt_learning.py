@@ -47,3 +47,16 @@ def test_padding_does_not_leak(method: str) -> None:
         features = model.features(ids, mask, types)
     torch.testing.assert_close(padded, alone)
     assert features.shape == (2, 32)
+
+
+def test_prefix_passes_its_keys_under_the_name_transformers_takes() -> None:
+    """transformers 5.x renamed `past_key_values` to `cache`; the old name warned on every forward,
+    several times a run, of a removal no user could act on."""
+    import warnings
+
+    model = tiny_classifier("prefix")
+    ids = torch.randint(5, 40, (2, 6))
+    with warnings.catch_warnings(record=True) as caught, torch.no_grad():
+        warnings.simplefilter("always")
+        prompted_hidden(model.backbone, ids, torch.ones_like(ids))
+    assert not [w for w in caught if "past_key_values" in str(w.message)]
