@@ -22,6 +22,7 @@ from transformers.trainer_callback import ExportableState, PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from ctxlearn.tasks import TASKS, Task
+from ctxlearn.train import dist
 from ctxlearn.train.dist import say, so_far
 from ctxlearn.train.encode import Encoded
 from ctxlearn.train.loss import class_weights, training_loss
@@ -154,8 +155,22 @@ def scaled_groups(groups: list[dict], names: dict[int, str], lr_scale: Callable[
     return out
 
 
+def unused_trainable(model: nn.Module, rows: list[dict[str, Any]], collator: Callable) -> list[str]:
+    """Names of the trainable parameters that a training step on ``rows`` leaves without a gradient.
+    DDP must search the autograd graph for such parameters after every step (``find_unused_parameters``);
+    when there are none it need not, and says so in a warning on every process if asked to. The step runs
+    on its own RNG state and its gradients are dropped: training starts as it would have."""
+    with torch.random.fork_rng():
+        model.train()
+        model(**collator(rows)).loss.backward()
+    unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    model.zero_grad(set_to_none=True)
+    return unused
+
+
 def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int, steps_per_epoch: int,
-          max_steps: int = 0, metric: str = "accuracy", stop_at: int = 0, bar: bool = True) -> TrainingArguments:
+          max_steps: int = 0, metric: str = "accuracy", stop_at: int = 0, bar: bool = True,
+          find_unused: bool | None = None) -> TrainingArguments:
     # max_steps > 0 measures a few steps (``--estimate-steps``) on ``spread`` batches, in their order: no evaluation
     # or logs, one checkpoint at the end (its time and memory belong to every epoch of the real run).
     measure = dict(max_steps=max_steps, eval_strategy="no", save_strategy="steps", save_steps=max_steps,
@@ -173,7 +188,7 @@ def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int
         include_num_input_tokens_seen="non_padding", remove_unused_columns=False, label_names=["labels", "row"], dataloader_num_workers=0, disable_tqdm=not bar,
         use_cpu=not torch.cuda.is_available(),
         # --resume continues early stopping's count of evaluations without improvement (off by default)
-        restore_callback_states_from_checkpoint=True), **measure})
+        restore_callback_states_from_checkpoint=True, ddp_find_unused_parameters=find_unused), **measure})
 
 
 class Numbered(Encoded):
@@ -219,8 +234,10 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     resume = get_last_checkpoint(str(work)) if cfg.resume and work.is_dir() and not max_steps else None
     finished = read_finished(work) if resume else None
     plain = not sys.stderr.isatty()  # a log, not a terminal: lines, not a redrawn bar (LogLines)
+    # launched: DDP searches every step for parameters without a gradient only if one batch shows some
+    find_unused = bool(unused_trainable(model, train.rows[:2], task.collator(tokenizer))) if dist.launched() else None
     args = _args(cfg, work, epochs, lr, bf16, max(1, math.ceil(steps_per_epoch * epochs)), steps_per_epoch, max_steps,
-                 task.metric, stop_at=finished["steps"] if finished else 0, bar=not plain)
+                 task.metric, stop_at=finished["steps"] if finished else 0, bar=not plain, find_unused=find_unused)
     clock = StepClock()
     weights = class_weights(cfg.class_weights, task.targets(train), len(labels) if labels else 0)
     stops = cfg.patience > 0 and not max_steps

@@ -33,6 +33,7 @@ def test_two_processes_share_the_epochs_and_the_main_one_reports(tiny_bert: Path
     (line,) = two.stdout.splitlines()  # one result, from the main process
     assert json.loads(line)["out"] == str(tmp_path / "two")
     assert two.stderr.count("[ctxlearn] data (classification)") == 1
+    assert "find_unused_parameters=True" not in two.stderr  # every trainable weight is used: DDP need not search
     assert not (tmp_path / "two.partial").exists()
     one = _train(tiny_bert=tiny_bert, toy_data=toy_data, out=tmp_path / "one")
     assert one.returncode == 0, one.stderr[-3000:]

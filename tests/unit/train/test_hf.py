@@ -130,3 +130,33 @@ def test_log_lines_give_step_loss_eta_and_dev_scores(monkeypatch, capsys) -> Non
     assert capsys.readouterr().err.splitlines() == [
         "[ctxlearn] step 30/120 (epoch 0.75): loss 0.4123, 30 s so far, ETA 4.5 min",  # 3 s a step, 90 steps to go
         "[ctxlearn] epoch 1 dev accuracy 0.8750"]
+
+
+class _WithSpare(nn.Module):
+    """A toy classifier with one trainable layer its forward never calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.used, self.spare, self.frozen_spare = nn.Linear(4, 2), nn.Linear(4, 2), nn.Linear(4, 2)
+        self.drop = nn.Dropout(0.5)
+        self.frozen_spare.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor, **_: object) -> SimpleNamespace:
+        return SimpleNamespace(loss=nn.functional.cross_entropy(self.used(self.drop(x)), labels))
+
+
+def _collate(rows: list[dict]) -> dict[str, torch.Tensor]:
+    return {"x": torch.stack([r["x"] for r in rows]), "labels": torch.tensor([r["labels"] for r in rows])}
+
+
+def test_unused_trainable_names_only_trainable_weights_the_step_skips_and_leaves_no_trace() -> None:
+    model = _WithSpare()
+    rows = [{"x": torch.randn(4), "labels": i % 2} for i in range(2)]
+    torch.manual_seed(3)
+    expected_next = torch.rand(3)
+    torch.manual_seed(3)
+    assert hf.unused_trainable(model, rows, _collate) == ["spare.weight", "spare.bias"]
+    assert torch.equal(torch.rand(3), expected_next)  # dropout's draws did not move the training's RNG
+    assert all(p.grad is None for p in model.parameters())  # the step's gradients are not carried into training
+    model.spare = nn.Identity()
+    assert hf.unused_trainable(model, rows, _collate) == []
