@@ -134,4 +134,4 @@ def test_scoring_in_parts_reports_progress_and_changes_no_prediction(tiny_lm, to
     np.testing.assert_allclose(saved_probs(tmp_path / "parts"), saved_probs(tmp_path / "whole"), atol=1e-6)
     whole, parts = (json.loads((tmp_path / f / "icl.json").read_text()) for f in ("whole", "parts"))
     for label, p_cf in whole["calibration"]["bias"]["p_cf"].items():  # computed again in each part
-        assert parts["calibration"]["bias"]["p_cf"][label] == pytest.approx(p_cf, abs=1e-9)
+        assert parts["calibration"]["bias"]["p_cf"][label] == pytest.approx(p_cf, abs=1e-6)  # float32: 2e-8 apart under one thread
