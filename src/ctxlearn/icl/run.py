@@ -28,7 +28,7 @@ from ctxlearn.icl.prompt import PromptSpec, resolve_prompt
 from ctxlearn.icl.select import SELECTORS, select
 from ctxlearn.models import ModelSource, load_causal_lm, resolve_model
 from ctxlearn.models.infer import bf16_available
-from ctxlearn.train.dist import say, so_far
+from ctxlearn.train.dist import say, so_far, warn
 from ctxlearn.train.run import write_predictions
 
 
@@ -69,10 +69,10 @@ def build_classifier(cfg: IclConfig, model: torch.nn.Module, tokenizer: Any, lab
 
 def warn_context(result: IclResult, split: str, n_demos: int, max_context: int) -> None:
     if result.shortened:
-        say(f"{split}: {result.shortened} of {len(result.demos)} prompts exceeded the context ({max_context} tokens): "
+        warn(f"{split}: {result.shortened} of {len(result.demos)} prompts exceeded the context ({max_context} tokens): "
             f"dropped {result.dropped} of their {n_demos * result.shortened} demonstrations (never the query)")
     if result.cut:
-        say(f"{split}: {result.cut} queries exceed the context on their own and were cut from the left")
+        warn(f"{split}: {result.cut} queries exceed the context on their own and were cut from the left")
 
 
 def run_icl(cfg: IclConfig) -> dict[str, Any]:

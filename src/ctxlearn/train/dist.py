@@ -30,9 +30,16 @@ def is_main() -> bool:
 
 
 def say(msg: str) -> None:
-    """A progress or warning line on stderr, once per run: a launched run reports from its main process only."""
+    """A progress line on stderr, once per run: a launched run reports from its main process only."""
     if is_main():
         print(f"[ctxlearn] {msg}", file=sys.stderr, flush=True)
+
+
+def warn(msg: str) -> None:
+    """A warning line on stderr, once per run, worded as the CLI words errors (``ctxlearn: error:``) and
+    the warnings of ctxlearn's readers (``ctxlearn: warning:``)."""
+    if is_main():
+        print(f"ctxlearn: warning: {msg}", file=sys.stderr, flush=True)
 
 
 def join() -> None:

@@ -23,7 +23,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from ctxlearn.tasks import TASKS, Task
 from ctxlearn.train import dist
-from ctxlearn.train.dist import say, so_far
+from ctxlearn.train.dist import say, so_far, warn
 from ctxlearn.train.encode import Encoded
 from ctxlearn.train.loss import class_weights, training_loss
 from ctxlearn.train.memory import settled_rss_mb
@@ -106,7 +106,7 @@ class RunClock(TrainerCallback, ExportableState):
 
 
 def warn_grad_norm(norm: float, step: int, fixes: str) -> None:
-    say(f"the gradient norm is {norm} at step {step}: clipping turns such a step into no update (inf) or nan weights. "
+    warn(f"the gradient norm is {norm} at step {step}: clipping turns such a step into no update (inf) or nan weights. "
         f"Try {fixes}")
 
 

@@ -31,7 +31,7 @@ from ctxlearn.models.registry import SCRATCH_TYPE
 from ctxlearn.tasks import TASKS, Task, task_for
 from ctxlearn.tasks.classification import predict_proba, write_predictions  # noqa: F401 (used from here by predict, icl)
 from ctxlearn.train import dist
-from ctxlearn.train.dist import say
+from ctxlearn.train.dist import say, warn
 from ctxlearn.train.encode import Encoded
 from ctxlearn.train.features import feature_key, fit_head, head_fit_keys
 from ctxlearn.train.hf import fit_with_trainer
@@ -82,7 +82,7 @@ def check_method_options(cfg: TrainConfig, method: Method) -> None:
         method_options(cfg, name)
         if values and name not in used:
             flags = ", ".join("--" + f"{name}_{key}".replace("_", "-") for key in values)
-            say(f"{flags}: option of --method {name}, ignored: this run's method is {method.name}")
+            warn(f"{flags}: option of --method {name}, ignored: this run's method is {method.name}")
 
 
 def check_position_table(config: Any, max_length: int, name: str) -> None:
@@ -127,7 +127,7 @@ def start_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, train: En
 
 def _probes(cfg: TrainConfig, method: Method) -> bool:
     if cfg.head_init == "probe" and method.fit != "trainer":
-        say(f"head_init probe: {method.name} fits its head directly; ignored")
+        warn(f"head_init probe: {method.name} fits its head directly; ignored")
     return cfg.head_init == "probe" and method.fit == "trainer"
 
 
@@ -230,7 +230,7 @@ def warn_if_one_class(probs: np.ndarray, gold: np.ndarray, labels: list[str], lr
     if len(picked) > 1 or len(np.unique(gold)) < 2:
         return False
     fix = f", or a lower --lr than {lr:g}" if lr else ""
-    say(f"warning: the trained model predicts {labels[int(picked[0])]!r} for every dev text, so it learned only how "
+    warn(f"the trained model predicts {labels[int(picked[0])]!r} for every dev text, so it learned only how "
         f"common each class is: training diverged or stalled; try --head-init probe or prior, another --seed{fix}")
     return True
 

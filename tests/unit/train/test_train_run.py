@@ -167,6 +167,7 @@ def test_a_model_that_predicts_one_class_for_all_dev_is_called_out(capsys: pytes
     assert warn_if_one_class(collapsed, gold, ["ham", "spam"], 2e-3)
     err = capsys.readouterr().err
     assert "predicts 'ham' for every dev text" in err and "lower --lr than 0.002" in err
+    assert err.startswith("ctxlearn: warning: the trained model")  # worded as the CLI's errors and other warnings
     mixed = collapsed.copy()
     mixed[2] = [0.4, 0.6]  # the spam text called spam
     assert not warn_if_one_class(mixed, gold, ["ham", "spam"], 2e-3)
