@@ -339,8 +339,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ctxlearn: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("ctxlearn: interrupted; rerun with --resume to continue training", file=sys.stderr)
+        hint = ON_INTERRUPT.get(args.command, "")
+        print(f"ctxlearn: interrupted{'; ' + hint if hint else ''}", file=sys.stderr)
         return 130
+
+
+# What an interrupted command kept, and how to go on from it.
+ON_INTERRUPT = {"train": "rerun with --resume to continue training from the last checkpoint",
+                "pretrain": "rerun with --resume to continue from the last checkpoint",
+                "icl": "rerun the same command to continue: the parts already scored are kept in OUT.partial",
+                "compare": "rerun the same command to continue: finished cells are kept",
+                "lengths": "rerun the same command to continue: finished models are kept"}
 
 
 if __name__ == "__main__":

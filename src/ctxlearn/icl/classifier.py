@@ -2,6 +2,7 @@
 queries from their context alone. Selection -> prompts fitted to the context -> scoring -> calibration."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -14,6 +15,8 @@ from ctxlearn.icl.calibrate import CONTENT_FREE, calibrate, content_free, label_
 from ctxlearn.icl.prompt import PromptSpec
 from ctxlearn.icl.scoring import Ids, score_prompts
 from ctxlearn.icl.select import SELECTORS, Embed, arrange, pick
+
+Keep = Callable[[str, Callable[[], np.ndarray]], np.ndarray]  # (key, score) -> the part's scores, kept or fresh
 
 
 @dataclass
@@ -102,30 +105,43 @@ class IclClassifier:
                 out[f.demos] = [self._ids(self.spec.context(demos, content_free(q, t)))[-self.room:] for t in CONTENT_FREE]
         return out
 
-    def predict(self, queries: list[Example], part: int = 0, report: Callable[[int], None] | None = None) -> IclResult:
+    def predict(self, queries: list[Example], part: int = 0, report: Callable[[int, int], None] | None = None,
+                keep: Keep | None = None) -> IclResult:
         """Label probabilities of ``queries``. With ``part``, they are scored ``part`` at a time and
-        ``report(done)`` is called after each part (progress on a long test set); the demonstrations are
-        drawn and the prompts built for all queries first, so parts change no prompt."""
+        ``report(done, kept)`` is called after each part (progress on a long test set; ``kept`` of the
+        ``done`` queries were read back by ``keep``, not scored); the demonstrations are
+        drawn and the prompts built for all queries first, so parts change no prompt. ``keep(key, score)``
+        returns a part's scores, from ``score()`` or from where it kept them under ``key``, a hash of
+        the part's prompts and label words: an interrupted run scores again only the parts it lacks."""
         fitted = self._prompts(queries)
         cf = self._content_free(fitted, queries) if self.calibrate else {}
         # content-free prompts join their demonstrations' group, so they share its prefix work
         prompts = [f.ids for f in fitted] + [ids for group in cf.values() for ids in group]
         groups = [f.demos for f in fitted] + [key for key, group in cf.items() for _ in group]
-        scores = self._score(prompts, groups, len(queries), part, report)
+        scores = self._score(prompts, groups, len(queries), part, report, keep)
         raw = label_probs(scores[:len(queries)])
         bias = self._bias(scores[len(queries):], cf, fitted) if self.calibrate else None
         return self._result(raw, bias, fitted)
 
     def _score(self, prompts: list[Ids], groups: list[Any], n_queries: int, part: int,
-               report: Callable[[int], None] | None) -> np.ndarray:
+               report: Callable[[int, int], None] | None, keep: Keep | None) -> np.ndarray:
         if not part or n_queries <= part:
             return score_prompts(self.model, prompts, self.verbalizers, groups, self.batch_tokens)
         starts = [*range(0, n_queries, part), len(prompts)]  # the content-free prompts go with the last part
         scores = []
+        kept = 0  # queries whose scores were read back, not scored here
         for lo, hi in zip(starts, starts[1:]):
-            scores.append(score_prompts(self.model, prompts[lo:hi], self.verbalizers, groups[lo:hi], self.batch_tokens))
+            scored = []
+
+            def score(lo: int = lo, hi: int = hi) -> np.ndarray:
+                scored.append(hi)
+                return score_prompts(self.model, prompts[lo:hi], self.verbalizers, groups[lo:hi], self.batch_tokens)
+
+            key = hashlib.sha256(repr((prompts[lo:hi], groups[lo:hi], self.verbalizers)).encode()).hexdigest()[:32]
+            scores.append(keep(key, score) if keep else score())
+            kept += 0 if scored else min(hi, n_queries) - lo
             if report:
-                report(min(hi, n_queries))
+                report(min(hi, n_queries), kept)
         return np.concatenate(scores)
 
     def _bias(self, cf_scores: np.ndarray, cf: dict[tuple[int, ...], list[Ids]], fitted: list[_Fitted]) -> np.ndarray:

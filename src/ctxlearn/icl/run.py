@@ -5,12 +5,14 @@ calibration, and the demonstrations (shared selectors) or the pool they are draw
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import platform
 import resource
+import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -22,13 +24,15 @@ from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
 from ctxlearn.evaluate import classification_metrics, write_report
 from ctxlearn.icl.calibrate import CONTENT_FREE
-from ctxlearn.icl.classifier import IclClassifier, IclResult
+from ctxlearn.icl.classifier import IclClassifier, IclResult, Keep
 from ctxlearn.icl.config import IclConfig
 from ctxlearn.icl.prompt import PromptSpec, resolve_prompt
 from ctxlearn.icl.select import SELECTORS, select
 from ctxlearn.models import ModelSource, load_causal_lm, resolve_model
 from ctxlearn.models.infer import bf16_available
 from ctxlearn.train.dist import say, so_far, warn
+from ctxlearn.train.features import cached_array
+from ctxlearn.train.resume import work_folder
 from ctxlearn.train.run import write_predictions
 
 
@@ -97,16 +101,21 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     say(f"data: train {len(splits.train)} (demonstration pool), test {len(splits.test)}; labels {splits.labels}")
     t0 = time.time()
     results: dict[str, tuple[list[Example], IclResult]] = {}
+    work = work_folder(cfg)
+    weights = weights_sha256(source.path)
+    keep = kept_parts(work / "scores", weights, bf16)
     for split in ("test", "dev") if cfg.dev else ("test",):
         examples = getattr(splits, split)[:cfg.limit or None]
-        results[split] = examples, predict_in_parts(clf, examples, split)
+        results[split] = examples, predict_in_parts(clf, examples, split, keep)
         warn_context(results[split][1], split, clf.shots, clf.max_context)
     infer_s = time.time() - t0
     metrics = {split: classification_metrics(_gold(exs, splits.labels), res.probs, splits.labels)
                for split, (exs, res) in results.items()}
-    manifest = _manifest(cfg, splits, source, bf16, model, start, infer_s, sum(len(e) for e, _ in results.values()))
+    manifest = _manifest(cfg, splits, source, weights, bf16, model, start, infer_s,
+                         sum(len(e) for e, _ in results.values()))
     icl = icl_record(cfg, clf, splits, source, results["test"][1])
     out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, splits, metrics, manifest, icl, results, clf))
+    shutil.rmtree(work, ignore_errors=True)
     say(f"test accuracy {metrics['test']['accuracy']:.4f}, macro-F1 {metrics['test']['macro_f1']:.4f}; wrote {out}")
     return icl_summary(metrics, manifest, out)
 
@@ -128,14 +137,14 @@ def icl_summary(metrics: dict[str, Any], manifest: dict[str, Any], out: Path) ->
     return res
 
 
-def _manifest(cfg: IclConfig, splits: Splits, source: ModelSource, bf16: bool, model: torch.nn.Module, start: float,
-              infer_s: float, n_scored: int) -> dict[str, Any]:
+def _manifest(cfg: IclConfig, splits: Splits, source: ModelSource, weights_sha: str, bf16: bool, model: torch.nn.Module,
+              start: float, infer_s: float, n_scored: int) -> dict[str, Any]:
     import transformers
 
     return {
         "ctxlearn_manifest": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "data": cfg.data, "model": cfg.model, "method": "icl", "seed": cfg.seed, "bf16": bf16,
-        "model_source": dataclasses.asdict(source), "base_weights_sha256": weights_sha256(source.path),
+        "model_source": dataclasses.asdict(source), "base_weights_sha256": weights_sha,
         "labels": splits.labels, "data_sources": splits.sources, "data_sha256": splits.hashes,
         "text_pairs": splits.is_pair,  # what predict and serve must be given
         "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__},
@@ -150,15 +159,30 @@ def _manifest(cfg: IclConfig, splits: Splits, source: ModelSource, bf16: bool, m
 PART = 256  # fewest queries scored between two progress lines
 
 
-def predict_in_parts(clf: IclClassifier, examples: list[Example], split: str) -> IclResult:
+def predict_in_parts(clf: IclClassifier, examples: list[Example], split: str, keep: Keep | None = None) -> IclResult:
     """``clf.predict`` in at most about ten parts, with a progress line and ETA after each: scoring a test
-    set takes minutes on a CPU. Parts change no prompt and no query's scores (``IclClassifier.predict``)."""
+    set takes minutes on a CPU. Parts change no prompt and no query's scores (``IclClassifier.predict``);
+    ``keep`` stores each part's scores as it is done (``kept_parts``)."""
     start = time.time()
 
-    def report(done: int) -> None:
-        say(f"{split}: {done}/{len(examples)} scored, {so_far(time.time() - start, done, len(examples) - done)}")
+    def report(done: int, kept: int) -> None:
+        scored = done - kept  # the pace is that of the queries scored in this process, not of those read back
+        pace = so_far(time.time() - start, scored, len(examples) - done) if scored else "ETA after the next part"
+        read = f" ({kept} read back from OUT.partial)" if kept else ""
+        say(f"{split}: {done}/{len(examples)} scored{read}, {pace}")
 
-    return clf.predict(examples, part=max(PART, -(-len(examples) // 10)), report=report)
+    return clf.predict(examples, part=max(PART, -(-len(examples) // 10)), report=report, keep=keep)
+
+
+def kept_parts(folder: Path, model_sha256: str, bf16: bool) -> Keep:
+    """Each scored part's scores, saved in ``folder`` (OUT.partial) under a key of the model's weights,
+    its precision and the part's prompts: rerunning an interrupted run reads the parts it had scored,
+    and a part of other prompts, or scored by another model, is never read for this one."""
+    def keep(part_key: str, score: Callable[[], np.ndarray]) -> np.ndarray:
+        key = hashlib.sha256(f"{model_sha256}|{bf16}|{part_key}".encode()).hexdigest()[:32]
+        return cached_array(key, score, folder=folder)
+
+    return keep
 
 
 def example_dict(ex: Example) -> dict[str, Any]:

@@ -42,9 +42,10 @@ def head_fit_keys(source: Any, hashes: dict[str, str], max_length: int, bf16: bo
     return keys, all(cache_path(k).is_file() for k in keys.values())
 
 
-def cached_array(key: str | None, compute: Callable[[], np.ndarray]) -> np.ndarray:
-    """``compute()``, stored in the cache under ``key`` and read from there next time (no key: no cache)."""
-    path = cache_path(key) if key else None
+def cached_array(key: str | None, compute: Callable[[], np.ndarray], folder: Path | None = None) -> np.ndarray:
+    """``compute()``, stored under ``key`` in ``folder`` (default: the feature cache) and read from there
+    next time (no key: no cache)."""
+    path = (folder / f"{key}.npy" if folder else cache_path(key)) if key else None
     if path is not None and path.is_file():
         return np.load(path)
     out = compute()

@@ -20,7 +20,8 @@ RECORD = "run.json"
 RESUME_FREE = ("out", "threads", "estimate_steps", "resume", "method_options")
 
 
-def work_folder(cfg: TrainConfig) -> Path:
+def work_folder(cfg: Any) -> Path:
+    """OUT.partial beside a run's ``cfg.out``: an unfinished run's work (checkpoints, scored parts)."""
     return Path(cfg.out).with_name(Path(cfg.out).name + ".partial")
 
 

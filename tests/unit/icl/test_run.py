@@ -135,3 +135,37 @@ def test_scoring_in_parts_reports_progress_and_changes_no_prediction(tiny_lm, to
     whole, parts = (json.loads((tmp_path / f / "icl.json").read_text()) for f in ("whole", "parts"))
     for label, p_cf in whole["calibration"]["bias"]["p_cf"].items():  # computed again in each part
         assert parts["calibration"]["bias"]["p_cf"][label] == pytest.approx(p_cf, abs=1e-6)  # float32: 2e-8 apart under one thread
+
+
+def test_an_interrupted_run_keeps_its_scored_parts_and_the_rerun_scores_only_the_rest(tiny_lm, toy_data, tmp_path,
+                                                                                      capsys, monkeypatch) -> None:
+    """Ctrl-C in the third of three parts: the rerun reads the two kept parts, scores one, and ends with the
+    probabilities of a run never interrupted; OUT.partial is then removed."""
+    from ctxlearn.icl import classifier, run
+
+    monkeypatch.setattr(run, "PART", 3)
+    args = ("--select", "balanced", "--no-dev", "--calibrate")
+    assert main(icl_args(tiny_lm, toy_data, tmp_path / "whole", *args)) == 0
+    real, calls = classifier.score_prompts, []
+
+    def scoring(*a, **kw):
+        calls.append(1)
+        if stop_at and len(calls) == stop_at:
+            raise KeyboardInterrupt
+        return real(*a, **kw)
+
+    monkeypatch.setattr(classifier, "score_prompts", scoring)
+    stop_at, out = 3, tmp_path / "run"
+    capsys.readouterr()
+    assert main(icl_args(tiny_lm, toy_data, out, *args)) == 130
+    assert "interrupted; rerun the same command to continue" in capsys.readouterr().err
+    assert len(list((tmp_path / "run.partial" / "scores").glob("*.npy"))) == 2 and not out.exists()
+    stop_at, calls[:] = 0, []
+    assert main(icl_args(tiny_lm, toy_data, out, *args)) == 0
+    assert len(calls) == 1  # the third part alone
+    lines = [line.split(", ")[0] for line in capsys.readouterr().err.splitlines() if "scored" in line]
+    assert lines == ["[ctxlearn] test: 3/8 scored (3 read back from OUT.partial)",
+                     "[ctxlearn] test: 6/8 scored (6 read back from OUT.partial)",
+                     "[ctxlearn] test: 8/8 scored (6 read back from OUT.partial)"]
+    np.testing.assert_allclose(saved_probs(out), saved_probs(tmp_path / "whole"), atol=1e-6)
+    assert not (tmp_path / "run.partial").exists()
