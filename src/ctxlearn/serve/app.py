@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ctxlearn.serve.auth import key_matches
 from ctxlearn.serve.batcher import MicroBatcher, Overloaded, ShuttingDown
 from ctxlearn.serve.config import ServeConfig
-from ctxlearn.serve.engine import Engine
+from ctxlearn.serve.engine import Engine, takes
 from ctxlearn.serve.metrics import Metrics, error_kind
 from ctxlearn.serve.schema import ErrorBody, PredictRequest
 
@@ -200,8 +200,8 @@ def internal_error(err: BaseException, log_texts: bool) -> JSONResponse:
 
 def check_request(req: PredictRequest, engine: Engine, cfg: ServeConfig) -> list:
     """The request's inputs, after the checks that depend on the model and the server's limits."""
-    if req.kind != engine.accepts:
-        raise HTTPException(422, f"this model takes `{engine.accepts}`, but the request sent `{req.kind}`; "
+    if req.kind not in takes(engine):
+        raise HTTPException(422, f"this model takes {_kinds(engine)}, but the request sent `{req.kind}`; "
                                  f"send e.g. {EXAMPLES[engine.accepts]} instead")
     items = req.items()
     if len(items) > cfg.max_texts:
@@ -213,6 +213,10 @@ def check_request(req: PredictRequest, engine: Engine, cfg: ServeConfig) -> list
                 raise HTTPException(413, f"{where}: {len(text)} characters, more than the limit of {cfg.max_chars} "
                                          "(--max-chars); shorten it (the model reads at most its max_length tokens)")
     return items
+
+
+def _kinds(engine: Engine) -> str:
+    return " or ".join(f"`{kind}`" for kind in takes(engine))
 
 
 def _texts(kind: str, i: int, item: Any) -> list[tuple[str, str]]:
@@ -257,7 +261,7 @@ def build_app(engine: Engine, cfg: ServeConfig, key: str | None = None, runner: 
 
     @app.post(PREDICT, response_model=engine.response_model, responses=ERRORS, dependencies=secured,
               description=f"Predict for up to {cfg.max_texts} inputs of at most {cfg.max_chars} characters each. "
-                          f"This model takes `{engine.accepts}`.")
+                          f"This model takes {_kinds(engine)}.")
     async def predict(req: PredictRequest) -> Any:
         items = check_request(req, engine, cfg)
         if cfg.log_texts:

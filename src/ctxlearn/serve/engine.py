@@ -20,8 +20,9 @@ from ctxlearn.tasks.tagging import entities
 
 class Engine(Protocol):
     name: str
-    accepts: str  # "texts", "pairs" or "tokens"
+    accepts: str  # "texts", "pairs" or "tokens": what the model reads
     response_model: type[BaseModel]
+    # an engine may also take another kind, which it turns into its own: a tagger splits ``texts`` into words
 
     def run(self, items: list) -> list[dict[str, Any]]:
         """One prediction per input, in order."""
@@ -56,10 +57,13 @@ class ClassifierEngine:
 
 @ENGINES.register("tagging")
 class TaggerEngine:
-    """Tagging run folders: pre-split words in (``tokens``), BIO tags and entity spans out."""
+    """Tagging run folders: pre-split words (``tokens``) or raw texts (``texts``, split into words as
+    ``predict`` splits a .txt line) in; the words, their BIO tags and entity spans out, with character
+    offsets into the text as sent (into the words joined by single spaces, for ``tokens``)."""
 
     response_model = TagResponse
     accepts = "tokens"
+    also_accepts = ("texts",)
 
     def __init__(self, folder: Path) -> None:
         from ctxlearn.predict_tagging import TaggingPredictor
@@ -68,9 +72,17 @@ class TaggerEngine:
         self.name = Path(folder).resolve().name
 
     def run(self, items: list) -> list[dict[str, Any]]:
-        sentences = [TaggedSentence(tuple(words), (), (0,) * len(words)) for words in items]
+        from ctxlearn.predict_tagging import sentence_of
+
+        sentences = [sentence_of(it) if isinstance(it, str) else TaggedSentence(tuple(it), (), (0,) * len(it))
+                     for it in items]
         tags = self.predictor.predict(sentences).tags
-        return [{"tags": t, "entities": entities(s, t)} for s, t in zip(sentences, tags)]
+        return [{"tokens": list(s.tokens), "tags": t, "entities": entities(s, t)} for s, t in zip(sentences, tags)]
+
+
+def takes(engine: Engine) -> tuple[str, ...]:
+    """The request inputs ``engine`` answers: its own kind first, then any it converts (``also_accepts``)."""
+    return (engine.accepts, *getattr(engine, "also_accepts", ()))
 
 
 def length_groups(lengths: list[int], call_cost: int = 256) -> list[list[int]]:

@@ -81,13 +81,15 @@ class ClassifyResponse(BaseModel):
 class Entity(BaseModel):
     type: str = Field(description="entity type (PER, LOC, ...)")
     text: str = Field(description="the entity's words as they appear in the sentence")
-    start: int = Field(description="character offset of its first character in the words joined by single spaces")
+    start: int = Field(description="character offset of its first character in the text sent (`texts`), or in "
+                                   "the words joined by single spaces (`tokens`)")
     end: int = Field(description="character offset one past its last character")
     tokens: list[int] = Field(description="word range: first, one past the last")
 
 
 class TagPrediction(BaseModel):
-    tags: list[str] = Field(description="one BIO tag per input word")
+    tokens: list[str] = Field(description="the words tagged: as sent in `tokens`, or a text of `texts` split into words")
+    tags: list[str] = Field(description="one BIO tag per word")
     entities: list[Entity] = Field(description="the entity spans those tags make")
 
 

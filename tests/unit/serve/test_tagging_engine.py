@@ -30,7 +30,7 @@ def test_tagging_artifact_serves_words_to_tags_and_spans(tag_run: Path) -> None:
     sentences = [["alice", "visited", "paris", "today"], ["bob"]]
     with TestClient(app_for(engine)) as client:
         got = client.post("/v1/predict", json={"tokens": sentences}, headers=AUTH)
-        wrong = client.post("/v1/predict", json={"texts": ["alice visited paris"]}, headers=AUTH)
+        wrong = client.post("/v1/predict", json={"pairs": [{"text": "alice", "text_pair": "paris"}]}, headers=AUTH)
     assert got.status_code == 200, got.text
     preds = got.json()["predictions"]
     direct = TaggingPredictor(tag_run).predict([TaggedSentence(tuple(s), (), (0,) * len(s)) for s in sentences]).tags
@@ -39,4 +39,36 @@ def test_tagging_artifact_serves_words_to_tags_and_spans(tag_run: Path) -> None:
         assert len(p["tags"]) == len(words)
         joined = " ".join(words)
         assert all(joined[e["start"]:e["end"]] == e["text"] for e in p["entities"])
-    assert wrong.status_code == 422 and "takes `tokens`" in wrong.json()["message"]
+    assert [p["tokens"] for p in preds] == sentences
+    assert wrong.status_code == 422 and "takes `tokens` or `texts`" in wrong.json()["message"]
+
+
+def test_tagging_artifact_serves_raw_texts_split_as_predict_splits_them(tag_run: Path) -> None:
+    """An NER client holds text, not words: `texts` are split as `predict` splits a .txt line, and the
+    entity offsets point into the text as sent. A batch may mix both kinds of request."""
+    from ctxlearn.predict_tagging import TaggingPredictor, sentence_of
+
+    engine = open_engine(tag_run)
+    texts = ["alice  visited paris, today", "bob!"]
+    with TestClient(app_for(engine)) as client:
+        got = client.post("/v1/predict", json={"texts": texts}, headers=AUTH)
+    assert got.status_code == 200, got.text
+    preds = got.json()["predictions"]
+    sentences = [sentence_of(t) for t in texts]
+    assert [p["tokens"] for p in preds] == [list(s.tokens) for s in sentences]
+    assert [p["tags"] for p in preds] == TaggingPredictor(tag_run).predict(sentences).tags
+    mixed = engine.run(["alice visited paris", ["alice", "visited", "paris"]])
+    assert mixed[0]["tags"] == mixed[1]["tags"] and mixed[0]["tokens"] == mixed[1]["tokens"]
+
+
+
+def test_entity_offsets_of_a_served_text_point_into_the_text_as_sent(tag_run: Path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    engine = open_engine(tag_run)
+    tags = [["B-PER", "O", "B-LOC", "O", "O"], ["B-PER", "O"]]
+    monkeypatch.setattr(engine.predictor, "predict", lambda sentences: SimpleNamespace(tags=tags))
+    texts = ["alice  visited paris, today", "bob!"]
+    out = engine.run(texts)
+    assert [(e["text"], e["start"], e["end"]) for e in out[0]["entities"]] == [("alice", 0, 5), ("paris", 15, 20)]
+    assert [(e["text"], e["start"], e["end"]) for e in out[1]["entities"]] == [("bob", 0, 3)]
