@@ -30,6 +30,7 @@ from ctxlearn.icl.prompt import PromptSpec, resolve_prompt
 from ctxlearn.icl.select import SELECTORS, select
 from ctxlearn.models import ModelSource, load_causal_lm, resolve_model
 from ctxlearn.models.infer import bf16_available
+from ctxlearn.threads import on_own_threads
 from ctxlearn.train.dist import say, so_far, warn
 from ctxlearn.train.features import cached_array
 from ctxlearn.train.resume import work_folder
@@ -79,11 +80,10 @@ def warn_context(result: IclResult, split: str, n_demos: int, max_context: int) 
         warn(f"{split}: {result.cut} queries exceed the context on their own and were cut from the left")
 
 
+@on_own_threads
 def run_icl(cfg: IclConfig) -> dict[str, Any]:
     """Score test (and dev with ``cfg.dev``) by in-context learning and write the run folder ``cfg.out``."""
     start = time.time()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
     splits = load_splits(cfg.data, Fields(cfg.text_field, cfg.label_field, cfg.text_pair_field),
                          seed=cfg.seed, dev_fraction=cfg.dev_fraction, test_fraction=cfg.test_fraction)

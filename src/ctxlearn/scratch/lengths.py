@@ -29,6 +29,7 @@ from ctxlearn.scratch.model import POSITIONS
 from ctxlearn.scratch.objectives import stream_nll, unigram_ppl
 from ctxlearn.scratch.pretrain import PretrainConfig, run_pretrain
 from ctxlearn.scratch.tokenizer import load_tokenizer, train_tokenizer
+from ctxlearn.threads import on_own_threads
 from ctxlearn.train.run import say
 
 WINDOW_TOKENS = 8192  # tokens per evaluation batch, whatever the window length
@@ -170,10 +171,9 @@ def score(folder: Path, stream: torch.Tensor, lengths: list[int]) -> dict[str, A
     return {"positions": model.config.positions, "model": str(folder), "ppl": ppl}
 
 
+@on_own_threads
 def run_lengths(cfg: LengthsConfig) -> dict[str, Any]:
     """Train (or take) the decoders, score them at every length, write the table and the plot."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     train_docs, val_docs = split_documents(read_corpus(cfg.corpus), VAL_FRACTION)
     folders = [Path(m.strip()) for m in cfg.models.split(",") if m.strip()]
     if folders:

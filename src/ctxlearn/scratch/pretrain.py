@@ -34,6 +34,7 @@ from ctxlearn.scratch.corpus import read_corpus, split_documents
 from ctxlearn.scratch.model import ScratchConfig
 from ctxlearn.scratch.objectives import OBJECTIVES, batch_tokens
 from ctxlearn.scratch.tokenizer import KIND_FOR_ARCH, load_tokenizer, train_tokenizer
+from ctxlearn.threads import on_own_threads
 from ctxlearn.train.dist import say
 from ctxlearn.train.hf import warn_grad_norm
 from ctxlearn.train.resume import refuse_to_discard
@@ -224,11 +225,10 @@ def train(model: torch.nn.Module, objective: Any, opt: torch.optim.Optimizer, cf
             save_checkpoint(work / "checkpoint.pt", model, opt, state, cfg)
 
 
+@on_own_threads
 def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     """Pretrain as ``cfg`` says and write the model folder ``cfg.out``; returns its metrics."""
     check_out(cfg.out)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     from ctxlearn.icl.run import device as best_device, resolve_bf16
 
     device, bf16 = torch.device(best_device()), resolve_bf16(cfg.bf16)

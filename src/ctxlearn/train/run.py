@@ -30,6 +30,7 @@ from ctxlearn.models.infer import bf16_available, map_rows
 from ctxlearn.models.registry import SCRATCH_TYPE
 from ctxlearn.tasks import TASKS, Task, task_for
 from ctxlearn.tasks.classification import predict_proba, write_predictions  # noqa: F401 (used from here by predict, icl)
+from ctxlearn.threads import on_own_threads
 from ctxlearn.train import dist
 from ctxlearn.train.dist import say, warn
 from ctxlearn.train.encode import Encoded
@@ -162,12 +163,11 @@ def fit(cfg: TrainConfig, method: Method, task: Task, model: EncoderClassifier, 
                             lr_scale=method.lr_scale(model, options) if method.lr_scale else None)
 
 
+@on_own_threads
 def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     """Train, evaluate on dev and test, and write the run folder ``cfg.out``; returns the summary. In a
     launched run (``train.dist``) every process trains; the others return None after training."""
     start = time.time()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
     work = work_folder(cfg)  # a measurement (--estimate-steps) leaves an interrupted run's folder as it is
     checkpoint = get_last_checkpoint(str(work)) if work.is_dir() else None

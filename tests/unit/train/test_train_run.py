@@ -173,3 +173,12 @@ def test_a_model_that_predicts_one_class_for_all_dev_is_called_out(capsys: pytes
     assert not warn_if_one_class(mixed, gold, ["ham", "spam"], 2e-3)
     assert not warn_if_one_class(collapsed[:2], gold[:2], ["ham", "spam"], 2e-3)  # dev holds one class: nothing to say
     assert capsys.readouterr().err == ""
+
+
+def test_a_run_on_its_own_threads_gives_the_callers_back(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:
+    """run_training(threads=1) left torch on one thread for the rest of the process: every later test,
+    or notebook cell, ran on it."""
+    torch.set_num_threads(2)
+    run_training(TrainConfig(data=str(toy_data), model=str(tiny_bert), method="head", out=str(tmp_path / "run"),
+                             bf16="off", threads=1))
+    assert torch.get_num_threads() == 2
