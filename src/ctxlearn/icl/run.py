@@ -75,7 +75,7 @@ def build_classifier(cfg: IclConfig, model: torch.nn.Module, tokenizer: Any, lab
 def warn_context(result: IclResult, split: str, n_demos: int, max_context: int) -> None:
     if result.shortened:
         warn(f"{split}: {result.shortened} of {len(result.demos)} prompts exceeded the context ({max_context} tokens): "
-            f"dropped {result.dropped} of their {n_demos * result.shortened} demonstrations (never the query)")
+             f"dropped {result.dropped} of their {n_demos * result.shortened} demonstrations (never the query)")
     if result.cut:
         warn(f"{split}: {result.cut} queries exceed the context on their own and were cut from the left")
 
@@ -99,11 +99,10 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     clf = build_classifier(cfg, model, tokenizer, splits.labels, spec, splits.train, select_name=cfg.select,
                            shots=cfg.shots, order=cfg.order)
     say(f"data: train {len(splits.train)} (demonstration pool), test {len(splits.test)}; labels {splits.labels}")
+    work, weights = work_folder(cfg), weights_sha256(source.path)
+    keep = kept_parts(work / "scores", weights, bf16)
     t0 = time.time()
     results: dict[str, tuple[list[Example], IclResult]] = {}
-    work = work_folder(cfg)
-    weights = weights_sha256(source.path)
-    keep = kept_parts(work / "scores", weights, bf16)
     for split in ("test", "dev") if cfg.dev else ("test",):
         examples = getattr(splits, split)[:cfg.limit or None]
         results[split] = examples, predict_in_parts(clf, examples, split, keep)
