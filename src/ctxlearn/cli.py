@@ -233,24 +233,27 @@ def _train_field(name: str) -> dataclasses.Field:
     return {f.name: f for f in dataclasses.fields(TrainConfig)}[name]
 
 
-def _field_flags(p: argparse.ArgumentParser, label: bool, of_run: bool = True) -> None:
-    """Columns of a file whose header differs from the training data's (``of_run``: default the run's
-    own fields; otherwise training's defaults)."""
-    for name in ("text_field", "text_pair_field", *(["label_field"] if label else [])):
-        field = _train_field(name)
+def _train_flags(p: argparse.ArgumentParser, names: tuple[str, ...], of_run: bool = False) -> None:
+    """Flags for training settings, with train's help: ``of_run`` defaults them to the run's own value
+    (eval, predict: a held-out file whose columns are named otherwise), else to train's default."""
+    for name in names:
+        field, flag = _train_field(name), _flag(name)
+        if isinstance(field.default, bool):
+            p.add_argument(flag, action="store_true", help=field.metadata["help"])
+            continue
         default, shown = (None, "the run's") if of_run else (field.default, field.default)
-        p.add_argument(_flag(name), default=default, help=f"{field.metadata['help']} (default: {shown})")
+        p.add_argument(flag, type=type(field.default) if field.default is not None else str, default=default,
+                       help=f"{field.metadata['help']} (default: {shown})")
+
+
+def _field_flags(p: argparse.ArgumentParser, label: bool, of_run: bool = True) -> None:
+    """Columns of a file whose header differs from the training data's."""
+    _train_flags(p, ("text_field", "text_pair_field", *(["label_field"] if label else [])), of_run)
 
 
 def _tag_flags(p: argparse.ArgumentParser) -> None:
     """How tagging files are read, as `train` reads them (its fields' help and defaults)."""
-    for name in ("tag_column", "tag_scheme", "repair_tags"):
-        f, flag = _train_field(name), _flag(name)
-        if isinstance(f.default, bool):
-            p.add_argument(flag, action="store_true", help=f.metadata["help"])
-        else:
-            p.add_argument(flag, type=type(f.default), default=f.default,
-                           help=f"{f.metadata['help']} (default: {f.default})")
+    _train_flags(p, ("tag_column", "tag_scheme", "repair_tags"))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,7 +37,7 @@ from ctxlearn.scratch.tokenizer import KIND_FOR_ARCH, load_tokenizer, train_toke
 from ctxlearn.threads import on_own_threads
 from ctxlearn.train.dist import say
 from ctxlearn.train.hf import warn_grad_norm
-from ctxlearn.train.resume import refuse_to_discard
+from ctxlearn.train.resume import refuse_to_discard, work_folder
 
 LOG_EVERY = 10  # steps between training-loss log lines
 # Fields a resumed run must share with its checkpoint: they decide the model, the data and the batches.
@@ -232,7 +232,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     from ctxlearn.icl.run import device as best_device, resolve_bf16
 
     device, bf16 = torch.device(best_device()), resolve_bf16(cfg.bf16)
-    work = Path(cfg.out).with_name(Path(cfg.out).name + ".partial")
+    work = work_folder(cfg)
     refuse_to_discard(work, cfg.resume, work / "checkpoint.pt" if (work / "checkpoint.pt").is_file() else None)
     if work.exists() and not cfg.resume:
         shutil.rmtree(work)

@@ -66,15 +66,13 @@ class TaggerEngine:
     also_accepts = ("texts",)
 
     def __init__(self, folder: Path) -> None:
-        from ctxlearn.predict_tagging import TaggingPredictor
+        from ctxlearn.predict_tagging import TaggingPredictor, sentence_of
 
-        self.predictor = TaggingPredictor(folder)
+        self.predictor, self.sentence_of = TaggingPredictor(folder), sentence_of
         self.name = Path(folder).resolve().name
 
     def run(self, items: list) -> list[dict[str, Any]]:
-        from ctxlearn.predict_tagging import sentence_of
-
-        sentences = [sentence_of(it) if isinstance(it, str) else TaggedSentence(tuple(it), (), (0,) * len(it))
+        sentences = [self.sentence_of(it) if isinstance(it, str) else TaggedSentence(tuple(it), (), (0,) * len(it))
                      for it in items]
         tags = self.predictor.predict(sentences).tags
         return [{"tokens": list(s.tokens), "tags": t, "entities": entities(s, t)} for s, t in zip(sentences, tags)]
