@@ -14,6 +14,17 @@ class Budget:
     seeds: int = 3
     icl_limit: int = 0  # test examples the icl method scores (0 = all): it trains nothing, scoring is its cost
 
+    def describe(self, seeds: int, tagging: bool, icl: bool) -> str:
+        """What this run did under the budget: ``help`` names the preset's defaults, which ``--seeds``,
+        the task (tagging samples sentences at random) and the methods (icl or not) change."""
+        sample = "random sentences" if tagging else "stratified"
+        parts = [f"{self.max_train:,} training examples ({sample})" if self.max_train else "all training examples",
+                 f"at most {self.max_epochs:g} epochs" if self.max_epochs
+                 else "each method's default epochs (early stopping on dev)",
+                 f"{seeds} seed{'s' * (seeds != 1)}"]
+        text = ", ".join(parts)
+        return text + (f"; icl scores the first {self.icl_limit:,} test examples" if icl and self.icl_limit else "")
+
 
 BUDGETS: Registry[Budget] = Registry("budget")
 BUDGETS.register("quick")(Budget("2,000 training examples (stratified), at most 2 epochs, 1 seed; icl scores "

@@ -13,6 +13,7 @@ from ctxlearn.compare.cells import Cell, Progress, cell_result, run_cell
 from ctxlearn.compare.estimates import beside, load_or_run
 from ctxlearn.compare.estimates import table as estimate_table
 from ctxlearn.config import opt
+from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError
 
 DEFAULT_METHODS = "full,head,topk,lora"
@@ -111,9 +112,10 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     rows = aggregate(results)
     beside(rows, results, estimates)
     rec = recommend(rows)
-    b = BUDGETS.get(cfg.budget)
-    meta = {"data": cfg.data, "model": cfg.model, "budget": cfg.budget, "budget_help": b.help,
-            "seeds": cfg.seeds or b.seeds, "methods": [r["method"] for r in rows],
+    b, seeds = BUDGETS.get(cfg.budget), cfg.seeds or BUDGETS.get(cfg.budget).seeds
+    text = b.describe(seeds, is_tagging_data(cfg.data), any(c.method == "icl" for c in cells))
+    meta = {"data": cfg.data, "model": cfg.model, "budget": cfg.budget, "budget_help": text,
+            "seeds": seeds, "methods": [r["method"] for r in rows],
             "cells": len(results),  # a repeated icl seed ran nothing: its time is counted once
             "cells_wall_seconds": sum(r.get("wall_seconds") or 0.0 for r in results if "same_as_seed" not in r)}
     report.write(out, rows, results, rec, meta)

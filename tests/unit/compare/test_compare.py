@@ -28,6 +28,7 @@ def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_pat
     wall = sum(c["wall_seconds"] for c in results["cells"])
     assert results["meta"]["cells_wall_seconds"] == pytest.approx(wall) and wall > 0
     assert f"The 4 cells took {wall / 60:.1f} min" in (tmp_path / "cmp" / "report.md").read_text()
+    assert results["meta"]["budget_help"] == "2,000 training examples (stratified), at most 2 epochs, 2 seeds"
     page = (tmp_path / "cmp" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and first["recommendation"]["text"] in page.replace("&#x27;", "'")
 
@@ -121,6 +122,8 @@ def test_tagging_compares_by_entity_f1(tiny_bert: Path, toy_conll: Path, tmp_pat
     assert "test entity F1" in result["recommendation"]["text"]
     assert "| method | seeds | test entity F1 % |" in (tmp_path / "cmp" / "report.md").read_text()
     assert "test entity F1" in capsys.readouterr().err
+    budget = "2,000 training examples (random sentences), at most 2 epochs, 1 seed"  # no icl clause, no strata
+    assert f"Budget `quick`: {budget}. Same splits" in (tmp_path / "cmp" / "report.md").read_text()
 
 
 def test_artifact_size_counts_what_predicting_needs(tmp_path: Path) -> None:
@@ -194,3 +197,12 @@ def test_the_table_shows_a_spread_only_over_several_seeds() -> None:
     body = {line[0]: line for line in table_rows(rows)[1:]}
     assert body["head"][2:4] == ["80.0", "70.0"] and body["head"][7] == "3"
     assert body["full"][2] == "85.0 ± 7.1" and body["full"][7] == "15 ± 7"
+
+
+def test_budget_text_names_icl_limit_only_when_icl_runs() -> None:
+    from ctxlearn.compare.budget import BUDGETS
+
+    quick, full = BUDGETS.get("quick"), BUDGETS.get("full")
+    assert quick.describe(1, tagging=False, icl=True).endswith("; icl scores the first 300 test examples")
+    assert full.describe(3, tagging=False, icl=True) == ("all training examples, each method's default epochs "
+                                                           "(early stopping on dev), 3 seeds")
