@@ -79,7 +79,7 @@ def _check_fields(present: list[str], fields: Fields, path: Path, line: int) -> 
         if name is not None and name not in present:
             flag = "--" + role.replace("_", "-") + "-field"
             raise DataError(path, "not found", line=line, field=name,
-                            expected=f"one of the fields present ({', '.join(present)}), named with {flag} NAME")
+                            expected=f"one of the fields present ({', '.join(map(repr, present))}), named with {flag} NAME")
 
 
 def _read_delimited(path: Path, fields: Fields, delimiter: str, quoting: int = csv.QUOTE_MINIMAL) -> list[Example]:

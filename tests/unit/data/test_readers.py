@@ -218,11 +218,11 @@ def test_unknown_suffix(tmp_path):
 
 
 def test_csv_header_lacks_field(tmp_path):
-    path = write(tmp_path, "d.csv", "sentence,label\na,x\n")
+    path = write(tmp_path, "d.csv", ",sentence,label\n0,a,x\n")  # a pandas index column has no name
     err = read_error(path)
     assert f"{path}:1" in str(err)
     assert "'text'" in str(err)
-    assert "sentence, label" in str(err)  # lists the fields present
+    assert "('', 'sentence', 'label')" in str(err)  # lists the fields present, the unnamed one visibly
     assert "named with --text-field NAME" in str(err)  # and the flag for this field, not another
     assert (err.path, err.line, err.field) == (str(path), 1, "text")
 
@@ -230,7 +230,7 @@ def test_csv_header_lacks_field(tmp_path):
 def test_csv_header_lacks_custom_label_field(tmp_path):
     path = write(tmp_path, "d.tsv", "text\tlabel\na\tx\n")
     err = read_error(path, Fields(label="stars"))
-    assert f"{path}:1" in str(err) and "'stars'" in str(err) and "text, label" in str(err)
+    assert f"{path}:1" in str(err) and "'stars'" in str(err) and "'text', 'label'" in str(err)
     assert "--label-field NAME" in str(err)
 
 
@@ -245,14 +245,14 @@ def test_jsonl_object_lacks_field(tmp_path):
     err = read_error(path)
     assert f"{path}:2" in str(err)
     assert "'label'" in str(err)
-    assert "text, gold" in str(err)
+    assert "'text', 'gold'" in str(err)
     assert (err.line, err.field) == (2, "label")
 
 
 def test_jsonl_first_object_lacks_text(tmp_path):
     path = write(tmp_path, "d.jsonl", jsonl({"sentence": "a", "label": "x"}))
     err = read_error(path)
-    assert f"{path}:1" in str(err) and "'text'" in str(err) and "sentence, label" in str(err)
+    assert f"{path}:1" in str(err) and "'text'" in str(err) and "'sentence', 'label'" in str(err)
 
 
 def test_csv_empty_text(tmp_path):
