@@ -43,6 +43,14 @@ def weights_sha256(model_dir: str) -> str | None:
     return _sha256_of(tuple((str(f), f.stat().st_ino, f.stat().st_size, f.stat().st_mtime_ns) for f in files))
 
 
+def folder_stamp(folder: Path) -> str:
+    """A cheap identity of a run folder (each file's path, size and modification time, logs left out): a
+    run trained or exported again into the same folder gets another one."""
+    stats = [(str(f.relative_to(folder)), f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(folder.rglob("*"))
+             if f.is_file() and f.relative_to(folder).parts[0] != "logs"]
+    return hashlib.sha256(repr(stats).encode()).hexdigest()
+
+
 @functools.lru_cache(maxsize=8)
 def _sha256_of(files: tuple[tuple[str, int, int, int], ...]) -> str:
     # Keyed on each file's inode, size and mtime, so a run that asks several times (each cached-feature

@@ -274,7 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     _field_flags(p, label=True)
     _long_inputs_flag(p)
     p.set_defaults(func=cmd_eval)
-    p = sub.add_parser("predict", help="label a file with a run folder")
+    p = sub.add_parser("predict", help="label a file with a run folder",
+                       description="Label a file with a run folder. A long file is labelled in parts (2,048 inputs; "
+                                   "256 for icl runs) with a progress line after each; the finished parts are kept in "
+                                   "OUTPUT.partial until the output is written, so the same command, run again after "
+                                   "an interruption, labels only the parts it lacks.\nExample:\n  ctxlearn predict "
+                                   "runs/x --input new.csv --output predictions.csv",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
     p.add_argument("--input", required=True, help=".csv/.tsv/.jsonl with the text field(s) the model was trained on, "
                    "or .txt (one text per line; not for pair models); tagging runs: .jsonl with tokens or text, "
@@ -349,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # What an interrupted command kept, and how to go on from it.
 ON_INTERRUPT = {"train": "rerun with --resume to continue training from the last checkpoint",
+                "predict": "rerun the same command to continue: the parts already labelled are kept in OUTPUT.partial (not for --output -)",
                 "pretrain": "rerun with --resume to continue from the last checkpoint",
                 "icl": "rerun the same command to continue: the parts already scored are kept in OUT.partial",
                 "compare": "rerun the same command to continue: finished cells are kept",

@@ -2,24 +2,27 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
+import shutil
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from ctxlearn.artifact import load_classifier
+from ctxlearn.artifact import folder_stamp, load_classifier
 from ctxlearn.config import check_long_inputs, load_yaml, reading
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.readers import is_text_lines, read_examples, text_lines
 from ctxlearn.data.splits import Splits, content_hash, load_splits
 from ctxlearn.errors import ConfigError, CtxlearnError, DataError
 from ctxlearn.evaluate import classification_metrics
-from ctxlearn.train.dist import say
+from ctxlearn.train.dist import part_progress, say
 from ctxlearn.train.encode import encode
 from ctxlearn.train.run import predict_proba
 
@@ -87,13 +90,18 @@ class Predictor:
         y = np.array([index[ex.label] for ex in examples])
         return classification_metrics(y, self.predict_proba(examples), self.labels)
 
+    part = 2048  # inputs labelled between two progress lines when a file holds more (``label_file``)
+
     def predict_file(self, src: str | Path, dst: str | Path) -> int:
-        """Write one row per input with the predicted label and every class probability."""
-        examples = read_unlabelled(Path(src), self.fields)
-        probs = self.predict_proba(examples)
-        rows = [self._row(ex, p) for ex, p in zip(examples, probs)]
-        write_rows(Path(dst), rows)
-        return len(rows)
+        """Write one row per input with the predicted label and every class probability; returns how many."""
+        def rows(part: list[Example]) -> list[dict[str, Any]]:
+            return [self._row(ex, p) for ex, p in zip(part, self.predict_proba(part))]
+
+        return label_file(read_unlabelled(Path(src), self.fields), rows, Path(dst), self.run_key(), self.part)
+
+    def run_key(self) -> str:
+        """What a kept part of ``predict_file``'s output depends on besides its inputs: the run, and how it reads."""
+        return f"{folder_stamp(self.folder)}|{self.long_inputs}"
 
     def _row(self, ex: Example, p: np.ndarray) -> dict[str, Any]:
         row: dict[str, Any] = {"line": ex.line, "text": ex.text}  # the input's line, as tagging predictions give
@@ -185,6 +193,44 @@ def read_unlabelled(src: Path, fields: Fields) -> list[Example]:
 
 
 STDOUT = "-"  # --output - writes JSON Lines to standard output
+
+
+def label_file(items: list, rows: Callable[[list], list[dict[str, Any]]], dst: Path, run_key: str, part: int) -> int:
+    """Write ``rows(items)`` (one output row per item) to ``dst`` (``write_rows``); returns how many.
+
+    More than ``part`` items are labelled ``part`` at a time, with a progress line and ETA after each,
+    and each part's rows are kept in ``DST.partial/`` under a hash of ``run_key`` and the part's items
+    until the output is written: rerunning an interrupted command labels only the parts it lacks, and
+    never reads a part that another run, or other inputs, produced. Standard output keeps no parts."""
+    if len(items) <= part:
+        out = rows(items)
+    else:
+        keep = None if str(dst) == STDOUT else dst.with_name(dst.name + ".partial")
+        out, kept, start = [], 0, time.time()
+        for lo in range(0, len(items), part):
+            chunk = items[lo:lo + part]
+            key = hashlib.sha256("\n".join([run_key, *map(repr, chunk)]).encode()).hexdigest()[:32]
+            path = keep / f"{key}.jsonl" if keep else None
+            if path is not None and path.is_file():
+                out += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+                kept += len(chunk)
+            else:
+                out += _kept(path, rows(chunk))
+            say(part_progress(lo + len(chunk), len(items), kept, time.time() - start, "labelled", str(keep or "")))
+    write_rows(dst, out)
+    if str(dst) != STDOUT:
+        shutil.rmtree(dst.with_name(dst.name + ".partial"), ignore_errors=True)
+    return len(out)
+
+
+def _kept(path: Path | None, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows``, also written to ``path`` as JSON Lines (temporary name, then renamed) unless it is None."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        tmp.replace(path)
+    return rows
 
 
 def write_rows(dst: Path, rows: list[dict[str, Any]]) -> None:

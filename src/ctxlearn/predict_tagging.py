@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ctxlearn.artifact import load_classifier
+from ctxlearn.artifact import folder_stamp, load_classifier
 from ctxlearn.config import load_yaml
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.readers import is_text_lines, text_lines
@@ -23,7 +23,7 @@ from ctxlearn.data.tagged import TagOptions, read_bio, read_tagged
 from ctxlearn.data.tagged_splits import TaggedSplits, load_tagged_splits, tagged_hash
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import DataError
-from ctxlearn.predict import STDOUT, own_test_split, write_rows
+from ctxlearn.predict import STDOUT, label_file, own_test_split
 from ctxlearn.tasks.tagging import TagPredictions, Tagging, entities, word_logits
 from ctxlearn.train.windows import EncodedTags, encode_tags
 
@@ -37,6 +37,8 @@ def sentence_of(text: str, line: int = 0) -> TaggedSentence:
 
 class TaggingPredictor:
     """A loaded tagging run folder."""
+
+    part = 2048  # sentences tagged between two progress lines when a file holds more (``label_file``)
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -81,10 +83,10 @@ class TaggingPredictor:
         if dst.suffix.lower() not in (".jsonl", ".json") and str(dst) != STDOUT:
             raise DataError(dst, "tagging predictions are JSON Lines (entities do not fit in columns)",
                             expected="an output path ending in .jsonl, or - for standard output")
-        sentences = read_unlabelled(Path(src))
-        rows = [self._row(s, tags) for s, tags in zip(sentences, self.predict(sentences).tags)]
-        write_rows(dst, rows)
-        return len(rows)
+        def rows(part: list[TaggedSentence]) -> list[dict[str, Any]]:
+            return [self._row(s, tags) for s, tags in zip(part, self.predict(part).tags)]
+
+        return label_file(read_unlabelled(Path(src)), rows, dst, folder_stamp(self.folder), self.part)
 
     @staticmethod
     def _row(sentence: TaggedSentence, tags: list[str]) -> dict[str, Any]:

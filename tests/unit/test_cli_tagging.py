@@ -60,6 +60,12 @@ def test_task_inferred_from_conll_and_raw_text_input(tiny_bert: Path, toy_conll:
     assert main(["predict", str(out), "--input", str(src), "--output", "-"]) == 0
     printed = capsys.readouterr()
     assert [json.loads(line) for line in printed.out.splitlines()] == rows and "to standard output" in printed.err
+    from ctxlearn.predict import open_predictor
+
+    parted = open_predictor(out)
+    parted.part = 1  # a sentence at a time: the same rows, with progress
+    assert parted.predict_file(src, tmp_path / "parts.jsonl") == 2 and "2/2 labelled" in capsys.readouterr().err
+    assert [json.loads(line) for line in (tmp_path / "parts.jsonl").read_text().splitlines()] == rows
     assert main(["predict", str(out), "--input", str(src), "--output", str(tmp_path / "out.csv")]) == 2
     assert "JSON Lines" in capsys.readouterr().err
     assert main(["eval", str(out), "--data", str(toy_conll), "--label-field", "tag"]) == 2

@@ -77,3 +77,78 @@ def test_dash_reads_texts_from_standard_input(tiny_run: Path, capsys, monkeypatc
     assert main(["predict", str(tiny_run), "--input", "-", "--output", "-"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["line"], r["text"]) for r in rows] == [(1, "good great film"), (3, "awful sad plot")]
+
+
+def _texts(path: Path, n: int) -> Path:
+    path.write_text("".join(f"{'good great' if i % 2 else 'awful sad'} film number {i}\n" for i in range(n)))
+    return path
+
+
+def _interrupted_in_second_part(run: Path, src: Path, dst: Path):
+    """Predict ``src`` in parts of 3 with Ctrl-C while the second part is labelled; the unpatched
+    ``predict_proba``, for the rerun."""
+    predictor, calls = open_predictor(run), []
+    predictor.part, real = 3, predictor.predict_proba
+
+    def stop_at_second(examples):
+        calls.append(len(examples))
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(examples)
+
+    predictor.predict_proba = stop_at_second
+    with pytest.raises(KeyboardInterrupt):
+        predictor.predict_file(src, dst)
+    return real
+
+
+def test_a_long_file_is_labelled_in_parts_with_progress(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    src, whole = _texts(tmp_path / "texts.txt", 7), open_predictor(tiny_run)
+    assert whole.predict_file(src, tmp_path / "whole.jsonl") == 7
+    capsys.readouterr()
+    parted = open_predictor(tiny_run)
+    parted.part = 3
+    assert parted.predict_file(src, tmp_path / "parts.jsonl") == 7
+    err = capsys.readouterr().err
+    assert "3/7 labelled" in err and "6/7 labelled" in err and "7/7 labelled" in err and "ETA" in err
+    whole_rows = [json.loads(line) for line in (tmp_path / "whole.jsonl").read_text().splitlines()]
+    part_rows = [json.loads(line) for line in (tmp_path / "parts.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in part_rows] == list(range(1, 8))
+    assert [r["label"] for r in part_rows] == [r["label"] for r in whole_rows]
+    for got, want in zip(part_rows, whole_rows):  # other batches: in bf16 their shapes move the 5th digit
+        probs = [k for k in want if k.startswith("p_")]
+        assert len(probs) == 2 and [got[k] for k in probs] == pytest.approx([want[k] for k in probs], abs=1e-3)
+    assert not (tmp_path / "parts.jsonl.partial").exists()  # removed once the output is written
+
+
+def test_an_interrupted_prediction_labels_only_the_parts_it_lacks(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    src, dst = _texts(tmp_path / "texts.txt", 7), tmp_path / "pred.csv"
+    real = _interrupted_in_second_part(tiny_run, src, dst)
+    assert not dst.exists() and len(list((tmp_path / "pred.csv.partial").glob("*.jsonl"))) == 1
+
+    again = open_predictor(tiny_run)
+    again.part, labelled = 3, []
+    again.predict_proba = lambda examples: labelled.append(len(examples)) or real(examples)
+    capsys.readouterr()
+    assert again.predict_file(src, dst) == 7
+    assert labelled == [3, 1]  # the first part was read back, not labelled again
+    assert "3/7 labelled (3 read back from" in capsys.readouterr().err
+    with dst.open(newline="") as fh:
+        assert [int(r["line"]) for r in csv.DictReader(fh)] == list(range(1, 8))
+    assert not (tmp_path / "pred.csv.partial").exists()
+
+
+def test_kept_parts_of_another_run_are_not_read(tiny_run: Path, tmp_path: Path) -> None:
+    """A run trained again into the same folder must not serve the old run's kept predictions."""
+    import os
+    import shutil
+
+    run, src, dst = tmp_path / "run", _texts(tmp_path / "texts.txt", 4), tmp_path / "pred.jsonl"
+    shutil.copytree(tiny_run, run)
+    real = _interrupted_in_second_part(run, src, dst)
+    head = run / "head.safetensors"
+    os.utime(head, ns=(head.stat().st_atime_ns, head.stat().st_mtime_ns + 10**9))  # the head written again
+    new, labelled = open_predictor(run), []
+    new.part = 3
+    new.predict_proba = lambda examples: labelled.append(len(examples)) or real(examples)
+    assert new.predict_file(src, dst) == 4 and labelled == [3, 1]  # nothing read back

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ctxlearn.artifact import read_manifest, weights_sha256
+from ctxlearn.artifact import folder_stamp, read_manifest, weights_sha256
 from ctxlearn.config import from_dict, load_yaml
 from ctxlearn.data import Example, Fields
 from ctxlearn.data.readers import read_examples
@@ -47,8 +47,13 @@ class IclPredictor(Predictor):
             self._classifier = self._load()
         return self._classifier
 
+    part = 256  # a causal LM scores far fewer queries a second than an encoder labels texts
+
     def predict_proba(self, examples: list[Example]) -> np.ndarray:
         return self.classifier.predict(examples).probs
+
+    def run_key(self) -> str:
+        return folder_stamp(self.folder)
 
     def _load(self) -> IclClassifier:
         source = ModelSource(**self.icl["model"]["source"])

@@ -31,7 +31,7 @@ from ctxlearn.icl.select import SELECTORS, select
 from ctxlearn.models import ModelSource, load_causal_lm, resolve_model
 from ctxlearn.models.infer import bf16_available
 from ctxlearn.threads import on_own_threads
-from ctxlearn.train.dist import say, so_far, warn
+from ctxlearn.train.dist import part_progress, say, warn
 from ctxlearn.train.features import cached_array
 from ctxlearn.train.resume import work_folder
 from ctxlearn.train.run import write_predictions
@@ -165,10 +165,7 @@ def predict_in_parts(clf: IclClassifier, examples: list[Example], split: str, ke
     start = time.time()
 
     def report(done: int, kept: int) -> None:
-        scored = done - kept  # the pace is that of the queries scored in this process, not of those read back
-        pace = so_far(time.time() - start, scored, len(examples) - done) if scored else "ETA after the next part"
-        read = f" ({kept} read back from OUT.partial)" if kept else ""
-        say(f"{split}: {done}/{len(examples)} scored{read}, {pace}")
+        say(f"{split}: {part_progress(done, len(examples), kept, time.time() - start, 'scored', 'OUT.partial')}")
 
     return clf.predict(examples, part=max(PART, -(-len(examples) // 10)), report=report, keep=keep)
 

@@ -19,6 +19,16 @@ def so_far(spent: float, done: int, left: int) -> str:
     return f"{duration(spent)} so far, ETA {duration(spent / done * left)}"
 
 
+def part_progress(done: int, total: int, kept: int, spent: float, verb: str, where: str) -> str:
+    """"512/520 scored (256 read back from OUT.partial), 42 s so far, ETA 1 s" after a part of long work:
+    ``kept`` of the ``done`` units were read back from ``where``, not worked on, so the pace is that of
+    the ``done - kept`` units this process did in ``spent`` seconds."""
+    fresh = done - kept
+    pace = so_far(spent, fresh, total - done) if fresh else "ETA after the next part"
+    read = f" ({kept} read back from {where})" if kept else ""
+    return f"{done}/{total} {verb}{read}, {pace}"
+
+
 def launched() -> bool:
     """Whether a launcher started this process as one of several (it sets WORLD_SIZE)."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
