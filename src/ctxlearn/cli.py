@@ -147,10 +147,12 @@ def cmd_icl(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from ctxlearn.models.infer import progress
     from ctxlearn.predict import open_predictor
 
     fields = dict(text=args.text_field, text_pair=args.text_pair_field, label=args.label_field)
-    metrics = open_predictor(args.artifact, args.long_inputs, fields).evaluate(args.data)
+    with progress("eval"):
+        metrics = open_predictor(args.artifact, args.long_inputs, fields).evaluate(args.data)
     if args.json:
         print(json.dumps({f"test_{k}": v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
     else:

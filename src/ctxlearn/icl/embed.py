@@ -11,7 +11,7 @@ import numpy as np
 from ctxlearn.data import Example
 from ctxlearn.data.splits import content_hash
 from ctxlearn.models.classifier import pool
-from ctxlearn.models.infer import map_batches
+from ctxlearn.models.infer import map_batches, progress
 from ctxlearn.models.registry import cache_dir, load_encoder, resolve_model
 from ctxlearn.train.encode import encode
 
@@ -42,6 +42,7 @@ class Embedder:
             self._loaded = backbone.eval(), tokenizer
         backbone, tokenizer = self._loaded
         data = encode(examples, tokenizer, None, self.max_length)
-        vectors = map_batches(lambda b: pool(backbone(**b).last_hidden_state, b["attention_mask"], "mean"),
-                              data, tokenizer, batch_size=self.batch_size)
+        with progress("embeddings for nearest-neighbour demonstrations"):
+            vectors = map_batches(lambda b: pool(backbone(**b).last_hidden_state, b["attention_mask"], "mean"),
+                                  data, tokenizer, batch_size=self.batch_size)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)

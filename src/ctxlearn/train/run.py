@@ -26,7 +26,7 @@ from ctxlearn.models.classifier import EncoderClassifier
 from ctxlearn.models.attention import use_cpu_attention
 from ctxlearn.models.dropout import use_fast_dropout
 from ctxlearn.models.embedding import keep_embedding_grad
-from ctxlearn.models.infer import bf16_available, map_rows
+from ctxlearn.models.infer import bf16_available, map_rows, progress
 from ctxlearn.models.registry import SCRATCH_TYPE
 from ctxlearn.tasks import TASKS, Task, task_for
 from ctxlearn.tasks.classification import predict_proba, write_predictions  # noqa: F401 (used from here by predict, icl)
@@ -144,7 +144,10 @@ def fit_features_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, to
     the task's dev metric."""
     # a comparison's estimate tells the two apart
     keys, cached = head_fit_keys(source, splits.hashes, cfg.max_length, bf16, cfg.long_inputs)
-    x = {s: task.features(model, data[s], tokenizer, bf16, k) for s, k in keys.items()}
+    x = {}
+    for s, k in keys.items():
+        with progress(f"{s} features"):
+            x[s] = task.features(model, data[s], tokenizer, bf16, k)
     y = {s: task.targets(data[s]) for s in ("train", "dev")}
     score = (task.metric, lambda pred: task.score(pred, data["dev"], splits.labels))
     weight = None if cfg.class_weights == "none" else cfg.class_weights  # the rule train.loss uses, by its sklearn name
@@ -276,11 +279,13 @@ def evaluate_splits(cfg: TrainConfig, method: Method, task: Task, model: Encoder
     metrics, preds = {}, {}
     for split in ("dev", "test"):
         if method.fit == "features":  # the frozen backbone's features are cached: only the head runs
-            x = torch.from_numpy(cached_features(task, model, data[split], split, splits, cfg, source, tokenizer, bf16))
+            with progress(f"{split} features"):
+                x = torch.from_numpy(cached_features(task, model, data[split], split, splits, cfg, source, tokenizer, bf16))
             with torch.no_grad():
                 logits = model.head(x).float().numpy()
         else:
-            logits = task.logits(model, data[split], tokenizer, bf16)
+            with progress(f"{split} predictions"):
+                logits = task.logits(model, data[split], tokenizer, bf16)
         preds[split] = task.predictions(logits, data[split], splits.labels)
         metrics[split] = task.metrics(preds[split], data[split], splits.labels)
     return metrics, preds
