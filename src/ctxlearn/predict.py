@@ -32,6 +32,8 @@ class Predictor:
     run reads a text longer than its ``max_length`` (``train.encode``): a model trained on truncated
     texts can predict with windows ("train short, test long")."""
 
+    part = 2048  # inputs labelled between two progress lines when a file holds more (``label_file``)
+
     def __init__(self, folder: str | Path, long_inputs: str | None = None) -> None:
         self.folder = Path(folder)
         self.model, self.tokenizer, self.labels, self.manifest = load_classifier(self.folder)
@@ -89,8 +91,6 @@ class Predictor:
                                 field=self.fields.label, expected=f"one of {self.labels}")
         y = np.array([index[ex.label] for ex in examples])
         return classification_metrics(y, self.predict_proba(examples), self.labels)
-
-    part = 2048  # inputs labelled between two progress lines when a file holds more (``label_file``)
 
     def predict_file(self, src: str | Path, dst: str | Path) -> int:
         """Write one row per input with the predicted label and every class probability; returns how many."""
@@ -202,10 +202,10 @@ def label_file(items: list, rows: Callable[[list], list[dict[str, Any]]], dst: P
     and each part's rows are kept in ``DST.partial/`` under a hash of ``run_key`` and the part's items
     until the output is written: rerunning an interrupted command labels only the parts it lacks, and
     never reads a part that another run, or other inputs, produced. Standard output keeps no parts."""
+    keep = None if str(dst) == STDOUT else dst.with_name(dst.name + ".partial")
     if len(items) <= part:
         out = rows(items)
     else:
-        keep = None if str(dst) == STDOUT else dst.with_name(dst.name + ".partial")
         out, kept, start = [], 0, time.time()
         for lo in range(0, len(items), part):
             chunk = items[lo:lo + part]
@@ -215,22 +215,14 @@ def label_file(items: list, rows: Callable[[list], list[dict[str, Any]]], dst: P
                 out += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
                 kept += len(chunk)
             else:
-                out += _kept(path, rows(chunk))
-            say(part_progress(lo + len(chunk), len(items), kept, time.time() - start, "labelled", str(keep or "")))
+                out += rows(chunk)
+                if path is not None:
+                    write_rows(path, out[lo:])
+            say(part_progress(lo + len(chunk), len(items), kept, time.time() - start, "labelled", str(keep)))
     write_rows(dst, out)
-    if str(dst) != STDOUT:
-        shutil.rmtree(dst.with_name(dst.name + ".partial"), ignore_errors=True)
+    if keep is not None:
+        shutil.rmtree(keep, ignore_errors=True)
     return len(out)
-
-
-def _kept(path: Path | None, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows``, also written to ``path`` as JSON Lines (temporary name, then renamed) unless it is None."""
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        tmp.replace(path)
-    return rows
 
 
 def write_rows(dst: Path, rows: list[dict[str, Any]]) -> None:

@@ -27,6 +27,8 @@ class IclPredictor(Predictor):
     are seeded from the run's seed and each input's own text, so an input gets the same prediction alone
     or in any batch (``serve`` regroups requests); they are not the draws the run made in test order."""
 
+    part = 256  # a causal LM scores far fewer queries a second than an encoder labels texts
+
     def __init__(self, folder: str | Path) -> None:  # no super().__init__: there is no trained head to load
         self.folder = Path(folder)
         self.manifest = read_manifest(self.folder)
@@ -46,8 +48,6 @@ class IclPredictor(Predictor):
         if self._classifier is None:
             self._classifier = self._load()
         return self._classifier
-
-    part = 256  # a causal LM scores far fewer queries a second than an encoder labels texts
 
     def predict_proba(self, examples: list[Example]) -> np.ndarray:
         return self.classifier.predict(examples).probs
