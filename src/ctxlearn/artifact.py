@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -167,9 +168,7 @@ def load_classifier(folder: str | Path) -> tuple[EncoderClassifier, Any, list[st
         _check_base(source, manifest.get("base_weights_sha256"))
         backbone, _ = load_encoder(source)
     if (folder / "adapter").is_dir():
-        from peft import PeftModel
-
-        backbone = PeftModel.from_pretrained(backbone, str(folder / "adapter"))
+        backbone = load_peft_adapter(backbone, folder / "adapter")
     if (folder / "bottleneck").is_dir():
         load_adapters(backbone, folder / "bottleneck")
     labels = json.loads((folder / "labels.json").read_text())
@@ -178,6 +177,19 @@ def load_classifier(folder: str | Path) -> tuple[EncoderClassifier, Any, list[st
     if is_int8(manifest):  # `ctxlearn export --int8`: fp32 weights on disk, quantized as the export measured them
         quantize_int8(model)
     return model.eval(), AutoTokenizer.from_pretrained(folder / "tokenizer"), labels, manifest
+
+
+def load_peft_adapter(backbone: Any, adapter: Path) -> Any:
+    """``PeftModel.from_pretrained``, without peft's false alarm on AdaLoRA adapters: peft (0.21) checks
+    every ``rank_pattern`` key as a module pattern and warns that none matched, but AdaLoRA keys its
+    pattern by parameter (``...query.lora_E``) and applies it all the same (the method table's reload
+    gives the saved probabilities), so every `predict`, `eval` or `serve` of an adalora run warned."""
+    from peft import PeftModel
+
+    with warnings.catch_warnings():
+        if json.loads((adapter / "adapter_config.json").read_text()).get("peft_type") == "ADALORA":
+            warnings.filterwarnings("ignore", "The following rank_pattern keys did not match", RuntimeWarning)
+        return PeftModel.from_pretrained(backbone, str(adapter))
 
 
 def _check_base(source: ModelSource, expected: str | None) -> None:
