@@ -18,7 +18,7 @@ import numpy as np
 from ctxlearn.artifact import folder_stamp, load_classifier
 from ctxlearn.config import check_long_inputs, load_yaml, reading
 from ctxlearn.data.example import Example, Fields
-from ctxlearn.data.readers import is_text_lines, read_examples, text_lines
+from ctxlearn.data.readers import READERS, check_input_type, is_text_lines, read_examples, text_lines
 from ctxlearn.data.splits import Splits, content_hash, load_splits
 from ctxlearn.errors import ConfigError, CtxlearnError, DataError
 from ctxlearn.evaluate import classification_metrics
@@ -184,6 +184,7 @@ def tsv_rows(rows: list[dict[str, Any]], dst: Path) -> list[dict[str, Any]]:
 def read_unlabelled(src: Path, fields: Fields) -> list[Example]:
     """Texts to label: the rows of a .csv, .tsv or .jsonl file read with ``fields``, or the non-blank
     lines of a .txt file or of standard input (``-``), one text each (single-text models)."""
+    check_input_type(src, READERS)
     if not is_text_lines(src):
         return read_examples(src, replace(fields, label=None))
     if fields.text_pair:

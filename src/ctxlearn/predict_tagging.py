@@ -18,8 +18,8 @@ from typing import Any
 from ctxlearn.artifact import folder_stamp, load_classifier
 from ctxlearn.config import load_yaml
 from ctxlearn.data.example import TaggedSentence
-from ctxlearn.data.readers import is_text_lines, text_lines
-from ctxlearn.data.tagged import TagOptions, read_bio, read_tagged
+from ctxlearn.data.readers import check_input_type, is_text_lines, text_lines
+from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, read_bio, read_tagged
 from ctxlearn.data.tagged_splits import TaggedSplits, load_tagged_splits, tagged_hash
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import DataError
@@ -98,6 +98,7 @@ class TaggingPredictor:
 def read_unlabelled(path: Path) -> list[TaggedSentence]:
     """Sentences to tag from .jsonl (tokens or text), .conll (tokens), or .txt or standard input (``-``),
     one text per line."""
+    check_input_type(path, TAGGED_READERS)
     if not is_text_lines(path):
         return read_tagged(path, TagOptions(labelled=False))
     return [sentence_of(raw, line) for line, raw in text_lines(path, "sentences to tag")]

@@ -13,6 +13,7 @@ from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.readers import read_examples
 from ctxlearn.errors import DataError
 from ctxlearn.predict import open_predictor, read_unlabelled, write_rows
+from ctxlearn.predict_tagging import read_unlabelled as read_sentences
 
 ROWS = [{"text": 'say "hi", then\tleave', "label": "pos", "p_pos": 0.75},
         {"text": "two\nlines", "label": "neg", "p_pos": 0.25}]
@@ -70,6 +71,16 @@ def test_a_pair_model_refuses_a_txt_file_naming_its_fields(tmp_path: Path) -> No
     blank.write_text("\n \n")
     with pytest.raises(DataError, match="holds no text"):
         read_unlabelled(blank, Fields())
+
+
+@pytest.mark.parametrize("read, formats", [(lambda p: read_unlabelled(p, Fields()), "csv, tsv, jsonl, json, or txt"),
+                                           (read_sentences, "conll, jsonl, json, or txt")], ids=["classifier", "tagger"])
+def test_an_unknown_input_type_names_the_types_predict_reads(tmp_path: Path, read, formats: str) -> None:
+    """The reader's message named only the labelled formats, hiding that predict also takes .txt."""
+    src = tmp_path / "notes.md"
+    src.write_text("good great film\n")
+    with pytest.raises(DataError, match=rf"notes.md.*'\.md' for inputs to label.*{formats}"):
+        read(src)
 
 
 def test_dash_reads_texts_from_standard_input(tiny_run: Path, capsys, monkeypatch) -> None:

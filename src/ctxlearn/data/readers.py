@@ -159,6 +159,14 @@ def is_text_lines(path: Path) -> bool:
     return str(path) == STDIN or path.suffix.lower() == ".txt"
 
 
+def check_input_type(path: Path, readers: Registry) -> None:
+    """Refuse a file to label that is neither of a type ``readers`` read nor one text per line (.txt, -)."""
+    suffix = path.suffix.lower().lstrip(".")
+    if not is_text_lines(path) and suffix not in readers:
+        raise DataError(path, f"unknown file type '.{suffix}' for inputs to label",
+                        expected=f"one of {', '.join(readers.names())}, or txt (one text per line)")
+
+
 def text_lines(path: Path, what: str) -> list[tuple[int, str]]:
     """(line, text) of each non-blank line of a .txt file, or of standard input for ``-``, holding
     ``what`` (one per line)."""
