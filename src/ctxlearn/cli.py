@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import typing
+from importlib.metadata import version as package_version
 from typing import Any
 
 from ctxlearn.config import READINGS
@@ -258,9 +259,21 @@ def _tag_flags(p: argparse.ArgumentParser) -> None:
     _train_flags(p, ("tag_column", "tag_scheme", "repair_tags"))
 
 
+FIRST_STEPS = """\
+first steps, offline, on built-in data (--data also takes your own .csv, .tsv or .jsonl file,
+or a folder of train, dev and test files):
+  ctxlearn data inspect builtin:trec                                  # counts, lengths, warnings
+  ctxlearn compare --data builtin:trec --budget quick --out runs/cmp  # which method is best, at what cost
+  ctxlearn train --data builtin:trec --method lora --out runs/trec    # one method: a run folder
+  ctxlearn predict runs/trec --input questions.txt --output labels.csv
+Every command has its own --help; `ctxlearn train --help` explains each setting."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ctxlearn", description="Adapt pretrained Transformers to your text task "
-                                     "and see which way of adapting works best.")
+                                     "and see which way of adapting works best.", epilog=FIRST_STEPS,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version('ctxlearn')}")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _icl_parser(sub)

@@ -127,6 +127,25 @@ def test_every_argument_of_every_command_has_help() -> None:
     assert not bare, bare
 
 
+def test_the_first_steps_in_help_are_commands_that_parse(capsys) -> None:
+    """The top-level --help ends with a first session; each line must stay a command ctxlearn accepts."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    steps = [line.split("#")[0].split()[1:] for line in capsys.readouterr().out.splitlines()
+             if line.startswith("  ctxlearn ")]
+    assert [s[0] for s in steps] == ["data", "compare", "train", "predict"]
+    for argv in steps:  # a flag the command lacks, or a missing argument, exits here
+        assert build_parser().parse_args(argv).command == argv[0]
+
+
+def test_version_is_the_installed_package_version(capsys) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.split() == ["ctxlearn", version("ctxlearn")]
+
+
 @pytest.mark.parametrize("flag, value, named", [("--long-inputs", "whole", "'truncate', 'windows', 'train-short'"),
                                                 ("--bf16", "yes", "'auto', 'on', 'off'")])
 def test_a_setting_with_fixed_values_lists_them_in_help_and_when_refused(flag: str, value: str, named: str,
