@@ -27,7 +27,7 @@ class IclPredictor(Predictor):
     are seeded from the run's seed and each input's own text, so an input gets the same prediction alone
     or in any batch (``serve`` regroups requests); they are not the draws the run made in test order."""
 
-    part = 256  # a causal LM scores far fewer queries a second than an encoder labels texts
+    part = 64  # a causal LM scores far fewer queries a second than an encoder labels texts
 
     def __init__(self, folder: str | Path) -> None:  # no super().__init__: there is no trained head to load
         self.folder = Path(folder)

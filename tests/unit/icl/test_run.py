@@ -34,7 +34,9 @@ def saved_probs(out: Path) -> np.ndarray:
 def test_icl_run_writes_the_training_shape_and_reloads(tiny_lm, toy_data, tmp_path, capsys, select, extra) -> None:
     out = tmp_path / "run"
     assert main(icl_args(tiny_lm, toy_data, out, "--select", select, *extra)) == 0
-    result = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr()
+    assert "test 40 (--limit: the first 8 only)" in printed.err
+    result = json.loads(printed.out)
     assert {"test_accuracy", "test_macro_f1", "dev_accuracy", "examples_per_s", "out"} <= set(result)
     assert TRAIN_SHAPE | {"icl.json"} <= {p.name for p in out.iterdir()}
     manifest = json.loads((out / "manifest.json").read_text())
@@ -135,6 +137,26 @@ def test_scoring_in_parts_reports_progress_and_changes_no_prediction(tiny_lm, to
     whole, parts = (json.loads((tmp_path / f / "icl.json").read_text()) for f in ("whole", "parts"))
     for label, p_cf in whole["calibration"]["bias"]["p_cf"].items():  # computed again in each part
         assert parts["calibration"]["bias"]["p_cf"][label] == pytest.approx(p_cf, abs=1e-6)  # float32: 2e-8 apart under one thread
+
+
+def test_each_part_scores_the_content_free_prompts_its_queries_need(tiny_lm, toy_data, tmp_path, monkeypatch) -> None:
+    """Per-query demonstrations (random-each, knn) bring content-free prompts of their own; all of them in
+    the last part made a long silent tail after "ETA 2 s", and scored them apart from their queries' prefixes."""
+    from ctxlearn.icl import classifier, run
+
+    monkeypatch.setattr(run, "PART", 3)
+    real, sizes = classifier.score_prompts, []
+
+    def scoring(model, prompts, *a, **kw):
+        sizes.append(len(prompts))
+        return real(model, prompts, *a, **kw)
+
+    monkeypatch.setattr(classifier, "score_prompts", scoring)
+    args = ("--select", "random-each", "--no-dev", "--calibrate")
+    assert main(icl_args(tiny_lm, toy_data, tmp_path / "run", *args)) == 0
+    queries = [3, 3, 2]
+    assert len(sizes) == 3 and all(n > q for n, q in zip(sizes, queries)), sizes
+    assert sum(sizes) - sum(queries) <= 3 * sum(queries)  # three content-free prompts per distinct demonstration set
 
 
 def test_an_interrupted_run_keeps_its_scored_parts_and_the_rerun_scores_only_the_rest(tiny_lm, toy_data, tmp_path,
