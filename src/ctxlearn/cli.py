@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("predict", help="label a file with a run folder",
                        description="Label a file with a run folder. A long file is labelled in parts (2,048 inputs; "
-                                   "64 for icl runs) with a progress line after each; the finished parts are kept in "
+                                   "64 or 256 for icl runs) with a progress line after each; the finished parts are kept in "
                                    "OUTPUT.partial until the output is written, so the same command, run again after "
                                    "an interruption, labels only the parts it lacks.\nExample:\n  ctxlearn predict "
                                    "runs/x --input new.csv --output predictions.csv",

@@ -15,7 +15,7 @@ from ctxlearn.errors import ModelError
 from ctxlearn.icl.classifier import IclClassifier
 from ctxlearn.icl.config import IclConfig
 from ctxlearn.icl.prompt import PromptSpec
-from ctxlearn.icl.run import build_classifier, load_lm
+from ctxlearn.icl.run import build_classifier, load_lm, part_size
 from ctxlearn.models import ModelSource
 from ctxlearn.models.registry import ensure_local
 from ctxlearn.predict import Predictor
@@ -26,8 +26,6 @@ class IclPredictor(Predictor):
     The model loads on first use. Per-query random draws and orders (``random-each``, ``--order random``)
     are seeded from the run's seed and each input's own text, so an input gets the same prediction alone
     or in any batch (``serve`` regroups requests); they are not the draws the run made in test order."""
-
-    part = 64  # a causal LM scores far fewer queries a second than an encoder labels texts
 
     def __init__(self, folder: str | Path) -> None:  # no super().__init__: there is no trained head to load
         self.folder = Path(folder)
@@ -42,6 +40,7 @@ class IclPredictor(Predictor):
                              self.cfg.text_pair_field).for_model(bool(self.manifest.get("text_pairs")))
         self.bf16 = bool(self.manifest.get("bf16", False))
         self._classifier: IclClassifier | None = None
+        self.part = part_size(self.icl["selection"]["shared"])  # a causal LM scores far fewer queries a second
 
     @property
     def classifier(self) -> IclClassifier:

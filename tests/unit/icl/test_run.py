@@ -47,6 +47,7 @@ def test_icl_run_writes_the_training_shape_and_reloads(tiny_lm, toy_data, tmp_pa
     assert (icl["calibration"]["bias"] is not None) == bool(extra)
     assert "## In-context learning" in (out / "report.md").read_text()
 
+    assert IclPredictor(out).part == (64 if select == "random-each" else 256)  # shared demonstrations score faster
     if select != "random-each":  # stored demonstrations: the reload gives the run's own predictions
         test = load_splits(str(toy_data)).test[:8]
         np.testing.assert_allclose(IclPredictor(out).predict_proba(test), saved_probs(out), atol=1e-6)
@@ -129,6 +130,7 @@ def test_scoring_in_parts_reports_progress_and_changes_no_prediction(tiny_lm, to
     assert main(icl_args(tiny_lm, toy_data, tmp_path / "whole", "--select", select, "--no-dev", *extra)) == 0
     assert "scored" not in capsys.readouterr().err  # 8 queries: one part, no progress lines
     monkeypatch.setattr(run, "PART", 3)
+    monkeypatch.setattr(run, "SHARED_PART", 3)
     assert main(icl_args(tiny_lm, toy_data, tmp_path / "parts", "--select", select, "--no-dev", *extra)) == 0
     err = capsys.readouterr().err
     assert [line.split(",")[0] for line in err.splitlines() if "scored" in line] == [
@@ -139,12 +141,20 @@ def test_scoring_in_parts_reports_progress_and_changes_no_prediction(tiny_lm, to
         assert parts["calibration"]["bias"]["p_cf"][label] == pytest.approx(p_cf, abs=1e-6)  # float32: 2e-8 apart under one thread
 
 
+def test_parts_are_larger_for_shared_demonstrations_and_a_large_split_has_at_most_about_thirty() -> None:
+    from ctxlearn.icl.run import part_size
+
+    assert (part_size(False, 100), part_size(True, 100)) == (64, 256)
+    assert part_size(False, 30_000) == part_size(True, 30_000) == 1000
+
+
 def test_each_part_scores_the_content_free_prompts_its_queries_need(tiny_lm, toy_data, tmp_path, monkeypatch) -> None:
     """Per-query demonstrations (random-each, knn) bring content-free prompts of their own; all of them in
     the last part made a long silent tail after "ETA 2 s", and scored them apart from their queries' prefixes."""
     from ctxlearn.icl import classifier, run
 
     monkeypatch.setattr(run, "PART", 3)
+    monkeypatch.setattr(run, "SHARED_PART", 3)
     real, sizes = classifier.score_prompts, []
 
     def scoring(model, prompts, *a, **kw):
@@ -166,6 +176,7 @@ def test_an_interrupted_run_keeps_its_scored_parts_and_the_rerun_scores_only_the
     from ctxlearn.icl import classifier, run
 
     monkeypatch.setattr(run, "PART", 3)
+    monkeypatch.setattr(run, "SHARED_PART", 3)
     args = ("--select", "balanced", "--no-dev", "--calibrate")
     assert main(icl_args(tiny_lm, toy_data, tmp_path / "whole", *args)) == 0
     real, calls = classifier.score_prompts, []
