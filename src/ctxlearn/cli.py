@@ -328,12 +328,10 @@ def _quiet_libraries() -> None:
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    # Two warnings every peft model load printed, that no user can act on: peft 0.21 reads transformers'
-    # deprecated `is_gradient_checkpointing`; and its check that rank_pattern keys name targeted modules
-    # (peft #3588, made for LoRA's patterns) flags AdaLoRA's, which name the lora_E parameters AdaLoRA resizes.
+    # A warning every peft model load printed, that no user can act on: peft 0.21 reads transformers'
+    # deprecated `is_gradient_checkpointing`. (Its false alarm on AdaLoRA's rank_pattern is silenced where
+    # the adapter loads, `artifact.load_peft_adapter`, for Python users too.)
     warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=r"The following rank_pattern keys did not match any targeted module "
-                            r"and were ignored: \['[^']*\.lora_E'", category=RuntimeWarning)
 
 
 def _plain_warnings() -> None:
