@@ -157,9 +157,10 @@ def _manifest(cfg: IclConfig, splits: Splits, source: ModelSource, weights_sha: 
 
 
 # Fewest queries scored between two progress lines. Queries with demonstrations of their own (knn,
-# random-each): about 35 s of 4-shot scoring on 2 AVX2 cores. Shared demonstrations run from one cached
+# random-each): about 20 s of 4-shot scoring on 2 AVX2 cores. Shared demonstrations run from one cached
 # prefix, about 5x faster a query, and each part has a fixed cost: 300 SST-2 queries scored in 14.5 s in
-# parts of 256, 17.2 s in parts of 64.
+# parts of 256, 17.2 s in parts of 64. Per-query ones show no such cost: 300 SST-2 queries, random-each,
+# 84 and 89 s in parts of 256, 92 s in parts of 128, 89 s in parts of 64.
 PART = 64
 SHARED_PART = 256
 PARTS = 30  # most progress lines for one split: a larger split has larger parts
