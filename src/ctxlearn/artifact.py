@@ -183,12 +183,12 @@ def load_peft_adapter(backbone: Any, adapter: Path) -> Any:
     """``PeftModel.from_pretrained``, without peft's false alarm on AdaLoRA adapters: peft (0.21) checks
     every ``rank_pattern`` key as a module pattern and warns that none matched, but AdaLoRA keys its
     pattern by parameter (``...query.lora_E``) and applies it all the same (the method table's reload
-    gives the saved probabilities), so every `predict`, `eval` or `serve` of an adalora run warned."""
+    gives the saved probabilities), so every load of an adalora run warned (``open_predictor``, ``serve``)."""
     from peft import PeftModel
 
-    with warnings.catch_warnings():
-        if json.loads((adapter / "adapter_config.json").read_text()).get("peft_type") == "ADALORA":
-            warnings.filterwarnings("ignore", "The following rank_pattern keys did not match", RuntimeWarning)
+    with warnings.catch_warnings():  # AdaLoRA's keys, and only theirs, end in .lora_E
+        warnings.filterwarnings("ignore", r"The following rank_pattern keys did not match any targeted module and "
+                                r"were ignored: \['[^']*\.lora_E'", RuntimeWarning)
         return PeftModel.from_pretrained(backbone, str(adapter))
 
 

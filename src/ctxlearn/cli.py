@@ -8,9 +8,9 @@ import json
 import os
 import sys
 import typing
-from importlib.metadata import version as package_version
 from typing import Any
 
+from ctxlearn import __version__
 from ctxlearn.config import READINGS
 from ctxlearn.errors import CtxlearnError
 from ctxlearn.export.cli import add_parser as add_export_parser
@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ctxlearn", description="Adapt pretrained Transformers to your text task "
                                      "and see which way of adapting works best.", epilog=FIRST_STEPS,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version('ctxlearn')}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     _icl_parser(sub)

@@ -118,12 +118,10 @@ class IclClassifier:
         # content-free prompts join their demonstrations' group, so they share its prefix work
         prompts = [f.ids for f in fitted] + [ids for group in cf.values() for ids in group]
         groups = [f.demos for f in fitted] + [key for key, group in cf.items() for _ in group]
-        first = {}  # each set of demonstrations' first query: its content-free prompts are scored with that query
-        for i, f in enumerate(fitted):
-            first.setdefault(f.demos, i)
-        brings = [0] * len(queries)
-        for key, group in cf.items():
-            brings[first[key]] += len(group)
+        brings, seen = [], set()  # a set of demonstrations' content-free prompts go with its first query (cf's order)
+        for f in fitted:
+            brings.append(0 if f.demos in seen else len(cf.get(f.demos, ())))
+            seen.add(f.demos)
         scores = self._score(prompts, groups, brings, part, report, keep)
         raw = label_probs(scores[:len(queries)])
         bias = self._bias(scores[len(queries):], cf, fitted) if self.calibrate else None
@@ -157,8 +155,9 @@ class IclClassifier:
             kept += 0 if scored else hi - lo
             if report:
                 report(hi, kept)
-        out = np.empty_like(np.concatenate(scores))
-        out[order] = np.concatenate(scores)
+        stacked = np.concatenate(scores)
+        out = np.empty_like(stacked)
+        out[order] = stacked
         return out
 
     def _bias(self, cf_scores: np.ndarray, cf: dict[tuple[int, ...], list[Ids]], fitted: list[_Fitted]) -> np.ndarray:
