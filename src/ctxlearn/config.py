@@ -106,6 +106,8 @@ class TrainConfig(DataOptions):
                                  "linear probe fitted on the frozen backbone's cached features (LP-FT, Kumar et al. "
                                  "2022)",
                          choices=HEAD_INITS)
+    evals_per_epoch: int = opt(1, "evaluations on dev (each with a checkpoint) per epoch, evenly spaced; the best one "
+                                  "is kept, and --patience counts them")
     patience: int = opt(2, "stop after this many evaluations on dev without improvement (0 = never)")
     bf16: str = opt("auto", "bf16 mixed precision: auto (on where the hardware has bf16), on, off",
                     choices=("auto", "on", "off"))
@@ -131,6 +133,8 @@ class TrainConfig(DataOptions):
             raise ConfigError(f"batch_size must be >= 1, not {self.batch_size}", field="batch_size")
         if self.max_length < 8:
             raise ConfigError(f"max_length must be >= 8, not {self.max_length}", field="max_length")
+        if self.evals_per_epoch < 1:
+            raise ConfigError(f"evals_per_epoch must be >= 1, not {self.evals_per_epoch}", field="evals_per_epoch")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

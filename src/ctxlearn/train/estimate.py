@@ -48,7 +48,8 @@ def estimate_trainer(cfg: Any, method: Method, model: Any, tokenizer: Any, data:
             "tokens_per_s": m["steady_tokens_per_s"],
             "step_seconds_fixed": fixed, "step_seconds_per_token": per_token, "save_seconds": m["save_seconds"],
             "settled_rss_mb": m["settled_rss_mb"],
-            "epoch_seconds": train_s + m["save_seconds"] + len(data["dev"]) * m["dev_seconds_per_example"]}
+            "epoch_seconds": train_s + cfg.evals_per_epoch * (m["save_seconds"]
+                                                             + len(data["dev"]) * m["dev_seconds_per_example"])}
 
 
 def estimate_features(cfg: Any, model: Any, tokenizer: Any, data: dict[str, Encoded], hashes: dict[str, str],

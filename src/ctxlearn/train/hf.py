@@ -87,7 +87,7 @@ class LogLines(TrainerCallback):
         scores = {k[5:]: v for k, v in logs.items() if k.startswith("eval_") and isinstance(v, float)
                   and not k.endswith(("_runtime", "_per_second", "_loss"))}
         if scores:
-            say(f"epoch {state.epoch:.0f} dev " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+            say(f"epoch {state.epoch:.3g} dev " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
 
 
 class RunClock(TrainerCallback, ExportableState):
@@ -181,7 +181,7 @@ def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int
         output_dir=str(work), num_train_epochs=epochs, learning_rate=lr,
         per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=128,
         weight_decay=cfg.weight_decay, warmup_steps=int(cfg.warmup_ratio * total), lr_scheduler_type="linear",
-        eval_strategy="epoch", save_strategy="epoch", save_total_limit=2, load_best_model_at_end=True,
+        **_checkpoints(cfg.evals_per_epoch, steps_per_epoch), save_total_limit=2, load_best_model_at_end=True,
         metric_for_best_model=metric, greater_is_better=True,
         train_sampling_strategy="group_by_length", bf16=bf16, seed=cfg.seed, data_seed=cfg.seed,
         report_to=["tensorboard"], logging_steps=max(1, min(50, steps_per_epoch // 4)),
@@ -189,6 +189,14 @@ def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int
         use_cpu=not torch.cuda.is_available(),
         # --resume continues early stopping's count of evaluations without improvement (off by default)
         restore_callback_states_from_checkpoint=True, ddp_find_unused_parameters=find_unused), **measure})
+
+
+def _checkpoints(per_epoch: int, steps_per_epoch: int) -> dict[str, Any]:
+    """When dev is scored and a checkpoint saved: at each epoch's end, or ``per_epoch`` times an epoch."""
+    if per_epoch <= 1:
+        return dict(eval_strategy="epoch", save_strategy="epoch")
+    every = max(1, math.ceil(steps_per_epoch / per_epoch))
+    return dict(eval_strategy="steps", eval_steps=every, save_strategy="steps", save_steps=every)
 
 
 class Numbered(Encoded):

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from ctxlearn.config import TrainConfig
+from ctxlearn.train import estimate, hf
+from ctxlearn.train.encode import Encoded
 from ctxlearn.train.run import run_training
 
 
@@ -42,3 +45,18 @@ def test_step_cost_falls_back_to_seconds_per_token(timed: list[tuple[float, int]
 
     seconds, tokens = sum(t for t, _ in timed), sum(n for _, n in timed)
     assert step_cost(timed) == pytest.approx((0.0, seconds / tokens))
+
+
+def test_each_evaluation_an_epoch_adds_a_dev_pass_and_a_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    measured = {"step_seconds": (0.0, 0.001), "steps": 3, "steady_tokens_per_s": 1000.0, "save_seconds": 2.0,
+                "settled_rss_mb": 1.0, "dev_seconds_per_example": 0.01}
+    monkeypatch.setattr(hf, "fit_with_trainer", lambda *a, **k: measured)
+    data = {"train": Encoded([{"input_ids": [1] * 10}] * 100), "dev": Encoded([{"input_ids": [1] * 10}] * 100)}
+    method = SimpleNamespace(epochs=1, lr=1e-4, callbacks=None)
+
+    def epoch(per_epoch: int) -> float:
+        cfg = TrainConfig(data="d", estimate_steps=3, evals_per_epoch=per_epoch)
+        return estimate.estimate_trainer(cfg, method, None, None, data, Path("w"), False, None)["epoch_seconds"]
+
+    assert epoch(1) == pytest.approx(1.0 + 2.0 + 1.0)  # 1,000 tokens at 1 ms, a save, 100 dev rows at 10 ms
+    assert epoch(3) == pytest.approx(1.0 + 3 * (2.0 + 1.0))

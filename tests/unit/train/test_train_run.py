@@ -182,3 +182,19 @@ def test_a_run_on_its_own_threads_gives_the_callers_back(tiny_bert: Path, toy_da
     run_training(TrainConfig(data=str(toy_data), model=str(tiny_bert), method="head", out=str(tmp_path / "run"),
                              bf16="off", threads=1))
     assert torch.get_num_threads() == 2
+
+
+def test_evals_per_epoch_score_dev_within_the_epoch_and_at_its_end(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    """160 rows in batches of 16 are 10 steps; 3 evaluations an epoch come every 4 steps and at the last one
+    (which a step interval alone would skip, leaving the final weights unscored)."""
+    run_training(TrainConfig(data=str(toy_data), model=str(tiny_bert), method="full", out=str(tmp_path / "run"),
+                             epochs=1, batch_size=16, patience=0, bf16="off", evals_per_epoch=3))
+    scored = [line for line in capsys.readouterr().err.splitlines() if " dev accuracy " in line]
+    assert [line.split(" dev ")[0] for line in scored] == ["[ctxlearn] epoch 0.4", "[ctxlearn] epoch 0.8",
+                                                           "[ctxlearn] epoch 1"]
+
+
+def test_evals_per_epoch_below_one_is_refused() -> None:
+    with pytest.raises(ConfigError, match="evals_per_epoch must be >= 1"):
+        TrainConfig(data="d", evals_per_epoch=0)
