@@ -58,6 +58,24 @@ class Predictor:
         data = encode(examples, self.tokenizer, None, self.max_length, self.long_inputs)
         return predict_proba(self.model, data, self.tokenizer, self.bf16)
 
+    def predict_texts(self, texts: list[str] | list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """Texts, or (text, text_pair) tuples for a run trained on pairs, to one row each as ``predict_file``
+        writes them: the text (and pair), the label and every class's probability (``p_<label>``)."""
+        examples = [self._example(item, i) for i, item in enumerate(texts)]
+        return [{k: v for k, v in self._row(ex, p).items() if k != "line"}
+                for ex, p in zip(examples, self.predict_proba(examples))]
+
+    def _example(self, item: Any, i: int) -> Example:
+        pairs = self.fields.text_pair is not None
+        if pairs and isinstance(item, tuple) and len(item) == 2 and all(isinstance(t, str) for t in item):
+            return Example(item[0], "", item[1])
+        if not pairs and isinstance(item, str):
+            return Example(item, "")
+        want = "a (text, text_pair) tuple of two strings" if pairs else "a string"
+        trained = "text pairs" if pairs else "single texts"
+        raise ConfigError(f"predict_texts: item {i} is {type(item).__name__} {item!r:.60}; {self.folder} was trained "
+                          f"on {trained}, so give {want}")
+
     def cut(self, spec: str | Path) -> Splits:
         """The splits of ``spec`` as the run cut them: its files, or shares of one file with the run's seed
         and fractions."""

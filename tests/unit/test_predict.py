@@ -11,7 +11,7 @@ import pytest
 from ctxlearn.cli import main
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.readers import read_examples
-from ctxlearn.errors import DataError
+from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.predict import open_predictor, read_unlabelled, write_rows
 from ctxlearn.predict_tagging import read_unlabelled as read_sentences
 
@@ -60,6 +60,29 @@ def test_a_classifier_labels_a_txt_file_one_text_per_line(tiny_run: Path, tmp_pa
     assert [(r["line"], r["text"]) for r in rows] == [(1, "good great film"), (3, "awful sad plot")]
     probs = open_predictor(tiny_run).predict_proba([Example("good great film", ""), Example("awful sad plot", "")])
     assert [r["p_positive"] for r in rows] == pytest.approx(probs[:, 1].tolist(), abs=1e-6)
+
+
+def test_predict_texts_gives_the_rows_predict_writes(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    src = tmp_path / "texts.txt"
+    src.write_text("good great film\nawful sad plot\n")
+    assert main(["predict", str(tiny_run), "--input", str(src), "--output", "-"]) == 0
+    written = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    rows = open_predictor(tiny_run).predict_texts(["good great film", "awful sad plot"])
+    assert rows == [{k: pytest.approx(v, abs=1e-6) if k.startswith("p_") else v for k, v in r.items() if k != "line"}
+                    for r in written]
+    assert set(rows[0]) == {"text", "label", "p_negative", "p_positive"}
+
+
+def test_predict_texts_takes_what_the_run_was_trained_on(tiny_run: Path) -> None:
+    single = open_predictor(tiny_run)
+    with pytest.raises(ConfigError, match=r"item 1 is tuple .*trained on single texts, so give a string"):
+        single.predict_texts(["a film", ("a film", "it was good")])
+    paired = open_predictor(tiny_run)
+    paired.fields = Fields("premise", "label", "hypothesis")
+    (row,) = paired.predict_texts([("a film", "it was good")])
+    assert row["text"] == "a film" and row["text_pair"] == "it was good" and row["label"] in {"negative", "positive"}
+    with pytest.raises(ConfigError, match=r"item 0 is str 'a film'.*trained on text pairs, so give a \(text, text_pair\)"):
+        paired.predict_texts(["a film"])
 
 
 def test_a_pair_model_refuses_a_txt_file_naming_its_fields(tmp_path: Path) -> None:

@@ -51,6 +51,8 @@ def test_icl_run_writes_the_training_shape_and_reloads(tiny_lm, toy_data, tmp_pa
     if select != "random-each":  # stored demonstrations: the reload gives the run's own predictions
         test = load_splits(str(toy_data)).test[:8]
         np.testing.assert_allclose(IclPredictor(out).predict_proba(test), saved_probs(out), atol=1e-6)
+        rows = IclPredictor(out).predict_texts([ex.text for ex in test])  # from Python, as a fine-tuned run
+        np.testing.assert_allclose([[r["p_negative"], r["p_positive"]] for r in rows], saved_probs(out), atol=1e-5)
 
 
 @pytest.mark.parametrize("order", ["similar-last", "random"])
