@@ -153,8 +153,11 @@ def load_encoder(source: ModelSource):
     _register_scratch(source)
 
     def load():
-        kwargs = {"add_pooling_layer": False} if _is_bert_like(source) else {}
-        return AutoModel.from_pretrained(source.path, **kwargs), tokenizer(source)
+        kwargs = {"add_pooling_layer": _holds_pooler(source)} if _is_bert_like(source) else {}
+        model = AutoModel.from_pretrained(source.path, **kwargs)
+        if getattr(model, "pooler", None) is not None:  # ctxlearn pools the token states itself
+            model.pooler = None
+        return model, tokenizer(source)
 
     def tokenizer(source: ModelSource):
         # A run folder's backbone/ holds weights only (its tokenizer sits in tokenizer/). BERT-like
@@ -164,6 +167,23 @@ def load_encoder(source: ModelSource):
         return AutoTokenizer.from_pretrained(source.path)
 
     return _hub_guard(source, load)
+
+
+def _holds_pooler(source: ModelSource) -> bool:
+    """Whether a local checkpoint has BERT pooler weights. They are loaded, then dropped: loading without the
+    pooler layer made transformers print a table of "UNEXPECTED" pooler keys on every load of MiniLM."""
+    from safetensors import safe_open
+
+    folder = Path(source.path)
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        keys = json.loads(index.read_text()).get("weight_map", {})
+    elif (folder / "model.safetensors").is_file():
+        with safe_open(str(folder / "model.safetensors"), "pt") as f:
+            keys = f.keys()
+    else:
+        return False
+    return any("pooler.dense." in k for k in keys)  # pooler.dense.weight, or bert.pooler.dense.weight
 
 
 def _is_bert_like(source: ModelSource) -> bool:

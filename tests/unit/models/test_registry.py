@@ -38,3 +38,31 @@ def test_hub_model_offline_names_the_offline_defaults(monkeypatch) -> None:
 
 def test_registered_names() -> None:
     assert {"minilm", "smollm2"} <= set(MODELS.names())
+
+
+def test_a_checkpoint_with_a_pooler_loads_without_it_or_a_load_report(tiny_bert: Path, tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """MiniLM ships BERT's pooler weights, which ctxlearn does not use; loading without the layer made
+    transformers report them as UNEXPECTED on every load, a table Python users could not act on."""
+    import torch
+    import transformers
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path / "with-pooler"
+    torch.manual_seed(0)
+    BertModel(BertConfig.from_pretrained(tiny_bert)).save_pretrained(folder)  # pooler included, as MiniLM's
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(folder)
+    level = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_warning()
+    transformers.logging.enable_propagation()
+    try:
+        with caplog.at_level("WARNING"):
+            model, _ = load_encoder(resolve_model(str(folder)))
+    finally:
+        transformers.logging.disable_propagation()
+        transformers.logging.set_verbosity(level)
+    assert model.pooler is None and not any("pooler" in name for name, _ in model.named_parameters())
+    assert "UNEXPECTED" not in caplog.text and "pooler" not in caplog.text
+    reference = BertModel.from_pretrained(folder, add_pooling_layer=False)
+    ids = torch.tensor([[2, 5, 6, 3]])
+    torch.testing.assert_close(model(ids).last_hidden_state, reference(ids).last_hidden_state)
