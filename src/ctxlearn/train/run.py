@@ -1,6 +1,7 @@
 """One training run, start to finish: data -> backbone -> method -> fit -> evaluate -> artifact."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import resource
@@ -84,6 +85,23 @@ def check_method_options(cfg: TrainConfig, method: Method) -> None:
         if values and name not in used:
             flags = ", ".join("--" + f"{name}_{key}".replace("_", "-") for key in values)
             warn(f"{flags}: option of --method {name}, ignored: this run's method is {method.name}")
+
+
+GRADIENT_FIELDS = ("epochs", "lr", "batch_size", "weight_decay", "warmup_ratio", "label_smoothing", "patience",
+                   "evals_per_epoch")  # settings of gradient training, which a features-fit method has none of
+
+
+def check_gradient_fields(cfg: TrainConfig, method: Method) -> None:
+    """Warn of gradient-training settings given to a method that fits its head directly (``head``), which
+    a user would otherwise believe were used."""
+    if method.fit != "features":
+        return
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    given = [name for name in GRADIENT_FIELDS if getattr(cfg, name) != defaults[name]]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        warn(f"{flags}: {method.name} fits a logistic regression on cached features (its C picked on dev), with no "
+             "gradient steps; ignored")
 
 
 def check_position_table(config: Any, max_length: int, name: str) -> None:
@@ -179,6 +197,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     check_launch(cfg, method)
     dist.join()
     check_method_options(cfg, method)
+    check_gradient_fields(cfg, method)
     task = task_for(cfg.task, cfg.data)
     splits = task.load(cfg).cap_train(cfg.max_train, cfg.seed)
     require_split(splits, "dev", "training keeps the checkpoint (or fits the head's C) that scores best on dev")

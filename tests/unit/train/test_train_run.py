@@ -11,7 +11,7 @@ import torch
 from ctxlearn.config import TrainConfig
 from ctxlearn.errors import ConfigError
 from ctxlearn.methods import METHODS
-from ctxlearn.train.run import check_method_options, run_training
+from ctxlearn.train.run import check_gradient_fields, check_method_options, run_training
 
 
 def test_the_lp_ft_probe_searches_the_users_c_grid(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:
@@ -198,3 +198,14 @@ def test_evals_per_epoch_score_dev_within_the_epoch_and_at_its_end(tiny_bert: Pa
 def test_evals_per_epoch_below_one_is_refused() -> None:
     with pytest.raises(ConfigError, match="evals_per_epoch must be >= 1"):
         TrainConfig(data="d", evals_per_epoch=0)
+
+
+def test_gradient_settings_given_to_head_are_named_as_ignored(capsys: pytest.CaptureFixture) -> None:
+    """`--method head --epochs 10 --lr 1e-3` ran as if neither were given, and said nothing."""
+    check_gradient_fields(TrainConfig(data="d", method="head", epochs=10, lr=1e-3, evals_per_epoch=2),
+                          METHODS.get("head"))
+    err = capsys.readouterr().err
+    assert "--epochs, --lr, --evals-per-epoch: head fits a logistic regression" in err and "ignored" in err
+    check_gradient_fields(TrainConfig(data="d", method="head", class_weights="balanced"), METHODS.get("head"))
+    check_gradient_fields(TrainConfig(data="d", method="full", epochs=10, lr=1e-3), METHODS.get("full"))
+    assert capsys.readouterr().err == ""  # class weights reach head's fit; full uses both
