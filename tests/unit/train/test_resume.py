@@ -19,9 +19,10 @@ def _probs(folder: Path) -> np.ndarray:
     return np.array([json.loads(l)["probs"] for l in (folder / "test_predictions.jsonl").read_text().splitlines()])
 
 
-def test_resume_matches_uninterrupted(tiny_bert: Path, toy_data: Path, tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("evals", [1, 2])  # 2: the first checkpoint is mid-epoch, and the resumed epoch skips its batches
+def test_resume_matches_uninterrupted(tiny_bert: Path, toy_data: Path, tmp_path: Path, monkeypatch, evals: int) -> None:
     common = dict(data=str(toy_data), model=str(tiny_bert), method="full", lr=3e-3, epochs=3, batch_size=16,
-                  patience=0, bf16="off", seed=3)
+                  patience=0, bf16="off", seed=3, evals_per_epoch=evals)
     reference = run_training(TrainConfig(out=str(tmp_path / "ref"), **common))
 
     original = Trainer._save_checkpoint
@@ -36,6 +37,7 @@ def test_resume_matches_uninterrupted(tiny_bert: Path, toy_data: Path, tmp_path:
     monkeypatch.setattr(Trainer, "_save_checkpoint", original)
     assert not (tmp_path / "run").exists(), "a crashed run must not leave a half-written run folder"
     (checkpoint,) = (tmp_path / "run.partial").glob("checkpoint-*")
+    assert checkpoint.name == f"checkpoint-{10 // evals}"  # 160 rows in batches of 16
     _say_the_first_session_took(checkpoint, 1000.0)
 
     resumed = run_training(TrainConfig(out=str(tmp_path / "run"), resume=True, **common))
