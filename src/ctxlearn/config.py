@@ -106,8 +106,9 @@ class TrainConfig(DataOptions):
                                  "linear probe fitted on the frozen backbone's cached features (LP-FT, Kumar et al. "
                                  "2022)",
                          choices=HEAD_INITS)
-    evals_per_epoch: int = opt(1, "evaluations on dev (each with a checkpoint) per epoch, evenly spaced; the best one "
-                                  "is kept, and --patience counts them")
+    evals_per_epoch: int = opt(1, "evaluations on dev (each with a checkpoint) per epoch: above 1, one every 1/N of "
+                                  "an epoch's steps and one at the last step; the best is kept, and --patience "
+                                  "counts them")
     patience: int = opt(2, "stop after this many evaluations on dev without improvement (0 = never)")
     bf16: str = opt("auto", "bf16 mixed precision: auto (on where the hardware has bf16), on, off",
                     choices=("auto", "on", "off"))
