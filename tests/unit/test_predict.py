@@ -85,6 +85,30 @@ def test_predict_texts_takes_what_the_run_was_trained_on(tiny_run: Path) -> None
         paired.predict_texts(["a film"])
 
 
+def test_the_readmes_python_example_trains_and_predicts(tiny_bert: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """The README's Python block, run as written on a reviews.csv of toy sentences, with the tiny BERT."""
+    import random
+
+    from conftest import toy_sentence
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("From Python, the same run")[1].split("```python\n")[1].split("```")[0]
+    assert 'method="lora", ' in block
+    code = block.replace('method="lora", ', f'method="lora", model={str(tiny_bert)!r}, bf16="off", ')
+    rng = random.Random(0)
+    with (tmp_path / "reviews.csv").open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["review", "stars"])
+        out.writerows([toy_sentence(rng, label), {"positive": 5, "negative": 1}[label]]
+                      for label in ["positive", "negative"] * 80)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    scores, predicted = capsys.readouterr().out.splitlines()
+    assert all(0.0 <= float(v) <= 1.0 for v in scores.split()) and len(scores.split()) == 2
+    assert predicted.split()[0] in {"1", "5"} and "'p_1':" in predicted and "'p_5':" in predicted
+    assert (tmp_path / "runs" / "reviews-lora" / "adapter").is_dir()
+
+
 def test_a_pair_model_refuses_a_txt_file_naming_its_fields(tmp_path: Path) -> None:
     src = tmp_path / "texts.txt"
     src.write_text("a premise alone\n")
