@@ -61,11 +61,12 @@ class Predictor:
     def predict_texts(self, texts: list[str] | list[tuple[str, str]]) -> list[dict[str, Any]]:
         """Texts, or (text, text_pair) tuples for a run trained on pairs, to one row each as ``predict_file``
         writes them: the text (and pair), the label and every class's probability (``p_<label>``)."""
-        examples = [self._example(item, i) for i, item in enumerate(texts)]
+        examples = [self.as_example(item, i) for i, item in enumerate(texts)]
         return [{k: v for k, v in self._row(ex, p).items() if k != "line"}
                 for ex, p in zip(examples, self.predict_proba(examples))]
 
-    def _example(self, item: Any, i: int) -> Example:
+    def as_example(self, item: Any, i: int) -> Example:
+        """Input ``i`` of a batch (a string, or a (text, text_pair) tuple for a pair run) as an unlabelled example."""
         pairs = self.fields.text_pair is not None
         if pairs and isinstance(item, tuple) and len(item) == 2 and all(isinstance(t, str) for t in item):
             return Example(item[0], "", item[1])

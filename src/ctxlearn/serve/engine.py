@@ -12,7 +12,7 @@ from typing import Any, Callable, Protocol
 from pydantic import BaseModel
 
 from ctxlearn.artifact import read_manifest
-from ctxlearn.data.example import Example, TaggedSentence
+from ctxlearn.data.example import TaggedSentence
 from ctxlearn.registry import Registry
 from ctxlearn.serve.schema import ClassifyResponse, TagResponse
 from ctxlearn.tasks.tagging import entities
@@ -46,7 +46,7 @@ class ClassifierEngine:
         self.labels: list[str] = list(self.predictor.labels)
 
     def run(self, items: list) -> list[dict[str, Any]]:
-        examples = [Example(it[0], "", it[1]) if isinstance(it, tuple) else Example(it, "") for it in items]
+        examples = [self.predictor.as_example(it, i) for i, it in enumerate(items)]  # shape checked by the app
         probs: list[Any] = [None] * len(examples)
         for group in length_groups([len(ex.text) + len(ex.text_pair or "") for ex in examples]):
             for i, p in zip(group, self.predictor.predict_proba([examples[i] for i in group])):
