@@ -213,6 +213,14 @@ def read_unlabelled(src: Path, fields: Fields) -> list[Example]:
 
 
 STDOUT = "-"  # --output - writes JSON Lines to standard output
+WRITERS = (".csv", ".tsv", ".jsonl", ".json")  # the output types ``write_rows`` knows (.json gets JSON Lines)
+
+
+def check_output(dst: Path) -> None:
+    """Refuse an output type ``write_rows`` cannot write, before any input is labelled."""
+    if str(dst) != STDOUT and dst.suffix.lower() not in WRITERS:
+        raise DataError(dst, f"cannot write predictions as '{dst.suffix or dst.name}'",
+                        expected="an output path ending in .csv, .tsv or .jsonl, or - for standard output")
 
 
 def label_file(items: list, rows: Callable[[list], list[dict[str, Any]]], dst: Path, run_key: str, part: int) -> int:
@@ -222,6 +230,7 @@ def label_file(items: list, rows: Callable[[list], list[dict[str, Any]]], dst: P
     and each part's rows are kept in ``DST.partial/`` under a hash of ``run_key`` and the part's items
     until the output is written: rerunning an interrupted command labels only the parts it lacks, and
     never reads a part that another run, or other inputs, produced. Standard output keeps no parts."""
+    check_output(dst)
     keep = None if str(dst) == STDOUT else dst.with_name(dst.name + ".partial")
     if len(items) <= part:
         out = rows(items)

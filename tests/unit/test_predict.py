@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,15 @@ def test_a_classifier_labels_a_txt_file_one_text_per_line(tiny_run: Path, tmp_pa
     assert [(r["line"], r["text"]) for r in rows] == [(1, "good great film"), (3, "awful sad plot")]
     probs = open_predictor(tiny_run).predict_proba([Example("good great film", ""), Example("awful sad plot", "")])
     assert [r["p_positive"] for r in rows] == pytest.approx(probs[:, 1].tolist(), abs=1e-6)
+
+
+def test_an_output_type_it_cannot_write_is_refused_before_labelling(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """--output preds.xlsx wrote JSON Lines under the spreadsheet's name, which Excel then failed to open."""
+    src = tmp_path / "texts.txt"
+    src.write_text("good great film\n")
+    assert main(["predict", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "preds.xlsx")]) == 2
+    assert re.search(r"preds.xlsx: cannot write predictions as '.xlsx'.*\.csv, \.tsv or \.jsonl", capsys.readouterr().err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["texts.txt"]
 
 
 def test_predict_texts_gives_the_rows_predict_writes(tiny_run: Path, tmp_path: Path, capsys) -> None:
