@@ -82,8 +82,9 @@ def _check_fields(present: list[str], fields: Fields, path: Path, line: int) -> 
                             expected=f"one of the fields present ({', '.join(map(repr, present))}), named with {flag} NAME")
 
 
-def _read_delimited(path: Path, fields: Fields, delimiter: str, quoting: int = csv.QUOTE_MINIMAL) -> list[Example]:
-    reader = csv.reader(io.StringIO(_text_of(path), newline=""), delimiter=delimiter, quoting=quoting, strict=True)
+def _read_delimited(path: Path, text: str, fields: Fields, delimiter: str,
+                    quoting: int = csv.QUOTE_MINIMAL) -> list[Example]:
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -134,14 +135,22 @@ def _delimiter_hint(dialect: Any) -> str:
 
 @READERS.register("csv")
 def read_csv(path: Path, fields: Fields) -> list[Example]:
-    return _read_delimited(path, fields, ",")
+    text = _text_of(path)
+    return _read_delimited(path, text, fields, csv_delimiter(text))
+
+
+def csv_delimiter(text: str) -> str:
+    """',', or ';' when the header line has no comma and a ';' between columns: the CSV that Excel
+    writes where the comma is the decimal mark (most of Europe), with ';'-separated values."""
+    header = _LINE_BREAK.split(text, 1)[0]
+    return ";" if ";" in header and "," not in header else ","
 
 
 @READERS.register("tsv")
 def read_tsv(path: Path, fields: Fields) -> list[Example]:
     # no quoting, as Hugging Face reads GLUE's TSV files: a text that starts with '"' ('"Frank" is a
     # great movie') is text, not an opening quote that swallows the tab and the rows after it
-    return _read_delimited(path, fields, "\t", csv.QUOTE_NONE)
+    return _read_delimited(path, _text_of(path), fields, "\t", csv.QUOTE_NONE)
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:

@@ -146,6 +146,17 @@ def test_jsonl_blank_lines_skipped_and_line_numbers_kept(tmp_path):
     assert [(e.text, e.line) for e in read_examples(path)] == [("a", 2), ("b", 5)]
 
 
+def test_csv_with_semicolons_as_excel_writes_it_in_comma_decimal_locales(tmp_path):
+    """A ';'-separated .csv was refused as a file whose only column was 'text;label'."""
+    path = write(tmp_path, "d.csv", '\ufefftext;label\r\ngreat, truly;pos\r\n"dull; slow";neg\r\n')
+    assert [(e.text, e.label, e.line) for e in read_examples(path)] == [("great, truly", "pos", 2), ("dull; slow", "neg", 3)]
+
+
+def test_csv_header_with_a_comma_is_comma_separated_whatever_its_semicolons(tmp_path):
+    path = write(tmp_path, "d.csv", 'text,label\nfirst; then second,pos\n')
+    assert [(e.text, e.label) for e in read_examples(path)] == [("first; then second", "pos")]
+
+
 def test_csv_utf8_bom_accepted(tmp_path):
     path = write(tmp_path, "d.csv", "\ufefftext,label\ncafé,x\n".encode("utf-8"))
     assert read_examples(path) == [Example("café", "x", line=2)]
