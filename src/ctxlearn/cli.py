@@ -157,14 +157,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({f"test_{k}": v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
     else:
-        from ctxlearn.evaluate.report import confusion_text
+        from ctxlearn.evaluate.report import confusion_text, interval
 
         if "per_type" in metrics:  # a tagging run: entity-level scores, type confusion
             print(f"sentences {metrics['n']}  entities {metrics['entities']}  precision {metrics['precision']:.4f}  "
                   f"recall {metrics['recall']:.4f}  F1 {metrics['f1']:.4f}")
             print(confusion_text(metrics["confusion"], metrics["confusion_labels"]))
             return 0
-        print(f"n {metrics['n']}  accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  ECE {metrics['ece']:.4f}")
+        print(f"n {metrics['n']}  accuracy {metrics['accuracy']:.4f} (95% interval {interval(metrics)})  "
+              f"macro-F1 {metrics['macro_f1']:.4f}  ECE {metrics['ece']:.4f}")
         print(confusion_text(metrics["confusion"], list(metrics["per_class"])))
     return 0
 

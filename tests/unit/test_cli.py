@@ -20,8 +20,11 @@ def _train(tiny_bert: Path, data: Path, out: Path, *extra: str) -> list[str]:
 def test_train_json_eval_predict(tiny_bert: Path, toy_data: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"
     assert main(_train(tiny_bert, toy_data, out, "--method", "head", "--json")) == 0
-    result = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
     assert {"test_accuracy", "test_macro_f1", "trainable_params", "out"} <= set(result)
+    n_test = len((toy_data / "test.jsonl").read_text().splitlines())
+    assert f"ctxlearn: warning: test: {n_test} examples (one is {100 / n_test:.1f} points" in captured.err  # toy data
 
     assert main(["eval", str(out), "--data", str(toy_data), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)

@@ -5,6 +5,8 @@ from typing import Any
 
 import numpy as np
 
+from ctxlearn.evaluate.metrics import accuracy_interval
+
 MEANED = ("test_accuracy", "test_f1", "test_macro_f1", "train_seconds", "peak_rss_mb", "predict_ms_per_example",
           "artifact_mb")
 HEADLINE = {"classification": ("test_accuracy", "test accuracy"), "tagging": ("test_f1", "test entity F1")}
@@ -57,10 +59,8 @@ def resolution(best: dict[str, Any], rows: list[dict[str, Any]], confidence: flo
     """How finely the test split ranks: the Wilson interval of the best accuracy over its ``n_test``
     examples, and the methods inside it (on 25 test examples one example is 4 points, so a 1-point
     margin says nothing). A mean over seeds counts as that share of one test split's examples."""
-    from scipy.stats import binomtest
-
     n = int(best["n_test"])
-    low, high = binomtest(round(best["test_accuracy"] * n), n).proportion_ci(confidence, method="wilson")
+    low, high = accuracy_interval(round(best["test_accuracy"] * n), n, confidence)
     inside = [r["method"] for r in rows if r is not best and r["test_accuracy"] >= low]
     one = len(inside) == 1
     names = inside[0] if one else ", ".join(inside[:-1]) + " and " + inside[-1] if inside else ""

@@ -30,7 +30,8 @@ def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int
                 warnings.append(f"{name}: {info['tokens']['over_max']} examples longer than max_length {max_length} "
                                 "will be truncated (train --long-inputs windows reads them whole)")
         report["splits"][name] = info
-    warnings += _imbalance(report["splits"]["train"]["labels"]) + _overlap(splits, _example_key, "examples")
+    warnings += (_imbalance(report["splits"]["train"]["labels"]) + small_splits(splits)
+                 + _overlap(splits, _example_key, "examples"))
     report["warnings"] = warnings
     return report
 
@@ -77,6 +78,22 @@ def _imbalance(counts: dict[str, int]) -> list[str]:
     return [f"train: classes are imbalanced ({max(counts.values())} vs {min(counts.values())} examples); macro-F1 is "
             "the fairer score, and --class-weights balanced makes the rare classes weigh as much as the common ones "
             "in training"]
+
+
+SMALL_SPLIT = 100  # dev or test examples below which one of them moves accuracy by more than a point
+_ON_SO_FEW = {"dev": "dev picks the checkpoint (or the head's C), and on so few the pick is largely chance",
+              "test": "scores on so few differ by chance by more than most methods differ"}
+
+
+def small_splits(splits: Splits) -> list[str]:
+    """Dev and test splits too small to score finely: one example is over a point of accuracy."""
+    out = []
+    for name in ("dev", "test"):
+        n = len(getattr(splits, name))
+        if 0 < n < SMALL_SPLIT:
+            out.append(f"{name}: {n} example{'s' * (n != 1)} (one is {100 / n:.1f} points of accuracy); "
+                       f"{_ON_SO_FEW[name]}: {SMALL_SPLIT} or more score finer (report.md gives accuracy's 95% interval)")
+    return out
 
 
 def _example_key(ex: Any) -> Any:

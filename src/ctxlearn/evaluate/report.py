@@ -77,13 +77,20 @@ def _cost_lines(cost: dict[str, Any]) -> list[str]:
             f"- peak memory (RSS): {cost.get('peak_rss_mb', 0):,.0f} MB", ""]
 
 
+def interval(metrics: dict[str, Any]) -> str:
+    """The accuracy's 95% interval (``accuracy_low``, ``accuracy_high``) as text."""
+    return f"{metrics['accuracy_low']:.3f}-{metrics['accuracy_high']:.3f}"
+
+
 def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: list[str]) -> str:
     test = metrics["test"]
-    lines = [*_title(manifest), "| split | n | accuracy | macro-F1 | micro-F1 | ECE |", "|---|---:|---:|---:|---:|---:|"]
+    lines = [*_title(manifest), "| split | n | accuracy | 95% interval | macro-F1 | micro-F1 | ECE |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for split in ("dev", "test"):
         m = metrics.get(split)
         if m:
-            lines.append(f"| {split} | {m['n']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {m['micro_f1']:.4f} | {m['ece']:.4f} |")
+            lines.append(f"| {split} | {m['n']} | {m['accuracy']:.4f} | {interval(m)} | {m['macro_f1']:.4f} | "
+                         f"{m['micro_f1']:.4f} | {m['ece']:.4f} |")
     lines += ["", "## Test, per class", "", *_per_class_table(test["per_class"]), "",
               "## Test confusion matrix (rows gold, columns predicted)", "", "```",
               confusion_text(test["confusion"], labels).rstrip(), "```", "", "![confusion](confusion.png)", "",

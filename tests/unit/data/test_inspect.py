@@ -7,6 +7,7 @@ import json
 import pytest
 
 from ctxlearn.data.example import Example
+from ctxlearn.data import inspect
 from ctxlearn.data.inspect import IMBALANCE_RATIO, format_report, inspect_splits
 from ctxlearn.data.splits import Splits
 
@@ -32,7 +33,13 @@ def ex(text: str, label: str, pair: str | None = None) -> Example:
     return Example(text=text, label=label, text_pair=pair)
 
 
-def test_counts_duplicates_overlap_and_imbalance():
+@pytest.fixture
+def any_size_scores(monkeypatch):
+    """Hand-made splits of a few examples, without the warning that so few score coarsely."""
+    monkeypatch.setattr(inspect, "SMALL_SPLIT", 1)
+
+
+def test_counts_duplicates_overlap_and_imbalance(any_size_scores):
     train = ([ex(f"good {i}", "pos") for i in range(12)] + [ex("bad 0", "neg"), ex("bad 1", "neg")]
              + [ex("good 0", "pos")])  # one duplicate; 13 pos vs 2 neg is more than 5 to 1
     dev = [ex("dev 0", "pos"), ex("dev 1", "neg")]
@@ -54,12 +61,24 @@ def test_counts_duplicates_overlap_and_imbalance():
     assert not any(w.startswith("dev:") for w in warnings)
 
 
-def test_clean_balanced_splits_have_no_warnings():
+def test_clean_balanced_splits_have_no_warnings(any_size_scores):
     splits = Splits([ex("a", "x"), ex("b", "y"), ex("c", "x")], [ex("d", "y")], [ex("e", "x")], ["x", "y"])
     report = inspect_splits(splits)
     assert report["warnings"] == []
     assert "tokens" not in report["splits"]["train"]
     assert "no warnings" in format_report(report)
+
+
+def test_dev_and_test_under_100_examples_are_said_to_score_coarsely():
+    train = [ex(f"t {i}", "xy"[i % 2]) for i in range(300)]
+    dev = [ex(f"d {i}", "xy"[i % 2]) for i in range(100)]  # 100: fine
+    test = [ex(f"e {i}", "xy"[i % 2]) for i in range(40)]
+    report = inspect_splits(Splits(train, dev, test, ["x", "y"]))
+    assert report["warnings"] == ["test: 40 examples (one is 2.5 points of accuracy); scores on so few differ by chance "
+                                  "by more than most methods differ: 100 or more score finer (report.md gives "
+                                  "accuracy's 95% interval)"]
+    report = inspect_splits(Splits(train, dev[:1], test[:0], ["x", "y"]))  # an empty split has nothing to score
+    assert [w.split(";")[0] for w in report["warnings"]] == ["dev: 1 example (one is 100.0 points of accuracy)"]
 
 
 def test_dev_overlap_and_duplicates_in_every_split():
@@ -96,7 +115,7 @@ def test_label_without_train_examples_warns():
     assert any("imbalanced" in w and "1 vs 0" in w for w in report["warnings"])
 
 
-def test_token_stats_from_a_tokenizer():
+def test_token_stats_from_a_tokenizer(any_size_scores):
     # train: 101 texts of 1..101 tokens, so the q-th percentile is q + 1 exactly
     train = [ex(f"tr {n}", "ab"[n % 2]) for n in range(1, 102)]
     dev = [ex("dv 0", "a"), ex("dv 1", "b"), ex("dv 2", "a")]

@@ -19,6 +19,19 @@ def test_hand_checked_three_class_example() -> None:
     assert m["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
     assert m["micro_f1"] == pytest.approx(4 / 6)
     assert m["confusion"] == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    # Wilson, z = 1.96: centre (4/6 + z^2/12) / (1 + z^2/6) = 0.6016, half-width 0.3016
+    assert (m["accuracy_low"], m["accuracy_high"]) == pytest.approx((0.3000, 0.9032), abs=2e-4)
+
+
+def test_the_accuracy_interval_narrows_as_the_split_grows() -> None:
+    widths = []
+    for n in (10, 100, 1000):
+        y = np.zeros(n, dtype=int)
+        probs = np.eye(2)[(np.arange(n) % 5 == 0).astype(int)]  # 80% right
+        m = classification_metrics(y, probs, ["a", "b"])
+        assert m["accuracy"] == pytest.approx(0.8) and m["accuracy_low"] < 0.8 < m["accuracy_high"]
+        widths.append(m["accuracy_high"] - m["accuracy_low"])
+    assert widths[0] > 0.4 and widths[1] == pytest.approx(0.16, abs=0.01) and widths[2] == pytest.approx(0.05, abs=0.003)
 
 
 def test_ece_of_hand_made_bins() -> None:

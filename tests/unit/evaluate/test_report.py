@@ -22,7 +22,7 @@ def test_report_files(tmp_path: Path) -> None:
     png = (tmp_path / "confusion.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
     report = (tmp_path / "report.md").read_text()
-    assert "| test | 4 | 0.7500 |" in report and "10 of 100 (10.00%)" in report
+    assert "| test | 4 | 0.7500 | 0.301-0.954 |" in report and "10 of 100 (10.00%)" in report  # 3 of 4: Wilson by hand
     assert confusion_text(m["confusion"], labels).splitlines()[1].split() == ["neg", "2", "0"]
 
 
