@@ -19,6 +19,7 @@ from ctxlearn.errors import ConfigError, DataError
 
 SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "validation", "valid", "val"), "test": ("test",)}
 T = TypeVar("T")
+MANY_SINGLE_LABELS = 20  # labels seen once, above which (and above half the examples) a label column is refused
 
 
 @dataclass
@@ -79,7 +80,7 @@ def load_splits(spec: str, fields: Fields = Fields(), *, seed: int = 0, dev_frac
         found = load_builtin(spec.removeprefix("builtin:"))
     else:
         found = _read_split_files(Path(spec), fields)
-    return _complete(found, seed, dev_fraction, test_fraction)
+    return _complete(found, seed, dev_fraction, test_fraction, fields.label or "label")
 
 
 def find_split_files(folder: Path, suffixes: Container[str] = READERS) -> dict[str, Path]:
@@ -104,10 +105,11 @@ def _read_split_files(path: Path, fields: Fields) -> dict[str, tuple[list[Exampl
 
 
 def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fraction: float,
-              test_fraction: float) -> Splits:
+              test_fraction: float, field: str) -> Splits:
+    """Splits from the files ``found``, checked; ``field`` is the label's, for errors."""
     train, source = found["train"]
     sources = {split: src for split, (_, src) in found.items()}
-    _check_classes(train, source)
+    _check_classes(train, source, field)
     parts = {split: exs for split, (exs, _) in found.items()}
     for split, fraction in (("test", test_fraction), ("dev", dev_fraction)):
         if split not in parts:
@@ -119,7 +121,7 @@ def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fracti
             sources[split] = cut_source(split, fraction, source, how)
     labels = label_order({ex.label for ex in parts["train"]})
     for split in ("dev", "test"):
-        _check_known_labels(parts[split], set(labels), found.get(split, found["train"])[1])
+        _check_known_labels(parts[split], set(labels), found.get(split, found["train"])[1], field)
     return Splits(parts["train"], parts["dev"], parts["test"], labels, sources)
 
 
@@ -145,19 +147,26 @@ def require_split(splits: Any, split: str, why: str) -> None:
                           f"give a {split} file beside train or a {split}_fraction above 0")
 
 
-def _check_classes(train: list[Example], source: str) -> None:
+def _check_classes(train: list[Example], source: str, field: str) -> None:
     counts = Counter(ex.label for ex in train)
     if len(counts) < 2:
         only = next(iter(counts))
-        raise DataError(source, f"every example has the label {only!r}", field="label",
+        raise DataError(source, f"every example has the label {only!r}", field=field,
                         expected="at least two classes in the training data")
+    once = [lab for lab, n in counts.items() if n == 1]
+    if len(once) > max(MANY_SINGLE_LABELS, len(train) / 2):  # scores or ids, not classes
+        raise DataError(source, f"{len(once)} of {len(train)} examples have a label no other example has (e.g. "
+                        f"{', '.join(map(repr, once[:3]))}), and a class seen once cannot be learned", field=field,
+                        expected="class names or ids shared by many examples: bin numeric scores into a few classes "
+                                 "first (as builtin:movie-sentiment does with its ratings), or name the class column "
+                                 "with --label-field")
 
 
-def _check_known_labels(examples: list[Example], known: set[str], source: str) -> None:
+def _check_known_labels(examples: list[Example], known: set[str], source: str, field: str) -> None:
     for ex in examples:
         if ex.label not in known:
             raise DataError(source, f"label {ex.label!r} never occurs in train",
-                            line=ex.line or None, field="label", expected=f"one of {sorted(known)}")
+                            line=ex.line or None, field=field, expected=f"one of {sorted(known)}")
 
 
 def _cut(examples: list[Example], n_cut: int, seed: int) -> tuple[list[Example], list[Example], str]:

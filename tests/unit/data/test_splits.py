@@ -131,6 +131,20 @@ def test_one_class_in_train_file_of_folder(tmp_path):
     assert str(train) in str(err) and "'x'" in str(err)
 
 
+def test_a_column_of_scores_is_refused_as_labels_naming_its_field(tmp_path):
+    """Ratings (-3.49, 1.02, ...) as labels failed later as 'too few examples to hold out 20 as dev'."""
+    path = tmp_path / "scores.csv"
+    path.write_text("text,score\n" + "".join(f"review {i},{i * 0.37 - 20:.2f}\n" for i in range(100)))
+    err = split_error(path, fields=Fields(label="score"))
+    assert "field 'score': 100 of 100 examples have a label no other example has (e.g. '-20.00', '-19.63', '-19.26')" in str(err)
+    assert "bin numeric scores into a few classes" in str(err)
+
+
+def test_many_classes_of_two_examples_each_are_classes(tmp_path):
+    path = write_jsonl(tmp_path / "intents.jsonl", [(f"utterance {i}", f"intent{i // 2}") for i in range(120)])
+    assert len(load_splits(str(path), dev_fraction=0, test_fraction=0).labels) == 60
+
+
 def test_dev_label_that_train_lacks(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", rows("tr", "abab"))
     dev = write_jsonl(tmp_path / "dev.jsonl", rows("dv", "abc"))  # "c" on line 3
