@@ -87,13 +87,15 @@ _ON_SO_FEW = {"dev": "dev picks the checkpoint (or the head's C), and on so few 
 
 def small_splits(splits: Splits) -> list[str]:
     """Dev and test splits too small to score finely: one example is over a point of accuracy."""
-    out = []
-    for name in ("dev", "test"):
-        n = len(getattr(splits, name))
-        if 0 < n < SMALL_SPLIT:
-            out.append(f"{name}: {n} example{'s' * (n != 1)} (one is {100 / n:.1f} points of accuracy); "
-                       f"{_ON_SO_FEW[name]}: {SMALL_SPLIT} or more score finer (report.md gives accuracy's 95% interval)")
-    return out
+    return [msg for name in ("dev", "test") if (msg := small_split(name, len(getattr(splits, name)))) is not None]
+
+
+def small_split(name: str, n: int) -> str | None:
+    """What scores on ``n`` examples of split ``name`` are worth, where that is under a point each."""
+    if not 0 < n < SMALL_SPLIT:
+        return None
+    return (f"{name}: {n} example{'s' * (n != 1)} (one is {100 / n:.1f} points of accuracy); {_ON_SO_FEW[name]}: "
+            f"{SMALL_SPLIT} or more score finer (report.md gives accuracy's 95% interval)")
 
 
 def _example_key(ex: Any) -> Any:

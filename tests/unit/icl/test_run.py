@@ -36,6 +36,7 @@ def test_icl_run_writes_the_training_shape_and_reloads(tiny_lm, toy_data, tmp_pa
     assert main(icl_args(tiny_lm, toy_data, out, "--select", select, *extra)) == 0
     printed = capsys.readouterr()
     assert "test 40 (--limit: the first 8 only)" in printed.err
+    assert "warning: test: 8 examples (one is 12.5 points of accuracy)" in printed.err  # the 8 scored, not the 40
     result = json.loads(printed.out)
     assert {"test_accuracy", "test_macro_f1", "dev_accuracy", "examples_per_s", "out"} <= set(result)
     assert TRAIN_SHAPE | {"icl.json"} <= {p.name for p in out.iterdir()}
