@@ -25,6 +25,8 @@ def accuracy_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[f
     size could sit from the model's accuracy on more of the same data (on 50 examples, one is 2 points)."""
     from scipy.stats import binomtest
 
+    if n == 0:  # no examples: nothing is known
+        return 0.0, 1.0
     ci = binomtest(correct, n).proportion_ci(confidence, method="wilson")
     return float(ci.low), float(ci.high)
 

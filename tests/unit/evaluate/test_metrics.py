@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ctxlearn.evaluate.metrics import classification_metrics, expected_calibration_error
+from ctxlearn.evaluate.metrics import accuracy_interval, classification_metrics, expected_calibration_error
 
 
 def test_hand_checked_three_class_example() -> None:
@@ -31,6 +31,7 @@ def test_the_accuracy_interval_narrows_as_the_split_grows() -> None:
         m = classification_metrics(y, probs, ["a", "b"])
         assert m["accuracy"] == pytest.approx(0.8) and m["accuracy_low"] < 0.8 < m["accuracy_high"]
         widths.append(m["accuracy_high"] - m["accuracy_low"])
+    assert accuracy_interval(0, 0) == (0.0, 1.0)
     assert widths[0] > 0.4 and widths[1] == pytest.approx(0.16, abs=0.01) and widths[2] == pytest.approx(0.05, abs=0.003)
 
 
