@@ -116,8 +116,7 @@ def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fracti
             # counted on the whole file, not on what the test cut left, so "10% of FILE" is true of dev too;
             # ceil is how sklearn counts a float test_size, so test splits stay those of earlier versions
             n_cut = math.ceil(fraction * len(train))
-            parts["train"], parts[split], how = _cut(parts["train"], n_cut, seed)
-            check_cut(parts[split], n_cut, split, source, "examples", "label")
+            parts["train"], parts[split], how = _held_out(parts["train"], n_cut, seed, split, source)
             sources[split] = cut_source(split, fraction, source, how)
     labels = label_order({ex.label for ex in parts["train"]})
     for split in ("dev", "test"):
@@ -167,6 +166,29 @@ def _check_known_labels(examples: list[Example], known: set[str], source: str, f
         if ex.label not in known:
             raise DataError(source, f"label {ex.label!r} never occurs in train",
                             line=ex.line or None, field=field, expected=f"one of {sorted(known)}")
+
+
+def _held_out(examples: list[Example], n_cut: int, seed: int, split: str,
+              source: str) -> tuple[list[Example], list[Example], str]:
+    """(keep, cut, how): ``_cut`` for a dev or test split, with the copies of a text (and pair) on one side
+    together, so no held-out text is one that train holds too (an SMS spam file repeats one message up to 30
+    times). ``n_cut`` counts examples; with copies it is met on average, cutting that share of distinct texts."""
+    copies: dict[tuple[str, str | None], list[Example]] = {}
+    for ex in examples:
+        copies.setdefault((ex.text, ex.text_pair), []).append(ex)
+    if len(copies) == len(examples) or not n_cut:  # no copies: the cut of earlier versions
+        keep, cut, how = _cut(examples, n_cut, seed)
+        check_cut(cut, n_cut, split, source, "examples", "label")
+        return keep, cut, how
+    firsts = [group[0] for group in copies.values()]  # each text stands for its copies, with its first label
+    n_texts = max(1, round(n_cut * len(firsts) / len(examples)))
+    keep, cut, how = _cut(firsts, n_texts, seed)
+    check_cut(cut, n_texts, split, source, "distinct texts", "label")
+
+    def with_copies(part: list[Example]) -> list[Example]:
+        return [ex for first in part for ex in copies[first.text, first.text_pair]]
+
+    return with_copies(keep), with_copies(cut), f"{how}; copies of a text kept together"
 
 
 def _cut(examples: list[Example], n_cut: int, seed: int) -> tuple[list[Example], list[Example], str]:

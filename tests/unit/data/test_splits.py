@@ -115,6 +115,28 @@ def test_integer_labels_sort_numerically(tmp_path):
     assert load_splits(str(tmp_path)).labels == ["1", "2", "10"]
 
 
+def test_copies_of_a_text_are_cut_together_so_no_held_out_text_is_in_train(tmp_path):
+    """A file that repeats texts (SMS spam sends one message many times) had 10% of its test split in train."""
+    texts_ = [(f"spam offer {i % 15}", "spam") for i in range(150)] + [(f"hello {i}", "ham") for i in range(250)]
+    texts_ += [(f"hello {i}", "ham") for i in range(0, 250, 5)]  # 50 hams repeated once
+    path = write_jsonl(tmp_path / "sms.jsonl", texts_)
+    splits = load_splits(str(path), seed=3)
+    train = {ex.text for ex in splits.train}
+    for held in (splits.dev, splits.test):
+        assert not train & {ex.text for ex in held}
+        assert 30 <= len(held) <= 60 and {ex.label for ex in held} == {"ham", "spam"}  # ~45 of 450, both classes
+    assert len(splits.train) + len(splits.dev) + len(splits.test) == 450
+    assert "copies of a text kept together" in splits.sources["test"]
+    assert Counter(ex.text for ex in splits.test)["spam offer 0"] in (0, 10)  # all ten copies, or none
+
+
+def test_a_pair_is_a_copy_only_with_the_same_hypothesis(tmp_path):
+    path = tmp_path / "nli.jsonl"
+    path.write_text("".join(json.dumps({"premise": "p", "hypothesis": f"h{i}", "label": "ab"[i % 2]}) + "\n"
+                            for i in range(40)))
+    assert "copies" not in load_splits(str(path)).sources["test"]  # 40 distinct pairs: the plain cut
+
+
 # --- label checks -----------------------------------------------------------------------------
 
 def test_one_class_in_train(tmp_path):
