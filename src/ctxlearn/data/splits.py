@@ -171,24 +171,32 @@ def _check_known_labels(examples: list[Example], known: set[str], source: str, f
 def _held_out(examples: list[Example], n_cut: int, seed: int, split: str,
               source: str) -> tuple[list[Example], list[Example], str]:
     """(keep, cut, how): ``_cut`` for a dev or test split, with the copies of a text (and pair) on one side
-    together, so no held-out text is one that train holds too (an SMS spam file repeats one message up to 30
-    times). ``n_cut`` counts examples; with copies it is met on average, cutting that share of distinct texts."""
-    copies: dict[tuple[str, str | None], list[Example]] = {}
-    for ex in examples:
-        copies.setdefault((ex.text, ex.text_pair), []).append(ex)
-    if len(copies) == len(examples) or not n_cut:  # no copies: the cut of earlier versions
-        keep, cut, how = _cut(examples, n_cut, seed)
-        check_cut(cut, n_cut, split, source, "examples", "label")
-        return keep, cut, how
-    firsts = [group[0] for group in copies.values()]  # each text stands for its copies, with its first label
-    n_texts = max(1, round(n_cut * len(firsts) / len(examples)))
-    keep, cut, how = _cut(firsts, n_texts, seed)
-    check_cut(cut, n_texts, split, source, "distinct texts", "label")
+    together (``distinct``), so no held-out text is one that train holds too."""
+    firsts, with_copies = distinct(examples, lambda ex: (ex.text, ex.text_pair))
+    copies = len(firsts) < len(examples)
+    n_firsts = share(n_cut, len(firsts), len(examples))
+    keep, cut, how = _cut(firsts, n_firsts, seed)
+    check_cut(cut, n_firsts, split, source, "distinct texts" if copies else "examples", "label")
+    return with_copies(keep), with_copies(cut), how + ("; copies of a text kept together" if copies and n_cut else "")
 
-    def with_copies(part: list[Example]) -> list[Example]:
-        return [ex for first in part for ex in copies[first.text, first.text_pair]]
 
-    return with_copies(keep), with_copies(cut), f"{how}; copies of a text kept together"
+def distinct(items: Sequence[T], key: Callable[[T], Any]) -> tuple[list[T], Callable[[list[T]], list[T]]]:
+    """The first item of each ``key`` (one text; an SMS spam file repeats a message up to 30 times), and a
+    function from a part of those firsts to that part with every copy, each after its first: a split cut
+    from the firsts holds all copies of a text or none. Without copies the part is returned as it is."""
+    copies: dict[Any, list[T]] = {}
+    for item in items:
+        copies.setdefault(key(item), []).append(item)
+
+    def with_copies(part: list[T]) -> list[T]:
+        return [item for first in part for item in copies[key(first)]]
+
+    return [group[0] for group in copies.values()], with_copies
+
+
+def share(n_cut: int, n_firsts: int, n_items: int) -> int:
+    """How many of ``n_firsts`` distinct texts to cut for about ``n_cut`` of ``n_items`` items (at least one)."""
+    return max(1, round(n_cut * n_firsts / n_items)) if n_cut else 0
 
 
 def _cut(examples: list[Example], n_cut: int, seed: int) -> tuple[list[Example], list[Example], str]:

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ctxlearn.data.example import TaggedSentence
-from ctxlearn.data.splits import check_cut, cut_source, find_split_files, seeded_cut
+from ctxlearn.data.splits import check_cut, cut_source, distinct, find_split_files, seeded_cut, share
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, normalise, read_tagged
 from ctxlearn.data.tags import bio_labels, detect_scheme, entity_spans
 from ctxlearn.errors import DataError
@@ -92,9 +92,13 @@ def load_tagged_splits(spec: str, options: TagOptions = TagOptions(), *, seed: i
     for split, fraction in (("test", test_fraction), ("dev", dev_fraction)):
         if split not in parts:
             n_cut = max(1, round(fraction * n_file)) if fraction else 0
-            parts["train"], parts[split] = seeded_cut(parts["train"], n_cut, seed, _sentence_types)
-            check_cut(parts[split], n_cut, split, sources["train"], "sentences", "entity type")
-            sources[split] = cut_source(split, fraction, sources["train"], f"random, seed {seed}")
+            firsts, with_copies = distinct(parts["train"], lambda s: s.tokens)  # copies of a sentence stay together
+            together = "; copies of a sentence kept together" if len(firsts) < len(parts["train"]) else ""
+            n_firsts = share(n_cut, len(firsts), len(parts["train"]))
+            keep, cut = seeded_cut(firsts, n_firsts, seed, _sentence_types)
+            check_cut(cut, n_firsts, split, sources["train"], "sentences", "entity type")
+            parts["train"], parts[split] = with_copies(keep), with_copies(cut)
+            sources[split] = cut_source(split, fraction, sources["train"], f"random, seed {seed}{together}")
     types = _types(parts, sources)
     return TaggedSplits(parts["train"], parts["dev"], parts["test"], bio_labels(types), scheme, sources)
 

@@ -202,6 +202,18 @@ def test_one_file_is_cut_at_random_with_a_seed(tmp_path):
     assert len(capped.train) == 10 and capped.dev == a.dev and "10 of" in capped.sources["train"]
 
 
+def test_copies_of_a_sentence_are_cut_together(tmp_path):
+    sentences = [[(f"w{i}", "O"), ("Ada", "B-PER")] for i in range(60)] + [[("Reuters", "B-ORG"), ("said", "O")]] * 20
+    path = write(tmp_path, "all.conll", conll(*sentences))
+    for seed in range(5):
+        splits = load_tagged_splits(str(path), seed=seed)
+        train = {s.tokens for s in splits.train}
+        assert not train & {s.tokens for s in splits.dev + splits.test}, seed
+        assert ("Reuters", "said") in train  # its type's only sentence stays in train, with all 20 copies
+        assert len(splits.train) + len(splits.dev) + len(splits.test) == 80 and 4 <= len(splits.test) <= 8
+        assert splits.sources["test"].endswith("; copies of a sentence kept together)")
+
+
 def test_an_entity_type_in_one_sentence_stays_in_train(tmp_path):
     # a plain shuffled cut sent the one ORG sentence to dev or test in 12 of these 40 seeds, and the run
     # failed naming "10% of t.conll (random, seed 1):61" as if it were a file
