@@ -58,8 +58,9 @@ class DataOptions:
     text_field: str = opt("text", "column/key holding the text (premise/hypothesis are found automatically)")
     text_pair_field: str | None = opt(None, "column/key holding the second text of a pair task")
     label_field: str = opt("label", "column/key holding the label")
-    dev_fraction: float = opt(0.1, "share of train held out as dev when no dev file is given")
-    test_fraction: float = opt(0.1, "share of train held out as test when no test file is given")
+    dev_fraction: float = opt(0.1, "share of train held out as dev when no dev file is given (stratified by label "
+                                   "and seeded; every copy of a repeated text goes to the same side)")
+    test_fraction: float = opt(0.1, "share of train held out as test when no test file is given (cut as dev is)")
 
     def __post_init__(self) -> None:
         for name in ("dev_fraction", "test_fraction"):
