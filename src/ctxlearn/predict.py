@@ -128,7 +128,14 @@ class Predictor:
             row["text_pair"] = ex.text_pair
         row["label"] = self.labels[int(p.argmax())]
         row.update({f"p_{lab}": round(float(v), 6) for lab, v in zip(self.labels, p)})
-        return row
+        return with_inputs(row, ex.others)
+
+
+def with_inputs(row: dict[str, Any], others: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    """``row`` with the input row's other columns after its line, each as it was named, or as
+    ``input_NAME`` where the output has that name already (a gold ``label`` beside the predicted one)."""
+    inputs = {(f"input_{k}" if k in row else k): v for k, v in others}
+    return {"line": row["line"], **inputs, **{k: v for k, v in row.items() if k != "line"}}
 
 
 def own_test_split(path: Path, manifest: dict[str, Any], cut: Callable[[str], Any],
@@ -205,7 +212,7 @@ def read_unlabelled(src: Path, fields: Fields) -> list[Example]:
     lines of a .txt file or of standard input (``-``), one text each (single-text models)."""
     check_input_type(src, READERS)
     if not is_text_lines(src):
-        return read_examples(src, replace(fields, label=None))
+        return read_examples(src, replace(fields, label=None, others=True))
     if fields.text_pair:
         raise DataError(src, "a .txt file (or -, standard input) holds one text per line, and this model reads pairs",
                         expected=f"a .csv, .tsv or .jsonl file with the fields {fields.text!r} and {fields.text_pair!r}")

@@ -184,6 +184,8 @@ def test_eval_and_predict_read_a_file_with_other_column_names(tiny_run: Path, to
     predicted = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
     from_jsonl = [json.loads(line) for line in (tmp_path / "q.jsonl").read_text().splitlines()]
     assert [r.pop("line") for r in predicted] == [r.pop("line") + 1 for r in from_jsonl]  # the CSV has a header line
+    # each file's gold column comes through as it was named, or as input_label beside the predicted label
+    assert [r.pop("gold") for r in predicted] == [r.pop("input_label") for r in from_jsonl] == [r["label"] for r in rows]
     assert predicted == from_jsonl and len(predicted) == len(rows)
 
     assert main(["eval", str(tiny_run), "--data", str(renamed), "--text-pair-field", "gold"]) == 2

@@ -63,6 +63,21 @@ def test_a_classifier_labels_a_txt_file_one_text_per_line(tiny_run: Path, tmp_pa
     assert [r["p_positive"] for r in rows] == pytest.approx(probs[:, 1].tolist(), abs=1e-6)
 
 
+def test_predictions_carry_the_input_rows_other_columns(tiny_run: Path, tmp_path: Path) -> None:
+    """An id column was dropped, so predictions could be matched to their inputs only by line number."""
+    src = tmp_path / "in.csv"
+    src.write_text('id,text,p_positive,note\nA7,good great film,0.5,x\nB9,"awful, sad plot",,\n')
+    dst = tmp_path / "out.csv"
+    assert open_predictor(tiny_run).predict_file(src, dst) == 2
+    with dst.open(newline="") as fh:
+        out = list(csv.DictReader(fh))
+    assert list(out[0]) == ["line", "id", "input_p_positive", "note", "text", "label", "p_negative", "p_positive"]
+    assert [(r["id"], r["input_p_positive"], r["note"], r["text"]) for r in out] == [
+        ("A7", "0.5", "x", "good great film"), ("B9", "", "", "awful, sad plot")]
+    assert float(out[0]["p_positive"]) == pytest.approx(float(open_predictor(tiny_run).predict_texts(
+        ["good great film"])[0]["p_positive"]), abs=1e-6)
+
+
 def test_an_output_type_it_cannot_write_is_refused_before_labelling(tiny_run: Path, tmp_path: Path, capsys) -> None:
     """--output preds.xlsx wrote JSON Lines under the spreadsheet's name, which Excel then failed to open."""
     src = tmp_path / "texts.txt"

@@ -2,7 +2,7 @@
 where it came from."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ctxlearn.data.words import join_words
@@ -14,6 +14,7 @@ class Example:
     label: str
     text_pair: str | None = None
     line: int = 0  # 1-based line in the source file, for error messages
+    others: tuple[tuple[str, Any], ...] = ()  # the row's other columns, read for predict (``Fields.others``)
 
 
 NLI_FIELDS = ("premise", "hypothesis")  # a text pair found without flags, when there is no `text` field
@@ -33,16 +34,18 @@ def label_name(value: Any) -> str | None:
 @dataclass(frozen=True)
 class Fields:
     """Which column or key holds what. ``text_pair=None`` means single-text examples;
-    ``label=None`` reads unlabelled input (for prediction)."""
+    ``label=None`` reads unlabelled input (for prediction); ``others`` keeps every other column of a row
+    on its example (``Example.others``), which predict copies to its output (ids, gold labels)."""
 
     text: str = "text"
     label: str | None = "label"
     text_pair: str | None = None
+    others: bool = False
 
     def resolve(self, available: list[str]) -> "Fields":
         """Fall back to premise/hypothesis when the default text field is absent (NLI files)."""
         if self.text == "text" and "text" not in available and set(NLI_FIELDS) <= set(available):
-            return Fields(text=NLI_FIELDS[0], label=self.label, text_pair=self.text_pair or NLI_FIELDS[1])
+            return replace(self, text=NLI_FIELDS[0], text_pair=self.text_pair or NLI_FIELDS[1])
         return self
 
     def for_model(self, text_pairs: bool) -> "Fields":

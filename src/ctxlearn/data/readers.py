@@ -70,7 +70,9 @@ def _example(record: dict[str, Any], fields: Fields, path: Path, line: int) -> E
     text = _text_value(record.get(fields.text), path, line, fields.text)
     pair = _text_value(record.get(fields.text_pair), path, line, fields.text_pair) if fields.text_pair else None
     label = _label_of(record.get(fields.label), path, line, fields.label) if fields.label else ""
-    return Example(text=text, label=label, text_pair=pair, line=line)
+    read = (fields.text, fields.text_pair, fields.label)
+    others = tuple((k, v) for k, v in record.items() if k not in read) if fields.others else ()
+    return Example(text=text, label=label, text_pair=pair, line=line, others=others)
 
 
 def _check_fields(present: list[str], fields: Fields, path: Path, line: int) -> None:
