@@ -18,6 +18,7 @@ import numpy as np
 from ctxlearn.artifact import folder_stamp, load_classifier
 from ctxlearn.config import check_long_inputs, load_yaml, reading
 from ctxlearn.data.example import Example, Fields
+from ctxlearn.data.inspect import count
 from ctxlearn.data.readers import READERS, check_input_type, is_text_lines, read_examples, text_lines
 from ctxlearn.data.splits import Splits, content_hash, load_splits
 from ctxlearn.errors import ConfigError, CtxlearnError, DataError
@@ -150,8 +151,8 @@ def own_test_split(path: Path, manifest: dict[str, Any], cut: Callable[[str], An
         return None
     if hash_of(test) != manifest.get("data_sha256", {}).get("test"):
         return None
-    say(f"{path} is the file this run was trained on; scoring its test split ({len(test)} rows, cut as the run "
-        "cut it), not its training rows. Give a held-out file to score other data.")
+    say(f"{path} is the file this run was trained on; scoring its test split ({count(len(test), 'row')}, cut as "
+        "the run cut it), not its training rows. Give a held-out file to score other data.")
     return test
 
 

@@ -22,16 +22,17 @@ def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int
         info: dict[str, Any] = {"n": len(exs), "labels": {lab: counts.get(lab, 0) for lab in splits.labels}}
         dupes = info["duplicates"] = _duplicates(exs, _example_key)
         if dupes:
-            warnings.append(f"{name}: {dupes} duplicate texts")
+            warnings.append(f"{name}: {count(dupes, 'duplicate text')}")
         if tokenizer is not None and exs:
             pairs = [ex.text_pair for ex in exs] if exs[0].text_pair is not None else None
             info["tokens"] = _lengths(tokenizer([ex.text for ex in exs], pairs)["input_ids"], max_length)
             if info["tokens"]["over_max"]:
-                warnings.append(f"{name}: {info['tokens']['over_max']} examples longer than max_length {max_length} "
-                                "will be truncated (train --long-inputs windows reads them whole)")
+                over = count(info["tokens"]["over_max"], "example")
+                warnings.append(f"{name}: {over} longer than max_length {max_length} will be truncated "
+                                "(train --long-inputs windows reads them whole)")
         report["splits"][name] = info
     warnings += (_imbalance(report["splits"]["train"]["labels"]) + small_splits(splits)
-                 + _overlap(splits, _example_key, "examples"))
+                 + _overlap(splits, _example_key, "example"))
     report["warnings"] = warnings
     return report
 
@@ -47,15 +48,16 @@ def inspect_tagged(splits: TaggedSplits, tokenizer: Any | None = None, max_lengt
         info: dict[str, Any] = {"n": len(sentences), "labels": {t: counts.get(t, 0) for t in splits.types},
                                 "duplicates": _duplicates(sentences, _sentence_key)}
         if info["duplicates"]:
-            warnings.append(f"{name}: {info['duplicates']} duplicate sentences")
+            warnings.append(f"{name}: {count(info['duplicates'], 'duplicate sentence')}")
         if tokenizer is not None and sentences:
             ids = tokenizer([list(s.tokens) for s in sentences], is_split_into_words=True)["input_ids"]
             info["tokens"] = _lengths(ids, max_length)
             if info["tokens"]["over_max"]:
-                warnings.append(f"{name}: {info['tokens']['over_max']} sentences longer than max_length {max_length} "
-                                "tokens are tagged in overlapping windows")
+                over = count(info["tokens"]["over_max"], "sentence")
+                warnings.append(f"{name}: {over} longer than max_length {max_length} tokens are tagged in "
+                                "overlapping windows")
         report["splits"][name] = info
-    report["warnings"] = warnings + _overlap(splits, _sentence_key, "sentences")
+    report["warnings"] = warnings + _overlap(splits, _sentence_key, "sentence")
     return report
 
 
@@ -94,8 +96,13 @@ def small_split(name: str, n: int) -> str | None:
     """What scores on ``n`` examples of split ``name`` are worth, where that is under a point each."""
     if not 0 < n < SMALL_SPLIT:
         return None
-    return (f"{name}: {n} example{'s' * (n != 1)} (one is {100 / n:.1f} points of accuracy); {_ON_SO_FEW[name]}: "
+    return (f"{name}: {count(n, 'example')} (one is {100 / n:.1f} points of accuracy); {_ON_SO_FEW[name]}: "
             f"{SMALL_SPLIT} or more score finer (report.md gives accuracy's 95% interval)")
+
+
+def count(n: int, unit: str) -> str:
+    """``n`` of ``unit``, plural unless one: "1 example", "3 examples"."""
+    return f"{n} {unit}{'' if n == 1 else 's'}"
 
 
 def _example_key(ex: Any) -> Any:
@@ -117,7 +124,8 @@ def _overlap(splits: Any, key: Callable[[Any], Any], unit: str) -> list[str]:
     for name in ("dev", "test"):
         shared = sum(key(x) in train for x in getattr(splits, name))
         if shared:
-            out.append(f"{name}: {shared} {unit} also appear in train (scores will be optimistic)")
+            verb = "appears" if shared == 1 else "appear"
+            out.append(f"{name}: {count(shared, unit)} also {verb} in train (scores will be optimistic)")
     return out
 
 

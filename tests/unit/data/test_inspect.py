@@ -87,7 +87,7 @@ def test_dev_overlap_and_duplicates_in_every_split():
     report = inspect_splits(splits)
     assert report["splits"]["dev"]["duplicates"] == 1
     assert report["splits"]["test"]["duplicates"] == 2
-    assert any(w.startswith("dev:") and "1 examples also appear in train" in w for w in report["warnings"])
+    assert any(w.startswith("dev:") and "1 example also appears in train" in w for w in report["warnings"])
     assert not any("also appear" in w and w.startswith("test:") for w in report["warnings"])
 
 
@@ -97,7 +97,7 @@ def test_pairs_duplicate_and_overlap_on_text_and_pair_together():
     report = inspect_splits(Splits(train, [ex("q", "y", "h")], test, ["n", "y"]))
     assert report["pair"] is True
     assert report["splits"]["train"]["duplicates"] == 0
-    assert any(w.startswith("test:") and "1 examples also appear" in w for w in report["warnings"])
+    assert any(w.startswith("test:") and "1 example also appears" in w for w in report["warnings"])
 
 
 @pytest.mark.parametrize("big, warned", [(int(IMBALANCE_RATIO) * 2, False), (int(IMBALANCE_RATIO) * 2 + 1, True)])
@@ -158,7 +158,7 @@ def test_format_report_lists_splits_sources_and_warnings():
         assert any(line.startswith(name) and f" {n} examples" in line and f"[data/{name}.csv]" in line
                    for line in lines)
     assert "labels: x 1, y 1" in text
-    assert "warning: train: 1 duplicate texts" in text
+    assert "warning: train: 1 duplicate text\n" in text
 
 
 class FakeWordTokenizer:
@@ -189,9 +189,9 @@ def test_tagging_data_counts_entities_per_type_lengths_duplicates_and_overlap():
     assert report["splits"]["train"]["duplicates"] == 1 and report["splits"]["train"]["tokens"]["max"] == 6
     assert report["splits"]["test"]["tokens"]["over_max"] == 1  # 9 words + 2 specials > 10
     assert report["warnings"] == [
-        "train: 1 duplicate sentences",
-        "test: 1 sentences longer than max_length 10 tokens are tagged in overlapping windows",
-        "test: 1 sentences also appear in train (scores will be optimistic)"]
+        "train: 1 duplicate sentence",
+        "test: 1 sentence longer than max_length 10 tokens are tagged in overlapping windows",
+        "test: 1 sentence also appears in train (scores will be optimistic)"]
     text = format_report(report)
     assert "entity types: LOC, PER  (tags read as BIO)" in text and "train       3 sentences  [t.conll]" in text
     assert "      entities: LOC 2, PER 2" in text
