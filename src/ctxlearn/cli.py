@@ -366,6 +366,18 @@ def main(argv: list[str] | None = None) -> int:
         hint = ON_INTERRUPT.get(args.command, "")
         print(f"ctxlearn: interrupted{'; ' + hint if hint else ''}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ctxlearn predict ... --output - | head`: the reader has gone; say nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
+        return 1
+    except OSError as err:  # the file system refused: no permission, a full disk, a file where a folder goes
+        print(f"ctxlearn: error: {os_error(err)}", file=sys.stderr)
+        return 1
+
+
+def os_error(err: OSError) -> str:
+    """An operating-system error as one line: what failed, on which path."""
+    paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
+    return f"{paths}: {err.strerror or err}" if paths else str(err.strerror or err)
 
 
 # What an interrupted command kept, and how to go on from it.

@@ -217,3 +217,12 @@ def test_training_logs_plain_lines_where_stderr_is_no_terminal(tiny_bert: Path, 
     err = capsys.readouterr().err
     assert "\r" not in err and "{'loss'" not in err  # no progress bar redraws, no raw log dicts
     assert "[ctxlearn] step 5/10 (epoch 1.00): loss " in err and "[ctxlearn] epoch 2 dev accuracy " in err
+
+
+def test_a_folder_it_cannot_create_is_one_line_naming_the_path(tiny_bert: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "afile").write_text("")
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(20)))
+    out = tmp_path / "afile" / "run"
+    assert main(["train", "--data", str(data), "--model", str(tiny_bert), "--method", "head", "--out", str(out)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == f"ctxlearn: error: {out}.partial: Not a directory"

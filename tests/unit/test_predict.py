@@ -5,6 +5,8 @@ import csv
 import io
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -235,3 +237,16 @@ def test_kept_parts_of_another_run_are_not_read(tiny_run: Path, tmp_path: Path) 
     new.part = 3
     new.predict_proba = lambda examples: labelled.append(len(examples)) or real(examples)
     assert new.predict_file(src, dst) == 4 and labelled == [3, 1]  # nothing read back
+
+
+def test_a_reader_that_stops_early_ends_predict_quietly(tiny_run: Path, tmp_path: Path) -> None:
+    """`ctxlearn predict ... --output - | head -1` printed a BrokenPipeError traceback."""
+    src = tmp_path / "many.txt"
+    src.write_text("good great film and a long line to fill the pipe quickly\n" * 3000)  # ~400 KB of output
+    proc = subprocess.Popen([sys.executable, "-m", "ctxlearn", "predict", str(tiny_run), "--input", str(src),
+                             "--output", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert json.loads(proc.stdout.readline())["line"] == 1
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1 and "Traceback" not in err and "Error" not in err
+
