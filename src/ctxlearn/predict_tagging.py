@@ -8,7 +8,8 @@ Raw text is split into words by ``ctxlearn.data.words.split_words`` (runs of let
 apostrophes inside them kept; every other non-space character a word of its own). Each output line
 holds the text, its words, their tags and the entities: type, text and character offsets
 (``start`` inclusive, ``end`` exclusive) into the raw text, or, for pre-tokenised input, into the
-words joined by single spaces.
+words joined by single spaces. A JSON line's other keys (an id; gold ``tags`` as ``input_tags``) come
+after the input's line number, as ``predict.with_inputs`` places them.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, read_bio, read_tagg
 from ctxlearn.data.tagged_splits import TaggedSplits, load_tagged_splits, tagged_hash
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import DataError
-from ctxlearn.predict import STDOUT, label_file, own_test_split
+from ctxlearn.predict import STDOUT, label_file, own_test_split, with_inputs
 from ctxlearn.tasks.tagging import TagPredictions, Tagging, entities, word_logits
 from ctxlearn.train.windows import EncodedTags, encode_tags
 
@@ -91,8 +92,8 @@ class TaggingPredictor:
     @staticmethod
     def _row(sentence: TaggedSentence, tags: list[str]) -> dict[str, Any]:
         text, _ = sentence.char_offsets()
-        return {"line": sentence.line, "text": text, "tokens": list(sentence.tokens), "tags": tags,
-                "entities": entities(sentence, tags)}
+        return with_inputs({"line": sentence.line, "text": text, "tokens": list(sentence.tokens), "tags": tags,
+                            "entities": entities(sentence, tags)}, sentence.others)
 
 
 def read_unlabelled(path: Path) -> list[TaggedSentence]:

@@ -32,11 +32,14 @@ def test_train_eval_predict(tiny_bert: Path, toy_conll: Path, tmp_path: Path, ca
     assert "F1" in capsys.readouterr().out
 
     src = tmp_path / "in.jsonl"
-    src.write_text(json.dumps({"tokens": ["the", "movie", "was", "really", "nice"]}) + "\n"
-                   + json.dumps({"text": "The plot was bad, the acting great."}) + "\n")
+    src.write_text(json.dumps({"id": 7, "tokens": ["the", "movie", "was", "really", "nice"], "tags": ["O"] * 5})
+                   + "\n" + json.dumps({"text": "The plot was bad, the acting great.", "id": 8}) + "\n")
     dst = tmp_path / "out.jsonl"
     assert main(["predict", str(out), "--input", str(src), "--output", str(dst)]) == 0
     tokens_row, text_row = [json.loads(line) for line in dst.read_text().splitlines()]
+    # each line's other keys come through after its line number; gold tags beside the predicted ones
+    assert list(tokens_row)[:3] == ["line", "id", "input_tags"] and tokens_row["input_tags"] == ["O"] * 5
+    assert (tokens_row["id"], text_row["id"], list(text_row)[:3]) == (7, 8, ["line", "id", "text"])
     assert tokens_row["text"] == "the movie was really nice" and len(tokens_row["tags"]) == 5
     assert tokens_row["entities"] == [{"type": "POS", "text": "really nice", "start": 14, "end": 25, "tokens": [3, 5]}]
     assert text_row["tokens"] == ["The", "plot", "was", "bad", ",", "the", "acting", "great", "."]

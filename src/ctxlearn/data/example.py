@@ -64,6 +64,7 @@ class TaggedSentence:
     lines: tuple[int, ...]
     text: str | None = None
     offsets: tuple[tuple[int, int], ...] | None = None
+    others: tuple[tuple[str, Any], ...] = ()  # an unlabelled JSON line's other keys, which predict copies out
 
     @property
     def line(self) -> int:

@@ -9,7 +9,7 @@ may also be written ``[start, end, label]``, and its type may be called ``type``
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -64,12 +64,15 @@ def read_tagged_jsonl(path: Path, options: TagOptions) -> list[TaggedSentence]:
     out = []
     for line, record in json_records(path, JSONL_EXAMPLE):
         if "tokens" in record:
-            out.append(_from_tokens(record, options.labelled, path, line))
+            sentence, read = _from_tokens(record, options.labelled, path, line), "tokens"
         elif "text" in record:
-            out.append(_from_text(record, options.labelled, path, line))
+            sentence, read = _from_text(record, options.labelled, path, line), "text"
         else:
             raise DataError(path, f"neither 'tokens' nor 'text' among the fields ({', '.join(record) or 'none'})",
                             line=line, expected=f"{JSONL_EXAMPLE} or {{\"text\": \"...\", \"entities\": [...]}}")
+        if not options.labelled:  # input to tag: its other keys (ids, gold tags) go out with the predictions
+            sentence = replace(sentence, others=tuple((k, v) for k, v in record.items() if k != read))
+        out.append(sentence)
     return out
 
 
