@@ -34,6 +34,20 @@ from ctxlearn.models.registry import ModelSource, load_encoder
 from ctxlearn.tasks import TASKS
 
 
+def versions() -> dict[str, str]:
+    """The versions a run folder was made with, for its manifest: ctxlearn and the libraries it trains on."""
+    import platform
+
+    import peft
+    import torch
+    import transformers
+
+    from ctxlearn import __version__
+
+    return {"ctxlearn": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "transformers": transformers.__version__, "peft": peft.__version__}
+
+
 def weights_sha256(model_dir: str) -> str | None:
     """sha256 of a local model folder's weights: its safetensors files, else its PyTorch .bin files
     (None for Hub models)."""

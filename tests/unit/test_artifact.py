@@ -118,3 +118,14 @@ def test_out_may_not_hold_the_input(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="which this command reads"):
         check_out(tmp_path / "runs", reads=data)
     check_out(tmp_path / "elsewhere", reads=data)
+
+
+def test_the_manifest_names_the_versions_it_was_made_with(tiny_run: Path) -> None:
+    """The manifest listed python, torch, transformers and peft, but not the ctxlearn that cut the splits."""
+    import peft
+    import torch
+
+    from ctxlearn import __version__
+
+    got = read_manifest(tiny_run)["versions"]
+    assert (got["ctxlearn"], got["torch"], got["peft"]) == (__version__, torch.__version__, peft.__version__)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import platform
 import resource
 import shutil
 import time
@@ -17,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ctxlearn.artifact import check_out, weights_sha256, write_atomically
+from ctxlearn.artifact import check_out, versions, weights_sha256, write_atomically
 from ctxlearn.config import save_yaml, to_dict
 from ctxlearn.data import Example, Fields, Splits, load_splits
 from ctxlearn.data.inspect import small_split
@@ -142,15 +141,13 @@ def icl_summary(metrics: dict[str, Any], manifest: dict[str, Any], out: Path) ->
 
 def _manifest(cfg: IclConfig, splits: Splits, source: ModelSource, weights_sha: str, bf16: bool, model: torch.nn.Module,
               start: float, infer_s: float, n_scored: int) -> dict[str, Any]:
-    import transformers
-
     return {
         "ctxlearn_manifest": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "data": cfg.data, "model": cfg.model, "method": "icl", "seed": cfg.seed, "bf16": bf16,
         "model_source": dataclasses.asdict(source), "base_weights_sha256": weights_sha,
         "labels": splits.labels, "data_sources": splits.sources, "data_sha256": splits.hashes,
         "text_pairs": splits.is_pair,  # what predict and serve must be given
-        "versions": {"python": platform.python_version(), "torch": torch.__version__, "transformers": transformers.__version__},
+        "versions": versions(),
         "cost": {"trainable_params": 0, "total_params": sum(p.numel() for p in model.parameters()),
                  "train_seconds": 0.0, "wall_seconds": time.time() - start, "train_tokens_per_s": 0.0,
                  "inference_seconds": infer_s, "examples_per_s": n_scored / infer_s if infer_s else 0.0,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 import resource
 import shutil
 import time
@@ -14,7 +13,7 @@ import numpy as np
 import torch
 from transformers.trainer_utils import get_last_checkpoint
 
-from ctxlearn.artifact import check_out, save_weights, weights_sha256, write_atomically
+from ctxlearn.artifact import check_out, save_weights, versions, weights_sha256, write_atomically
 from ctxlearn.config import TrainConfig, from_dict, reading, save_yaml, to_dict
 from ctxlearn.data import Splits
 from ctxlearn.data.inspect import imbalanced, small_splits
@@ -338,9 +337,6 @@ def summary(metrics: dict[str, Any], manifest: dict[str, Any], out: Path) -> dic
 
 def _manifest(cfg: TrainConfig, task: Task, splits: Splits, source: Any, method: Method, bf16: bool,
               stats: dict[str, Any], params: tuple[int, int], start: float) -> dict[str, Any]:
-    import peft
-    import transformers
-
     train_s = float(stats["train_seconds"])
     return {
         "ctxlearn_manifest": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -349,8 +345,7 @@ def _manifest(cfg: TrainConfig, task: Task, splits: Splits, source: Any, method:
         "base_weights_sha256": weights_sha256(source.path),
         "labels": splits.labels, "data_sources": splits.sources, "data_sha256": splits.hashes,
         "text_pairs": bool(getattr(splits, "is_pair", False)),  # what predict and serve must be given
-        "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "transformers": transformers.__version__, "peft": peft.__version__},
+        "versions": versions(),
         "training": {k: v for k, v in stats.items()},
         "cost": {"trainable_params": params[0], "total_params": params[1], "train_seconds": train_s,
                  "wall_seconds": time.time() - start,
