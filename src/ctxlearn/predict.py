@@ -23,7 +23,7 @@ from ctxlearn.data.readers import READERS, check_input_type, is_text_lines, read
 from ctxlearn.data.splits import Splits, content_hash, load_splits
 from ctxlearn.errors import ConfigError, CtxlearnError, DataError
 from ctxlearn.evaluate import classification_metrics
-from ctxlearn.train.dist import part_progress, say
+from ctxlearn.train.dist import part_progress, say, warn
 from ctxlearn.train.encode import encode
 from ctxlearn.train.run import predict_proba
 
@@ -150,6 +150,10 @@ def own_test_split(path: Path, manifest: dict[str, Any], cut: Callable[[str], An
     except CtxlearnError:  # a file too small or too uniform to cut is not one a run was cut from
         return None
     if hash_of(test) != manifest.get("data_sha256", {}).get("test"):
+        if path.name == Path(str(manifest.get("data", ""))).name:
+            warn(f"{path} has the name of the file this run cut its splits from ({manifest['data']}), but not the "
+                 "run's test split (the file has changed, or another ctxlearn version cut it): scoring every row, "
+                 "which may include rows the run trained on")
         return None
     say(f"{path} is the file this run was trained on; scoring its test split ({count(len(test), 'row')}, cut as "
         "the run cut it), not its training rows. Give a held-out file to score other data.")

@@ -208,7 +208,12 @@ def test_eval_on_the_file_a_run_was_cut_from_scores_its_test_split(tiny_bert: Pa
     held_out.write_text((toy_data / "test.jsonl").read_text())
     assert main(["eval", str(out), "--data", str(held_out), "--json"]) == 0
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["test_n"] == 40 and "trained on" not in captured.err
+    assert json.loads(captured.out)["test_n"] == 40 and "trained on" not in captured.err and "warning" not in captured.err
+    whole.write_text(whole.read_text() + '{"text": "one more row", "label": "positive"}\n')  # the file has changed
+    assert main(["eval", str(out), "--data", str(whole), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["test_n"] == 241  # every row, training rows too, and it says so
+    assert ("warning: " + str(whole) + " has the name of the file this run cut its splits from") in captured.err
 
 
 def test_training_logs_plain_lines_where_stderr_is_no_terminal(tiny_bert: Path, toy_data: Path, tmp_path: Path,
