@@ -2,6 +2,7 @@
 cell's own), skipped when already finished so an interrupted comparison resumes where it stopped."""
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -40,6 +41,26 @@ def cell_result(folder: Path) -> dict[str, Any] | None:
                features_cached=manifest.get("training", {}).get("features_cached"),
                predict_ms_per_example=manifest["cost"].get("predict_ms_per_example"))
     return res
+
+
+def kept_result(folder: Path, key: str) -> dict[str, Any] | None:
+    """A finished cell's summary, if it ran as ``key`` says it must now (``cell_key``); None otherwise."""
+    stamp = folder.with_name(folder.name + ".key")
+    return cell_result(folder) if stamp.is_file() and stamp.read_text() == key else None
+
+
+def cell_key(args: list[str], data: str) -> str:
+    """What a cell's result stands for: its command line (budget, flags, seed), the bytes of its data and
+    the ctxlearn version (which decides how a file is cut). A finished cell is kept only while its key
+    holds: an edited data file or another --budget runs it again, rather than mixing old and new cells."""
+    from ctxlearn import __version__
+
+    h = hashlib.sha256("\0".join([__version__, *args]).encode())
+    path = Path(data)
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
+    for f in files:  # builtin:NAME has no files: its name, in args, stands for it
+        h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
 
 
 def artifact_mb(folder: Path) -> float:

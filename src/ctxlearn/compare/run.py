@@ -9,7 +9,7 @@ from typing import Any
 from ctxlearn.compare import report
 from ctxlearn.compare.aggregate import aggregate, recommend
 from ctxlearn.compare.budget import BUDGETS
-from ctxlearn.compare.cells import Cell, Progress, cell_result, run_cell
+from ctxlearn.compare.cells import Cell, Progress, cell_key, kept_result, run_cell
 from ctxlearn.compare.estimates import beside, load_or_run
 from ctxlearn.compare.estimates import table as estimate_table
 from ctxlearn.config import opt
@@ -103,10 +103,13 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
             return {"out": str(out), "estimates": estimates}
     progress, results = Progress(len(cells)), []
     for cell in cells:
-        folder = out / "cells" / cell.name
-        done = cell_result(folder) or same_icl_run(cfg, cell, results)
-        started = None if done else progress.start(cell)
-        result = done or run_cell(cell, folder, cell_args(cfg, cell.method), out / "cells" / f"{cell.name}.log")
+        folder, args = out / "cells" / cell.name, cell_args(cfg, cell.method)
+        key = cell_key([*args, "--seed", str(cell.seed)], cfg.data)
+        result = kept_result(folder, key) or same_icl_run(cfg, cell, results)
+        started = None if result else progress.start(cell)
+        if not result:
+            result = run_cell(cell, folder, args, out / "cells" / f"{cell.name}.log")
+            folder.with_name(cell.name + ".key").write_text(key)
         progress.finish(cell, result, started)
         results.append(result)
     rows = aggregate(results)

@@ -39,6 +39,12 @@ def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_pat
     assert err.count("kept from an earlier run") == 4 and "[estimate]" not in err  # estimates are kept too
     assert (tmp_path / "cmp" / "cells" / "topk-s1" / "manifest.json").stat().st_mtime == stamp
 
+    # an edited data file: no cell stands for it any more, so every one runs again, none is mixed in
+    (toy_data / "dev.jsonl").write_text((toy_data / "dev.jsonl").read_text().replace("good", "fine"))
+    run_compare(cfg)
+    assert "kept from an earlier run" not in capsys.readouterr().err
+    assert (tmp_path / "cmp" / "cells" / "topk-s1" / "manifest.json").stat().st_mtime > stamp
+
 
 def _row(method: str, acc: float, params: int, secs: float) -> dict:
     return {"method": method, "test_accuracy": acc, "test_macro_f1": acc, "trainable_params": params,
