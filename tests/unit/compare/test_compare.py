@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ctxlearn.compare.aggregate import aggregate, recommend
+from ctxlearn.compare.cells import cell_key, kept_result
 from ctxlearn.compare.run import CompareConfig, run_compare
 
 
@@ -38,12 +39,21 @@ def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_pat
     err = capsys.readouterr().err
     assert err.count("kept from an earlier run") == 4 and "[estimate]" not in err  # estimates are kept too
     assert (tmp_path / "cmp" / "cells" / "topk-s1" / "manifest.json").stat().st_mtime == stamp
+    folder = tmp_path / "cmp" / "cells" / "topk-s1"
+    key = (tmp_path / "cmp" / "cells" / "topk-s1.key").read_text()
+    assert kept_result(folder, key) is not None and kept_result(folder, key + "0") is None
 
-    # an edited data file: no cell stands for it any more, so every one runs again, none is mixed in
-    (toy_data / "dev.jsonl").write_text((toy_data / "dev.jsonl").read_text().replace("good", "fine"))
-    run_compare(cfg)
-    assert "kept from an earlier run" not in capsys.readouterr().err
-    assert (tmp_path / "cmp" / "cells" / "topk-s1" / "manifest.json").stat().st_mtime > stamp
+
+def test_a_cell_key_changes_with_the_data_bytes_the_flags_and_the_seed(toy_data: Path) -> None:
+    """An edited data file or another --budget reused the old cells into a new comparison."""
+    args = ["--data", str(toy_data), "--max-train", "2000"]
+    key = cell_key(args, str(toy_data))
+    assert cell_key(list(args), str(toy_data)) == key
+    assert cell_key([*args[:-1], "500"], str(toy_data)) != key
+    (toy_data / "dev.jsonl").write_text((toy_data / "dev.jsonl").read_text() + "\n")  # one byte more
+    assert cell_key(args, str(toy_data)) != key
+    trec, spam = (cell_key(["--data", f"builtin:{n}"], f"builtin:{n}") for n in ("trec", "sms-spam"))
+    assert trec != spam  # a built-in set has no files: its name stands for it
 
 
 def _row(method: str, acc: float, params: int, secs: float) -> dict:
