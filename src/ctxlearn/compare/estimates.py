@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ctxlearn.compare.cells import cell_key
 from ctxlearn.errors import CtxlearnError
 
 STEPS = 40  # batches spread from the longest to the shortest: enough shapes for the memory oneDNN keeps per shape,
@@ -26,16 +27,19 @@ def estimate_method(method: str, args: list[str], log: Path, steps: int = STEPS)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def load_or_run(methods: list[str], args_for: Any, folder: Path) -> dict[str, dict[str, Any]]:
-    """Estimates per method, kept in ``folder/estimates.json`` so a resumed comparison reuses them."""
+def load_or_run(methods: list[str], args_for: Any, folder: Path, data: str) -> dict[str, dict[str, Any]]:
+    """Estimates per method, kept in ``folder/estimates.json`` so a resumed comparison reuses them, each
+    while its ``cell_key`` (command line, bytes of ``data``) holds, as finished cells are kept."""
     path = folder / "estimates.json"
     done = json.loads(path.read_text()) if path.is_file() else {}
     for method in methods:
-        if method not in done and method != "icl":  # icl trains nothing; its cost is its scoring time
+        key = cell_key(args_for(method), data)
+        if method != "icl" and done.get(method, {}).get("key") != key:  # icl trains nothing: its cost is scoring
             print(f"[estimate] {method}: {STEPS} measured steps", file=sys.stderr, flush=True)
-            done[method] = estimate_method(method, args_for(method), folder / "cells" / f"estimate-{method}.log")
+            done[method] = {**estimate_method(method, args_for(method), folder / "cells" / f"estimate-{method}.log"),
+                            "key": key}
             path.write_text(json.dumps(done, indent=2))
-    return done
+    return {m: done[m] for m in methods if m in done}  # not a method an earlier run of this --out estimated
 
 
 def table(estimates: dict[str, dict[str, Any]], seeds: int) -> str:

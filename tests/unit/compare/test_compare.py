@@ -222,3 +222,22 @@ def test_budget_text_names_icl_limit_only_when_icl_runs() -> None:
     assert quick.describe(1, tagging=False, icl=True).endswith("; icl scores the first 300 test examples")
     assert full.describe(3, tagging=False, icl=True) == ("all training examples, each method's default epochs "
                                                            "(early stopping on dev), 3 seeds")
+
+
+def test_estimates_are_kept_while_their_cell_key_holds(toy_data: Path, tmp_path: Path, monkeypatch) -> None:
+    """estimates.json was reused for a method whatever the data or budget had become since."""
+    from ctxlearn.compare import estimates
+
+    calls = []
+    monkeypatch.setattr(estimates, "estimate_method", lambda m, args, log: calls.append(m) or {"epoch_seconds": 1.0})
+
+    def args(method: str) -> list[str]:
+        return ["--data", str(toy_data), "--method", method]
+
+    (tmp_path / "cells").mkdir()
+    first = estimates.load_or_run(["head", "topk"], args, tmp_path, str(toy_data))
+    assert estimates.load_or_run(["head", "topk"], args, tmp_path, str(toy_data)) == first and calls == ["head", "topk"]
+    assert list(estimates.load_or_run(["topk"], args, tmp_path, str(toy_data))) == ["topk"]  # only what is asked
+    (toy_data / "train.jsonl").write_text((toy_data / "train.jsonl").read_text() + "\n")
+    estimates.load_or_run(["head"], args, tmp_path, str(toy_data))
+    assert calls == ["head", "topk", "head"]
