@@ -97,7 +97,8 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     (out / "cells").mkdir(parents=True, exist_ok=True)
     estimates = {}
     if cfg.estimate or cfg.estimate_only:
-        estimates = load_or_run(list(dict.fromkeys(c.method for c in cells)), lambda m: cell_args(cfg, m), out, cfg.data)
+        methods = list(dict.fromkeys(c.method for c in cells))
+        estimates = load_or_run(methods, lambda m: cell_args(cfg, m), out, cfg.data)
         print(estimate_table(estimates, cfg.seeds or BUDGETS.get(cfg.budget).seeds), file=sys.stderr, flush=True)
         if cfg.estimate_only:
             return {"out": str(out), "estimates": estimates}
