@@ -49,18 +49,24 @@ def kept_result(folder: Path, key: str) -> dict[str, Any] | None:
     return cell_result(folder) if stamp.is_file() and stamp.read_text() == key else None
 
 
-def cell_key(args: list[str], data: str) -> str:
-    """What a cell's result stands for: its command line (budget, flags, seed), the bytes of its data and
-    the ctxlearn version (which decides how a file is cut). A finished cell is kept only while its key
+def cell_key(args: list[str], digest: str) -> str:
+    """What a cell's result stands for: its command line (budget, flags, seed), its data (``data_digest``)
+    and the ctxlearn version (which decides how a file is cut). A finished cell is kept only while its key
     holds: an edited data file or another --budget runs it again, rather than mixing old and new cells."""
     from ctxlearn import __version__
 
-    h = hashlib.sha256("\0".join([__version__, *args]).encode())
+    return hashlib.sha256("\0".join([__version__, digest, *args]).encode()).hexdigest()
+
+
+def data_digest(data: str) -> str:
+    """sha256 over the names and bytes of the files of ``data`` (one file, or a folder's files), read once
+    per comparison; empty for builtin:NAME, which has no files and whose name, in the args, stands for it."""
     path = Path(data)
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
-    for f in files:  # builtin:NAME has no files: its name, in args, stands for it
+    h = hashlib.sha256()
+    for f in files:
         h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
-    return h.hexdigest()
+    return h.hexdigest() if files else ""
 
 
 def artifact_mb(folder: Path) -> float:

@@ -27,17 +27,17 @@ def estimate_method(method: str, args: list[str], log: Path, steps: int = STEPS)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def load_or_run(methods: list[str], args_for: Any, folder: Path, data: str) -> dict[str, dict[str, Any]]:
+def load_or_run(methods: list[str], args_for: Any, folder: Path, digest: str) -> dict[str, dict[str, Any]]:
     """Estimates per method, kept in ``folder/estimates.json`` so a resumed comparison reuses them, each
-    while its ``cell_key`` (command line, bytes of ``data``) holds, as finished cells are kept."""
+    while its ``cell_key`` (command line, ``digest`` of the data) holds, as finished cells are kept."""
     path = folder / "estimates.json"
     done = json.loads(path.read_text()) if path.is_file() else {}
     for method in methods:
-        key = cell_key(args_for(method), data)
+        args = args_for(method)
+        key = cell_key(args, digest)
         if method != "icl" and done.get(method, {}).get("key") != key:  # icl trains nothing: its cost is scoring
             print(f"[estimate] {method}: {STEPS} measured steps", file=sys.stderr, flush=True)
-            done[method] = {**estimate_method(method, args_for(method), folder / "cells" / f"estimate-{method}.log"),
-                            "key": key}
+            done[method] = {**estimate_method(method, args, folder / "cells" / f"estimate-{method}.log"), "key": key}
             path.write_text(json.dumps(done, indent=2))
     return {m: done[m] for m in methods if m in done}  # not a method an earlier run of this --out estimated
 

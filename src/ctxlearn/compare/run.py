@@ -9,7 +9,7 @@ from typing import Any
 from ctxlearn.compare import report
 from ctxlearn.compare.aggregate import aggregate, recommend
 from ctxlearn.compare.budget import BUDGETS
-from ctxlearn.compare.cells import Cell, Progress, cell_key, kept_result, run_cell
+from ctxlearn.compare.cells import Cell, Progress, cell_key, data_digest, kept_result, run_cell
 from ctxlearn.compare.estimates import beside, load_or_run
 from ctxlearn.compare.estimates import table as estimate_table
 from ctxlearn.config import opt
@@ -95,17 +95,17 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     cells = plan(cfg)
     out = Path(cfg.out)
     (out / "cells").mkdir(parents=True, exist_ok=True)
-    estimates = {}
+    estimates, digest = {}, data_digest(cfg.data)  # the data's bytes, read once for every cell's key
     if cfg.estimate or cfg.estimate_only:
         methods = list(dict.fromkeys(c.method for c in cells))
-        estimates = load_or_run(methods, lambda m: cell_args(cfg, m), out, cfg.data)
+        estimates = load_or_run(methods, lambda m: cell_args(cfg, m), out, digest)
         print(estimate_table(estimates, cfg.seeds or BUDGETS.get(cfg.budget).seeds), file=sys.stderr, flush=True)
         if cfg.estimate_only:
             return {"out": str(out), "estimates": estimates}
     progress, results = Progress(len(cells)), []
     for cell in cells:
         folder, args = out / "cells" / cell.name, cell_args(cfg, cell.method)
-        key = cell_key([*args, "--seed", str(cell.seed)], cfg.data)
+        key = cell_key([*args, "--seed", str(cell.seed)], digest)
         result = kept_result(folder, key) or same_icl_run(cfg, cell, results)
         started = None if result else progress.start(cell)
         if not result:

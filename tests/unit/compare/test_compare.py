@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ctxlearn.compare.aggregate import aggregate, recommend
-from ctxlearn.compare.cells import cell_key, kept_result
+from ctxlearn.compare.cells import cell_key, data_digest, kept_result
 from ctxlearn.compare.run import CompareConfig, run_compare
 
 
@@ -47,12 +47,12 @@ def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_pat
 def test_a_cell_key_changes_with_the_data_bytes_the_flags_and_the_seed(toy_data: Path) -> None:
     """An edited data file or another --budget reused the old cells into a new comparison."""
     args = ["--data", str(toy_data), "--max-train", "2000"]
-    key = cell_key(args, str(toy_data))
-    assert cell_key(list(args), str(toy_data)) == key
-    assert cell_key([*args[:-1], "500"], str(toy_data)) != key
+    key = cell_key(args, data_digest(str(toy_data)))
+    assert cell_key(list(args), data_digest(str(toy_data))) == key
+    assert cell_key([*args[:-1], "500"], data_digest(str(toy_data))) != key
     (toy_data / "dev.jsonl").write_text((toy_data / "dev.jsonl").read_text() + "\n")  # one byte more
-    assert cell_key(args, str(toy_data)) != key
-    trec, spam = (cell_key(["--data", f"builtin:{n}"], f"builtin:{n}") for n in ("trec", "sms-spam"))
+    assert cell_key(args, data_digest(str(toy_data))) != key
+    trec, spam = (cell_key(["--data", f"builtin:{n}"], data_digest(f"builtin:{n}")) for n in ("trec", "sms-spam"))
     assert trec != spam  # a built-in set has no files: its name stands for it
 
 
@@ -234,10 +234,13 @@ def test_estimates_are_kept_while_their_cell_key_holds(toy_data: Path, tmp_path:
     def args(method: str) -> list[str]:
         return ["--data", str(toy_data), "--method", method]
 
+    def run(methods: list[str]) -> dict:
+        return estimates.load_or_run(methods, args, tmp_path, data_digest(str(toy_data)))
+
     (tmp_path / "cells").mkdir()
-    first = estimates.load_or_run(["head", "topk"], args, tmp_path, str(toy_data))
-    assert estimates.load_or_run(["head", "topk"], args, tmp_path, str(toy_data)) == first and calls == ["head", "topk"]
-    assert list(estimates.load_or_run(["topk"], args, tmp_path, str(toy_data))) == ["topk"]  # only what is asked
+    first = run(["head", "topk"])
+    assert run(["head", "topk"]) == first and calls == ["head", "topk"]
+    assert list(run(["topk"])) == ["topk"]  # only what is asked
     (toy_data / "train.jsonl").write_text((toy_data / "train.jsonl").read_text() + "\n")
-    estimates.load_or_run(["head"], args, tmp_path, str(toy_data))
+    run(["head"])
     assert calls == ["head", "topk", "head"]
