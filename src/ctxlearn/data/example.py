@@ -22,9 +22,12 @@ NLI_FIELDS = ("premise", "hypothesis")  # a text pair found without flags, when 
 
 def label_name(value: Any) -> str | None:
     """The class name a raw label stands for: text stripped, an integer (or a whole float, as JSON and
-    pandas write them) as its digits; None when it names no class (missing, empty, a boolean, a list or
-    a mapping). Everything that names labels (data files, verbalizers) goes through this one rule."""
-    if value is None or isinstance(value, (bool, list, dict)):
+    pandas write them) as its digits, a boolean as JSON spells it ("true", "false"); None when it names
+    no class (missing, empty, a list or a mapping). Everything that names labels (data files,
+    verbalizers) goes through this one rule."""
+    if isinstance(value, bool):  # JSON true, YAML true or yes: str() would give "True"
+        return "true" if value else "false"
+    if value is None or isinstance(value, (list, dict)):
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)

@@ -121,9 +121,10 @@ def normalise_verbalizer(raw: Any, source: str) -> dict[str, str]:
         raise ConfigError(f"{source}: verbalizer must map labels to words (e.g. {{negative: Negative}}), not {raw!r}")
     out: dict[str, str] = {}
     for key, words in raw.items():
-        label = label_name(key)
+        label = None if isinstance(key, bool) else label_name(key)  # YAML reads yes: as True; quoted, a key names its label
         if label is None:
-            raise ConfigError(f"{source}: verbalizer key {key!r} is not a label; write a class name or an integer")
+            raise ConfigError(f"{source}: verbalizer key {key!r} is not a label; write a class name or an integer "
+                              "(quote yes, no, on, off, true and false, which YAML reads as booleans)")
         if isinstance(words, bool) or not isinstance(words, (str, int, float)):
             raise ConfigError(f"{source}: verbalizer words {words!r} for label {label!r} are not text; quote them "
                               "(YAML reads yes, no, on and off as booleans)")
