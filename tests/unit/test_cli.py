@@ -42,6 +42,18 @@ def test_train_json_eval_predict(tiny_bert: Path, toy_data: Path, tmp_path: Path
     assert all(r["label"] == max(("negative", "positive"), key=lambda c: float(r[f"p_{c}"])) for r in rows)
 
 
+def test_train_warns_of_labels_that_differ_only_in_case(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                        capsys) -> None:
+    train = toy_data / "train.jsonl"
+    rows = [json.loads(line) for line in train.read_text().splitlines()]
+    for row in rows[1:40:2]:
+        row["label"] = row["label"].capitalize()  # a spreadsheet's "Positive" beside "positive"
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(_train(tiny_bert, toy_data, tmp_path / "run", "--method", "head")) == 0
+    assert ("ctxlearn: warning: labels 'Positive' and 'positive' differ only in case and train as 2 classes"
+            in capsys.readouterr().err)
+
+
 def test_flags_override_yaml_and_resolved_config_is_saved(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({"method": "topk", "seed": 7, "max_length": 32, "method_options": {"head": {"c_grid": "1"}}}))

@@ -1,6 +1,7 @@
 """``ctxlearn data inspect``: what is in a data set, and what might go wrong training on it."""
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any, Callable
 
@@ -31,8 +32,8 @@ def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int
                 warnings.append(f"{name}: {over} longer than max_length {max_length} will be truncated "
                                 "(train --long-inputs windows reads them whole)")
         report["splits"][name] = info
-    warnings += (_imbalance(report["splits"]["train"]["labels"]) + small_splits(splits)
-                 + _overlap(splits, _example_key, "example"))
+    warnings += (label_warnings(splits.labels) + _imbalance(report["splits"]["train"]["labels"])
+                 + small_splits(splits) + _overlap(splits, _example_key, "example"))
     report["warnings"] = warnings
     return report
 
@@ -72,6 +73,34 @@ def imbalanced(counts: list[int]) -> bool:
     """Whether the largest class has over IMBALANCE_RATIO times the rows of the smallest (or one has none)."""
     lo, hi = min(counts), max(counts)
     return lo == 0 or hi / lo > IMBALANCE_RATIO
+
+
+_JOINERS = re.compile(r"\s*[,;|+]\s*")
+
+
+def label_warnings(labels: list[str]) -> list[str]:
+    """Labels that look like slips in writing them: classes that differ only in case (``neg`` and
+    ``NEG``), and labels that join other classes (``pos,neg``: multi-label data, which trains a class per
+    combination)."""
+    out = []
+    by_fold: dict[str, list[str]] = {}
+    for label in labels:
+        by_fold.setdefault(label.casefold(), []).append(label)
+    for same in (names for names in by_fold.values() if len(names) > 1):
+        out.append(f"labels {_names(same)} differ only in case and train as {len(same)} classes; if they are one "
+                   "class, write it one way")
+    known = set(labels)
+    for label in labels:
+        parts = [p for p in _JOINERS.split(label) if p]
+        if len(parts) > 1 and known.issuperset(parts):
+            out.append(f"label {label!r} joins the classes {_names(parts)}: ctxlearn predicts one class per text, "
+                       "so each combination trains as a class of its own")
+    return out
+
+
+def _names(labels: list[str]) -> str:
+    quoted = [repr(lab) for lab in labels]
+    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 def _imbalance(counts: dict[str, int]) -> list[str]:

@@ -108,6 +108,21 @@ def test_imbalance_threshold(big, warned):
     assert any("imbalanced" in w for w in report["warnings"]) is warned
 
 
+@pytest.mark.parametrize("labels, warned", [
+    (["NEG", "neg", "pos"], ["labels 'NEG' and 'neg' differ only in case and train as 2 classes"]),
+    (["neg", "pos", "pos,neg", "pos | neg"], ["label 'pos,neg' joins the classes 'pos' and 'neg'",
+                                              "label 'pos | neg' joins the classes 'pos' and 'neg'"]),
+    (["a,b", "b", "c"], []),  # 'a' is no class: a label with a comma, not a combination
+    (["neg", "pos", "Ham"], []),
+])
+def test_labels_that_look_like_slips_are_warned_of(any_size_scores, labels, warned):
+    train = [ex(f"t {i} {lab}", lab) for lab in labels for i in range(2)]
+    report = inspect_splits(Splits(train, [ex("d", labels[0])], [ex("e", labels[0])], labels))
+    slips = [w for w in report["warnings"] if w.startswith("label")]
+    assert [w.split(";")[0].split(":")[0] for w in slips] == warned
+    assert inspect.label_warnings(labels) == slips
+
+
 def test_label_without_train_examples_warns():
     report = inspect_splits(Splits([ex("a", "x"), ex("b", "y")], [ex("c", "x")], [ex("d", "z")], ["x", "y", "z"]))
     assert report["splits"]["train"]["labels"] == {"x": 1, "y": 1, "z": 0}
