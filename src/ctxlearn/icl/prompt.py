@@ -121,7 +121,7 @@ def normalise_verbalizer(raw: Any, source: str) -> dict[str, str]:
         raise ConfigError(f"{source}: verbalizer must map labels to words (e.g. {{negative: Negative}}), not {raw!r}")
     out: dict[str, str] = {}
     for key, words in raw.items():
-        label = None if isinstance(key, bool) else label_name(key)  # YAML reads yes: as True; quoted, a key names its label
+        label = None if isinstance(key, bool) else label_name(key)  # YAML reads yes: as True; quoted, it names a label
         if label is None:
             raise ConfigError(f"{source}: verbalizer key {key!r} is not a label; write a class name or an integer "
                               "(quote yes, no, on, off, true and false, which YAML reads as booleans)")
