@@ -19,8 +19,11 @@ def test_train_eval_predict(tiny_bert: Path, toy_conll: Path, tmp_path: Path, ca
     args = _train(tiny_bert, toy_conll, out, "--task", "tagging", "--method", "full", "--epochs", "6", "--lr", "3e-3",
                   "--batch-size", "16", "--json")
     assert main(args) == 0
-    result = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    result = json.loads(captured.out)
     assert result["task"] == "tagging" and {"test_f1", "test_precision", "test_recall", "dev_f1"} <= set(result)
+    n_test = (toy_conll / "test.conll").read_text().count("\tB-")
+    assert f"ctxlearn: warning: test: {n_test} gold entities (one is {100 / n_test:.1f} points" in captured.err
     assert result["test_f1"] > 0.8, result
     report = (out / "report.md").read_text()
     assert "Entity-level scores" in report and "| POS |" in report and "type confusion" in report

@@ -58,7 +58,7 @@ def inspect_tagged(splits: TaggedSplits, tokenizer: Any | None = None, max_lengt
                 warnings.append(f"{name}: {over} longer than max_length {max_length} tokens are tagged in "
                                 "overlapping windows")
         report["splits"][name] = info
-    report["warnings"] = warnings + _overlap(splits, _sentence_key, "sentence")
+    report["warnings"] = warnings + small_tagged(splits) + _overlap(splits, _sentence_key, "sentence")
     return report
 
 
@@ -121,17 +121,28 @@ def small_splits(splits: Splits) -> list[str]:
     return [msg for name in ("dev", "test") if (msg := small_split(name, len(getattr(splits, name)))) is not None]
 
 
-def small_split(name: str, n: int) -> str | None:
-    """What scores on ``n`` examples of split ``name`` are worth, where that is under a point each."""
+def small_tagged(splits: TaggedSplits) -> list[str]:
+    """The tagging counterpart of ``small_splits``: entity F1 counts gold entities, not sentences."""
+    found = ((name, len([span for s in getattr(splits, name) for span in entity_spans(s.tags)]))
+             for name in ("dev", "test"))
+    return [msg for name, n in found if (msg := small_split(name, n, entities=True)) is not None]
+
+
+def small_split(name: str, n: int, entities: bool = False) -> str | None:
+    """What scores on ``n`` examples (or gold entities) of split ``name`` are worth, where that is under
+    a point each."""
     if not 0 < n < SMALL_SPLIT:
         return None
+    if entities:
+        return (f"{name}: {count(n, 'gold entity', 'gold entities')} (one is {100 / n:.1f} points of recall); "
+                f"{_ON_SO_FEW[name]}: {SMALL_SPLIT} or more score finer")
     return (f"{name}: {count(n, 'example')} (one is {100 / n:.1f} points of accuracy); {_ON_SO_FEW[name]}: "
             f"{SMALL_SPLIT} or more score finer (report.md gives accuracy's 95% interval)")
 
 
-def count(n: int, unit: str) -> str:
-    """``n`` of ``unit``, plural unless one: "1 example", "3 examples"."""
-    return f"{n} {unit}{'' if n == 1 else 's'}"
+def count(n: int, unit: str, units: str | None = None) -> str:
+    """``n`` of ``unit``, plural (``units``, or ``unit`` + s) unless one: "1 example", "3 examples"."""
+    return f"{n} {unit if n == 1 else units or unit + 's'}"
 
 
 def _example_key(ex: Any) -> Any:

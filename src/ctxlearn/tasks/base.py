@@ -29,6 +29,9 @@ class Task(Protocol):
     def describe(self, splits: Any) -> str:
         """One line about the data, for the log."""
 
+    def warnings(self, splits: Any) -> list[str]:
+        """What might make the scores on these splits mislead, said before training (``data.inspect``)."""
+
     def make_model(self, backbone: nn.Module, n_labels: int, pooling: str) -> nn.Module:
         """The backbone with this task's head (``.backbone``, ``.head``, ``.features``)."""
 

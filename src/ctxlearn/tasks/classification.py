@@ -11,6 +11,7 @@ from torch import nn
 from transformers import DataCollatorWithPadding
 
 from ctxlearn.data import Fields, Splits, load_splits
+from ctxlearn.data.inspect import label_warnings, small_splits
 from ctxlearn.evaluate import classification_metrics, write_report
 from ctxlearn.models.classifier import EncoderClassifier
 from ctxlearn.models.infer import map_batches
@@ -55,6 +56,9 @@ class Classification:
 
     def describe(self, splits: Splits) -> str:
         return f"train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}; labels {splits.labels}"
+
+    def warnings(self, splits: Splits) -> list[str]:
+        return label_warnings(splits.labels) + small_splits(splits)
 
     def make_model(self, backbone: nn.Module, n_labels: int, pooling: str) -> nn.Module:
         return EncoderClassifier(backbone, n_labels, pooling=pooling)

@@ -18,6 +18,7 @@ from torch import nn
 from transformers import DataCollatorForTokenClassification
 
 from ctxlearn.data.example import TaggedSentence
+from ctxlearn.data.inspect import small_tagged
 from ctxlearn.data.tagged import TagOptions
 from ctxlearn.data.tagged_splits import TaggedSplits, load_tagged_splits
 from ctxlearn.data.tags import entity_spans, repair_bio
@@ -102,6 +103,9 @@ class Tagging:
     def describe(self, splits: TaggedSplits) -> str:
         return (f"train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)} sentences; "
                 f"{splits.scheme} tags read as BIO; entity types {splits.types}")
+
+    def warnings(self, splits: TaggedSplits) -> list[str]:
+        return small_tagged(splits)
 
     def make_model(self, backbone: nn.Module, n_labels: int, pooling: str) -> nn.Module:
         return EncoderTagger(backbone, n_labels)

@@ -16,7 +16,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from ctxlearn.artifact import check_out, save_weights, versions, weights_sha256, write_atomically
 from ctxlearn.config import TrainConfig, from_dict, reading, save_yaml, to_dict
 from ctxlearn.data import Splits
-from ctxlearn.data.inspect import imbalanced, label_warnings, small_splits
+from ctxlearn.data.inspect import imbalanced
 from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
 from ctxlearn.methods import METHODS, Method, options_class, trainable_parameters
@@ -202,9 +202,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     require_split(splits, "dev", "training keeps the checkpoint (or fits the head's C) that scores best on dev")
     require_split(splits, "test", "a run reports its scores on test")
     say(f"data ({task.name}): {task.describe(splits)}")
-    if task.name == "classification":
-        for msg in label_warnings(splits.labels) + small_splits(splits):
-            warn(msg)
+    for msg in task.warnings(splits):
+        warn(msg)
     model, tokenizer, source, options = build_model(cfg, method, task, len(splits.labels))
     if not cfg.estimate_steps and dist.is_main():
         open_work(cfg, work, identity(cfg, splits.hashes, source.path))

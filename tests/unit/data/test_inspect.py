@@ -184,7 +184,7 @@ class FakeWordTokenizer:
         return {"input_ids": [[1] + [7] * len(w) + [2] for w in words]}
 
 
-def test_tagging_data_counts_entities_per_type_lengths_duplicates_and_overlap():
+def test_tagging_data_counts_entities_per_type_lengths_duplicates_and_overlap(any_size_scores):
     from ctxlearn.data.example import TaggedSentence
     from ctxlearn.data.inspect import inspect_tagged
     from ctxlearn.data.tagged_splits import TaggedSplits
@@ -210,6 +210,24 @@ def test_tagging_data_counts_entities_per_type_lengths_duplicates_and_overlap():
     text = format_report(report)
     assert "entity types: LOC, PER  (tags read as BIO)" in text and "train       3 sentences  [t.conll]" in text
     assert "      entities: LOC 2, PER 2" in text
+
+
+def test_tagging_dev_and_test_under_100_gold_entities_are_said_to_score_coarsely():
+    from ctxlearn.data.example import TaggedSentence
+    from ctxlearn.data.inspect import inspect_tagged, small_tagged
+    from ctxlearn.data.tagged_splits import TaggedSplits
+
+    def sentences(n: int, entities: int) -> list[TaggedSentence]:  # ``entities`` PER entities in each sentence
+        tags = ("B-PER", "O") * entities
+        return [TaggedSentence(tuple(f"w{i}-{j}" for j in range(len(tags))), tags, ()) for i in range(n)]
+
+    splits = TaggedSplits(sentences(10, 1), sentences(50, 2), sentences(40, 1), ["B-PER", "I-PER", "O"], "BIO")
+    warned = small_tagged(splits)  # dev: 50 sentences but 100 entities, fine; test: 40 entities
+    assert warned == ["test: 40 gold entities (one is 2.5 points of recall); scores on so few differ by chance by "
+                      "more than most methods differ: 100 or more score finer"]
+    assert warned[0] in inspect_tagged(splits)["warnings"]
+    assert small_tagged(TaggedSplits(splits.train, sentences(1, 1), [], splits.labels, "BIO"))[0].startswith(
+        "dev: 1 gold entity (one is 100.0 points of recall)")
 
 
 def test_cli_inspects_a_conll_folder(toy_conll, capsys):
