@@ -194,8 +194,14 @@ def text_lines(path: Path, what: str) -> list[tuple[int, str]]:
 
 
 def json_records(path: Path, example: str = '{"text": "...", "label": "..."}') -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line, object) for each non-blank line of a JSON Lines file; ``example`` shows a good line in errors."""
-    for line, raw in numbered_lines(path):
+    """(line, object) for each object of a JSON Lines file (one per non-blank line), or of a file that
+    holds one JSON array of objects (as pandas' ``to_json(orient="records")`` writes), where ``line`` is
+    the line the object starts on; ``example`` shows a good object in errors."""
+    text = _text_of(path)
+    if text.lstrip().startswith("["):
+        yield from _array_records(path, text, example)
+        return
+    for line, raw in enumerate(_LINE_BREAK.split(text), start=1):
         if not raw.strip():
             continue
         try:
@@ -203,10 +209,45 @@ def json_records(path: Path, example: str = '{"text": "...", "label": "..."}') -
         except json.JSONDecodeError as err:
             raise DataError(path, f"malformed JSON ({err.msg} at column {err.colno})", line=line,
                             expected=f"one JSON object per line, e.g. {example}") from None
-        if not isinstance(record, dict):
-            raise DataError(path, f"a JSON {type(record).__name__}, not an object", line=line,
-                            expected=f"one JSON object per line, e.g. {example}")
-        yield line, record
+        yield line, _object(record, path, line, f"one JSON object per line, e.g. {example}")
+
+
+def _array_records(path: Path, text: str, example: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The objects of a JSON array, each with the line it starts on, decoded one at a time so that an
+    error names the line of the object it is in."""
+    expected = f"a JSON array of objects, e.g. [{example}, ...]"
+    decoder, gap = json.JSONDecoder(), re.compile(r"\s*")
+    pos = gap.match(text, text.index("[") + 1).end()
+    line, counted = 1, 0  # line of text[counted]: lines are counted on from the last object, not from the start
+
+    def line_at(at: int) -> int:
+        nonlocal line, counted
+        line, counted = line + text.count("\n", counted, at), at
+        return line
+
+    while text[pos:pos + 1] != "]":
+        try:
+            record, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as err:
+            raise DataError(path, f"malformed JSON ({err.msg} at column {err.colno})", line=err.lineno,
+                            expected=expected) from None
+        at = line_at(pos)
+        yield at, _object(record, path, at, expected)
+        pos = gap.match(text, end).end()
+        if text[pos:pos + 1] == ",":
+            pos = gap.match(text, pos + 1).end()
+        elif text[pos:pos + 1] != "]":
+            raise DataError(path, "malformed JSON (',' or ']' expected after an object)", line=line_at(pos),
+                            expected=expected)
+    after = gap.match(text, pos + 1).end()
+    if after < len(text):
+        raise DataError(path, "text after the JSON array", line=line_at(after), expected=expected)
+
+
+def _object(record: Any, path: Path, line: int, expected: str) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise DataError(path, f"a JSON {type(record).__name__}, not an object", line=line, expected=expected)
+    return record
 
 
 @READERS.register("jsonl")

@@ -48,7 +48,7 @@ def read_tagged(path: str | Path, options: TagOptions = TagOptions()) -> list[Ta
     """Sentences of one tagging file (.conll or .jsonl), tags as written in the file."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, "no such file", expected="a path to a .conll or .jsonl file")
+        raise DataError(path, "no such file", expected="a path to a .conll, .jsonl or .json file")
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in TAGGED_READERS:
         raise DataError(path, f"unknown file type '.{suffix}' for tagging",

@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ctxlearn.data.example import TaggedSentence
+from ctxlearn.data.readers import json_records
 from ctxlearn.data.splits import check_cut, cut_source, distinct, find_split_files, seeded_cut, share
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, normalise, read_tagged
 from ctxlearn.data.tags import bio_labels, detect_scheme, entity_spans
@@ -68,13 +69,11 @@ def is_tagging_data(spec: str) -> bool:
     if suffix in TAGGING_SUFFIXES:
         return True
     if suffix in ("jsonl", "json") and path.is_file():
-        with path.open(encoding="utf-8-sig", errors="replace") as fh:
-            first = next((line for line in fh if line.strip()), "")
         try:
-            record = json.loads(first)
-        except json.JSONDecodeError:
+            _, record = next(json_records(path), (0, {}))
+        except DataError:  # reading it as classification data says what is wrong, and where
             return False
-        return isinstance(record, dict) and ("tokens" in record or "entities" in record)
+        return "tokens" in record or "entities" in record
     return False
 
 

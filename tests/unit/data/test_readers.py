@@ -84,6 +84,29 @@ def test_jsonl_integer_labels_become_strings(tmp_path):
     assert [e.label for e in read_examples(path)] == ["0", "1", "10", "2"]
 
 
+def test_json_array_of_objects_reads_each_object_at_the_line_it_starts_on(tmp_path):
+    rows = [{"text": "a", "label": "x"}, {"text": "b", "label": 1}]
+    path = write(tmp_path, "d.json", json.dumps(rows, indent=2) + "\n")  # json.dump(rows, f, indent=2)
+    assert read_examples(path) == [Example("a", "x", line=2), Example("b", "1", line=6)]
+    path = write(tmp_path, "p.json", json.dumps(rows, separators=(",", ":")))  # pandas' to_json(orient="records")
+    assert [(e.text, e.line) for e in read_examples(path)] == [("a", 1), ("b", 1)]
+    assert "the file holds no examples" in str(read_error(write(tmp_path, "e.json", " [ ]\n")))
+
+
+@pytest.mark.parametrize("content, line, problem", [
+    ('[\n {"text": "a", "label": "x"},\n {"text": "b" "label": "y"}\n]', 3, "malformed JSON (Expecting ',' delimiter"),
+    ('[\n {"text": "a", "label": "x"}\n {"text": "b", "label": "y"}\n]', 3, "',' or ']' expected after an object"),
+    ('[\n {"text": "a", "label": "x"},\n ["b", "y"]\n]', 3, "a JSON list, not an object"),
+    ('[\n {"text": "a", "label": "x"}\n]\n]\n', 4, "text after the JSON array"),
+    ('[\n {"text": "a", "label": "x"},\n', 3, "malformed JSON (Expecting value"),
+    ('[\n {"text": "a", "label": "x"},\n {"text": "", "label": "y"}\n]', 3, "empty text"),
+])
+def test_json_array_errors_name_the_line_of_the_object(tmp_path, content, line, problem):
+    path = write(tmp_path, "d.json", content)
+    err = read_error(path)
+    assert err.line == line and f"{path}:{line}: " in str(err) and problem in str(err), err
+
+
 def test_jsonl_boolean_labels_are_classes_spelt_as_json_spells_them(tmp_path):
     path = write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": True}, {"text": "b", "label": False}))
     assert [e.label for e in read_examples(path)] == ["true", "false"]

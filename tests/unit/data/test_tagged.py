@@ -245,6 +245,9 @@ def test_jsonl_tagging_data_is_recognised(tmp_path):
     assert is_tagging_data(str(write(tmp_path, "e.jsonl", jsonl({"text": "a", "entities": []}))))
     assert not is_tagging_data(str(write(tmp_path, "c.jsonl", jsonl({"text": "a", "label": "x"}))))
     assert not is_tagging_data("builtin:trec")
+    array = write(tmp_path, "a.json", json.dumps([{"tokens": ["Ada", "ran"], "tags": ["B-PER", "O"]}] * 2, indent=1))
+    assert is_tagging_data(str(array)) and [s.lines for s in read_tagged(array)] == [(2, 2), (12, 12)]
+    assert not is_tagging_data(str(write(tmp_path, "bad.json", "[{")))  # read as classification, which says why
 
 
 @pytest.mark.parametrize("dev, message", [(conll([("Ada", "B-ORG")]), "entity type 'ORG' never occurs in train"),
