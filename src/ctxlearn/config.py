@@ -45,6 +45,13 @@ def reading(long_inputs: str, split: str) -> str:
     return long_inputs
 
 
+def default_out(data: str, method: str) -> str:
+    """The run folder of a run given no --out: runs/DATA-METHOD, DATA the data's name without its suffix
+    (builtin:trec, trec.csv and a folder trec/ are all "trec")."""
+    name = Path(data.removeprefix("builtin:")).stem or "run"
+    return f"runs/{name}-{method}"
+
+
 def opt(default: Any, help: str, **kw: Any) -> Any:
     """A dataclass field with one line of help (shown by the CLI)."""
     return field(default=default, metadata={"help": help, **kw})
@@ -77,7 +84,8 @@ class TrainConfig(DataOptions):
     repair_tags: bool = opt(False, "tagging: turn an I- tag that continues no entity into B- with a warning, instead of an error")
     model: str = opt("minilm", "backbone: a registered name (see `ctxlearn models`), a local folder, or hf:<repo-id>")
     method: str = opt("full", "how to adapt the backbone (see `ctxlearn methods`)")
-    out: str = opt("runs/latest", "run folder to write (the artifact)")
+    out: str = opt("", "run folder to write (the artifact); unset, runs/DATA-METHOD (runs/trec-lora), so runs of "
+                       "other data or methods keep their folders and a rerun replaces its own")
     max_train: int = opt(0, "use at most this many training examples (0 = all), a seeded sample: stratified by label "
                             "where it can be and keeping every label, for classification; at random, for tagging")
     max_length: int = opt(128, "longest input in tokens: classification truncates longer texts (a pair's longer side "
@@ -125,6 +133,7 @@ class TrainConfig(DataOptions):
         from ctxlearn.methods import METHODS  # here: methods import this module
 
         super().__post_init__()
+        self.out = self.out or default_out(self.data, self.method)
         if self.method_options is None:
             self.method_options = {}
         check_choices(self)

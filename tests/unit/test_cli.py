@@ -42,6 +42,18 @@ def test_train_json_eval_predict(tiny_bert: Path, toy_data: Path, tmp_path: Path
     assert all(r["label"] == max(("negative", "positive"), key=lambda c: float(r[f"p_{c}"])) for r in rows)
 
 
+def test_runs_given_no_out_keep_a_folder_per_data_and_method(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                             monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    train = ["train", "--data", str(toy_data), "--model", str(tiny_bert), "--bf16", "off", "--method"]
+    assert main([*train, "head"]) == 0 and main([*train, "topk", "--epochs", "1"]) == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["toy-head", "toy-topk"]
+    assert capsys.readouterr().err.count("replacing") == 0
+    assert main([*train, "head", "--seed", "1"]) == 0
+    assert "; wrote runs/toy-head, replacing the run that was there" in capsys.readouterr().err
+    assert json.loads((tmp_path / "runs/toy-head/manifest.json").read_text())["seed"] == 1
+
+
 def test_train_warns_of_labels_that_differ_only_in_case(tiny_bert: Path, toy_data: Path, tmp_path: Path,
                                                         capsys) -> None:
     train = toy_data / "train.jsonl"

@@ -103,3 +103,14 @@ def test_kind_names_a_type_in_words() -> None:
     assert kind(dict[str, str]) == "a mapping of text to text"
     assert kind(list[str]) == "a list of text"
     assert kind(float) == "a number"
+
+
+@pytest.mark.parametrize("data, method, out", [
+    ("builtin:trec", "lora", "runs/trec-lora"),
+    ("../shared/data/sst2/", "full", "runs/sst2-full"),
+    ("data/reviews.csv", "head", "runs/reviews-head"),
+])
+def test_a_run_given_no_out_is_named_by_its_data_and_method(data: str, method: str, out: str) -> None:
+    assert TrainConfig(data=data, method=method).out == out
+    assert TrainConfig(data=data, method=method, out="runs/mine").out == "runs/mine"
+    assert icl_config({"data": data}, None).out == out.replace(method, "icl")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ctxlearn.config import DataOptions, check_choice, check_choices, from_dict, opt, read_recipe
+from ctxlearn.config import DataOptions, check_choice, check_choices, default_out, from_dict, opt, read_recipe
 from ctxlearn.errors import ConfigError
 
 
@@ -13,7 +13,7 @@ class IclConfig(DataOptions):
     """Demonstrations come from train, scores from test."""
 
     model: str = opt("smollm2", "causal LM: a registered name (see `ctxlearn models`), a local folder, or hf:<repo-id>")
-    out: str = opt("runs/icl", "run folder to write (the artifact)")
+    out: str = opt("", "run folder to write (the artifact); unset, runs/DATA-icl (runs/trec-icl)")
     prompt: str = opt("auto", "prompt preset (auto = single or pair by the data; sst2, trec, agnews, rte, cb) or a YAML "
                               "file of template/verbalizer/instruction/target_delimiter/demo_separator")
     template: str | None = opt(None, r"override the preset's template: {text}, {text_pair}; \n for a new line")
@@ -44,6 +44,7 @@ class IclConfig(DataOptions):
         from ctxlearn.icl.select import ORDERS, SELECTORS
 
         super().__post_init__()
+        self.out = self.out or default_out(self.data, "icl")
         for name in ("shots", "limit", "max_context", "batch_tokens"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}", field=name)

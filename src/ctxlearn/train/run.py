@@ -238,10 +238,11 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
         warn_if_one_class(preds["dev"], task.targets(data["dev"]), splits.labels, lr)
     stats["predict_ms_per_example"] = latency_ms(model, data["test"], tokenizer, bf16)
     manifest = _manifest(cfg, task, splits, source, method, bf16, stats, (trainable, total), start)
+    replacing = (Path(cfg.out) / "manifest.json").is_file()
     out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, task, model, tokenizer, splits, metrics, manifest,
                                                             work, preds["test"]))
     shutil.rmtree(work, ignore_errors=True)
-    say(f"{task.headline(metrics['test'])}; wrote {out}")
+    say(f"{task.headline(metrics['test'])}; wrote {out}" + (", replacing the run that was there" if replacing else ""))
     return summary(metrics, manifest, out)
 
 
