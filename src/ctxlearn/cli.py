@@ -33,7 +33,8 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, prefix: str 
             continue
         kind = hints[f.name]
         base = typing.get_args(kind)[0] if typing.get_origin(kind) in (typing.Union, getattr(__import__("types"), "UnionType", ())) else kind
-        text = f"{f.metadata['help']}" + (f" (default: {f.default})" if f.default != "" else "")  # "": none to show, or the help says
+        shown = f" (default: {f.default})" if f.default != "" else ""  # "": none, or one the help describes
+        text = f"{f.metadata['help']}{shown}"
         if base is bool:
             # --x sets it, --no-x clears it: a flag can override a recipe's YAML either way
             parser.add_argument(_flag(prefix + f.name), dest=dest_prefix + f.name, action=argparse.BooleanOptionalAction,
