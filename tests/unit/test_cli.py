@@ -54,16 +54,19 @@ def test_runs_given_no_out_keep_a_folder_per_data_and_method(tiny_bert: Path, to
     assert json.loads((tmp_path / "runs/toy-head/manifest.json").read_text())["seed"] == 1
 
 
-def test_train_warns_of_labels_that_differ_only_in_case(tiny_bert: Path, toy_data: Path, tmp_path: Path,
-                                                        capsys) -> None:
+def test_train_warns_of_labels_that_differ_only_in_case_and_of_unknown_tokens(tiny_bert: Path, toy_data: Path,
+                                                                              tmp_path: Path, capsys) -> None:
     train = toy_data / "train.jsonl"
     rows = [json.loads(line) for line in train.read_text().splitlines()]
     for row in rows[1:40:2]:
         row["label"] = row["label"].capitalize()  # a spreadsheet's "Positive" beside "positive"
+    for row in rows[:80]:
+        row["text"] += " 电影"  # two characters the toy vocabulary lacks, each an [UNK]
     train.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert main(_train(tiny_bert, toy_data, tmp_path / "run", "--method", "head")) == 0
-    assert ("ctxlearn: warning: labels 'Positive' and 'positive' differ only in case and train as 2 classes"
-            in capsys.readouterr().err)
+    err = capsys.readouterr().err
+    assert "ctxlearn: warning: labels 'Positive' and 'positive' differ only in case and train as 2 classes" in err
+    assert "ctxlearn: warning: train: " in err and "(160 [UNK], in 80 inputs)" in err
 
 
 def test_flags_override_yaml_and_resolved_config_is_saved(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:

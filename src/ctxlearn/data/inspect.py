@@ -26,7 +26,10 @@ def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int
             warnings.append(f"{name}: {count(dupes, 'duplicate text')}")
         if tokenizer is not None and exs:
             pairs = [ex.text_pair for ex in exs] if exs[0].text_pair is not None else None
-            info["tokens"] = _lengths(tokenizer([ex.text for ex in exs], pairs)["input_ids"], max_length)
+            ids = tokenizer([ex.text for ex in exs], pairs)["input_ids"]
+            info["tokens"] = _lengths(ids, max_length)
+            if name == "train" and (unknown := unknown_tokens(name, ids, tokenizer, "example")) is not None:
+                warnings.append(unknown)
             if info["tokens"]["over_max"]:
                 over = count(info["tokens"]["over_max"], "example")
                 warnings.append(f"{name}: {over} longer than max_length {max_length} will be truncated "
@@ -53,6 +56,8 @@ def inspect_tagged(splits: TaggedSplits, tokenizer: Any | None = None, max_lengt
         if tokenizer is not None and sentences:
             ids = tokenizer([list(s.tokens) for s in sentences], is_split_into_words=True)["input_ids"]
             info["tokens"] = _lengths(ids, max_length)
+            if name == "train" and (unknown := unknown_tokens(name, ids, tokenizer, "sentence")) is not None:
+                warnings.append(unknown)
             if info["tokens"]["over_max"]:
                 over = count(info["tokens"]["over_max"], "sentence")
                 warnings.append(f"{name}: {over} longer than max_length {max_length} tokens are tagged in "
@@ -67,6 +72,27 @@ def _lengths(ids: list[list[int]], max_length: int) -> dict[str, Any]:
     n = np.array([len(x) for x in ids])
     out = {f"p{q}": int(np.percentile(n, q)) for q in (50, 90, 95, 99)}
     return {**out, "mean": round(float(n.mean()), 1), "max": int(n.max()), "over_max": int((n > max_length).sum())}
+
+
+UNKNOWN_SHARE = 0.01  # share of a split's tokens read as the tokenizer's unknown token, above which inspect warns
+
+
+def unknown_tokens(name: str, ids: list[list[int]], tokenizer: Any, unit: str = "input") -> str | None:
+    """A warning when over ``UNKNOWN_SHARE`` of the tokens of split ``name`` (``ids``, one list per
+    ``unit``) are the tokenizer's unknown token: text the model cannot read, such as Chinese or emoji to an
+    English WordPiece vocabulary, where each character becomes the same [UNK]."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    total = sum(len(x) for x in ids)
+    if unk is None or not total:
+        return None
+    unknown = [list(x).count(unk) for x in ids]
+    share = sum(unknown) / total
+    if share <= UNKNOWN_SHARE:
+        return None
+    return (f"{name}: {share:.1%} of the tokens are unknown to the model's tokenizer ({sum(unknown):,} "
+            f"{tokenizer.unk_token}, in {count(sum(n > 0 for n in unknown), unit)}), so the model cannot tell "
+            "those characters apart; --model can name one whose vocabulary covers this text (a multilingual "
+            "one, say)")
 
 
 def imbalanced(counts: list[int]) -> bool:

@@ -16,7 +16,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from ctxlearn.artifact import check_out, save_weights, versions, weights_sha256, write_atomically
 from ctxlearn.config import TrainConfig, from_dict, reading, save_yaml, to_dict
 from ctxlearn.data import Splits
-from ctxlearn.data.inspect import imbalanced
+from ctxlearn.data.inspect import imbalanced, unknown_tokens
 from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
 from ctxlearn.methods import METHODS, Method, options_class, trainable_parameters
@@ -210,6 +210,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     dist.wait_for_everyone()  # the work folder is ready (emptied, or checked for --resume) before any process trains
     data = {s: task.encode(getattr(splits, s), tokenizer, splits.labels, cfg.max_length, reading(cfg.long_inputs, s))
             for s in ("train", "dev", "test")}
+    if (unknown := unknown_tokens("train", [row["input_ids"] for row in data["train"].rows], tokenizer)) is not None:
+        warn(unknown)
     bf16 = resolve_bf16(cfg.bf16)
     if cfg.head_init in ("auto", "prior") and method.fit == "trainer":
         start_head(cfg, task, model, data["train"], len(splits.labels))

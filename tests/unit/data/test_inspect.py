@@ -237,3 +237,43 @@ def test_cli_inspects_a_conll_folder(toy_conll, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["labels"] == ["NEG", "POS"] and report["splits"]["train"]["n"] == 160
     assert sum(report["splits"]["train"]["labels"].values()) > 0
+
+
+class UnkTokenizer:
+    """Words in ``known`` are ids 1.., anything else the unknown id 0, as a WordPiece vocabulary reads
+    characters it lacks."""
+
+    unk_token, unk_token_id = "[UNK]", 0
+
+    def __init__(self, known: list[str]) -> None:
+        self.ids = {w: i for i, w in enumerate(known, start=1)}
+
+    def __call__(self, texts, pairs=None, is_split_into_words=False):
+        words = texts if is_split_into_words else [t.split() for t in texts]
+        return {"input_ids": [[self.ids.get(w, 0) for w in ws] for ws in words]}
+
+
+@pytest.mark.parametrize("unknown, warned", [(2, False), (3, True)])
+def test_train_text_the_tokenizer_cannot_read_is_warned_of_past_one_percent(any_size_scores, unknown, warned):
+    known = [f"w{i}" for i in range(200)]
+    train = [ex(" ".join(known[:100]), "x"), ex(" ".join(known[100:]), "y"), ex("猫 " * unknown, "x")]
+    report = inspect_splits(Splits(train, [ex("w1", "y")], [ex("w2", "x")], ["x", "y"]), UnkTokenizer(known))
+    said = [w for w in report["warnings"] if "unknown to the model's tokenizer" in w]
+    # 200 known tokens and 2 unknown: 2 of 202 is 0.99%, under the line; 3 of 203 is 1.5%
+    assert said == ([f"train: 1.5% of the tokens are unknown to the model's tokenizer (3 [UNK], in 1 example), so the "
+                     "model cannot tell those characters apart; --model can name one whose vocabulary covers this "
+                     "text (a multilingual one, say)"] if warned else [])
+    assert inspect.unknown_tokens("train", [[0, 0]], FakeTokenizer({})) is None  # a tokenizer with no unknown token
+
+
+def test_tagged_train_text_the_tokenizer_cannot_read_is_warned_of(any_size_scores):
+    from ctxlearn.data.example import TaggedSentence
+    from ctxlearn.data.inspect import inspect_tagged
+    from ctxlearn.data.tagged_splits import TaggedSplits
+
+    sentence = TaggedSentence(("北京", "is", "big"), ("B-LOC", "O", "O"), (1, 1, 1))
+    report = inspect_tagged(TaggedSplits([sentence], [sentence], [sentence], ["B-LOC", "I-LOC", "O"], "BIO"),
+                            UnkTokenizer(["is", "big"]))
+    assert [w.split(";")[0] for w in report["warnings"] if "unknown" in w] == [
+        "train: 33.3% of the tokens are unknown to the model's tokenizer (1 [UNK], in 1 sentence), so the model "
+        "cannot tell those characters apart"]
