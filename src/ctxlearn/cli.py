@@ -112,12 +112,18 @@ def _compare_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_compare)
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    from ctxlearn.compare.run import CompareConfig, run_compare
+def compare_config(args: argparse.Namespace) -> Any:
+    """The CompareConfig of parsed ``compare`` flags; those after ``--`` go to every train cell."""
+    from ctxlearn.compare.run import CompareConfig
 
     values = {k: v for k, v in vars(args).items() if v is not None and k in CompareConfig.__dataclass_fields__}
-    extra = [a for a in (args.train_args or []) if a != "--"]
-    result = run_compare(CompareConfig(**values, extra=extra))
+    return CompareConfig(**values, extra=[a for a in (args.train_args or []) if a != "--"])
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ctxlearn.compare.run import run_compare
+
+    result = run_compare(compare_config(args))
     if args.json:
         print(json.dumps(result, default=str))
     else:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from ctxlearn.compare.run import CompareConfig
 from ctxlearn.config import (TrainConfig, fits, from_dict, key_lines, kind, load_yaml_node, read_recipe, save_yaml,
                              to_dict)
 from ctxlearn.errors import ConfigError
@@ -114,3 +115,4 @@ def test_a_run_given_no_out_is_named_by_its_data_and_method(data: str, method: s
     assert TrainConfig(data=data, method=method).out == out
     assert TrainConfig(data=data, method=method, out="runs/mine").out == "runs/mine"
     assert icl_config({"data": data}, None).out == out.replace(method, "icl")
+    assert CompareConfig(data=data).out == out.replace(method, "compare")

@@ -49,10 +49,22 @@ def recommend(rows: list[dict[str, Any]], within: float = 0.01) -> dict[str, Any
             f"({100 * cheap[key]:.1f}%, {cheap['trainable_params']:,} trainable parameters, "
             f"{cheap['train_seconds']:.0f} s to train, {size(cheap['artifact_mb'])} to ship).")
     rec = {"best": best["method"], "cheapest_within": cheap["method"], "within": within, "text": text}
+    fast = fastest(close)
+    if fast is not None and cheap["predict_ms_per_example"] > 2 * fast["predict_ms_per_example"]:
+        rec["fastest_within"] = fast["method"]  # icl trains nothing, but each prediction is a prompt to a causal LM
+        rec["text"] += (f" Fastest to predict within {100 * within:.0f} point: {fast['method']} "
+                        f"({fast['predict_ms_per_example']:.2f} ms per example, against "
+                        f"{cheap['predict_ms_per_example']:.2f} for {cheap['method']}).")
     if key == "test_accuracy" and best.get("n_test"):
         rec.update(resolution(best, rows))
         rec["text"] += " " + rec.pop("resolution_text")
     return rec
+
+
+def fastest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The row that predicts fastest per example, among those that measured it (0: not measured)."""
+    return min((r for r in rows if r.get("predict_ms_per_example")), key=lambda r: r["predict_ms_per_example"],
+               default=None)
 
 
 def resolution(best: dict[str, Any], rows: list[dict[str, Any]], confidence: float = 0.95) -> dict[str, Any]:

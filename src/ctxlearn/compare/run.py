@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from ctxlearn.compare.budget import BUDGETS
 from ctxlearn.compare.cells import Cell, Progress, cell_key, data_digest, kept_result, run_cell
 from ctxlearn.compare.estimates import beside, load_or_run
 from ctxlearn.compare.estimates import table as estimate_table
-from ctxlearn.config import opt
+from ctxlearn.config import DataOptions, default_out, opt
 from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError
 
@@ -21,18 +21,24 @@ ICL_SHOTS, ICL_SELECT, ICL_ORDER = 4, "knn", "similar-last"  # the icl method: k
 
 
 @dataclass
-class CompareConfig:
+class CompareConfig(DataOptions):
+    """The data options (fields, fractions) go to every cell, train and icl alike."""
+
     data: str = opt("", "data: a file, a folder with train/dev/test files, or builtin:NAME")
     model: str = opt("minilm", "backbone for every method")
     methods: str = opt(DEFAULT_METHODS, "comma-separated methods (see `ctxlearn methods`)")
     seeds: int = opt(0, "seeds per method (0 = the budget's number)")
     budget: str = opt("full", "quick (capped data and epochs, 1 seed) or full (method defaults, 3 seeds)")
-    out: str = opt("runs/compare", "folder for the cells, results.json, report.md and report.html")
+    out: str = opt("", "folder for the cells, results.json, report.md and report.html; unset, runs/DATA-compare")
     estimate: bool = opt(False, "first measure a few steps per method and show the predicted time per epoch and peak "
                                 "memory (the report puts them beside the actual figures)")
     estimate_only: bool = opt(False, "show the estimates and stop before training")
     icl_model: str = opt("smollm2", "causal LM for the icl method (k=4, knn demonstrations, contextual calibration)")
     extra: list[str] = field(default_factory=list, metadata={"help": "further `ctxlearn train` flags for every cell"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.out = self.out or default_out(self.data, "compare")
 
 
 def method_epochs(method: str, cap: float) -> float | None:
@@ -44,10 +50,19 @@ def method_epochs(method: str, cap: float) -> float | None:
     return min(default, cap) if default else None
 
 
+def data_args(cfg: CompareConfig) -> list[str]:
+    """--data and the data flags given (those left at their defaults are not repeated, so the cell keys of
+    earlier comparisons still hold)."""
+    defaults = DataOptions()
+    given = [(f.name, getattr(cfg, f.name)) for f in fields(DataOptions) if f.name != "data"]
+    return ["--data", cfg.data, *(arg for name, value in given if value != getattr(defaults, name)
+                                  for arg in ("--" + name.replace("_", "-"), str(value)))]
+
+
 def icl_args(cfg: CompareConfig) -> list[str]:
     """ICL trains nothing: the budget caps the test examples it scores instead (``icl_limit``)."""
     b = BUDGETS.get(cfg.budget)
-    args = ["--data", cfg.data, "--model", cfg.icl_model, "--shots", str(ICL_SHOTS), "--select", ICL_SELECT,
+    args = [*data_args(cfg), "--model", cfg.icl_model, "--shots", str(ICL_SHOTS), "--select", ICL_SELECT,
             "--order", ICL_ORDER, "--calibrate"]
     return args + (["--limit", str(b.icl_limit)] if b.icl_limit else [])
 
@@ -56,7 +71,7 @@ def cell_args(cfg: CompareConfig, method: str) -> list[str]:
     if method == "icl":
         return icl_args(cfg)
     b = BUDGETS.get(cfg.budget)
-    args = ["--data", cfg.data, "--model", cfg.model, *cfg.extra]
+    args = [*data_args(cfg), "--model", cfg.model, *cfg.extra]
     if b.max_train:
         args += ["--max-train", str(b.max_train)]
     epochs = method_epochs(method, b.max_epochs)
@@ -66,13 +81,13 @@ def cell_args(cfg: CompareConfig, method: str) -> list[str]:
 def same_icl_run(cfg: CompareConfig, cell: Cell, results: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The earlier seed's result for an icl cell that would only repeat it: knn demonstrations in a fixed
     order draw nothing, so a seed reaches an icl run only through the splits it cuts."""
-    from ctxlearn.data import load_splits
+    from ctxlearn.data.splits import splits_of
     from ctxlearn.icl.select import draws_nothing
 
     earlier = next((r for r in results if r["method"] == "icl" and "same_as_seed" not in r), None)
     if cell.method != "icl" or earlier is None or not draws_nothing(ICL_SELECT, ICL_ORDER, ICL_SHOTS):
         return None
-    if load_splits(cfg.data, seed=cell.seed).hashes != load_splits(cfg.data, seed=earlier["seed"]).hashes:
+    if splits_of(cfg, cell.seed).hashes != splits_of(cfg, earlier["seed"]).hashes:
         return None
     return {**earlier, "seed": cell.seed, "same_as_seed": earlier["seed"]}
 

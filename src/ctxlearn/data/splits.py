@@ -94,6 +94,14 @@ def find_split_files(folder: Path, suffixes: Container[str] = READERS) -> dict[s
     return found
 
 
+def splits_of(options: Any, seed: int) -> Splits:
+    """``load_splits`` for a config that holds the data options (``config.DataOptions``: data, fields,
+    fractions), cut with ``seed``."""
+    fields = Fields(options.text_field, options.label_field, options.text_pair_field)
+    return load_splits(options.data, fields, seed=seed, dev_fraction=options.dev_fraction,
+                       test_fraction=options.test_fraction)
+
+
 def _read_split_files(path: Path, fields: Fields) -> dict[str, tuple[list[Example], str]]:
     if path.is_dir():
         files = find_split_files(path)

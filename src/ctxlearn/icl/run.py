@@ -18,7 +18,8 @@ import torch
 
 from ctxlearn.artifact import check_out, versions, weights_sha256, write_atomically
 from ctxlearn.config import save_yaml, to_dict
-from ctxlearn.data import Example, Fields, Splits, load_splits
+from ctxlearn.data import Example, Splits
+from ctxlearn.data.splits import splits_of
 from ctxlearn.data.inspect import small_split
 from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
@@ -85,8 +86,7 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     """Score test (and dev with ``cfg.dev``) by in-context learning and write the run folder ``cfg.out``."""
     start = time.time()
     check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
-    splits = load_splits(cfg.data, Fields(cfg.text_field, cfg.label_field, cfg.text_pair_field),
-                         seed=cfg.seed, dev_fraction=cfg.dev_fraction, test_fraction=cfg.test_fraction)
+    splits = splits_of(cfg, cfg.seed)
     require_split(splits, "test", "an icl run reports its scores on test")
     if cfg.dev:
         require_split(splits, "dev", "--dev asks for scores on dev")

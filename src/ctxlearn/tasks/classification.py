@@ -10,7 +10,8 @@ import torch
 from torch import nn
 from transformers import DataCollatorWithPadding
 
-from ctxlearn.data import Fields, Splits, load_splits
+from ctxlearn.data import Splits
+from ctxlearn.data.splits import splits_of
 from ctxlearn.data.inspect import label_warnings, small_splits
 from ctxlearn.evaluate import classification_metrics, write_report
 from ctxlearn.models.classifier import EncoderClassifier
@@ -51,8 +52,7 @@ class Classification:
     summary_keys = ("accuracy", "macro_f1", "micro_f1", "ece")
 
     def load(self, cfg: Any) -> Splits:
-        return load_splits(cfg.data, Fields(cfg.text_field, cfg.label_field, cfg.text_pair_field), seed=cfg.seed,
-                           dev_fraction=cfg.dev_fraction, test_fraction=cfg.test_fraction)
+        return splits_of(cfg, cfg.seed)
 
     def describe(self, splits: Splits) -> str:
         return f"train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}; labels {splits.labels}"

@@ -81,6 +81,17 @@ def test_recommendation_picks_cheapest_within_one_point() -> None:
     assert roles(rows, rec) == ["best", "cheapest", "other"]  # the colours the plots give each method
 
 
+@pytest.mark.parametrize("icl_ms, fastest", [(240.0, "head"), (1.5, None)])
+def test_recommendation_names_the_fastest_to_predict_when_the_cheapest_is_much_slower(icl_ms: float,
+                                                                                       fastest: str | None) -> None:
+    rows = aggregate([{**_row("head", 0.95, 770, 1), "predict_ms_per_example": 6.0},
+                      {**_row("icl", 0.95, 0, 0), "predict_ms_per_example": icl_ms}])
+    rec = recommend(rows)
+    assert rec["cheapest_within"] == "icl" and rec.get("fastest_within") == fastest
+    said = "Fastest to predict within 1 point: head (6.00 ms per example, against 240.00 for icl)."
+    assert (said in rec["text"]) is (fastest is not None)
+
+
 @pytest.mark.parametrize("n_test, accuracies, inside, says", [
     (25, (0.72, 0.72, 0.64), ["lora", "icl"], "lora and icl score inside it, so this test split cannot rank them"),
     (1821, (0.892, 0.884, 0.817), ["lora"], "lora scores inside it, so this test split cannot rank it"),
@@ -125,6 +136,24 @@ def test_icl_cell_gets_icl_flags_not_training_ones() -> None:
     assert icl[icl.index("--model") + 1] == "smollm2" and icl[icl.index("--limit") + 1] == "300"
     assert "--max-train" not in icl and "--epochs" not in icl and "--max-length" not in icl and "--calibrate" in icl
     assert full[full.index("--model") + 1] == "minilm" and "--max-train" in full and "--max-length" in full
+
+
+def test_data_flags_go_to_train_and_icl_cells_alike(toy_data: Path, tmp_path: Path) -> None:
+    from ctxlearn.cli import build_parser, compare_config
+    from ctxlearn.compare.cells import Cell
+    from ctxlearn.compare.run import cell_args, same_icl_run
+
+    folder = tmp_path / "reviews"
+    folder.mkdir()
+    for split in ("train", "dev", "test"):  # the toy data with the columns a user's export might have
+        rows = [json.loads(line) for line in (toy_data / f"{split}.jsonl").read_text().splitlines()]
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps({"review": r["text"], "stars": r["label"]}) + "\n"
+                                                       for r in rows))
+    flags = ["--data", str(folder), "--text-field", "review", "--label-field", "stars"]
+    cfg = compare_config(build_parser().parse_args(["compare", *flags, "--methods", "full,icl", "--seeds", "2"]))
+    assert cell_args(cfg, "full")[:6] == flags and cell_args(cfg, "icl")[:6] == flags
+    assert "--dev-fraction" not in cell_args(cfg, "full")  # flags left at their defaults are not repeated
+    assert same_icl_run(cfg, Cell("icl", 1), [_icl_result(0)])["same_as_seed"] == 0  # the splits read by the fields
 
 
 def test_tagging_compares_by_entity_f1(tiny_bert: Path, toy_conll: Path, tmp_path: Path, capsys) -> None:
