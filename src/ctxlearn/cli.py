@@ -205,7 +205,8 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
     for name in METHODS:
         m = METHODS.get(name)
-        print(f"{name:8s} {m.help}  [lr {m.lr:g}, epochs {m.epochs:g}]")
+        tuned = f"lr {m.lr:g}, epochs {m.epochs:g}" if m.fit == "trainer" else "no gradient steps"
+        print(f"{name:8s} {m.help}  [{tuned}]")
     return 0
 
 

@@ -258,3 +258,13 @@ def test_a_folder_it_cannot_create_is_one_line_naming_the_path(tiny_bert: Path, 
     out = tmp_path / "afile" / "run"
     assert main(["train", "--data", str(data), "--model", str(tiny_bert), "--method", "head", "--out", str(out)]) == 1
     assert capsys.readouterr().err.splitlines()[-1] == f"ctxlearn: error: {out}.partial: Not a directory"
+
+
+def test_methods_lists_each_method_with_the_defaults_it_is_tuned_for(capsys) -> None:
+    from ctxlearn.methods import METHODS
+
+    assert main(["methods"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert set(lines) == set(METHODS.names())
+    assert lines["lora"].endswith(f"[lr {METHODS.get('lora').lr:g}, epochs {METHODS.get('lora').epochs:g}]")
+    assert lines["head"].endswith("[no gradient steps]")  # not "lr 0, epochs 0": it fits on cached features
