@@ -20,7 +20,7 @@ from ctxlearn.artifact import check_out, versions, weights_sha256, write_atomica
 from ctxlearn.config import save_yaml, to_dict
 from ctxlearn.data import Example, Splits
 from ctxlearn.data.splits import splits_of
-from ctxlearn.data.inspect import small_split
+from ctxlearn.data.inspect import label_warnings, small_split
 from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
 from ctxlearn.evaluate import classification_metrics, write_report
@@ -100,8 +100,9 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
                            shots=cfg.shots, order=cfg.order)
     limited = f" (--limit: the first {cfg.limit} only)" if 0 < cfg.limit < len(splits.test) else ""
     say(f"data: train {len(splits.train)} (demonstration pool), test {len(splits.test)}{limited}; labels {splits.labels}")
-    if (small := small_split("test", min(cfg.limit or len(splits.test), len(splits.test)))) is not None:
-        warn(small)
+    small = small_split("test", min(cfg.limit or len(splits.test), len(splits.test)))
+    for msg in label_warnings(splits.labels) + ([small] if small else []):
+        warn(msg)
     work, weights = work_folder(cfg), weights_sha256(source.path)
     keep = kept_parts(work / "scores", weights, bf16)
     t0 = time.time()

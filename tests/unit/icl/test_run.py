@@ -30,6 +30,15 @@ def saved_probs(out: Path) -> np.ndarray:
     return np.array([json.loads(line)["probs"] for line in (out / "test_predictions.jsonl").open()])
 
 
+def test_icl_warns_of_labels_that_differ_only_in_case(tiny_lm, toy_data, tmp_path, capsys) -> None:
+    train = toy_data / "train.jsonl"
+    rows = [json.loads(line) for line in train.read_text().splitlines()]
+    rows[1]["label"] = rows[1]["label"].upper()  # one "POSITIVE" among the "positive"s
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(icl_args(tiny_lm, toy_data, tmp_path / "run")) == 0
+    assert "warning: labels 'POSITIVE' and 'positive' differ only in case" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("select, extra", [("random", []), ("balanced", ["--calibrate"]), ("random-each", ["--calibrate"])])
 def test_icl_run_writes_the_training_shape_and_reloads(tiny_lm, toy_data, tmp_path, capsys, select, extra) -> None:
     out = tmp_path / "run"
