@@ -63,7 +63,8 @@ def inspect_tagged(splits: TaggedSplits, tokenizer: Any | None = None, max_lengt
                 warnings.append(f"{name}: {over} longer than max_length {max_length} tokens are tagged in "
                                 "overlapping windows")
         report["splits"][name] = info
-    report["warnings"] = warnings + small_tagged(splits) + _overlap(splits, _sentence_key, "sentence")
+    report["warnings"] = (warnings + case_variants(splits.types, "entity types", "types") + small_tagged(splits)
+                          + _overlap(splits, _sentence_key, "sentence"))
     return report
 
 
@@ -108,13 +109,7 @@ def label_warnings(labels: list[str]) -> list[str]:
     """Labels that look like slips in writing them: classes that differ only in case (``neg`` and
     ``NEG``), and labels that join other classes (``pos,neg``: multi-label data, which trains a class per
     combination)."""
-    out = []
-    by_fold: dict[str, list[str]] = {}
-    for label in labels:
-        by_fold.setdefault(label.casefold(), []).append(label)
-    for same in (names for names in by_fold.values() if len(names) > 1):
-        out.append(f"labels {_names(same)} differ only in case and train as {len(same)} classes; if they are one "
-                   "class, write it one way")
+    out = case_variants(labels, "labels", "classes")
     known = set(labels)
     for label in labels:
         parts = [p for p in _JOINERS.split(label) if p]
@@ -122,6 +117,16 @@ def label_warnings(labels: list[str]) -> list[str]:
             out.append(f"label {label!r} joins the classes {_names(parts)}: ctxlearn predicts one class per text, "
                        "so each combination trains as a class of its own")
     return out
+
+
+def case_variants(names: list[str], what: str, kinds: str) -> list[str]:
+    """A warning for each group of ``names`` (labels, entity types) that differ only in case, each of
+    which trains as one of ``kinds``."""
+    by_fold: dict[str, list[str]] = {}
+    for name in names:
+        by_fold.setdefault(name.casefold(), []).append(name)
+    return [f"{what} {_names(same)} differ only in case and train as {len(same)} {kinds}; if they are one, "
+            "write it one way" for same in by_fold.values() if len(same) > 1]
 
 
 def _names(labels: list[str]) -> str:

@@ -18,7 +18,7 @@ from torch import nn
 from transformers import DataCollatorForTokenClassification
 
 from ctxlearn.data.example import TaggedSentence
-from ctxlearn.data.inspect import small_tagged
+from ctxlearn.data.inspect import case_variants, small_tagged
 from ctxlearn.data.tagged import TagOptions
 from ctxlearn.data.tagged_splits import TaggedSplits, load_tagged_splits
 from ctxlearn.data.tags import entity_spans, repair_bio
@@ -105,7 +105,7 @@ class Tagging:
                 f"{splits.scheme} tags read as BIO; entity types {splits.types}")
 
     def warnings(self, splits: TaggedSplits) -> list[str]:
-        return small_tagged(splits)
+        return case_variants(splits.types, "entity types", "types") + small_tagged(splits)
 
     def make_model(self, backbone: nn.Module, n_labels: int, pooling: str) -> nn.Module:
         return EncoderTagger(backbone, n_labels)

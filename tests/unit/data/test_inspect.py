@@ -277,3 +277,19 @@ def test_tagged_train_text_the_tokenizer_cannot_read_is_warned_of(any_size_score
     assert [w.split(";")[0] for w in report["warnings"] if "unknown" in w] == [
         "train: 33.3% of the tokens are unknown to the model's tokenizer (1 [UNK], in 1 sentence), so the model "
         "cannot tell those characters apart"]
+
+
+def test_entity_types_that_differ_only_in_case_are_warned_of(any_size_scores):
+    from ctxlearn.data.example import TaggedSentence
+    from ctxlearn.data.inspect import inspect_tagged
+    from ctxlearn.data.tagged_splits import TaggedSplits
+    from ctxlearn.tasks import TASKS
+
+    def sentence(tag: str) -> TaggedSentence:
+        return TaggedSentence(("Ada", "ran"), (tag, "O"), (1, 1))
+
+    splits = TaggedSplits([sentence("B-PER"), sentence("B-Per")], [sentence("B-PER")], [sentence("B-Per")],
+                          ["B-PER", "B-Per", "I-PER", "I-Per", "O"], "BIO")
+    said = ["entity types 'PER' and 'Per' differ only in case and train as 2 types; if they are one, write it one way"]
+    assert [w for w in inspect_tagged(splits)["warnings"] if "case" in w] == said
+    assert TASKS.get("tagging").warnings(splits) == said  # what train says
