@@ -63,7 +63,8 @@ class DataOptions:
 
     data: str = opt("", "labelled data: a file (.csv/.tsv/.jsonl/.json), a folder with train/dev/test files, or "
                         "builtin:NAME")
-    text_field: str = opt("text", "column/key holding the text (premise/hypothesis are found automatically)")
+    text_field: str = opt("text", "column/key holding the text (without a text field, premise/hypothesis, "
+                                  "sentence1/sentence2, question1/question2 or sentence are found)")
     text_pair_field: str | None = opt(None, "column/key holding the second text of a pair task")
     label_field: str = opt("label", "column/key holding the label")
     dev_fraction: float = opt(0.1, "share of train held out as dev when no dev file is given (stratified by label "

@@ -49,7 +49,7 @@ class Predictor:
     def use_fields(self, text: str | None = None, label: str | None = None, text_pair: str | None = None) -> None:
         """Read inputs from other columns or keys than the run was trained on (a held-out file with its own
         header); a field left None keeps the run's."""
-        if text_pair and self.fields.text_pair is None:
+        if text_pair and not self.fields.reads_pairs:
             raise ConfigError(f"--text-pair-field {text_pair}: {self.folder} was trained on single texts, so it "
                               "reads one text field; leave the flag out")
         given = {k: v for k, v in dict(text=text, label=label, text_pair=text_pair).items() if v}
@@ -68,7 +68,7 @@ class Predictor:
 
     def as_example(self, item: Any, i: int) -> Example:
         """Input ``i`` of a batch (a string, or a (text, text_pair) tuple for a pair run) as an unlabelled example."""
-        pairs = self.fields.text_pair is not None
+        pairs = self.fields.reads_pairs
         if pairs and isinstance(item, tuple) and len(item) == 2 and all(isinstance(t, str) for t in item):
             return Example(item[0], "", item[1])
         if not pairs and isinstance(item, str):
@@ -218,9 +218,9 @@ def read_unlabelled(src: Path, fields: Fields) -> list[Example]:
     check_input_type(src, READERS)
     if not is_text_lines(src):
         return read_examples(src, replace(fields, label=None, others=True))
-    if fields.text_pair:
+    if fields.reads_pairs:
         raise DataError(src, "a .txt file (or -, standard input) holds one text per line, and this model reads pairs",
-                        expected=f"a .csv, .tsv or .jsonl file with the fields {fields.text!r} and {fields.text_pair!r}")
+                        expected=f"a .csv, .tsv or .jsonl file with {fields.pair_names()}")
     return [Example(raw, "", line=line) for line, raw in text_lines(src, "texts to label")]
 
 

@@ -195,17 +195,17 @@ def test_eval_and_predict_read_a_file_with_other_column_names(tiny_run: Path, to
     rows = [json.loads(line) for line in (toy_data / "test.jsonl").read_text().splitlines()]
     renamed = tmp_path / "holdout.csv"
     with renamed.open("w", newline="") as fh:
-        csv.writer(fh).writerows([["sentence", "gold"], *([r["text"], r["label"]] for r in rows)])
+        csv.writer(fh).writerows([["review", "gold"], *([r["text"], r["label"]] for r in rows)])
     assert main(["eval", str(tiny_run), "--data", str(toy_data / "test.jsonl"), "--json"]) == 0
     as_trained = json.loads(capsys.readouterr().out)
     assert main(["eval", str(tiny_run), "--data", str(renamed), "--json"]) == 2
     assert "field 'text': not found" in capsys.readouterr().err
-    assert main(["eval", str(tiny_run), "--data", str(renamed), "--json", "--text-field", "sentence",
+    assert main(["eval", str(tiny_run), "--data", str(renamed), "--json", "--text-field", "review",
                  "--label-field", "gold"]) == 0
     assert json.loads(capsys.readouterr().out) == as_trained
 
     assert main(["predict", str(tiny_run), "--input", str(renamed), "--output", str(tmp_path / "p.jsonl"),
-                 "--text-field", "sentence"]) == 0
+                 "--text-field", "review"]) == 0
     assert main(["predict", str(tiny_run), "--input", str(toy_data / "test.jsonl"),
                  "--output", str(tmp_path / "q.jsonl")]) == 0
     predicted = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]

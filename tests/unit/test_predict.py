@@ -141,6 +141,8 @@ def test_a_pair_model_refuses_a_txt_file_naming_its_fields(tmp_path: Path) -> No
     src.write_text("a premise alone\n")
     with pytest.raises(DataError, match="this model reads pairs.*'premise' and 'hypothesis'"):
         read_unlabelled(src, Fields("premise", None, "hypothesis"))
+    with pytest.raises(DataError, match="this model reads pairs.*premise/hypothesis, sentence1/sentence2"):
+        read_unlabelled(src, Fields(label=None).for_model(text_pairs=True))  # pairs found without flags in training
     blank = tmp_path / "blank.txt"
     blank.write_text("\n \n")
     with pytest.raises(DataError, match="holds no text"):

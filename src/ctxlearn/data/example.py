@@ -17,7 +17,10 @@ class Example:
     others: tuple[tuple[str, Any], ...] = ()  # the row's other columns, read for predict (``Fields.others``)
 
 
-NLI_FIELDS = ("premise", "hypothesis")  # a text pair found without flags, when there is no `text` field
+# found without flags where there is no `text` field: a pair (NLI's, GLUE's sentence and question pairs;
+# Hugging Face's run_glue.py finds sentence1/sentence2 in a user's file too), else GLUE's single `sentence`
+PAIR_FIELDS = (("premise", "hypothesis"), ("sentence1", "sentence2"), ("question1", "question2"))
+SINGLE_FIELD = "sentence"
 
 
 def label_name(value: Any) -> str | None:
@@ -44,17 +47,37 @@ class Fields:
     label: str | None = "label"
     text_pair: str | None = None
     others: bool = False
+    pair: bool = False  # a model trained on pairs found without flags: find a pair again (``for_model``)
 
     def resolve(self, available: list[str]) -> "Fields":
-        """Fall back to premise/hypothesis when the default text field is absent (NLI files)."""
-        if self.text == "text" and "text" not in available and set(NLI_FIELDS) <= set(available):
-            return replace(self, text=NLI_FIELDS[0], text_pair=self.text_pair or NLI_FIELDS[1])
-        return self
+        """The fields of a file with the columns or keys ``available``: the default text field, when the
+        file has none, falls back to the first of ``PAIR_FIELDS`` it holds, else (unless a pair is wanted)
+        to ``SINGLE_FIELD``."""
+        if self.text != "text" or "text" in available:
+            return self
+        pair = next((p for p in PAIR_FIELDS if set(p) <= set(available)), None)
+        if pair is None and self.pair:
+            pair = PAIR_FIELDS[0]  # not there: the error names the first pair and the fields present
+        if pair is not None:
+            return replace(self, text=pair[0], text_pair=self.text_pair or pair[1])
+        return replace(self, text=SINGLE_FIELD) if SINGLE_FIELD in available else self
+
+    @property
+    def reads_pairs(self) -> bool:
+        """Whether examples are text pairs: a pair field is named, or one is to be found (``pair``)."""
+        return self.text_pair is not None or self.pair
+
+    def pair_names(self) -> str:
+        """The pair fields this reads, in words, for errors."""
+        if self.text_pair is not None:
+            return f"the fields {self.text!r} and {self.text_pair!r}"
+        return "the fields " + ", ".join(f"{a}/{b}" for a, b in PAIR_FIELDS) + " (or name them with --text-field and " \
+            "--text-pair-field)"
 
     def for_model(self, text_pairs: bool) -> "Fields":
-        """The fields a run reads its inputs with: a model trained on pairs found as premise/hypothesis
-        (its config names no pair field) reads them again."""
-        return self.resolve(list(NLI_FIELDS)) if text_pairs and self.text_pair is None else self
+        """The fields a run reads its inputs with: a model trained on pairs found without flags (its
+        config names no pair field) finds a pair again."""
+        return replace(self, pair=True) if text_pairs and self.text_pair is None else self
 
 
 @dataclass(frozen=True)

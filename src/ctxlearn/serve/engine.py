@@ -42,7 +42,7 @@ class ClassifierEngine:
 
         self.predictor = open_predictor(folder)
         self.name = Path(folder).resolve().name
-        self.accepts = "pairs" if self.predictor.fields.text_pair else "texts"
+        self.accepts = "pairs" if self.predictor.fields.reads_pairs else "texts"
         self.labels: list[str] = list(self.predictor.labels)
 
     def run(self, items: list) -> list[dict[str, Any]]:

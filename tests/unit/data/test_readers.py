@@ -131,6 +131,27 @@ def test_text_pairs_auto_detected_from_premise_hypothesis_jsonl(tmp_path):
         ("p1", "h1", "neutral"), ("p2", "h2", "contradiction")]
 
 
+@pytest.mark.parametrize("header, row, example", [
+    ("sentence,label", "a fine film,1", Example("a fine film", "1", line=2)),  # GLUE's SST-2 and CoLA
+    ("idx,sentence1,sentence2,label", "0,first,second,1", Example("first", "1", text_pair="second", line=2)),  # RTE
+    ("question1,question2,label", "q1,q2,0", Example("q1", "0", text_pair="q2", line=2)),  # QQP
+    ("sentence,sentence1,sentence2,label", "s,a,b,x", Example("a", "x", text_pair="b", line=2)),  # a pair first
+])
+def test_glue_text_fields_are_found_where_there_is_no_text_field(tmp_path, header, row, example):
+    path = write(tmp_path, "glue.csv", f"{header}\n{row}\n")
+    assert read_examples(path) == [example]
+    assert read_examples(write(tmp_path, "t.csv", f"text,{header}\nt,{row}\n"))[0].text == "t"  # text comes first
+
+
+def test_a_model_trained_on_found_pairs_finds_a_pair_again(tmp_path):
+    fields = Fields(label=None).for_model(text_pairs=True)
+    path = write(tmp_path, "rte.csv", "sentence1,sentence2\nfirst,second\n")
+    assert fields.reads_pairs and read_examples(path, fields) == [Example("first", "", text_pair="second", line=2)]
+    err = read_error(write(tmp_path, "single.csv", "sentence\nonly one\n"), fields)  # no single text for a pair model
+    assert "field 'premise': not found" in str(err) and "'sentence'" in str(err)
+    assert not Fields().for_model(text_pairs=False).reads_pairs
+
+
 def test_explicit_pair_fields(tmp_path):
     path = write(tmp_path, "pairs.tsv", "id\tsentence1\tsentence2\tgold\n7\tfirst\tsecond\tyes\n")
     fields = Fields(text="sentence1", text_pair="sentence2", label="gold")
@@ -257,11 +278,11 @@ def test_unknown_suffix(tmp_path):
 
 
 def test_csv_header_lacks_field(tmp_path):
-    path = write(tmp_path, "d.csv", ",sentence,label\n0,a,x\n")  # a pandas index column has no name
+    path = write(tmp_path, "d.csv", ",review,label\n0,a,x\n")  # a pandas index column has no name
     err = read_error(path)
     assert f"{path}:1" in str(err)
     assert "'text'" in str(err)
-    assert "('', 'sentence', 'label')" in str(err)  # lists the fields present, the unnamed one visibly
+    assert "('', 'review', 'label')" in str(err)  # lists the fields present, the unnamed one visibly
     assert "named with --text-field NAME" in str(err)  # and the flag for this field, not another
     assert (err.path, err.line, err.field) == (str(path), 1, "text")
 
@@ -289,9 +310,9 @@ def test_jsonl_object_lacks_field(tmp_path):
 
 
 def test_jsonl_first_object_lacks_text(tmp_path):
-    path = write(tmp_path, "d.jsonl", jsonl({"sentence": "a", "label": "x"}))
+    path = write(tmp_path, "d.jsonl", jsonl({"review": "a", "label": "x"}))
     err = read_error(path)
-    assert f"{path}:1" in str(err) and "'text'" in str(err) and "'sentence', 'label'" in str(err)
+    assert f"{path}:1" in str(err) and "'text'" in str(err) and "'review', 'label'" in str(err)
 
 
 def test_csv_empty_text(tmp_path):
