@@ -268,3 +268,25 @@ def test_methods_lists_each_method_with_the_defaults_it_is_tuned_for(capsys) -> 
     assert set(lines) == set(METHODS.names())
     assert lines["lora"].endswith(f"[lr {METHODS.get('lora').lr:g}, epochs {METHODS.get('lora').epochs:g}]")
     assert lines["head"].endswith("[no gradient steps]")  # not "lr 0, epochs 0": it fits on cached features
+
+
+def test_a_glue_pair_run_finds_its_pair_fields_again_when_it_predicts(tiny_bert: Path, tmp_path: Path,
+                                                                       capsys) -> None:
+    from conftest import write_toy
+
+    toy, glue = write_toy(tmp_path / "nli", pairs=True), tmp_path / "rte"
+    glue.mkdir()
+    for split in ("train", "dev", "test"):  # GLUE's names for a pair: sentence1, sentence2
+        rows = [json.loads(line) for line in (toy / f"{split}.jsonl").read_text().splitlines()]
+        (glue / f"{split}.jsonl").write_text("".join(json.dumps({"sentence1": r["premise"], "sentence2": r["hypothesis"],
+                                                                  "label": r["label"]}) + "\n" for r in rows))
+    out = tmp_path / "run"
+    assert main(_train(tiny_bert, glue, out, "--method", "head", "--json")) == 0
+    assert json.loads(capsys.readouterr().out)["test_accuracy"] > 0.5
+    pred = tmp_path / "p.jsonl"
+    assert main(["predict", str(out), "--input", str(glue / "test.jsonl"), "--output", str(pred)]) == 0
+    first = json.loads(pred.read_text().splitlines()[0])
+    assert (first["text"], first["text_pair"]) == (rows[0]["premise"], rows[0]["hypothesis"])
+    assert main(["predict", str(out), "--input", str(glue / "test.jsonl"), "--output", str(pred),
+                 "--text-field", "sentence2"]) == 2
+    assert "trained on text pairs; name the second text's field with --text-pair-field too" in capsys.readouterr().err

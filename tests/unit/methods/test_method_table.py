@@ -146,7 +146,7 @@ def test_method_pairs(name: str, tiny_bert: Path, tmp_path: Path) -> None:
     run_training(TrainConfig(data=str(data), model=str(tiny_bert), method=name, out=str(out), lr=lr,
                              epochs=min(epochs, 1), batch_size=16, patience=0, bf16="off", seed=1))
     pred = Predictor(out)
-    assert pred.fields.text_pair == "hypothesis", "pairs found without flags are read as pairs again"
+    assert pred.fields.reads_pairs, "pairs found without flags are read as pairs again"
     examples = read_examples(data / "test.jsonl", pred.fields)
     assert examples[0].text_pair is not None
     saved = [json.loads(line)["probs"] for line in (out / "test_predictions.jsonl").read_text().splitlines()]
