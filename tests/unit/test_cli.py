@@ -278,8 +278,8 @@ def test_a_glue_pair_run_finds_its_pair_fields_again_when_it_predicts(tiny_bert:
     glue.mkdir()
     for split in ("train", "dev", "test"):  # GLUE's names for a pair: sentence1, sentence2
         rows = [json.loads(line) for line in (toy / f"{split}.jsonl").read_text().splitlines()]
-        (glue / f"{split}.jsonl").write_text("".join(json.dumps({"sentence1": r["premise"], "sentence2": r["hypothesis"],
-                                                                  "label": r["label"]}) + "\n" for r in rows))
+        renamed = ({"sentence1": r["premise"], "sentence2": r["hypothesis"], "label": r["label"]} for r in rows)
+        (glue / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in renamed))
     out = tmp_path / "run"
     assert main(_train(tiny_bert, glue, out, "--method", "head", "--json")) == 0
     assert json.loads(capsys.readouterr().out)["test_accuracy"] > 0.5
