@@ -228,14 +228,14 @@ def read_unlabelled(src: Path, fields: Fields) -> list[Example]:
 
 
 STDOUT = "-"  # --output - writes JSON Lines to standard output
-WRITERS = (".csv", ".tsv", ".jsonl", ".json")  # the output types ``write_rows`` knows (.json gets JSON Lines)
+WRITERS = (".csv", ".tsv", ".jsonl", ".json")  # the output types ``write_rows`` knows (.json: one JSON array)
 
 
 def check_output(dst: Path) -> None:
     """Refuse an output type ``write_rows`` cannot write, before any input is labelled."""
     if str(dst) != STDOUT and dst.suffix.lower() not in WRITERS:
         raise DataError(dst, f"cannot write predictions as '{dst.suffix or dst.name}'",
-                        expected="an output path ending in .csv, .tsv or .jsonl, or - for standard output")
+                        expected="an output path ending in .csv, .tsv, .jsonl or .json, or - for standard output")
 
 
 def label_file(items: list, rows: Callable[[list], list[dict[str, Any]]], dst: Path, run_key: str, part: int) -> int:
@@ -270,7 +270,8 @@ def label_file(items: list, rows: Callable[[list], list[dict[str, Any]]], dst: P
 
 
 def write_rows(dst: Path, rows: list[dict[str, Any]]) -> None:
-    """CSV for .csv, TSV for .tsv, JSON Lines otherwise (and for ``-``, on standard output); a file is
+    """CSV for .csv, TSV for .tsv, one JSON array for .json (an object a line, which pandas' ``read_json``
+    and ``json.load`` read whole), JSON Lines otherwise (and for ``-``, on standard output); a file is
     written to a temporary name and renamed."""
     if str(dst) == STDOUT:
         _write(sys.stdout, rows, dst, ".jsonl")
@@ -284,6 +285,9 @@ def write_rows(dst: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _write(fh: Any, rows: list[dict[str, Any]], dst: Path, suffix: str) -> None:
+    if suffix == ".json":
+        fh.write("[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n]\n")
+        return
     if suffix not in {".csv", ".tsv"}:
         fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         return

@@ -85,8 +85,21 @@ def test_an_output_type_it_cannot_write_is_refused_before_labelling(tiny_run: Pa
     src = tmp_path / "texts.txt"
     src.write_text("good great film\n")
     assert main(["predict", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "preds.xlsx")]) == 2
-    assert re.search(r"preds.xlsx: cannot write predictions as '.xlsx'.*\.csv, \.tsv or \.jsonl", capsys.readouterr().err)
+    assert re.search(r"preds.xlsx: cannot write predictions as '.xlsx'.*\.csv, \.tsv, \.jsonl or \.json",
+                     capsys.readouterr().err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["texts.txt"]
+
+
+def test_json_output_is_one_array_that_json_load_and_ctxlearn_read_back(tiny_run: Path, tmp_path: Path) -> None:
+    """--output preds.json wrote JSON Lines, which json.load and pandas' read_json refuse ("Extra data")."""
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": 1, "text": "good great film"}\n{"id": 2, "text": "awful sad plot"}\n')
+    predictor = open_predictor(tiny_run)
+    assert predictor.predict_file(src, tmp_path / "p.json") == predictor.predict_file(src, tmp_path / "p.jsonl") == 2
+    lines = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert json.loads((tmp_path / "p.json").read_text()) == lines
+    back = read_examples(tmp_path / "p.json", Fields(label="label"))  # an object a line: each keeps its own line
+    assert [(ex.text, ex.label, ex.line) for ex in back] == [(r["text"], r["label"], i) for i, r in enumerate(lines, 2)]
 
 
 def test_predict_texts_gives_the_rows_predict_writes(tiny_run: Path, tmp_path: Path, capsys) -> None:
