@@ -312,7 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
                    ".conll, or .txt (one text per line); - reads texts from standard input, one per line")
     p.add_argument("--output", required=True, help=".csv, .tsv (unquoted, as ctxlearn reads TSV: tabs and line breaks "
                    "in text become spaces), .jsonl or .json (one array): the input line, the input's other columns "
-                   "(input_NAME where the output has NAME: a gold label), the text, label and one p_<class> column per class; "
+                   "(input_NAME where the output has NAME: a gold label), the text, label and one p_<class> column "
+                   "per class; "
                    "tagging runs: .jsonl with tags and entity spans (type, text, character offsets); "
                    "- writes JSON Lines to standard output")
     _field_flags(p, label=False)
