@@ -307,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
     p.add_argument("--input", required=True,
-                   help=".csv/.tsv/.jsonl/.json with the text field(s) the model was trained on, "
+                   help=".csv/.tsv/.jsonl/.json/.parquet with the text field(s) the model was trained on, "
                    "or .txt (one text per line; not for pair models); tagging runs: .jsonl with tokens or text, "
                    ".conll, or .txt (one text per line); - reads texts from standard input, one per line")
     p.add_argument("--output", required=True, help=".csv, .tsv (unquoted, as ctxlearn reads TSV: tabs and line breaks "

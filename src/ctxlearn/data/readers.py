@@ -262,3 +262,22 @@ def read_jsonl(path: Path, fields: Fields) -> list[Example]:
 
 
 READERS.register("json")(read_jsonl)
+
+
+@READERS.register("parquet")
+def read_parquet(path: Path, fields: Fields) -> list[Example]:
+    """A Parquet file (as the Hugging Face Hub serves data sets); its "line" is the row, counted from 1.
+    Class-label columns hold integers, which become their digits as a JSON file's do."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(path, "reading Parquet needs the pyarrow package",
+                        expected="pip install pyarrow, or the data as .csv or .jsonl") from None
+    try:
+        table = pq.read_table(path)
+    except Exception as err:  # pyarrow's errors for a file that is not Parquet (ArrowInvalid, OSError)
+        raise DataError(path, f"not a readable Parquet file ({err})", expected="a Parquet file") from None
+    header = table.column_names
+    fields = fields.resolve(header)
+    _check_fields(header, fields, path, 1)
+    return [_example(record, fields, path, row) for row, record in enumerate(table.to_pylist(), start=1)]

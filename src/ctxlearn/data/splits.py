@@ -5,6 +5,7 @@ import hashlib
 import json
 import math
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -84,14 +85,31 @@ def load_splits(spec: str, fields: Fields = Fields(), *, seed: int = 0, dev_frac
 
 
 def find_split_files(folder: Path, suffixes: Container[str] = READERS) -> dict[str, Path]:
-    """Map split name -> file in ``folder`` (train.jsonl, dev.csv, validation.tsv, ...) among files
-    with one of ``suffixes`` (the classification readers' by default)."""
+    """Map split name -> file in ``folder`` (train.jsonl, dev.csv, validation.tsv, and the Hugging Face
+    Hub's one-shard train-00000-of-00001.parquet, ...) among files with one of ``suffixes`` (the
+    classification readers' by default)."""
     found: dict[str, Path] = {}
     for split, stems in SPLIT_NAMES.items():
         for path in sorted(folder.iterdir()):
-            if path.stem.lower() in stems and path.suffix.lower().lstrip(".") in suffixes:
+            if path.suffix.lower().lstrip(".") in suffixes and _split_stem(path) in stems:
                 found.setdefault(split, path)
     return found
+
+
+_SHARD = re.compile(r"(?P<stem>.+)-\d{5}-of-(?P<of>\d{5})")  # datasets' push_to_hub names its Parquet shards so
+
+
+def _split_stem(path: Path) -> str:
+    """The split a file's name says: its stem, less a shard's -00000-of-00001 (a split of several shards
+    is refused: ctxlearn reads one file per split)."""
+    stem = path.stem.lower()
+    shard = _SHARD.fullmatch(stem)
+    if shard is None:
+        return stem
+    if int(shard["of"]) > 1:
+        raise DataError(path, f"one of {int(shard['of'])} shards of the {shard['stem']!r} split",
+                        expected="one file per split: join the shards first (pandas.concat of read_parquet)")
+    return shard["stem"]
 
 
 def splits_of(options: Any, seed: int) -> Splits:
@@ -107,7 +125,8 @@ def _read_split_files(path: Path, fields: Fields) -> dict[str, tuple[list[Exampl
         files = find_split_files(path)
         if "train" not in files:
             raise DataError(path, "no train file in this folder",
-                            expected="train.jsonl/.csv/.tsv, optionally dev (or validation) and test files")
+                            expected="a train file (.jsonl/.json/.csv/.tsv/.parquet), optionally dev (or "
+                                     "validation) and test files")
         return {split: (read_examples(p, fields), str(p)) for split, p in files.items()}
     return {"train": (read_examples(path, fields), str(path))}
 

@@ -486,3 +486,36 @@ def test_jsonl_label_that_is_not_a_class(tmp_path, bad):
     path = write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": bad}))
     err = read_error(path)
     assert f"{path}:1" in str(err) and "'label'" in str(err) and "is not a class" in str(err)
+
+
+# --- Parquet, as the Hugging Face Hub serves data sets -----------------------------------------
+
+def write_parquet(path: Path, columns: dict[str, list]) -> Path:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def test_parquet_rows_read_with_class_ids_as_digits_and_errors_name_the_row(tmp_path):
+    path = write_parquet(tmp_path / "d.parquet", {"sentence": ["a fine film", "dull"], "label": [1, 0], "idx": [7, 8]})
+    assert read_examples(path, Fields(others=True)) == [Example("a fine film", "1", line=1, others=(("idx", 7),)),
+                                                        Example("dull", "0", line=2, others=(("idx", 8),))]
+    bad = write_parquet(tmp_path / "bad.parquet", {"text": ["a", None], "label": ["x", "y"]})
+    assert f"{bad}:2: field 'text': missing" in str(read_error(bad))
+    assert "not a readable Parquet file" in str(read_error(write(tmp_path, "csv.parquet", "text,label\na,x\n")))
+
+
+def test_hub_shard_names_are_split_files_and_a_split_in_shards_is_refused(tmp_path):
+    from ctxlearn.data.splits import find_split_files, load_splits
+
+    for split, n in (("train", 6), ("validation", 2), ("test", 2)):
+        write_parquet(tmp_path / "data" / f"{split}-00000-of-00001.parquet",
+                      {"text": [f"{split} {i}" for i in range(n)], "label": [i % 2 for i in range(n)]})
+    splits = load_splits(str(tmp_path / "data"))
+    assert (len(splits.train), len(splits.dev), len(splits.test)) == (6, 2, 2) and splits.labels == ["0", "1"]
+    write_parquet(tmp_path / "sharded" / "train-00001-of-00002.parquet", {"text": ["a"], "label": [0]})
+    with pytest.raises(DataError, match="one of 2 shards of the 'train' split"):
+        find_split_files(tmp_path / "sharded")
