@@ -64,6 +64,17 @@ class PromptSpec:
         head = self.instruction + self.demo_separator if self.instruction else ""
         return head + "".join(self.demonstration(d) + self.demo_separator for d in demos) + self.fill(query)
 
+    def meaningless(self, labels: list[str]) -> str | None:
+        """A warning when labels reach the LM as words without a letter (a data set's class ids, 0 and 1):
+        it can only guess what they stand for, where words (negative, positive) say it."""
+        bare = [lab for lab in labels if not any(c.isalpha() for c in self.words(lab))]
+        if not bare:
+            return None
+        named = ",".join(f"{lab}=WORDS" for lab in bare[:3]) + (",..." if len(bare) > 3 else "")
+        return (f"{len(bare)} of {len(labels)} labels reach the LM as words with no letter ({', '.join(bare[:5])}"
+                f"{', ...' if len(bare) > 5 else ''}), which say nothing of what each class is: name them with "
+                f"--verbalizer {named} (e.g. 0=negative,1=positive)")
+
     def check(self, labels: list[str], is_pair: bool, source: str = "prompt") -> None:
         """The verbalizer must name only known labels and give each label different words; the template
         must use {text_pair} exactly when the data are pairs."""

@@ -93,16 +93,18 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     spec = resolve_prompt(cfg.prompt, splits.is_pair, template=cfg.template, instruction=cfg.instruction,
                           verbalizer=cfg.verbalizer)
     spec.check(splits.labels, splits.is_pair, f"prompt {cfg.prompt!r}")
+    limited = f" (--limit: the first {cfg.limit} only)" if 0 < cfg.limit < len(splits.test) else ""
+    say(f"data: train {len(splits.train)} (demonstration pool), test {len(splits.test)}{limited}; "
+        f"labels {splits.labels}")
+    small = small_split("test", min(cfg.limit or len(splits.test), len(splits.test)))
+    for msg in [*label_warnings(splits.labels), spec.meaningless(splits.labels), small]:
+        if msg:
+            warn(msg)
     source = resolve_model(cfg.model)
     bf16 = resolve_bf16(cfg.bf16)
     model, tokenizer = load_lm(source, bf16)
     clf = build_classifier(cfg, model, tokenizer, splits.labels, spec, splits.train, select_name=cfg.select,
                            shots=cfg.shots, order=cfg.order)
-    limited = f" (--limit: the first {cfg.limit} only)" if 0 < cfg.limit < len(splits.test) else ""
-    say(f"data: train {len(splits.train)} (demonstration pool), test {len(splits.test)}{limited}; labels {splits.labels}")
-    small = small_split("test", min(cfg.limit or len(splits.test), len(splits.test)))
-    for msg in label_warnings(splits.labels) + ([small] if small else []):
-        warn(msg)
     work, weights = work_folder(cfg), weights_sha256(source.path)
     keep = kept_parts(work / "scores", weights, bf16)
     t0 = time.time()

@@ -26,6 +26,18 @@ def test_instruction_and_pairs() -> None:
     assert spec.context([demo], Example("P", "x", text_pair="H")) == "Decide.\np / h -> yes no\nP / H ->"
 
 
+def test_class_ids_as_label_words_are_warned_of_until_a_verbalizer_names_them() -> None:
+    spec = resolve_prompt("single", False)
+    assert spec.meaningless(["0", "1"]) == (
+        "2 of 2 labels reach the LM as words with no letter (0, 1), which say nothing of what each class is: name "
+        "them with --verbalizer 0=WORDS,1=WORDS (e.g. 0=negative,1=positive)")
+    named = resolve_prompt("single", False, verbalizer={"0": "negative", "1": "positive"})
+    assert named.meaningless(["0", "1"]) is None
+    assert spec.meaningless(["ham", "spam"]) is None
+    assert spec.meaningless([str(i) for i in range(7)]).startswith("7 of 7 labels reach the LM as words with no "
+                                                                   "letter (0, 1, 2, 3, 4, ...)")
+
+
 @pytest.mark.parametrize("template, message", [
     ("Review: {txt}", "unknown field {txt}"),
     ("Review: nothing", "has no {text} field"),

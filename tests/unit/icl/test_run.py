@@ -30,13 +30,19 @@ def saved_probs(out: Path) -> np.ndarray:
     return np.array([json.loads(line)["probs"] for line in (out / "test_predictions.jsonl").open()])
 
 
-def test_icl_warns_of_labels_that_differ_only_in_case(tiny_lm, toy_data, tmp_path, capsys) -> None:
+def test_icl_warns_of_labels_that_differ_only_in_case_and_of_class_ids(tiny_lm, toy_data, tmp_path, capsys) -> None:
     train = toy_data / "train.jsonl"
     rows = [json.loads(line) for line in train.read_text().splitlines()]
     rows[1]["label"] = rows[1]["label"].upper()  # one "POSITIVE" among the "positive"s
     train.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert main(icl_args(tiny_lm, toy_data, tmp_path / "run")) == 0
     assert "warning: labels 'POSITIVE' and 'positive' differ only in case" in capsys.readouterr().err
+    for split in ("train", "dev", "test"):  # a Hub data set's class ids in place of names
+        path = toy_data / f"{split}.jsonl"
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        path.write_text("".join(json.dumps({**r, "label": int(r["label"].lower() == "positive")}) + "\n" for r in rows))
+    assert main(icl_args(tiny_lm, toy_data, tmp_path / "ids")) == 2  # the toy vocabulary has no digits: refused
+    assert "warning: 2 of 2 labels reach the LM as words with no letter (0, 1)" in capsys.readouterr().err  # said first
 
 
 @pytest.mark.parametrize("select, extra", [("random", []), ("balanced", ["--calibrate"]), ("random-each", ["--calibrate"])])
