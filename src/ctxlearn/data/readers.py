@@ -267,7 +267,8 @@ READERS.register("json")(read_jsonl)
 @READERS.register("parquet")
 def read_parquet(path: Path, fields: Fields) -> list[Example]:
     """A Parquet file (as the Hugging Face Hub serves data sets); its "line" is the row, counted from 1.
-    Class-label columns hold integers, which become their digits as a JSON file's do."""
+    A label column of class ids takes the names the file's ``datasets`` metadata gives them (ClassLabel);
+    without names, ids become their digits as a JSON file's do."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -280,4 +281,32 @@ def read_parquet(path: Path, fields: Fields) -> list[Example]:
     header = table.column_names
     fields = fields.resolve(header)
     _check_fields(header, fields, path, 1)
-    return [_example(record, fields, path, row) for row, record in enumerate(table.to_pylist(), start=1)]
+    records = table.to_pylist()
+    names = class_names(table.schema.metadata, fields.label) if fields.label else None
+    if names:
+        records = [_named(record, fields.label, names, path, row) for row, record in enumerate(records, start=1)]
+    return [_example(record, fields, path, row) for row, record in enumerate(records, start=1)]
+
+
+def class_names(metadata: dict[bytes, bytes] | None, column: str) -> list[str] | None:
+    """The names a Hugging Face ``datasets`` ClassLabel column gives its ids, from a Parquet file's
+    schema metadata (``{"info": {"features": {column: {"_type": "ClassLabel", "names": [...]}}}}``)."""
+    try:
+        feature = json.loads((metadata or {})[b"huggingface"])["info"]["features"][column]
+    except (KeyError, TypeError, ValueError):
+        return None
+    names = feature.get("names") if isinstance(feature, dict) and feature.get("_type") == "ClassLabel" else None
+    return [str(n) for n in names] if isinstance(names, list) else None
+
+
+def _named(record: dict[str, Any], column: str, names: list[str], path: Path, row: int) -> dict[str, Any]:
+    """``record`` with its class id in ``column`` replaced by the class's name."""
+    value = record.get(column)
+    if value == -1:
+        raise DataError(path, "label -1, which marks a row without its label (as GLUE's test splits on the Hub "
+                        "hide theirs)", line=row, field=column,
+                        expected=f"a class id, 0 to {len(names) - 1} ({', '.join(names)}); leave an unlabelled "
+                                 "test file out of the folder, and a test split is cut from train")
+    if isinstance(value, int) and 0 <= value < len(names):
+        return {**record, column: names[value]}
+    return record

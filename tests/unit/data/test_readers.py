@@ -490,13 +490,30 @@ def test_jsonl_label_that_is_not_a_class(tmp_path, bad):
 
 # --- Parquet, as the Hugging Face Hub serves data sets -----------------------------------------
 
-def write_parquet(path: Path, columns: dict[str, list]) -> Path:
+def write_parquet(path: Path, columns: dict[str, list], metadata: dict | None = None) -> Path:
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table(columns), path)
+    table = pa.table(columns)
+    if metadata is not None:
+        table = table.replace_schema_metadata({"huggingface": json.dumps(metadata)})
+    pq.write_table(table, path)
     return path
+
+
+# as datasets 5 writes a ClassLabel column's names (Dataset.to_parquet, push_to_hub)
+HF_FEATURES = {"info": {"features": {"sentence": {"dtype": "string", "_type": "Value"},
+                                     "label": {"names": ["negative", "positive"], "_type": "ClassLabel"}}}}
+
+
+def test_parquet_class_ids_take_the_names_of_their_class_label_column(tmp_path):
+    path = write_parquet(tmp_path / "d.parquet", {"sentence": ["good", "bad"], "label": [1, 0]}, HF_FEATURES)
+    assert [(ex.text, ex.label) for ex in read_examples(path)] == [("good", "positive"), ("bad", "negative")]
+    hidden = write_parquet(tmp_path / "test.parquet", {"sentence": ["good", "bad"], "label": [-1, -1]}, HF_FEATURES)
+    err = read_error(hidden)
+    assert f"{hidden}:1: field 'label': label -1, which marks a row without its label" in str(err)
+    assert "expected a class id, 0 to 1 (negative, positive)" in str(err)
 
 
 def test_parquet_rows_read_with_class_ids_as_digits_and_errors_name_the_row(tmp_path):
