@@ -65,6 +65,20 @@ def write_toy(folder: Path, n_train: int = 160, n_eval: int = 40, seed: int = 0,
     return folder
 
 
+def write_parquet(path: Path, columns: dict[str, list], metadata: dict | None = None) -> Path:
+    """A Parquet file of ``columns`` (skips the test without pyarrow); ``metadata`` goes under the
+    "huggingface" key, where ``datasets`` keeps its features (ClassLabel names)."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.table(columns)
+    if metadata is not None:
+        table = table.replace_schema_metadata({"huggingface": json.dumps(metadata)})
+    pq.write_table(table, path)
+    return path
+
+
 @pytest.fixture
 def toy_data(tmp_path) -> Path:
     return write_toy(tmp_path / "toy")

@@ -45,11 +45,17 @@ def reading(long_inputs: str, split: str) -> str:
     return long_inputs
 
 
+_NAMELESS = {"data", "dataset", "datasets", "train", "training"}  # names that say nothing of which data
+
+
 def default_out(data: str, method: str) -> str:
     """The run folder of a run given no --out: runs/DATA-METHOD, DATA the data's name without its suffix
-    (builtin:trec, trec.csv and a folder trec/ are all "trec")."""
-    name = Path(data.removeprefix("builtin:")).stem or "run"
-    return f"runs/{name}-{method}"
+    (builtin:trec, trec.csv and a folder trec/ are all "trec"), or the name of the folder above one named
+    like the Hub's data/ or a train file (sst2/data, sst2/train.csv: "sst2")."""
+    path = Path(data.removeprefix("builtin:"))
+    while path.stem.lower() in _NAMELESS and path.parent.name:
+        path = path.parent
+    return f"runs/{path.stem or 'run'}-{method}"
 
 
 def opt(default: Any, help: str, **kw: Any) -> Any:

@@ -269,15 +269,7 @@ def read_parquet(path: Path, fields: Fields) -> list[Example]:
     """A Parquet file (as the Hugging Face Hub serves data sets); its "line" is the row, counted from 1.
     A label column of class ids takes the names the file's ``datasets`` metadata gives them (ClassLabel);
     without names, ids become their digits as a JSON file's do."""
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise DataError(path, "reading Parquet needs the pyarrow package",
-                        expected="pip install pyarrow, or the data as .csv or .jsonl") from None
-    try:
-        table = pq.read_table(path)
-    except Exception as err:  # pyarrow's errors for a file that is not Parquet (ArrowInvalid, OSError)
-        raise DataError(path, f"not a readable Parquet file ({err})", expected="a Parquet file") from None
+    table = parquet_table(path)
     header = table.column_names
     fields = fields.resolve(header)
     _check_fields(header, fields, path, 1)
@@ -288,13 +280,29 @@ def read_parquet(path: Path, fields: Fields) -> list[Example]:
     return [_example(record, fields, path, row) for row, record in enumerate(records, start=1)]
 
 
+def parquet_table(path: Path) -> Any:
+    """The pyarrow table of a Parquet file, or a DataError that says what is missing or wrong."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(path, "reading Parquet needs the pyarrow package",
+                        expected="pip install pyarrow, or the data as .csv or .jsonl") from None
+    try:
+        return pq.read_table(path)
+    except Exception as err:  # pyarrow's errors for a file that is not Parquet (ArrowInvalid, OSError)
+        raise DataError(path, f"not a readable Parquet file ({err})", expected="a Parquet file") from None
+
+
 def class_names(metadata: dict[bytes, bytes] | None, column: str) -> list[str] | None:
-    """The names a Hugging Face ``datasets`` ClassLabel column gives its ids, from a Parquet file's
-    schema metadata (``{"info": {"features": {column: {"_type": "ClassLabel", "names": [...]}}}}``)."""
+    """The names a Hugging Face ``datasets`` ClassLabel column (or a list of them: NER tags) gives its
+    ids, from a Parquet file's schema metadata (``{"info": {"features": {column: {"_type": "ClassLabel",
+    "names": [...]}}}}``)."""
     try:
         feature = json.loads((metadata or {})[b"huggingface"])["info"]["features"][column]
     except (KeyError, TypeError, ValueError):
         return None
+    if isinstance(feature, dict) and feature.get("_type") in ("List", "Sequence"):
+        feature = feature.get("feature")
     names = feature.get("names") if isinstance(feature, dict) and feature.get("_type") == "ClassLabel" else None
     return [str(n) for n in names] if isinstance(names, list) else None
 

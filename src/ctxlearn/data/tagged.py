@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from ctxlearn.data.conll import read_conll
 from ctxlearn.data.example import TaggedSentence
-from ctxlearn.data.readers import json_records
+from ctxlearn.data.readers import class_names, json_records, parquet_table
 from ctxlearn.data.tags import SCHEMES, TagSite, check_bio, detect_scheme, to_bio, warn_repaired
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError
@@ -48,7 +48,7 @@ def read_tagged(path: str | Path, options: TagOptions = TagOptions()) -> list[Ta
     """Sentences of one tagging file (.conll or .jsonl), tags as written in the file."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, "no such file", expected="a path to a .conll, .jsonl or .json file")
+        raise DataError(path, "no such file", expected="a path to a .conll, .jsonl, .json or .parquet file")
     suffix = path.suffix.lower().lstrip(".")
     if suffix not in TAGGED_READERS:
         raise DataError(path, f"unknown file type '.{suffix}' for tagging",
@@ -77,6 +77,30 @@ def read_tagged_jsonl(path: Path, options: TagOptions) -> list[TaggedSentence]:
 
 
 TAGGED_READERS.register("json")(read_tagged_jsonl)
+
+TAG_COLUMNS = ("tags", "ner_tags")  # a Parquet file's tag column: ctxlearn's name, then the Hub's NER data sets'
+
+
+@TAGGED_READERS.register("parquet")
+def read_tagged_parquet(path: Path, options: TagOptions) -> list[TaggedSentence]:
+    """Rows of ``tokens`` and tags (``tags``, or ``ner_tags`` as the Hub's NER data sets name them),
+    tag ids named by the file's ``datasets`` ClassLabel metadata; each row's number is its "line"."""
+    table = parquet_table(path)
+    if "tokens" not in table.column_names:
+        raise DataError(path, "not found", line=1, field="tokens",
+                        expected=f"a list of tokens per row (columns present: {', '.join(table.column_names)})")
+    column = next((c for c in TAG_COLUMNS if c in table.column_names), "tags")
+    names = class_names(table.schema.metadata, column)
+    out = []
+    for row, record in enumerate(table.to_pylist(), start=1):
+        tags = record.get(column)
+        if names and isinstance(tags, list) and all(isinstance(t, int) and 0 <= t < len(names) for t in tags):
+            tags = [names[t] for t in tags]
+        sentence = _from_tokens({**record, "tags": tags} if column in record else record, options.labelled, path, row)
+        if not options.labelled:
+            sentence = replace(sentence, others=tuple((k, v) for k, v in record.items() if k != "tokens"))
+        out.append(sentence)
+    return out
 
 
 def _strings(value: Any, path: Path, line: int, name: str) -> tuple[str, ...]:

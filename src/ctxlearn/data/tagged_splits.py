@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ctxlearn.data.example import TaggedSentence
-from ctxlearn.data.readers import json_records
+from ctxlearn.data.readers import READERS, json_records, parquet_table
 from ctxlearn.data.splits import check_cut, cut_source, distinct, find_split_files, seeded_cut, share
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, normalise, read_tagged
 from ctxlearn.data.tags import bio_labels, detect_scheme, entity_spans
@@ -58,16 +58,21 @@ def tagged_hash(sentences: list[TaggedSentence]) -> str:
 
 
 def is_tagging_data(spec: str) -> bool:
-    """True for a .conll file, a folder whose train file is .conll, or JSON Lines whose first record
-    has ``tokens`` or ``entities``."""
+    """True for a .conll file, a folder whose train file is .conll, JSON Lines whose first record has
+    ``tokens`` or ``entities``, or a Parquet file with a ``tokens`` column."""
     if spec.startswith("builtin:"):
         return False
     path = Path(spec)
     if path.is_dir():
-        path = find_split_files(path, (*TAGGING_SUFFIXES, "jsonl", "json", "csv", "tsv")).get("train", path)
+        path = find_split_files(path, (*TAGGING_SUFFIXES, *READERS.names())).get("train", path)
     suffix = path.suffix.lower().lstrip(".")
     if suffix in TAGGING_SUFFIXES:
         return True
+    if suffix == "parquet" and path.is_file():
+        try:
+            return "tokens" in parquet_table(path).column_names
+        except DataError:  # reading it as classification data says what is wrong
+            return False
     if suffix in ("jsonl", "json") and path.is_file():
         try:
             _, record = next(json_records(path), (0, {}))

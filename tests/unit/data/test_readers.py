@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import write_parquet
+
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.readers import read_examples
 from ctxlearn.errors import DataError
@@ -489,18 +491,6 @@ def test_jsonl_label_that_is_not_a_class(tmp_path, bad):
 
 
 # --- Parquet, as the Hugging Face Hub serves data sets -----------------------------------------
-
-def write_parquet(path: Path, columns: dict[str, list], metadata: dict | None = None) -> Path:
-    pa = pytest.importorskip("pyarrow")
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.table(columns)
-    if metadata is not None:
-        table = table.replace_schema_metadata({"huggingface": json.dumps(metadata)})
-    pq.write_table(table, path)
-    return path
-
 
 # as datasets 5 writes a ClassLabel column's names (Dataset.to_parquet, push_to_hub)
 HF_FEATURES = {"info": {"features": {"sentence": {"dtype": "string", "_type": "Value"},

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import write_parquet
 
 from ctxlearn.data.tagged import TagOptions, read_bio, read_tagged
 from ctxlearn.data.tagged_splits import is_tagging_data, load_tagged_splits
@@ -263,3 +264,26 @@ def test_types_must_be_seen_in_train(tmp_path, dev, message):
     with pytest.raises(DataError, match=message) as info:
         load_tagged_splits(str(tmp_path))
     assert info.value.path.endswith("dev.conll" if dev else "train.conll")
+
+
+# as datasets 5 writes an NER data set's features (conll2003, wikiann): tag ids with ClassLabel names
+NER_FEATURES = {"info": {"features": {
+    "tokens": {"feature": {"dtype": "string", "_type": "Value"}, "_type": "List"},
+    "ner_tags": {"feature": {"names": ["O", "B-PER", "I-PER"], "_type": "ClassLabel"}, "_type": "List"}}}}
+
+
+def test_hub_ner_parquet_reads_tag_ids_by_their_class_names(tmp_path):
+    columns = {"id": ["0", "1"], "tokens": [["Ada", "Lovelace", "wrote"], ["hi"]], "ner_tags": [[1, 2, 0], [0]]}
+    path = write_parquet(tmp_path / "train-00000-of-00001.parquet", columns, NER_FEATURES)
+    assert is_tagging_data(str(path)) and is_tagging_data(str(tmp_path))
+    sentences = read_tagged(path)
+    assert [(s.tokens, s.tags, s.line) for s in sentences] == [
+        (("Ada", "Lovelace", "wrote"), ("B-PER", "I-PER", "O"), 1), (("hi",), ("O",), 2)]
+    unlabelled = read_tagged(path, TagOptions(labelled=False))  # input to tag: other columns go out with it
+    assert unlabelled[0].tags == () and unlabelled[0].others == (("id", "0"), ("ner_tags", [1, 2, 0]))
+    plain = write_parquet(tmp_path / "plain.parquet", {"tokens": [["Ada"]], "tags": [["B-PER"]]})  # no metadata
+    assert read_tagged(plain)[0].tags == ("B-PER",)
+    no_tokens = write_parquet(tmp_path / "c.parquet", {"text": ["a"], "label": ["x"]})
+    assert not is_tagging_data(str(no_tokens))
+    with pytest.raises(DataError, match="field 'tokens': not found; expected a list of tokens per row"):
+        read_tagged(no_tokens)
