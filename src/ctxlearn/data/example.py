@@ -71,8 +71,8 @@ class Fields:
         """The pair fields this reads, in words, for errors."""
         if self.text_pair is not None:
             return f"the fields {self.text!r} and {self.text_pair!r}"
-        return "the fields " + ", ".join(f"{a}/{b}" for a, b in PAIR_FIELDS) + " (or name them with --text-field and " \
-            "--text-pair-field)"
+        found = ", ".join(f"{a}/{b}" for a, b in PAIR_FIELDS)
+        return f"the fields {found} (or name them with --text-field and --text-pair-field)"
 
     def for_model(self, text_pairs: bool) -> "Fields":
         """The fields a run reads its inputs with: a model trained on pairs found without flags (its

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ctxlearn.data.example import Example, Fields, label_name
+from ctxlearn.data.parquet import class_names, named_class, parquet_table
 from ctxlearn.errors import DataError
 from ctxlearn.registry import Registry
 
@@ -276,45 +277,5 @@ def read_parquet(path: Path, fields: Fields) -> list[Example]:
     records = table.to_pylist()
     names = class_names(table.schema.metadata, fields.label) if fields.label else None
     if names:
-        records = [_named(record, fields.label, names, path, row) for row, record in enumerate(records, start=1)]
+        records = [named_class(record, fields.label, names, path, row) for row, record in enumerate(records, start=1)]
     return [_example(record, fields, path, row) for row, record in enumerate(records, start=1)]
-
-
-def parquet_table(path: Path) -> Any:
-    """The pyarrow table of a Parquet file, or a DataError that says what is missing or wrong."""
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise DataError(path, "reading Parquet needs the pyarrow package",
-                        expected="pip install pyarrow, or the data as .csv or .jsonl") from None
-    try:
-        return pq.read_table(path)
-    except Exception as err:  # pyarrow's errors for a file that is not Parquet (ArrowInvalid, OSError)
-        raise DataError(path, f"not a readable Parquet file ({err})", expected="a Parquet file") from None
-
-
-def class_names(metadata: dict[bytes, bytes] | None, column: str) -> list[str] | None:
-    """The names a Hugging Face ``datasets`` ClassLabel column (or a list of them: NER tags) gives its
-    ids, from a Parquet file's schema metadata (``{"info": {"features": {column: {"_type": "ClassLabel",
-    "names": [...]}}}}``)."""
-    try:
-        feature = json.loads((metadata or {})[b"huggingface"])["info"]["features"][column]
-    except (KeyError, TypeError, ValueError):
-        return None
-    if isinstance(feature, dict) and feature.get("_type") in ("List", "Sequence"):
-        feature = feature.get("feature")
-    names = feature.get("names") if isinstance(feature, dict) and feature.get("_type") == "ClassLabel" else None
-    return [str(n) for n in names] if isinstance(names, list) else None
-
-
-def _named(record: dict[str, Any], column: str, names: list[str], path: Path, row: int) -> dict[str, Any]:
-    """``record`` with its class id in ``column`` replaced by the class's name."""
-    value = record.get(column)
-    if value == -1:
-        raise DataError(path, "label -1, which marks a row without its label (as GLUE's test splits on the Hub "
-                        "hide theirs)", line=row, field=column,
-                        expected=f"a class id, 0 to {len(names) - 1} ({', '.join(names)}); leave an unlabelled "
-                                 "test file out of the folder, and a test split is cut from train")
-    if isinstance(value, int) and 0 <= value < len(names):
-        return {**record, column: names[value]}
-    return record

@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 from ctxlearn.data.conll import read_conll
 from ctxlearn.data.example import TaggedSentence
-from ctxlearn.data.readers import class_names, json_records, parquet_table
+from ctxlearn.data.parquet import class_names, parquet_table
+from ctxlearn.data.readers import json_records
 from ctxlearn.data.tags import SCHEMES, TagSite, check_bio, detect_scheme, to_bio, warn_repaired
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError

@@ -11,7 +11,8 @@ from functools import cached_property
 from pathlib import Path
 
 from ctxlearn.data.example import TaggedSentence
-from ctxlearn.data.readers import READERS, json_records, parquet_table
+from ctxlearn.data.parquet import parquet_table
+from ctxlearn.data.readers import READERS, json_records
 from ctxlearn.data.splits import check_cut, cut_source, distinct, find_split_files, seeded_cut, share
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, normalise, read_tagged
 from ctxlearn.data.tags import bio_labels, detect_scheme, entity_spans
