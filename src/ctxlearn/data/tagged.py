@@ -95,13 +95,25 @@ def read_tagged_parquet(path: Path, options: TagOptions) -> list[TaggedSentence]
     out = []
     for row, record in enumerate(table.to_pylist(), start=1):
         tags = record.get(column)
-        if names and isinstance(tags, list) and all(isinstance(t, int) and 0 <= t < len(names) for t in tags):
-            tags = [names[t] for t in tags]
+        if options.labelled and isinstance(tags, list) and any(isinstance(t, int) for t in tags):
+            tags = _tag_names(tags, names, path, row, column)
         sentence = _from_tokens({**record, "tags": tags} if column in record else record, options.labelled, path, row)
         if not options.labelled:
             sentence = replace(sentence, others=tuple((k, v) for k, v in record.items() if k != "tokens"))
         out.append(sentence)
     return out
+
+
+def _tag_names(ids: list, names: list[str] | None, path: Path, row: int, column: str) -> list[str]:
+    """Tag ids as the tags their ClassLabel ``names`` (from the file's metadata) say they are."""
+    if names is None:
+        raise DataError(path, "tag ids, and the file's metadata names no tags for them", line=row, field=column,
+                        expected="tags as strings (B-PER), or the Hub's file with its datasets metadata (ClassLabel)")
+    bad = next((t for t in ids if not isinstance(t, int) or not 0 <= t < len(names)), None)
+    if bad is not None:
+        raise DataError(path, f"tag id {bad!r} names no tag", line=row, field=column,
+                        expected=f"ids 0 to {len(names) - 1} ({', '.join(names)})")
+    return [names[t] for t in ids]
 
 
 def _strings(value: Any, path: Path, line: int, name: str) -> tuple[str, ...]:

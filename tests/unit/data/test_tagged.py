@@ -283,6 +283,12 @@ def test_hub_ner_parquet_reads_tag_ids_by_their_class_names(tmp_path):
     assert unlabelled[0].tags == () and unlabelled[0].others == (("id", "0"), ("ner_tags", [1, 2, 0]))
     plain = write_parquet(tmp_path / "plain.parquet", {"tokens": [["Ada"]], "tags": [["B-PER"]]})  # no metadata
     assert read_tagged(plain)[0].tags == ("B-PER",)
+    bad = write_parquet(tmp_path / "bad.parquet", {"tokens": [["Ada"], ["Bo"]], "ner_tags": [[1], [7]]}, NER_FEATURES)
+    with pytest.raises(DataError, match=r"bad.parquet:2: field 'ner_tags': tag id 7 names no tag; expected ids 0 to 2"):
+        read_tagged(bad)
+    nameless = write_parquet(tmp_path / "ids.parquet", {"tokens": [["Ada"]], "ner_tags": [[1]]})
+    with pytest.raises(DataError, match="tag ids, and the file's metadata names no tags for them"):
+        read_tagged(nameless)
     no_tokens = write_parquet(tmp_path / "c.parquet", {"text": ["a"], "label": ["x"]})
     assert not is_tagging_data(str(no_tokens))
     with pytest.raises(DataError, match="field 'tokens': not found; expected a list of tokens per row"):
