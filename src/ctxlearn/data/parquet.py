@@ -11,13 +11,23 @@ from ctxlearn.errors import DataError
 
 def parquet_table(path: Path) -> Any:
     """The pyarrow table of a Parquet file, or a DataError that says what is missing or wrong."""
+    return _read(path, "read_table")
+
+
+def parquet_columns(path: Path) -> list[str]:
+    """The column names of a Parquet file, from its footer alone (the rows are not read)."""
+    return _read(path, "read_schema").names
+
+
+def _read(path: Path, how: str) -> Any:
+    """``pyarrow.parquet.<how>(path)``, or a DataError that says what is missing or wrong."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
         raise DataError(path, "reading Parquet needs the pyarrow package",
                         expected="pip install pyarrow, or the data as .csv or .jsonl") from None
     try:
-        return pq.read_table(path)
+        return getattr(pq, how)(path)
     except Exception as err:  # pyarrow's errors for a file that is not Parquet (ArrowInvalid, OSError)
         raise DataError(path, f"not a readable Parquet file ({err})", expected="a Parquet file") from None
 

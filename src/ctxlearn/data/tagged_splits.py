@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from ctxlearn.data.example import TaggedSentence
-from ctxlearn.data.parquet import parquet_table
+from ctxlearn.data.parquet import parquet_columns
 from ctxlearn.data.readers import READERS, json_records
 from ctxlearn.data.splits import check_cut, cut_source, distinct, find_split_files, seeded_cut, share
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, normalise, read_tagged
@@ -71,7 +71,7 @@ def is_tagging_data(spec: str) -> bool:
         return True
     if suffix == "parquet" and path.is_file():
         try:
-            return "tokens" in parquet_table(path).column_names
+            return "tokens" in parquet_columns(path)  # the footer: the rows are read once, by the reader
         except DataError:  # reading it as classification data says what is wrong
             return False
     if suffix in ("jsonl", "json") and path.is_file():

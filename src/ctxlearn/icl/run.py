@@ -19,9 +19,8 @@ import torch
 from ctxlearn.artifact import check_out, versions, weights_sha256, write_atomically
 from ctxlearn.config import save_yaml, to_dict
 from ctxlearn.data import Example, Splits
-from ctxlearn.data.splits import splits_of
 from ctxlearn.data.inspect import label_warnings, small_split
-from ctxlearn.data.splits import require_split
+from ctxlearn.data.splits import require_split, splits_of
 from ctxlearn.errors import ConfigError
 from ctxlearn.evaluate import classification_metrics, write_report
 from ctxlearn.icl.calibrate import CONTENT_FREE
