@@ -50,7 +50,7 @@ def versions() -> dict[str, str]:
 
 def weights_sha256(model_dir: str) -> str | None:
     """sha256 of a local model folder's weights: its safetensors files, else its PyTorch .bin files
-    (None for Hub models)."""
+    (None where it holds neither)."""
     folder = Path(model_dir)
     files = (sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))) if folder.is_dir() else []
     if not files:

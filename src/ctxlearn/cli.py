@@ -196,7 +196,8 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"{name:10s} {src.kind:10s} {src.path}")
         except CtxlearnError as err:
             print(f"{name:10s} {'missing':10s} {err}")
-    print("also: any local transformers folder, or hf:<repo-id> (needs network)")
+    print("also: any local transformers folder, or hf:<repo-id> (downloaded into the Hugging Face cache; "
+          "offline, read from that cache)")
     return 0
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable
 
 from ctxlearn.errors import ModelError
+from ctxlearn.models.hub import hub_folder
 from ctxlearn.registry import Registry
 
 
@@ -18,8 +19,8 @@ class ModelSource:
     """A resolved model: its name as the user gave it, where its files are, and what it is."""
 
     name: str
-    path: str  # local folder, or a Hub repo id for hf: models
-    kind: str  # "encoder", "causal-lm", "seq2seq" (encoder-decoder), or "unknown" (hf: models)
+    path: str  # local folder (an hf: model's is its snapshot in the Hugging Face cache)
+    kind: str  # "encoder", "causal-lm" or "seq2seq" (encoder-decoder)
     pooling: str = "cls"  # how sentence vectors are made from token states: "mean" or "cls"
     gguf: str | None = None  # GGUF file converted to ``path`` on first load
 
@@ -27,7 +28,6 @@ class ModelSource:
 Finder = Callable[[], ModelSource]
 MODELS: Registry[Finder] = Registry("model")
 SCRATCH_TYPE = "ctxlearn-scratch"  # ScratchConfig.model_type; not imported from there, which would pull in torch
-OFFLINE_HINT = "offline, use a packaged model (`minilm`, `smollm2`; see `ctxlearn models`) or a local folder"
 
 
 def cache_dir() -> Path:
@@ -86,20 +86,29 @@ def _dequantized_copy(gguf: Path, target: Path) -> Path:
 
 
 def resolve_model(name: str) -> ModelSource:
-    """A registry name, a local transformers folder, or ``hf:<repo-id>``."""
+    """A registry name, a local transformers folder, or ``hf:<repo-id>`` (``models.hub``)."""
     if name in MODELS:
         return MODELS.get(name)()
-    if name.startswith("hf:"):
-        return ModelSource(name, name.removeprefix("hf:"), "unknown")
     if name.startswith("scratch:"):
         return _scratch(name, Path(name.removeprefix("scratch:")).expanduser())
-    path = Path(name).expanduser()
+    hub = name.startswith("hf:")
+    folder = hub_folder(name.removeprefix("hf:")) if hub else Path(name).expanduser()
+    found = _in_folder(name, folder)
+    if found is None and hub:
+        raise ModelError(f"{name}: its files in the Hugging Face cache ({folder}) hold no config.json")
+    if found is None:
+        raise ModelError(f"unknown model {name!r}: not a registered name ({', '.join(MODELS.names())}), "
+                         f"not a folder with config.json, and not hf:<repo-id> or scratch:<folder>")
+    return found
+
+
+def _in_folder(name: str, path: Path) -> ModelSource | None:
+    """The model in the folder ``path`` (a transformers or a scratch model), or None where none is."""
     if _model_type(path) == SCRATCH_TYPE:
         return _scratch(name, path)
     if (path / "config.json").is_file():
         return ModelSource(name, str(path.resolve()), _kind_of(path), pooling=_pooling_of(path))
-    raise ModelError(f"unknown model {name!r}: not a registered name ({', '.join(MODELS.names())}), "
-                     f"not a folder with config.json, and not hf:<repo-id> or scratch:<folder>")
+    return None
 
 
 def _model_type(path: Path) -> str | None:
@@ -137,12 +146,10 @@ def _pooling_of(path: Path) -> str:
     return "cls"
 
 
-def _hub_guard(source: ModelSource, load: Callable):
+def _load_guard(source: ModelSource, load: Callable):
     try:
         return load()
     except OSError as err:
-        if source.name.startswith("hf:"):
-            raise ModelError(f"could not load {source.path!r} from the Hugging Face Hub ({err}); {OFFLINE_HINT}") from None
         raise ModelError(f"could not load model {source.name!r} from {source.path}: {err}") from None
 
 
@@ -166,7 +173,7 @@ def load_encoder(source: ModelSource):
             return None
         return AutoTokenizer.from_pretrained(source.path)
 
-    return _hub_guard(source, load)
+    return _load_guard(source, load)
 
 
 def _holds_pooler(source: ModelSource) -> bool:
@@ -203,4 +210,4 @@ def load_causal_lm(source: ModelSource):
         model = AutoModelForCausalLM.from_pretrained(source.path, dtype=torch.float32)
         return model, AutoTokenizer.from_pretrained(source.path)
 
-    return _hub_guard(source, load)
+    return _load_guard(source, load)

@@ -1,0 +1,62 @@
+"""``hf:<repo-id>`` models as local folders: the files loading needs, downloaded into the Hugging Face
+cache; or, when the Hub does not answer, the copy already in that cache. A Hub model is then a folder as
+any other, so its kind and pooling are read from its files and its weights are hashed into the manifest.
+
+Why not leave the Hub to transformers: offline, it retries each file it looks up for about 25 s (measured
+here: 55 s before it failed on a model it had not cached, 100 s of waits before it loaded one it had), and
+it does not say which revision it loaded."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ctxlearn.errors import ModelError
+
+HUB_TIMEOUT = 10.0  # seconds to wait for the Hub's answer before reading the cache
+OFFLINE_HINT = "offline, use a packaged model (`minilm`, `smollm2`; see `ctxlearn models`) or a local folder"
+_SMALL = (".json", ".txt", ".model", ".tiktoken")  # configs, vocabularies, sentencepiece and tiktoken models
+
+
+def hub_folder(repo: str) -> Path:
+    """The local folder of the Hub model ``repo``: its needed files at the Hub's current revision,
+    downloaded where missing; or, when the Hub does not answer, its snapshot in the cache."""
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    try:
+        info = HfApi().model_info(repo, timeout=HUB_TIMEOUT)
+    except RepositoryNotFoundError as err:  # the Hub answered: a typo, or private or gated (needs `hf auth login`)
+        raise ModelError(f"hf:{repo}: no model the Hub lets this machine read ({type(err).__name__}); check the "
+                         "repo id, or log in with `hf auth login` for a private or gated model") from None
+    except Exception as err:  # no answer (offline, DNS, a proxy, a timeout, the Hub down, HF_HUB_OFFLINE=1)
+        return cached_folder(repo, f"{type(err).__name__}: {err}")
+    files = needed_files([s.rfilename for s in info.siblings or []], repo)
+    return Path(snapshot_download(repo, revision=info.sha, allow_patterns=files))
+
+
+def cached_folder(repo: str, why: str) -> Path:
+    """The snapshot of ``repo`` in the Hugging Face cache, for when the Hub did not answer (``why``)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    from ctxlearn.train.dist import say
+
+    try:
+        folder = Path(snapshot_download(repo, local_files_only=True))
+    except LocalEntryNotFoundError:
+        raise ModelError(f"hf:{repo}: the Hugging Face Hub did not answer ({why}) and the model is not in the "
+                         f"Hugging Face cache; {OFFLINE_HINT}") from None
+    say(f"hf:{repo}: the Hub did not answer, so the copy in the Hugging Face cache is used (revision {folder.name})")
+    return folder
+
+
+def needed_files(files: list[str], repo: str) -> list[str]:
+    """The files of a Hub repo (``files``, paths in it) that loading reads: the top folder's configs and
+    tokenizer files, one format of weights (safetensors, else PyTorch's .bin), and a sentence-transformers
+    model's pooling config; not its ONNX, OpenVINO, TensorFlow or Flax copies."""
+    top = [f for f in files if "/" not in f]
+    weights = [f for f in top if f.endswith(".safetensors")]
+    weights = weights or [f for f in top if f.startswith("pytorch_model") and f.endswith(".bin")]
+    if not weights:
+        raise ModelError(f"hf:{repo}: no PyTorch weights (.safetensors or pytorch_model.bin) among its files "
+                         f"({', '.join(top)})")
+    return [f for f in top if f.endswith(_SMALL)] + weights + [f for f in files if f == "1_Pooling/config.json"]
