@@ -13,6 +13,7 @@ and the sha256 of its weights, checked on load.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -30,7 +31,7 @@ from ctxlearn.errors import ConfigError, ModelError
 from ctxlearn.export.quantize import is_int8, quantize_int8
 from ctxlearn.methods.adapter import adapted, load_adapters, save_adapters
 from ctxlearn.models.classifier import EncoderClassifier
-from ctxlearn.models.registry import ModelSource, load_encoder
+from ctxlearn.models.registry import ModelSource, ensure_local, load_encoder, resolve_model
 from ctxlearn.tasks import TASKS
 
 
@@ -179,8 +180,7 @@ def load_classifier(folder: str | Path) -> tuple[EncoderClassifier, Any, list[st
     if (folder / "backbone").is_dir():
         backbone, _ = load_encoder(ModelSource(source.name, str(folder / "backbone"), source.kind, source.pooling))
     else:
-        _check_base(source, manifest.get("base_weights_sha256"))
-        backbone, _ = load_encoder(source)
+        backbone, _ = load_encoder(base_model(source, manifest.get("base_weights_sha256")))
     if (folder / "adapter").is_dir():
         backbone = load_peft_adapter(backbone, folder / "adapter")
     if (folder / "bottleneck").is_dir():
@@ -206,7 +206,16 @@ def load_peft_adapter(backbone: Any, adapter: Path) -> Any:
         return PeftModel.from_pretrained(backbone, str(adapter))
 
 
-def _check_base(source: ModelSource, expected: str | None) -> None:
+def base_model(recorded: ModelSource, expected: str | None) -> ModelSource:
+    """The base model a run (adapter, head or icl) recorded, with the weights it was made with (sha256
+    ``expected``): where the run found it, or, when that path is gone (the run copied to another machine,
+    the packages installed elsewhere, a Hub model recorded by repo id), where its name resolves now."""
+    source = recorded
+    if not Path(recorded.path).is_dir() and not (recorded.gguf and Path(recorded.gguf).is_file()):
+        found = resolve_model(recorded.name)
+        source = dataclasses.replace(recorded, path=found.path, gguf=found.gguf)
+    ensure_local(source)
     if expected and weights_sha256(source.path) != expected:
-        raise ModelError(f"the base model {source.name!r} at {source.path} is not the one this run was trained on "
+        raise ModelError(f"the base model {source.name!r} at {source.path} is not the one this run was made with "
                          f"(weights sha256 differs from {expected[:12]}…); install the same model version")
+    return source

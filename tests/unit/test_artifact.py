@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from ctxlearn.artifact import check_out, read_manifest, restore_stranded, weights_sha256, write_atomically
+from ctxlearn.artifact import (check_out, load_classifier, read_manifest, restore_stranded, weights_sha256,
+                               write_atomically)
 from ctxlearn.errors import ConfigError, ModelError
 
 
@@ -129,3 +132,31 @@ def test_the_manifest_names_the_versions_it_was_made_with(tiny_run: Path) -> Non
 
     got = read_manifest(tiny_run)["versions"]
     assert (got["ctxlearn"], got["torch"], got["peft"]) == (__version__, torch.__version__, peft.__version__)
+
+
+def _copy_with_base(run: Path, to: Path, **recorded: str) -> Path:
+    """A copy of the run folder ``run`` whose manifest records its base model with the fields ``recorded``."""
+    shutil.copytree(run, to)
+    manifest = json.loads((to / "manifest.json").read_text())
+    manifest["model_source"].update({k: v for k, v in recorded.items() if k != "sha"})
+    manifest["base_weights_sha256"] = recorded.get("sha", manifest["base_weights_sha256"])
+    (to / "manifest.json").write_text(json.dumps(manifest))
+    return to
+
+
+def test_a_run_copied_where_its_base_model_lives_elsewhere_finds_it_by_name(tiny_run: Path, tmp_path: Path) -> None:
+    """A head or adapter run copied to another machine (or a venv made again) loaded its base model from the
+    path recorded where it was trained, and failed with 'weights sha256 differs'."""
+    import torch
+
+    moved = _copy_with_base(tiny_run, tmp_path / "moved", path="/gone/venv/site-packages/model")
+    batch = {"input_ids": torch.tensor([[2, 5, 14, 3]]), "attention_mask": torch.ones(1, 4, dtype=torch.long)}
+    with torch.no_grad():
+        logits = [load_classifier(run)[0](**batch).logits for run in (tiny_run, moved)]
+    torch.testing.assert_close(logits[0], logits[1], rtol=0, atol=0)
+
+
+def test_a_base_model_with_other_weights_is_refused(tiny_run: Path, tmp_path: Path) -> None:
+    other = _copy_with_base(tiny_run, tmp_path / "other", sha="0" * 64)
+    with pytest.raises(ModelError, match=r"is not the one this run was made with \(weights sha256 differs from 000000"):
+        load_classifier(other)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ctxlearn.artifact import folder_stamp, read_manifest, weights_sha256
+from ctxlearn.artifact import base_model, folder_stamp, read_manifest
 from ctxlearn.config import from_dict, load_yaml
 from ctxlearn.data import Example, Fields
 from ctxlearn.data.readers import read_examples
@@ -17,7 +17,6 @@ from ctxlearn.icl.config import IclConfig
 from ctxlearn.icl.prompt import PromptSpec
 from ctxlearn.icl.run import build_classifier, load_lm, part_size
 from ctxlearn.models import ModelSource
-from ctxlearn.models.registry import ensure_local
 from ctxlearn.predict import Predictor
 
 
@@ -55,12 +54,7 @@ class IclPredictor(Predictor):
         return folder_stamp(self.folder)
 
     def _load(self) -> IclClassifier:
-        source = ModelSource(**self.icl["model"]["source"])
-        ensure_local(source)
-        expected = self.manifest.get("base_weights_sha256")
-        if expected and weights_sha256(source.path) != expected:
-            raise ModelError(f"the model {source.name!r} at {source.path} is not the one this run used "
-                             f"(weights sha256 differs from {expected[:12]}…); install the same model version")
+        source = base_model(ModelSource(**self.icl["model"]["source"]), self.manifest.get("base_weights_sha256"))
         model, tokenizer = load_lm(source, self.bf16)  # the run's precision, for the run's numbers
         sel = self.icl["selection"]
         if sel["shared"]:  # the demonstrations the run drew, stored in prompt order
