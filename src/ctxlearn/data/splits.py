@@ -17,6 +17,7 @@ from sklearn.model_selection import train_test_split
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.readers import READERS, read_examples
 from ctxlearn.errors import ConfigError, DataError
+from ctxlearn.registry import Registry
 
 SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "validation", "valid", "val"), "test": ("test",)}
 T = TypeVar("T")
@@ -96,6 +97,20 @@ def find_split_files(folder: Path, suffixes: Container[str] = READERS) -> dict[s
     return found
 
 
+def data_folder_files(folder: Path, readers: Registry) -> dict[str, Path]:
+    """``find_split_files`` among the file types ``readers`` read, refusing a folder with no train file;
+    the error names the subfolders that hold one, as a data set downloaded from the Hugging Face Hub
+    keeps its files in ``data/`` or in a folder per configuration."""
+    files = find_split_files(folder, readers)
+    if "train" in files:
+        return files
+    inner = [str(sub) for sub in sorted(folder.iterdir()) if sub.is_dir() and "train" in find_split_files(sub, readers)]
+    hint = f"; {' or '.join(inner)} holds one: name that folder with --data" if inner else ""
+    raise DataError(folder, "no train file in this folder",
+                    expected=f"a train file ({'/'.join('.' + name for name in readers.names())}), optionally dev "
+                             f"(or validation) and test files{hint}")
+
+
 _SHARD = re.compile(r"(?P<stem>.+)-\d{5}-of-(?P<of>\d{5})")  # datasets' push_to_hub names its Parquet shards so
 
 
@@ -122,11 +137,7 @@ def splits_of(options: Any, seed: int) -> Splits:
 
 def _read_split_files(path: Path, fields: Fields) -> dict[str, tuple[list[Example], str]]:
     if path.is_dir():
-        files = find_split_files(path)
-        if "train" not in files:
-            raise DataError(path, "no train file in this folder",
-                            expected="a train file (.jsonl/.json/.csv/.tsv/.parquet), optionally dev (or "
-                                     "validation) and test files")
+        files = data_folder_files(path, READERS)
         return {split: (read_examples(p, fields), str(p)) for split, p in files.items()}
     return {"train": (read_examples(path, fields), str(path))}
 

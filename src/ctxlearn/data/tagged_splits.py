@@ -13,7 +13,8 @@ from pathlib import Path
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.parquet import parquet_columns
 from ctxlearn.data.readers import READERS, json_records
-from ctxlearn.data.splits import check_cut, cut_source, distinct, find_split_files, seeded_cut, share
+from ctxlearn.data.splits import (check_cut, cut_source, data_folder_files, distinct, find_split_files, seeded_cut,
+                                  share)
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, normalise, read_tagged
 from ctxlearn.data.tags import bio_labels, detect_scheme, entity_spans
 from ctxlearn.errors import DataError
@@ -110,10 +111,7 @@ def load_tagged_splits(spec: str, options: TagOptions = TagOptions(), *, seed: i
 
 def _read_files(path: Path, options: TagOptions) -> dict[str, tuple[list[TaggedSentence], str]]:
     if path.is_dir():
-        files = find_split_files(path, TAGGED_READERS)
-        if "train" not in files:
-            raise DataError(path, "no train file in this folder",
-                            expected="train.conll or train.jsonl, optionally dev (or validation) and test files")
+        files = data_folder_files(path, TAGGED_READERS)
         return {split: (read_tagged(p, options), str(p)) for split, p in files.items()}
     return {"train": (read_tagged(path, options), str(path))}
 

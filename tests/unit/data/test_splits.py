@@ -99,6 +99,17 @@ def test_folder_without_train_file(tmp_path):
     assert str(tmp_path) in str(err) and "no train file" in str(err)
 
 
+def test_a_folder_whose_split_files_sit_in_a_subfolder_names_that_subfolder(tmp_path):
+    """A data set downloaded from the Hub keeps its files in data/ (or a folder per configuration), and
+    the error only said that the folder held no train file."""
+    (tmp_path / "data").mkdir()
+    write_jsonl(tmp_path / "data" / "train.jsonl", rows("tr", "abab"))
+    (tmp_path / "README.md").write_text("a data card")
+    err = split_error(tmp_path)
+    assert f"no train file in this folder; expected a train file (.csv/.tsv/.jsonl/.json/.parquet)" in str(err)
+    assert str(err).endswith(f"; {tmp_path / 'data'} holds one: name that folder with --data")
+
+
 def test_folder_passes_fields_to_every_file(tmp_path):
     for name in ("train", "dev", "test"):
         (tmp_path / f"{name}.csv").write_text(f"s1,s2,gold\n{name} a,{name} b,x\n{name} c,{name} d,y\n",

@@ -184,6 +184,14 @@ def test_folder_splits_labels_and_hashes(tmp_path):
     assert is_tagging_data(str(tmp_path)) and is_tagging_data(str(tmp_path / "dev.conll"))
 
 
+def test_a_tagging_folder_whose_split_files_sit_in_a_subfolder_names_that_subfolder(tmp_path):
+    (tmp_path / "conll").mkdir()
+    write(tmp_path / "conll", "train.conll", conll([("Ada", "B-PER")]))
+    with pytest.raises(DataError, match=r"no train file in this folder; expected a train file \(.conll/.jsonl/"
+                                        rf".*; {tmp_path / 'conll'} holds one: name that folder with --data"):
+        load_tagged_splits(str(tmp_path))
+
+
 def test_scheme_is_detected_over_all_files(tmp_path):
     """dev alone has no B-, which would read as IO; train shows the files are IOB1."""
     write(tmp_path, "train.conll", conll([("Ada", "I-PER"), ("Bob", "B-PER")]))
