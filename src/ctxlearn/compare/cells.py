@@ -16,6 +16,9 @@ from ctxlearn.errors import CtxlearnError
 from ctxlearn.train.dist import duration
 
 
+WARNING = "ctxlearn: warning: "  # how a cell's log begins a warning line (``dist.warn``, the CLI's warnings)
+
+
 @dataclass(frozen=True)
 class Cell:
     method: str
@@ -97,6 +100,7 @@ class Progress:
 
     def __init__(self, total: int) -> None:
         self.total, self.done, self.spent, self.ran = total, 0, 0.0, 0
+        self.said: set[str] = set()  # the cells' warnings shown so far
 
     def start(self, cell: Cell) -> float:
         eta = f", ETA {duration(self.spent / self.ran * (self.total - self.done))}" if self.ran else ""
@@ -116,3 +120,13 @@ class Progress:
             how = "kept from an earlier run"
         key, name = headline([result])
         print(f"      {name} {result[key]:.4f} ({how})", file=sys.stderr, flush=True)
+
+    def relay(self, log: Path) -> None:
+        """Show the warnings in a cell's log that no cell before it gave: those of the data (a small dev
+        split, unknown tokens, class ids an LM cannot read) come once, not once per cell, and not only
+        in the logs."""
+        lines = log.read_text().splitlines() if log.is_file() else []
+        for line in lines:
+            if line.startswith(WARNING) and line not in self.said:
+                self.said.add(line)
+                print(f"      {line}", file=sys.stderr, flush=True)

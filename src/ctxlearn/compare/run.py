@@ -34,6 +34,8 @@ class CompareConfig(DataOptions):
                                 "memory (the report puts them beside the actual figures)")
     estimate_only: bool = opt(False, "show the estimates and stop before training")
     icl_model: str = opt("smollm2", "causal LM for the icl method (k=4, knn demonstrations, contextual calibration)")
+    icl_verbalizer: str = opt("", "label words for the icl method: label=words pairs, comma separated (e.g. "
+                                  "0=negative,1=positive, where labels are class ids); unset, the labels themselves")
     extra: list[str] = field(default_factory=list, metadata={"help": "further `ctxlearn train` flags for every cell"})
 
     def __post_init__(self) -> None:
@@ -64,6 +66,7 @@ def icl_args(cfg: CompareConfig) -> list[str]:
     b = BUDGETS.get(cfg.budget)
     args = [*data_args(cfg), "--model", cfg.icl_model, "--shots", str(ICL_SHOTS), "--select", ICL_SELECT,
             "--order", ICL_ORDER, "--calibrate"]
+    args += ["--verbalizer", cfg.icl_verbalizer] if cfg.icl_verbalizer else []
     return args + (["--limit", str(b.icl_limit)] if b.icl_limit else [])
 
 
@@ -119,14 +122,15 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
             return {"out": str(out), "estimates": estimates}
     progress, results = Progress(len(cells)), []
     for cell in cells:
-        folder, args = out / "cells" / cell.name, cell_args(cfg, cell.method)
+        folder, args, log = out / "cells" / cell.name, cell_args(cfg, cell.method), out / "cells" / f"{cell.name}.log"
         key = cell_key([*args, "--seed", str(cell.seed)], digest)
         result = kept_result(folder, key) or same_icl_run(cfg, cell, results)
         started = None if result else progress.start(cell)
         if not result:
-            result = run_cell(cell, folder, args, out / "cells" / f"{cell.name}.log")
+            result = run_cell(cell, folder, args, log)
             folder.with_name(cell.name + ".key").write_text(key)
         progress.finish(cell, result, started)
+        progress.relay(log)
         results.append(result)
     rows = aggregate(results)
     beside(rows, results, estimates)

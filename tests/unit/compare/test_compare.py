@@ -34,7 +34,10 @@ def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_pat
     assert page.count("data:image/png;base64,") == 3 and first["recommendation"]["text"] in page.replace("&#x27;", "'")
 
     stamp = (tmp_path / "cmp" / "cells" / "topk-s1" / "manifest.json").stat().st_mtime
-    capsys.readouterr()
+    # the cells' warnings, once each: every cell warned of the small dev split, only in its log
+    said = [line.strip() for line in capsys.readouterr().err.splitlines() if "ctxlearn: warning:" in line]
+    assert len(said) == len(set(said))
+    assert sum(line.startswith("ctxlearn: warning: dev: 40 examples") for line in said) == 1
     run_compare(cfg)
     err = capsys.readouterr().err
     assert err.count("kept from an earlier run") == 4 and "[estimate]" not in err  # estimates are kept too
@@ -135,6 +138,9 @@ def test_icl_cell_gets_icl_flags_not_training_ones() -> None:
     icl, full = cell_args(cfg, "icl"), cell_args(cfg, "full")
     assert icl[icl.index("--model") + 1] == "smollm2" and icl[icl.index("--limit") + 1] == "300"
     assert "--max-train" not in icl and "--epochs" not in icl and "--max-length" not in icl and "--calibrate" in icl
+    assert "--verbalizer" not in icl  # unset: the cell keys of earlier comparisons hold
+    named = cell_args(CompareConfig(data="d.jsonl", methods="icl", icl_verbalizer="0=negative,1=positive"), "icl")
+    assert named[named.index("--verbalizer") + 1] == "0=negative,1=positive"
     assert full[full.index("--model") + 1] == "minilm" and "--max-train" in full and "--max-length" in full
 
 
