@@ -53,9 +53,13 @@ def default_out(data: str, method: str) -> str:
     (builtin:trec, trec.csv and a folder trec/ are all "trec"), or the name of the folder above one named
     like the Hub's data/ or a train file (sst2/data, sst2/train.csv: "sst2")."""
     path = Path(data.removeprefix("builtin:"))
-    while path.stem.lower() in _NAMELESS and path.parent.name:
+
+    def stem(p: Path) -> str:  # train.jsonl.gz is "train", as readers.file_stem says
+        return Path(p.name.removesuffix(".gz")).stem
+
+    while stem(path).lower() in _NAMELESS and path.parent.name:
         path = path.parent
-    return f"runs/{path.stem or 'run'}-{method}"
+    return f"runs/{stem(path) or 'run'}-{method}"
 
 
 def opt(default: Any, help: str, **kw: Any) -> Any:

@@ -112,6 +112,8 @@ def test_kind_names_a_type_in_words() -> None:
     ("data/reviews.csv", "head", "runs/reviews-head"),
     ("glue/sst2/data", "lora", "runs/sst2-lora"),  # the Hub's layout: the data set's folder names it
     ("sst2/train.csv", "full", "runs/sst2-full"),
+    ("sst2/train.jsonl.gz", "full", "runs/sst2-full"),
+    ("reviews.csv.gz", "head", "runs/reviews-head"),
 ])
 def test_a_run_given_no_out_is_named_by_its_data_and_method(data: str, method: str, out: str) -> None:
     assert TrainConfig(data=data, method=method).out == out

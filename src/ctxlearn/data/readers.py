@@ -1,8 +1,10 @@
-"""Readers for CSV, TSV and JSON Lines files. Every problem is reported with file, line and field."""
+"""Readers for CSV, TSV, JSON Lines and Parquet files (text files gzipped too). Every problem is reported
+with file, line and field."""
 from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
 import json
 import re
@@ -19,6 +21,32 @@ from ctxlearn.registry import Registry
 Reader = Callable[[Path, Fields], list[Example]]
 READERS: Registry[Reader] = Registry("file format")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+GZIP = ".gz"  # a text file compressed with gzip (train.jsonl.gz, as data sets often ship) is read as its format
+_SPREADSHEETS = {"xlsx", "xls", "xlsm", "ods", "numbers"}
+
+
+def file_type(path: Path) -> str:
+    """The format a file's name says, lower case without the dot: "jsonl" for train.jsonl and
+    train.jsonl.gz alike."""
+    name = path.name.lower()
+    return Path(name.removesuffix(GZIP)).suffix.lstrip(".")
+
+
+def file_stem(path: Path) -> str:
+    """A file's name less its format: "train" for train.jsonl and train.jsonl.gz alike."""
+    name = path.name
+    return Path(name[: -len(GZIP)] if name.lower().endswith(GZIP) else name).stem
+
+
+def unknown_type(path: Path, what: str, readers: Registry, extra: str = "") -> DataError:
+    """The error for a file of a type ``readers`` do not read (``what``: the use, as "for tagging")."""
+    kind = file_type(path)
+    expected = f"one of {', '.join(readers.names())}{extra}"
+    if kind in _SPREADSHEETS:
+        expected += ("; a spreadsheet: save it as CSV (Excel: File > Save As > CSV UTF-8), or with pandas: "
+                     "pandas.read_excel(PATH).to_csv('data.csv', index=False)")
+    named = f"'.{kind}'" if kind else "(no type at the end of its name)"
+    return DataError(path, f"unknown file type {named}{what}", expected=expected)
 
 
 def read_examples(path: str | Path, fields: Fields = Fields()) -> list[Example]:
@@ -26,17 +54,24 @@ def read_examples(path: str | Path, fields: Fields = Fields()) -> list[Example]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "no such file", expected="a path to a .csv, .tsv or .jsonl file")
-    suffix = path.suffix.lower().lstrip(".")
-    if suffix not in READERS:
-        raise DataError(path, f"unknown file type '.{suffix}'", expected=f"one of {', '.join(READERS.names())}")
-    examples = READERS.get(suffix)(path, fields)
+    if file_type(path) not in READERS:
+        raise unknown_type(path, "", READERS)
+    examples = READERS.get(file_type(path))(path, fields)
     if not examples:
         raise DataError(path, "the file holds no examples", expected="at least one labelled row")
     return examples
 
 
-def _text_of(path: Path) -> str:
+def file_text(path: Path) -> str:
+    """The text of a UTF-8 file (a BOM dropped; gunzipped when its name ends in .gz), or a DataError
+    naming the line of the first byte that is not UTF-8."""
     data = path.read_bytes()
+    if path.name.lower().endswith(GZIP):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as err:  # not gzip (BadGzipFile), or cut short
+            raise DataError(path, f"not a readable gzip file ({err})",
+                            expected="a gzip-compressed file, or the file uncompressed and named without .gz") from None
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
         return data[bom:].decode("utf-8")
@@ -138,7 +173,7 @@ def _delimiter_hint(dialect: Any) -> str:
 
 @READERS.register("csv")
 def read_csv(path: Path, fields: Fields) -> list[Example]:
-    text = _text_of(path)
+    text = file_text(path)
     return _read_delimited(path, text, fields, csv_delimiter(text))
 
 
@@ -153,14 +188,14 @@ def csv_delimiter(text: str) -> str:
 def read_tsv(path: Path, fields: Fields) -> list[Example]:
     # no quoting, as Hugging Face reads GLUE's TSV files: a text that starts with '"' ('"Frank" is a
     # great movie') is text, not an opening quote that swallows the tab and the rows after it
-    return _read_delimited(path, _text_of(path), fields, "\t", csv.QUOTE_NONE)
+    return _read_delimited(path, file_text(path), fields, "\t", csv.QUOTE_NONE)
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(1-based line number, line) of a UTF-8 text file."""
     # split on \n, \r\n or \r only: str.splitlines() also breaks at U+2028, U+2029 and U+0085,
     # which JSON allows unescaped inside strings
-    return enumerate(_LINE_BREAK.split(_text_of(path)), start=1)
+    return enumerate(_LINE_BREAK.split(file_text(path)), start=1)
 
 
 STDIN = "-"  # an input path that reads standard input as text, one per line
@@ -168,15 +203,13 @@ STDIN = "-"  # an input path that reads standard input as text, one per line
 
 def is_text_lines(path: Path) -> bool:
     """Whether ``path`` holds one text per line: a .txt file, or ``-`` (standard input)."""
-    return str(path) == STDIN or path.suffix.lower() == ".txt"
+    return str(path) == STDIN or file_type(path) == "txt"
 
 
 def check_input_type(path: Path, readers: Registry) -> None:
     """Refuse a file to label that is neither of a type ``readers`` read nor one text per line (.txt, -)."""
-    suffix = path.suffix.lower().lstrip(".")
-    if not is_text_lines(path) and suffix not in readers:
-        raise DataError(path, f"unknown file type '.{suffix}' for inputs to label",
-                        expected=f"one of {', '.join(readers.names())}, or txt (one text per line)")
+    if not is_text_lines(path) and file_type(path) not in readers:
+        raise unknown_type(path, " for inputs to label", readers, ", or txt (one text per line)")
 
 
 def text_lines(path: Path, what: str) -> list[tuple[int, str]]:
@@ -198,7 +231,7 @@ def json_records(path: Path, example: str = '{"text": "...", "label": "..."}') -
     """(line, object) for each object of a JSON Lines file (one per non-blank line), or of a file that
     holds one JSON array of objects (as pandas' ``to_json(orient="records")`` writes), where ``line`` is
     the line the object starts on; ``example`` shows a good object in errors."""
-    text = _text_of(path)
+    text = file_text(path)
     if text.lstrip().startswith("["):
         yield from _array_records(path, text, example)
         return

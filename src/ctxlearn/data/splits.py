@@ -15,7 +15,7 @@ from typing import Any, Callable, Container, Iterable, Sequence, TypeVar
 from sklearn.model_selection import train_test_split
 
 from ctxlearn.data.example import Example, Fields
-from ctxlearn.data.readers import READERS, read_examples
+from ctxlearn.data.readers import READERS, file_stem, file_type, read_examples
 from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.registry import Registry
 
@@ -92,7 +92,7 @@ def find_split_files(folder: Path, suffixes: Container[str] = READERS) -> dict[s
     found: dict[str, Path] = {}
     for split, stems in SPLIT_NAMES.items():
         for path in sorted(folder.iterdir()):
-            if path.suffix.lower().lstrip(".") in suffixes and _split_stem(path) in stems:
+            if file_type(path) in suffixes and _split_stem(path) in stems:
                 found.setdefault(split, path)
     return found
 
@@ -117,7 +117,7 @@ _SHARD = re.compile(r"(?P<stem>.+)-\d{5}-of-(?P<of>\d{5})")  # datasets' push_to
 def _split_stem(path: Path) -> str:
     """The split a file's name says: its stem, less a shard's -00000-of-00001 (a split of several shards
     is refused: ctxlearn reads one file per split)."""
-    stem = path.stem.lower()
+    stem = file_stem(path).lower()
     shard = _SHARD.fullmatch(stem)
     if shard is None:
         return stem

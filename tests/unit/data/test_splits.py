@@ -93,6 +93,17 @@ def test_folder_ignores_unrelated_files(tmp_path):
     assert find_split_files(tmp_path) == {"train": tmp_path / "train.jsonl"}
 
 
+def test_a_folder_of_gzipped_split_files_is_a_data_folder(tmp_path):
+    import gzip
+
+    for split, labels in (("train", "abab"), ("validation", "ab"), ("test", "ba")):
+        text = "".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows(split, labels))
+        (tmp_path / f"{split}.jsonl.gz").write_bytes(gzip.compress(text.encode()))
+    splits = load_splits(str(tmp_path))
+    assert (len(splits.train), len(splits.dev), len(splits.test)) == (4, 2, 2)
+    assert splits.sources["dev"].endswith("validation.jsonl.gz")
+
+
 def test_folder_without_train_file(tmp_path):
     write_jsonl(tmp_path / "dev.jsonl", rows("dv", "ab"))
     err = split_error(tmp_path)

@@ -184,6 +184,15 @@ def test_folder_splits_labels_and_hashes(tmp_path):
     assert is_tagging_data(str(tmp_path)) and is_tagging_data(str(tmp_path / "dev.conll"))
 
 
+def test_a_gzipped_conll_folder_is_tagging_data(tmp_path):
+    import gzip
+
+    (tmp_path / "train.conll.gz").write_bytes(gzip.compress(conll([("Ada", "B-PER")], [("Rome", "B-LOC")]).encode()))
+    assert is_tagging_data(str(tmp_path)) and is_tagging_data(str(tmp_path / "train.conll.gz"))
+    tokens = [s.tokens for s in read_tagged(tmp_path / "train.conll.gz")]
+    assert tokens == [("Ada",), ("Rome",)]
+
+
 def test_a_tagging_folder_whose_split_files_sit_in_a_subfolder_names_that_subfolder(tmp_path):
     (tmp_path / "conll").mkdir()
     write(tmp_path / "conll", "train.conll", conll([("Ada", "B-PER")]))

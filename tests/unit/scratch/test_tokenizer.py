@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import gzip
 import json
 
 import pytest
@@ -49,6 +50,9 @@ def test_corpus_formats_and_errors(tmp_path) -> None:
     (tmp_path / "b.csv").write_text("id,text\n1,three\n2,\n")
     (tmp_path / "c.txt").write_text("four\n\nfive\n")
     assert read_corpus([str(tmp_path / n) for n in ("a.jsonl", "b.csv", "c.txt")]) == ["one", "two", "three", "four", "five"]
+    (tmp_path / "d.csv.gz").write_bytes(gzip.compress(b"text\nsix\n"))  # gzipped: read as its format
+    (tmp_path / "e.txt.gz").write_bytes(gzip.compress("seven\n\u00e9ight\n".encode()))
+    assert read_corpus([str(tmp_path / n) for n in ("d.csv.gz", "e.txt.gz")]) == ["six", "seven", "\u00e9ight"]
     (tmp_path / "bad.jsonl").write_text('{"text": 3}\n')
     with pytest.raises(DataError, match=r"bad.jsonl:1: field 'text'"):
         read_corpus([str(tmp_path / "bad.jsonl")])
