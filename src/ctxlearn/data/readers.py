@@ -53,7 +53,7 @@ def read_examples(path: str | Path, fields: Fields = Fields()) -> list[Example]:
     """Read one labelled file; the format comes from the suffix (.csv, .tsv, .jsonl/.json)."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, "no such file", expected="a path to a .csv, .tsv or .jsonl file")
+        raise DataError(path, "no such file", expected=f"a path to a file of type {', '.join(READERS.names())}")
     if file_type(path) not in READERS:
         raise unknown_type(path, "", READERS)
     examples = READERS.get(file_type(path))(path, fields)
@@ -112,12 +112,16 @@ def _example(record: dict[str, Any], fields: Fields, path: Path, line: int) -> E
 
 
 def _check_fields(present: list[str], fields: Fields, path: Path, line: int) -> None:
-    for role in ("text", "label", "text_pair"):
-        name = getattr(fields, role)
-        if name is not None and name not in present:
-            flag = "--" + role.replace("_", "-") + "-field"
-            raise DataError(path, "not found", line=line, field=name,
-                            expected=f"one of the fields present ({', '.join(map(repr, present))}), named with {flag} NAME")
+    """A DataError naming the first field the file lacks, and the flags for all it lacks (a file of
+    `review`, `stars` needs both --text-field and --label-field: one error, not two runs)."""
+    missing = [(role, getattr(fields, role)) for role in ("text", "label", "text_pair")
+               if getattr(fields, role) is not None and getattr(fields, role) not in present]
+    if not missing:
+        return
+    nor = f" (nor is {' or '.join(repr(name) for _, name in missing[1:])})" if missing[1:] else ""
+    flags = " ".join(f"--{role.replace('_', '-')}-field NAME" for role, _ in missing)
+    raise DataError(path, f"not found{nor}", line=line, field=missing[0][1],
+                    expected=f"one of the fields present ({', '.join(map(repr, present))}), named with {flags}")
 
 
 def _read_delimited(path: Path, text: str, fields: Fields, delimiter: str,

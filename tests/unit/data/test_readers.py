@@ -311,6 +311,13 @@ def test_csv_header_lacks_field(tmp_path):
     assert (err.path, err.line, err.field) == (str(path), 1, "text")
 
 
+def test_a_header_that_lacks_text_and_label_names_both_flags_at_once(tmp_path):
+    """A user's `review,stars` export was refused for `text`, then, once named, for `label`."""
+    path = write(tmp_path, "d.csv", "review,stars\ngreat,5\n")
+    assert str(read_error(path)) == (f"{path}:1: field 'text': not found (nor is 'label'); expected one of the fields "
+                                     "present ('review', 'stars'), named with --text-field NAME --label-field NAME")
+
+
 def test_csv_header_lacks_custom_label_field(tmp_path):
     path = write(tmp_path, "d.tsv", "text\tlabel\na\tx\n")
     err = read_error(path, Fields(label="stars"))
