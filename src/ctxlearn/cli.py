@@ -14,7 +14,6 @@ from ctxlearn import __version__
 from ctxlearn.config import READINGS
 from ctxlearn.errors import CtxlearnError
 from ctxlearn.export.cli import add_parser as add_export_parser
-from ctxlearn.scratch.cli import add_commands as add_scratch_commands
 from ctxlearn.serve.cli import add_parser as add_serve_parser
 
 os.environ.setdefault("HF_HUB_OFFLINE", "0")
@@ -49,7 +48,7 @@ def _train_parser(sub: Any) -> None:
     from ctxlearn.config import TrainConfig
     from ctxlearn.methods import METHODS
 
-    p = sub.add_parser("train", help="adapt a backbone to labelled data and write a run folder",
+    p = sub.add_parser("train", help=HEAVY_COMMANDS["train"],
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Train one method on one data set. Writes OUT/ (weights, metrics.json, report.md, "
                                    "confusion.png, manifest.json). Example:\n  ctxlearn train --data train.csv --method lora --out runs/x")
@@ -100,7 +99,7 @@ def _compare_parser(sub: Any) -> None:
     from ctxlearn.compare.run import CompareConfig
 
     budgets = "; ".join(f"{n}: {BUDGETS.get(n).help}" for n in BUDGETS)
-    p = sub.add_parser("compare", help="run several methods on the same data and report which is best",
+    p = sub.add_parser("compare", help=HEAVY_COMMANDS["compare"],
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Every method on the same splits and budget, each cell mean ± std over seeds.\n"
                                    "Finished cells are kept: rerun the same command to resume.\nBudgets: " + budgets +
@@ -134,7 +133,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _icl_parser(sub: Any) -> None:
     from ctxlearn.icl.config import IclConfig
 
-    p = sub.add_parser("icl", help="label data by in-context learning with a causal LM (no training)",
+    p = sub.add_parser("icl", help=HEAVY_COMMANDS["icl"],
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Score test examples by prompting a causal LM with k demonstrations from train. Writes "
                                    "OUT/ like `train` (metrics.json, report.md, manifest.json, ...) plus icl.json. Example:\n"
@@ -279,16 +278,39 @@ or a folder of train, dev and test files):
 Every command has its own --help; `ctxlearn train --help` explains each setting."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The commands whose flags come from modules that import torch, transformers and peft (train's method
+# options, the icl and compare configs, the from-scratch configs: 5 s), with the help --help lists them
+# by: their flags are built only when one of them runs, so --help and the other commands start at once.
+HEAVY_COMMANDS = {"train": "adapt a backbone to labelled data and write a run folder",
+                  "icl": "label data by in-context learning with a causal LM (no training)",
+                  "compare": "run several methods on the same data and report which is best",
+                  "tokenizer": "train a tokenizer on a corpus",
+                  "pretrain": "pretrain a Transformer from scratch (MLM, CLM or contrastive)",
+                  "lengths": "which position encoding extrapolates: perplexity at 1x..8x the training length"}
+
+
+def _scratch_parsers(sub: Any) -> None:
+    from ctxlearn.scratch.cli import add_commands
+
+    add_commands(sub)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``ctxlearn`` parser; given the ``argv`` it is to parse, the ``HEAVY_COMMANDS`` get their flags
+    only when ``argv`` runs them (all of them without ``argv``)."""
     parser = argparse.ArgumentParser(prog="ctxlearn", description="Adapt pretrained Transformers to your text task "
                                      "and see which way of adapting works best.", epilog=FIRST_STEPS,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    _train_parser(sub)
-    _icl_parser(sub)
-    _compare_parser(sub)
-    add_scratch_commands(sub)
+    heavy = ((["train"], _train_parser), (["icl"], _icl_parser), (["compare"], _compare_parser),
+             (["tokenizer", "pretrain", "lengths"], _scratch_parsers))
+    for names, build in heavy:
+        if argv is None or argv[:1] and argv[0] in names:
+            build(sub)
+        else:
+            for name in names:
+                sub.add_parser(name, help=HEAVY_COMMANDS[name])
     add_serve_parser(sub)
     add_export_parser(sub)
     p = sub.add_parser("eval", help="score a run folder on labelled data")
@@ -362,8 +384,8 @@ def _plain_warnings() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     if args.command == "train":
         args.func = cmd_train
     _quiet_libraries()

@@ -157,6 +157,25 @@ def test_every_argument_of_every_command_has_help() -> None:
     assert not bare, bare
 
 
+def test_help_and_light_commands_start_without_torch() -> None:
+    """`ctxlearn --help` took 8 s: building every command's flags imported torch, transformers and peft."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom ctxlearn.cli import build_parser\n"
+            "for argv in (['--help'], ['models'], ['serve', 'runs/x'], ['eval', 'runs/x', '--data', 'd.csv']):\n"
+            "    try:\n        build_parser(argv).parse_args(argv)\n    except SystemExit:\n        pass\n"
+            "print(sorted({'torch', 'transformers', 'peft'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_heavy_command_gets_its_flags_when_it_runs() -> None:
+    for argv in (["train", "--data", "d.csv", "--lora-r", "4"], ["pretrain", "--objective", "mlm"],
+                 ["icl", "--data", "d.csv", "--shots", "2"], ["compare", "--data", "d.csv", "--budget", "quick"]):
+        assert build_parser(argv).parse_args(argv).command == argv[0]
+
+
 def test_the_first_steps_in_help_are_commands_that_parse(capsys) -> None:
     """The top-level --help ends with a first session; each line must stay a command ctxlearn accepts."""
     with pytest.raises(SystemExit):

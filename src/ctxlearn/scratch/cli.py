@@ -46,11 +46,13 @@ def cmd_lengths(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any) -> None:
     """Register the subcommands on the ``ctxlearn`` parser."""
+    from ctxlearn.cli import HEAVY_COMMANDS
     from ctxlearn.scratch.lengths import LengthsConfig
     from ctxlearn.scratch.pretrain import PretrainConfig
     from ctxlearn.scratch.tokenizer import TOKENIZERS
 
-    tok = sub.add_parser("tokenizer", help="train a tokenizer on a corpus").add_subparsers(dest="tokenizer_command", required=True)
+    tok = sub.add_parser("tokenizer", help=HEAVY_COMMANDS["tokenizer"])
+    tok = tok.add_subparsers(dest="tokenizer_command", required=True)
     p = tok.add_parser("train", help="WordPiece (encoders) or byte-level BPE (decoders), saved as a transformers tokenizer")
     p.add_argument("--corpus", nargs="+", required=True, metavar="PATH", help=CORPUS_HELP)
     p.add_argument("--vocab-size", type=int, default=8000, help="largest vocabulary (default: 8000)")
@@ -60,24 +62,23 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_tokenizer_train)
 
     _config_command(sub, "pretrain", PretrainConfig, cmd_pretrain,
-                    "pretrain a Transformer from scratch (MLM, CLM or contrastive)",
                     "Train a tokenizer and a scratch Transformer on a corpus; writes OUT/ (model, tokenizer, "
                     "metrics.json with the unigram baseline, log.jsonl, report.md). Examples:\n"
                     "  ctxlearn pretrain --objective clm --corpus builtin:movie-dialog --minutes 10 --steps 100000 --out runs/lm\n"
                     "  ctxlearn pretrain --objective mlm --corpus notes.txt --out runs/mlm  # then: ctxlearn train --model scratch:runs/mlm")
     _config_command(sub, "lengths", LengthsConfig, cmd_lengths,
-                    "which position encoding extrapolates: perplexity at 1x..8x the training length",
                     "Train decoders that differ only in position encoding at one length (or take --models), "
                     "score them on the same held-out tokens at longer lengths; writes OUT/lengths.{md,json,png}. "
                     "Rerun the same command to resume. Example:\n"
                     "  ctxlearn lengths --corpus builtin:movie-dialog --train-len 64 --minutes 8 --steps 100000 --out runs/lengths")
 
 
-def _config_command(sub: Any, name: str, cls: type, func: Any, help: str, description: str) -> None:
+def _config_command(sub: Any, name: str, cls: type, func: Any, description: str) -> None:
     """A subcommand whose flags are ``cls``'s fields, plus --corpus PATH... and --json."""
-    from ctxlearn.cli import add_dataclass_flags
+    from ctxlearn.cli import HEAVY_COMMANDS, add_dataclass_flags
 
-    p = sub.add_parser(name, help=help, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(name, help=HEAVY_COMMANDS[name], description=description,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--corpus", nargs="+", metavar="PATH", help=CORPUS_HELP + " (default: builtin:movie-dialog)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     add_dataclass_flags(p, cls)
