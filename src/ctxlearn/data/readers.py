@@ -23,6 +23,9 @@ READERS: Registry[Reader] = Registry("file format")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 GZIP = ".gz"  # a text file compressed with gzip (train.jsonl.gz, as data sets often ship) is read as its format
 _SPREADSHEETS = {"xlsx", "xls", "xlsm", "ods", "numbers"}
+# Python's csv refuses a field over 128 KiB as "malformed"; a document (a filing, a book chapter) is longer.
+# The limit is a C long, 32 bits on Windows.
+csv.field_size_limit(2**31 - 1)
 
 
 def file_type(path: Path) -> str:

@@ -301,6 +301,13 @@ def test_gzipped_files_are_read_as_their_format(tmp_path):
     assert f"{broken}:3: field 'label': not found" in str(read_error(broken))  # lines are those of the text inside
 
 
+def test_a_csv_field_longer_than_pythons_default_limit_is_text(tmp_path):
+    """A 210,000-character document was refused as a "malformed row (field larger than field limit)"."""
+    long = "word " * 42_000
+    path = write(tmp_path, "d.csv", f'text,label\n"{long}",a\nshort,b\n')
+    assert [len(ex.text) for ex in read_examples(path)] == [len(long), 5]
+
+
 def test_csv_header_lacks_field(tmp_path):
     path = write(tmp_path, "d.csv", ",review,label\n0,a,x\n")  # a pandas index column has no name
     err = read_error(path)
