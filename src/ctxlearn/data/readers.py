@@ -48,6 +48,8 @@ def unknown_type(path: Path, what: str, readers: Registry, extra: str = "") -> D
     if kind in _SPREADSHEETS:
         expected += ("; a spreadsheet: save it as CSV (Excel: File > Save As > CSV UTF-8), or with pandas: "
                      "pandas.read_excel(PATH).to_csv('data.csv', index=False)")
+    if kind == "txt" and "tsv" in readers:
+        expected += "; a .txt of tab-separated columns under a header row (Excel's Unicode Text) is read renamed .tsv"
     named = f"'.{kind}'" if kind else "(no type at the end of its name)"
     return DataError(path, f"unknown file type {named}{what}", expected=expected)
 
@@ -66,8 +68,8 @@ def read_examples(path: str | Path, fields: Fields = Fields()) -> list[Example]:
 
 
 def file_text(path: Path) -> str:
-    """The text of a UTF-8 file (a BOM dropped; gunzipped when its name ends in .gz), or a DataError
-    naming the line of the first byte that is not UTF-8."""
+    """The text of a UTF-8 file (a BOM dropped), or of a UTF-16 one with its BOM; gunzipped when its name
+    ends in .gz. A DataError names the line of the first byte that does not decode."""
     data = path.read_bytes()
     if path.name.lower().endswith(GZIP):
         try:
@@ -75,14 +77,21 @@ def file_text(path: Path) -> str:
         except (OSError, EOFError) as err:  # not gzip (BadGzipFile), or cut short
             raise DataError(path, f"not a readable gzip file ({err})",
                             expected="a gzip-compressed file, or the file uncompressed and named without .gz") from None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode Text" (a .txt of tabs)
+        return _decoded(path, data, "utf-16", 0)
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    return _decoded(path, data, "utf-8", bom)
+
+
+def _decoded(path: Path, data: bytes, encoding: str, bom: int) -> str:
+    """``data`` after its first ``bom`` bytes, decoded, or a DataError naming the line of the first bad byte."""
     try:
-        return data[bom:].decode("utf-8")
+        return data[bom:].decode(encoding)
     except UnicodeDecodeError as err:
         # err.start counts from after the BOM; count lines and report the offset in the whole file
-        line = data[: bom + err.start].count(b"\n") + 1
-        raise DataError(path, f"bytes that are not UTF-8 (byte {bom + err.start})", line=line,
-                        expected="a UTF-8 encoded file (re-save it as UTF-8)") from None
+        line = data[bom: bom + err.start].decode(encoding, errors="replace").count("\n") + 1
+        raise DataError(path, f"bytes that are not {encoding.upper()} (byte {bom + err.start})", line=line,
+                        expected=f"a {encoding.upper()} encoded file (re-save it as UTF-8)") from None
 
 
 def _label_of(value: Any, path: Path, line: int, field: str) -> str:

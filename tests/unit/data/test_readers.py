@@ -275,7 +275,7 @@ def test_unknown_suffix(tmp_path):
     path = write(tmp_path, "d.txt", "text,label\na,x\n")
     err = read_error(path)
     assert str(path) in str(err)
-    assert "'.txt'" in str(err)
+    assert "'.txt'" in str(err) and "a .txt of tab-separated columns under a header row" in str(err)
     for known in ("csv", "tsv", "jsonl"):
         assert known in str(err)
 
@@ -452,6 +452,16 @@ def test_invalid_utf8_after_bom_names_line(tmp_path):
     err = read_error(path)
     assert f"{path}:3:" in str(err)
     assert f"byte {len(before_bad_byte)})" in str(err)  # offset in the file as it is on disk
+
+
+def test_a_utf16_file_with_its_bom_is_read(tmp_path):
+    """Excel's "Unicode Text" export is tab-separated UTF-16 with a BOM; it was refused as not UTF-8 at byte 0."""
+    text = "text\tlabel\nsehr gut \u00fcberall\tpos\nschlecht\tneg\n"
+    for encoding in ("utf-16", "utf-16-be"):
+        bom = b"\xfe\xff" if encoding.endswith("be") else b""  # Python's utf-16 writes its own BOM
+        path = write(tmp_path, f"d-{encoding}.tsv", bom + text.encode(encoding))
+        got = [(ex.text, ex.label) for ex in read_examples(path)]
+        assert got == [("sehr gut \u00fcberall", "pos"), ("schlecht", "neg")]
 
 
 def test_jsonl_invalid_utf8_names_line(tmp_path):
