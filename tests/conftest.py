@@ -66,8 +66,9 @@ def write_toy(folder: Path, n_train: int = 160, n_eval: int = 40, seed: int = 0,
 
 
 def write_parquet(path: Path, columns: dict[str, list], metadata: dict | None = None) -> Path:
-    """A Parquet file of ``columns`` (skips the test without pyarrow); ``metadata`` goes under the
-    "huggingface" key, where ``datasets`` keeps its features (ClassLabel names)."""
+    """A Parquet file of ``columns`` (skips the test without pyarrow), or an Arrow IPC stream for a .arrow
+    path (as ``datasets``' save_to_disk writes); ``metadata`` goes under the "huggingface" key, where
+    ``datasets`` keeps its features (ClassLabel names)."""
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
@@ -75,7 +76,11 @@ def write_parquet(path: Path, columns: dict[str, list], metadata: dict | None = 
     table = pa.table(columns)
     if metadata is not None:
         table = table.replace_schema_metadata({"huggingface": json.dumps(metadata)})
-    pq.write_table(table, path)
+    if path.suffix == ".arrow":
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+    else:
+        pq.write_table(table, path)
     return path
 
 

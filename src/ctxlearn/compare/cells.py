@@ -62,14 +62,27 @@ def cell_key(args: list[str], digest: str) -> str:
 
 
 def data_digest(data: str) -> str:
-    """sha256 over the names and bytes of the files of ``data`` (one file, or a folder's files), read once
-    per comparison; empty for builtin:NAME, which has no files and whose name, in the args, stands for it."""
+    """sha256 over the names and bytes of the files of ``data`` (one file, or the split files of a folder),
+    read once per comparison; empty for builtin:NAME, which has no files and whose name, in the args, stands
+    for it."""
     path = Path(data)
-    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
+    files = _split_files(path) if path.is_dir() else [path] if path.is_file() else []
     h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
+    for f in files:  # the path within the folder: a split's files may sit in a folder of its own (train/)
+        name = f.relative_to(path).as_posix() if path.is_dir() else f.name
+        h.update(name.encode() + b"\0" + hashlib.sha256(f.read_bytes()).digest())
     return h.hexdigest() if files else ""
+
+
+def _split_files(folder: Path) -> list[Path]:
+    """The files a data folder's splits are read from (classification or tagging): not the other files
+    beside them, such as the runs a comparison writes into the folder it reads."""
+    from ctxlearn.data.folders import find_split_files
+    from ctxlearn.data.readers import READERS
+    from ctxlearn.data.tagged import TAGGED_READERS
+
+    found = find_split_files(folder, (*READERS.names(), *TAGGED_READERS.names()))
+    return sorted({f for files in found.values() for f in files})
 
 
 def artifact_mb(folder: Path) -> float:

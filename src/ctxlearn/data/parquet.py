@@ -1,5 +1,6 @@
-"""Parquet, as the Hugging Face Hub serves data sets: the table (pyarrow, when installed), and the class
-names a ``datasets`` ClassLabel column gives its ids, from the file's metadata."""
+"""Parquet, as the Hugging Face Hub serves data sets, and Arrow, as ``datasets``' ``save_to_disk`` writes
+them: the table (pyarrow, when installed), and the class names a ``datasets`` ClassLabel column gives its
+ids, from the file's metadata."""
 from __future__ import annotations
 
 import json
@@ -9,27 +10,47 @@ from typing import Any
 from ctxlearn.errors import DataError
 
 
+TABLE_TYPES = ("parquet", "arrow")  # datasets' files: the Hub's Parquet, and save_to_disk's Arrow
+
+
 def parquet_table(path: Path) -> Any:
-    """The pyarrow table of a Parquet file, or a DataError that says what is missing or wrong."""
+    """The pyarrow table of a Parquet file, or of an Arrow file (as ``datasets``' ``save_to_disk`` writes:
+    an IPC stream), or a DataError that says what is missing or wrong."""
     return _read(path, "read_table")
 
 
 def parquet_columns(path: Path) -> list[str]:
-    """The column names of a Parquet file, from its footer alone (the rows are not read)."""
+    """The column names of a Parquet or Arrow file, from its schema alone (the rows are not read)."""
     return _read(path, "read_schema").names
 
 
 def _read(path: Path, how: str) -> Any:
-    """``pyarrow.parquet.<how>(path)``, or a DataError that says what is missing or wrong."""
+    """``pyarrow.parquet.<how>(path)`` (the Arrow files' equivalent for a .arrow file), or a DataError that
+    says what is missing or wrong."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise DataError(path, "reading Parquet needs the pyarrow package",
+        raise DataError(path, f"reading {path.suffix} files needs the pyarrow package",
                         expected="pip install pyarrow, or the data as .csv or .jsonl") from None
+    arrow = path.suffix.lower() == ".arrow"
     try:
-        return getattr(pq, how)(path)
-    except Exception as err:  # pyarrow's errors for a file that is not Parquet (ArrowInvalid, OSError)
-        raise DataError(path, f"not a readable Parquet file ({err})", expected="a Parquet file") from None
+        return _read_arrow(path, how == "read_schema") if arrow else getattr(pq, how)(path)
+    except Exception as err:  # pyarrow's errors for a file that is not Parquet or Arrow (ArrowInvalid, OSError)
+        kind = "Arrow" if arrow else "Parquet"
+        raise DataError(path, f"not a readable {kind} file ({err})", expected=f"a table saved as {kind}") from None
+
+
+def _read_arrow(path: Path, schema_only: bool) -> Any:
+    """An Arrow IPC stream (``datasets`` writes these), or else an Arrow IPC file; memory-mapped."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as source:
+        try:
+            reader = pa.ipc.open_stream(source)
+        except pa.ArrowInvalid:
+            source.seek(0)
+            reader = pa.ipc.open_file(source)
+        return reader.schema if schema_only else reader.read_all()
 
 
 def class_names(metadata: dict[bytes, bytes] | None, column: str) -> list[str] | None:

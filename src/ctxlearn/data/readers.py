@@ -316,7 +316,8 @@ READERS.register("json")(read_jsonl)
 
 @READERS.register("parquet")
 def read_parquet(path: Path, fields: Fields) -> list[Example]:
-    """A Parquet file (as the Hugging Face Hub serves data sets); its "line" is the row, counted from 1.
+    """A Parquet file (as the Hugging Face Hub serves data sets), or an Arrow one (as ``datasets``'
+    ``save_to_disk`` writes); its "line" is the row, counted from 1.
     A label column of class ids takes the names the file's ``datasets`` metadata gives them (ClassLabel);
     without names, ids become their digits as a JSON file's do."""
     table = parquet_table(path)
@@ -328,3 +329,6 @@ def read_parquet(path: Path, fields: Fields) -> list[Example]:
     if names:
         records = [named_class(record, fields.label, names, path, row) for row, record in enumerate(records, start=1)]
     return [_example(record, fields, path, row) for row, record in enumerate(records, start=1)]
+
+
+READERS.register("arrow")(read_parquet)

@@ -5,21 +5,19 @@ import hashlib
 import json
 import math
 import random
-import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Container, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from sklearn.model_selection import train_test_split
 
 from ctxlearn.data.example import Example, Fields
-from ctxlearn.data.readers import READERS, file_stem, file_type, read_examples
+from ctxlearn.data.folders import data_folder_files, read_split, split_source
+from ctxlearn.data.readers import READERS, read_examples
 from ctxlearn.errors import ConfigError, DataError
-from ctxlearn.registry import Registry
 
-SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "validation", "valid", "val"), "test": ("test",)}
 T = TypeVar("T")
 MANY_SINGLE_LABELS = 20  # labels seen once, above which (and above half the examples) a label column is refused
 
@@ -85,48 +83,6 @@ def load_splits(spec: str, fields: Fields = Fields(), *, seed: int = 0, dev_frac
     return _complete(found, seed, dev_fraction, test_fraction, fields.label or "label")
 
 
-def find_split_files(folder: Path, suffixes: Container[str] = READERS) -> dict[str, Path]:
-    """Map split name -> file in ``folder`` (train.jsonl, dev.csv, validation.tsv, and the Hugging Face
-    Hub's one-shard train-00000-of-00001.parquet, ...) among files with one of ``suffixes`` (the
-    classification readers' by default)."""
-    found: dict[str, Path] = {}
-    for split, stems in SPLIT_NAMES.items():
-        for path in sorted(folder.iterdir()):
-            if file_type(path) in suffixes and _split_stem(path) in stems:
-                found.setdefault(split, path)
-    return found
-
-
-def data_folder_files(folder: Path, readers: Registry) -> dict[str, Path]:
-    """``find_split_files`` among the file types ``readers`` read, refusing a folder with no train file;
-    the error names the subfolders that hold one, as a data set downloaded from the Hugging Face Hub
-    keeps its files in ``data/`` or in a folder per configuration."""
-    files = find_split_files(folder, readers)
-    if "train" in files:
-        return files
-    inner = [str(sub) for sub in sorted(folder.iterdir()) if sub.is_dir() and "train" in find_split_files(sub, readers)]
-    hint = f"; {' or '.join(inner)} holds one: name that folder with --data" if inner else ""
-    raise DataError(folder, "no train file in this folder",
-                    expected=f"a train file ({'/'.join('.' + name for name in readers.names())}), optionally dev "
-                             f"(or validation) and test files{hint}")
-
-
-_SHARD = re.compile(r"(?P<stem>.+)-\d{5}-of-(?P<of>\d{5})")  # datasets' push_to_hub names its Parquet shards so
-
-
-def _split_stem(path: Path) -> str:
-    """The split a file's name says: its stem, less a shard's -00000-of-00001 (a split of several shards
-    is refused: ctxlearn reads one file per split)."""
-    stem = file_stem(path).lower()
-    shard = _SHARD.fullmatch(stem)
-    if shard is None:
-        return stem
-    if int(shard["of"]) > 1:
-        raise DataError(path, f"one of {int(shard['of'])} shards of the {shard['stem']!r} split",
-                        expected="one file per split: join the shards first (pandas.concat of read_parquet)")
-    return shard["stem"]
-
-
 def splits_of(options: Any, seed: int) -> Splits:
     """``load_splits`` for a config that holds the data options (``config.DataOptions``: data, fields,
     fractions), cut with ``seed``."""
@@ -138,8 +94,13 @@ def splits_of(options: Any, seed: int) -> Splits:
 def _read_split_files(path: Path, fields: Fields) -> dict[str, tuple[list[Example], str]]:
     if path.is_dir():
         files = data_folder_files(path, READERS)
-        return {split: (read_examples(p, fields), str(p)) for split, p in files.items()}
+        return {split: (_read_split(paths, fields), split_source(paths)) for split, paths in files.items()}
     return {"train": (read_examples(path, fields), str(path))}
+
+
+def _read_split(files: list[Path], fields: Fields) -> list[Example]:
+    return read_split(files, lambda path: read_examples(path, fields), lambda ex: ex.line,
+                      lambda ex, offset: replace(ex, line=ex.line + offset))
 
 
 def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fraction: float,

@@ -82,8 +82,9 @@ TAG_COLUMNS = ("tags", "ner_tags")  # a Parquet file's tag column: ctxlearn's na
 
 @TAGGED_READERS.register("parquet")
 def read_tagged_parquet(path: Path, options: TagOptions) -> list[TaggedSentence]:
-    """Rows of ``tokens`` and tags (``tags``, or ``ner_tags`` as the Hub's NER data sets name them),
-    tag ids named by the file's ``datasets`` ClassLabel metadata; each row's number is its "line"."""
+    """Rows of ``tokens`` and tags (``tags``, or ``ner_tags`` as the Hub's NER data sets name them) of a
+    Parquet or Arrow file, tag ids named by the file's ``datasets`` ClassLabel metadata; each row's number
+    is its "line"."""
     table = parquet_table(path)
     if "tokens" not in table.column_names:
         raise DataError(path, "not found", line=1, field="tokens",
@@ -100,6 +101,9 @@ def read_tagged_parquet(path: Path, options: TagOptions) -> list[TaggedSentence]
             sentence = replace(sentence, others=tuple((k, v) for k, v in record.items() if k != "tokens"))
         out.append(sentence)
     return out
+
+
+TAGGED_READERS.register("arrow")(read_tagged_parquet)  # datasets' save_to_disk
 
 
 def _tag_names(ids: list, names: list[str] | None, path: Path, row: int, column: str) -> list[str]:

@@ -6,15 +6,15 @@ import hashlib
 import json
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
 from ctxlearn.data.example import TaggedSentence
-from ctxlearn.data.parquet import parquet_columns
+from ctxlearn.data.folders import data_folder_files, find_split_files, read_split, split_source
+from ctxlearn.data.parquet import TABLE_TYPES, parquet_columns
 from ctxlearn.data.readers import READERS, file_type, json_records
-from ctxlearn.data.splits import (check_cut, cut_source, data_folder_files, distinct, find_split_files, seeded_cut,
-                                  share)
+from ctxlearn.data.splits import check_cut, cut_source, distinct, seeded_cut, share
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, normalise, read_tagged
 from ctxlearn.data.tags import bio_labels, detect_scheme, entity_spans
 from ctxlearn.errors import DataError
@@ -66,11 +66,11 @@ def is_tagging_data(spec: str) -> bool:
         return False
     path = Path(spec)
     if path.is_dir():
-        path = find_split_files(path, (*TAGGING_SUFFIXES, *READERS.names())).get("train", path)
+        path = find_split_files(path, (*TAGGING_SUFFIXES, *READERS.names())).get("train", [path])[0]
     suffix = file_type(path)
     if suffix in TAGGING_SUFFIXES:
         return True
-    if suffix == "parquet" and path.is_file():
+    if suffix in TABLE_TYPES and path.is_file():
         try:
             return "tokens" in parquet_columns(path)  # the footer: the rows are read once, by the reader
         except DataError:  # reading it as classification data says what is wrong
@@ -112,8 +112,13 @@ def load_tagged_splits(spec: str, options: TagOptions = TagOptions(), *, seed: i
 def _read_files(path: Path, options: TagOptions) -> dict[str, tuple[list[TaggedSentence], str]]:
     if path.is_dir():
         files = data_folder_files(path, TAGGED_READERS)
-        return {split: (read_tagged(p, options), str(p)) for split, p in files.items()}
+        return {split: (_read_split(paths, options), split_source(paths)) for split, paths in files.items()}
     return {"train": (read_tagged(path, options), str(path))}
+
+
+def _read_split(files: list[Path], options: TagOptions) -> list[TaggedSentence]:
+    return read_split(files, lambda path: read_tagged(path, options), lambda s: s.lines[-1],
+                      lambda s, offset: replace(s, lines=tuple(line + offset for line in s.lines)))
 
 
 def _types(parts: dict[str, list[TaggedSentence]], sources: dict[str, str]) -> set[str]:

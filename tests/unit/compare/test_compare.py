@@ -53,6 +53,10 @@ def test_a_cell_key_changes_with_the_data_bytes_the_flags_and_the_seed(toy_data:
     key = cell_key(args, data_digest(str(toy_data)))
     assert cell_key(list(args), data_digest(str(toy_data))) == key
     assert cell_key([*args[:-1], "500"], data_digest(str(toy_data))) != key
+    (toy_data / "runs" / "cmp").mkdir(parents=True)  # a comparison writing into the folder it reads
+    (toy_data / "runs" / "cmp" / "results.json").write_text("{}")
+    (toy_data / "notes.md").write_text("what the data are")
+    assert cell_key(args, data_digest(str(toy_data))) == key  # only the split files count
     (toy_data / "dev.jsonl").write_text((toy_data / "dev.jsonl").read_text() + "\n")  # one byte more
     assert cell_key(args, data_digest(str(toy_data))) != key
     trec, spam = (cell_key(["--data", f"builtin:{n}"], data_digest(f"builtin:{n}")) for n in ("trec", "sms-spam"))

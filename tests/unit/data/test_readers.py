@@ -282,8 +282,8 @@ def test_unknown_suffix(tmp_path):
 
 def test_a_spreadsheet_or_a_name_without_a_type_is_refused_saying_what_to_do(tmp_path):
     err = read_error(write(tmp_path, "labels.xlsx", b"PK\x03\x04"))
-    assert "unknown file type '.xlsx'; expected one of csv, tsv, jsonl, json, parquet; a spreadsheet: save it as " \
-           "CSV" in str(err)
+    assert "unknown file type '.xlsx'; expected one of csv, tsv, jsonl, json, parquet, arrow; a spreadsheet: save " \
+           "it as CSV" in str(err)
     err = read_error(write(tmp_path, "labels", "text,label\na,x\n"))
     assert "unknown file type (no type at the end of its name)" in str(err)
 
@@ -559,16 +559,3 @@ def test_parquet_rows_read_with_class_ids_as_digits_and_errors_name_the_row(tmp_
     bad = write_parquet(tmp_path / "bad.parquet", {"text": ["a", None], "label": ["x", "y"]})
     assert f"{bad}:2: field 'text': missing" in str(read_error(bad))
     assert "not a readable Parquet file" in str(read_error(write(tmp_path, "csv.parquet", "text,label\na,x\n")))
-
-
-def test_hub_shard_names_are_split_files_and_a_split_in_shards_is_refused(tmp_path):
-    from ctxlearn.data.splits import find_split_files, load_splits
-
-    for split, n in (("train", 6), ("validation", 2), ("test", 2)):
-        write_parquet(tmp_path / "data" / f"{split}-00000-of-00001.parquet",
-                      {"text": [f"{split} {i}" for i in range(n)], "label": [i % 2 for i in range(n)]})
-    splits = load_splits(str(tmp_path / "data"))
-    assert (len(splits.train), len(splits.dev), len(splits.test)) == (6, 2, 2) and splits.labels == ["0", "1"]
-    write_parquet(tmp_path / "sharded" / "train-00001-of-00002.parquet", {"text": ["a"], "label": [0]})
-    with pytest.raises(DataError, match="one of 2 shards of the 'train' split"):
-        find_split_files(tmp_path / "sharded")

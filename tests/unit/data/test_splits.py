@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ctxlearn.data.example import Example, Fields
-from ctxlearn.data.splits import Splits, content_hash, find_split_files, label_order, load_splits, require_split
+from ctxlearn.data.folders import find_split_files
+from ctxlearn.data.splits import Splits, content_hash, label_order, load_splits, require_split
 from ctxlearn.errors import ConfigError, DataError
 
 
@@ -82,7 +83,7 @@ def test_other_dev_names(tmp_path, dev_name):
         (tmp_path / dev_name).write_text("text\tlabel\nd\ta\n", encoding="utf-8")
     else:
         (write_csv if dev_name.endswith(".csv") else write_jsonl)(tmp_path / dev_name, [("d", "a")])
-    assert find_split_files(tmp_path)["dev"] == tmp_path / dev_name
+    assert find_split_files(tmp_path)["dev"] == [tmp_path / dev_name]
 
 
 def test_folder_ignores_unrelated_files(tmp_path):
@@ -90,7 +91,7 @@ def test_folder_ignores_unrelated_files(tmp_path):
     (tmp_path / "README.md").write_text("notes", encoding="utf-8")
     (tmp_path / "dev.txt").write_text("not a data file", encoding="utf-8")
     (tmp_path / "extra.jsonl").write_text("{}", encoding="utf-8")
-    assert find_split_files(tmp_path) == {"train": tmp_path / "train.jsonl"}
+    assert find_split_files(tmp_path) == {"train": [tmp_path / "train.jsonl"]}
 
 
 def test_a_folder_of_gzipped_split_files_is_a_data_folder(tmp_path):
@@ -117,7 +118,7 @@ def test_a_folder_whose_split_files_sit_in_a_subfolder_names_that_subfolder(tmp_
     write_jsonl(tmp_path / "data" / "train.jsonl", rows("tr", "abab"))
     (tmp_path / "README.md").write_text("a data card")
     err = split_error(tmp_path)
-    assert f"no train file in this folder; expected a train file (.csv/.tsv/.jsonl/.json/.parquet)" in str(err)
+    assert "no train file in this folder; expected a train file (.csv/.tsv/.jsonl/.json/.parquet/.arrow)" in str(err)
     assert str(err).endswith(f"; {tmp_path / 'data'} holds one: name that folder with --data")
 
 

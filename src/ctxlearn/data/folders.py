@@ -1,0 +1,112 @@
+"""Which files of a data folder hold which split: one file (train.jsonl, dev.csv, validation.tsv), the
+Hugging Face Hub's shards of one (train-00000-of-00002.parquet, train-00001-of-00002.parquet), or a
+folder named for the split that holds its files (``datasets``' ``save_to_disk`` writes
+train/data-00000-of-00001.arrow; the Hub's Parquet conversion, train/0000.parquet)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Callable, Container, TypeVar
+
+from ctxlearn.data.readers import READERS, file_stem, file_type
+from ctxlearn.errors import DataError
+from ctxlearn.registry import Registry
+
+SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "validation", "valid", "val"), "test": ("test",)}
+DATASETS_FILES = {"dataset_info.json", "state.json", "dataset_dict.json"}  # save_to_disk's own, not data
+_SHARD = re.compile(r"(?P<stem>.+)-(?P<index>\d{5})-of-(?P<of>\d{5})", re.IGNORECASE)  # as push_to_hub names them
+T = TypeVar("T")
+
+
+def find_split_files(folder: Path, suffixes: Container[str] = READERS) -> dict[str, list[Path]]:
+    """Map split name -> its files in ``folder``, among files of the types ``suffixes`` (by default those
+    of the classification readers): a file named for
+    the split (the first, where several are), else the split's shards, all of them, else the data files of
+    a folder named for it."""
+    named: dict[str, list[Path]] = {}
+    for path in sorted(folder.iterdir()):
+        name = _split_name(path, suffixes)
+        if name is not None:
+            named.setdefault(name, []).append(path)
+    found: dict[str, list[Path]] = {}
+    for split, stems in SPLIT_NAMES.items():
+        files = next((files for stem in stems if (files := _split_files(named.get(stem, []), suffixes))), None)
+        if files:
+            found[split] = files
+    return found
+
+
+def data_folder_files(folder: Path, readers: Registry) -> dict[str, list[Path]]:
+    """``find_split_files`` among the file types ``readers`` read, refusing a folder with no train split;
+    the error names the subfolders that hold one, as a data set downloaded from the Hugging Face Hub
+    keeps its files in ``data/`` or in a folder per configuration."""
+    files = find_split_files(folder, readers)
+    if "train" in files:
+        return files
+    inner = [str(sub) for sub in sorted(folder.iterdir()) if sub.is_dir() and "train" in find_split_files(sub, readers)]
+    hint = f"; {' or '.join(inner)} holds one: name that folder with --data" if inner else ""
+    raise DataError(folder, "no train file in this folder",
+                    expected=f"a train file ({'/'.join('.' + name for name in readers.names())}), optionally dev "
+                             f"(or validation) and test files, or a train folder of such files{hint}")
+
+
+def _split_name(path: Path, suffixes: Container[str]) -> str | None:
+    """The split an entry's name says: a folder's name, a data file's stem less a shard's -00000-of-00002."""
+    if path.is_dir():
+        return path.name.lower()
+    if file_type(path) not in suffixes:
+        return None
+    shard = _SHARD.fullmatch(file_stem(path))
+    return (shard["stem"] if shard else file_stem(path)).lower()
+
+
+def _split_files(paths: list[Path], suffixes: Container[str]) -> list[Path]:
+    """The files of one split among ``paths``, the entries named for it (empty where none holds data)."""
+    files = [p for p in paths if not p.is_dir()]
+    whole = [p for p in files if not _SHARD.fullmatch(file_stem(p))]
+    if whole:
+        return whole[:1]
+    if files:
+        return _all_shards(files)
+    for folder in paths:
+        inside = [f for f in sorted(folder.iterdir())
+                  if f.is_file() and file_type(f) in suffixes and f.name not in DATASETS_FILES]
+        if inside:
+            return inside
+    return []
+
+
+def _all_shards(shards: list[Path]) -> list[Path]:
+    """``shards``, refused unless they are all of one split's: 00000 to N-1 of N."""
+    found = [_SHARD.fullmatch(file_stem(p)) for p in shards]
+    counts = {int(m["of"]) for m in found if m}
+    have = sorted(int(m["index"]) for m in found if m)
+    if len(counts) == 1 and have == list(range(next(iter(counts)))):
+        return shards
+    raise DataError(shards[0].parent, f"the shards of the {found[0]['stem']!r} split are not all there "
+                    f"(numbers {', '.join(map(str, have))} of {', '.join(map(str, sorted(counts)))})",
+                    expected="every shard the names count (00000 to N-1 of N), as the Hub holds them")
+
+
+def split_source(files: list[Path]) -> str:
+    """How errors and the manifest name a split's files: the file, the shards' pattern, or their folder."""
+    if len(files) == 1:
+        return str(files[0])
+    shard = _SHARD.fullmatch(file_stem(files[0]))
+    if shard:
+        rest = files[0].name[len(file_stem(files[0])):]  # .parquet, .jsonl.gz
+        return str(files[0].with_name(f"{shard['stem']}-*-of-{shard['of']}{rest}"))
+    return str(files[0].parent)
+
+
+def read_split(files: list[Path], read: Callable[[Path], list[T]], last_line: Callable[[T], int],
+               shift: Callable[[T, int], T]) -> list[T]:
+    """The items ``read`` from a split's files, in order. After the first file, each item's line counts on
+    from the files before it (``shift``), so that a check made on the whole split (a label train lacks)
+    names the split's row; an error of one file's reader names that file and its own line."""
+    out: list[T] = []
+    for path in files:
+        items = read(path)
+        offset = last_line(out[-1]) if out else 0
+        out += [shift(item, offset) for item in items] if offset else items
+    return out

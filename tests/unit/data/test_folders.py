@@ -1,0 +1,90 @@
+"""Data folders: a split is one file, the Hub's shards of one, or a folder named for it (save_to_disk)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import write_parquet
+
+from ctxlearn.data.folders import find_split_files, split_source
+from ctxlearn.data.splits import load_splits
+from ctxlearn.data.tagged_splits import is_tagging_data, load_tagged_splits
+from ctxlearn.errors import DataError
+
+SENTIMENT = {"info": {"features": {"sentence": {"dtype": "string", "_type": "Value"},
+                                   "label": {"names": ["negative", "positive"], "_type": "ClassLabel"}}}}
+
+
+def _save_to_disk(folder: Path, splits: dict[str, tuple[list[str], list[int]]]) -> Path:
+    """A DatasetDict as ``datasets``' save_to_disk lays it out: a folder per split holding its Arrow
+    shard and its own JSON files (which are not data)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "dataset_dict.json").write_text(json.dumps({"splits": list(splits)}))
+    for split, (texts, labels) in splits.items():
+        write_parquet(folder / split / "data-00000-of-00001.arrow", {"sentence": texts, "label": labels}, SENTIMENT)
+        (folder / split / "dataset_info.json").write_text(json.dumps(SENTIMENT["info"]))
+        state = {"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}
+        (folder / split / "state.json").write_text(json.dumps(state))
+    return folder
+
+
+def test_a_save_to_disk_folder_reads_each_split_from_its_folder_with_class_names(tmp_path: Path) -> None:
+    """`DatasetDict.save_to_disk` is how many Hugging Face users keep data; it was refused: no train file."""
+    folder = _save_to_disk(tmp_path / "sst", {"train": (["good", "bad", "fine", "awful"], [1, 0, 1, 0]),
+                                               "validation": (["nice", "poor"], [1, 0]),
+                                               "test": (["great", "sad"], [1, 0])})
+    assert find_split_files(folder)["train"] == [folder / "train" / "data-00000-of-00001.arrow"]
+    splits = load_splits(str(folder))
+    assert [(ex.text, ex.label) for ex in splits.dev] == [("nice", "positive"), ("poor", "negative")]
+    assert splits.labels == ["negative", "positive"] and len(splits.train) == 4
+    assert splits.sources["test"] == str(folder / "test" / "data-00000-of-00001.arrow")
+
+
+def test_every_shard_of_a_split_is_read_and_rows_count_on_across_them(tmp_path: Path) -> None:
+    """A split in several shards (the Hub's train-00000-of-00002.parquet, ...) was refused."""
+    folder = tmp_path / "hub"
+    write_parquet(folder / "train-00000-of-00002.parquet", {"text": ["a", "b"], "label": ["x", "y"]})
+    write_parquet(folder / "train-00001-of-00002.parquet", {"text": ["c", "d", "e"], "label": ["x", "y", "x"]})
+    write_parquet(folder / "test-00000-of-00001.parquet", {"text": ["f", "g"], "label": ["x", "z"]})
+    files = find_split_files(folder)
+    assert [p.name for p in files["train"]] == ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet"]
+    assert split_source(files["train"]) == str(folder / "train-*-of-00002.parquet")
+    err = pytest.raises(DataError, load_splits, str(folder)).value  # test's z: train lacks it
+    assert str(err).startswith(f"{folder / 'test-00000-of-00001.parquet'}:2: field 'label': label 'z' never occurs")
+    write_parquet(folder / "test-00000-of-00001.parquet", {"text": ["f"], "label": ["y"]})
+    splits = load_splits(str(folder))
+    assert sorted(ex.line for ex in splits.train + splits.dev) == [1, 2, 3, 4, 5]  # rows of the split, not of a shard
+
+
+def test_a_split_with_a_shard_missing_is_refused_naming_what_is_there(tmp_path: Path) -> None:
+    write_parquet(tmp_path / "train-00000-of-00003.parquet", {"text": ["a"], "label": [0]})
+    write_parquet(tmp_path / "train-00002-of-00003.parquet", {"text": ["b"], "label": [1]})
+    with pytest.raises(DataError, match=r"the shards of the 'train' split are not all there \(numbers 0, 2 of 3\)"):
+        find_split_files(tmp_path)
+
+
+def test_a_file_named_for_the_split_comes_before_a_folder_of_that_name(tmp_path: Path) -> None:
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "part-1.jsonl").write_text(json.dumps({"text": "a", "label": "x"}) + "\n")
+    (tmp_path / "train.jsonl").write_text(json.dumps({"text": "b", "label": "y"}) + "\n")
+    assert find_split_files(tmp_path) == {"train": [tmp_path / "train.jsonl"]}
+    (tmp_path / "train.jsonl").unlink()
+    (tmp_path / "train" / "part-2.jsonl").write_text(json.dumps({"text": "c", "label": "x"}) + "\n")
+    parts = [tmp_path / "train" / "part-1.jsonl", tmp_path / "train" / "part-2.jsonl"]
+    assert find_split_files(tmp_path)["train"] == parts
+    assert split_source(find_split_files(tmp_path)["train"]) == str(tmp_path / "train")
+
+
+def test_a_save_to_disk_ner_folder_is_tagging_data_with_tag_names(tmp_path: Path) -> None:
+    tags = {"info": {"features": {"tokens": {"_type": "List", "feature": {"dtype": "string", "_type": "Value"}},
+                                  "ner_tags": {"_type": "List", "feature": {"names": ["O", "B-PER", "I-PER"],
+                                                                            "_type": "ClassLabel"}}}}}
+    for split, rows in (("train", [(["Ada", "Lovelace", "wrote"], [1, 2, 0]), (["Bob", "ran"], [1, 0])]),
+                        ("test", [(["Ann", "sang"], [1, 0])])):
+        write_parquet(tmp_path / split / "data-00000-of-00001.arrow",
+                      {"tokens": [r[0] for r in rows], "ner_tags": [r[1] for r in rows]}, tags)
+    assert is_tagging_data(str(tmp_path))
+    splits = load_tagged_splits(str(tmp_path), dev_fraction=0)
+    assert [s.tags for s in splits.test] == [("B-PER", "O")] and splits.types == ["PER"]
