@@ -163,8 +163,8 @@ def test_a_pair_model_refuses_a_txt_file_naming_its_fields(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("read, formats", [(lambda p: read_unlabelled(p, Fields()),
-                                            "csv, tsv, jsonl, json, parquet, or txt"),
-                                           (read_sentences, "conll, jsonl, json, parquet, or txt")],
+                                            "csv, tsv, jsonl, json, parquet, arrow, or txt"),
+                                           (read_sentences, "conll, jsonl, json, parquet, arrow, or txt")],
                          ids=["classifier", "tagger"])
 def test_an_unknown_input_type_names_the_types_predict_reads(tmp_path: Path, read, formats: str) -> None:
     """The reader's message named only the labelled formats, hiding that predict also takes .txt."""
