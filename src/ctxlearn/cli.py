@@ -187,7 +187,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from ctxlearn.models import MODELS
+    from ctxlearn.models import MODELS, resolve_model
+    from ctxlearn.models.hub import cached_models
 
     for name in MODELS:
         try:
@@ -195,7 +196,12 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"{name:10s} {src.kind:10s} {src.path}")
         except CtxlearnError as err:
             print(f"{name:10s} {'missing':10s} {err}")
-    print("also: any local transformers folder, or hf:<repo-id> (downloaded into the Hugging Face cache; "
+    cached = cached_models()
+    if cached:
+        print("\nin the Hugging Face cache (hf: reads these offline):")
+    for name, folder in cached:
+        print(f"{name:40s} {resolve_model(str(folder)).kind:10s} {folder}")
+    print("\nalso: any local transformers folder, or hf:<repo-id> (downloaded into the Hugging Face cache; "
           "offline, read from that cache)")
     return 0
 

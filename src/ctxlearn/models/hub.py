@@ -60,3 +60,21 @@ def needed_files(files: list[str], repo: str) -> list[str]:
         raise ModelError(f"hf:{repo}: no PyTorch weights (.safetensors or pytorch_model.bin) among its files "
                          f"({', '.join(top)})")
     return [f for f in top if f.endswith(_SMALL)] + weights + [f for f in files if f == "1_Pooling/config.json"]
+
+
+def cached_models() -> list[tuple[str, Path]]:
+    """(``hf:REPO``, snapshot folder) of each transformers model in the Hugging Face cache, at the revision
+    its main ref names: what ``hf:`` reads when the Hub does not answer."""
+    from huggingface_hub import scan_cache_dir
+    from huggingface_hub.errors import CacheNotFound
+
+    try:
+        cache = scan_cache_dir()
+    except CacheNotFound:
+        return []
+    found = []
+    for repo in sorted(cache.repos, key=lambda r: r.repo_id):
+        main = next((rev for rev in repo.revisions if "main" in rev.refs), None)
+        if repo.repo_type == "model" and main is not None and (main.snapshot_path / "config.json").is_file():
+            found.append((f"hf:{repo.repo_id}", main.snapshot_path))
+    return found

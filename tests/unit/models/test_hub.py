@@ -94,3 +94,16 @@ def test_a_repo_the_hub_does_not_serve_is_refused_without_reading_the_cache(monk
     monkeypatch.setattr(HfApi, "model_info", missing)
     with pytest.raises(ModelError, match=r"hf:org/typo: no model the Hub lets this machine read .*hf auth login"):
         resolve_model("hf:org/typo")
+
+
+def test_models_lists_the_hub_models_that_hf_reads_offline(tiny_bert: Path, tmp_path: Path, monkeypatch,
+                                                          capsys) -> None:
+    from ctxlearn.cli import main
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    snapshot = _cache_snapshot(tmp_path, "org/tiny", tiny_bert)
+    gguf_only = _cache_snapshot(tmp_path, "org/quantized", tiny_bert)
+    (gguf_only / "config.json").unlink()  # a GGUF repo: no transformers config, so not an hf: model
+    assert main(["models"]) == 0
+    listed = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("hf:")]
+    assert listed == [["hf:org/tiny", "encoder", str(snapshot)]]
