@@ -35,7 +35,8 @@ def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int
                 warnings.append(f"{name}: {over} longer than max_length {max_length} will be truncated "
                                 "(train --long-inputs windows reads them whole)")
         report["splits"][name] = info
-    warnings += (label_warnings(splits.labels) + _imbalance(report["splits"]["train"]["labels"])
+    warnings += (label_warnings(splits.labels) + conflicting_labels(splits.train)
+                 + _imbalance(report["splits"]["train"]["labels"])
                  + small_splits(splits) + _overlap(splits, _example_key, "example"))
     report["warnings"] = warnings
     return report
@@ -117,6 +118,24 @@ def label_warnings(labels: list[str]) -> list[str]:
             out.append(f"label {label!r} joins the classes {_names(parts)}: ctxlearn predicts one class per text, "
                        "so each combination trains as a class of its own")
     return out
+
+
+def conflicting_labels(examples: list[Any]) -> list[str]:
+    """A warning when train holds a text (or pair) under more than one label: annotators who disagreed,
+    or a multi-label text written once per label. A model predicts one class per text, so it cannot get
+    every copy right; the copies stay together on one side of a split (``splits.distinct``)."""
+    seen: dict[Any, dict[str, int]] = {}
+    for ex in examples:
+        seen.setdefault(_example_key(ex), {}).setdefault(ex.label, ex.line)
+    mixed = [(key, lines) for key, lines in seen.items() if len(lines) > 1]
+    if not mixed:
+        return []
+    (text, _), lines = mixed[0]
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    where = ", ".join(f"{label} (line {line})" for label, line in lines.items())
+    return [f"train: {count(len(mixed), 'text')} {'has' if len(mixed) == 1 else 'have'} more than one label (e.g. "
+            f"{shown!r}: {where}); ctxlearn predicts one class per text, so it cannot get every copy right: keep "
+            "one label per text"]
 
 
 def case_variants(names: list[str], what: str, kinds: str) -> list[str]:

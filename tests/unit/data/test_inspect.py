@@ -61,6 +61,22 @@ def test_counts_duplicates_overlap_and_imbalance(any_size_scores):
     assert not any(w.startswith("dev:") for w in warnings)
 
 
+def test_a_train_text_under_two_labels_is_warned_of_naming_its_lines(any_size_scores):
+    """Annotators who disagreed: the same text labelled pos and neg trained with nothing said."""
+    train = [Example("fine I guess", "pos", line=2), Example("great", "pos", line=3),
+             Example("fine I guess", "neg", line=9), Example("awful", "neg", line=4),
+             Example("fine I guess", "pos", line=11)]  # a plain duplicate of line 2 adds no label
+    splits = Splits(train, [ex("d", "pos")], [ex("e", "neg")], ["neg", "pos"])
+    from ctxlearn.tasks import TASKS
+
+    warned = [w for w in inspect_splits(splits)["warnings"] if "more than one label" in w]
+    assert TASKS.get("classification").warnings(splits) == warned  # what train says
+    assert warned == ["train: 1 text has more than one label (e.g. 'fine I guess': pos (line 2), neg (line 9)); "
+                      "ctxlearn predicts one class per text, so it cannot get every copy right: keep one label per "
+                      "text"]
+    assert inspect.conflicting_labels([ex("a", "x"), ex("a", "x"), ex("b", "y")]) == []
+
+
 def test_clean_balanced_splits_have_no_warnings(any_size_scores):
     splits = Splits([ex("a", "x"), ex("b", "y"), ex("c", "x")], [ex("d", "y")], [ex("e", "x")], ["x", "y"])
     report = inspect_splits(splits)
