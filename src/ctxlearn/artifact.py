@@ -212,10 +212,19 @@ def base_model(recorded: ModelSource, expected: str | None) -> ModelSource:
     the packages installed elsewhere, a Hub model recorded by repo id), where its name resolves now."""
     source = recorded
     if not Path(recorded.path).is_dir() and not (recorded.gguf and Path(recorded.gguf).is_file()):
-        found = resolve_model(recorded.name)
+        found = resolve_model(_same_revision(recorded))
         source = dataclasses.replace(recorded, path=found.path, gguf=found.gguf)
     ensure_local(source)
     if expected and weights_sha256(source.path) != expected:
         raise ModelError(f"the base model {source.name!r} at {source.path} is not the one this run was made with "
                          f"(weights sha256 differs from {expected[:12]}…); install the same model version")
     return source
+
+
+def _same_revision(recorded: ModelSource) -> str:
+    """The name that finds a run's base model again: a Hub model's at the commit its recorded snapshot
+    folder names (hf:REPO@COMMIT), so that a run copied elsewhere gets the weights it was made with."""
+    path = Path(recorded.path)
+    if recorded.name.startswith("hf:") and path.parent.name == "snapshots":
+        return f"{recorded.name.split('@')[0]}@{path.name}"
+    return recorded.name

@@ -93,7 +93,8 @@ class TrainConfig(DataOptions):
     tag_column: int = opt(-1, "tagging, CoNLL: the column holding the tag, counted from 0 (-1 = last)")
     tag_scheme: str = opt("auto", "tagging: how the tags are written, IO, IOB1, BIO or BIOES (auto = detect); read as BIO")
     repair_tags: bool = opt(False, "tagging: turn an I- tag that continues no entity into B- with a warning, instead of an error")
-    model: str = opt("minilm", "backbone: a registered name (see `ctxlearn models`), a local folder, or hf:<repo-id>")
+    model: str = opt("minilm", "backbone: a registered name (see `ctxlearn models`), "
+                     "a local folder, or hf:<repo-id>[@revision]")
     method: str = opt("full", "how to adapt the backbone (see `ctxlearn methods`)")
     out: str = opt("", "run folder to write (the artifact); unset, runs/DATA-METHOD (runs/trec-lora), so runs of "
                        "other data or methods keep their folders and a rerun replaces its own")

@@ -12,7 +12,8 @@ from ctxlearn.errors import ConfigError
 class IclConfig(DataOptions):
     """Demonstrations come from train, scores from test."""
 
-    model: str = opt("smollm2", "causal LM: a registered name (see `ctxlearn models`), a local folder, or hf:<repo-id>")
+    model: str = opt("smollm2", "causal LM: a registered name (see `ctxlearn models`), "
+                     "a local folder, or hf:<repo-id>[@revision]")
     out: str = opt("", "run folder to write (the artifact); unset, runs/DATA-icl (runs/trec-icl)")
     prompt: str = opt("auto", "prompt preset (auto = single or pair by the data; sst2, trec, agnews, rte, cb) or a YAML "
                               "file of template/verbalizer/instruction/target_delimiter/demo_separator")

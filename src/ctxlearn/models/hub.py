@@ -16,36 +16,44 @@ OFFLINE_HINT = "offline, use a packaged model (`minilm`, `smollm2`; see `ctxlear
 _SMALL = (".json", ".txt", ".model", ".tiktoken")  # configs, vocabularies, sentencepiece and tiktoken models
 
 
-def hub_folder(repo: str) -> Path:
-    """The local folder of the Hub model ``repo``: its needed files at the Hub's current revision,
-    downloaded where missing; or, when the Hub does not answer, its snapshot in the cache."""
+def hub_folder(spec: str) -> Path:
+    """The local folder of the Hub model ``spec`` (REPO, or REPO@REVISION: a branch, tag or commit): its
+    needed files at that revision (the main branch's by default), downloaded where missing; or, when the
+    Hub does not answer, its snapshot in the cache. The folder's name is the commit it holds."""
     from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub.errors import RepositoryNotFoundError
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
 
+    repo, _, revision = spec.partition("@")
     try:
-        info = HfApi().model_info(repo, timeout=HUB_TIMEOUT)
+        info = HfApi().model_info(repo, revision=revision or None, timeout=HUB_TIMEOUT)
+    except RevisionNotFoundError:
+        raise ModelError(f"hf:{spec}: the Hub holds no revision {revision!r} of {repo}; name a branch, tag or "
+                         "commit it has, or leave @REVISION out for its main branch") from None
     except RepositoryNotFoundError as err:  # the Hub answered: a typo, or private or gated (needs `hf auth login`)
-        raise ModelError(f"hf:{repo}: no model the Hub lets this machine read ({type(err).__name__}); check the "
+        raise ModelError(f"hf:{spec}: no model the Hub lets this machine read ({type(err).__name__}); check the "
                          "repo id, or log in with `hf auth login` for a private or gated model") from None
     except Exception as err:  # no answer (offline, DNS, a proxy, a timeout, the Hub down, HF_HUB_OFFLINE=1)
-        return cached_folder(repo, f"{type(err).__name__}: {err}")
+        return cached_folder(repo, revision, f"{type(err).__name__}: {err}")
     files = needed_files([s.rfilename for s in info.siblings or []], repo)
     return Path(snapshot_download(repo, revision=info.sha, allow_patterns=files))
 
 
-def cached_folder(repo: str, why: str) -> Path:
-    """The snapshot of ``repo`` in the Hugging Face cache, for when the Hub did not answer (``why``)."""
+def cached_folder(repo: str, revision: str, why: str) -> Path:
+    """The snapshot of ``repo`` at ``revision`` (main's, when empty) in the Hugging Face cache, for when
+    the Hub did not answer (``why``)."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     from ctxlearn.train.dist import say
 
+    at = f"@{revision}" if revision else ""
     try:
-        folder = Path(snapshot_download(repo, local_files_only=True))
+        folder = Path(snapshot_download(repo, revision=revision or None, local_files_only=True))
     except LocalEntryNotFoundError:
-        raise ModelError(f"hf:{repo}: the Hugging Face Hub did not answer ({why}) and the model is not in the "
-                         f"Hugging Face cache; {OFFLINE_HINT}") from None
-    say(f"hf:{repo}: the Hub did not answer, so the copy in the Hugging Face cache is used (revision {folder.name})")
+        raise ModelError(f"hf:{repo}{at}: the Hugging Face Hub did not answer ({why}) and the model is not in "
+                         f"the Hugging Face cache; {OFFLINE_HINT}") from None
+    say(f"hf:{repo}{at}: the Hub did not answer, so the copy in the Hugging Face cache is used (revision "
+        f"{folder.name})")
     return folder
 
 

@@ -69,10 +69,10 @@ def test_online_only_the_needed_files_are_downloaded_at_the_revision_the_hub_gav
         tiny_bert: Path, tmp_path: Path, monkeypatch) -> None:
     siblings = [SimpleNamespace(rfilename=f) for f in MINILM_REPO]
     info = SimpleNamespace(sha="feed42", siblings=siblings)
-    monkeypatch.setattr(HfApi, "model_info", lambda self, repo, timeout: info)
+    monkeypatch.setattr(HfApi, "model_info", lambda self, repo, revision, timeout: info)
     calls = []
 
-    def download(repo: str, revision: str, allow_patterns: list[str]) -> str:
+    def download(repo: str, revision: str, allow_patterns: list[str]) -> str:  # as hub_folder calls it
         calls.append((repo, revision, sorted(allow_patterns)))
         return str(_cache_snapshot(tmp_path, repo, tiny_bert, revision))
 
@@ -87,7 +87,7 @@ def test_a_repo_the_hub_does_not_serve_is_refused_without_reading_the_cache(monk
 
     from huggingface_hub.errors import RepositoryNotFoundError
 
-    def missing(self, repo: str, timeout: float):
+    def missing(self, repo: str, revision: str | None, timeout: float):
         response = httpx.Response(404, request=httpx.Request("GET", "https://huggingface.co/api/models/org/typo"))
         raise RepositoryNotFoundError("404", response=response)
 
@@ -107,3 +107,48 @@ def test_models_lists_the_hub_models_that_hf_reads_offline(tiny_bert: Path, tmp_
     assert main(["models"]) == 0
     listed = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("hf:")]
     assert listed == [["hf:org/tiny", "encoder", str(snapshot)]]
+
+
+OLD, NEW = "a" * 40, "b" * 40  # commits: huggingface_hub finds a revision in the cache by its full hash
+
+
+def test_offline_a_revision_of_a_cached_hub_model_is_its_snapshot(tiny_bert: Path, tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    older = _cache_snapshot(tmp_path, "org/tiny", tiny_bert, commit=OLD)
+    shutil.copytree(tiny_bert, older.parent / NEW)
+    (older.parent.parent / "refs" / "main").write_text(NEW)  # main moved on; the old commit stays cached
+    assert resolve_model("hf:org/tiny").path == str(older.parent / NEW)
+    assert resolve_model(f"hf:org/tiny@{OLD}").path == str(older)
+    with pytest.raises(ModelError, match=r"hf:org/tiny@v9: the Hugging Face Hub did not answer"):
+        resolve_model("hf:org/tiny@v9")
+
+
+def test_a_copied_run_of_a_hub_model_reloads_the_commit_it_was_trained_on(
+        tiny_bert: Path, toy_data: Path, tmp_path: Path, monkeypatch) -> None:
+    """A run's recorded snapshot path is gone (the run copied to another machine): its base is found
+    again at the commit that path named, not at whatever the main branch holds now."""
+    import torch
+    from transformers import BertModel
+
+    from ctxlearn.artifact import load_classifier
+    from ctxlearn.config import TrainConfig
+    from ctxlearn.train.run import run_training
+
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    trained_on = _cache_snapshot(cache, "org/tiny", tiny_bert, commit=OLD)
+    run_training(TrainConfig(data=str(toy_data), model="hf:org/tiny", method="head", out=str(tmp_path / "run"),
+                             bf16="off"))
+    newer = trained_on.parent / NEW  # main moves on to other weights
+    shutil.copytree(tiny_bert, newer)
+    torch.manual_seed(1)
+    BertModel(BertModel.from_pretrained(tiny_bert).config, add_pooling_layer=False).save_pretrained(newer)
+    (cache / "models--org--tiny" / "refs" / "main").write_text(NEW)
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["model_source"]["path"] == str(trained_on)
+    manifest["model_source"]["path"] = f"/elsewhere/hub/models--org--tiny/snapshots/{OLD}"
+    (tmp_path / "run" / "manifest.json").write_text(json.dumps(manifest))
+    model, *_ = load_classifier(tmp_path / "run")  # main's weights would fail the recorded sha256
+    trained = BertModel.from_pretrained(trained_on).embeddings.word_embeddings.weight
+    torch.testing.assert_close(model.backbone.embeddings.word_embeddings.weight, trained, rtol=0, atol=0)
