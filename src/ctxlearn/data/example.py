@@ -50,17 +50,25 @@ class Fields:
     pair: bool = False  # a model trained on pairs found without flags: find a pair again (``for_model``)
 
     def resolve(self, available: list[str]) -> "Fields":
-        """The fields of a file with the columns or keys ``available``: the default text field, when the
-        file has none, falls back to the first of ``PAIR_FIELDS`` it holds, else (unless a pair is wanted)
-        to ``SINGLE_FIELD``."""
-        if self.text != "text" or "text" in available:
-            return self
-        pair = next((p for p in PAIR_FIELDS if set(p) <= set(available)), None)
-        if pair is None and self.pair:
+        """The fields of a file with the columns or keys ``available``. A default name matches a column
+        that differs from it only in case (``Text``, ``Label``: a spreadsheet's headers) where only one
+        does; the default text field, when the file has none, falls back to the first of ``PAIR_FIELDS``
+        it holds, else (unless a pair is wanted) to ``SINGLE_FIELD``."""
+        def find(name: str) -> str | None:
+            same = [a for a in available if a.casefold() == name]
+            return name if name in available else same[0] if len(same) == 1 else None
+
+        fields = replace(self, label=find("label") or "label") if self.label == "label" else self
+        if fields.text != "text":
+            return fields
+        if find("text"):
+            return replace(fields, text=find("text"))
+        pair = next(((find(a), find(b)) for a, b in PAIR_FIELDS if find(a) and find(b)), None)
+        if pair is None and fields.pair:
             pair = PAIR_FIELDS[0]  # not there: the error names the first pair and the fields present
         if pair is not None:
-            return replace(self, text=pair[0], text_pair=self.text_pair or pair[1])
-        return replace(self, text=SINGLE_FIELD) if SINGLE_FIELD in available else self
+            return replace(fields, text=pair[0], text_pair=fields.text_pair or pair[1])
+        return replace(fields, text=find(SINGLE_FIELD) or "text")
 
     @property
     def reads_pairs(self) -> bool:

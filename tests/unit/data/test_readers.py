@@ -318,6 +318,18 @@ def test_csv_header_lacks_field(tmp_path):
     assert (err.path, err.line, err.field) == (str(path), 1, "text")
 
 
+def test_default_fields_match_headers_that_differ_only_in_case(tmp_path):
+    """A spreadsheet's `Text,Label` headers were refused: field 'text' not found."""
+    path = write(tmp_path, "d.csv", "Text,Label\ngreat film,pos\n")
+    assert read_examples(path) == [Example("great film", "pos", line=2)]
+    pairs = write(tmp_path, "p.csv", "Premise,Hypothesis,Label\nA dog ran,An animal moved,yes\n")
+    assert read_examples(pairs)[0].text_pair == "An animal moved"
+    exact = write(tmp_path, "e.csv", "TEXT,text,label\nshouted,said,x\n")  # the exact name wins
+    assert read_examples(exact)[0].text == "said"
+    both = write(tmp_path, "b.csv", "Text,TEXT,label\na,b,x\n")  # two candidates: which is meant is not said
+    assert "field 'text': not found" in str(read_error(both))
+
+
 def test_a_header_that_lacks_text_and_label_names_both_flags_at_once(tmp_path):
     """A user's `review,stars` export was refused for `text`, then, once named, for `label`."""
     path = write(tmp_path, "d.csv", "review,stars\ngreat,5\n")
