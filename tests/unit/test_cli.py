@@ -69,6 +69,19 @@ def test_train_warns_of_labels_that_differ_only_in_case_and_of_unknown_tokens(ti
     assert "ctxlearn: warning: train: " in err and "(160 [UNK], in 80 inputs)" in err
 
 
+def test_train_warns_when_many_texts_are_cut_at_max_length(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                           capsys) -> None:
+    """Long reviews were cut to max_length's first tokens with nothing said (data inspect said it, train not)."""
+    assert main(_train(tiny_bert, toy_data, tmp_path / "cut", "--method", "head", "--max-length", "8")) == 0
+    err = capsys.readouterr().err
+    assert "ctxlearn: warning: train: " in err and "texts (" in err and "fill max_length 8 tokens and are cut" in err
+    assert main(_train(tiny_bert, toy_data, tmp_path / "windows", "--method", "head", "--max-length", "8",
+                       "--long-inputs", "windows")) == 0
+    assert "are cut to their start" not in capsys.readouterr().err  # windows read them whole
+    assert main(_train(tiny_bert, toy_data, tmp_path / "whole", "--method", "head")) == 0
+    assert "are cut to their start" not in capsys.readouterr().err
+
+
 def test_flags_override_yaml_and_resolved_config_is_saved(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({"method": "topk", "seed": 7, "max_length": 32, "method_options": {"head": {"c_grid": "1"}}}))

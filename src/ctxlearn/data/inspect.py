@@ -97,6 +97,20 @@ def unknown_tokens(name: str, ids: list[list[int]], tokenizer: Any, unit: str = 
             "one, say)")
 
 
+CUT_SHARE = 0.05  # share of training texts cut at max_length, above which train warns
+
+
+def cut_short(name: str, lengths: list[int], max_length: int) -> str | None:
+    """A warning when over ``CUT_SHARE`` of split ``name``'s encoded texts (``lengths``, in tokens) fill
+    ``max_length``: each was cut to its start, and what it says after (a review's verdict, often) is lost."""
+    cut = sum(n >= max_length for n in lengths)
+    if not lengths or cut <= CUT_SHARE * len(lengths):
+        return None
+    return (f"{name}: {cut:,} of {len(lengths):,} texts ({cut / len(lengths):.0%}) fill max_length {max_length} "
+            "tokens and are cut to their start; a larger --max-length reads more of each (at more cost per step; "
+            "`ctxlearn data inspect` shows the token percentiles), --long-inputs windows reads them whole")
+
+
 def imbalanced(counts: list[int]) -> bool:
     """Whether the largest class has over IMBALANCE_RATIO times the rows of the smallest (or one has none)."""
     lo, hi = min(counts), max(counts)

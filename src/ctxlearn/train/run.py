@@ -16,7 +16,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from ctxlearn.artifact import check_out, save_weights, versions, weights_sha256, write_atomically
 from ctxlearn.config import TrainConfig, from_dict, reading, save_yaml, to_dict
 from ctxlearn.data import Splits
-from ctxlearn.data.inspect import imbalanced, unknown_tokens
+from ctxlearn.data.inspect import cut_short, imbalanced, unknown_tokens
 from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
 from ctxlearn.methods import METHODS, Method, options_class, trainable_parameters
@@ -210,8 +210,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     dist.wait_for_everyone()  # the work folder is ready (emptied, or checked for --resume) before any process trains
     data = {s: task.encode(getattr(splits, s), tokenizer, splits.labels, cfg.max_length, reading(cfg.long_inputs, s))
             for s in ("train", "dev", "test")}
-    if (unknown := unknown_tokens("train", [row["input_ids"] for row in data["train"].rows], tokenizer)) is not None:
-        warn(unknown)
+    warn_of_encoding(cfg, task, data["train"], tokenizer)
     bf16 = resolve_bf16(cfg.bf16)
     if cfg.head_init in ("auto", "prior") and method.fit == "trainer":
         start_head(cfg, task, model, data["train"], len(splits.labels))
@@ -246,6 +245,17 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     shutil.rmtree(work, ignore_errors=True)
     say(f"{task.headline(metrics['test'])}; wrote {out}" + (", replacing the run that was there" if replacing else ""))
     return summary(metrics, manifest, out)
+
+
+def warn_of_encoding(cfg: TrainConfig, task: Task, train: Encoded, tokenizer: Any) -> None:
+    """Warn of training text the model cannot read: [UNK] tokens past one percent, and (classification
+    cutting long texts, the default) many texts cut at max_length."""
+    ids = [row["input_ids"] for row in train.rows]
+    cuts = task.name == "classification" and cfg.long_inputs == "truncate"  # tagging reads long sentences in windows
+    cut = cut_short("train", [len(x) for x in ids], cfg.max_length) if cuts else None
+    for msg in (unknown_tokens("train", ids, tokenizer), cut):
+        if msg is not None:
+            warn(msg)
 
 
 def warn_if_one_class(probs: np.ndarray, gold: np.ndarray, labels: list[str], lr: float | None) -> bool:

@@ -77,6 +77,12 @@ def test_a_train_text_under_two_labels_is_warned_of_naming_its_lines(any_size_sc
     assert inspect.conflicting_labels([ex("a", "x"), ex("a", "x"), ex("b", "y")]) == []
 
 
+def test_texts_cut_at_max_length_are_warned_of_past_one_in_twenty():
+    assert inspect.cut_short("train", [10] + [5] * 19, 10) is None  # 1 of 20: 5%, not past the line
+    said = inspect.cut_short("train", [10, 12] + [5] * 18, 10)
+    assert said is not None and said.startswith("train: 2 of 20 texts (10%) fill max_length 10 tokens")
+
+
 def test_clean_balanced_splits_have_no_warnings(any_size_scores):
     splits = Splits([ex("a", "x"), ex("b", "y"), ex("c", "x")], [ex("d", "y")], [ex("e", "x")], ["x", "y"])
     report = inspect_splits(splits)
