@@ -174,6 +174,16 @@ def test_an_unknown_input_type_names_the_types_predict_reads(tmp_path: Path, rea
         read(src)
 
 
+def test_a_folder_to_label_is_refused_naming_its_files(tmp_path: Path) -> None:
+    """A save_to_disk split folder given as --input was called a file of unknown type."""
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "part.jsonl").write_text('{"text": "good"}\n')
+    (tmp_path / "test" / "state.json").write_text("{}")  # save_to_disk's own file, not data
+    with pytest.raises(DataError, match=rf"test: a folder, and inputs to label are one file; expected a file of type "
+                                        rf"csv, .* or txt; it holds {tmp_path / 'test' / 'part.jsonl'}$"):
+        read_unlabelled(tmp_path / "test", Fields())
+
+
 def test_dash_reads_texts_from_standard_input(tiny_run: Path, capsys, monkeypatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("good great film\n\nawful sad plot"))
     assert main(["predict", str(tiny_run), "--input", "-", "--output", "-"]) == 0

@@ -8,12 +8,11 @@ import re
 from pathlib import Path
 from typing import Callable, Container, TypeVar
 
-from ctxlearn.data.readers import READERS, file_stem, file_type
+from ctxlearn.data.readers import DATASETS_FILES, READERS, file_stem, file_type
 from ctxlearn.errors import DataError
 from ctxlearn.registry import Registry
 
 SPLIT_NAMES = {"train": ("train",), "dev": ("dev", "validation", "valid", "val"), "test": ("test",)}
-DATASETS_FILES = {"dataset_info.json", "state.json", "dataset_dict.json"}  # save_to_disk's own, not data
 _SHARD = re.compile(r"(?P<stem>.+)-(?P<index>\d{5})-of-(?P<of>\d{5})", re.IGNORECASE)  # as push_to_hub names them
 T = TypeVar("T")
 

@@ -23,6 +23,7 @@ READERS: Registry[Reader] = Registry("file format")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 GZIP = ".gz"  # a text file compressed with gzip (train.jsonl.gz, as data sets often ship) is read as its format
 _SPREADSHEETS = {"xlsx", "xls", "xlsm", "ods", "numbers"}
+DATASETS_FILES = {"dataset_info.json", "state.json", "dataset_dict.json"}  # save_to_disk's own, not data
 # Python's csv refuses a field over 128 KiB as "malformed"; a document (a filing, a book chapter) is longer.
 # The limit is a C long, 32 bits on Windows.
 csv.field_size_limit(2**31 - 1)
@@ -224,6 +225,12 @@ def is_text_lines(path: Path) -> bool:
 
 def check_input_type(path: Path, readers: Registry) -> None:
     """Refuse a file to label that is neither of a type ``readers`` read nor one text per line (.txt, -)."""
+    if path.is_dir():  # a split folder (save_to_disk's test/): name its data files
+        inside = [str(f) for f in sorted(path.iterdir())
+                  if f.is_file() and file_type(f) in readers and f.name not in DATASETS_FILES]
+        hint = f"; it holds {', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''}" if inside else ""
+        raise DataError(path, "a folder, and inputs to label are one file",
+                        expected=f"a file of type {', '.join(readers.names())} or txt{hint}")
     if not is_text_lines(path) and file_type(path) not in readers:
         raise unknown_type(path, " for inputs to label", readers, ", or txt (one text per line)")
 
