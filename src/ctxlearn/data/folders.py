@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Callable, Container, TypeVar
 
-from ctxlearn.data.readers import DATASETS_FILES, READERS, file_stem, file_type
+from ctxlearn.data.readers import READERS, data_files, file_stem, file_type
 from ctxlearn.errors import DataError
 from ctxlearn.registry import Registry
 
@@ -67,12 +67,7 @@ def _split_files(paths: list[Path], suffixes: Container[str]) -> list[Path]:
         return whole[:1]
     if files:
         return _all_shards(files)
-    for folder in paths:
-        inside = [f for f in sorted(folder.iterdir())
-                  if f.is_file() and file_type(f) in suffixes and f.name not in DATASETS_FILES]
-        if inside:
-            return inside
-    return []
+    return next((inside for folder in paths if (inside := data_files(folder, suffixes))), [])
 
 
 def _all_shards(shards: list[Path]) -> list[Path]:

@@ -11,7 +11,7 @@ import re
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Container, Iterator
 
 from ctxlearn.data.example import Example, Fields, label_name
 from ctxlearn.data.parquet import class_names, named_class, parquet_table
@@ -223,11 +223,16 @@ def is_text_lines(path: Path) -> bool:
     return str(path) == STDIN or file_type(path) == "txt"
 
 
+def data_files(folder: Path, types: Container[str]) -> list[Path]:
+    """The files in ``folder`` of the ``types`` (file_type), in name order; not save_to_disk's own JSON."""
+    return [f for f in sorted(folder.iterdir())
+            if f.is_file() and file_type(f) in types and f.name not in DATASETS_FILES]
+
+
 def check_input_type(path: Path, readers: Registry) -> None:
     """Refuse a file to label that is neither of a type ``readers`` read nor one text per line (.txt, -)."""
     if path.is_dir():  # a split folder (save_to_disk's test/): name its data files
-        inside = [str(f) for f in sorted(path.iterdir())
-                  if f.is_file() and file_type(f) in readers and f.name not in DATASETS_FILES]
+        inside = [str(f) for f in data_files(path, readers)]
         hint = f"; it holds {', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''}" if inside else ""
         raise DataError(path, "a folder, and inputs to label are one file",
                         expected=f"a file of type {', '.join(readers.names())} or txt{hint}")
