@@ -19,9 +19,8 @@ T = TypeVar("T")
 
 def find_split_files(folder: Path, suffixes: Container[str] = READERS) -> dict[str, list[Path]]:
     """Map split name -> its files in ``folder``, among files of the types ``suffixes`` (by default those
-    of the classification readers): a file named for
-    the split (the first, where several are), else the split's shards, all of them, else the data files of
-    a folder named for it."""
+    of the classification readers): a file named for the split (the first, where several are), else the
+    split's shards, all of them, else the data files of a folder named for it."""
     named: dict[str, list[Path]] = {}
     for path in sorted(folder.iterdir()):
         name = _split_name(path, suffixes)
