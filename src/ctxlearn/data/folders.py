@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Callable, Container, TypeVar
 
-from ctxlearn.data.readers import READERS, data_files, file_stem, file_type
+from ctxlearn.data.readers import DATASETS_FILES, READERS, data_files, file_stem, file_type
 from ctxlearn.errors import DataError
 from ctxlearn.registry import Registry
 
@@ -66,7 +66,16 @@ def _split_files(paths: list[Path], suffixes: Container[str]) -> list[Path]:
         return whole[:1]
     if files:
         return _all_shards(files)
-    return next((inside for folder in paths if (inside := data_files(folder, suffixes))), [])
+    return next((inside for folder in paths if (inside := _folder_split(folder, suffixes))), [])
+
+
+def _folder_split(folder: Path, suffixes: Container[str]) -> list[Path]:
+    """The data files of a folder named for a split, if it holds data only (datasets' own JSON and hidden
+    files aside): a project's test/ folder of code and JSON fixtures is no split."""
+    inside = data_files(folder, suffixes)
+    others = [f for f in folder.iterdir() if f not in inside and f.name not in DATASETS_FILES
+              and not f.name.startswith(".")]
+    return inside if not others else []
 
 
 def _all_shards(shards: list[Path]) -> list[Path]:

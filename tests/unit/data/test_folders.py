@@ -88,3 +88,16 @@ def test_a_save_to_disk_ner_folder_is_tagging_data_with_tag_names(tmp_path: Path
     assert is_tagging_data(str(tmp_path))
     splits = load_tagged_splits(str(tmp_path), dev_fraction=0)
     assert [s.tags for s in splits.test] == [("B-PER", "O")] and splits.types == ["PER"]
+
+
+def test_a_folder_named_test_that_holds_more_than_data_is_no_split(tmp_path: Path) -> None:
+    """A project's test/ folder (code and JSON fixtures) beside train.csv would have been read as the test
+    split; a split folder holds data files only (and save_to_disk's own JSON, and hidden files)."""
+    (tmp_path / "train.csv").write_text("text,label\na,x\nb,y\n")
+    (tmp_path / "test").mkdir()
+    (tmp_path / "test" / "fixture.json").write_text('{"id": 1}')
+    (tmp_path / "test" / "test_app.js").write_text("test()")
+    assert find_split_files(tmp_path) == {"train": [tmp_path / "train.csv"]}
+    (tmp_path / "test" / "test_app.js").unlink()
+    (tmp_path / "test" / ".DS_Store").write_text("")
+    assert find_split_files(tmp_path)["test"] == [tmp_path / "test" / "fixture.json"]
