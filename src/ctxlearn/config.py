@@ -71,8 +71,8 @@ def opt(default: Any, help: str, **kw: Any) -> Any:
 class DataOptions:
     """Where the labelled data is and which fields hold what (shared by ``train`` and ``icl``)."""
 
-    data: str = opt("", "labelled data: a file (.csv/.tsv/.jsonl/.json/.parquet), a folder with train/dev/test "
-                        "files, or builtin:NAME")
+    data: str = opt("", "labelled data: a file (.csv/.tsv/.jsonl/.json, gzipped too, .parquet/.arrow), a folder "
+                        "with train/dev/test files (or shards, or a folder per split), or builtin:NAME")
     text_field: str = opt("text", "column/key holding the text (without a text field, premise/hypothesis, "
                                   "sentence1/sentence2, question1/question2 or sentence are found)")
     text_pair_field: str | None = opt(None, "column/key holding the second text of a pair task")

@@ -223,7 +223,7 @@ def read_unlabelled(src: Path, fields: Fields) -> list[Example]:
         return read_examples(src, replace(fields, label=None, others=True))
     if fields.reads_pairs:
         raise DataError(src, "a .txt file (or -, standard input) holds one text per line, and this model reads pairs",
-                        expected=f"a file of rows (.csv, .tsv, .jsonl, .json or .parquet) with {fields.pair_names()}")
+                        expected=f"a file of rows ({', '.join(READERS.names())}) with {fields.pair_names()}")
     return [Example(raw, "", line=line) for line, raw in text_lines(src, "texts to label")]
 
 

@@ -16,17 +16,17 @@ TABLE_TYPES = ("parquet", "arrow")  # datasets' files: the Hub's Parquet, and sa
 def parquet_table(path: Path) -> Any:
     """The pyarrow table of a Parquet file, or of an Arrow file (as ``datasets``' ``save_to_disk`` writes:
     an IPC stream), or a DataError that says what is missing or wrong."""
-    return _read(path, "read_table")
+    return _read(path, schema_only=False)
 
 
 def parquet_columns(path: Path) -> list[str]:
     """The column names of a Parquet or Arrow file, from its schema alone (the rows are not read)."""
-    return _read(path, "read_schema").names
+    return _read(path, schema_only=True).names
 
 
-def _read(path: Path, how: str) -> Any:
-    """``pyarrow.parquet.<how>(path)`` (the Arrow files' equivalent for a .arrow file), or a DataError that
-    says what is missing or wrong."""
+def _read(path: Path, schema_only: bool) -> Any:
+    """The table (or only its schema) of a Parquet or Arrow file, or a DataError that says what is missing
+    or wrong."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -34,7 +34,9 @@ def _read(path: Path, how: str) -> Any:
                         expected="pip install pyarrow, or the data as .csv or .jsonl") from None
     arrow = path.suffix.lower() == ".arrow"
     try:
-        return _read_arrow(path, how == "read_schema") if arrow else getattr(pq, how)(path)
+        if arrow:
+            return _read_arrow(path, schema_only)
+        return pq.read_schema(path) if schema_only else pq.read_table(path)
     except Exception as err:  # pyarrow's errors for a file that is not Parquet or Arrow (ArrowInvalid, OSError)
         kind = "Arrow" if arrow else "Parquet"
         raise DataError(path, f"not a readable {kind} file ({err})", expected=f"a table saved as {kind}") from None

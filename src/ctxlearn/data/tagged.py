@@ -49,7 +49,7 @@ def read_tagged(path: str | Path, options: TagOptions = TagOptions()) -> list[Ta
     """Sentences of one tagging file (.conll or .jsonl), tags as written in the file."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(path, "no such file", expected="a path to a .conll, .jsonl, .json or .parquet file")
+        raise DataError(path, "no such file", expected=f"a path to a file of type {', '.join(TAGGED_READERS.names())}")
     if file_type(path) not in TAGGED_READERS:
         raise unknown_type(path, " for tagging", TAGGED_READERS)
     sentences = TAGGED_READERS.get(file_type(path))(path, options)
