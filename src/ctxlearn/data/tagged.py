@@ -17,7 +17,8 @@ from ctxlearn.data.conll import read_conll
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.parquet import class_names, parquet_table
 from ctxlearn.data.readers import file_type, json_records, unknown_type
-from ctxlearn.data.tags import SCHEMES, TagSite, check_bio, detect_scheme, to_bio, warn_repaired
+from ctxlearn.data.tags import (SCHEMES, TagSite, detect_scheme, orphan_error, orphans, repair_bio, to_bio,
+                               warn_repaired)
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.registry import Registry
@@ -201,20 +202,15 @@ def site_of(path: str | Path, sentence: TaggedSentence) -> TagSite:
 
 
 def normalise(sentences: list[TaggedSentence], scheme: str, repair: bool, path: str | Path) -> list[TaggedSentence]:
-    """Sentences with BIO tags, converted from ``scheme`` and checked (or repaired)."""
-    count = 0
-
-    def repaired(n: int) -> None:
-        nonlocal count
-        count += n
-
-    out = []
-    for s in sentences:
-        site = site_of(path, s)
-        tags = check_bio(to_bio(s.tags, scheme, site), site, repair, repaired)
-        out.append(TaggedSentence(s.tokens, tuple(tags), s.lines, s.text, s.offsets))
+    """Sentences with BIO tags, converted from ``scheme`` and checked: an I- tag that continues no entity
+    is an error naming the first and how many the file has, or (``repair``) a B-, with one warning."""
+    bio = [(s, to_bio(s.tags, scheme, site_of(path, s))) for s in sentences]
+    count = sum(len(orphans(tags)) for _, tags in bio)
+    if count and not repair:
+        s, tags = next((s, tags) for s, tags in bio if orphans(tags))
+        raise orphan_error(tags, site_of(path, s), count)
     warn_repaired(str(path), count)
-    return out
+    return [TaggedSentence(s.tokens, tuple(repair_bio(tags)), s.lines, s.text, s.offsets) for s, tags in bio]
 
 
 def read_bio(path: str | Path, options: TagOptions = TagOptions()) -> list[TaggedSentence]:

@@ -1,18 +1,20 @@
 """Tag schemes: IO, IOB1, BIO (IOB2) and BIOES, detected or given, all converted to BIO and checked.
 
 A tag is ``O``, ``P-TYPE`` with a prefix P (B, I, E, S; BILOU's L and U read as E and S), or a bare
-``TYPE`` in IO data. Types may contain hyphens (``B-creative-work``): only the first one splits.
+``TYPE`` in IO data. Types may contain hyphens (``B-creative-work``): only the first one splits. Some
+corpora join with an underscore (``B_PER``); that reads the same, and the model's tags use a hyphen.
 """
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 from ctxlearn.errors import DataError
 
 SCHEMES = ("IO", "IOB1", "BIO", "BIOES")
 PREFIXES = {"B": "B", "I": "I", "E": "E", "S": "S", "L": "E", "U": "S"}  # BILOU's Last/Unit are BIOES's E/S
+JOINERS = ("-", "_")  # between prefix and type: B-PER, or B_PER as some corpora write it
 _TO_BIO = {"S": "B", "E": "I"}
 ALLOWED = {"IO": {"I", ""}, "IOB1": {"B", "I"}, "BIO": {"B", "I"}, "BIOES": {"B", "I", "E", "S"}}
 
@@ -33,12 +35,13 @@ class TagSite:
 
 
 def split_tag(tag: str) -> tuple[str, str]:
-    """``"B-PER"`` -> ("B", "PER"); ``"O"`` -> ("O", ""); a bare ``"PER"`` -> ("", "PER")."""
+    """``"B-PER"`` (or ``"B_PER"``) -> ("B", "PER"); ``"O"`` -> ("O", ""); a bare ``"PER"`` -> ("", "PER")."""
     if tag == "O":
         return "O", ""
-    head, sep, rest = tag.partition("-")
-    if sep and head in PREFIXES:
-        return PREFIXES[head], rest
+    for joiner in JOINERS:
+        head, sep, rest = tag.partition(joiner)
+        if sep and head in PREFIXES:
+            return PREFIXES[head], rest
     return "", tag
 
 
@@ -110,24 +113,19 @@ def repair_bio(tags: Sequence[str]) -> list[str]:
     return out
 
 
-def check_bio(tags: list[str], site: TagSite, repair: bool, repaired: Callable[[int], None]) -> list[str]:
-    """Raise on the first I- without its B-, or (``repair``) turn each into B- and report the count."""
-    bad = orphans(tags)
-    if not bad:
-        return tags
-    if not repair:
-        i = bad[0]
-        before = f"after {tags[i - 1]!r}" if i else "at the start of the sentence"
-        raise site.error(i, f"tag {tags[i]!r} {before} continues no {tags[i][2:]} entity",
-                         f"B-{tags[i][2:]} to start it (or --repair-tags to turn such tags into B- with a warning)")
-    repaired(len(bad))
-    return repair_bio(tags)
+def orphan_error(tags: Sequence[str], site: TagSite, total: int = 1) -> DataError:
+    """The error naming the first I- tag of ``tags`` that continues no entity; ``total``: how many the file has."""
+    i = orphans(tags)[0]
+    before = f"after {tags[i - 1]!r}" if i else "at the start of the sentence"
+    many = f" (the first of {total} such tags in the file)" if total > 1 else ""
+    return site.error(i, f"tag {tags[i]!r} {before} continues no {tags[i][2:]} entity{many}",
+                      f"B-{tags[i][2:]} to start it (or --repair-tags to turn such tags into B- with a warning)")
 
 
 def warn_repaired(path: str, count: int) -> None:
     if count:
-        warnings.warn(f"{path}: {count} I- tags continued no entity and were turned into B- (--repair-tags)",
-                      stacklevel=2)
+        tags = "I- tag continued no entity and was" if count == 1 else "I- tags continued no entity and were"
+        warnings.warn(f"{path}: {count} {tags} turned into B- (--repair-tags)", stacklevel=2)
 
 
 def entity_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:

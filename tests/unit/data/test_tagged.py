@@ -165,6 +165,13 @@ def test_repair_turns_orphans_into_b_with_a_warning(tmp_path):
     assert s.tags == ("O", "B-PER", "O", "B-PER")
 
 
+def test_orphans_error_names_the_first_and_counts_the_file(tmp_path):
+    path = write(tmp_path, "a.conll", "Ada B-PER\n\nwrote O\nLovelace I-PER\n\nand O\nBabbage I-PER\n")
+    with pytest.raises(DataError, match=r"'I-PER' after 'O' continues no PER entity \(the first of 2 such") as info:
+        read_bio(path, TagOptions(scheme="BIO"))
+    assert info.value.line == 4
+
+
 # --- splits ------------------------------------------------------------------------------------
 
 def conll(*sentences: list[tuple[str, str]]) -> str:
