@@ -35,9 +35,12 @@ import numpy as np
 import torch
 
 from ctxlearn.config import TrainConfig
-from ctxlearn.train.run import run_training  # before ctxlearn.models.infer: importing that first is circular
 from ctxlearn.models.infer import bf16_available
 from ctxlearn.models.registry import resolve_model
+from ctxlearn.quiet import quiet_libraries
+from ctxlearn.train.run import run_training
+
+quiet_libraries()  # as the CLI: no "Loading weights" bar for every model a bench loads (benches importing this too)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

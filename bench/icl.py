@@ -43,7 +43,9 @@ from ctxlearn.icl.prompt import PROMPTS
 from ctxlearn.icl.run import load_lm
 from ctxlearn.models.infer import bf16_available
 from ctxlearn.models.registry import resolve_model
+from ctxlearn.quiet import quiet_libraries
 
+quiet_libraries()  # as the CLI: no "Loading weights" bar for every model loaded
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 DATA = SHARED / "data"

@@ -32,8 +32,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from ctxlearn.config import TrainConfig
-from ctxlearn.train.run import run_training  # before ctxlearn.predict: importing that first is circular
 from ctxlearn.predict import Predictor
+from ctxlearn.train.run import run_training
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from finetune import environment, write_json  # noqa: E402  (bench/finetune.py)

@@ -38,8 +38,8 @@ import numpy as np
 import torch
 
 from ctxlearn.config import TrainConfig
-from ctxlearn.train.run import run_training  # before ctxlearn.models.infer: importing that first is circular
 from ctxlearn.models.registry import resolve_model
+from ctxlearn.train.run import run_training
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from finetune import environment, write_json  # noqa: E402  (bench/finetune.py)

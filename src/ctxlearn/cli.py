@@ -14,6 +14,7 @@ from ctxlearn import __version__
 from ctxlearn.config import READINGS
 from ctxlearn.errors import CtxlearnError
 from ctxlearn.export.cli import add_parser as add_export_parser
+from ctxlearn.quiet import quiet_libraries
 from ctxlearn.serve.cli import add_parser as add_serve_parser
 
 os.environ.setdefault("HF_HUB_OFFLINE", "0")
@@ -362,19 +363,6 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_libraries() -> None:
-    import warnings
-
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    # A warning every peft model load printed, that no user can act on: peft 0.21 reads transformers'
-    # deprecated `is_gradient_checkpointing`. (Its false alarm on AdaLoRA's rank_pattern is silenced where
-    # the adapter loads, `artifact.load_peft_adapter`, for Python users too.)
-    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
-
-
 def _plain_warnings() -> None:
     """ctxlearn's own warnings read as one line, as its errors do; other libraries' keep Python's format."""
     import warnings
@@ -394,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     if args.command == "train":
         args.func = cmd_train
-    _quiet_libraries()
+    quiet_libraries()
     _plain_warnings()
     try:
         return args.func(args)
