@@ -23,9 +23,9 @@ from ctxlearn.data.readers import READERS, check_input_type, is_text_lines, read
 from ctxlearn.data.splits import Splits, content_hash, load_splits
 from ctxlearn.errors import ConfigError, CtxlearnError, DataError
 from ctxlearn.evaluate import classification_metrics
+from ctxlearn.tasks.classification import predict_proba
 from ctxlearn.train.dist import part_progress, say, warn
 from ctxlearn.train.encode import encode
-from ctxlearn.train.run import predict_proba
 
 
 class Predictor:

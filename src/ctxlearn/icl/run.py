@@ -30,11 +30,11 @@ from ctxlearn.icl.prompt import PromptSpec, resolve_prompt
 from ctxlearn.icl.select import SELECTORS, select
 from ctxlearn.models import ModelSource, load_causal_lm, resolve_model
 from ctxlearn.models.infer import bf16_available
+from ctxlearn.tasks.classification import write_predictions
 from ctxlearn.threads import on_own_threads
 from ctxlearn.train.dist import part_progress, say, warn
 from ctxlearn.train.features import cached_array
 from ctxlearn.train.resume import work_folder
-from ctxlearn.train.run import write_predictions
 
 
 def device() -> str:

@@ -29,7 +29,6 @@ from ctxlearn.models.embedding import keep_embedding_grad
 from ctxlearn.models.infer import bf16_available, map_rows, progress
 from ctxlearn.models.registry import SCRATCH_TYPE
 from ctxlearn.tasks import TASKS, Task, task_for
-from ctxlearn.tasks.classification import predict_proba, write_predictions  # noqa: F401 (used from here by predict, icl)
 from ctxlearn.threads import on_own_threads
 from ctxlearn.train import dist
 from ctxlearn.train.dist import say, warn
