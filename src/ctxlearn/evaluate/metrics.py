@@ -31,6 +31,13 @@ def accuracy_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[f
     return float(ci.low), float(ci.high)
 
 
+def only_class(probs: np.ndarray, gold: np.ndarray) -> int | None:
+    """The class predicted for every row where the gold labels hold several (a model answering its prior
+    alone: a stalled training run, an LM whose label bias outweighs the prompt), else None."""
+    picked = np.unique(probs.argmax(-1))
+    return int(picked[0]) if len(picked) == 1 and len(np.unique(gold)) > 1 else None
+
+
 def classification_metrics(y: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict[str, Any]:
     """Accuracy and its 95% interval; macro, micro and per-class precision/recall/F1; confusion matrix; ECE."""
     pred = probs.argmax(1)

@@ -23,6 +23,7 @@ from ctxlearn.data.inspect import label_warnings, small_split
 from ctxlearn.data.splits import require_split, splits_of
 from ctxlearn.errors import ConfigError
 from ctxlearn.evaluate import classification_metrics, write_report
+from ctxlearn.evaluate.metrics import only_class
 from ctxlearn.icl.calibrate import CONTENT_FREE
 from ctxlearn.icl.classifier import IclClassifier, IclResult, Keep
 from ctxlearn.icl.config import IclConfig
@@ -80,6 +81,16 @@ def warn_context(result: IclResult, split: str, n_demos: int, max_context: int) 
         warn(f"{split}: {result.cut} queries exceed the context on their own and were cut from the left")
 
 
+def warn_one_answer(split: str, one: int | None, labels: list[str], calibrated: bool) -> None:
+    """Say so when the LM gave one label (index ``one``) to every example of a split that holds several: its
+    bias toward that label's words outweighed the demonstrations."""
+    if one is None:
+        return
+    fix = ("other label words (--verbalizer), more --shots or another --prompt" if calibrated else
+           "--calibrate divides out such a bias; other label words (--verbalizer) or more --shots may help too")
+    warn(f"{split}: the LM answered {labels[one]!r} for every example, whatever the text: {fix}")
+
+
 @on_own_threads
 def run_icl(cfg: IclConfig) -> dict[str, Any]:
     """Score test (and dev with ``cfg.dev``) by in-context learning and write the run folder ``cfg.out``."""
@@ -115,6 +126,8 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     infer_s = time.time() - t0
     metrics = {split: classification_metrics(_gold(exs, splits.labels), res.probs, splits.labels)
                for split, (exs, res) in results.items()}
+    for split, (exs, res) in results.items():
+        warn_one_answer(split, only_class(res.probs, _gold(exs, splits.labels)), splits.labels, cfg.calibrate)
     manifest = _manifest(cfg, splits, source, weights, bf16, model, start, infer_s,
                          sum(len(e) for e, _ in results.values()))
     icl = icl_record(cfg, clf, splits, source, results["test"][1])

@@ -19,6 +19,7 @@ from ctxlearn.data import Splits
 from ctxlearn.data.inspect import cut_short, imbalanced, unknown_tokens
 from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
+from ctxlearn.evaluate.metrics import only_class
 from ctxlearn.methods import METHODS, Method, options_class, trainable_parameters
 from ctxlearn.methods.head import c_values
 from ctxlearn.models import load_encoder, resolve_model
@@ -261,11 +262,11 @@ def warn_if_one_class(probs: np.ndarray, gold: np.ndarray, labels: list[str], lr
     """Say so when the model predicts one class for every dev text though dev holds several: it learned the
     class prior only, as a diverged or stalled run does (LoRA on SMS spam from zero bias: 4 runs of 5). True if
     it does."""
-    picked = np.unique(probs.argmax(-1))
-    if len(picked) > 1 or len(np.unique(gold)) < 2:
+    one = only_class(probs, gold)
+    if one is None:
         return False
     fix = f", or a lower --lr than {lr:g}" if lr else ""
-    warn(f"the trained model predicts {labels[int(picked[0])]!r} for every dev text, so it learned only how "
+    warn(f"the trained model predicts {labels[one]!r} for every dev text, so it learned only how "
         f"common each class is: training diverged or stalled; try --head-init probe or prior, another --seed{fix}")
     return True
 

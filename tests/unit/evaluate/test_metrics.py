@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ctxlearn.evaluate.metrics import accuracy_interval, classification_metrics, expected_calibration_error
+from ctxlearn.evaluate.metrics import accuracy_interval, classification_metrics, expected_calibration_error, only_class
 
 
 def test_hand_checked_three_class_example() -> None:
@@ -58,3 +58,10 @@ def test_macro_averages_over_the_classes_in_gold_or_predictions() -> None:
     # a class predicted but never gold counts (its precision is 0)
     m = classification_metrics(y, np.eye(3)[[0, 0, 1, 2]], ["a", "b", "c"])
     assert m["macro_f1"] == pytest.approx((1.0 + 2 / 3 + 0.0) / 3)
+
+
+def test_only_class_names_a_prediction_given_to_every_row_where_gold_holds_several() -> None:
+    gold = np.array([0, 1, 2, 1])
+    assert only_class(np.eye(3)[[1, 1, 1, 1]], gold) == 1
+    assert only_class(np.eye(3)[[1, 1, 0, 1]], gold) is None  # two classes predicted
+    assert only_class(np.eye(3)[[2, 2]], np.array([2, 2])) is None  # gold holds one class: nothing to say

@@ -14,6 +14,7 @@ from ctxlearn.cli import main
 from ctxlearn.data import load_splits
 from ctxlearn.icl.config import IclConfig
 from ctxlearn.icl.predictor import IclPredictor
+from ctxlearn.icl.run import warn_one_answer
 from ctxlearn.models.registry import cache_dir
 from icl_fixtures import tiny_lm  # noqa: F401  (fixture)
 
@@ -124,6 +125,21 @@ def test_yaml_recipe_then_flags_and_the_resolved_config_is_saved(tiny_lm, toy_da
 def test_errors_are_reported_without_a_traceback(tiny_lm, toy_data, tmp_path, capsys, extra, message) -> None:
     assert main(icl_args(tiny_lm, toy_data, tmp_path / "run", *extra)) == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_lm_that_gives_every_example_one_label_is_called_out(tiny_lm, toy_data, tmp_path, capsys) -> None:
+    # a label worded in 18 tokens scores far below one worded in one: every text gets 'negative'
+    words = "negative=bad,positive=" + " ".join(["the good"] * 6)
+    out = tmp_path / "run"
+    assert main(icl_args(tiny_lm, toy_data, out, "--verbalizer", words)) == 0
+    assert {json.loads(line)["pred"] for line in (out / "test_predictions.jsonl").open()} == {"negative"}
+    err = capsys.readouterr().err
+    assert "test: the LM answered 'negative' for every example, whatever the text: --calibrate" in err
+    warn_one_answer("dev", 1, ["negative", "positive"], calibrated=True)  # calibrated already: other remedies
+    assert "dev: the LM answered 'positive' for every example, whatever the text: other label words" in (
+        capsys.readouterr().err)
+    warn_one_answer("test", None, ["negative", "positive"], calibrated=False)
+    assert capsys.readouterr().err == ""
 
 
 def test_no_test_split_is_an_error_but_no_dev_split_is_fine_without_dev(tiny_lm, toy_data, tmp_path, capsys) -> None:
