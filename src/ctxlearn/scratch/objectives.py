@@ -50,6 +50,15 @@ def stream_nll(model: torch.nn.Module, stream: torch.Tensor, length: int, batch_
     return total, count
 
 
+def need_window(stream: torch.Tensor, length: int, part: str, cfg: Any) -> None:
+    """A ConfigError when ``stream``, the corpus's ``part`` (train or validation) in tokens, is shorter than
+    ``length``, the fewest tokens one window of ``--seq-len`` takes from it."""
+    if len(stream) < length:
+        more = "a larger --val-fraction (and --val-tokens), " if part == "validation" else ""
+        raise ConfigError(f"{cfg.objective}: the corpus's {part} part holds {len(stream)} tokens, too few for one "
+                          f"window of --seq-len {cfg.seq_len}; use a larger corpus, {more}or a smaller --seq-len")
+
+
 @OBJECTIVES.register("clm")
 class CausalLM:
     arch, head = "decoder", ScratchForCausalLM
@@ -58,6 +67,8 @@ class CausalLM:
         self.T, self.B, self.V = cfg.seq_len, cfg.batch_size, len(tokenizer)
         self.train = token_stream(train_docs, tokenizer, tokenizer.eos_token_id)  # (N,)
         self.val = token_stream(val_docs, tokenizer, tokenizer.eos_token_id)[:cfg.val_tokens]  # (M,)
+        need_window(self.train, self.T + 1, "train", cfg)  # a window and a start to draw it from
+        need_window(self.val, self.T, "validation", cfg)
 
     def batch(self) -> Batch:
         starts = torch.randint(0, len(self.train) - self.T, (self.B,)).tolist()
@@ -88,6 +99,8 @@ class MaskedLM:
         self.collate = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg.mask_prob)
         self.train = token_stream(train_docs, tokenizer, self.sep)  # (N,) documents end in [SEP]
         val = token_stream(val_docs, tokenizer, self.sep)[:cfg.val_tokens]
+        need_window(self.train, self.T - 1, "train", cfg)  # windows of T - 2 tokens, framed by [CLS] and [SEP]
+        need_window(val, self.T - 2, "validation", cfg)
         with torch.random.fork_rng():  # the same masks at every evaluation
             torch.manual_seed(cfg.seed)
             self.val = [self._mask(w) for w in self._wrap(val.view(-1)[:len(val) // (self.T - 2) * (self.T - 2)]

@@ -15,7 +15,7 @@ from ctxlearn.errors import ConfigError
 from ctxlearn.scratch import ScratchForMaskedLM
 from ctxlearn.scratch.objectives import info_nce, unigram_ppl
 from ctxlearn.scratch.pretrain import run_pretrain
-from scratch_fixtures import corpus, tiny_cfg  # noqa: F401  (corpus is a fixture)
+from scratch_fixtures import corpus, tiny_cfg, write_corpus  # noqa: F401  (corpus is a fixture)
 
 TINY = ["--layers", "1", "--d-model", "32", "--heads", "2", "--seq-len", "16", "--batch-size", "8",
         "--val-tokens", "1024", "--lr", "1e-2", "--vocab-size", "300", "--bf16", "off"]
@@ -121,6 +121,15 @@ def test_decoder_folder_generates_text(corpus, tmp_path) -> None:
 def test_bad_settings_say_what_would_be_right(corpus, tmp_path, kw, message) -> None:
     with pytest.raises(ConfigError, match=message):
         tiny_cfg(corpus, tmp_path, **kw)
+
+
+@pytest.mark.parametrize("objective", ["clm", "mlm"])
+def test_a_corpus_too_short_for_one_window_is_refused_naming_the_part(tmp_path, objective) -> None:
+    (tmp_path / "two.txt").write_text("a\nb\n")  # one document each side: a letter and its separator
+    with pytest.raises(ConfigError, match=f"{objective}: the corpus's train part holds 2 tokens, too few"):
+        run_pretrain(tiny_cfg(tmp_path / "two.txt", tmp_path / "a", objective=objective))
+    with pytest.raises(ConfigError, match=r"validation part holds 8 tokens, .* --val-fraction \(and --val-tokens\)"):
+        run_pretrain(tiny_cfg(write_corpus(tmp_path / "c.txt"), tmp_path / "b", objective=objective, val_tokens=8))
 
 
 def test_tokenizer_train_cli_writes_a_loadable_tokenizer(corpus, tmp_path, capsys) -> None:
