@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 from ctxlearn.config import TrainConfig
 from ctxlearn.errors import ConfigError
 from ctxlearn.methods import METHODS
-from ctxlearn.train.run import check_gradient_fields, check_method_options, run_training
+from ctxlearn.train.run import check_gradient_fields, check_method_options, latency_ms, run_training
 
 
 def test_the_lp_ft_probe_searches_the_users_c_grid(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:
@@ -209,3 +210,25 @@ def test_gradient_settings_given_to_head_are_named_as_ignored(capsys: pytest.Cap
     check_gradient_fields(TrainConfig(data="d", method="head", class_weights="balanced"), METHODS.get("head"))
     check_gradient_fields(TrainConfig(data="d", method="full", epochs=10, lr=1e-3), METHODS.get("full"))
     assert capsys.readouterr().err == ""  # class weights reach head's fit; full uses both
+
+
+def test_prediction_latency_leaves_out_a_first_pass_s_set_up(tiny_bert) -> None:
+    from transformers import AutoModel, AutoTokenizer
+
+    from ctxlearn.data.example import Example
+    from ctxlearn.models.classifier import EncoderClassifier
+    from ctxlearn.train.encode import encode
+
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    model = EncoderClassifier(AutoModel.from_pretrained(tiny_bert), 2)
+    forward, calls = model.forward, []
+
+    def slow_first_call(**batch):  # one-time set-up, as a model's first pass pays it
+        calls.append(1)
+        time.sleep(0.4 if len(calls) == 1 else 0)
+        return forward(**batch)
+
+    model.forward = slow_first_call
+    data = encode([Example("a fine film", "")] * 4, tok, None, 16)
+    assert latency_ms(model, data, tok, bf16=False) < 50  # the first pass alone: 100 ms per example
+    assert len(calls) == 2  # both passes ran: one batch each
