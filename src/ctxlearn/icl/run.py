@@ -124,10 +124,11 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
         results[split] = examples, predict_in_parts(clf, examples, split, keep)
         warn_context(results[split][1], split, clf.shots, clf.max_context)
     infer_s = time.time() - t0
-    metrics = {split: classification_metrics(_gold(exs, splits.labels), res.probs, splits.labels)
-               for split, (exs, res) in results.items()}
-    for split, (exs, res) in results.items():
-        warn_one_answer(split, only_class(res.probs, _gold(exs, splits.labels)), splits.labels, cfg.calibrate)
+    gold = {split: _gold(exs, splits.labels) for split, (exs, _) in results.items()}
+    metrics = {split: classification_metrics(gold[split], res.probs, splits.labels)
+               for split, (_, res) in results.items()}
+    for split, (_, res) in results.items():
+        warn_one_answer(split, only_class(res.probs, gold[split]), splits.labels, cfg.calibrate)
     manifest = _manifest(cfg, splits, source, weights, bf16, model, start, infer_s,
                          sum(len(e) for e, _ in results.values()))
     icl = icl_record(cfg, clf, splits, source, results["test"][1])
