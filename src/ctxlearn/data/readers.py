@@ -145,7 +145,7 @@ def _read_delimited(path: Path, text: str, fields: Fields, delimiter: str,
     except StopIteration:
         raise DataError(path, "the file is empty", line=1, expected="a header row naming the columns") from None
     header = [h.strip() for h in header]
-    dupes = sorted({h for h in header if header.count(h) > 1})
+    dupes = sorted({h for h in header if h and header.count(h) > 1})  # unnamed: trailing empty columns (Excel)
     if dupes:
         raise DataError(path, "duplicate column in header", line=1, field=dupes[0], expected="unique column names")
     fields = fields.resolve(header)

@@ -495,6 +495,12 @@ def test_csv_duplicate_header_after_stripping(tmp_path):
     assert f"{path}:1" in str(err) and "'label'" in str(err) and "duplicate" in str(err)
 
 
+def test_csv_trailing_unnamed_columns_are_no_duplicates(tmp_path):
+    """Excel exports cells once touched beyond the data as columns with empty names: text,label,,"""
+    path = write(tmp_path, "d.csv", "text,label,,\ngood,pos,,\nbad,neg,,\n")
+    assert [(ex.text, ex.label) for ex in read_examples(path)] == [("good", "pos"), ("bad", "neg")]
+
+
 @pytest.mark.parametrize("name", ["d.csv", "d.tsv"])
 def test_empty_delimited_file(tmp_path, name):
     path = write(tmp_path, name, "")
