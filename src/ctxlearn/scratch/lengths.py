@@ -122,9 +122,9 @@ def check_reusable(folder: Path, wanted: PretrainConfig) -> None:
                           f"or delete {folder} to retrain it")
 
 
-def train_models(cfg: LengthsConfig, train_docs: list[str]) -> list[Path]:
-    """One decoder per encoding, identical otherwise; finished ones are kept, interrupted ones resume."""
-    tokenizer = shared_tokenizer(cfg, train_docs)
+def train_models(cfg: LengthsConfig, tokenizer: Path) -> list[Path]:
+    """One decoder per encoding, identical otherwise, all with the ``tokenizer`` folder; finished ones
+    are kept, interrupted ones resume."""
     folders = []
     for positions in cfg.encodings:
         wanted = pretrain_config(cfg, positions, tokenizer)
@@ -179,15 +179,16 @@ def run_lengths(cfg: LengthsConfig) -> dict[str, Any]:
     if folders:
         cfg = replace(cfg, train_len=trained_length(folders))  # L is the models', whatever --train-len says
         say(f"--models were trained at {cfg.train_len} tokens: scoring at {cfg.factors} times that")
-    else:
-        folders = train_models(cfg, train_docs)
-    tokenizer = load_tokenizer(folders[0])
-    _check_same_tokenizer(folders)
+    tokenizer_folder = folders[0] if folders else shared_tokenizer(cfg, train_docs)
+    tokenizer = load_tokenizer(tokenizer_folder)
     lengths = [cfg.train_len * f for f in cfg.factor_list]
     stream = token_stream(val_docs, tokenizer, tokenizer.eos_token_id)
     stream = stream[:min(len(stream), cfg.eval_tokens) // max(lengths) * max(lengths)]  # every length sees these tokens
-    if not len(stream):
-        raise ConfigError(f"the validation text is shorter than one window of {max(lengths)} tokens; use more text or smaller factors")
+    if not len(stream):  # checked before any model trains, not after minutes of training
+        raise ConfigError(f"the validation text is shorter than one window of {max(lengths)} tokens; use more text or "
+                          "smaller --factors or --train-len")
+    folders = folders or train_models(cfg, tokenizer_folder)
+    _check_same_tokenizer(folders)
     train = token_stream(train_docs, tokenizer, tokenizer.eos_token_id)
     result = {"config": asdict(cfg), "train_len": cfg.train_len, "lengths": lengths, "eval_tokens": len(stream),
               "unigram_ppl": unigram_ppl(train, stream, len(tokenizer)),

@@ -41,6 +41,13 @@ def small(corpus, out, **kw) -> LengthsConfig:
     return LengthsConfig(**{**base, **kw})
 
 
+def test_validation_text_too_short_for_the_longest_window_is_refused_before_training(corpus, tmp_path) -> None:
+    # the validation part (5% of 600 short sentences) is short of one window of 8 x 64 = 512 tokens
+    with pytest.raises(ConfigError, match="shorter than one window of 512 tokens"):
+        run_lengths(small(corpus, tmp_path, factors="1,64"))
+    assert not (tmp_path / "models").exists()  # no decoder was trained first
+
+
 def test_models_option_scores_given_folders_at_their_own_length(corpus, tmp_path) -> None:
     first = run_lengths(small(corpus, tmp_path / "a"))
     model = first["rows"][0]["model"]
