@@ -1,6 +1,7 @@
 """CoNLL files: one token per line with its columns separated by tabs (or, on lines without a tab, by
 white space); the token is the first column and the tag the last (or ``tag_column``); blank lines end
-sentences; ``-DOCSTART-`` lines mark document breaks and are skipped."""
+sentences; ``-DOCSTART-`` lines mark document breaks and are skipped, and so are comment lines before
+a sentence, ``# key = value`` as CoNLL-U and MultiCoNER write them (``# id f0ed\tdomain=en``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,6 +17,12 @@ def columns(raw: str) -> list[str]:
     White space at the end of a line is no column: ``Paris\tB-LOC\t`` has its tag last, not an empty one."""
     raw = raw.replace("\ufeff", " ").rstrip()
     return [c.strip() for c in raw.split("\t")] if "\t" in raw else raw.split()
+
+
+def is_comment(raw: str) -> bool:
+    """``# text = ...`` or ``# id f0ed\tdomain=en``: a hash, a space and a key with a value. A token ``#``
+    (a tweet's hashtag sign, ``#\tO`` or ``# O``) has no ``=`` after it."""
+    return raw.startswith("# ") and "=" in raw
 
 
 def read_conll(path: Path, tag_column: int = -1, labelled: bool = True) -> list[TaggedSentence]:
@@ -36,6 +43,8 @@ def read_conll(path: Path, tag_column: int = -1, labelled: bool = True) -> list[
             close()
         elif cols[0] == "-DOCSTART-":
             close()
+        elif not tokens and is_comment(raw):
+            continue
         else:
             tokens.append(_token(cols, path, line))
             lines.append(line)

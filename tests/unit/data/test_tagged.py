@@ -34,6 +34,16 @@ def test_conll_tabs_spaces_docstart_and_blank_lines(tmp_path):
         (("Ada", "Lovelace"), ("B-PER", "I-PER"), (3, 4)), (("New York",), ("B-LOC",), (7,)), (("wrote",), ("O",), (9,))]
 
 
+def test_conll_comment_lines_before_a_sentence_are_skipped_but_hash_tokens_kept(tmp_path):
+    # MultiCoNER's "# id ...\tdomain=..." and CoNLL-U's "# text = ..."; a tweet's "#" is a token either way
+    path = write(tmp_path, "a.conll", "# id f0ed\tdomain=en\nAda _ _ B-PER\nwrote _ _ O\n\n# sent_id = 2\n"
+                                      "# text = # rain\n# O\nrain O\n\n#\tO\nsun\tO\n")
+    sents = read_tagged(path)
+    assert [(s.tokens, s.lines) for s in sents] == [(("Ada", "wrote"), (2, 3)), (("#", "rain"), (7, 8)),
+                                                    (("#", "sun"), (10, 11))]
+    assert sents[0].tags == ("B-PER", "O")
+
+
 def test_conll_white_space_at_the_end_of_a_line_is_no_column(tmp_path):
     # a trailing tab once made an empty last column, rejected as "empty tag"
     path = write(tmp_path, "a.conll", "Paris\tB-LOC\t\nis\tO\t \t\nNew York\tB-LOC \t\nnice O\t\n")
