@@ -6,6 +6,8 @@ JSON Lines come in two shapes, told apart per line:
   {"text": "Ada Lovelace wrote", "entities": [{"start": 0, "end": 12, "label": "PER"}]}
 The second is split into words by ``words.split_words`` (and at every entity boundary); an entity
 may also be written ``[start, end, label]``, and its type may be called ``type`` instead of ``label``.
+The entity list may also be under ``label`` or ``labels``, as doccano exports sequence labelling:
+  {"id": 1, "text": "Ada Lovelace wrote", "label": [[0, 12, "PER"]]}
 """
 from __future__ import annotations
 
@@ -24,6 +26,20 @@ from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.registry import Registry
 
 JSONL_EXAMPLE = '{"tokens": ["Ada", "Lovelace"], "tags": ["B-PER", "I-PER"]}'
+DOCCANO_FIELDS = ("label", "labels")  # where doccano's sequence-labelling export keeps a text's spans
+
+
+def entity_field(record: dict[str, Any]) -> str | None:
+    """The field of a raw-text record that holds its entity list: ``entities``, else a ``label`` or
+    ``labels`` holding a list of spans (empty, or of lists or objects: not a class name, nor a
+    multi-label list of names)."""
+    if "entities" in record:
+        return "entities"
+    for name in DOCCANO_FIELDS:
+        value = record.get(name)
+        if isinstance(value, list) and (not value or isinstance(value[0], (list, dict))):
+            return name
+    return None
 
 
 @dataclass(frozen=True)
@@ -161,20 +177,21 @@ def _from_text(record: dict[str, Any], labelled: bool, path: Path, line: int) ->
 
 def _entities(record: dict[str, Any], text: str, path: Path, line: int) -> list[tuple[str, int, int]]:
     """(type, start, end) of each entity, checked: in range, non-overlapping, covering a word."""
-    value = record.get("entities")
+    name = entity_field(record) or "entities"
+    value = record.get(name)
     if not isinstance(value, list):
         raise DataError(path, "missing" if value is None else f"{type(value).__name__} instead of a list",
-                        line=line, field="entities", expected='a list of {"start": 0, "end": 5, "label": "PER"}')
-    spans = sorted(_entity(e, text, path, line, i) for i, e in enumerate(value))
+                        line=line, field=name, expected='a list of {"start": 0, "end": 5, "label": "PER"}')
+    spans = sorted(_entity(e, text, path, line, f"{name}[{i}]") for i, e in enumerate(value))
     for (s1, e1, _), (s2, e2, _) in zip(spans, spans[1:]):
         if s2 < e1:
             raise DataError(path, f"entities {text[s1:e1]!r} ({s1}-{e1}) and {text[s2:e2]!r} ({s2}-{e2}) overlap",
-                            line=line, field="entities", expected="entities that do not overlap")
+                            line=line, field=name, expected="entities that do not overlap")
     return [(k, s, e) for s, e, k in spans]
 
 
-def _entity(value: Any, text: str, path: Path, line: int, i: int) -> tuple[int, int, str]:
-    where, expected = f"entities[{i}]", '{"start": 0, "end": 5, "label": "PER"} or [0, 5, "PER"]'
+def _entity(value: Any, text: str, path: Path, line: int, where: str) -> tuple[int, int, str]:
+    expected = '{"start": 0, "end": 5, "label": "PER"} or [0, 5, "PER"]'
     if isinstance(value, list) and len(value) == 3:
         start, end, kind = value
     elif isinstance(value, dict):

@@ -15,7 +15,7 @@ from ctxlearn.data.folders import data_folder_files, find_split_files, read_spli
 from ctxlearn.data.parquet import TABLE_TYPES, parquet_columns
 from ctxlearn.data.readers import READERS, file_type, json_records
 from ctxlearn.data.splits import check_cut, cut_source, distinct, seeded_cut, share
-from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, normalise, read_tagged
+from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, entity_field, normalise, read_tagged
 from ctxlearn.data.tags import bio_labels, detect_scheme, entity_spans
 from ctxlearn.errors import DataError
 
@@ -61,7 +61,7 @@ def tagged_hash(sentences: list[TaggedSentence]) -> str:
 
 def is_tagging_data(spec: str) -> bool:
     """True for a .conll file, a folder whose train file is .conll, JSON Lines whose first record has
-    ``tokens`` or ``entities``, or a Parquet file with a ``tokens`` column."""
+    ``tokens`` or entities (``entity_field``), or a Parquet file with a ``tokens`` column."""
     if spec.startswith("builtin:"):
         return False
     path = Path(spec)
@@ -80,7 +80,7 @@ def is_tagging_data(spec: str) -> bool:
             _, record = next(json_records(path), (0, {}))
         except DataError:  # reading it as classification data says what is wrong, and where
             return False
-        return "tokens" in record or "entities" in record
+        return "tokens" in record or entity_field(record) is not None
     return False
 
 

@@ -75,6 +75,18 @@ def test_jsonl_text_and_entities_become_bio(tmp_path):
     assert [text[a:b] for a, b in s.offsets] == list(s.tokens)
 
 
+def test_doccano_exports_keep_their_spans_under_label_or_labels(tmp_path):
+    path = write(tmp_path, "a.jsonl", jsonl(
+        {"id": 1, "text": "Ada met Babbage", "label": [[0, 3, "PER"], [8, 15, "PER"]]},
+        {"id": 2, "text": "in London", "labels": [{"start": 3, "end": 9, "label": "LOC"}]},
+        {"id": 3, "text": "it rained", "label": []}))
+    assert [s.tags for s in read_tagged(path)] == [("B-PER", "O", "B-PER"), ("O", "B-LOC"), ("O", "O")]
+    bad = write(tmp_path, "b.jsonl", jsonl({"text": "Ada", "label": [[0, 9, "PER"]]}))
+    with pytest.raises(DataError, match="not inside the text") as info:
+        read_tagged(bad)
+    assert info.value.field == "label[0]"
+
+
 def test_entity_boundary_inside_a_word_splits_it(tmp_path):
     path = write(tmp_path, "a.jsonl", jsonl({"text": "NASAs rocket", "entities": [[0, 4, "ORG"]]}))
     (s,) = read_tagged(path)
@@ -279,6 +291,8 @@ def test_jsonl_tagging_data_is_recognised(tmp_path):
     assert is_tagging_data(str(write(tmp_path, "t.jsonl", jsonl({"tokens": ["a"], "tags": ["O"]}))))
     assert is_tagging_data(str(write(tmp_path, "e.jsonl", jsonl({"text": "a", "entities": []}))))
     assert not is_tagging_data(str(write(tmp_path, "c.jsonl", jsonl({"text": "a", "label": "x"}))))
+    assert is_tagging_data(str(write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": [[0, 1, "X"]]}))))  # doccano
+    assert not is_tagging_data(str(write(tmp_path, "m.jsonl", jsonl({"text": "a", "labels": ["x", "y"]}))))  # classes
     assert not is_tagging_data("builtin:trec")
     array = write(tmp_path, "a.json", json.dumps([{"tokens": ["Ada", "ran"], "tags": ["B-PER", "O"]}] * 2, indent=1))
     assert is_tagging_data(str(array)) and [s.lines for s in read_tagged(array)] == [(2, 2), (12, 12)]
