@@ -25,9 +25,12 @@ SINGLE_FIELD = "sentence"
 
 def label_name(value: Any) -> str | None:
     """The class name a raw label stands for: text stripped, an integer (or a whole float, as JSON and
-    pandas write them) as its digits, a boolean as JSON spells it ("true", "false"); None when it names
-    no class (missing, empty, a list or a mapping). Everything that names labels (data files,
-    verbalizers) goes through this one rule."""
+    pandas write them) as its digits, a boolean as JSON spells it ("true", "false"), a list of one label
+    (doccano's classification export: ``"label": ["positive"]``) as that label; None when it names no
+    class (missing, empty, a mapping, a list of none or several). Everything that names labels (data
+    files, verbalizers) goes through this one rule."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
     if isinstance(value, bool):  # JSON true, YAML true or yes: str() would give "True"
         return "true" if value else "false"
     if value is None or isinstance(value, (list, dict)):

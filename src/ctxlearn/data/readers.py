@@ -97,8 +97,11 @@ def _decoded(path: Path, data: bytes, encoding: str, bom: int) -> str:
 
 def _label_of(value: Any, path: Path, line: int, field: str) -> str:
     name = label_name(value)
+    if isinstance(value, list) and len(value) > 1:
+        raise DataError(path, f"{len(value)} labels, {value!r}", line=line, field=field,
+                        expected="one class per example (ctxlearn predicts one class per text, not several)")
     if name is None:
-        empty = value is None or isinstance(value, str)
+        empty = value is None or isinstance(value, str) or value == []
         problem = "missing or empty label" if empty else f"label {value!r} is not a class"
         raise DataError(path, problem, line=line, field=field, expected="a class name or an integer")
     return name

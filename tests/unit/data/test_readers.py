@@ -115,6 +115,16 @@ def test_jsonl_boolean_labels_are_classes_spelt_as_json_spells_them(tmp_path):
     assert [e.label for e in read_examples(path)] == ["true", "false"]
 
 
+def test_doccano_classification_export_gives_each_text_its_one_label(tmp_path):
+    path = write(tmp_path, "d.jsonl", jsonl({"id": 1, "text": "a", "label": ["pos"]},
+                                            {"id": 2, "text": "b", "label": [0]}))
+    assert [e.label for e in read_examples(path)] == ["pos", "0"]
+    for labels, line, problem in ((["neg", "pos"], 2, "2 labels, ['neg', 'pos']"), ([], 2, "missing or empty label")):
+        bad = write(tmp_path, "b.jsonl", jsonl({"text": "a", "label": ["pos"]}, {"text": "b", "label": labels}))
+        err = read_error(bad)
+        assert err.line == line and err.field == "label" and problem in str(err), err
+
+
 def test_csv_digit_labels_are_strings(tmp_path):
     path = write(tmp_path, "d.csv", "text,label\na,0\nb,1\nc, 10 \n")
     assert [e.label for e in read_examples(path)] == ["0", "1", "10"]
@@ -547,7 +557,7 @@ def test_jsonl_label_missing_key(tmp_path):
     assert f"{path}:2" in str(err) and "'label'" in str(err) and "not found" in str(err)
 
 
-@pytest.mark.parametrize("bad", [["a"], {"k": 1}])
+@pytest.mark.parametrize("bad", [[["a"]], {"k": 1}])  # a list of one label is that label (doccano)
 def test_jsonl_label_that_is_not_a_class(tmp_path, bad):
     path = write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": bad}))
     err = read_error(path)
