@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.folders import data_folder_files, find_split_files, read_split, split_source
@@ -60,8 +61,8 @@ def tagged_hash(sentences: list[TaggedSentence]) -> str:
 
 
 def is_tagging_data(spec: str) -> bool:
-    """True for a .conll file, a folder whose train file is .conll, JSON Lines whose first record has
-    ``tokens`` or entities (``entity_field``), or a Parquet file with a ``tokens`` column."""
+    """True for a .conll file, a folder whose train file is .conll, JSON Lines whose records have
+    ``tokens`` or entities (``tagged_record``), or a Parquet file with a ``tokens`` column."""
     if spec.startswith("builtin:"):
         return False
     path = Path(spec)
@@ -77,11 +78,22 @@ def is_tagging_data(spec: str) -> bool:
             return False
     if suffix in ("jsonl", "json") and path.is_file():
         try:
-            _, record = next(json_records(path), (0, {}))
+            return next((found for _, record in json_records(path) if (found := tagged_record(record)) is not None),
+                        False)
         except DataError:  # reading it as classification data says what is wrong, and where
             return False
-        return "tokens" in record or entity_field(record) is not None
     return False
+
+
+def tagged_record(record: dict[str, Any]) -> bool | None:
+    """Whether a JSON record is tagging data (tokens, or entities), classification data (a class label), or
+    None when it cannot tell: doccano's empty label list, an unannotated text in either task's export."""
+    if "tokens" in record or "entities" in record:
+        return True
+    field = entity_field(record)  # doccano's label or labels, holding spans
+    if field is None:
+        return False
+    return True if record[field] else None
 
 
 def load_tagged_splits(spec: str, options: TagOptions = TagOptions(), *, seed: int = 0, dev_fraction: float = 0.1,

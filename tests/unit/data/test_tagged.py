@@ -293,6 +293,10 @@ def test_jsonl_tagging_data_is_recognised(tmp_path):
     assert not is_tagging_data(str(write(tmp_path, "c.jsonl", jsonl({"text": "a", "label": "x"}))))
     assert is_tagging_data(str(write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": [[0, 1, "X"]]}))))  # doccano
     assert not is_tagging_data(str(write(tmp_path, "m.jsonl", jsonl({"text": "a", "labels": ["x", "y"]}))))  # classes
+    # doccano leaves an unannotated text's list empty, in either task's export: the first annotated one decides
+    unannotated = {"text": "a", "label": []}
+    assert is_tagging_data(str(write(tmp_path, "dn.jsonl", jsonl(unannotated, {"text": "b", "label": [[0, 1, "X"]]}))))
+    assert not is_tagging_data(str(write(tmp_path, "dc.jsonl", jsonl(unannotated, {"text": "b", "label": ["pos"]}))))
     assert not is_tagging_data("builtin:trec")
     array = write(tmp_path, "a.json", json.dumps([{"tokens": ["Ada", "ran"], "tags": ["B-PER", "O"]}] * 2, indent=1))
     assert is_tagging_data(str(array)) and [s.lines for s in read_tagged(array)] == [(2, 2), (12, 12)]
