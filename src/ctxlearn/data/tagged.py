@@ -6,8 +6,10 @@ JSON Lines come in two shapes, told apart per line:
   {"text": "Ada Lovelace wrote", "entities": [{"start": 0, "end": 12, "label": "PER"}]}
 The second is split into words by ``words.split_words`` (and at every entity boundary); an entity
 may also be written ``[start, end, label]``, and its type may be called ``type`` instead of ``label``.
-The entity list may also be under ``label`` or ``labels``, as doccano exports sequence labelling:
+The entity list may also be under ``label`` or ``labels``, as doccano exports sequence labelling,
+and an entity's type under ``labels``, as Label Studio's JSON-MIN export has it:
   {"id": 1, "text": "Ada Lovelace wrote", "label": [[0, 12, "PER"]]}
+  {"text": "Ada Lovelace wrote", "label": [{"start": 0, "end": 12, "text": "Ada Lovelace", "labels": ["PER"]}]}
 """
 from __future__ import annotations
 
@@ -194,8 +196,10 @@ def _entity(value: Any, text: str, path: Path, line: int, where: str) -> tuple[i
     expected = '{"start": 0, "end": 5, "label": "PER"} or [0, 5, "PER"]'
     if isinstance(value, list) and len(value) == 3:
         start, end, kind = value
-    elif isinstance(value, dict):
-        start, end, kind = value.get("start"), value.get("end"), value.get("label", value.get("type"))
+    elif isinstance(value, dict):  # the type under label, type, or labels (Label Studio's JSON-MIN: ["PER"])
+        start, end = value.get("start"), value.get("end")
+        kind = next((value[key] for key in ("label", "type", "labels") if key in value), None)
+        kind = kind[0] if isinstance(kind, list) and len(kind) == 1 else kind
     else:
         raise DataError(path, f"{value!r} is not an entity", line=line, field=where, expected=expected)
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):

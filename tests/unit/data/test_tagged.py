@@ -81,6 +81,9 @@ def test_doccano_exports_keep_their_spans_under_label_or_labels(tmp_path):
         {"id": 2, "text": "in London", "labels": [{"start": 3, "end": 9, "label": "LOC"}]},
         {"id": 3, "text": "it rained", "label": []}))
     assert [s.tags for s in read_tagged(path)] == [("B-PER", "O", "B-PER"), ("O", "B-LOC"), ("O", "O")]
+    studio = write(tmp_path, "s.json", json.dumps([  # Label Studio's JSON-MIN export: one array, types in lists
+        {"id": 7, "text": "Ada met Babbage", "label": [{"start": 0, "end": 3, "text": "Ada", "labels": ["PER"]}]}]))
+    assert is_tagging_data(str(studio)) and [s.tags for s in read_tagged(studio)] == [("B-PER", "O", "O")]
     bad = write(tmp_path, "b.jsonl", jsonl({"text": "Ada", "label": [[0, 9, "PER"]]}))
     with pytest.raises(DataError, match="not inside the text") as info:
         read_tagged(bad)
