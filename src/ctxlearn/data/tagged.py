@@ -28,6 +28,7 @@ from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.registry import Registry
 
 JSONL_EXAMPLE = '{"tokens": ["Ada", "Lovelace"], "tags": ["B-PER", "I-PER"]}'
+TAG_COLUMNS = ("tags", "ner_tags")  # where a record keeps its tags: ctxlearn's name, then the Hub's NER data sets'
 DOCCANO_FIELDS = ("label", "labels")  # where doccano's sequence-labelling export keeps a text's spans
 
 
@@ -82,7 +83,8 @@ def read_tagged_jsonl(path: Path, options: TagOptions) -> list[TaggedSentence]:
     out = []
     for line, record in json_records(path, JSONL_EXAMPLE):
         if "tokens" in record:
-            sentence, read = _from_tokens(record, options.labelled, path, line), "tokens"
+            tagged = _with_tags(record, None, path, line) if options.labelled else record
+            sentence, read = _from_tokens(tagged, options.labelled, path, line), "tokens"
         elif "text" in record:
             sentence, read = _from_text(record, options.labelled, path, line), "text"
         else:
@@ -96,8 +98,6 @@ def read_tagged_jsonl(path: Path, options: TagOptions) -> list[TaggedSentence]:
 
 TAGGED_READERS.register("json")(read_tagged_jsonl)
 
-TAG_COLUMNS = ("tags", "ner_tags")  # a Parquet file's tag column: ctxlearn's name, then the Hub's NER data sets'
-
 
 @TAGGED_READERS.register("parquet")
 def read_tagged_parquet(path: Path, options: TagOptions) -> list[TaggedSentence]:
@@ -108,14 +108,11 @@ def read_tagged_parquet(path: Path, options: TagOptions) -> list[TaggedSentence]
     if "tokens" not in table.column_names:
         raise DataError(path, "not found", line=1, field="tokens",
                         expected=f"a list of tokens per row (columns present: {', '.join(table.column_names)})")
-    column = next((c for c in TAG_COLUMNS if c in table.column_names), "tags")
-    names = class_names(table.schema.metadata, column)
+    names = class_names(table.schema.metadata, next((c for c in TAG_COLUMNS if c in table.column_names), "tags"))
     out = []
     for row, record in enumerate(table.to_pylist(), start=1):
-        tags = record.get(column)
-        if options.labelled and isinstance(tags, list) and any(isinstance(t, int) for t in tags):
-            tags = _tag_names(tags, names, path, row, column)
-        sentence = _from_tokens({**record, "tags": tags} if column in record else record, options.labelled, path, row)
+        tagged = _with_tags(record, names, path, row) if options.labelled else record
+        sentence = _from_tokens(tagged, options.labelled, path, row)
         if not options.labelled:
             sentence = replace(sentence, others=tuple((k, v) for k, v in record.items() if k != "tokens"))
         out.append(sentence)
@@ -123,6 +120,18 @@ def read_tagged_parquet(path: Path, options: TagOptions) -> list[TaggedSentence]
 
 
 TAGGED_READERS.register("arrow")(read_tagged_parquet)  # datasets' save_to_disk
+
+
+def _with_tags(record: dict[str, Any], names: list[str] | None, path: Path, line: int) -> dict[str, Any]:
+    """``record`` with its tags under ``tags``, read from the first of ``TAG_COLUMNS`` it has; tag ids
+    become the tags their ClassLabel ``names`` say (a Parquet file's metadata; JSON has none)."""
+    column = next((c for c in TAG_COLUMNS if c in record), None)
+    if column is None:
+        return record
+    tags = record[column]
+    if isinstance(tags, list) and any(isinstance(t, int) for t in tags):
+        tags = _tag_names(tags, names, path, line, column)
+    return {**record, "tags": tags}
 
 
 def _tag_names(ids: list, names: list[str] | None, path: Path, row: int, column: str) -> list[str]:

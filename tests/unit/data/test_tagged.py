@@ -64,6 +64,15 @@ def test_jsonl_tokens_and_tags(tmp_path):
     assert s.char_offsets() == ("Ada wrote", [(0, 3), (4, 9)])
 
 
+def test_jsonl_tags_may_be_the_hub_s_ner_tags_but_ids_need_names(tmp_path):
+    path = write(tmp_path, "a.jsonl", jsonl({"id": "0", "tokens": ["EU", "rejects"], "ner_tags": ["B-ORG", "O"]}))
+    assert [s.tags for s in read_tagged(path)] == [("B-ORG", "O")]
+    ids = write(tmp_path, "b.jsonl", jsonl({"tokens": ["EU", "rejects"], "ner_tags": [3, 0]}))  # Dataset.to_json
+    with pytest.raises(DataError, match="tag ids, and the file's metadata names no tags") as info:
+        read_tagged(ids)
+    assert info.value.field == "ner_tags" and info.value.line == 1
+
+
 def test_jsonl_text_and_entities_become_bio(tmp_path):
     text = "Ada Lovelace met Babbage in London-based salons."
     path = write(tmp_path, "a.jsonl", jsonl(
