@@ -103,6 +103,9 @@ def plan(cfg: CompareConfig) -> list[Cell]:
     for m in methods:
         if m != "icl":
             METHODS.get(m)  # unknown names fail here, before any training
+    if "icl" in methods and is_tagging_data(cfg.data):
+        raise ConfigError(f"compare: icl labels whole texts, and {cfg.data} holds tagging data; leave icl out of "
+                          "--methods")
     seeds = cfg.seeds or BUDGETS.get(cfg.budget).seeds
     return [Cell(m, s) for s in range(seeds) for m in methods]
 

@@ -21,6 +21,7 @@ from ctxlearn.config import save_yaml, to_dict
 from ctxlearn.data import Example, Splits
 from ctxlearn.data.inspect import label_warnings, small_split
 from ctxlearn.data.splits import require_split, splits_of
+from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError
 from ctxlearn.evaluate import classification_metrics, write_report
 from ctxlearn.evaluate.metrics import only_class
@@ -96,6 +97,9 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     """Score test (and dev with ``cfg.dev``) by in-context learning and write the run folder ``cfg.out``."""
     start = time.time()
     check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
+    if is_tagging_data(cfg.data):
+        raise ConfigError(f"icl labels whole texts (classification), and {cfg.data} holds tagging data; "
+                          "tag it with a trained model: ctxlearn train --data ... --method lora")
     splits = splits_of(cfg, cfg.seed)
     require_split(splits, "test", "an icl run reports its scores on test")
     if cfg.dev:

@@ -135,6 +135,17 @@ def test_plan_runs_every_method_once_before_any_second_seed() -> None:
     assert [c.name for c in cells] == ["full-s0", "head-s0", "lora-s0", "full-s1", "head-s1", "lora-s1"]
 
 
+def test_icl_on_tagging_data_is_refused_before_any_cell_runs(tmp_path) -> None:
+    from ctxlearn.compare.run import plan
+    from ctxlearn.errors import ConfigError
+
+    (tmp_path / "ner.conll").write_text("Ada\tB-PER\nwrote\tO\n")
+    with pytest.raises(ConfigError, match="icl labels whole texts, and .*ner.conll holds tagging data"):
+        plan(CompareConfig(data=str(tmp_path / "ner.conll"), methods="head,icl"))
+    cells = plan(CompareConfig(data=str(tmp_path / "ner.conll"), methods="head", seeds=1))
+    assert [c.name for c in cells] == ["head-s0"]
+
+
 def test_icl_cell_gets_icl_flags_not_training_ones() -> None:
     from ctxlearn.compare.run import cell_args
 

@@ -151,6 +151,12 @@ def test_no_test_split_is_an_error_but_no_dev_split_is_fine_without_dev(tiny_lm,
     assert main(icl_args(tiny_lm, one_file, tmp_path / "run", "--dev-fraction", "0")) == 0
 
 
+def test_tagging_data_is_refused_with_what_tags_it(tiny_lm, tmp_path, capsys) -> None:
+    (tmp_path / "ner.conll").write_text("Ada\tB-PER\nwrote\tO\n")
+    assert main(icl_args(tiny_lm, tmp_path / "ner.conll", tmp_path / "run")) == 2
+    assert "icl labels whole texts (classification), and " in capsys.readouterr().err
+
+
 def test_an_encoder_is_refused_as_the_lm(tiny_bert, toy_data, tmp_path, capsys) -> None:
     assert main(icl_args(tiny_bert, toy_data, tmp_path / "run")) == 2
     assert "needs a causal LM" in capsys.readouterr().err
