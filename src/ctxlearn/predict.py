@@ -21,6 +21,7 @@ from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.inspect import count
 from ctxlearn.data.readers import READERS, check_input_type, is_text_lines, read_examples, text_lines
 from ctxlearn.data.splits import Splits, content_hash, load_splits
+from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError, CtxlearnError, DataError
 from ctxlearn.evaluate import classification_metrics
 from ctxlearn.tasks.classification import predict_proba
@@ -98,6 +99,9 @@ class Predictor:
         """Metrics on a labelled file (all of it: a held-out file); for a data folder, builtin:NAME or the
         file the run cut its splits from, on its test split (``test_split``, so it is the run's own)."""
         path = Path(spec)
+        if is_tagging_data(str(spec)):
+            raise ConfigError(f"{self.folder} labels whole texts, and {spec} holds tagging data; score it with a "
+                              "run trained on tagging data")
         own = own_test_split(path, self.manifest, self.cut, content_hash)
         if own is not None:
             return self.evaluate_examples(own, f"the test split of {path}")

@@ -90,6 +90,13 @@ def test_an_output_type_it_cannot_write_is_refused_before_labelling(tiny_run: Pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["texts.txt"]
 
 
+def test_eval_of_a_classifier_on_tagging_data_says_which_is_which(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """It said the folder held 'no train file': train.conll is none of classification's file types."""
+    (tmp_path / "train.conll").write_text("Ada\tB-PER\nwrote\tO\n")
+    assert main(["eval", str(tiny_run), "--data", str(tmp_path)]) == 2
+    assert "labels whole texts, and " + str(tmp_path) + " holds tagging data" in capsys.readouterr().err
+
+
 def test_json_output_is_one_array_that_json_load_and_ctxlearn_read_back(tiny_run: Path, tmp_path: Path) -> None:
     """--output preds.json wrote JSON Lines, which json.load and pandas' read_json refuse ("Extra data")."""
     src = tmp_path / "in.jsonl"
