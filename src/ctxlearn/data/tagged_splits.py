@@ -78,8 +78,10 @@ def is_tagging_data(spec: str) -> bool:
             return False
     if suffix in ("jsonl", "json") and path.is_file():
         try:
-            return next((found for _, record in json_records(path) if (found := tagged_record(record)) is not None),
-                        False)
+            for _, record in json_records(path):
+                found = tagged_record(record)
+                if found is not None:
+                    return found
         except DataError:  # reading it as classification data says what is wrong, and where
             return False
     return False
