@@ -218,15 +218,29 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    import warnings
+
     from ctxlearn.data import Fields, load_splits
-    from ctxlearn.data.inspect import format_report, inspect_splits, inspect_tagged
+    from ctxlearn.data.inspect import count, format_report, inspect_splits, inspect_tagged
     from ctxlearn.data.tagged import TagOptions
+    from ctxlearn.data.tags import RepairedTags
     from ctxlearn.data.tagged_splits import is_tagging_data, load_tagged_splits
 
     tagged = is_tagging_data(args.path)
-    options = TagOptions(args.tag_column, args.tag_scheme, args.repair_tags)
-    splits = (load_tagged_splits(args.path, options) if tagged
-              else load_splits(args.path, Fields(args.text_field, args.label_field, args.text_pair_field)))
+    # tags are read repaired, so the report is shown whole; without --repair-tags it says what train refuses
+    options = TagOptions(args.tag_column, args.tag_scheme, repair=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        splits = (load_tagged_splits(args.path, options) if tagged
+                  else load_splits(args.path, Fields(args.text_field, args.label_field, args.text_pair_field)))
+    refused = []
+    for w in caught:
+        if isinstance(w.message, RepairedTags) and not args.repair_tags:
+            refused.append(f"{w.message.path}: {count(w.message.count, 'I- tag')} continuing no entity (the first on "
+                           f"line {w.message.line}), which train refuses: start each entity with B-, or pass "
+                           "--repair-tags to read such tags as B-")
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     tokenizer = None
     if args.model:
         from transformers import AutoTokenizer
@@ -235,6 +249,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
         tokenizer = AutoTokenizer.from_pretrained(resolve_model(args.model).path)
     report = (inspect_tagged if tagged else inspect_splits)(splits, tokenizer, args.max_length)
+    report["warnings"] = refused + report["warnings"]
     print(json.dumps(report, indent=2) if args.json else format_report(report))
     return 0
 

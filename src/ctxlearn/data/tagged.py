@@ -13,6 +13,7 @@ and an entity's type under ``labels``, as Label Studio's JSON-MIN export has it:
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -21,8 +22,8 @@ from ctxlearn.data.conll import read_conll
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.parquet import class_names, parquet_table
 from ctxlearn.data.readers import file_type, json_records, unknown_type
-from ctxlearn.data.tags import (SCHEMES, TagSite, detect_scheme, orphan_error, orphans, repair_bio, to_bio,
-                               warn_repaired)
+from ctxlearn.data.tags import (SCHEMES, RepairedTags, TagSite, detect_scheme, orphan_error, orphans, repair_bio,
+                               to_bio)
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.registry import Registry
@@ -236,10 +237,11 @@ def normalise(sentences: list[TaggedSentence], scheme: str, repair: bool, path: 
     is an error naming the first and how many the file has, or (``repair``) a B-, with one warning."""
     bio = [(s, to_bio(s.tags, scheme, site_of(path, s))) for s in sentences]
     count = sum(len(orphans(tags)) for _, tags in bio)
-    if count and not repair:
+    if count:
         s, tags = next((s, tags) for s, tags in bio if orphans(tags))
-        raise orphan_error(tags, site_of(path, s), count)
-    warn_repaired(str(path), count)
+        if not repair:
+            raise orphan_error(tags, site_of(path, s), count)
+        warnings.warn(RepairedTags(str(path), count, s.lines[orphans(tags)[0]]), stacklevel=2)
     return [TaggedSentence(s.tokens, tuple(repair_bio(tags)), s.lines, s.text, s.offsets) for s, tags in bio]
 
 

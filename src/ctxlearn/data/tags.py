@@ -6,7 +6,6 @@ corpora join with an underscore (``B_PER``); that reads the same, and the model'
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -122,10 +121,14 @@ def orphan_error(tags: Sequence[str], site: TagSite, total: int = 1) -> DataErro
                       f"B-{tags[i][2:]} to start it (or --repair-tags to turn such tags into B- with a warning)")
 
 
-def warn_repaired(path: str, count: int) -> None:
-    if count:
+class RepairedTags(UserWarning):
+    """``count`` I- tags of the file ``path``, the first on ``line``, continued no entity and were read as
+    B- (--repair-tags)."""
+
+    def __init__(self, path: str, count: int, line: int) -> None:
+        self.path, self.count, self.line = path, count, line
         tags = "I- tag continued no entity and was" if count == 1 else "I- tags continued no entity and were"
-        warnings.warn(f"{path}: {count} {tags} turned into B- (--repair-tags)", stacklevel=2)
+        super().__init__(f"{path}: {count} {tags} turned into B- (--repair-tags; the first on line {line})")
 
 
 def entity_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:

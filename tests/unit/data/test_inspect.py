@@ -261,6 +261,22 @@ def test_cli_inspects_a_conll_folder(toy_conll, capsys):
     assert sum(report["splits"]["train"]["labels"].values()) > 0
 
 
+def test_cli_shows_tags_that_train_refuses_as_a_warning_not_an_error(toy_conll, capsys):
+    """It stopped at the first I- tag that continued no entity (WNUT-17's dev file has one), so the rest of
+    the report took a second run with --repair-tags."""
+    from ctxlearn.cli import main
+
+    dev = toy_conll / "dev.conll"
+    dev.write_text("word\tI-POS\n\n" + dev.read_text())  # an I- tag with no B- before it, on line 1
+    assert main(["data", "inspect", str(toy_conll), "--model", "", "--json"]) == 0
+    refused = [w for w in json.loads(capsys.readouterr().out)["warnings"] if "continuing no entity" in w]
+    assert len(refused) == 1 and refused[0].startswith(f"{dev}: 1 I- tag continuing no entity (the first on line 1), "
+                                                       "which train refuses") and "--repair-tags" in refused[0]
+    with pytest.warns(UserWarning, match=r"turned into B- \(--repair-tags; the first on line 1\)"):
+        assert main(["data", "inspect", str(toy_conll), "--model", "", "--json", "--repair-tags"]) == 0
+    assert not any("continuing no entity" in w for w in json.loads(capsys.readouterr().out)["warnings"])
+
+
 class UnkTokenizer:
     """Words in ``known`` are ids 1.., anything else the unknown id 0, as a WordPiece vocabulary reads
     characters it lacks."""

@@ -194,7 +194,7 @@ def test_missing_file_and_bad_scheme_option(tmp_path):
 
 def test_repair_turns_orphans_into_b_with_a_warning(tmp_path):
     path = write(tmp_path, "a.conll", "wrote O\nLovelace I-PER\nand O\nBabbage I-PER\n")
-    with pytest.warns(UserWarning, match=r"a.conll: 2 I- tags continued no entity"):
+    with pytest.warns(UserWarning, match=r"a.conll: 2 I- tags continued no entity.*the first on line 2\)"):
         (s,) = read_bio(path, TagOptions(repair=True, scheme="BIO"))
     assert s.tags == ("O", "B-PER", "O", "B-PER")
 
