@@ -217,21 +217,20 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_inspect(args: argparse.Namespace) -> int:
+def _inspected(args: argparse.Namespace, tagged: bool) -> tuple[Any, list[str]]:
+    """The splits ``data inspect`` reports on, and a warning for each file whose I- tags continue no entity:
+    tags are read repaired, so such a tag does not stop the report; without --repair-tags train refuses them."""
     import warnings
 
     from ctxlearn.data import Fields, load_splits
-    from ctxlearn.data.inspect import count, format_report, inspect_splits, inspect_tagged
+    from ctxlearn.data.inspect import count
     from ctxlearn.data.tagged import TagOptions
+    from ctxlearn.data.tagged_splits import load_tagged_splits
     from ctxlearn.data.tags import RepairedTags
-    from ctxlearn.data.tagged_splits import is_tagging_data, load_tagged_splits
 
-    tagged = is_tagging_data(args.path)
-    # tags are read repaired, so the report is shown whole; without --repair-tags it says what train refuses
-    options = TagOptions(args.tag_column, args.tag_scheme, repair=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        splits = (load_tagged_splits(args.path, options) if tagged
+        splits = (load_tagged_splits(args.path, TagOptions(args.tag_column, args.tag_scheme, repair=True)) if tagged
                   else load_splits(args.path, Fields(args.text_field, args.label_field, args.text_pair_field)))
     refused = []
     for w in caught:
@@ -241,6 +240,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                            "--repair-tags to read such tags as B-")
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return splits, refused
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from ctxlearn.data.inspect import format_report, inspect_splits, inspect_tagged
+    from ctxlearn.data.tagged_splits import is_tagging_data
+
+    tagged = is_tagging_data(args.path)
+    splits, refused = _inspected(args, tagged)
     tokenizer = None
     if args.model:
         from transformers import AutoTokenizer
