@@ -26,6 +26,29 @@ def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> Any:
     return value
 
 
+def check_non_negative(cfg: Any, names: tuple[str, ...]) -> None:
+    """A ConfigError naming the first of the fields ``names`` of ``cfg`` below 0 (where 0 is the least, or
+    means the default)."""
+    for name in names:
+        if getattr(cfg, name) < 0:
+            raise ConfigError(f"{name} must be >= 0, not {getattr(cfg, name)}", field=name)
+
+
+def check_shares(cfg: Any, names: tuple[str, ...], example: float) -> None:
+    """A ConfigError naming the first of the fields ``names`` of ``cfg`` outside [0, 1)."""
+    for name in names:
+        if not 0 <= getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be in [0, 1), e.g. {example:g}, not {getattr(cfg, name)}", field=name)
+
+
+SEED_RANGE = 2**32  # numpy's and torch's seeds, which a run's seed becomes: 0 to 2**32 - 1
+
+
+def check_seed(seed: int) -> None:
+    if not 0 <= seed < SEED_RANGE:
+        raise ConfigError(f"seed must be in 0 .. 2**32 - 1 (numpy and torch take no other), not {seed}", field="seed")
+
+
 def check_long_inputs(value: str) -> str:
     return check_choice("long_inputs", value, LONG_INPUTS)
 
@@ -82,9 +105,7 @@ class DataOptions:
     test_fraction: float = opt(0.1, "share of train held out as test when no test file is given (cut as dev is)")
 
     def __post_init__(self) -> None:
-        for name in ("dev_fraction", "test_fraction"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be in [0, 1), e.g. 0.1, not {getattr(self, name)}", field=name)
+        check_shares(self, ("dev_fraction", "test_fraction"), 0.1)
 
 
 @dataclass
@@ -150,15 +171,15 @@ class TrainConfig(DataOptions):
             self.method_options = {}
         check_choices(self)
         METHODS.get(self.method, field="method")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ConfigError(f"label_smoothing must be in [0, 1), e.g. 0.1, not {self.label_smoothing}",
-                              field="label_smoothing")
+        check_shares(self, ("label_smoothing", "warmup_ratio"), 0.1)
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, not {self.batch_size}", field="batch_size")
         if self.max_length < 8:
             raise ConfigError(f"max_length must be >= 8, not {self.max_length}", field="max_length")
         if self.evals_per_epoch < 1:
             raise ConfigError(f"evals_per_epoch must be >= 1, not {self.evals_per_epoch}", field="evals_per_epoch")
+        check_non_negative(self, ("epochs", "lr", "weight_decay", "max_train", "patience"))
+        check_seed(self.seed)
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -23,6 +23,10 @@ from ctxlearn.methods.lora import LoraOptions
                  "so quote the word, e.g. 'on'"),
     ("max_length: true", "max_length must be a whole number, not True"),
     ("label_smoothing: 1.5", "label_smoothing must be in [0, 1), e.g. 0.1, not 1.5"),
+    # these ran into a traceback from torch (lr, seed) or trained without complaint (warmup, max_train)
+    ("lr: -0.001", "lr must be >= 0, not -0.001"),
+    ("warmup_ratio: 1.5", "warmup_ratio must be in [0, 1), e.g. 0.1, not 1.5"),
+    ("max_train: -3", "max_train must be >= 0, not -3"),
     ("method_options: [lora]", "method_options must be a mapping of text to a mapping, not ['lora']"),
     ("epoch: 3", "unknown field 'epoch'; fields are: batch_size, bf16,"),
     ("method: lorra", "unknown method 'lorra'; choose one of: full, head,"),
@@ -30,6 +34,14 @@ from ctxlearn.methods.lora import LoraOptions
 def test_a_wrong_recipe_value_is_refused_at_its_line(tmp_path: Path, line: str, message: str) -> None:
     refusal = _refusal(tmp_path, f"# a recipe\nmodel: minilm\n\n{line}\nseed: 3\n")
     assert refusal.startswith(f"{tmp_path}/recipe.yaml:4: {message}")
+
+
+def test_a_seed_numpy_and_torch_cannot_take_is_refused_at_its_line(tmp_path: Path) -> None:
+    """torch's 'Seed must be between 0 and 2**32 - 1' came as a traceback once the model had loaded."""
+    for seed in (-1, 2**32):
+        refusal = _refusal(tmp_path, f"model: minilm\nseed: {seed}\n")
+        assert refusal.startswith(f"{tmp_path}/recipe.yaml:2: seed must be in 0 .. 2**32 - 1 (numpy and torch take no "
+                                  f"other), not {seed}")
 
 
 def _refusal(folder: Path, text: str) -> str:
@@ -88,6 +100,8 @@ def test_icl_recipe_values_are_refused_at_their_line_and_flags_by_name(tmp_path:
     with pytest.raises(ConfigError, match=r"^--limit: limit must be >= 0, not -1$"):
         icl_config({"data": "x.csv", "limit": -1}, str(recipe))  # the recipe is right; the flag is not
     assert icl_config({"data": "x.csv", "shots": 0}, str(recipe)).shots == 0
+    with pytest.raises(ConfigError, match=r"^--seed: seed must be in 0 \.\. 2\*\*32 - 1"):
+        icl_config({"data": "x.csv", "seed": 2**32}, str(recipe))
 
 
 @pytest.mark.parametrize("hint, value, expected", [

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ctxlearn.config import DataOptions, check_choice, check_choices, default_out, from_dict, opt, read_recipe
+from ctxlearn.config import (DataOptions, check_choice, check_choices, check_non_negative, check_seed, default_out,
+                             from_dict, opt, read_recipe)
 from ctxlearn.errors import ConfigError
 
 
@@ -46,9 +47,8 @@ class IclConfig(DataOptions):
 
         super().__post_init__()
         self.out = self.out or default_out(self.data, "icl")
-        for name in ("shots", "limit", "max_context", "batch_tokens"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, not {getattr(self, name)}", field=name)
+        check_non_negative(self, ("shots", "limit", "max_context", "batch_tokens"))
+        check_seed(self.seed)
         check_choices(self)
         check_choice("order", self.order, ORDERS)
         SELECTORS.get(self.select, field="select")  # names the choices when unknown
