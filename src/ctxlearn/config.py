@@ -26,12 +26,11 @@ def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> Any:
     return value
 
 
-def check_non_negative(cfg: Any, names: tuple[str, ...]) -> None:
-    """A ConfigError naming the first of the fields ``names`` of ``cfg`` below 0 (where 0 is the least, or
-    means the default)."""
-    for name in names:
-        if getattr(cfg, name) < 0:
-            raise ConfigError(f"{name} must be >= 0, not {getattr(cfg, name)}", field=name)
+def check_at_least(cfg: Any, least: dict[str, float]) -> None:
+    """A ConfigError naming the first field of ``cfg`` below its least value in ``least`` (name: value)."""
+    for name, low in least.items():
+        if getattr(cfg, name) < low:
+            raise ConfigError(f"{name} must be >= {low:g}, not {getattr(cfg, name)}", field=name)
 
 
 def check_shares(cfg: Any, names: tuple[str, ...], example: float) -> None:
@@ -172,13 +171,8 @@ class TrainConfig(DataOptions):
         check_choices(self)
         METHODS.get(self.method, field="method")
         check_shares(self, ("label_smoothing", "warmup_ratio"), 0.1)
-        if self.batch_size < 1:
-            raise ConfigError(f"batch_size must be >= 1, not {self.batch_size}", field="batch_size")
-        if self.max_length < 8:
-            raise ConfigError(f"max_length must be >= 8, not {self.max_length}", field="max_length")
-        if self.evals_per_epoch < 1:
-            raise ConfigError(f"evals_per_epoch must be >= 1, not {self.evals_per_epoch}", field="evals_per_epoch")
-        check_non_negative(self, ("epochs", "lr", "weight_decay", "max_train", "patience"))
+        check_at_least(self, {"batch_size": 1, "max_length": 8, "evals_per_epoch": 1, "epochs": 0, "lr": 0,
+                              "weight_decay": 0, "max_train": 0, "patience": 0})  # 0: the least, or the default
         check_seed(self.seed)
 
 

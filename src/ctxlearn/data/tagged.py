@@ -236,12 +236,12 @@ def normalise(sentences: list[TaggedSentence], scheme: str, repair: bool, path: 
     """Sentences with BIO tags, converted from ``scheme`` and checked: an I- tag that continues no entity
     is an error naming the first and how many the file has, or (``repair``) a B-, with one warning."""
     bio = [(s, to_bio(s.tags, scheme, site_of(path, s))) for s in sentences]
-    count = sum(len(orphans(tags)) for _, tags in bio)
-    if count:
-        s, tags = next((s, tags) for s, tags in bio if orphans(tags))
+    bad = [(s, tags, at) for s, tags in bio if (at := orphans(tags))]  # the sentences with orphans, and where
+    if bad:
+        count, (s, tags, at) = sum(len(at) for *_, at in bad), bad[0]
         if not repair:
             raise orphan_error(tags, site_of(path, s), count)
-        warnings.warn(RepairedTags(str(path), count, s.lines[orphans(tags)[0]]), stacklevel=2)
+        warnings.warn(RepairedTags(str(path), count, s.lines[at[0]]), stacklevel=2)
     return [TaggedSentence(s.tokens, tuple(repair_bio(tags)), s.lines, s.text, s.offsets) for s, tags in bio]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ctxlearn.config import (DataOptions, check_choice, check_choices, check_non_negative, check_seed, default_out,
+from ctxlearn.config import (DataOptions, check_choice, check_at_least, check_choices, check_seed, default_out,
                              from_dict, opt, read_recipe)
 from ctxlearn.errors import ConfigError
 
@@ -47,7 +47,7 @@ class IclConfig(DataOptions):
 
         super().__post_init__()
         self.out = self.out or default_out(self.data, "icl")
-        check_non_negative(self, ("shots", "limit", "max_context", "batch_tokens"))
+        check_at_least(self, dict.fromkeys(("shots", "limit", "max_context", "batch_tokens"), 0))
         check_seed(self.seed)
         check_choices(self)
         check_choice("order", self.order, ORDERS)
