@@ -15,6 +15,7 @@ from ctxlearn.config import READINGS
 from ctxlearn.errors import CtxlearnError
 from ctxlearn.export.cli import add_parser as add_export_parser
 from ctxlearn.quiet import quiet_libraries
+from ctxlearn.registry import did_you_mean
 from ctxlearn.serve.cli import add_parser as add_serve_parser
 
 os.environ.setdefault("HF_HUB_OFFLINE", "0")
@@ -325,10 +326,24 @@ def _scratch_parsers(sub: Any) -> None:
     add_commands(sub)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser (its subcommands' too), naming the flag a mistyped one was likely meant as:
+    ``--methd lora`` says "did you mean '--method'?" where argparse listed only the stray words."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extra = super().parse_known_args(args, namespace)
+        for arg in extra:
+            flag = arg.split("=", 1)[0]
+            hint = did_you_mean(flag, self._option_string_actions) if flag.startswith("--") else ""
+            if hint:
+                self.error(f"unrecognized argument {arg}{hint}")
+        return parsed, extra
+
+
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The ``ctxlearn`` parser; given the ``argv`` it is to parse, the ``HEAVY_COMMANDS`` get their flags
     only when ``argv`` runs them (all of them without ``argv``)."""
-    parser = argparse.ArgumentParser(prog="ctxlearn", description="Adapt pretrained Transformers to your text task "
+    parser = Parser(prog="ctxlearn", description="Adapt pretrained Transformers to your text task "
                                      "and see which way of adapting works best.", epilog=FIRST_STEPS,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from ctxlearn.errors import ConfigError
+from ctxlearn.registry import did_you_mean
 
 
 READINGS = ("truncate", "windows")  # how one split's texts longer than max_length are read (``train.encode``)
@@ -281,7 +282,8 @@ def from_dict(cls: type, data: dict[str, Any], source: str | None = "config",
     unknown = sorted(set(data) - set(fields))
     try:
         if unknown:
-            raise ConfigError(f"unknown field {unknown[0]!r}; fields are: {', '.join(sorted(fields))}", field=unknown[0])
+            raise ConfigError(f"unknown field {unknown[0]!r}{did_you_mean(unknown[0], fields)}; "
+                              f"fields are: {', '.join(sorted(fields))}", field=unknown[0])
         hints = typing.get_type_hints(cls)
         for name, value in data.items():
             if not (value is None and fields[name].default is None) and not fits(hints[name], value):

@@ -1,9 +1,17 @@
 """One small registry per kind of thing (models, methods, datasets): a dict and a decorator."""
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+import difflib
+from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'lora'?)"`` for the choice closest to a mistyped ``name`` (case aside), or ""."""
+    by_case = {choice.casefold(): choice for choice in choices}
+    close = difflib.get_close_matches(name.casefold(), by_case, n=1, cutoff=0.75)
+    return f" (did you mean {by_case[close[0]]!r}?)" if close else ""
 
 
 class Registry(Generic[T]):
@@ -27,7 +35,8 @@ class Registry(Generic[T]):
         if name not in self._items:
             from ctxlearn.errors import ConfigError
 
-            raise ConfigError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self.names())}", field=field)
+            raise ConfigError(f"unknown {self.kind} {name!r}{did_you_mean(name, self._items)}; "
+                              f"choose one of: {', '.join(self.names())}", field=field)
         return self._items[name]
 
     def names(self) -> list[str]:

@@ -200,6 +200,26 @@ def test_the_first_steps_in_help_are_commands_that_parse(capsys) -> None:
         assert build_parser().parse_args(argv).command == argv[0]
 
 
+@pytest.mark.parametrize("argv, guess", [
+    (["train", "--data", "d.csv", "--methd", "lora"], "unrecognized argument --methd (did you mean '--method'?)"),
+    (["train", "--data", "d.csv", "--lora_r=4"], "unrecognized argument --lora_r=4 (did you mean '--lora-r'?)"),
+    (["data", "inspect", "d.csv", "--modl", "minilm"], "unrecognized argument --modl (did you mean '--model'?)"),
+])
+def test_a_mistyped_flag_is_refused_naming_the_flag_it_was_likely_meant_as(argv: list[str], guess: str,
+                                                                           capsys) -> None:
+    """argparse said only "unrecognized arguments: --methd lora", leaving the user to search --help."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2 and guess in capsys.readouterr().err
+
+
+def test_a_stray_word_near_no_flag_keeps_argparses_refusal(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--data", "d.csv", "--zzz"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "unrecognized arguments: --zzz" in err and "did you mean" not in err
+
+
 def test_version_is_the_installed_package_version(capsys) -> None:
     from importlib.metadata import version
 

@@ -28,8 +28,9 @@ from ctxlearn.methods.lora import LoraOptions
     ("warmup_ratio: 1.5", "warmup_ratio must be in [0, 1), e.g. 0.1, not 1.5"),
     ("max_train: -3", "max_train must be >= 0, not -3"),
     ("method_options: [lora]", "method_options must be a mapping of text to a mapping, not ['lora']"),
-    ("epoch: 3", "unknown field 'epoch'; fields are: batch_size, bf16,"),
-    ("method: lorra", "unknown method 'lorra'; choose one of: full, head,"),
+    ("epoch: 3", "unknown field 'epoch' (did you mean 'epochs'?); fields are: batch_size, bf16,"),
+    ("method: lorra", "unknown method 'lorra' (did you mean 'lora'?); choose one of: full, head,"),
+    ("method: bitfit", "unknown method 'bitfit'; choose one of: full, head,"),
 ])
 def test_a_wrong_recipe_value_is_refused_at_its_line(tmp_path: Path, line: str, message: str) -> None:
     refusal = _refusal(tmp_path, f"# a recipe\nmodel: minilm\n\n{line}\nseed: 3\n")
