@@ -24,7 +24,7 @@ from ctxlearn.data.splits import Splits, content_hash, load_splits
 from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError, CtxlearnError, DataError
 from ctxlearn.evaluate import classification_metrics
-from ctxlearn.tasks.classification import predict_proba
+from ctxlearn.tasks.classification import class_logits, predict_proba
 from ctxlearn.train.dist import part_progress, say, warn
 from ctxlearn.train.encode import encode
 
@@ -35,6 +35,7 @@ class Predictor:
     texts can predict with windows ("train short, test long")."""
 
     part = 2048  # inputs labelled between two progress lines when a file holds more (``label_file``)
+    unit = "examples"  # what ``batch_labels`` labels
 
     def __init__(self, folder: str | Path, long_inputs: str | None = None) -> None:
         self.folder = Path(folder)
@@ -62,6 +63,12 @@ class Predictor:
     def predict_proba(self, examples: list[Example]) -> np.ndarray:
         data = encode(examples, self.tokenizer, None, self.max_length, self.long_inputs)
         return predict_proba(self.model, data, self.tokenizer, self.bf16)
+
+    def batch_labels(self, examples: list[Example], batch_size: int) -> np.ndarray:
+        """Each example's predicted class index, the model run on batches of ``batch_size`` (``export``
+        compares batch sizes: int8 activations are scaled per batch)."""
+        data = encode(examples, self.tokenizer, None, self.max_length, self.long_inputs)
+        return class_logits(self.model, data, self.tokenizer, self.bf16, batch_size).argmax(1)
 
     def predict_texts(self, texts: list[str] | list[tuple[str, str]]) -> list[dict[str, Any]]:
         """Texts, or (text, text_pair) tuples for a run trained on pairs, to one row each as ``predict_file``

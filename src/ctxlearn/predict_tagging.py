@@ -16,6 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ctxlearn.artifact import folder_stamp, load_classifier
 from ctxlearn.config import load_yaml
 from ctxlearn.data.example import TaggedSentence
@@ -40,6 +42,7 @@ class TaggingPredictor:
     """A loaded tagging run folder."""
 
     part = 2048  # sentences tagged between two progress lines when a file holds more (``label_file``)
+    unit = "words"  # what ``batch_labels`` labels
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -68,6 +71,11 @@ class TaggingPredictor:
         return load_tagged_splits(spec, self.options, seed=c.get("seed", 0), dev_fraction=c.get("dev_fraction", 0.1),
                                   test_fraction=c.get("test_fraction", 0.1))
 
+    def test_split(self, spec: str | Path) -> tuple[list[TaggedSentence], str]:
+        """The run's own test split of ``spec`` and where it came from, as ``Predictor.test_split``."""
+        splits = self.cut(str(spec))
+        return splits.test, splits.sources.get("test", str(spec))
+
     def evaluate(self, spec: str | Path) -> dict[str, Any]:
         """Entity metrics on a labelled file, or on the test split of a data folder or of the file the run
         cut its splits from (cut as the run cut it), read with the run's tag options."""
@@ -75,8 +83,17 @@ class TaggingPredictor:
         sentences = own_test_split(path, self.manifest, self.cut, tagged_hash)
         if sentences is None:
             sentences = read_bio(path, self.options) if path.is_file() else self.cut(str(spec)).test
+        return self.evaluate_examples(sentences, str(spec))
+
+    def evaluate_examples(self, sentences: list[TaggedSentence], source: str) -> dict[str, Any]:
+        """Entity metrics on tagged sentences (``source``: where they came from, as ``Predictor``'s)."""
         data = encode_tags(sentences, self.tokenizer, None, self.max_length)  # gold tags stay on the sentences
         return self.task.metrics(self._predict(data), data, self.labels)
+
+    def batch_labels(self, sentences: list[TaggedSentence], batch_size: int) -> np.ndarray:
+        """Each word's most likely tag index, the model run on batches of ``batch_size`` (``export``)."""
+        data = encode_tags(sentences, self.tokenizer, None, self.max_length)
+        return word_logits(self.model, data, self.tokenizer, self.bf16, batch_size).argmax(1)
 
     def predict_file(self, src: str | Path, dst: str | Path) -> int:
         """Write one JSON line per input sentence (see the module docstring); returns how many."""

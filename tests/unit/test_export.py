@@ -58,8 +58,8 @@ def test_a_run_from_one_file_is_measured_on_its_test_split_not_the_whole_file(ti
     n_test = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["n"]
     quantized = []
     real = export_run.timed_eval
-    monkeypatch.setattr(export_run, "timed_eval", lambda p, ex, src: (
-        quantized.append(any(isinstance(m, DynamicLinear) for m in p.model.modules())), real(p, ex, src))[1])
+    monkeypatch.setattr(export_run, "timed_eval", lambda p, ex, src, metric: (
+        quantized.append(any(isinstance(m, DynamicLinear) for m in p.model.modules())), real(p, ex, src, metric))[1])
     report = export_int8(tmp_path / "run", tmp_path / "int8")
     assert report["measured"]["fp32"]["n"] == report["measured"]["int8"]["n"] == n_test < len(one.read_text().splitlines())
     assert quantized == [False, True], "fp32 is timed before quantizing, int8 after"
@@ -101,6 +101,45 @@ def test_cli_prints_the_report_and_eval_reads_the_copy(tiny_run: Path, tmp_path:
     assert re.search(r"int8 vs fp32: accuracy [+-]\d+\.\d\d points, \d+\.\d\dx (faster|slower)", printed)
     assert main(["eval", str(out), "--data", str(tiny_run.parent / "toy"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["test_n"] == 40
+
+
+@pytest.fixture(scope="module")
+def tagger(tiny_bert: Path, tmp_path_factory) -> Path:
+    from conftest import write_toy_conll
+
+    from ctxlearn.config import TrainConfig
+    from ctxlearn.train.run import run_training
+
+    root = tmp_path_factory.mktemp("tagger")
+    run_training(TrainConfig(data=str(write_toy_conll(root / "toy")), model=str(tiny_bert), method="full",
+                             out=str(root / "run"), bf16="off", epochs=2, lr=3e-3))
+    return root / "run"
+
+
+def test_a_tagger_exports_measured_by_entity_f1_and_word_tags(tagger: Path, tmp_path: Path, capsys) -> None:
+    """export refused taggers ("takes trained classifiers"), though loading quantizes any run's backbone."""
+    from ctxlearn.data.example import TaggedSentence
+    from ctxlearn.predict_tagging import TaggingPredictor
+
+    out = tmp_path / "int8"
+    assert main(["export", str(tagger), "--int8", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "export.json").read_text())
+    fp32, int8 = report["measured"]["fp32"], report["measured"]["int8"]
+    test = TaggingPredictor(tagger).cut(str(tagger.parent / "toy")).test
+    assert report["metric"] == "f1" and fp32["n"] == int8["n"] == len(test) == 40
+    assert report["int8_vs_fp32"]["f1_change_points"] == round(100 * (int8["f1"] - fp32["f1"]), 2)
+    n_words = sum(len(t.tokens) for t in test)
+    assert int8["batch_sensitivity"]["of"] == "words" and int8["batch_sensitivity"]["n"] == n_words
+    assert re.search(r"int8 vs fp32: entity F1 [+-]\d+\.\d\d points", printed) and "test words" in printed
+
+    words = [TaggedSentence(tuple(w.split()), (), (0,) * len(w.split())) for w in ("a really nice film", "very sad")]
+    copy, by_hand = open_predictor(out), TaggingPredictor(tagger)
+    quantize_int8(by_hand.model)
+    assert any(isinstance(m, DynamicLinear) for m in copy.model.backbone.modules())
+    assert copy.predict(words).tags == by_hand.predict(words).tags
+    assert main(["eval", str(out), "--data", str(tagger.parent / "toy"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_f1"] == pytest.approx(int8["f1"])
 
 
 def _icl_copy(run: Path, dst: Path) -> Path:

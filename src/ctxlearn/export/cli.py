@@ -15,7 +15,8 @@ def add_parser(sub: Any) -> None:
                                    "artifact's own precision and int8 on its test split; writes OUT/ (a run folder that "
                                    "predict, eval and serve load) with export.json. Example:\n"
                                    "  ctxlearn export runs/x --int8 --out runs/x-int8")
-    p.add_argument("artifact", help="run folder written by `ctxlearn train`")
+    p.add_argument("artifact", help="run folder written by `ctxlearn train` (a classifier, or a tagger: measured by "
+                   "entity F1)")
     p.add_argument("--int8", action="store_true", help="dynamic int8 quantization (the only export so far; required)")
     p.add_argument("--out", required=True, help="folder to write (replaced atomically)")
     p.add_argument("--data", default=None, help="labelled data to measure on (default: the run's own data; its test split)")

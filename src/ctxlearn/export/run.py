@@ -1,9 +1,11 @@
-"""``ctxlearn export ARTIFACT --int8 --out DIR``: an int8 copy of a trained run folder, measured.
+"""``ctxlearn export ARTIFACT --int8 --out DIR``: an int8 copy of a trained run folder (a classifier or
+a tagger), measured.
 
 The copy holds the same files; its manifest gains an ``export`` entry, so every loader of run folders
 (``predict``, ``eval``, ``serve``) quantizes it on load (``ctxlearn.export.quantize``). Before writing,
 the original and the int8 model predict the artifact's own test split here, and ``export.json`` records
-the accuracy change, the speed of each, and how many int8 predictions change with batch composition.
+the change in the task's metric (accuracy; entity F1 for taggers), the speed of each, and how many int8
+predictions (labels; word tags) change with batch composition.
 """
 from __future__ import annotations
 
@@ -18,10 +20,12 @@ import numpy as np
 import torch
 
 from ctxlearn.artifact import check_out, read_manifest, write_atomically
-from ctxlearn.data.example import Example
 from ctxlearn.errors import ConfigError
 from ctxlearn.export.quantize import ENGINE, is_int8, quantize_int8
-from ctxlearn.predict import Predictor
+from ctxlearn.predict import open_predictor
+from ctxlearn.tasks import TASKS
+
+METRIC_NAMES = {"accuracy": "accuracy", "f1": "entity F1"}  # each task's ``Task.metric``, as the report names it
 
 SENSITIVITY_SAMPLE = 256  # test examples predicted one at a time and in batches of 32, for the batch check
 
@@ -29,80 +33,79 @@ SENSITIVITY_SAMPLE = 256  # test examples predicted one at a time and in batches
 SETTLE_SECONDS, MAX_PASSES = 6.0, 3  # a small test split is predicted again, up to 3 passes or 6 s in all
 
 
-def timed_eval(predictor: Predictor, examples: list[Example], source: str) -> dict[str, Any]:
-    """Accuracy on the test split and end-to-end prediction speed (tokenising and the model), from the
-    fastest of the passes: one pass over 249 RTE pairs took 2 to 3 s, and its speed varied by a third
-    between runs on a 2-core VM."""
+def timed_eval(predictor: Any, examples: list, source: str, metric: str) -> dict[str, Any]:
+    """The task's ``metric`` on the test split and end-to-end prediction speed (tokenising and the model),
+    from the fastest of the passes: one pass over 249 RTE pairs took 2 to 3 s, and its speed varied by a
+    third between runs on a 2-core VM."""
     times = []
     while not times or (sum(times) < SETTLE_SECONDS and len(times) < MAX_PASSES):
         t0 = time.perf_counter()
         m = predictor.evaluate_examples(examples, source)
         times.append(time.perf_counter() - t0)
-    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"], "seconds": round(min(times), 3),
+    return {metric: m[metric], "macro_f1": m["macro_f1"], "n": m["n"], "seconds": round(min(times), 3),
             "passes": len(times), "examples_per_s": round(m["n"] / min(times), 1)}
 
 
-def batch_sensitivity(predictor: Predictor, examples: list[Example]) -> dict[str, Any]:
-    """Share of predicted labels that differ between batch size 1 and 32 (on up to 256 test examples). Dynamic int8 scales each batch's
-    activations by the batch's own range, so a served prediction can depend on which requests share its batch."""
-    from ctxlearn.models.infer import map_batches
-    from ctxlearn.train.encode import encode
-
-    examples = examples[:SENSITIVITY_SAMPLE]
-    encoded = encode(examples, predictor.tokenizer, None, predictor.max_length, predictor.long_inputs)
-    label = [map_batches(lambda b: predictor.model(**b).logits, encoded, predictor.tokenizer, batch_size=bs).argmax(1)
-             for bs in (1, 32)]
-    return {"share": float(np.mean(label[0] != label[1])), "n": len(examples)}
+def batch_sensitivity(predictor: Any, examples: list) -> dict[str, Any]:
+    """Share of predicted labels (a tagger's: word tags) that differ between batch size 1 and 32, on up to
+    256 test examples. Dynamic int8 scales each batch's activations by the batch's own range, so a served
+    prediction can depend on which requests share its batch."""
+    label = [predictor.batch_labels(examples[:SENSITIVITY_SAMPLE], bs) for bs in (1, 32)]
+    return {"share": float(np.mean(label[0] != label[1])), "n": len(label[0]), "of": predictor.unit}
 
 
-def _warm(predictor: Predictor) -> None:
-    """One small prediction first, so one-time kernel set-up is not timed."""
-    predictor.predict_proba([Example("warm up the kernels", "")] * 8)
-
-
-def measure(src: Path, data: str) -> dict[str, dict[str, Any]]:
+def measure(src: Path, data: str, metric: str) -> dict[str, dict[str, Any]]:
     """fp32, the artifact's own precision (bf16 when its manifest says so) and int8, on the run's own
-    test split of ``data`` (never all of a single file, most of which the run trained on)."""
-    predictor = Predictor(src)
+    test split of ``data`` (never all of a single file, most of which the run trained on). Before each
+    timing, a small prediction sets up the kernels, so their one-time cost is not timed."""
+    predictor = open_predictor(src)
     examples, source = predictor.test_split(data)
-    own_bf16, rows = predictor.bf16, {}
-    for name, bf16 in [("fp32", False)] + ([("bf16", True)] if own_bf16 else []):
+    rows: dict[str, dict[str, Any]] = {}
+
+    def timed(name: str, bf16: bool) -> None:
         predictor.bf16 = bf16
-        _warm(predictor)
-        rows[name] = timed_eval(predictor, examples, source)
-    predictor.bf16 = False  # int8 kernels take fp32 activations
+        predictor.batch_labels(examples[:8], 8)
+        rows[name] = timed_eval(predictor, examples, source, metric)
+
+    for name, bf16 in [("fp32", False)] + ([("bf16", True)] if predictor.bf16 else []):
+        timed(name, bf16)
     quantize_int8(predictor.model)
-    _warm(predictor)
-    rows["int8"] = timed_eval(predictor, examples, source)
+    timed("int8", False)  # int8 kernels take fp32 activations
     rows["int8"]["batch_sensitivity"] = batch_sensitivity(predictor, examples)
     return rows
 
 
-def summarize(src: Path, out: Path, data: str, rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The export report: every measurement, and the int8 change against fp32 and the artifact as stored."""
+def summarize(src: Path, out: Path, data: str, rows: dict[str, dict[str, Any]],
+              metric: str = "accuracy") -> dict[str, Any]:
+    """The export report: every measurement, and the int8 change in ``metric`` (the task's) and speed
+    against fp32 and the artifact as stored."""
     own = "bf16" if "bf16" in rows else "fp32"
     int8 = rows["int8"]
 
     def versus(ref: str) -> dict[str, float]:
-        return {"accuracy_change_points": round(100 * (int8["accuracy"] - rows[ref]["accuracy"]), 2),
+        return {f"{metric}_change_points": round(100 * (int8[metric] - rows[ref][metric]), 2),
                 "speedup": round(int8["examples_per_s"] / rows[ref]["examples_per_s"], 2)}
 
     return {"source": str(src), "out": str(out), "data": data, "weights": "int8-dynamic", "engine": ENGINE,
             "stored": "the source's fp32 safetensors; quantized on load, deterministically from them",
             "torch_threads": torch.get_num_threads(), "created": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "artifact_precision": own, "measured": rows, "int8_vs_fp32": versus("fp32"), "int8_vs_artifact": versus(own)}
+            "metric": metric, "artifact_precision": own, "measured": rows, "int8_vs_fp32": versus("fp32"),
+            "int8_vs_artifact": versus(own)}
 
 
 def format_report(r: dict[str, Any]) -> str:
+    metric = r["metric"]
     lines = [f"int8 export of {r['source']} -> {r['out']} (test split of {r['data']}, {r['torch_threads']} threads)",
-             f"{'':8}{'accuracy':>10}{'macro-F1':>10}{'examples/s':>12}"]
+             f"{'':8}{METRIC_NAMES[metric]:>10}{'macro-F1':>10}{'examples/s':>12}"]
     for name, m in r["measured"].items():
-        lines.append(f"{name:8}{100 * m['accuracy']:>9.2f}%{100 * m['macro_f1']:>9.2f}%{m['examples_per_s']:>12.1f}")
+        lines.append(f"{name:8}{100 * m[metric]:>9.2f}%{100 * m['macro_f1']:>9.2f}%{m['examples_per_s']:>12.1f}")
     for ref in ("fp32", r["artifact_precision"]) if r["artifact_precision"] != "fp32" else ("fp32",):
         v = r[f"int8_vs_{'fp32' if ref == 'fp32' else 'artifact'}"]
-        lines.append(f"int8 vs {ref}: accuracy {v['accuracy_change_points']:+.2f} points, {_pace(v['speedup'])}")
+        change = v[f"{metric}_change_points"]
+        lines.append(f"int8 vs {ref}: {METRIC_NAMES[metric]} {change:+.2f} points, {_pace(v['speedup'])}")
     sens = r["measured"]["int8"]["batch_sensitivity"]
-    lines.append(f"int8 labels that change between batch size 1 and 32: {100 * sens['share']:.1f}% of {sens['n']} test examples")
+    lines.append(f"int8 labels that change between batch size 1 and 32: {100 * sens['share']:.1f}% of {sens['n']} test "
+                 f"{sens.get('of', 'examples')}")
     if r["int8_vs_artifact"]["speedup"] < 1:
         lines.append(f"warning: on this machine int8 is slower than the run in its own precision "
                      f"({r['artifact_precision']}); serve and predict with {r['source']} itself")
@@ -115,9 +118,9 @@ def _pace(ratio: float) -> str:
 
 def check_source(src: Path, out: Path) -> dict[str, Any]:
     manifest = read_manifest(src)
-    if manifest.get("method") == "icl" or manifest.get("task", "classification") != "classification":
-        raise ConfigError(f"{src}: export --int8 takes trained classifiers; this is a "
-                          f"{manifest.get('task', 'classification')} {manifest.get('method')!r} run")
+    if manifest.get("method") == "icl":
+        raise ConfigError(f"{src}: export --int8 takes trained classifiers and taggers; an icl run has no trained "
+                          "weights to quantize")
     if is_int8(manifest):
         raise ConfigError(f"{src} is already an int8 export (export.json); export its source instead")
     if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
@@ -133,7 +136,8 @@ def export_int8(src: str | Path, out: str | Path, data: str | None = None) -> di
     data = data or manifest.get("data")
     if not data:
         raise ConfigError(f"{src}: the manifest names no data; give --data with the test file or data folder")
-    report = summarize(src, out, str(data), measure(src, str(data)))
+    metric = TASKS.get(manifest.get("task", "classification")).metric
+    report = summarize(src, out, str(data), measure(src, str(data), metric), metric)
 
     def fill(tmp: Path) -> None:
         shutil.copytree(src, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*"))

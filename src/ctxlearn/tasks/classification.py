@@ -26,10 +26,10 @@ def predict_proba(model: EncoderClassifier, data: Encoded, tokenizer: Any, bf16:
     return softmax(class_logits(model, data, tokenizer, bf16))
 
 
-def class_logits(model: nn.Module, data: Encoded, tokenizer: Any, bf16: bool) -> np.ndarray:
+def class_logits(model: nn.Module, data: Encoded, tokenizer: Any, bf16: bool, batch_size: int = 128) -> np.ndarray:
     """(T, C) logits of each text: of its one row, or averaged over its windows."""
     model.eval()
-    rows = map_batches(lambda b: model(**b).logits, data, tokenizer, bf16=bf16, device=next(model.parameters()).device)
+    rows = map_batches(lambda b: model(**b).logits, data, tokenizer, batch_size, bf16, next(model.parameters()).device)
     return per_text(data, rows)
 
 

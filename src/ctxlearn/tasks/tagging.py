@@ -84,10 +84,10 @@ def entities(sentence: TaggedSentence, tags: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def word_logits(model: nn.Module, data: EncodedTags, tokenizer: Any, bf16: bool) -> np.ndarray:
+def word_logits(model: nn.Module, data: EncodedTags, tokenizer: Any, bf16: bool, batch_size: int = 128) -> np.ndarray:
     """(W, C) logits of each word, through the whole model."""
     model.eval()
-    return word_outputs(lambda b: model(**b).logits, data, tokenizer, bf16, next(model.parameters()).device)
+    return word_outputs(lambda b: model(**b).logits, data, tokenizer, bf16, next(model.parameters()).device, batch_size)
 
 
 class Tagging:

@@ -69,12 +69,12 @@ class EncodedTags(Encoded):
 
 
 def word_outputs(fn: Callable[[dict[str, torch.Tensor]], torch.Tensor], data: EncodedTags, tokenizer: Any,
-                 bf16: bool, device: torch.device | str) -> np.ndarray:
+                 bf16: bool, device: torch.device | str, batch_size: int = 128) -> np.ndarray:
     """(W, ...) of ``fn``'s token-level output (B, T, ...) at each word's first sub-word in its owning
     window; zeros for words with no sub-word."""
     out: np.ndarray | None = None
     owned = data.words_of_rows()
-    for i, row in map_rows(fn, data, tokenizer, bf16=bf16, device=device):
+    for i, row in map_rows(fn, data, tokenizer, batch_size, bf16=bf16, device=device):
         if out is None:
             out = np.zeros((data.n_words, *row.shape[1:]), dtype=row.dtype)
         words, positions = owned[i]
