@@ -23,9 +23,9 @@ from ctxlearn.config import load_yaml
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.readers import check_input_type, is_text_lines, text_lines
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, read_bio, read_tagged
-from ctxlearn.data.tagged_splits import TaggedSplits, load_tagged_splits, tagged_hash
+from ctxlearn.data.tagged_splits import TaggedSplits, data_task, load_tagged_splits, tagged_hash
 from ctxlearn.data.words import split_words
-from ctxlearn.errors import DataError
+from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.predict import STDOUT, label_file, own_test_split, with_inputs
 from ctxlearn.tasks.tagging import TagPredictions, Tagging, entities, word_logits
 from ctxlearn.train.windows import EncodedTags, encode_tags
@@ -80,6 +80,10 @@ class TaggingPredictor:
         """Entity metrics on a labelled file, or on the test split of a data folder or of the file the run
         cut its splits from (cut as the run cut it), read with the run's tag options."""
         path = Path(spec)
+        if data_task(str(spec)) == "classification":
+            raise ConfigError(f"{self.folder} tags words, and {spec} holds classification data (a label per text); "
+                              "score it with a run trained on classification data, or give tagging data (.conll, "
+                              "JSON Lines with tokens or entities)")
         sentences = own_test_split(path, self.manifest, self.cut, tagged_hash)
         if sentences is None:
             sentences = read_bio(path, self.options) if path.is_file() else self.cut(str(spec)).test

@@ -107,6 +107,20 @@ def test_tagging_classification_data_names_the_field(tiny_bert: Path, toy_data: 
     assert "train.jsonl:1" in err and "'entities'" in err
 
 
+def test_eval_of_a_tagger_on_classification_data_says_which_is_which(tiny_bert: Path, toy_conll: Path,
+                                                                      toy_data: Path, tmp_path: Path, capsys) -> None:
+    """A CSV was "unknown file type '.csv' for tagging"; a JSON Lines folder of texts and labels, "field
+    'entities': missing": neither said the run tags words and the data labels texts."""
+    out = tmp_path / "run"
+    assert main(_train(tiny_bert, toy_conll, out, "--method", "head")) == 0
+    table = tmp_path / "reviews.csv"
+    table.write_text("text,label\na fine film,positive\n")
+    for data in (toy_data, table, "builtin:trec"):
+        capsys.readouterr()
+        assert main(["eval", str(out), "--data", str(data)]) == 2
+        assert f"{out} tags words, and {data} holds classification data" in capsys.readouterr().err
+
+
 def test_eval_on_the_conll_file_a_run_was_cut_from_scores_its_test_split(tiny_bert: Path, toy_conll: Path,
                                                                          tmp_path: Path, capsys) -> None:
     whole = tmp_path / "all.conll"

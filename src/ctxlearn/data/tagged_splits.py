@@ -63,28 +63,32 @@ def tagged_hash(sentences: list[TaggedSentence]) -> str:
 def is_tagging_data(spec: str) -> bool:
     """True for a .conll file, a folder whose train file is .conll, JSON Lines whose records have
     ``tokens`` or entities (``tagged_record``), or a Parquet file with a ``tokens`` column."""
+    return data_task(spec) == "tagging"
+
+
+def data_task(spec: str) -> str | None:
+    """"tagging" or "classification": the task data is for (as ``is_tagging_data`` tells them), or None
+    where it cannot tell (a file missing, unreadable or of an unknown type, JSON with no deciding record):
+    reading the data then says what is wrong."""
     if spec.startswith("builtin:"):
-        return False
+        return "classification"
     path = Path(spec)
     if path.is_dir():
         path = find_split_files(path, (*TAGGING_SUFFIXES, *READERS.names())).get("train", [path])[0]
     suffix = file_type(path)
     if suffix in TAGGING_SUFFIXES:
-        return True
-    if suffix in TABLE_TYPES and path.is_file():
-        try:
-            return "tokens" in parquet_columns(path)  # the footer: the rows are read once, by the reader
-        except DataError:  # reading it as classification data says what is wrong
-            return False
-    if suffix in ("jsonl", "json") and path.is_file():
-        try:
-            for _, record in json_records(path):
-                found = tagged_record(record)
-                if found is not None:
-                    return found
-        except DataError:  # reading it as classification data says what is wrong, and where
-            return False
-    return False
+        return "tagging"
+    if not path.is_file() or suffix not in READERS:
+        return None
+    try:
+        if suffix in TABLE_TYPES:
+            return "tagging" if "tokens" in parquet_columns(path) else "classification"  # the footer only
+        if suffix in ("jsonl", "json"):
+            found = next((f for _, record in json_records(path) if (f := tagged_record(record)) is not None), None)
+            return None if found is None else "tagging" if found else "classification"
+    except DataError:  # reading it says what is wrong, and where
+        return None
+    return "classification"  # CSV and TSV
 
 
 def tagged_record(record: dict[str, Any]) -> bool | None:

@@ -9,7 +9,7 @@ import pytest
 from conftest import write_parquet
 
 from ctxlearn.data.tagged import TagOptions, read_bio, read_tagged
-from ctxlearn.data.tagged_splits import is_tagging_data, load_tagged_splits
+from ctxlearn.data.tagged_splits import data_task, is_tagging_data, load_tagged_splits
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError
 
@@ -313,6 +313,16 @@ def test_jsonl_tagging_data_is_recognised(tmp_path):
     array = write(tmp_path, "a.json", json.dumps([{"tokens": ["Ada", "ran"], "tags": ["B-PER", "O"]}] * 2, indent=1))
     assert is_tagging_data(str(array)) and [s.lines for s in read_tagged(array)] == [(2, 2), (12, 12)]
     assert not is_tagging_data(str(write(tmp_path, "bad.json", "[{")))  # read as classification, which says why
+
+
+def test_the_task_data_is_for_is_none_where_reading_it_must_say_what_is_wrong(tmp_path):
+    assert data_task(str(write(tmp_path, "c.csv", "text,label\na,x\n"))) == "classification"
+    assert data_task(str(write(tmp_path, "c.jsonl", jsonl({"text": "a", "label": "x"})))) == "classification"
+    assert data_task(str(write(tmp_path, "t.conll", conll([("Ada", "B-PER")])))) == "tagging"
+    assert data_task("builtin:trec") == "classification"
+    assert data_task(str(write(tmp_path, "bad.json", "[{"))) is None
+    assert data_task(str(write(tmp_path, "undecided.jsonl", jsonl({"text": "a", "label": []})))) is None
+    assert data_task(str(tmp_path / "missing.csv")) is None and data_task(str(write(tmp_path, "n.md", "# x"))) is None
 
 
 @pytest.mark.parametrize("dev, message", [(conll([("Ada", "B-ORG")]), "entity type 'ORG' never occurs in train"),
