@@ -152,9 +152,9 @@ def _replay(body: bytes, receive: Callable) -> Callable:
 
 # ---------------------------------------------------------------- errors
 
-def describe_validation(errors: list[dict[str, Any]], accepts: str = "texts", shown: int = 5) -> str:
+def describe_validation(errors: list[dict[str, Any]], kinds: tuple[str, ...] = ("texts",), shown: int = 5) -> str:
     """Pydantic errors as one line each, naming the field (``texts.2``), without echoing the input, then
-    an example of the request the model takes (``accepts``: texts, pairs or tokens)."""
+    an example of each request the model takes (``kinds``: ``takes(engine)``)."""
     parts = []
     for e in errors[:shown]:
         if e["type"] == "json_invalid":
@@ -164,13 +164,13 @@ def describe_validation(errors: list[dict[str, Any]], accepts: str = "texts", sh
         where = ".".join(str(x) for x in e["loc"] if x != "body") or "body"
         parts.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
     more = f"; and {len(errors) - shown} more" if len(errors) > shown else ""
-    return "; ".join(parts) + more + f". Expected e.g. {EXAMPLES[accepts]}"
+    return "; ".join(parts) + more + f". Expected e.g. {' or '.join(EXAMPLES[kind] for kind in kinds)}"
 
 
-def install_error_handlers(app: FastAPI, log_texts: bool, accepts: str) -> None:
+def install_error_handlers(app: FastAPI, log_texts: bool, kinds: tuple[str, ...]) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError) -> JSONResponse:
-        message = describe_validation(list(err.errors()), accepts)
+        message = describe_validation(list(err.errors()), kinds)
         if "json" not in request.headers.get("content-type", ""):  # curl -d sends form encoding unless told
             message += "; the request was not sent as JSON: add the header `Content-Type: application/json`"
         return error_response(422, message)
@@ -246,7 +246,7 @@ def build_app(engine: Engine, cfg: ServeConfig, key: str | None = None, runner: 
         await batcher.start()
         await batcher.call(lambda: engine.run(WARMUP[engine.accepts]))  # loads lazy models; first request is not slow
         app.state.ready = True
-        log.info("ready: %s takes %s (batches of up to %d, queue %d)", engine.name, engine.accepts,
+        log.info("ready: %s takes %s (batches of up to %d, queue %d)", engine.name, _kinds(engine),
                  cfg.max_batch_size, cfg.max_queue)
         try:
             yield
@@ -256,7 +256,7 @@ def build_app(engine: Engine, cfg: ServeConfig, key: str | None = None, runner: 
 
     app = FastAPI(title="ctxlearn", summary=f"predictions from {engine.name}", lifespan=lifespan)
     app.state.ready, app.state.batcher, app.state.metrics = False, batcher, metrics
-    install_error_handlers(app, cfg.log_texts, engine.accepts)
+    install_error_handlers(app, cfg.log_texts, takes(engine))
     secured = [Depends(HTTPBearer(auto_error=False, description="the server's API key"))] if key else []
 
     @app.post(PREDICT, response_model=engine.response_model, responses=ERRORS, dependencies=secured,

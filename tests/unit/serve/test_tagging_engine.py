@@ -43,6 +43,15 @@ def test_tagging_artifact_serves_words_to_tags_and_spans(tag_run: Path) -> None:
     assert wrong.status_code == 422 and "takes `tokens` or `texts`" in wrong.json()["message"]
 
 
+def test_a_malformed_request_to_a_tagger_is_shown_both_requests_it_takes(tag_run: Path) -> None:
+    """`{"texts": "one string"}` was shown only the `tokens` request, though the service takes `texts` too."""
+    with TestClient(app_for(open_engine(tag_run))) as client:
+        r = client.post("/v1/predict", json={"texts": "alice visited paris"}, headers=AUTH)
+    assert r.status_code == 422 and "texts: Input should be a valid list" in r.json()["message"]
+    assert r.json()["message"].endswith('Expected e.g. {"tokens": [["words", "of", "a", "sentence"], ...]} '
+                                        'or {"texts": ["a text", ...]}')
+
+
 def test_tagging_artifact_serves_raw_texts_split_as_predict_splits_them(tag_run: Path) -> None:
     """An NER client holds text, not words: `texts` are split as `predict` splits a .txt line, and the
     entity offsets point into the text as sent. A batch may mix both kinds of request."""
