@@ -1,4 +1,4 @@
-"""The small name -> object registries every kind of thing (methods, models, tasks) is looked up in."""
+"""ctxlearn.registry: the name -> object registries methods, models and tasks are looked up in."""
 from __future__ import annotations
 
 import pytest
