@@ -191,10 +191,11 @@ def test_loading_never_unpickles(tiny_run: Path, exported, monkeypatch) -> None:
 def test_report_says_slower_and_warns_when_int8_loses_to_the_run(int8_per_s: float, says: str) -> None:
     """A long-text pair run measured int8 at 77 examples/s against bf16's 122: '0.63x faster' hid that."""
     def row(per_s: float) -> dict:
-        return {"accuracy": 0.5, "macro_f1": 0.5, "examples_per_s": per_s, "batch_sensitivity": {"share": 0.0, "n": 4}}
+        return {"accuracy": 0.5, "macro_f1": 0.5, "examples_per_s": per_s,
+                "batch_sensitivity": {"share": 0.0, "n": 4, "of": "examples"}}
 
     rows = {"fp32": row(50.0), "bf16": row(125.0), "int8": row(int8_per_s)}
-    text = format_report(summarize(Path("runs/x"), Path("runs/x-int8"), "data", rows))
+    text = format_report(summarize(Path("runs/x"), Path("runs/x-int8"), "data", rows, "accuracy"))
     assert f"int8 vs bf16: accuracy +0.00 points, {says}" in text
     assert ("int8 is slower than the run in its own precision (bf16); serve and predict with runs/x itself" in text) \
         == says.endswith("slower")

@@ -14,10 +14,11 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+from torch import nn
 
 from ctxlearn.artifact import check_out, read_manifest, write_atomically
 from ctxlearn.errors import ConfigError
@@ -33,7 +34,21 @@ SENSITIVITY_SAMPLE = 256  # test examples predicted one at a time and in batches
 SETTLE_SECONDS, MAX_PASSES = 6.0, 3  # a small test split is predicted again, up to 3 passes or 6 s in all
 
 
-def timed_eval(predictor: Any, examples: list, source: str, metric: str) -> dict[str, Any]:
+class Measured(Protocol):
+    """What export measures a run through: ``Predictor`` (classifiers) and ``TaggingPredictor`` offer it."""
+
+    model: nn.Module
+    bf16: bool
+    unit: str  # what ``batch_labels`` labels: examples, or a tagger's words
+
+    def test_split(self, spec: str) -> tuple[list, str]: ...
+
+    def evaluate_examples(self, examples: list, source: str) -> dict[str, Any]: ...
+
+    def batch_labels(self, examples: list, batch_size: int) -> np.ndarray: ...
+
+
+def timed_eval(predictor: Measured, examples: list, source: str, metric: str) -> dict[str, Any]:
     """The task's ``metric`` on the test split and end-to-end prediction speed (tokenising and the model),
     from the fastest of the passes: one pass over 249 RTE pairs took 2 to 3 s, and its speed varied by a
     third between runs on a 2-core VM."""
@@ -46,7 +61,7 @@ def timed_eval(predictor: Any, examples: list, source: str, metric: str) -> dict
             "passes": len(times), "examples_per_s": round(m["n"] / min(times), 1)}
 
 
-def batch_sensitivity(predictor: Any, examples: list) -> dict[str, Any]:
+def batch_sensitivity(predictor: Measured, examples: list) -> dict[str, Any]:
     """Share of predicted labels (a tagger's: word tags) that differ between batch size 1 and 32, on up to
     256 test examples. Dynamic int8 scales each batch's activations by the batch's own range, so a served
     prediction can depend on which requests share its batch."""
@@ -58,7 +73,7 @@ def measure(src: Path, data: str, metric: str) -> dict[str, dict[str, Any]]:
     """fp32, the artifact's own precision (bf16 when its manifest says so) and int8, on the run's own
     test split of ``data`` (never all of a single file, most of which the run trained on). Before each
     timing, a small prediction sets up the kernels, so their one-time cost is not timed."""
-    predictor = open_predictor(src)
+    predictor: Measured = open_predictor(src)
     examples, source = predictor.test_split(data)
     rows: dict[str, dict[str, Any]] = {}
 
@@ -75,8 +90,7 @@ def measure(src: Path, data: str, metric: str) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def summarize(src: Path, out: Path, data: str, rows: dict[str, dict[str, Any]],
-              metric: str = "accuracy") -> dict[str, Any]:
+def summarize(src: Path, out: Path, data: str, rows: dict[str, dict[str, Any]], metric: str) -> dict[str, Any]:
     """The export report: every measurement, and the int8 change in ``metric`` (the task's) and speed
     against fp32 and the artifact as stored."""
     own = "bf16" if "bf16" in rows else "fp32"
@@ -105,7 +119,7 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"int8 vs {ref}: {METRIC_NAMES[metric]} {change:+.2f} points, {_pace(v['speedup'])}")
     sens = r["measured"]["int8"]["batch_sensitivity"]
     lines.append(f"int8 labels that change between batch size 1 and 32: {100 * sens['share']:.1f}% of {sens['n']} test "
-                 f"{sens.get('of', 'examples')}")
+                 f"{sens['of']}")
     if r["int8_vs_artifact"]["speedup"] < 1:
         lines.append(f"warning: on this machine int8 is slower than the run in its own precision "
                      f"({r['artifact_precision']}); serve and predict with {r['source']} itself")
