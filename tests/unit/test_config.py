@@ -56,7 +56,8 @@ def _refusal(folder: Path, text: str) -> str:
 @pytest.mark.parametrize("options, message", [
     ("  lora:\n    alpha: 8\n    r: abc\n", "recipe.yaml:5: r must be a whole number, not 'abc'"),
     ("  ia3: {}\n  lora:\n    rank: 3\n", "recipe.yaml:5: unknown field 'rank'; fields are: alpha,"),
-    ("  full: {}\n  lorra: {r: 2}\n", "recipe.yaml:4: method_options: 'lorra' is not a method; methods are: full,"),
+    ("  full: {}\n  lorra: {r: 2}\n",
+     "recipe.yaml:4: method_options: 'lorra' is not a method (did you mean 'lora'?); methods are: full,"),
     ("  lora: 3\n", "recipe.yaml:3: method_options: lora must be a mapping of option: value, not 3"),
 ])
 def test_a_wrong_method_option_in_a_recipe_is_refused_at_its_line(tmp_path: Path, options: str, message: str) -> None:

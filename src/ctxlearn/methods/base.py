@@ -7,7 +7,7 @@ from typing import Any, Callable
 from torch import nn
 
 from ctxlearn.errors import ConfigError
-from ctxlearn.registry import Registry
+from ctxlearn.registry import Registry, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,8 @@ def options_class(name: str, values: Any, where: str) -> type:
     """The options dataclass of a ``method_options`` entry: refuses a name that is no method, and values that
     are not a mapping, after ``where`` (a recipe's line, or ``method_options``)."""
     if name not in METHODS:
-        raise ConfigError(f"{where}: {name!r} is not a method; methods are: {', '.join(METHODS.names())}")
+        raise ConfigError(f"{where}: {name!r} is not a method{did_you_mean(name, METHODS)}; methods are: "
+                          f"{', '.join(METHODS.names())}")
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: {name} must be a mapping of option: value, not {values!r}")
     return METHODS.get(name).options
