@@ -29,7 +29,9 @@ from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.registry import Registry
 
 JSONL_EXAMPLE = '{"tokens": ["Ada", "Lovelace"], "tags": ["B-PER", "I-PER"]}'
-TAG_COLUMNS = ("tags", "ner_tags")  # where a record keeps its tags: ctxlearn's name, then the Hub's NER data sets'
+# where a record keeps its tags: ctxlearn's name, the Hub's NER data sets', and the name transformers' token
+# classifiers take them under
+TAG_COLUMNS = ("tags", "ner_tags", "labels")
 DOCCANO_FIELDS = ("label", "labels")  # where doccano's sequence-labelling export keeps a text's spans
 
 
@@ -163,7 +165,8 @@ def _from_tokens(record: dict[str, Any], labelled: bool, path: Path, line: int) 
     if not labelled:
         return TaggedSentence(tokens, (), (line,) * len(tokens))
     if "tags" not in record:
-        raise DataError(path, "not found", line=line, field="tags", expected="a list with one tag per token")
+        raise DataError(path, "not found", line=line, field="tags", expected="a list with one tag per token under "
+                        f"{' or '.join(TAG_COLUMNS)} (fields present: {', '.join(map(repr, record))})")
     tags = _strings(record["tags"], path, line, "tags")
     if len(tags) != len(tokens):
         raise DataError(path, f"{len(tags)} tags for {len(tokens)} tokens", line=line, field="tags",

@@ -73,6 +73,16 @@ def test_jsonl_tags_may_be_the_hub_s_ner_tags_but_ids_need_names(tmp_path):
     assert info.value.field == "ner_tags" and info.value.line == 1
 
 
+def test_jsonl_tags_may_be_labels_and_missing_tags_name_the_fields_present(tmp_path):
+    """Tags under `labels` were "field 'tags': not found", which named neither the fields tried nor those there."""
+    path = write(tmp_path, "a.jsonl", jsonl({"tokens": ["Ada", "ran"], "labels": ["B-PER", "O"]}))
+    assert [s.tags for s in read_tagged(path)] == [("B-PER", "O")]
+    other = write(tmp_path, "b.jsonl", jsonl({"tokens": ["Ada", "ran"], "ner": ["B-PER", "O"]}))
+    with pytest.raises(DataError, match=r"b.jsonl:1: field 'tags': not found; expected a list with one tag per token "
+                                        r"under tags or ner_tags or labels \(fields present: 'tokens', 'ner'\)"):
+        read_tagged(other)
+
+
 def test_jsonl_text_and_entities_become_bio(tmp_path):
     text = "Ada Lovelace met Babbage in London-based salons."
     path = write(tmp_path, "a.jsonl", jsonl(
