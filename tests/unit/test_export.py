@@ -96,8 +96,11 @@ def test_serve_loads_the_copy(exported) -> None:
 def test_cli_prints_the_report_and_eval_reads_the_copy(tiny_run: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "int8"
     assert main(["export", str(tiny_run), "--int8", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+    printed, progress = capsys.readouterr()
     assert "int8 vs fp32: accuracy" in printed and "batch size 1 and 32" in printed
+    # a large test split is predicted several times over: each precision's line comes as it is measured
+    assert re.search(r"export: predicting the 40 test examples of .*toy/test.jsonl in fp32 and int8.*\n"
+                     r".*export: fp32 \d+\.\d\d% accuracy, [\d,.]+ examples/s\n.*export: int8 ", progress)
     assert re.search(r"int8 vs fp32: accuracy [+-]\d+\.\d\d points, \d+\.\d\dx (faster|slower)", printed)
     assert main(["eval", str(out), "--data", str(tiny_run.parent / "toy"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["test_n"] == 40

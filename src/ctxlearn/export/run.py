@@ -25,6 +25,7 @@ from ctxlearn.errors import ConfigError
 from ctxlearn.export.quantize import ENGINE, is_int8, quantize_int8
 from ctxlearn.predict import open_predictor
 from ctxlearn.tasks import TASKS
+from ctxlearn.train.dist import say
 
 METRIC_NAMES = {"accuracy": "accuracy", "f1": "entity F1"}  # each task's ``Task.metric``, as the report names it
 
@@ -76,11 +77,15 @@ def measure(src: Path, data: str, metric: str) -> dict[str, dict[str, Any]]:
     predictor: Measured = open_predictor(src)
     examples, source = predictor.test_split(data)
     rows: dict[str, dict[str, Any]] = {}
+    say(f"export: predicting the {len(examples):,} test examples of {source} in fp32"
+        f"{', bf16' if predictor.bf16 else ''} and int8, up to {MAX_PASSES} passes each")
 
     def timed(name: str, bf16: bool) -> None:
         predictor.bf16 = bf16
         predictor.batch_labels(examples[:8], 8)
         rows[name] = timed_eval(predictor, examples, source, metric)
+        say(f"export: {name} {100 * rows[name][metric]:.2f}% {METRIC_NAMES[metric]}, "
+            f"{rows[name]['examples_per_s']:,.1f} examples/s")
 
     for name, bf16 in [("fp32", False)] + ([("bf16", True)] if predictor.bf16 else []):
         timed(name, bf16)
