@@ -23,6 +23,7 @@ from torch import nn
 from ctxlearn.artifact import check_out, read_manifest, write_atomically
 from ctxlearn.errors import ConfigError
 from ctxlearn.export.quantize import ENGINE, is_int8, quantize_int8
+from ctxlearn.models.infer import progress
 from ctxlearn.predict import open_predictor
 from ctxlearn.tasks import TASKS
 from ctxlearn.train.dist import say
@@ -83,7 +84,8 @@ def measure(src: Path, data: str, metric: str) -> dict[str, dict[str, Any]]:
     def timed(name: str, bf16: bool) -> None:
         predictor.bf16 = bf16
         predictor.batch_labels(examples[:8], 8)
-        rows[name] = timed_eval(predictor, examples, source, metric)
+        with progress(f"export {name}"):  # a pass of 4,096 rows or more says how far it is
+            rows[name] = timed_eval(predictor, examples, source, metric)
         say(f"export: {name} {100 * rows[name][metric]:.2f}% {METRIC_NAMES[metric]}, "
             f"{rows[name]['examples_per_s']:,.1f} examples/s")
 
