@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,19 @@ def test_unknown_method_fails_before_training(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="unknown method 'lorra'"):
         run_compare(CompareConfig(data="x", methods="full,lorra", out=str(tmp_path)))
+
+
+@pytest.mark.parametrize("methods, message", [
+    ("head,lora,head", "--methods 'head,lora,head': head listed more than once; list each method once"),
+    (" , ", "--methods ' , ': no method named; e.g. head,lora"),
+])
+def test_a_repeated_or_empty_method_list_is_refused_before_training(tmp_path: Path, methods: str, message: str) -> None:
+    """head,head ran head-s0 twice: the report counted one result as two seeds ("head | 2 | 83.7 ± 0.0")."""
+    from ctxlearn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        run_compare(CompareConfig(data="x", methods=methods, out=str(tmp_path)))
+    assert not any(tmp_path.iterdir())
 
 
 def test_plan_runs_every_method_once_before_any_second_seed() -> None:
