@@ -101,9 +101,11 @@ def plan(cfg: CompareConfig) -> list[Cell]:
 
     methods = [m.strip() for m in cfg.methods.split(",") if m.strip()]
     repeated = sorted({m for m in methods if methods.count(m) > 1})
-    if not methods or repeated:  # a repeat ran as a second seed of its method, with the first's seed
-        raise ConfigError(f"--methods {cfg.methods!r}: " + (f"{', '.join(repeated)} listed more than once; list each "
-                          "method once (--seeds N runs each N times)" if repeated else "no method named; e.g. head,lora"))
+    if repeated:  # a repeat ran as a second seed of its method, with the first's seed
+        raise ConfigError(f"--methods {cfg.methods!r}: {', '.join(repeated)} listed more than once; list each method "
+                          "once (--seeds N runs each N times)")
+    if not methods:
+        raise ConfigError(f"--methods {cfg.methods!r}: no method named; e.g. head,lora")
     for m in methods:
         if m != "icl":
             METHODS.get(m)  # unknown names fail here, before any training
