@@ -24,6 +24,7 @@ import torch
 
 from ctxlearn.config import load_yaml, opt
 from ctxlearn.errors import ConfigError
+from ctxlearn.registry import did_you_mean
 from ctxlearn.scratch.corpus import read_corpus, split_documents, token_stream
 from ctxlearn.scratch.model import POSITIONS
 from ctxlearn.scratch.objectives import stream_nll, unigram_ppl
@@ -65,7 +66,10 @@ class LengthsConfig:
     def __post_init__(self) -> None:
         for p in self.encodings:
             if p not in POSITIONS:
-                raise ConfigError(f"--positions: unknown encoding {p!r}; choose from {', '.join(POSITIONS)}")
+                raise ConfigError(f"--positions: unknown encoding {p!r}{did_you_mean(p, POSITIONS)}; choose from "
+                                  f"{', '.join(POSITIONS)}")
+            if self.encodings.count(p) > 1:  # its model was trained once and scored twice, as two rows
+                raise ConfigError(f"--positions: {p} listed more than once; list each encoding once")
         if not self.factor_list or min(self.factor_list) < 1:
             raise ConfigError(f"--factors must be positive integers, e.g. 1,2,4,8, not {self.factors!r}")
 

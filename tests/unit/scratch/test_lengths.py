@@ -96,3 +96,11 @@ def test_degradation_and_bad_settings() -> None:
         LengthsConfig(positions="rope,xpos")
     with pytest.raises(ConfigError, match="factors"):
         LengthsConfig(factors="1,two")
+
+
+def test_a_mistyped_or_repeated_encoding_is_refused_naming_it() -> None:
+    """rope,rope trained one decoder and scored it twice, as two rows of the table."""
+    with pytest.raises(ConfigError, match=r"encoding 'RoPE' \(did you mean 'rope'\?\); choose from sinusoidal,"):
+        LengthsConfig(positions="RoPE,alibi")
+    with pytest.raises(ConfigError, match="--positions: rope listed more than once; list each encoding once"):
+        LengthsConfig(positions="rope,alibi,rope")
