@@ -122,7 +122,12 @@ def parse_verbalizer(text: str) -> dict[str, str]:
     if not pairs or any("=" not in p for p in pairs):
         raise ConfigError(f"verbalizer {text!r}: expected label=words pairs separated by commas, "
                           "e.g. negative=Negative,positive=Positive")
-    return {k.strip(): v.strip() for k, v in (p.split("=", 1) for p in pairs)}
+    out: dict[str, str] = {}
+    for label, words in (p.split("=", 1) for p in pairs):
+        if label.strip() in out:  # a dict would keep the last words silently
+            raise ConfigError(f"verbalizer {text!r}: names label {label.strip()!r} twice; keep one")
+        out[label.strip()] = words.strip()
+    return out
 
 
 def normalise_verbalizer(raw: Any, source: str) -> dict[str, str]:

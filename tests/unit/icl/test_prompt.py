@@ -79,6 +79,8 @@ def test_parse_verbalizer() -> None:
     assert parse_verbalizer("a=b c, d = e") == {"a": "b c", "d": "e"}
     with pytest.raises(ConfigError, match="label=words"):
         parse_verbalizer("negative:bad")
+    with pytest.raises(ConfigError, match="'0=bad,1=great,0=good': names label '0' twice; keep one"):
+        parse_verbalizer("0=bad,1=great,0=good")  # the flag kept 0=good, silently, where a recipe is refused
 
 
 def test_yaml_verbalizer_keys_follow_the_datas_label_rule_and_words_are_stripped(tmp_path: Path) -> None:
