@@ -15,6 +15,7 @@ from ctxlearn.compare.estimates import table as estimate_table
 from ctxlearn.config import DataOptions, default_out, opt
 from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError
+from ctxlearn.registry import did_you_mean
 
 DEFAULT_METHODS = "full,head,topk,lora"
 ICL_SHOTS, ICL_SELECT, ICL_ORDER = 4, "knn", "similar-last"  # the icl method: k=4 nearest, most similar last
@@ -106,9 +107,11 @@ def plan(cfg: CompareConfig) -> list[Cell]:
                           "once (--seeds N runs each N times)")
     if not methods:
         raise ConfigError(f"--methods {cfg.methods!r}: no method named; e.g. head,lora")
-    for m in methods:
-        if m != "icl":
-            METHODS.get(m)  # unknown names fail here, before any training
+    choices = [*METHODS, "icl"]
+    for m in methods:  # unknown names fail here, before any training
+        if m not in choices:
+            raise ConfigError(f"--methods: unknown method {m!r}{did_you_mean(m, choices)}; choose one of: "
+                              f"{', '.join(choices)}")
     if "icl" in methods and is_tagging_data(cfg.data):
         raise ConfigError(f"compare: icl labels whole texts, and {cfg.data} holds tagging data; leave icl out of "
                           "--methods")

@@ -127,6 +127,8 @@ def test_unknown_method_fails_before_training(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="unknown method 'lorra'"):
         run_compare(CompareConfig(data="x", methods="full,lorra", out=str(tmp_path)))
+    with pytest.raises(ConfigError, match=r"method 'icll' \(did you mean 'icl'\?\); choose one of: full, .*, icl$"):
+        run_compare(CompareConfig(data="x", methods="head,icll", out=str(tmp_path)))  # icl was missing from the list
 
 
 @pytest.mark.parametrize("methods, message", [
