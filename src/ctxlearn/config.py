@@ -23,7 +23,8 @@ CLASS_WEIGHTS = ("none", "balanced")  # how examples weigh in training (``train.
 
 def check_choice(name: str, value: Any, allowed: tuple[str, ...]) -> Any:
     if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}", field=name)
+        guess = did_you_mean(value, allowed) if isinstance(value, str) else ""
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, not {value!r}{guess}", field=name)
     return value
 
 

@@ -15,6 +15,7 @@ from ctxlearn.methods.lora import LoraOptions
 
 @pytest.mark.parametrize("line, message", [
     ("head_init: zero", "head_init must be one of auto, prior, random, probe, not 'zero'"),
+    ("head_init: Probe", "head_init must be one of auto, prior, random, probe, not 'Probe' (did you mean 'probe'?)"),
     ("batch_size: abc", "batch_size must be a whole number, not 'abc'"),
     ("batch_size: 0", "batch_size must be >= 1, not 0"),
     ("epochs: '3'", "epochs must be a number, not '3'"),
