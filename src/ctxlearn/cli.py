@@ -344,8 +344,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The ``ctxlearn`` parser; given the ``argv`` it is to parse, the ``HEAVY_COMMANDS`` get their flags
     only when ``argv`` runs them (all of them without ``argv``)."""
     parser = Parser(prog="ctxlearn", description="Adapt pretrained Transformers to your text task "
-                                     "and see which way of adapting works best.", epilog=FIRST_STEPS,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                    "and see which way of adapting works best.", epilog=FIRST_STEPS,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     heavy = ((["train"], _train_parser), (["icl"], _icl_parser), (["compare"], _compare_parser),

@@ -85,7 +85,7 @@ def data_task(spec: str) -> str | None:
             return "tagging" if "tokens" in parquet_columns(path) else "classification"  # the footer only
         if suffix in ("jsonl", "json"):
             found = next((f for _, record in json_records(path) if (f := tagged_record(record)) is not None), None)
-            return None if found is None else "tagging" if found else "classification"
+            return {True: "tagging", False: "classification", None: None}[found]
     except DataError:  # reading it says what is wrong, and where
         return None
     return "classification"  # CSV and TSV
