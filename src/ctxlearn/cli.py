@@ -248,7 +248,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from ctxlearn.data.inspect import format_report, inspect_splits, inspect_tagged
     from ctxlearn.data.tagged_splits import is_tagging_data
 
-    tagged = is_tagging_data(args.path)
+    tagged = args.task == "tagging" or args.task == "auto" and is_tagging_data(args.path)
     splits, refused = _inspected(args, tagged)
     tokenizer = None
     if args.model:
@@ -394,6 +394,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("path", help="a file, a folder with train/dev/test files, or builtin:NAME")
     p.add_argument("--model", default="minilm", help="tokenizer for the length percentiles ('' to skip)")
     p.add_argument("--max-length", type=int, default=128, help="warn about examples longer than this")
+    p.add_argument("--task", choices=("auto", "classification", "tagging"), default="auto",
+                   help=f"{_train_field('task').metadata['help']}, as train reads it (default: auto)")
     _field_flags(p, label=True, of_run=False)
     _tag_flags(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -261,6 +261,23 @@ def test_cli_inspects_a_conll_folder(toy_conll, capsys):
     assert sum(report["splits"]["train"]["labels"].values()) > 0
 
 
+def test_cli_reads_data_as_the_task_named_as_train_does(tmp_path, capsys):
+    """inspect refused --task ("unrecognized arguments"), so a file auto-detection reads as the other task
+    could be inspected only as train would not read it."""
+    from ctxlearn.cli import main
+
+    words = tmp_path / "words.jsonl"  # tagging data under names that are not tokens and tags
+    words.write_text(json.dumps({"words": ["Ada", "ran"], "ner": ["B-PER", "O"]}) + "\n")
+    assert main(["data", "inspect", str(words), "--model", ""]) == 2
+    assert "field 'text': not found (nor is 'label')" in capsys.readouterr().err
+    assert main(["data", "inspect", str(words), "--model", "", "--task", "tagging"]) == 2
+    assert "neither 'tokens' nor 'text' among the fields (words, ner)" in capsys.readouterr().err
+    tagged = tmp_path / "tagged.jsonl"
+    tagged.write_text(json.dumps({"tokens": ["Ada", "ran"], "tags": ["B-PER", "O"]}) + "\n")
+    assert main(["data", "inspect", str(tagged), "--model", "", "--task", "classification"]) == 2
+    assert "field 'text': not found" in capsys.readouterr().err
+
+
 def test_cli_shows_tags_that_train_refuses_as_a_warning_not_an_error(toy_conll, capsys):
     """It stopped at the first I- tag that continued no entity (WNUT-17's dev file has one), so the rest of
     the report took a second run with --repair-tags."""
