@@ -13,7 +13,7 @@ import numpy as np
 from torch import nn
 
 from ctxlearn.errors import ConfigError
-from ctxlearn.registry import Registry
+from ctxlearn.registry import Registry, did_you_mean
 from ctxlearn.train.encode import Encoded
 
 
@@ -83,5 +83,6 @@ def task_for(name: str, data: str) -> Task:
 
         name = "tagging" if is_tagging_data(data) else "classification"
     if name not in TASKS:
-        raise ConfigError(f"unknown task {name!r}; choose auto, {', '.join(TASKS.names())}")
+        choices = ["auto", *TASKS.names()]
+        raise ConfigError(f"unknown task {name!r}{did_you_mean(name, choices)}; choose {', '.join(choices)}")
     return TASKS.get(name)
