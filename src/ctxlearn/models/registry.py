@@ -11,7 +11,7 @@ from typing import Callable
 
 from ctxlearn.errors import ModelError
 from ctxlearn.models.hub import hub_folder
-from ctxlearn.registry import Registry
+from ctxlearn.registry import Registry, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,8 @@ def resolve_model(name: str) -> ModelSource:
     if found is None and hub:
         raise ModelError(f"{name}: its files in the Hugging Face cache ({folder}) hold no config.json")
     if found is None:
-        raise ModelError(f"unknown model {name!r}: not a registered name ({', '.join(MODELS.names())}), "
+        raise ModelError(f"unknown model {name!r}{did_you_mean(name, MODELS)}: not a registered name "
+                         f"({', '.join(MODELS.names())}), "
                          f"not a folder with config.json, and not hf:<repo-id> or scratch:<folder>")
     return found
 

@@ -4,18 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from ctxlearn.errors import ConfigError, ModelError
+from ctxlearn.errors import ModelError
 from ctxlearn.models.registry import MODELS, load_encoder, resolve_model
-from ctxlearn.registry import Registry
-
-
-def test_registry_rejects_duplicates_and_lists_choices() -> None:
-    reg: Registry[int] = Registry("thing")
-    reg.register("a")(1)
-    with pytest.raises(ValueError, match="already registered"):
-        reg.register("a")(2)
-    with pytest.raises(ConfigError, match="choose one of: a"):
-        reg.get("b")
 
 
 def test_local_folder_is_a_model(tiny_bert: Path) -> None:
@@ -28,6 +18,8 @@ def test_local_folder_is_a_model(tiny_bert: Path) -> None:
 def test_unknown_model_names_the_choices(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="minilm"):
         resolve_model(str(tmp_path / "nowhere"))
+    with pytest.raises(ModelError, match=r"^unknown model 'minlm' \(did you mean 'minilm'\?\): not a registered"):
+        resolve_model("minlm")
 
 
 def test_hub_model_offline_names_the_offline_defaults(monkeypatch) -> None:
