@@ -113,7 +113,8 @@ class DataOptions:
 class TrainConfig(DataOptions):
     task: str = opt("auto", "classification or tagging (auto: tagging for .conll data or JSON Lines with tokens/entities)")
     tag_column: int = opt(-1, "tagging, CoNLL: the column holding the tag, counted from 0 (-1 = last)")
-    tag_scheme: str = opt("auto", "tagging: how the tags are written, IO, IOB1, BIO or BIOES (auto = detect); read as BIO")
+    tag_scheme: str = opt("auto", "tagging: how the tags are written, IO, IOB1, BIO (IOB2) or BIOES (IOBES, BILOU) "
+                          "(auto = detect); read as BIO")
     repair_tags: bool = opt(False, "tagging: turn an I- tag that continues no entity into B- with a warning, instead of an error")
     model: str = opt("minilm", "backbone: a registered name (see `ctxlearn models`), "
                      "a local folder, or hf:<repo-id>[@revision]")

@@ -22,11 +22,11 @@ from ctxlearn.data.conll import read_conll
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.parquet import class_names, parquet_table
 from ctxlearn.data.readers import file_type, json_records, unknown_type
-from ctxlearn.data.tags import (SCHEMES, RepairedTags, TagSite, detect_scheme, orphan_error, orphans, repair_bio,
-                               to_bio)
+from ctxlearn.data.tags import (SCHEME_NAMES, SCHEMES, RepairedTags, TagSite, detect_scheme, orphan_error, orphans,
+                               repair_bio, to_bio)
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError
-from ctxlearn.registry import Registry
+from ctxlearn.registry import Registry, did_you_mean
 
 JSONL_EXAMPLE = '{"tokens": ["Ada", "Lovelace"], "tags": ["B-PER", "I-PER"]}'
 # where a record keeps its tags: ctxlearn's name, the Hub's NER data sets', and the name transformers' token
@@ -59,8 +59,13 @@ class TagOptions:
     labelled: bool = True
 
     def __post_init__(self) -> None:
-        if self.scheme not in ("auto", *SCHEMES):
-            raise ConfigError(f"tag_scheme must be auto or one of {', '.join(SCHEMES)}, not {self.scheme!r}")
+        """The scheme as ``SCHEMES`` names it: case aside, and seqeval's names (IOB2, IOBES) and BILOU too."""
+        named = {name.casefold(): name for name in ("auto", *SCHEMES)}
+        named |= {alias.casefold(): scheme for alias, scheme in SCHEME_NAMES.items()}
+        if self.scheme.casefold() not in named:
+            raise ConfigError(f"tag_scheme must be auto or one of {', '.join(SCHEMES)} (or IOB2, IOBES, BILOU), not "
+                              f"{self.scheme!r}{did_you_mean(self.scheme, [*SCHEMES, *SCHEME_NAMES])}")
+        object.__setattr__(self, "scheme", named[self.scheme.casefold()])  # frozen: set once, here
 
 
 TaggedReader = Callable[[Path, TagOptions], list[TaggedSentence]]

@@ -198,8 +198,20 @@ def test_malformed(tmp_path, name, filename, content, options, line, field, mess
 def test_missing_file_and_bad_scheme_option(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         read_tagged(tmp_path / "nope.conll")
-    with pytest.raises(ConfigError, match="tag_scheme"):
-        TagOptions(scheme="BILOU")
+    with pytest.raises(ConfigError, match=r"tag_scheme must be auto or one of IO, IOB1, BIO, BIOES \(or IOB2, IOBES, "
+                                          r"BILOU\), not 'bieos' \(did you mean 'BIOES'\?\)"):
+        TagOptions(scheme="bieos")
+    with pytest.raises(ConfigError, match="not 'XYZ'$"):
+        TagOptions(scheme="XYZ")
+
+
+def test_a_scheme_may_be_named_in_any_case_or_as_seqeval_names_it(tmp_path):
+    """IOB2, IOBES and BILOU (seqeval's names, and BILOU's own) were refused: only BIO and BIOES were known."""
+    named = {"bio": "BIO", "IOB2": "BIO", "iobes": "BIOES", "BILOU": "BIOES", "io": "IO", "Auto": "auto"}
+    assert {name: TagOptions(scheme=name).scheme for name in named} == named
+    tagged = [("Ada", "B-PER"), ("Lovelace", "L-PER"), ("ran", "O"), ("Bo", "U-PER")]
+    path = write(tmp_path, "bilou.conll", conll(tagged))
+    assert [s.tags for s in read_bio(path, TagOptions(scheme="BILOU"))] == [("B-PER", "I-PER", "O", "B-PER")]
 
 
 def test_repair_turns_orphans_into_b_with_a_warning(tmp_path):
