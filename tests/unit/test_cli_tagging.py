@@ -121,6 +121,20 @@ def test_eval_of_a_tagger_on_classification_data_says_which_is_which(tiny_bert: 
         assert f"{out} tags words, and {data} holds classification data" in capsys.readouterr().err
 
 
+def test_settings_of_the_other_tasks_data_are_warned_of_as_ignored(tiny_bert: Path, toy_conll: Path,
+                                                                    toy_data: Path, tmp_path: Path, capsys) -> None:
+    """--label-field ner on tagging data (tags under ner) or --tag-scheme on a CSV were ignored silently."""
+    assert main(_train(tiny_bert, toy_conll, tmp_path / "tags", "--method", "head", "--label-field", "ner",
+                       "--long-inputs", "windows")) == 0
+    assert ("ctxlearn: warning: --label-field, --long-inputs: ignored for tagging data; a tagging run reads tokens "
+            "and tags (CoNLL columns, or JSON tokens with tags or ner_tags or labels") in capsys.readouterr().err
+    assert main(_train(tiny_bert, toy_data, tmp_path / "texts", "--method", "head", "--tag-scheme", "BIO")) == 0
+    assert ("ctxlearn: warning: --tag-scheme: ignored for classification data; classification data has no tags"
+            in capsys.readouterr().err)
+    assert main(_train(tiny_bert, toy_data, tmp_path / "quiet", "--method", "head")) == 0
+    assert "ignored for" not in capsys.readouterr().err
+
+
 def test_eval_on_the_conll_file_a_run_was_cut_from_scores_its_test_split(tiny_bert: Path, toy_conll: Path,
                                                                          tmp_path: Path, capsys) -> None:
     whole = tmp_path / "all.conll"

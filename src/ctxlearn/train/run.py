@@ -18,6 +18,7 @@ from ctxlearn.config import TrainConfig, from_dict, reading, save_yaml, to_dict
 from ctxlearn.data import Splits
 from ctxlearn.data.inspect import cut_short, imbalanced, unknown_tokens
 from ctxlearn.data.splits import require_split
+from ctxlearn.data.tagged import TAG_COLUMNS
 from ctxlearn.errors import ConfigError
 from ctxlearn.evaluate.metrics import only_class
 from ctxlearn.methods import METHODS, Method, options_class, trainable_parameters
@@ -101,6 +102,26 @@ def check_gradient_fields(cfg: TrainConfig, method: Method) -> None:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         warn(f"{flags}: {method.name} fits a logistic regression on cached features (its C picked on dev), with no "
              "gradient steps; ignored")
+
+
+# settings of one task's data that the other task's runs never read, and what those runs read instead
+UNREAD_BY_TASK = {
+    "tagging": (("text_field", "text_pair_field", "label_field", "long_inputs"),
+                f"a tagging run reads tokens and tags (CoNLL columns, or JSON tokens with {' or '.join(TAG_COLUMNS)}, "
+                "or text with entities) and long sentences in windows"),
+    "classification": (("tag_column", "tag_scheme", "repair_tags"), "classification data has no tags"),
+}
+
+
+def check_task_fields(cfg: TrainConfig, task: str) -> None:
+    """Warn of settings of the other task's data (``UNREAD_BY_TASK``), which a user would otherwise believe
+    were used: --label-field ner on tagging data whose tags are under ner."""
+    fields, reads = UNREAD_BY_TASK[task]
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    given = [name for name in fields if getattr(cfg, name) != defaults[name]]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        warn(f"{flags}: ignored for {task} data; {reads}")
 
 
 def check_position_table(config: Any, max_length: int, name: str) -> None:
@@ -198,6 +219,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     check_method_options(cfg, method)
     check_gradient_fields(cfg, method)
     task = task_for(cfg.task, cfg.data)
+    check_task_fields(cfg, task.name)
     splits = task.load(cfg).cap_train(cfg.max_train, cfg.seed)
     require_split(splits, "dev", "training keeps the checkpoint (or fits the head's C) that scores best on dev")
     require_split(splits, "test", "a run reports its scores on test")
