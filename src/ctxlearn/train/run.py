@@ -94,14 +94,16 @@ GRADIENT_FIELDS = ("epochs", "lr", "batch_size", "weight_decay", "warmup_ratio",
 def check_gradient_fields(cfg: TrainConfig, method: Method) -> None:
     """Warn of gradient-training settings given to a method that fits its head directly (``head``), which
     a user would otherwise believe were used."""
-    if method.fit != "features":
-        return
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    given = [name for name in GRADIENT_FIELDS if getattr(cfg, name) != defaults[name]]
-    if given:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+    flags = given_flags(cfg, GRADIENT_FIELDS)
+    if method.fit == "features" and flags:
         warn(f"{flags}: {method.name} fits a logistic regression on cached features (its C picked on dev), with no "
              "gradient steps; ignored")
+
+
+def given_flags(cfg: TrainConfig, names: tuple[str, ...]) -> str:
+    """The flags of the fields in ``names`` that ``cfg`` sets away from their defaults, comma-separated."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    return ", ".join("--" + name.replace("_", "-") for name in names if getattr(cfg, name) != defaults[name])
 
 
 # settings of one task's data that the other task's runs never read, and what those runs read instead
@@ -117,10 +119,8 @@ def check_task_fields(cfg: TrainConfig, task: str) -> None:
     """Warn of settings of the other task's data (``UNREAD_BY_TASK``), which a user would otherwise believe
     were used: --label-field ner on tagging data whose tags are under ner."""
     fields, reads = UNREAD_BY_TASK[task]
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    given = [name for name in fields if getattr(cfg, name) != defaults[name]]
-    if given:
-        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+    flags = given_flags(cfg, fields)
+    if flags:
         warn(f"{flags}: ignored for {task} data; {reads}")
 
 
