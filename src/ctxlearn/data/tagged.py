@@ -22,8 +22,8 @@ from ctxlearn.data.conll import read_conll
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.parquet import class_names, parquet_table
 from ctxlearn.data.readers import file_type, json_records, unknown_type
-from ctxlearn.data.tags import (SCHEME_NAMES, SCHEMES, RepairedTags, TagSite, detect_scheme, orphan_error, orphans,
-                               repair_bio, to_bio)
+from ctxlearn.data.tags import (SCHEME_ALIASES, SCHEME_NAMES, SCHEMES, RepairedTags, TagSite, detect_scheme,
+                               orphan_error, orphans, repair_bio, to_bio)
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.registry import Registry, did_you_mean
@@ -60,12 +60,12 @@ class TagOptions:
 
     def __post_init__(self) -> None:
         """The scheme as ``SCHEMES`` names it: case aside, and seqeval's names (IOB2, IOBES) and BILOU too."""
-        named = {name.casefold(): name for name in ("auto", *SCHEMES)}
-        named |= {alias.casefold(): scheme for alias, scheme in SCHEME_NAMES.items()}
-        if self.scheme.casefold() not in named:
-            raise ConfigError(f"tag_scheme must be auto or one of {', '.join(SCHEMES)} (or IOB2, IOBES, BILOU), not "
-                              f"{self.scheme!r}{did_you_mean(self.scheme, [*SCHEMES, *SCHEME_NAMES])}")
-        object.__setattr__(self, "scheme", named[self.scheme.casefold()])  # frozen: set once, here
+        scheme = SCHEME_NAMES.get(self.scheme.casefold())
+        if scheme is None:
+            aliases, guess = ", ".join(SCHEME_ALIASES), did_you_mean(self.scheme, [*SCHEMES, *SCHEME_ALIASES])
+            raise ConfigError(f"tag_scheme must be auto or one of {', '.join(SCHEMES)} (or {aliases}), not "
+                              f"{self.scheme!r}{guess}")
+        object.__setattr__(self, "scheme", scheme)  # frozen: set once, here
 
 
 TaggedReader = Callable[[Path, TagOptions], list[TaggedSentence]]

@@ -12,7 +12,10 @@ from typing import Sequence
 from ctxlearn.errors import DataError
 
 SCHEMES = ("IO", "IOB1", "BIO", "BIOES")
-SCHEME_NAMES = {"IOB2": "BIO", "IOBES": "BIOES", "BILOU": "BIOES"}  # seqeval's names, and BILOU, for the same schemes
+SCHEME_ALIASES = {"IOB2": "BIO", "IOBES": "BIOES", "BILOU": "BIOES"}  # seqeval's names, and BILOU, for the same schemes
+# every name --tag-scheme takes, case aside, and the scheme (or auto) it means
+SCHEME_NAMES = {name.casefold(): scheme for name, scheme in
+                {"auto": "auto", **dict(zip(SCHEMES, SCHEMES)), **SCHEME_ALIASES}.items()}
 PREFIXES = {"B": "B", "I": "I", "E": "E", "S": "S", "L": "E", "U": "S"}  # BILOU's Last/Unit are BIOES's E/S
 JOINERS = ("-", "_")  # between prefix and type: B-PER, or B_PER as some corpora write it
 _TO_BIO = {"S": "B", "E": "I"}
