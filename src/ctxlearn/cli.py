@@ -327,7 +327,7 @@ def _scratch_parsers(sub: Any) -> None:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse's parser (its subcommands' too), naming the flag a mistyped one was likely meant as:
+    """argparse's parser (its subcommands' too), naming the flag or choice a mistyped one was likely meant as:
     ``--methd lora`` says "did you mean '--method'?" where argparse listed only the stray words."""
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
@@ -338,6 +338,17 @@ class Parser(argparse.ArgumentParser):
             if hint:
                 self.error(f"unrecognized argument {arg}{hint}")
         return parsed, extra
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """A value outside a flag's or subcommand's choices (``trian``, ``--long-inputs window``) names the
+        choice it was likely meant as, ahead of argparse's list of them all."""
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as error:
+            hint = did_you_mean(str(value), map(str, action.choices or ()))
+            if not hint:
+                raise
+            raise argparse.ArgumentError(action, error.message.replace(repr(value), f"{value!r}{hint}", 1)) from None
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

@@ -213,6 +213,28 @@ def test_a_mistyped_flag_is_refused_naming_the_flag_it_was_likely_meant_as(argv:
     assert exit_.value.code == 2 and guess in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv, guess", [
+    (["trian", "--data", "d.csv"], "invalid choice: 'trian' (did you mean 'train'?)"),
+    (["data", "inpsect", "d.csv"], "invalid choice: 'inpsect' (did you mean 'inspect'?)"),
+    (["predict", "r", "--input", "a", "--output", "b", "--long-inputs", "Window"],
+     "invalid choice: 'Window' (did you mean 'windows'?)"),
+])
+def test_a_mistyped_subcommand_or_choice_names_the_one_it_was_likely_meant_as(argv: list[str], guess: str,
+                                                                              capsys) -> None:
+    """argparse listed every choice, leaving the user to spot the one they meant."""
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and guess in err and "choose from" in err
+
+
+def test_a_value_near_no_choice_keeps_argparses_list(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["zzz"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "invalid choice: 'zzz' (choose from 'train'" in err and "did you mean" not in err
+
+
 def test_a_stray_word_near_no_flag_keeps_argparses_refusal(capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["train", "--data", "d.csv", "--zzz"])
