@@ -218,6 +218,49 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cache(args: argparse.Namespace) -> int:
+    from ctxlearn.cache import KINDS, cache_dir, clear, megabytes, usage
+
+    root = cache_dir()
+    if args.cache_command == "clear":
+        removed = clear(args.kinds)
+        for u in removed:
+            print(f"removed {u.kind}: {u.entries} entr{'y' if u.entries == 1 else 'ies'}, {megabytes(u.bytes)}")
+        print(f"freed {megabytes(sum(u.bytes for u in removed))} in {root}")
+        return 0
+    print(f"{root} (set CTXLEARN_CACHE to move it)")
+    found = usage()
+    for u in found:
+        print(f"  {u.kind:10s} {u.entries:6d} {megabytes(u.bytes):>12s}  {KINDS[u.kind]}")
+    print(f"  {'total':10s} {sum(u.entries for u in found):6d} {megabytes(sum(u.bytes for u in found)):>12s}")
+    print("`ctxlearn cache clear [KIND ...]` removes them (all kinds unless named); each is remade when next needed")
+    return 0
+
+
+def _cache_parser(sub: Any) -> None:
+    from ctxlearn.cache import KINDS
+
+    p = sub.add_parser("cache", help="what ctxlearn keeps in its cache folder, and clearing it",
+                       description="List (the default) or clear what ctxlearn caches under $CTXLEARN_CACHE "
+                       "(default ~/.cache/ctxlearn). Models downloaded with hf: live in the Hugging Face cache, "
+                       "which `hf cache ls` and `hf cache rm` manage.")
+    p.set_defaults(func=cmd_cache, cache_command="list")
+    kinds = p.add_subparsers(dest="cache_command")
+    kinds.add_parser("list", help="entries and size of each kind")
+    clear = kinds.add_parser("clear", help="remove cached entries (all kinds unless named)")
+    clear.add_argument("kinds", nargs="*", type=_cache_kind, metavar="KIND",  # choices= refuses an empty list
+                       help=f"what to remove: {', '.join(KINDS)} (default: all)")
+
+
+def _cache_kind(name: str) -> str:
+    from ctxlearn.cache import KINDS
+
+    if name not in KINDS:
+        raise argparse.ArgumentTypeError(f"unknown kind {name!r}{did_you_mean(name, KINDS)}; "
+                                         f"choose from {', '.join(KINDS)}")
+    return name
+
+
 def _inspected(args: argparse.Namespace, tagged: bool) -> tuple[Any, list[str]]:
     """The splits ``data inspect`` reports on, and a warning for each file whose I- tags continue no entity:
     tags are read repaired, so such a tag does not stop the report; without --repair-tags train refuses them."""
@@ -400,6 +443,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
     sub.add_parser("models", help="list the models available offline").set_defaults(func=cmd_models)
     sub.add_parser("methods", help="list the adaptation methods").set_defaults(func=cmd_methods)
+    _cache_parser(sub)
     data = sub.add_parser("data", help="look at data before training").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("inspect", help="counts, label distribution, token lengths, warnings")
     p.add_argument("path", help="a file, a folder with train/dev/test files, or builtin:NAME")

@@ -3,16 +3,16 @@ mean pooling, unit length; cached on disk by the examples' content, so a trainin
 from __future__ import annotations
 
 import hashlib
-import time
 from typing import Any
 
 import numpy as np
 
+from ctxlearn.cache import cached_array, kind_dir
 from ctxlearn.data import Example
 from ctxlearn.data.splits import content_hash
 from ctxlearn.models.classifier import pool
 from ctxlearn.models.infer import map_batches, progress
-from ctxlearn.models.registry import cache_dir, load_encoder, resolve_model
+from ctxlearn.models.registry import load_encoder, resolve_model
 from ctxlearn.train.encode import encode
 
 
@@ -26,15 +26,7 @@ class Embedder:
 
     def __call__(self, examples: list[Example]) -> np.ndarray:
         key = hashlib.sha256(f"{self._source.path}|mean|{self.max_length}|{content_hash(examples)}".encode()).hexdigest()
-        path = cache_dir() / "icl-index" / f"{key[:32]}.npy"
-        if path.is_file():
-            return np.load(path)
-        vectors = self._embed(examples)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{time.time_ns()}.npy")
-        np.save(tmp, vectors)
-        tmp.replace(path)
-        return vectors
+        return cached_array(key[:32], lambda: self._embed(examples), kind_dir("icl-index"))
 
     def _embed(self, examples: list[Example]) -> np.ndarray:
         if self._loaded is None:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ctxlearn.artifact import check_out, versions, weights_sha256, write_atomically
+from ctxlearn.cache import cached_array
 from ctxlearn.config import save_yaml, to_dict
 from ctxlearn.data import Example, Splits
 from ctxlearn.data.inspect import label_warnings, small_split
@@ -35,7 +36,6 @@ from ctxlearn.models.infer import bf16_available
 from ctxlearn.tasks.classification import write_predictions
 from ctxlearn.threads import on_own_threads
 from ctxlearn.train.dist import part_progress, say, warn
-from ctxlearn.train.features import cached_array
 from ctxlearn.train.resume import work_folder
 
 

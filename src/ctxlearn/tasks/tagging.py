@@ -17,6 +17,7 @@ import numpy as np
 from torch import nn
 from transformers import DataCollatorForTokenClassification
 
+from ctxlearn.cache import cached_array, kind_dir
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.inspect import case_variants, small_tagged
 from ctxlearn.data.tagged import TagOptions
@@ -27,7 +28,6 @@ from ctxlearn.evaluate.report import write_tagging_report
 from ctxlearn.models.tagger import IGNORE, EncoderTagger
 from ctxlearn.tasks.base import TASKS
 from ctxlearn.tasks.classification import softmax
-from ctxlearn.train.features import cached_array
 from ctxlearn.train.windows import EncodedTags, encode_tags, word_outputs
 
 
@@ -128,7 +128,7 @@ class Tagging:
             model.eval()
             return word_outputs(lambda b: model.features(**b), data, tokenizer, bf16, next(model.parameters()).device)
 
-        return cached_array(key and f"{key}-words", compute)
+        return cached_array(key and f"{key}-words", compute, kind_dir("features"))
 
     def trainer_rows(self, predictions: np.ndarray, data: EncodedTags) -> np.ndarray:
         return data.per_word(predictions)

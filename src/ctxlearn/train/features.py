@@ -3,7 +3,6 @@ logistic-regression head is fitted on them with scikit-learn and copied into the
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -12,10 +11,10 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from ctxlearn.cache import cached_array, kind_dir
 from ctxlearn.config import reading
 from ctxlearn.models.classifier import EncoderClassifier
 from ctxlearn.models.infer import map_batches
-from ctxlearn.models.registry import cache_dir
 from ctxlearn.train.encode import Encoded, per_text
 
 
@@ -28,11 +27,11 @@ def features(model: EncoderClassifier, data: Encoded, tokenizer: Any, bf16: bool
         rows = map_batches(lambda b: model.features(**b), data, tokenizer, bf16=bf16, device=device)
         return per_text(data, rows)
 
-    return cached_array(key, compute)
+    return cached_array(key, compute, kind_dir("features"))
 
 
 def cache_path(key: str) -> Path:
-    return cache_dir() / "features" / f"{key}.npy"
+    return kind_dir("features") / f"{key}.npy"
 
 
 def head_fit_keys(source: Any, hashes: dict[str, str], max_length: int, bf16: bool,
@@ -40,21 +39,6 @@ def head_fit_keys(source: Any, hashes: dict[str, str], max_length: int, bf16: bo
     """The cache keys of the train and dev features a head fit reads, and whether both are stored."""
     keys = {s: feature_key(source, hashes[s], max_length, bf16, reading(long_inputs, s)) for s in ("train", "dev")}
     return keys, all(cache_path(k).is_file() for k in keys.values())
-
-
-def cached_array(key: str | None, compute: Callable[[], np.ndarray], folder: Path | None = None) -> np.ndarray:
-    """``compute()``, stored under ``key`` in ``folder`` (default: the feature cache) and read from there
-    next time (no key: no cache)."""
-    path = (folder / f"{key}.npy" if folder else cache_path(key)) if key else None
-    if path is not None and path.is_file():
-        return np.load(path)
-    out = compute()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{time.time_ns()}.npy")
-        np.save(tmp, out)
-        tmp.replace(path)
-    return out
 
 
 def feature_key(source: Any, split_hash: str, max_length: int, bf16: bool, read: str = "truncate") -> str:

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import yaml
 
+from ctxlearn.cache import kind_dir
 from ctxlearn.cli import main
 from ctxlearn.data import load_splits
 from ctxlearn.icl.config import IclConfig
 from ctxlearn.icl.predictor import IclPredictor
 from ctxlearn.icl.run import warn_one_answer
-from ctxlearn.models.registry import cache_dir
 from icl_fixtures import tiny_lm  # noqa: F401  (fixture)
 
 TRAIN_SHAPE = {"metrics.json", "report.md", "confusion.png", "confusion.txt", "manifest.json", "config.yaml",
@@ -91,7 +91,7 @@ def test_knn_run_caches_its_index_and_reloads(tiny_lm, tiny_bert, toy_data, tmp_
     out = tmp_path / "run"
     assert main(icl_args(tiny_lm, toy_data, out, "--select", "knn", "--encoder", str(tiny_bert), "--calibrate")) == 0
     capsys.readouterr()
-    assert len(list((cache_dir() / "icl-index").glob("*.npy"))) == 2  # pool and queries
+    assert len(list(kind_dir("icl-index").glob("*.npy"))) == 2  # pool and queries
     assert (out / "pool.jsonl").is_file()
     demos = [json.loads(line)["demos"] for line in (out / "test_demonstrations.jsonl").open()]
     assert len({tuple(d) for d in demos}) > 1  # per-query demonstrations
