@@ -268,13 +268,13 @@ def _inspected(args: argparse.Namespace, tagged: bool) -> tuple[Any, list[str]]:
 
     from ctxlearn.data import Fields, load_splits
     from ctxlearn.data.inspect import count
-    from ctxlearn.data.tagged import TagOptions
+    from ctxlearn.data.tagged import tag_options
     from ctxlearn.data.tagged_splits import load_tagged_splits
     from ctxlearn.data.tags import RepairedTags
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        splits = (load_tagged_splits(args.path, TagOptions(args.tag_column, args.tag_scheme, repair=True)) if tagged
+        splits = (load_tagged_splits(args.path, tag_options({**vars(args), "repair_tags": True})) if tagged
                   else load_splits(args.path, Fields(args.text_field, args.label_field, args.text_pair_field)))
     refused = []
     for w in caught:
@@ -291,7 +291,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from ctxlearn.data.inspect import format_report, inspect_splits, inspect_tagged
     from ctxlearn.data.tagged_splits import is_tagging_data
 
-    tagged = args.task == "tagging" or args.task == "auto" and is_tagging_data(args.path)
+    tagged = args.task == "tagging" or args.task == "auto" and is_tagging_data(args.path, args.text_field,
+                                                                               args.label_field)
     splits, refused = _inspected(args, tagged)
     tokenizer = None
     if args.model:

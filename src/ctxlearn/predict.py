@@ -179,7 +179,7 @@ def open_predictor(folder: str | Path, long_inputs: str | None = None,
     """The right predictor for a run folder: fine-tuned classifier, in-context learning, or a tagger
     (``TaggingPredictor``: tags and entity spans instead of class probabilities). ``long_inputs``
     (a fine-tuned classifier's only) overrides the run's own way of reading long texts; ``fields``
-    (``text``, ``label``, ``text_pair``: a classifier's, trained or prompted) the columns it reads."""
+    (``text``, ``label``, ``text_pair``) the columns or keys it reads."""
     from ctxlearn.artifact import read_manifest
 
     manifest = read_manifest(Path(folder))
@@ -189,10 +189,6 @@ def open_predictor(folder: str | Path, long_inputs: str | None = None,
         raise ConfigError(f"{folder}: --long-inputs is for fine-tuned classifiers, not {kind} runs ({why}); "
                           "leave the flag out")
     fields = {k: v for k, v in (fields or {}).items() if v}
-    if fields and kind == "tagging":
-        raise ConfigError(f"{folder}: --text-field, --text-pair-field and --label-field name columns of "
-                          "classification data; a tagging run reads CoNLL (with the run's tag column), JSON Lines "
-                          "with tokens or text, or plain text: leave them out")
     if manifest.get("method") == "icl":
         from ctxlearn.icl.predictor import IclPredictor
 
@@ -200,7 +196,7 @@ def open_predictor(folder: str | Path, long_inputs: str | None = None,
     elif manifest.get("task") == "tagging":
         from ctxlearn.predict_tagging import TaggingPredictor
 
-        return TaggingPredictor(folder)
+        predictor = TaggingPredictor(folder)
     else:
         predictor = Predictor(folder, long_inputs)
     predictor.use_fields(**fields)

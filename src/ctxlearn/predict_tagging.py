@@ -13,6 +13,7 @@ after the input's line number, as ``predict.with_inputs`` places them.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from ctxlearn.artifact import folder_stamp, load_classifier
 from ctxlearn.config import load_yaml
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.readers import check_input_type, is_text_lines, text_lines
-from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, read_bio, read_tagged
+from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, read_bio, read_tagged, tag_options
 from ctxlearn.data.tagged_splits import TaggedSplits, data_task, load_tagged_splits, tagged_hash
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError
@@ -48,10 +49,19 @@ class TaggingPredictor:
         self.folder = Path(folder)
         self.model, self.tokenizer, self.labels, self.manifest = load_classifier(self.folder)
         cfg = self.config = load_yaml(self.folder / "config.yaml")
-        self.options = TagOptions(cfg.get("tag_column", -1), cfg.get("tag_scheme", "auto"), bool(cfg.get("repair_tags")))
+        self.options = tag_options(cfg)
         self.max_length = int(cfg.get("max_length", 128))
         self.bf16 = bool(self.manifest.get("bf16", False))
         self.task = Tagging()
+
+    def use_fields(self, text: str | None = None, label: str | None = None, text_pair: str | None = None) -> None:
+        """Read the words from the field ``text`` and the tags from ``label`` (JSON or Parquet) instead of the
+        run's; a field left None keeps the run's."""
+        if text_pair:
+            raise ConfigError(f"--text-pair-field {text_pair}: {self.folder} tags the words of one text; leave "
+                              "the flag out")
+        given = {k: v for k, v in dict(words_field=text, tags_field=label).items() if v}
+        self.options = replace(self.options, **given)
 
     def predict(self, sentences: list[TaggedSentence]) -> TagPredictions:
         """Tags (valid BIO) and their probabilities for each sentence."""
@@ -80,7 +90,8 @@ class TaggingPredictor:
         """Entity metrics on a labelled file, or on the test split of a data folder or of the file the run
         cut its splits from (cut as the run cut it), read with the run's tag options."""
         path = Path(spec)
-        if data_task(str(spec)) == "classification":
+        named = self.options.words_field or "text", self.options.tags_field or "label"
+        if data_task(str(spec), *named) == "classification":
             raise ConfigError(f"{self.folder} tags words, and {spec} holds classification data (a label per text); "
                               "score it with a run trained on classification data, or give tagging data (.conll, "
                               "JSON Lines with tokens or entities)")
@@ -108,7 +119,7 @@ class TaggingPredictor:
         def rows(part: list[TaggedSentence]) -> list[dict[str, Any]]:
             return [self._row(s, tags) for s, tags in zip(part, self.predict(part).tags)]
 
-        return label_file(read_unlabelled(Path(src)), rows, dst, folder_stamp(self.folder), self.part)
+        return label_file(read_unlabelled(Path(src), self.options), rows, dst, folder_stamp(self.folder), self.part)
 
     @staticmethod
     def _row(sentence: TaggedSentence, tags: list[str]) -> dict[str, Any]:
@@ -117,10 +128,10 @@ class TaggingPredictor:
                             "entities": entities(sentence, tags)}, sentence.others)
 
 
-def read_unlabelled(path: Path) -> list[TaggedSentence]:
-    """Sentences to tag from .jsonl (tokens or text), .conll (tokens), or .txt or standard input (``-``),
-    one text per line."""
+def read_unlabelled(path: Path, options: TagOptions = TagOptions()) -> list[TaggedSentence]:
+    """Sentences to tag from .jsonl (tokens or text, or the field ``options`` names), .conll (tokens), or
+    .txt or standard input (``-``), one text per line."""
     check_input_type(path, TAGGED_READERS)
     if not is_text_lines(path):
-        return read_tagged(path, TagOptions(labelled=False))
+        return read_tagged(path, replace(options, labelled=False))
     return [sentence_of(raw, line) for line, raw in text_lines(path, "sentences to tag")]

@@ -74,8 +74,8 @@ def test_task_inferred_from_conll_and_raw_text_input(tiny_bert: Path, toy_conll:
     assert [json.loads(line) for line in (tmp_path / "parts.jsonl").read_text().splitlines()] == rows
     assert main(["predict", str(out), "--input", str(src), "--output", str(tmp_path / "out.csv")]) == 2
     assert "JSON Lines" in capsys.readouterr().err
-    assert main(["eval", str(out), "--data", str(toy_conll), "--label-field", "tag"]) == 2
-    assert "--label-field name columns of classification data" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match="--label-field: fields of JSON or Parquet records, ignored for CoNLL files"):
+        assert main(["eval", str(out), "--data", str(toy_conll), "--label-field", "tag"]) == 0
 
 
 def test_entities_jsonl_trains(tiny_bert: Path, tmp_path: Path, capsys) -> None:
@@ -123,11 +123,12 @@ def test_eval_of_a_tagger_on_classification_data_says_which_is_which(tiny_bert: 
 
 def test_settings_of_the_other_tasks_data_are_warned_of_as_ignored(tiny_bert: Path, toy_conll: Path,
                                                                     toy_data: Path, tmp_path: Path, capsys) -> None:
-    """--label-field ner on tagging data (tags under ner) or --tag-scheme on a CSV were ignored silently."""
-    assert main(_train(tiny_bert, toy_conll, tmp_path / "tags", "--method", "head", "--label-field", "ner",
-                       "--long-inputs", "windows")) == 0
-    assert ("ctxlearn: warning: --label-field, --long-inputs: ignored for tagging data; a tagging run reads tokens "
-            "and tags (CoNLL columns, or JSON tokens with tags or ner_tags or labels") in capsys.readouterr().err
+    """--label-field ner on a CoNLL file, or --tag-scheme on a CSV, were ignored silently."""
+    with pytest.warns(UserWarning, match="--label-field: fields of JSON or Parquet records, ignored for CoNLL files"):
+        assert main(_train(tiny_bert, toy_conll, tmp_path / "tags", "--method", "head", "--label-field", "ner",
+                           "--long-inputs", "windows")) == 0
+    assert ("ctxlearn: warning: --long-inputs: ignored for tagging data; a tagging run tags the words of one text"
+            in capsys.readouterr().err)
     assert main(_train(tiny_bert, toy_data, tmp_path / "texts", "--method", "head", "--tag-scheme", "BIO")) == 0
     assert ("ctxlearn: warning: --tag-scheme: ignored for classification data; classification data has no tags"
             in capsys.readouterr().err)
@@ -146,3 +147,33 @@ def test_eval_on_the_conll_file_a_run_was_cut_from_scores_its_test_split(tiny_be
     captured = capsys.readouterr()
     assert json.loads(captured.out)["test_f1"] == pytest.approx(trained["test_f1"])
     assert "all.conll is the file this run was trained on; scoring its test split (24 rows" in captured.err
+
+
+def test_json_with_words_and_tags_under_other_names_trains_predicts_and_evaluates(tiny_bert: Path, toy_conll: Path,
+                                                                                   tmp_path: Path, capsys) -> None:
+    """--text-field words --label-field ner were ignored for tagging data, which could then not be read at all."""
+    from ctxlearn.data.tagged import read_tagged
+
+    data = tmp_path / "named"
+    data.mkdir()
+    for split in ("train", "dev", "test"):
+        rows = [{"words": list(s.tokens), "ner": list(s.tags)} for s in read_tagged(toy_conll / f"{split}.conll")]
+        (data / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    assert main(_train(tiny_bert, data, out, "--method", "head", "--text-field", "words", "--label-field", "ner",
+                       "--json")) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert trained["task"] == "tagging"
+    assert main(["eval", str(out), "--data", str(data), "--json"]) == 0  # the run's fields, from its config
+    assert json.loads(capsys.readouterr().out)["test_f1"] == pytest.approx(trained["test_f1"])
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": 1, "words": ["a", "great", "film"]}) + "\n")
+    assert main(["predict", str(out), "--input", str(src), "--output", "-"]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["id"] == 1 and row["tokens"] == ["a", "great", "film"] and len(row["tags"]) == 3
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"toks": ["a", "great", "film"]}) + "\n")
+    assert main(["predict", str(out), "--input", str(other), "--output", "-", "--text-field", "toks"]) == 0
+    assert [json.loads(line)["tags"] for line in capsys.readouterr().out.splitlines()] == [row["tags"]]
+    assert main(["predict", str(out), "--input", str(other), "--output", "-"]) == 2
+    assert "field 'words': not found" in capsys.readouterr().err

@@ -112,7 +112,7 @@ def plan(cfg: CompareConfig) -> list[Cell]:
         if m not in choices:
             raise ConfigError(f"--methods: unknown method {m!r}{did_you_mean(m, choices)}; choose one of: "
                               f"{', '.join(choices)}")
-    if "icl" in methods and is_tagging_data(cfg.data):
+    if "icl" in methods and is_tagging_data(cfg.data, cfg.text_field, cfg.label_field):
         raise ConfigError(f"compare: icl labels whole texts, and {cfg.data} holds tagging data; leave icl out of "
                           "--methods")
     seeds = cfg.seeds or BUDGETS.get(cfg.budget).seeds
@@ -148,7 +148,8 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     beside(rows, results, estimates)
     rec = recommend(rows)
     b, seeds = BUDGETS.get(cfg.budget), cfg.seeds or BUDGETS.get(cfg.budget).seeds
-    text = b.describe(seeds, is_tagging_data(cfg.data), any(c.method == "icl" for c in cells))
+    tagging = is_tagging_data(cfg.data, cfg.text_field, cfg.label_field)
+    text = b.describe(seeds, tagging, any(c.method == "icl" for c in cells))
     meta = {"data": cfg.data, "model": cfg.model, "budget": cfg.budget, "budget_help": text,
             "seeds": seeds, "methods": [r["method"] for r in rows],
             "cells": len(results),  # a repeated icl seed ran nothing: its time is counted once

@@ -19,9 +19,13 @@ def parquet_table(path: Path) -> Any:
     return _read(path, schema_only=False)
 
 
-def parquet_columns(path: Path) -> list[str]:
-    """The column names of a Parquet or Arrow file, from its schema alone (the rows are not read)."""
-    return _read(path, schema_only=True).names
+def list_columns(path: Path) -> list[str]:
+    """The list-valued columns of a Parquet or Arrow file (a tagging file's tokens and tags), from its schema
+    alone (the rows are not read)."""
+    import pyarrow as pa
+
+    schema = _read(path, schema_only=True)
+    return [f.name for f in schema if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)]
 
 
 def _read(path: Path, schema_only: bool) -> Any:

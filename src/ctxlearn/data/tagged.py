@@ -10,6 +10,8 @@ The entity list may also be under ``label`` or ``labels``, as doccano exports se
 and an entity's type under ``labels``, as Label Studio's JSON-MIN export has it:
   {"id": 1, "text": "Ada Lovelace wrote", "label": [[0, 12, "PER"]]}
   {"text": "Ada Lovelace wrote", "label": [{"start": 0, "end": 12, "text": "Ada Lovelace", "labels": ["PER"]}]}
+Fields under other names are named by ``TagOptions.words_field`` and ``tags_field`` (--text-field and
+--label-field): {"words": [...], "ner": [...]} is read with --text-field words --label-field ner.
 """
 from __future__ import annotations
 
@@ -35,13 +37,13 @@ TAG_COLUMNS = ("tags", "ner_tags", "labels")
 DOCCANO_FIELDS = ("label", "labels")  # where doccano's sequence-labelling export keeps a text's spans
 
 
-def entity_field(record: dict[str, Any]) -> str | None:
-    """The field of a raw-text record that holds its entity list: ``entities``, else a ``label`` or
-    ``labels`` holding a list of spans (empty, or of lists or objects: not a class name, nor a
-    multi-label list of names)."""
+def entity_field(record: dict[str, Any], named: str | None = None) -> str | None:
+    """The field of a raw-text record that holds its entity list: ``entities``, else the one ``named``, a
+    ``label`` or ``labels`` holding a list of spans (empty, or of lists or objects: not a class name, nor
+    a multi-label list of names)."""
     if "entities" in record:
         return "entities"
-    for name in DOCCANO_FIELDS:
+    for name in (*([named] if named else []), *DOCCANO_FIELDS):
         value = record.get(name)
         if isinstance(value, list) and (not value or isinstance(value[0], (list, dict))):
             return name
@@ -51,12 +53,17 @@ def entity_field(record: dict[str, Any]) -> str | None:
 @dataclass(frozen=True)
 class TagOptions:
     """How to read tags: the CoNLL column, the scheme (``auto`` detects it), whether an I- without
-    its B- is repaired (with a warning) instead of an error, and whether tags are read at all."""
+    its B- is repaired (with a warning) instead of an error, and whether tags are read at all. A JSON or
+    Parquet record's words (a token list, or a raw text) may be under ``words_field`` and its tags (or
+    entity spans) under ``tags_field``; None finds ctxlearn's and the Hub's names (``tokens``, ``text``,
+    ``TAG_COLUMNS``, ``entities``)."""
 
     tag_column: int = -1
     scheme: str = "auto"
     repair: bool = False
     labelled: bool = True
+    words_field: str | None = None
+    tags_field: str | None = None
 
     def __post_init__(self) -> None:
         """The scheme as ``SCHEMES`` names it: case aside, and seqeval's names (IOB2, IOBES) and BILOU too."""
@@ -68,9 +75,52 @@ class TagOptions:
         object.__setattr__(self, "scheme", scheme)  # frozen: set once, here
 
 
+def tag_options(settings: dict[str, Any], labelled: bool = True) -> TagOptions:
+    """The ``TagOptions`` of a run's settings (a TrainConfig's, or its config.yaml): --text-field and
+    --label-field, where they differ from their defaults, name the fields of the words and the tags."""
+    def named(key: str, default: str) -> str | None:
+        return settings[key] if settings.get(key) not in (None, default) else None
+
+    return TagOptions(settings.get("tag_column", -1), settings.get("tag_scheme", "auto"),
+                      bool(settings.get("repair_tags")), labelled, named("text_field", "text"),
+                      named("label_field", "label"))
+
+
+def named_fields(record: dict[str, Any], options: TagOptions, path: Path, line: int) -> dict[str, Any]:
+    """``record`` with the fields ``options`` names under ctxlearn's names: the words under ``tokens`` (a
+    list) or ``text`` (a string), their tags under ``tags`` or their entity spans under ``entities``."""
+    renames: dict[str, str] = {}
+    if options.words_field is not None:
+        value = _named(record, options.words_field, path, line, "the sentence's tokens (a list) or its text")
+        renames[options.words_field] = "text" if isinstance(value, str) else "tokens"
+    if options.tags_field is not None and options.labelled:
+        _named(record, options.tags_field, path, line, "its tags (a list, one per token) or its entity spans")
+        words = renames[options.words_field] if options.words_field else "tokens" if "tokens" in record else "text"
+        renames[options.tags_field] = "tags" if words == "tokens" else "entities"
+    if not renames:
+        return record
+    replaced = set(renames.values())  # a field of ctxlearn's name that a named one replaces is dropped
+    return {renames.get(k, k): v for k, v in record.items() if k in renames or k not in replaced}
+
+
+def _named(record: dict[str, Any], name: str, path: Path, line: int, holds: str) -> Any:
+    if name not in record:
+        raise DataError(path, "not found", line=line, field=name,
+                        expected=f"{holds} (fields present: {', '.join(map(repr, record)) or 'none'})")
+    return record[name]
+
+
 TaggedReader = Callable[[Path, TagOptions], list[TaggedSentence]]
 TAGGED_READERS: Registry[TaggedReader] = Registry("tagging file format")
-TAGGED_READERS.register("conll")(lambda path, options: read_conll(path, options.tag_column, options.labelled))
+
+
+@TAGGED_READERS.register("conll")
+def read_tagged_conll(path: Path, options: TagOptions) -> list[TaggedSentence]:
+    named = {"--text-field": options.words_field, "--label-field": options.tags_field}
+    if options.labelled and any(named.values()):  # input to tag: a run's own fields are no user's flags
+        warnings.warn(f"{', '.join(f for f, v in named.items() if v)}: fields of JSON or Parquet records, ignored "
+                      "for CoNLL files (words are the first column, tags the --tag-column)", stacklevel=2)
+    return read_conll(path, options.tag_column, options.labelled)
 
 
 def read_tagged(path: str | Path, options: TagOptions = TagOptions()) -> list[TaggedSentence]:
@@ -89,7 +139,8 @@ def read_tagged(path: str | Path, options: TagOptions = TagOptions()) -> list[Ta
 @TAGGED_READERS.register("jsonl")
 def read_tagged_jsonl(path: Path, options: TagOptions) -> list[TaggedSentence]:
     out = []
-    for line, record in json_records(path, JSONL_EXAMPLE):
+    for line, raw in json_records(path, JSONL_EXAMPLE):
+        record = named_fields(raw, options, path, line)
         if "tokens" in record:
             tagged = _with_tags(record, None, path, line) if options.labelled else record
             sentence, read = _from_tokens(tagged, options.labelled, path, line), "tokens"
@@ -97,7 +148,8 @@ def read_tagged_jsonl(path: Path, options: TagOptions) -> list[TaggedSentence]:
             sentence, read = _from_text(record, options.labelled, path, line), "text"
         else:
             raise DataError(path, f"neither 'tokens' nor 'text' among the fields ({', '.join(record) or 'none'})",
-                            line=line, expected=f"{JSONL_EXAMPLE} or {{\"text\": \"...\", \"entities\": [...]}}")
+                            line=line, expected=f"{JSONL_EXAMPLE} or {{\"text\": \"...\", \"entities\": [...]}}, or "
+                            "the fields named with --text-field NAME --label-field NAME (the words, and their tags)")
         if not options.labelled:  # input to tag: its other keys (ids, gold tags) go out with the predictions
             sentence = replace(sentence, others=tuple((k, v) for k, v in record.items() if k != read))
         out.append(sentence)
@@ -113,12 +165,15 @@ def read_tagged_parquet(path: Path, options: TagOptions) -> list[TaggedSentence]
     Parquet or Arrow file, tag ids named by the file's ``datasets`` ClassLabel metadata; each row's number
     is its "line"."""
     table = parquet_table(path)
-    if "tokens" not in table.column_names:
-        raise DataError(path, "not found", line=1, field="tokens",
+    words = options.words_field or "tokens"
+    if words not in table.column_names:
+        raise DataError(path, "not found", line=1, field=words,
                         expected=f"a list of tokens per row (columns present: {', '.join(table.column_names)})")
-    names = class_names(table.schema.metadata, next((c for c in TAG_COLUMNS if c in table.column_names), "tags"))
+    tags = options.tags_field or next((c for c in TAG_COLUMNS if c in table.column_names), "tags")
+    names = class_names(table.schema.metadata, tags)
     out = []
-    for row, record in enumerate(table.to_pylist(), start=1):
+    for row, raw in enumerate(table.to_pylist(), start=1):
+        record = named_fields(raw, options, path, row)
         tagged = _with_tags(record, names, path, row) if options.labelled else record
         sentence = _from_tokens(tagged, options.labelled, path, row)
         if not options.labelled:
@@ -171,7 +226,8 @@ def _from_tokens(record: dict[str, Any], labelled: bool, path: Path, line: int) 
         return TaggedSentence(tokens, (), (line,) * len(tokens))
     if "tags" not in record:
         raise DataError(path, "not found", line=line, field="tags", expected="a list with one tag per token under "
-                        f"{' or '.join(TAG_COLUMNS)} (fields present: {', '.join(map(repr, record))})")
+                        f"{' or '.join(TAG_COLUMNS)}, or under the field named with --label-field NAME "
+                        f"(fields present: {', '.join(map(repr, record))})")
     tags = _strings(record["tags"], path, line, "tags")
     if len(tags) != len(tokens):
         raise DataError(path, f"{len(tags)} tags for {len(tokens)} tokens", line=line, field="tags",

@@ -13,7 +13,7 @@ from typing import Any
 
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.folders import data_folder_files, find_split_files, read_split, split_source
-from ctxlearn.data.parquet import TABLE_TYPES, parquet_columns
+from ctxlearn.data.parquet import TABLE_TYPES, list_columns
 from ctxlearn.data.readers import READERS, file_type, json_records
 from ctxlearn.data.splits import check_cut, cut_source, distinct, seeded_cut, share
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, entity_field, normalise, read_tagged
@@ -60,13 +60,14 @@ def tagged_hash(sentences: list[TaggedSentence]) -> str:
     return h.hexdigest()
 
 
-def is_tagging_data(spec: str) -> bool:
+def is_tagging_data(spec: str, text_field: str = "text", label_field: str = "label") -> bool:
     """True for a .conll file, a folder whose train file is .conll, JSON Lines whose records have
-    ``tokens`` or entities (``tagged_record``), or a Parquet file with a ``tokens`` column."""
-    return data_task(spec) == "tagging"
+    ``tokens`` or entities (``tagged_record``), or a Parquet file with a ``tokens`` list column; a
+    ``text_field`` holding a list of tokens, or a ``label_field`` holding entity spans, is tagging data too."""
+    return data_task(spec, text_field, label_field) == "tagging"
 
 
-def data_task(spec: str) -> str | None:
+def data_task(spec: str, text_field: str = "text", label_field: str = "label") -> str | None:
     """"tagging" or "classification": the task data is for (as ``is_tagging_data`` tells them), or None
     where it cannot tell (a file missing, unreadable or of an unknown type, JSON with no deciding record):
     reading the data then says what is wrong."""
@@ -82,21 +83,23 @@ def data_task(spec: str) -> str | None:
         return None
     try:
         if suffix in TABLE_TYPES:
-            return "tagging" if "tokens" in parquet_columns(path) else "classification"  # the footer only
+            tokens = {"tokens", text_field} & set(list_columns(path))  # the footer only
+            return "tagging" if tokens else "classification"
         if suffix in ("jsonl", "json"):
-            found = next((f for _, record in json_records(path) if (f := tagged_record(record)) is not None), None)
+            records = (tagged_record(record, text_field, label_field) for _, record in json_records(path))
+            found = next((f for f in records if f is not None), None)
             return {True: "tagging", False: "classification", None: None}[found]
     except DataError:  # reading it says what is wrong, and where
         return None
     return "classification"  # CSV and TSV
 
 
-def tagged_record(record: dict[str, Any]) -> bool | None:
+def tagged_record(record: dict[str, Any], text_field: str = "text", label_field: str = "label") -> bool | None:
     """Whether a JSON record is tagging data (tokens, or entities), classification data (a class label), or
     None when it cannot tell: doccano's empty label list, an unannotated text in either task's export."""
-    if "tokens" in record or "entities" in record:
+    if "tokens" in record or "entities" in record or isinstance(record.get(text_field), list):
         return True
-    field = entity_field(record)  # doccano's label or labels, holding spans
+    field = entity_field(record, label_field)  # doccano's label or labels (or the one named), holding spans
     if field is None:
         return False
     return True if record[field] else None

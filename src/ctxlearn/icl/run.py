@@ -97,7 +97,7 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     """Score test (and dev with ``cfg.dev``) by in-context learning and write the run folder ``cfg.out``."""
     start = time.time()
     check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
-    if is_tagging_data(cfg.data):
+    if is_tagging_data(cfg.data, cfg.text_field, cfg.label_field):
         raise ConfigError(f"icl labels whole texts (classification), and {cfg.data} holds tagging data; "
                           "tag it with a trained model: ctxlearn train --data ... --method lora")
     splits = splits_of(cfg, cfg.seed)

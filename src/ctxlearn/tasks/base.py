@@ -76,12 +76,12 @@ class Task(Protocol):
 TASKS: Registry[Task] = Registry("task")
 
 
-def task_for(name: str, data: str) -> Task:
+def task_for(name: str, data: str, text_field: str = "text", label_field: str = "label") -> Task:
     """The task named, or for ``auto`` the one the data looks like (see ``is_tagging_data``)."""
     if name == "auto":
         from ctxlearn.data.tagged_splits import is_tagging_data
 
-        name = "tagging" if is_tagging_data(data) else "classification"
+        name = "tagging" if is_tagging_data(data, text_field, label_field) else "classification"
     if name not in TASKS:
         choices = ["auto", *TASKS.names()]
         raise ConfigError(f"unknown task {name!r}{did_you_mean(name, choices)}; choose {', '.join(choices)}")

@@ -18,9 +18,10 @@ from torch import nn
 from transformers import DataCollatorForTokenClassification
 
 from ctxlearn.cache import cached_array, kind_dir
+from ctxlearn.config import to_dict
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.inspect import case_variants, small_tagged
-from ctxlearn.data.tagged import TagOptions
+from ctxlearn.data.tagged import tag_options
 from ctxlearn.data.tagged_splits import TaggedSplits, load_tagged_splits
 from ctxlearn.data.tags import entity_spans, repair_bio
 from ctxlearn.evaluate.entities import entity_metrics
@@ -96,8 +97,7 @@ class Tagging:
     summary_keys = ("f1", "precision", "recall", "macro_f1")
 
     def load(self, cfg: Any) -> TaggedSplits:
-        options = TagOptions(tag_column=cfg.tag_column, scheme=cfg.tag_scheme, repair=cfg.repair_tags)
-        return load_tagged_splits(cfg.data, options, seed=cfg.seed, dev_fraction=cfg.dev_fraction,
+        return load_tagged_splits(cfg.data, tag_options(to_dict(cfg)), seed=cfg.seed, dev_fraction=cfg.dev_fraction,
                                   test_fraction=cfg.test_fraction)
 
     def describe(self, splits: TaggedSplits) -> str:

@@ -18,7 +18,6 @@ from ctxlearn.config import TrainConfig, from_dict, reading, save_yaml, to_dict
 from ctxlearn.data import Splits
 from ctxlearn.data.inspect import cut_short, imbalanced, unknown_tokens
 from ctxlearn.data.splits import require_split
-from ctxlearn.data.tagged import TAG_COLUMNS
 from ctxlearn.errors import ConfigError
 from ctxlearn.evaluate.metrics import only_class
 from ctxlearn.methods import METHODS, Method, options_class, trainable_parameters
@@ -108,9 +107,9 @@ def given_flags(cfg: TrainConfig, names: tuple[str, ...]) -> str:
 
 # settings of one task's data that the other task's runs never read, and what those runs read instead
 UNREAD_BY_TASK = {
-    "tagging": (("text_field", "text_pair_field", "label_field", "long_inputs"),
-                f"a tagging run reads tokens and tags (CoNLL columns, or JSON tokens with {' or '.join(TAG_COLUMNS)}, "
-                "or text with entities) and long sentences in windows"),
+    "tagging": (("text_pair_field", "long_inputs"), "a tagging run tags the words of one text (a JSON record's "
+                "field named by --text-field, or tokens or text; CoNLL's first column) and reads long sentences in "
+                "windows"),
     "classification": (("tag_column", "tag_scheme", "repair_tags"), "classification data has no tags"),
 }
 
@@ -218,7 +217,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     dist.join()
     check_method_options(cfg, method)
     check_gradient_fields(cfg, method)
-    task = task_for(cfg.task, cfg.data)
+    task = task_for(cfg.task, cfg.data, cfg.text_field, cfg.label_field)
     check_task_fields(cfg, task.name)
     splits = task.load(cfg).cap_train(cfg.max_train, cfg.seed)
     require_split(splits, "dev", "training keeps the checkpoint (or fits the head's C) that scores best on dev")

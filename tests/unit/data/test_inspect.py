@@ -271,7 +271,14 @@ def test_cli_reads_data_as_the_task_named_as_train_does(tmp_path, capsys):
     assert main(["data", "inspect", str(words), "--model", ""]) == 2
     assert "field 'text': not found (nor is 'label')" in capsys.readouterr().err
     assert main(["data", "inspect", str(words), "--model", "", "--task", "tagging"]) == 2
-    assert "neither 'tokens' nor 'text' among the fields (words, ner)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "neither 'tokens' nor 'text' among the fields (words, ner)" in err and "--text-field NAME" in err
+    rows = [{"words": [name, "ran"], "ner": ["B-PER", "O"]} for name in "ABCDEFGHIJ"]
+    words.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    for task in ("auto", "tagging"):  # fields named: found as tagging data, and read
+        assert main(["data", "inspect", str(words), "--model", "", "--task", task, "--text-field", "words",
+                     "--label-field", "ner"]) == 0
+        assert "entities: PER 8" in capsys.readouterr().out
     tagged = tmp_path / "tagged.jsonl"
     tagged.write_text(json.dumps({"tokens": ["Ada", "ran"], "tags": ["B-PER", "O"]}) + "\n")
     assert main(["data", "inspect", str(tagged), "--model", "", "--task", "classification"]) == 2

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import write_parquet
 
-from ctxlearn.data.tagged import TagOptions, read_bio, read_tagged
+from ctxlearn.data.tagged import TagOptions, read_bio, read_tagged, tag_options
 from ctxlearn.data.tagged_splits import data_task, is_tagging_data, load_tagged_splits
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError
@@ -79,8 +79,38 @@ def test_jsonl_tags_may_be_labels_and_missing_tags_name_the_fields_present(tmp_p
     assert [s.tags for s in read_tagged(path)] == [("B-PER", "O")]
     other = write(tmp_path, "b.jsonl", jsonl({"tokens": ["Ada", "ran"], "ner": ["B-PER", "O"]}))
     with pytest.raises(DataError, match=r"b.jsonl:1: field 'tags': not found; expected a list with one tag per token "
-                                        r"under tags or ner_tags or labels \(fields present: 'tokens', 'ner'\)"):
+                                        r"under tags or ner_tags or labels, or under the field named with "
+                                        r"--label-field NAME \(fields present: 'tokens', 'ner'\)"):
         read_tagged(other)
+
+
+def test_words_and_tags_under_other_names_are_read_where_options_name_them(tmp_path):
+    """{"words": [...], "ner": [...]} could not be read: --text-field and --label-field were ignored for tagging."""
+    path = write(tmp_path, "a.jsonl", jsonl({"id": 3, "words": ["Ada", "wrote"], "ner": ["B-PER", "O"]}))
+    named = TagOptions(words_field="words", tags_field="ner")
+    assert [(s.tokens, s.tags) for s in read_tagged(path, named)] == [(("Ada", "wrote"), ("B-PER", "O"))]
+    (unlabelled,) = read_tagged(path, TagOptions(labelled=False, words_field="words", tags_field="ner"))
+    assert unlabelled.tokens == ("Ada", "wrote") and dict(unlabelled.others) == {"id": 3, "ner": ["B-PER", "O"]}
+    assert is_tagging_data(str(path), "words", "ner") and not is_tagging_data(str(path))
+    spans = write(tmp_path, "b.jsonl", jsonl({"content": "Ada met Babbage", "spans": [[0, 3, "PER"], [8, 15, "PER"]]}))
+    assert [s.tags for s in read_tagged(spans, TagOptions(words_field="content", tags_field="spans"))] == [
+        ("B-PER", "O", "B-PER")]  # a named text field holding a string is raw text, its named tags entity spans
+    assert is_tagging_data(str(spans), "content", "spans") and not is_tagging_data(str(spans))
+    with pytest.raises(DataError, match=r"a.jsonl:1: field 'ner_tags': not found; expected its tags \(a list, one "
+                                        r"per token\) or its entity spans \(fields present: 'id', 'words', 'ner'\)"):
+        read_tagged(path, TagOptions(words_field="words", tags_field="ner_tags"))
+
+
+def test_parquet_words_and_tags_under_other_names(tmp_path):
+    path = write_parquet(tmp_path / "w.parquet", {"words": [["Ada", "ran"]], "ner": [["B-PER", "O"]], "text": ["x"]})
+    assert data_task(str(path)) == "classification" and data_task(str(path), "words") == "tagging"
+    assert read_tagged(path, TagOptions(words_field="words", tags_field="ner"))[0].tags == ("B-PER", "O")
+
+
+def test_tag_options_take_the_fields_a_run_named_and_leave_its_defaults_to_be_found():
+    assert tag_options({"text_field": "text", "label_field": "label", "text_pair_field": None}) == TagOptions()
+    assert tag_options({"text_field": "words", "label_field": "ner", "tag_scheme": "bio", "repair_tags": True}) == \
+        TagOptions(scheme="BIO", repair=True, words_field="words", tags_field="ner")
 
 
 def test_jsonl_text_and_entities_become_bio(tmp_path):
