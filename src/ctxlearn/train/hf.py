@@ -19,7 +19,6 @@ import time
 
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ExportableState, PrinterCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from ctxlearn.tasks import TASKS, Task
 from ctxlearn.train import dist
@@ -27,7 +26,7 @@ from ctxlearn.train.dist import say, so_far, warn
 from ctxlearn.train.encode import Encoded
 from ctxlearn.train.loss import class_weights, training_loss
 from ctxlearn.train.memory import settled_rss_mb
-from ctxlearn.train.resume import read_json, write_json
+from ctxlearn.train.resume import cut_off, last_checkpoint, read_json, write_json
 
 
 class StepClock(TrainerCallback):
@@ -239,7 +238,7 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     (``dev_seconds_per_example``)."""
     steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
     task = task or TASKS.get("classification")
-    resume = get_last_checkpoint(str(work)) if cfg.resume and work.is_dir() and not max_steps else None
+    resume = resume_point(work) if cfg.resume and not max_steps else None
     finished = read_finished(work) if resume else None
     plain = not sys.stderr.isatty()  # a log, not a terminal: lines, not a redrawn bar (LogLines)
     # launched: DDP searches every step for parameters without a gradient only if one batch shows some
@@ -279,6 +278,16 @@ def _stats(trainer: Trainer, clock: StepClock, seconds: float, metric: str) -> d
 
 
 FINISHED = "finished.json"  # in OUT.partial: the stats of a training that ran to its end, best checkpoint loaded
+
+
+def resume_point(work: Path) -> str | None:
+    """The checkpoint --resume continues from: the last one saved whole, passing over (with a warning) newer
+    ones whose save was cut off; the Trainer saves over them again when it reaches their step."""
+    last = last_checkpoint(work)
+    for cut in cut_off(work):
+        warn(f"{cut}: its save was cut off (no whole trainer state; a full disk or a kill), so it is passed over; "
+             f"resuming from {last.name if last else 'the start'}")
+    return str(last) if last else None
 
 
 def read_finished(work: Path) -> dict[str, Any] | None:

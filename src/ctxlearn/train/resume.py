@@ -15,6 +15,7 @@ from ctxlearn.config import TrainConfig, refuse_changes, to_dict
 from ctxlearn.errors import ConfigError
 
 RECORD = "run.json"
+TRAINER_STATE = "trainer_state.json"  # transformers' TRAINER_STATE_NAME
 # Fields a resumed run may change; every other one decides the model, the data or the schedule.
 # method_options is checked for the run's method only: other methods' options do nothing.
 RESUME_FREE = ("out", "threads", "estimate_steps", "resume", "method_options")
@@ -31,6 +32,38 @@ def refuse_to_discard(work: Path, resume: bool, checkpoint: str | Path | None) -
     if not resume and checkpoint is not None:
         raise ConfigError(f"{work} holds an interrupted run, saved at {Path(checkpoint).name}: continue it with "
                           f"--resume, or delete that folder to start over (rm -r {shlex.quote(str(work))})")
+
+
+def checkpoints(work: Path) -> list[Path]:
+    """The Trainer's checkpoint folders in ``work`` (``checkpoint-STEP``), oldest step first."""
+    found = [p for p in work.glob("checkpoint-*") if p.is_dir() and p.name.partition("-")[2].isdigit()]
+    return sorted(found, key=_step)
+
+
+def _step(checkpoint: Path) -> int:
+    return int(checkpoint.name.partition("-")[2])
+
+
+def is_whole(checkpoint: Path) -> bool:
+    """Whether a checkpoint was saved to the end: the Trainer writes trainer_state.json last, so one without
+    it (or with half of it) was cut off mid-save, by a full disk or a kill, and resuming from it fails."""
+    try:
+        json.loads((checkpoint / TRAINER_STATE).read_text())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def last_checkpoint(work: Path) -> Path | None:
+    """The newest whole checkpoint in ``work`` (none: no folder, or no checkpoint saved to the end)."""
+    whole = [p for p in checkpoints(work) if is_whole(p)] if work.is_dir() else []
+    return whole[-1] if whole else None
+
+
+def cut_off(work: Path) -> list[Path]:
+    """The checkpoints newer than the last whole one: saves that were cut off, which --resume passes over."""
+    last = last_checkpoint(work)
+    return [p for p in checkpoints(work) if last is None or _step(p) > _step(last)] if work.is_dir() else []
 
 
 def identity(cfg: TrainConfig, data_sha256: dict[str, str], model_path: str) -> dict[str, Any]:

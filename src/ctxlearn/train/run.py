@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers.trainer_utils import get_last_checkpoint
 
 from ctxlearn.artifact import check_out, save_weights, versions, weights_sha256, write_atomically
 from ctxlearn.config import TrainConfig, from_dict, reading, save_yaml, to_dict
@@ -37,7 +36,7 @@ from ctxlearn.train.encode import Encoded
 from ctxlearn.train.features import feature_key, fit_head, head_fit_keys
 from ctxlearn.train.hf import fit_with_trainer
 from ctxlearn.train.loss import class_weights, prior_logits
-from ctxlearn.train.resume import identity, open_work, refuse_to_discard, work_folder
+from ctxlearn.train.resume import checkpoints, identity, last_checkpoint, open_work, refuse_to_discard, work_folder
 
 
 def resolve_bf16(flag: str) -> bool:
@@ -210,8 +209,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     start = time.time()
     check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
     work = work_folder(cfg)  # a measurement (--estimate-steps) leaves an interrupted run's folder as it is
-    checkpoint = get_last_checkpoint(str(work)) if work.is_dir() else None
-    refuse_to_discard(work, cfg.resume or bool(cfg.estimate_steps), checkpoint)
+    saved = last_checkpoint(work) or next(reversed(checkpoints(work)), None)  # even one cut off mid-save is kept
+    refuse_to_discard(work, cfg.resume or bool(cfg.estimate_steps), saved)
     method = METHODS.get(cfg.method)
     check_launch(cfg, method)
     dist.join()

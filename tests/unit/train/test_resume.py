@@ -11,7 +11,7 @@ from transformers import Trainer
 
 from ctxlearn.config import TrainConfig
 from ctxlearn.errors import ConfigError
-from ctxlearn.train.resume import RECORD, identity, open_work
+from ctxlearn.train.resume import RECORD, cut_off, identity, last_checkpoint, open_work
 from ctxlearn.train.run import run_training
 
 
@@ -48,6 +48,46 @@ def test_resume_matches_uninterrupted(tiny_bert: Path, toy_data: Path, tmp_path:
     assert cost["train_tokens_per_s"] == pytest.approx(manifest["training"]["useful_train_tokens"] / cost["train_seconds"])
     assert resumed["test_accuracy"] == reference["test_accuracy"]
     np.testing.assert_allclose(_probs(tmp_path / "run"), _probs(tmp_path / "ref"), rtol=0, atol=1e-6)
+
+
+def test_resume_passes_over_a_checkpoint_whose_save_was_cut_off(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                                 monkeypatch, capsys) -> None:
+    """A full disk mid-save left a checkpoint without its trainer state, and --resume then failed on it
+    ("checkpoint-10/trainer_state.json: No such file or directory") until the user found and deleted it."""
+    common = dict(data=str(toy_data), model=str(tiny_bert), method="full", lr=3e-3, epochs=3, batch_size=16,
+                  patience=0, bf16="off", seed=3, evals_per_epoch=2)
+    reference = run_training(TrainConfig(out=str(tmp_path / "ref"), **common))
+    original = Trainer._save_checkpoint
+
+    def cut_off_at_step_10(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if self.state.global_step == 10:  # the disk filled before the trainer state was written
+            (Path(self.args.output_dir) / "checkpoint-10" / "trainer_state.json").unlink()
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", cut_off_at_step_10)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(TrainConfig(out=str(tmp_path / "run"), **common))
+    monkeypatch.setattr(Trainer, "_save_checkpoint", original)
+    work = tmp_path / "run.partial"
+    assert last_checkpoint(work) == work / "checkpoint-5" and cut_off(work) == [work / "checkpoint-10"]
+    capsys.readouterr()
+    resumed = run_training(TrainConfig(out=str(tmp_path / "run"), resume=True, **common))
+    assert "checkpoint-10: its save was cut off" in capsys.readouterr().err
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["training"]["resumed_from"].endswith("checkpoint-5")
+    assert resumed["test_accuracy"] == reference["test_accuracy"]
+    np.testing.assert_allclose(_probs(tmp_path / "run"), _probs(tmp_path / "ref"), rtol=0, atol=1e-6)
+
+
+def test_a_half_written_trainer_state_is_no_whole_checkpoint(tmp_path: Path) -> None:
+    for step, state in ((3, "{}"), (7, '{"global_step": 7'), (12, None)):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if state is not None:
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
+    assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-3"
+    assert cut_off(tmp_path) == [tmp_path / "checkpoint-7", tmp_path / "checkpoint-12"]
+    assert last_checkpoint(tmp_path / "missing") is None and cut_off(tmp_path / "missing") == []
 
 
 def _say_the_first_session_took(checkpoint: Path, seconds: float) -> None:
