@@ -4,10 +4,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import json
 import os
+import shutil
 import sys
 import typing
+from pathlib import Path
 from typing import Any
 
 from ctxlearn import __version__
@@ -92,7 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json or "epoch_seconds" in result:  # an estimate has no run folder to show
         print(json.dumps(result))
     else:
-        print((__import__("pathlib").Path(result["out"]) / "report.md").read_text())
+        print((Path(result["out"]) / "report.md").read_text())
     return 0
 
 
@@ -128,7 +131,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, default=str))
     else:
-        print((__import__("pathlib").Path(result["out"]) / "report.md").read_text())
+        print((Path(result["out"]) / "report.md").read_text())
     return 0
 
 
@@ -151,7 +154,7 @@ def cmd_icl(args: argparse.Namespace) -> int:
     from ctxlearn.icl.run import run_icl
 
     result = run_icl(icl_config(vars(args), args.config))
-    print(json.dumps(result) if args.json else (__import__("pathlib").Path(result["out"]) / "report.md").read_text())
+    print(json.dumps(result) if args.json else (Path(result["out"]) / "report.md").read_text())
     return 0
 
 
@@ -493,7 +496,15 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
         return 1
     except OSError as err:  # the file system refused: no permission, a full disk, a file where a folder goes
-        print(f"ctxlearn: error: {os_error(err)}", file=sys.stderr)
+        full = err.errno == errno.ENOSPC
+        print(f"ctxlearn: error: {os_error(err)}{'; ' + free_space_hint(args) if full else ''}", file=sys.stderr)
+        return 1
+    except Exception as err:  # torch and safetensors raise their own errors when a write fails
+        disk = full_disk(err, args)
+        if disk is None:
+            raise
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"ctxlearn: error: {disk} ({type(err).__name__}: {first}); {free_space_hint(args)}", file=sys.stderr)
         return 1
 
 
@@ -501,6 +512,31 @@ def os_error(err: OSError) -> str:
     """An operating-system error as one line: what failed, on which path."""
     paths = " -> ".join(str(p) for p in (err.filename, err.filename2) if p is not None)
     return f"{paths}: {err.strerror or err}" if paths else str(err.strerror or err)
+
+
+LOW_DISK = 100 * 2**20  # bytes free under which a failed write is put down to a full disk
+
+
+def full_disk(err: Exception, args: argparse.Namespace) -> str | None:
+    """What a full disk did, where it caused ``err``: a library's write error that names it (safetensors:
+    "No space left on device"), or one that does not (torch: "unexpected pos") while the disk holding the
+    command's output has under ``LOW_DISK`` bytes free; None otherwise."""
+    folder = Path(getattr(args, "out", None) or getattr(args, "output", None) or ".").absolute()
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    said = "No space left on device" in str(err) or "os error 28" in str(err)
+    return f"the disk holding {folder} is full ({free / 2**20:,.0f} MB free)" if said or free < LOW_DISK else None
+
+
+def free_space_hint(args: argparse.Namespace) -> str:
+    """What to do once the disk is full: free space (the cache, which ctxlearn remakes, is one place), then
+    rerun as the command's interruption hint says."""
+    from ctxlearn.cache import megabytes, usage
+
+    cached = sum(u.bytes for u in usage())
+    cache = f" (`ctxlearn cache clear` frees {megabytes(cached)} that ctxlearn remakes when needed)" if cached else ""
+    return f"free space{cache}, then {ON_INTERRUPT.get(args.command, 'run the command again')}"
 
 
 # What an interrupted command kept, and how to go on from it.

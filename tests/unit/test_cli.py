@@ -364,3 +364,51 @@ def test_a_glue_pair_run_finds_its_pair_fields_again_when_it_predicts(tiny_bert:
     assert main(["predict", str(out), "--input", str(glue / "test.jsonl"), "--output", str(pred),
                  "--text-field", "sentence2"]) == 2
     assert "trained on text pairs; name the second text's field with --text-pair-field too" in capsys.readouterr().err
+
+
+def _failing(err: Exception):
+    def command(args: argparse.Namespace) -> int:
+        raise err
+    return command
+
+
+def test_a_full_disk_says_so_and_how_to_go_on(tmp_path: Path, monkeypatch, capsys) -> None:
+    """torch's write error on a full disk was a traceback ending in "unexpected pos 46906112 vs 46906000"."""
+    import errno
+    from collections import namedtuple
+
+    import ctxlearn.cli as cli
+
+    disk = namedtuple("disk", "total used free")
+    monkeypatch.setattr(cli.shutil, "disk_usage", lambda path: disk(10**9, 10**9, 0))
+    monkeypatch.setenv("CTXLEARN_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "features").mkdir(parents=True)
+    (tmp_path / "cache" / "features" / "a.npy").write_bytes(b"x" * 2_000_000)
+    out = str(tmp_path / "runs" / "x")
+    monkeypatch.setattr(cli, "cmd_train", _failing(RuntimeError("[enforce fail at inline_container.cc:672] . "
+                                                                "unexpected pos 46906112 vs 46906000")))
+    assert main(["train", "--data", "d.csv", "--out", out]) == 1
+    err = capsys.readouterr().err
+    assert f"ctxlearn: error: the disk holding {tmp_path} is full (0 MB free) (RuntimeError: [enforce fail" in err
+    assert ("free space (`ctxlearn cache clear` frees 2.0 MB that ctxlearn remakes when needed), then rerun with "
+            "--resume to continue training from the last checkpoint") in err
+    (tmp_path / "cache" / "features" / "a.npy").unlink()  # nothing cached: no word of the cache
+    monkeypatch.setattr(cli, "cmd_train", _failing(OSError(errno.ENOSPC, "No space left on device", out + "/a.pt")))
+    assert main(["train", "--data", "d.csv", "--out", out]) == 1
+    assert f"{out}/a.pt: No space left on device; free space, then rerun with --resume" in capsys.readouterr().err
+
+
+def test_a_library_error_on_a_disk_with_room_is_no_full_disk(tmp_path: Path, monkeypatch, capsys) -> None:
+    from collections import namedtuple
+
+    import ctxlearn.cli as cli
+
+    disk = namedtuple("disk", "total used free")
+    monkeypatch.setattr(cli.shutil, "disk_usage", lambda path: disk(10**12, 0, 10**12))
+    monkeypatch.setattr(cli, "cmd_train", _failing(RuntimeError("unexpected pos 1 vs 2")))
+    with pytest.raises(RuntimeError, match="unexpected pos"):  # not put down to the disk: the traceback stays
+        main(["train", "--data", "d.csv", "--out", str(tmp_path / "x")])
+    said = _failing(RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)"))
+    monkeypatch.setattr(cli, "cmd_train", said)  # safetensors names the full disk, whatever is free now
+    assert main(["train", "--data", "d.csv", "--out", str(tmp_path / "x")]) == 1
+    assert "is full" in capsys.readouterr().err
