@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import logging
+import socket
 import sys
 from typing import Any
 
+from ctxlearn.errors import ConfigError
 
 
 def add_parser(sub: Any) -> None:
@@ -44,6 +47,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     cfg = serve_config(args)
     key = read_key(cfg.api_key_file) if cfg.api_key_file else None
     check_exposure(cfg.host, key)  # before the minutes a model can take to load
+    sock = bound_socket(cfg.host, cfg.port)  # so is a port in use
     if key and not key_file_is_private(cfg.api_key_file):
         print(f"ctxlearn: warning: {cfg.api_key_file} is readable by other users; chmod 600 it", file=sys.stderr)
     if cfg.threads:
@@ -52,5 +56,29 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = build_app(open_engine(args.artifact), cfg, key)
     server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, timeout_graceful_shutdown=cfg.drain_seconds,
                                            log_level="info", server_header=False))
-    server.run()  # returns after a graceful shutdown; uvicorn itself exits 1 when it cannot bind
+    host, port = f"[{cfg.host}]" if ":" in cfg.host else cfg.host, sock.getsockname()[1]  # --port 0: the one taken
+    logging.getLogger("ctxlearn.serve").info("listening on http://%s:%d (Ctrl+C stops it)", host, port)
+    server.run(sockets=[sock])  # returns after a graceful shutdown
     return 0
+
+
+def bound_socket(host: str, port: int) -> socket.socket:
+    """The server's socket, bound (and listening: early requests wait) before the model loads; uvicorn binds
+    after it, so a port in use was said only once the load was done, in uvicorn's words."""
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as err:
+        raise ConfigError(f"--host {host}: no such host ({err.strerror}); use an address of this machine, such as "
+                          "127.0.0.1") from None
+    sock = socket.socket(family, kind)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart need not wait
+    try:
+        sock.bind(address)
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise ConfigError(f"--port {port}: {host}:{port} is in use by another server; stop it, or pick another "
+                              "--port (0 takes a free one)") from None
+        raise ConfigError(f"--host {host} --port {port}: cannot listen there ({err.strerror})") from None
+    sock.listen(2048)  # uvicorn's default backlog
+    return sock

@@ -1,6 +1,7 @@
 """API keys, the loopback rule and the ``serve`` settings: refusals come before any model is loaded."""
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,21 @@ def test_serve_refuses_before_loading(tmp_path: Path, capsys, args, words) -> No
     # tmp_path is no run folder: a refusal that came after loading would complain about the manifest instead
     assert main(["serve", str(tmp_path), *args]) == 2
     assert words in capsys.readouterr().err
+
+
+def test_a_port_in_use_or_a_host_not_found_is_refused_before_loading(tmp_path: Path, capsys) -> None:
+    """A port in use was said by uvicorn only after the model had loaded, which can take minutes."""
+    key = tmp_path / "key"
+    key.write_text(KEY + "\n")
+    key.chmod(0o600)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", str(tmp_path), "--port", str(port)]) == 2  # tmp_path is no run folder
+    assert f"--port {port}: 127.0.0.1:{port} is in use by another server" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path), "--host", "nosuch.invalid", "--api-key-file", str(key)]) == 2
+    assert "--host nosuch.invalid: no such host" in capsys.readouterr().err
 
 
 def test_serve_help_lists_every_setting(capsys) -> None:

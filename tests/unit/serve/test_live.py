@@ -131,7 +131,7 @@ def test_the_cli_serves_with_a_key_and_exits_cleanly_on_sigterm(tiny_run, tmp_pa
     threading.Thread(target=lambda: [lines.put(line) for line in proc.stderr], daemon=True).start()
     log = []
     try:
-        while not (match := re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", "".join(log))):
+        while not (match := re.search(r"listening on (http://127\.0\.0\.1:\d+)", "".join(log))):
             log.append(lines.get(timeout=60))
         url = match.group(1)
         r = httpx.post(f"{url}/v1/predict", json={"texts": ["secret good great film"]}, headers=AUTH)
