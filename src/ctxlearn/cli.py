@@ -182,12 +182,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from ctxlearn.predict import open_predictor
+    from ctxlearn.predict import check_not_input, open_predictor
 
+    check_not_input(args.input, args.output)  # before the model loads
     fields = dict(text=args.text_field, text_pair=args.text_pair_field)
     n = open_predictor(args.artifact, args.long_inputs, fields).predict_file(args.input, args.output)
     where = "standard output" if args.output == "-" else args.output
-    print(f"wrote {n} predictions to {where}", file=sys.stderr)
+    print(f"wrote {n} prediction{'' if n == 1 else 's'} to {where}", file=sys.stderr)
     return 0
 
 

@@ -245,6 +245,14 @@ def check_output(dst: Path) -> None:
                         expected="an output path ending in .csv, .tsv, .jsonl or .json, or - for standard output")
 
 
+def check_not_input(src: str | Path, dst: str | Path) -> None:
+    """Refuse an output path that is the input file: writing the predictions would replace the data."""
+    src, dst = Path(src), Path(dst)
+    if str(dst) != STDOUT and src.is_file() and dst.exists() and src.samefile(dst):
+        raise ConfigError(f"--output {dst} is the --input file, and writing there would replace the texts with "
+                          f"their predictions; give another path, e.g. {dst.with_stem(dst.stem + '-predicted')}")
+
+
 def label_file(items: list, rows: Callable[[list], list[dict[str, Any]]], dst: Path, run_key: str, part: int) -> int:
     """Write ``rows(items)`` (one output row per item) to ``dst`` (``write_rows``); returns how many.
 

@@ -65,6 +65,19 @@ def test_a_classifier_labels_a_txt_file_one_text_per_line(tiny_run: Path, tmp_pa
     assert [r["p_positive"] for r in rows] == pytest.approx(probs[:, 1].tolist(), abs=1e-6)
 
 
+def test_the_input_file_as_output_is_refused_and_left_as_it_was(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """--output named the --input file, and the texts were replaced by their predictions."""
+    src = tmp_path / "in.csv"
+    src.write_text("text\ngood great film\n")
+    (tmp_path / "link.csv").symlink_to(src)
+    for dst in (src, tmp_path / "." / "in.csv", tmp_path / "link.csv"):
+        assert main(["predict", str(tmp_path / "not-a-run"), "--input", str(src), "--output", str(dst)]) == 2
+        assert "is the --input file" in capsys.readouterr().err  # said before the (missing) run is opened
+    assert src.read_text() == "text\ngood great film\n"
+    assert main(["predict", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "out.csv")]) == 0
+    assert "wrote 1 prediction to" in capsys.readouterr().err
+
+
 def test_predictions_carry_the_input_rows_other_columns(tiny_run: Path, tmp_path: Path) -> None:
     """An id column was dropped, so predictions could be matched to their inputs only by line number."""
     src = tmp_path / "in.csv"
