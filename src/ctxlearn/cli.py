@@ -199,7 +199,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     for name in MODELS:
         try:
             src = MODELS.get(name)()
-            print(f"{name:10s} {src.kind:10s} {src.path}")
+            pending = src.gguf and not Path(src.path).is_dir()  # after `ctxlearn cache clear` too
+            where = f"{src.gguf} (converted to fp32 into {src.path} on first use)" if pending else src.path
+            print(f"{name:10s} {src.kind:10s} {where}")
         except CtxlearnError as err:
             print(f"{name:10s} {'missing':10s} {err}")
     cached = cached_models()

