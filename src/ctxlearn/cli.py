@@ -182,13 +182,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from ctxlearn.data.inspect import count
     from ctxlearn.predict import check_not_input, open_predictor
 
     check_not_input(args.input, args.output)  # before the model loads
     fields = dict(text=args.text_field, text_pair=args.text_pair_field)
     n = open_predictor(args.artifact, args.long_inputs, fields).predict_file(args.input, args.output)
     where = "standard output" if args.output == "-" else args.output
-    print(f"wrote {n} prediction{'' if n == 1 else 's'} to {where}", file=sys.stderr)
+    print(f"wrote {count(n, 'prediction')} to {where}", file=sys.stderr)
     return 0
 
 
@@ -231,7 +232,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if args.cache_command == "clear":
         removed = clear(args.kinds)
         for u in removed:
-            print(f"removed {u.kind}: {u.entries} entr{'y' if u.entries == 1 else 'ies'}, {megabytes(u.bytes)}")
+            entries = f"{u.entries} entr{'y' if u.entries == 1 else 'ies'}"  # not data.inspect's count: it loads scikit-learn
+            print(f"removed {u.kind}: {entries}, {megabytes(u.bytes)}")
         print(f"freed {megabytes(sum(u.bytes for u in removed))} in {root}")
         return 0
     print(f"{root} (set CTXLEARN_CACHE to move it)")
