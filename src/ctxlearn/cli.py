@@ -232,7 +232,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
     if args.cache_command == "clear":
         removed = clear(args.kinds)
         for u in removed:
-            entries = f"{u.entries} entr{'y' if u.entries == 1 else 'ies'}"  # not data.inspect's count: it loads scikit-learn
+            # not data.inspect's count, whose import loads scikit-learn
+            entries = f"{u.entries} entr{'y' if u.entries == 1 else 'ies'}"
             print(f"removed {u.kind}: {entries}, {megabytes(u.bytes)}")
         print(f"freed {megabytes(sum(u.bytes for u in removed))} in {root}")
         return 0
