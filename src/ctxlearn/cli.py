@@ -183,11 +183,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from ctxlearn.data.inspect import count
+    from ctxlearn.lock import exclusive
     from ctxlearn.predict import check_not_input, open_predictor
 
     check_not_input(args.input, args.output)  # before the model loads
     fields = dict(text=args.text_field, text_pair=args.text_pair_field)
-    n = open_predictor(args.artifact, args.long_inputs, fields).predict_file(args.input, args.output)
+    with contextlib.nullcontext() if args.output == "-" else exclusive(args.output, "--output"):
+        n = open_predictor(args.artifact, args.long_inputs, fields).predict_file(args.input, args.output)
     where = "standard output" if args.output == "-" else args.output
     print(f"wrote {count(n, 'prediction')} to {where}", file=sys.stderr)
     return 0

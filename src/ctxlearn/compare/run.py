@@ -14,6 +14,7 @@ from ctxlearn.compare.estimates import beside, load_or_run
 from ctxlearn.compare.estimates import table as estimate_table
 from ctxlearn.config import DataOptions, default_out, opt
 from ctxlearn.data.tagged_splits import is_tagging_data
+from ctxlearn.lock import holds_out
 from ctxlearn.errors import ConfigError
 from ctxlearn.registry import did_you_mean
 
@@ -119,6 +120,7 @@ def plan(cfg: CompareConfig) -> list[Cell]:
     return [Cell(m, s) for s in range(seeds) for m in methods]
 
 
+@holds_out
 def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     if not cfg.data:
         raise ConfigError("compare: --data is required")

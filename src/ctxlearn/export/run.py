@@ -23,6 +23,7 @@ from torch import nn
 from ctxlearn.artifact import check_out, read_manifest, write_atomically
 from ctxlearn.errors import ConfigError
 from ctxlearn.export.quantize import ENGINE, is_int8, quantize_int8
+from ctxlearn.lock import exclusive
 from ctxlearn.models.infer import progress
 from ctxlearn.predict import open_predictor
 from ctxlearn.tasks import TASKS
@@ -152,7 +153,11 @@ def check_source(src: Path, out: Path) -> dict[str, Any]:
 
 def export_int8(src: str | Path, out: str | Path, data: str | None = None) -> dict[str, Any]:
     """Measure, then write the int8 copy of ``src`` to ``out`` with ``export.json``; returns the report."""
-    src, out = Path(src), Path(out)
+    with exclusive(out):
+        return _export_int8(Path(src), Path(out), data)
+
+
+def _export_int8(src: Path, out: Path, data: str | None) -> dict[str, Any]:
     manifest = check_source(src, out)
     data = data or manifest.get("data")
     if not data:

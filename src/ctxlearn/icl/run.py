@@ -31,6 +31,7 @@ from ctxlearn.icl.classifier import IclClassifier, IclResult, Keep
 from ctxlearn.icl.config import IclConfig
 from ctxlearn.icl.prompt import PromptSpec, resolve_prompt
 from ctxlearn.icl.select import SELECTORS, select
+from ctxlearn.lock import holds_out
 from ctxlearn.models import ModelSource, load_causal_lm, resolve_model
 from ctxlearn.models.infer import bf16_available
 from ctxlearn.tasks.classification import write_predictions
@@ -93,6 +94,7 @@ def warn_one_answer(split: str, one: int | None, labels: list[str], calibrated: 
 
 
 @on_own_threads
+@holds_out
 def run_icl(cfg: IclConfig) -> dict[str, Any]:
     """Score test (and dev with ``cfg.dev``) by in-context learning and write the run folder ``cfg.out``."""
     start = time.time()

@@ -24,6 +24,7 @@ import torch
 
 from ctxlearn.config import load_yaml, opt
 from ctxlearn.errors import ConfigError
+from ctxlearn.lock import holds_out
 from ctxlearn.registry import did_you_mean
 from ctxlearn.scratch.corpus import read_corpus, split_documents, token_stream
 from ctxlearn.scratch.model import POSITIONS
@@ -176,6 +177,7 @@ def score(folder: Path, stream: torch.Tensor, lengths: list[int]) -> dict[str, A
 
 
 @on_own_threads
+@holds_out
 def run_lengths(cfg: LengthsConfig) -> dict[str, Any]:
     """Train (or take) the decoders, score them at every length, write the table and the plot."""
     train_docs, val_docs = split_documents(read_corpus(cfg.corpus), VAL_FRACTION)

@@ -29,6 +29,7 @@ import torch
 from ctxlearn.artifact import check_out, write_atomically
 from ctxlearn.config import opt, refuse_changes, save_yaml
 from ctxlearn.errors import ConfigError
+from ctxlearn.lock import holds_out
 from ctxlearn.models.infer import autocast
 from ctxlearn.scratch.corpus import read_corpus, split_documents
 from ctxlearn.scratch.model import ScratchConfig
@@ -226,6 +227,7 @@ def train(model: torch.nn.Module, objective: Any, opt: torch.optim.Optimizer, cf
 
 
 @on_own_threads
+@holds_out
 def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     """Pretrain as ``cfg`` says and write the model folder ``cfg.out``; returns its metrics."""
     check_out(cfg.out)

@@ -18,6 +18,7 @@ from ctxlearn.data import Splits
 from ctxlearn.data.inspect import cut_short, imbalanced, unknown_tokens
 from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
+from ctxlearn.lock import holds_out
 from ctxlearn.evaluate.metrics import only_class
 from ctxlearn.methods import METHODS, Method, options_class, trainable_parameters
 from ctxlearn.methods.head import c_values
@@ -203,6 +204,7 @@ def fit(cfg: TrainConfig, method: Method, task: Task, model: EncoderClassifier, 
 
 
 @on_own_threads
+@holds_out
 def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     """Train, evaluate on dev and test, and write the run folder ``cfg.out``; returns the summary. In a
     launched run (``train.dist``) every process trains; the others return None after training."""
