@@ -254,7 +254,10 @@ def _cache_parser(sub: Any) -> None:
     p = sub.add_parser("cache", help="what ctxlearn keeps in its cache folder, and clearing it",
                        description="List (the default) or clear what ctxlearn caches under $CTXLEARN_CACHE "
                        "(default ~/.cache/ctxlearn). Models downloaded with hf: live in the Hugging Face cache, "
-                       "which `hf cache ls` and `hf cache rm` manage.")
+                       "which `hf cache ls` and `hf cache rm` manage.",
+                       epilog="examples:\n  ctxlearn cache                  # each kind's entries and size\n"
+                              "  ctxlearn cache clear features   # free the head runs' features (recomputed when "
+                              "needed)", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=cmd_cache, cache_command="list")
     kinds = p.add_subparsers(dest="cache_command")
     kinds.add_parser("list", help="entries and size of each kind")
