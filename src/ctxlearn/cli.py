@@ -159,12 +159,20 @@ def cmd_icl(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from ctxlearn.errors import DataError
     from ctxlearn.models.infer import progress
     from ctxlearn.predict import open_predictor
 
     fields = dict(text=args.text_field, text_pair=args.text_pair_field, label=args.label_field)
-    with progress("eval"):
-        metrics = open_predictor(args.artifact, args.long_inputs, fields).evaluate(args.data)
+    try:
+        with progress("eval"):
+            metrics = open_predictor(args.artifact, args.long_inputs, fields).evaluate(args.data)
+    except DataError as err:
+        if "not found" not in str(err) or "--label-field" not in str(err):
+            raise
+        raise CtxlearnError(f"{err}; eval scores a run against the gold labels of --data: to label texts that "
+                            f"have none, run ctxlearn predict {args.artifact} --input {args.data} --output "
+                            "predictions.csv") from None
     if args.json:
         print(json.dumps({f"test_{k}": v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
     else:

@@ -433,3 +433,13 @@ def test_models_says_where_a_gguf_model_is_until_its_first_use_converts_it(tmp_p
     Path(converted).mkdir(parents=True)
     assert main(["models"]) == 0
     assert f"smollm2    causal-lm  {converted}\n" in capsys.readouterr().out
+
+
+def test_eval_of_texts_without_labels_points_to_predict(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """eval on unlabelled texts said only that the label field was missing, as if it were misnamed."""
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text\ngood great film\n")
+    assert main(["eval", str(tiny_run), "--data", str(texts)]) == 2
+    err = capsys.readouterr().err
+    assert "field 'label': not found" in err
+    assert f"to label texts that have none, run ctxlearn predict {tiny_run} --input {texts} --output" in err
