@@ -1,0 +1,80 @@
+"""``ctxlearn runs``: the run folders under a folder, side by side (task, data, method, test score, cost),
+read from their manifest.json and metrics.json alone, so listing loads no model."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ctxlearn.errors import ConfigError
+
+METRIC = {"classification": "accuracy", "tagging": "f1"}  # the test score each task's runs are ranked by
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run: str
+    task: str
+    data: str
+    method: str
+    model: str
+    metric: str
+    test: float | None  # the test score, 0-1 (None: the folder holds no metrics.json)
+    trainable_params: int | None
+    train_seconds: float | None
+    created: str
+
+
+def find_runs(root: Path) -> list[RunRow]:
+    """Every run folder under ``root`` (``root`` itself too), less unfinished and temporary ones
+    (``OUT.partial``, ``.NAME.tmp-*``), best test score first within each data set."""
+    if not root.is_dir():
+        raise ConfigError(f"{root}: no such folder; give the folder your runs were written under (runs)")
+    manifests = [root / "manifest.json", *sorted(root.rglob("*/manifest.json"))]
+    rows = [_row(m.parent) for m in manifests if m.is_file() and not _unfinished(m.parent.relative_to(root))]
+    return sorted(rows, key=lambda r: (r.data, -(r.test if r.test is not None else -1.0), r.run))
+
+
+def _unfinished(relative: Path) -> bool:
+    return any(part.startswith(".") or part.endswith(".partial") for part in relative.parts)
+
+
+def _row(folder: Path) -> RunRow:
+    manifest = _json(folder / "manifest.json")
+    task = manifest.get("task", "classification")
+    metric = METRIC.get(task, "accuracy")
+    test = _json(folder / "metrics.json").get("test", {}).get(metric)
+    cost = manifest.get("cost", {})
+    method = manifest.get("method", "?") + (" (int8)" if manifest.get("export") else "")
+    return RunRow(str(folder), task, str(manifest.get("data", "?")), method, str(manifest.get("model", "?")), metric,
+                  test, cost.get("trainable_params"), cost.get("train_seconds"), str(manifest.get("created", "")))
+
+
+def _json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``; {} when it is missing or unreadable (a run copied in part still lists)."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def format_runs(rows: list[RunRow]) -> str:
+    """A table, one run a line; ``*`` marks the best test score on each data set (its first row)."""
+    best: dict[str, str] = {}
+    for r in rows:
+        if r.test is not None:
+            best.setdefault(r.data, r.run)
+    head = ("", "run", "task", "data", "method", "model", "test", "trainable", "train s", "created")
+    table = [head] + [("*" if best.get(r.data) == r.run else "", r.run, r.task, r.data, r.method, r.model,
+                       f"{r.metric} {100 * r.test:.2f}" if r.test is not None else "-",
+                       f"{r.trainable_params:,}" if r.trainable_params is not None else "-",
+                       f"{r.train_seconds:,.0f}" if r.train_seconds is not None else "-",
+                       r.created[:16].replace("T", " ")) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table)
+
+
+def rows_json(rows: list[RunRow]) -> str:
+    return json.dumps([asdict(r) for r in rows])

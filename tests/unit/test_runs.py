@@ -1,0 +1,65 @@
+"""`ctxlearn runs`: the run folders under a folder, ranked by test score on each data set."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ctxlearn.cli import main
+from ctxlearn.errors import ConfigError
+from ctxlearn.runs import find_runs
+
+
+def _copy(run: Path, to: Path, test: float | None = None, **manifest: object) -> Path:
+    """A copy of ``run`` at ``to`` with its test score (accuracy, or F1 for tagging) and manifest fields set."""
+    shutil.copytree(run, to)
+    saved = json.loads((to / "manifest.json").read_text())
+    (to / "manifest.json").write_text(json.dumps({**saved, **manifest}))
+    metrics = json.loads((to / "metrics.json").read_text())
+    if test is None:
+        (to / "metrics.json").unlink()
+    else:
+        metrics["test"]["f1" if manifest.get("task") == "tagging" else "accuracy"] = test
+        (to / "metrics.json").write_text(json.dumps(metrics))
+    return to
+
+
+@pytest.fixture
+def runs(tiny_run: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "runs"
+    _copy(tiny_run, root / "a-head", 0.70)
+    _copy(tiny_run, root / "b-lora", 0.90, method="lora")
+    _copy(tiny_run, root / "cmp" / "cells" / "full-s0", 0.80, method="full")
+    _copy(tiny_run, root / "c-none", None)  # metrics.json lost: listed, ranked last
+    _copy(tiny_run, root / "tags", 0.55, task="tagging", data="ner")
+    _copy(tiny_run, root / "d.partial", 0.99)  # unfinished: not listed
+    _copy(tiny_run, root / ".e.tmp-1-2", 0.99)  # a run folder being written: not listed
+    return root
+
+
+def test_runs_are_ranked_by_test_score_within_each_data_set(runs: Path, tiny_run: Path) -> None:
+    rows = find_runs(runs)
+    data = json.loads((tiny_run / "manifest.json").read_text())["data"]
+    assert [(Path(r.run).relative_to(runs).as_posix(), r.data, r.metric, r.test) for r in rows] == sorted([
+        ("b-lora", data, "accuracy", 0.90), ("cmp/cells/full-s0", data, "accuracy", 0.80),
+        ("a-head", data, "accuracy", 0.70), ("c-none", data, "accuracy", None), ("tags", "ner", "f1", 0.55)],
+        key=lambda r: r[1] != data)
+
+
+def test_the_table_marks_the_best_run_of_each_data_set(runs: Path, capsys) -> None:
+    assert main(["runs", str(runs)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    marked = [line.split()[1] for line in lines[1:] if line.startswith("*  ")]
+    assert marked == [str(runs / "b-lora"), str(runs / "tags")]
+    assert "accuracy 90.00" in next(line for line in lines if "b-lora" in line)
+    assert main(["runs", str(runs), "--json"]) == 0
+    assert [r["method"] for r in json.loads(capsys.readouterr().out)][:2] == ["lora", "full"]
+
+
+def test_an_empty_or_missing_folder(tmp_path: Path, capsys) -> None:
+    assert main(["runs", str(tmp_path)]) == 0
+    assert f"no run folders under {tmp_path}" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="no such folder"):
+        find_runs(tmp_path / "missing")
