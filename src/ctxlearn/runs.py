@@ -45,6 +45,8 @@ def _row(folder: Path) -> RunRow:
     task = manifest.get("task", "classification")
     metric = METRIC.get(task, "accuracy")
     test = _json(folder / "metrics.json").get("test", {}).get(metric)
+    if manifest.get("export"):  # metrics.json is its source's, copied: the int8 score is export.json's
+        test = _json(folder / "export.json").get("measured", {}).get("int8", {}).get(metric)
     cost = manifest.get("cost", {})
     method = manifest.get("method", "?") + (" (int8)" if manifest.get("export") else "")
     return RunRow(str(folder), task, str(manifest.get("data", "?")), method, str(manifest.get("model", "?")), metric,

@@ -58,6 +58,14 @@ def test_the_table_marks_the_best_run_of_each_data_set(runs: Path, capsys) -> No
     assert [r["method"] for r in json.loads(capsys.readouterr().out)][:2] == ["lora", "full"]
 
 
+def test_an_int8_export_is_listed_with_its_own_test_score(tiny_run: Path, tmp_path: Path) -> None:
+    """An export's metrics.json is its source's, copied; its int8 score is in export.json."""
+    out = _copy(tiny_run, tmp_path / "runs" / "x-int8", 0.90, export={"weights": "int8-dynamic"})
+    (out / "export.json").write_text(json.dumps({"measured": {"fp32": {"accuracy": 0.90}, "int8": {"accuracy": 0.85}}}))
+    (row,) = find_runs(tmp_path / "runs")
+    assert row.method.endswith(" (int8)") and row.test == 0.85
+
+
 def test_an_empty_or_missing_folder(tmp_path: Path, capsys) -> None:
     assert main(["runs", str(tmp_path)]) == 0
     assert f"no run folders under {tmp_path}" in capsys.readouterr().out
