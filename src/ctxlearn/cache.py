@@ -67,23 +67,30 @@ def _entries(folder: Path, now: float) -> list[Path]:
     return sorted(p for p in folder.iterdir() if ".tmp" not in p.name or now - p.stat().st_mtime > IN_PROGRESS_S)
 
 
+def _found(kinds: list[str] | None) -> dict[str, list[Path]]:
+    """The entries of each kind (all of ``KINDS`` unless named)."""
+    now = time.time()
+    return {kind: _entries(kind_dir(kind), now) for kind in kinds or list(KINDS)}
+
+
+def _usage(found: dict[str, list[Path]]) -> list[Usage]:
+    return [Usage(kind, len(paths), sum(map(_size, paths))) for kind, paths in found.items()]
+
+
 def usage(kinds: list[str] | None = None) -> list[Usage]:
     """Entries and bytes of each kind (all of ``KINDS`` unless named)."""
-    now = time.time()
-    return [Usage(kind, len(found), sum(map(_size, found)))
-            for kind in kinds or list(KINDS) for found in [_entries(kind_dir(kind), now)]]
+    return _usage(_found(kinds))
 
 
 def clear(kinds: list[str] | None = None) -> list[Usage]:
     """Remove the entries of each kind (all of ``KINDS`` unless named); returns what was removed."""
-    removed = usage(kinds)
-    now = time.time()
-    for kind in kinds or list(KINDS):
-        for path in _entries(kind_dir(kind), now):
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+    found = _found(kinds)
+    removed = _usage(found)  # counted before removal, from the same listing
+    for path in (p for paths in found.values() for p in paths):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
     return removed
 
 

@@ -54,7 +54,8 @@ def _row(folder: Path) -> RunRow:
 
 
 def _json(path: Path) -> dict[str, Any]:
-    """A JSON object from ``path``; {} when it is missing or unreadable (a run copied in part still lists)."""
+    """A JSON object from ``path``; {} when it is missing or unreadable (a run copied in part still lists).
+    Not ``artifact.read_manifest``: importing artifact loads torch, seconds for a listing of JSON files."""
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError):

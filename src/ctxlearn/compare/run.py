@@ -14,8 +14,8 @@ from ctxlearn.compare.estimates import beside, load_or_run
 from ctxlearn.compare.estimates import table as estimate_table
 from ctxlearn.config import DataOptions, default_out, opt
 from ctxlearn.data.tagged_splits import is_tagging_data
-from ctxlearn.lock import holds_out
 from ctxlearn.errors import ConfigError
+from ctxlearn.lock import holds_out
 from ctxlearn.registry import did_you_mean
 
 DEFAULT_METHODS = "full,head,topk,lora"
@@ -150,7 +150,7 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     beside(rows, results, estimates)
     rec = recommend(rows)
     b, seeds = BUDGETS.get(cfg.budget), cfg.seeds or BUDGETS.get(cfg.budget).seeds
-    tagging = is_tagging_data(cfg.data, cfg.text_field, cfg.label_field)
+    tagging = any(r.get("task") == "tagging" for r in results)  # as the cells read the data: no second read of it
     text = b.describe(seeds, tagging, any(c.method == "icl" for c in cells))
     meta = {"data": cfg.data, "model": cfg.model, "budget": cfg.budget, "budget_help": text,
             "seeds": seeds, "methods": [r["method"] for r in rows],
