@@ -2,7 +2,7 @@
 where it came from."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ctxlearn.data.words import join_words
@@ -102,6 +102,7 @@ class TaggedSentence:
     text: str | None = None
     offsets: tuple[tuple[int, int], ...] | None = None
     others: tuple[tuple[str, Any], ...] = ()  # an unlabelled JSON line's other keys, which predict copies out
+    tags_field: str | None = field(default=None, compare=False)  # the JSON or Parquet field of its tags; None: CoNLL
 
     @property
     def line(self) -> int:

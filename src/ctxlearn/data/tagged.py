@@ -18,7 +18,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from ctxlearn.data.conll import read_conll
 from ctxlearn.data.example import TaggedSentence
@@ -142,10 +142,12 @@ def read_tagged_jsonl(path: Path, options: TagOptions) -> list[TaggedSentence]:
     for line, raw in json_records(path, JSONL_EXAMPLE):
         record = named_fields(raw, options, path, line)
         if "tokens" in record:
-            tagged = _with_tags(record, None, path, line) if options.labelled else record
-            sentence, read = _from_tokens(tagged, options.labelled, path, line), "tokens"
+            fields = source_fields(raw, options, "tokens")
+            tagged = _with_tags(record, None, path, line, fields.tags) if options.labelled else record
+            sentence, read = _from_tokens(tagged, options.labelled, path, line, fields), "tokens"
         elif "text" in record:
-            sentence, read = _from_text(record, options.labelled, path, line), "text"
+            sentence = _from_text(record, options.labelled, path, line, source_fields(raw, options, "text"))
+            read = "text"
         else:
             raise DataError(path, f"neither 'tokens' nor 'text' among the fields ({', '.join(record) or 'none'})",
                             line=line, expected=f"{JSONL_EXAMPLE} or {{\"text\": \"...\", \"entities\": [...]}}, or "
@@ -174,8 +176,9 @@ def read_tagged_parquet(path: Path, options: TagOptions) -> list[TaggedSentence]
     out = []
     for row, raw in enumerate(table.to_pylist(), start=1):
         record = named_fields(raw, options, path, row)
-        tagged = _with_tags(record, names, path, row) if options.labelled else record
-        sentence = _from_tokens(tagged, options.labelled, path, row)
+        fields = source_fields(raw, options, "tokens")
+        tagged = _with_tags(record, names, path, row, fields.tags) if options.labelled else record
+        sentence = _from_tokens(tagged, options.labelled, path, row, fields)
         if not options.labelled:
             sentence = replace(sentence, others=tuple((k, v) for k, v in record.items() if k != "tokens"))
         out.append(sentence)
@@ -185,15 +188,35 @@ def read_tagged_parquet(path: Path, options: TagOptions) -> list[TaggedSentence]
 TAGGED_READERS.register("arrow")(read_tagged_parquet)  # datasets' save_to_disk
 
 
-def _with_tags(record: dict[str, Any], names: list[str] | None, path: Path, line: int) -> dict[str, Any]:
-    """``record`` with its tags under ``tags``, read from the first of ``TAG_COLUMNS`` it has; tag ids
-    become the tags their ClassLabel ``names`` say (a Parquet file's metadata; JSON has none)."""
-    column = next((c for c in TAG_COLUMNS if c in record), None)
+class SourceFields(NamedTuple):
+    """The fields of a record that hold its words and its tags (or entity spans), as the file names them:
+    what its errors name, though the reader has moved them under ctxlearn's names."""
+
+    words: str
+    tags: str
+
+
+def source_fields(raw: dict[str, Any], options: TagOptions, words: str) -> SourceFields:
+    """Where ``raw`` keeps its words (read under ctxlearn's ``words``: tokens or text) and their tags."""
+    found = tag_column(raw) if words == "tokens" else entity_field(raw)
+    default = "tags" if words == "tokens" else "entities"
+    return SourceFields(options.words_field or words, options.tags_field or found or default)
+
+
+def tag_column(record: dict[str, Any]) -> str | None:
+    """The first of ``TAG_COLUMNS`` that ``record`` has."""
+    return next((c for c in TAG_COLUMNS if c in record), None)
+
+
+def _with_tags(record: dict[str, Any], names: list[str] | None, path: Path, line: int, shown: str) -> dict[str, Any]:
+    """``record`` with its tags under ``tags``, read from the first of ``TAG_COLUMNS`` it has (errors name
+    it ``shown``); tag ids become the tags their ClassLabel ``names`` say (a Parquet file's metadata)."""
+    column = tag_column(record)
     if column is None:
         return record
     tags = record[column]
     if isinstance(tags, list) and any(isinstance(t, int) for t in tags):
-        tags = _tag_names(tags, names, path, line, column)
+        tags = _tag_names(tags, names, path, line, shown)
     return {**record, "tags": tags}
 
 
@@ -220,27 +243,28 @@ def _strings(value: Any, path: Path, line: int, name: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _from_tokens(record: dict[str, Any], labelled: bool, path: Path, line: int) -> TaggedSentence:
-    tokens = _strings(record["tokens"], path, line, "tokens")
+def _from_tokens(record: dict[str, Any], labelled: bool, path: Path, line: int,
+                 fields: SourceFields) -> TaggedSentence:
+    tokens = _strings(record["tokens"], path, line, fields.words)
     if not labelled:
         return TaggedSentence(tokens, (), (line,) * len(tokens))
     if "tags" not in record:
-        raise DataError(path, "not found", line=line, field="tags", expected="a list with one tag per token under "
-                        f"{' or '.join(TAG_COLUMNS)}, or under the field named with --label-field NAME "
+        raise DataError(path, "not found", line=line, field=fields.tags, expected="a list with one tag per token "
+                        f"under {' or '.join(TAG_COLUMNS)}, or under the field named with --label-field NAME "
                         f"(fields present: {', '.join(map(repr, record))})")
-    tags = _strings(record["tags"], path, line, "tags")
+    tags = _strings(record["tags"], path, line, fields.tags)
     if len(tags) != len(tokens):
-        raise DataError(path, f"{len(tags)} tags for {len(tokens)} tokens", line=line, field="tags",
-                        expected="one tag per token")
-    return TaggedSentence(tokens, tags, (line,) * len(tokens))
+        raise DataError(path, f"{len(tags)} tags for {len(tokens)} tokens", line=line, field=fields.tags,
+                        expected=f"one tag per token of {fields.words!r}")
+    return TaggedSentence(tokens, tags, (line,) * len(tokens), tags_field=fields.tags)
 
 
-def _from_text(record: dict[str, Any], labelled: bool, path: Path, line: int) -> TaggedSentence:
+def _from_text(record: dict[str, Any], labelled: bool, path: Path, line: int, fields: SourceFields) -> TaggedSentence:
     text = record["text"]
     if not isinstance(text, str) or not text.strip():
-        raise DataError(path, f"{text!r} is not a non-empty string", line=line, field="text",
+        raise DataError(path, f"{text!r} is not a non-empty string", line=line, field=fields.words,
                         expected="the raw text of the sentence")
-    spans = _entities(record, text, path, line) if labelled else []
+    spans = _entities(record, text, path, line, fields.tags) if labelled else []
     words = split_words(text, [c for _, s, e in spans for c in (s, e)])
     tags = ["O"] * len(words)
     for kind, start, end in spans:
@@ -251,18 +275,18 @@ def _from_text(record: dict[str, Any], labelled: bool, path: Path, line: int) ->
                           text, tuple((s, e) for _, s, e in words))
 
 
-def _entities(record: dict[str, Any], text: str, path: Path, line: int) -> list[tuple[str, int, int]]:
-    """(type, start, end) of each entity, checked: in range, non-overlapping, covering a word."""
-    name = entity_field(record) or "entities"
-    value = record.get(name)
+def _entities(record: dict[str, Any], text: str, path: Path, line: int, shown: str) -> list[tuple[str, int, int]]:
+    """(type, start, end) of each entity, checked: in range, non-overlapping, covering a word. Errors name
+    the field ``shown``, as the file names it."""
+    value = record.get(entity_field(record) or "entities")
     if not isinstance(value, list):
         raise DataError(path, "missing" if value is None else f"{type(value).__name__} instead of a list",
-                        line=line, field=name, expected='a list of {"start": 0, "end": 5, "label": "PER"}')
-    spans = sorted(_entity(e, text, path, line, f"{name}[{i}]") for i, e in enumerate(value))
+                        line=line, field=shown, expected='a list of {"start": 0, "end": 5, "label": "PER"}')
+    spans = sorted(_entity(e, text, path, line, f"{shown}[{i}]") for i, e in enumerate(value))
     for (s1, e1, _), (s2, e2, _) in zip(spans, spans[1:]):
         if s2 < e1:
             raise DataError(path, f"entities {text[s1:e1]!r} ({s1}-{e1}) and {text[s2:e2]!r} ({s2}-{e2}) overlap",
-                            line=line, field=name, expected="entities that do not overlap")
+                            line=line, field=shown, expected="entities that do not overlap")
     return [(k, s, e) for s, e, k in spans]
 
 
@@ -291,9 +315,11 @@ def _entity(value: Any, text: str, path: Path, line: int, where: str) -> tuple[i
 
 
 def site_of(path: str | Path, sentence: TaggedSentence) -> TagSite:
-    """Where a sentence's tags are named in errors: each token's line (CoNLL) or tags[i] (JSON Lines)."""
-    jsonl = file_type(Path(path)) in ("jsonl", "json")
-    return TagSite(str(path), sentence.lines, "tags" if jsonl else "tag", indexed=jsonl)
+    """Where a sentence's tags are named in errors: each token's line (CoNLL), or the record's line and its
+    tags field's element, tags[i] (JSON Lines, Parquet), under the name the file gives that field."""
+    if sentence.tags_field is None:
+        return TagSite(str(path), sentence.lines)
+    return TagSite(str(path), sentence.lines, sentence.tags_field, indexed=True)
 
 
 def normalise(sentences: list[TaggedSentence], scheme: str, repair: bool, path: str | Path) -> list[TaggedSentence]:
@@ -306,7 +332,7 @@ def normalise(sentences: list[TaggedSentence], scheme: str, repair: bool, path: 
         if not repair:
             raise orphan_error(tags, site_of(path, s), count)
         warnings.warn(RepairedTags(str(path), count, s.lines[at[0]]), stacklevel=2)
-    return [TaggedSentence(s.tokens, tuple(repair_bio(tags)), s.lines, s.text, s.offsets) for s, tags in bio]
+    return [replace(s, tags=tuple(repair_bio(tags))) for s, tags in bio]
 
 
 def read_bio(path: str | Path, options: TagOptions = TagOptions()) -> list[TaggedSentence]:

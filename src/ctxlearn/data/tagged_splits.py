@@ -146,14 +146,15 @@ def _types(parts: dict[str, list[TaggedSentence]], sources: dict[str, str]) -> s
     """Entity types of train; a type seen only in dev or test is an error (the model could never learn it)."""
     counts = {split: Counter(kind for s in sents for kind, _, _ in entity_spans(s.tags)) for split, sents in parts.items()}
     if not counts["train"]:
-        raise DataError(sources["train"], "no entity in the training data (every tag is O)", field="tag",
+        field = parts["train"][0].tags_field if parts["train"] else None
+        raise DataError(sources["train"], "no entity in the training data (every tag is O)", field=field or "tag",
                         expected="at least one B- or I- tag")
     for split in ("dev", "test"):
         unseen = sorted(set(counts[split]) - set(counts["train"]))
         if unseen:
             first = next(s for s in parts[split] if any(k == unseen[0] for k, _, _ in entity_spans(s.tags)))
             raise DataError(sources[split], f"entity type {unseen[0]!r} never occurs in train", line=first.line or None,
-                            field="tag", expected=f"one of {sorted(counts['train'])}")
+                            field=first.tags_field or "tag", expected=f"one of {sorted(counts['train'])}")
     return set(counts["train"])
 
 

@@ -25,7 +25,7 @@ ALLOWED = {"IO": {"I", ""}, "IOB1": {"B", "I"}, "BIO": {"B", "I"}, "BIOES": {"B"
 @dataclass(frozen=True)
 class TagSite:
     """Where one tag sequence came from, so a bad tag can be named: a token's line (CoNLL) or the
-    record's line and the ``tags`` field (JSON Lines)."""
+    record's line and its tags field's element (JSON Lines, Parquet)."""
 
     path: str
     lines: tuple[int, ...]  # the line of each token

@@ -107,6 +107,40 @@ def test_parquet_words_and_tags_under_other_names(tmp_path):
     assert read_tagged(path, TagOptions(words_field="words", tags_field="ner"))[0].tags == ("B-PER", "O")
 
 
+NAMED = TagOptions(words_field="words", tags_field="ner")
+SPANS = TagOptions(words_field="content", tags_field="spans")
+# a bad record, the options it is read with, and the field its error names: as the file names it
+MISNAMED = [
+    ({"words": ["Ada", "ran"], "ner": ["B-PER", "Q-X"]}, NAMED, "ner[1]", "not a BIO tag"),
+    ({"words": ["Ada", "ran", "Bo"], "ner": ["B-PER", "O", "I-PER"]}, NAMED, "ner[2]", "continues no PER entity"),
+    ({"words": ["Ada", "ran"], "ner": ["O"]}, NAMED, "ner", "1 tags for 2 tokens; expected one tag per token of 'wor"),
+    ({"words": ["Ada", 3], "ner": ["O", "O"]}, NAMED, "words[1]", "not a non-empty string"),
+    ({"words": ["Ada"], "ner": [None]}, NAMED, "ner[0]", "not a non-empty string"),
+    ({"tokens": ["Ada", "ran"], "ner_tags": ["O"]}, TagOptions(), "ner_tags", "1 tags for 2 tokens"),
+    ({"tokens": ["Ada"], "labels": ["S-PER"]}, TagOptions(scheme="BIO"), "labels[0]", "not a BIO tag"),
+    ({"content": " ", "spans": []}, SPANS, "content", "not a non-empty"),
+    ({"content": "Ada", "spans": [[0, 9, "PER"]]}, SPANS, "spans[0]", "not inside the text"),
+    ({"content": "Ada", "spans": [[0, 3, "PER"], [1, 3, "PER"]]}, SPANS, "spans", "overlap"),
+]
+
+
+@pytest.mark.parametrize("record, options, field, message", MISNAMED)
+def test_errors_name_a_field_as_the_file_names_it(tmp_path, record, options, field, message):
+    """A bad tag under --label-field ner was reported as "field 'tags[2]'", a field the file does not have."""
+    with pytest.raises(DataError) as info:
+        read_bio(write(tmp_path, "a.jsonl", jsonl(record)), options)
+    assert (info.value.line, info.value.field) == (1, field) and message in str(info.value), str(info.value)
+
+
+def test_parquet_tag_errors_name_the_column_and_its_element(tmp_path):
+    path = write_parquet(tmp_path / "w.parquet", {"words": [["Ada", "ran"], ["Bo"]], "ner": [["B-PER", "O"], ["I-X"]]})
+    with pytest.raises(DataError, match=r"w.parquet:2: field 'ner\[0\]': tag 'I-X' at the start of the sentence"):
+        read_bio(path, NAMED)
+    ids = write_parquet(tmp_path / "i.parquet", {"words": [["Ada"]], "ner": [[1]]})
+    with pytest.raises(DataError, match=r"i.parquet:1: field 'ner': tag ids"):
+        read_bio(ids, NAMED)
+
+
 def test_tag_options_take_the_fields_a_run_named_and_leave_its_defaults_to_be_found():
     assert tag_options({"text_field": "text", "label_field": "label", "text_pair_field": None}) == TagOptions()
     assert tag_options({"text_field": "words", "label_field": "ner", "tag_scheme": "bio", "repair_tags": True}) == \
@@ -390,6 +424,16 @@ def test_types_must_be_seen_in_train(tmp_path, dev, message):
     with pytest.raises(DataError, match=message) as info:
         load_tagged_splits(str(tmp_path))
     assert info.value.path.endswith("dev.conll" if dev else "train.conll")
+
+
+def test_a_type_unseen_in_train_is_named_in_the_field_the_file_keeps_its_tags_in(tmp_path):
+    write(tmp_path, "train.jsonl", jsonl(*[{"words": ["Ada", "x"], "ner": ["B-PER", "O"]}] * 3))
+    write(tmp_path, "test.jsonl", jsonl({"words": ["x"], "ner": ["O"]}, {"words": ["NASA"], "ner": ["B-ORG"]}))
+    with pytest.raises(DataError, match=r"test.jsonl:2: field 'ner': entity type 'ORG' never occurs in train"):
+        load_tagged_splits(str(tmp_path), NAMED, dev_fraction=0)
+    write(tmp_path, "train.jsonl", jsonl({"words": ["x"], "ner": ["O"]}))
+    with pytest.raises(DataError, match=r"train.jsonl: field 'ner': no entity in the training data"):
+        load_tagged_splits(str(tmp_path), NAMED, dev_fraction=0)
 
 
 # as datasets 5 writes an NER data set's features (conll2003, wikiann): tag ids with ClassLabel names
