@@ -68,7 +68,7 @@ def _train_parser(sub: Any) -> None:
 def train_config(args: argparse.Namespace):
     from ctxlearn.config import TrainConfig, from_dict, read_recipe
 
-    values = read_recipe(TrainConfig, args.config) if args.config else {}
+    values = _recorded_run(args) or (read_recipe(TrainConfig, args.config) if args.config else {})
     options = dict(values.pop("method_options", None) or {})
     for key, val in vars(args).items():
         if val is None:
@@ -79,9 +79,29 @@ def train_config(args: argparse.Namespace):
         elif key in {f.name for f in dataclasses.fields(TrainConfig)}:
             values[key] = val
     if not values.get("data"):
-        raise CtxlearnError("train: --data is required (a file, a folder with train/dev/test files, or builtin:NAME)")
+        alone = (f"; --resume --out {args.out} alone continues an interrupted run, and "
+                 f"{args.out}.partial holds none") if args.resume and args.out else ""
+        raise CtxlearnError("train: --data is required (a file, a folder with train/dev/test files, or "
+                            f"builtin:NAME){alone}")
     # The recipe was checked alone (read_recipe), so a fault found now is a flag's: source None names the flag.
     return from_dict(TrainConfig, {**values, "method_options": options}, None)
+
+
+def _recorded_run(args: argparse.Namespace) -> dict[str, Any]:
+    """With --resume and --out but neither --data nor a recipe: the settings the interrupted run in
+    OUT.partial was started with, which flags given now override (and --resume refuses those that differ).
+    A command that names its data gives all its settings, as compare's cells do: a flag left out of it
+    means its default, not what the interrupted run had."""
+    if not (args.resume and args.out) or args.data or args.config:
+        return {}
+    from ctxlearn.train.dist import say
+    from ctxlearn.train.resume import partial_of, recorded_settings
+
+    recorded = recorded_settings(args.out)
+    if recorded:
+        say(f"--resume: the run in {partial_of(args.out)} was started with --data {recorded.get('data')} "
+            f"--method {recorded.get('method')}; its settings are read from there")
+    return recorded
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -23,7 +23,29 @@ RESUME_FREE = ("out", "threads", "estimate_steps", "resume", "method_options")
 
 def work_folder(cfg: Any) -> Path:
     """OUT.partial beside a run's ``cfg.out``: an unfinished run's work (checkpoints, scored parts)."""
-    return Path(cfg.out).with_name(Path(cfg.out).name + ".partial")
+    return partial_of(cfg.out)
+
+
+def partial_of(out: str | Path) -> Path:
+    return Path(out).with_name(Path(out).name + ".partial")
+
+
+def recorded_settings(out: str | Path) -> dict[str, Any]:
+    """The settings the interrupted run in OUT.partial was started with, as TrainConfig fields (its
+    method's options under method_options), so ``--resume --out OUT`` needs none of its flags again;
+    {} where no run was recorded there."""
+    record = partial_of(out) / RECORD
+    try:
+        saved = read_json(record)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{record}: unreadable ({e}); give the run's flags with --resume, or delete "
+                          f"{partial_of(out)} to start over") from None
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - set(RESUME_FREE)
+    values = {k: v for k, v in saved.items() if k in names}
+    options = saved.get(f"--{values.get('method')}-* options")
+    return {**values, "method_options": {values["method"]: options}} if options else values
 
 
 def refuse_to_discard(work: Path, resume: bool, checkpoint: str | Path | None) -> None:

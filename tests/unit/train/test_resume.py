@@ -177,6 +177,52 @@ def test_resume_keeps_the_count_of_evaluations_without_improvement(tiny_bert: Pa
     _same_run(tmp_path / "run", reference)
 
 
+def test_resume_with_out_alone_continues_with_the_settings_the_run_was_started_with(
+        tiny_bert: Path, early: tuple[Path, Path], tmp_path: Path, monkeypatch, capsys) -> None:
+    """--resume needed every flag of the interrupted run typed again (a left-out --lr was refused as a
+    change); OUT.partial's record holds them."""
+    from ctxlearn.cli import main
+
+    data, reference = early
+    original = Trainer._save_checkpoint
+
+    def save_then_die(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Trainer, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        _early_run(tiny_bert, data, tmp_path / "run")
+    monkeypatch.undo()
+    assert main(["train", "--out", str(tmp_path / "run"), "--resume", "--json"]) == 0
+    assert f"--resume: the run in {tmp_path / 'run.partial'} was started with --data {data} --method full" in (
+        capsys.readouterr().err)
+    _same_run(tmp_path / "run", reference)
+    assert _training(tmp_path / "run")["resumed_from"]
+
+
+def test_the_recorded_settings_hold_the_run_s_method_options_and_flags_given_now_are_still_checked(
+        tiny_bert: Path, toy_data: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    from ctxlearn.cli import build_parser, main, train_config
+    from ctxlearn.train.resume import recorded_settings
+
+    cfg = TrainConfig(data=str(toy_data), model=str(tiny_bert), out=str(tmp_path / "run"), method="lora", lr=2e-3,
+                      method_options={"lora": {"r": 4}, "topk": {"k": 3}})
+    open_work(cfg, tmp_path / "run.partial", identity(cfg, {"train": "abc"}, str(tiny_bert)))
+    recorded = recorded_settings(tmp_path / "run")
+    assert recorded["method_options"] == {"lora": {"r": 4}} and recorded["lr"] == 2e-3
+    assert "out" not in recorded and "train data sha256" not in recorded
+    args = build_parser().parse_args(["train", "--out", str(tmp_path / "run"), "--resume", "--lora-alpha", "8"])
+    resumed = train_config(args)
+    assert (resumed.data, resumed.method, resumed.lr) == (str(toy_data), "lora", 2e-3)
+    assert resumed.method_options["lora"] == {"r": 4, "alpha": 8}  # refused later, as a change, by run_training
+    named = build_parser().parse_args(["train", "--data", str(toy_data), "--out", str(tmp_path / "run"), "--resume"])
+    assert train_config(named).method == "full", "a command that names its data gives every setting itself"
+    assert recorded_settings(tmp_path / "other") == {}
+    assert main(["train", "--out", str(tmp_path / "other"), "--resume"]) == 2
+    assert f"--resume --out {tmp_path / 'other'} alone continues an interrupted run, and" in capsys.readouterr().err
+
+
 def test_resume_after_training_finished_only_reloads_the_best(tiny_bert: Path, early: tuple[Path, Path],
                                                               tmp_path: Path, monkeypatch) -> None:
     from ctxlearn.train import run
