@@ -256,16 +256,21 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from ctxlearn.runs import find_runs, format_runs, rows_json
+    from ctxlearn.runs import find_runs, find_unfinished, format_runs, format_unfinished, rows_json
 
     rows = find_runs(Path(args.folder))
     if args.json:
         print(rows_json(rows))
-    elif not rows:
+        return 0
+    if not rows:
         print(f"no run folders under {args.folder} (folders with a manifest.json, written by train, icl or export)")
     else:
         print(format_runs(rows))
         print("* the best test score on each data set: accuracy for classification, entity F1 for tagging")
+    stopped = find_unfinished(Path(args.folder))
+    if stopped:
+        print(f"\nstopped before the end ({len(stopped)}), their work kept in OUT.partial:")
+        print(format_unfinished(stopped))
     return 0
 
 
@@ -503,12 +508,13 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("runs", help="the run folders under a folder, side by side: data, method, test score, cost",
                        description="List the run folders (train, icl, export) under FOLDER with their task, data, "
                        "method, test score and cost, best test score first on each data set; read from their "
-                       "manifest.json and metrics.json, so no model is loaded.",
+                       "manifest.json and metrics.json, so no model is loaded. Then the train runs that were stopped "
+                       "before the end (their OUT.partial), how far each got and the command that continues it.",
                        epilog="examples:\n  ctxlearn runs                 # the runs under runs/\n"
                               "  ctxlearn runs runs/cmp --json # one JSON list, for scripts",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", nargs="?", default="runs", help="where to look, every level down (default: runs)")
-    p.add_argument("--json", action="store_true", help="print one JSON list of the runs")
+    p.add_argument("--json", action="store_true", help="print one JSON list of the finished runs")
     p.set_defaults(func=cmd_runs)
     _cache_parser(sub)
     data = sub.add_parser("data", help="look at data before training").add_subparsers(dest="data_command", required=True)

@@ -3,11 +3,13 @@ read from their manifest.json and metrics.json alone, so listing loads no model.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ctxlearn.errors import ConfigError
+from ctxlearn.train.resume import FINISHED, RECORD, TRAINER_STATE, last_checkpoint
 
 METRIC = {"classification": "accuracy", "tagging": "f1"}  # the test score each task's runs are ranked by
 
@@ -38,6 +40,47 @@ def find_runs(root: Path) -> list[RunRow]:
 
 def _unfinished(relative: Path) -> bool:
     return any(part.startswith(".") or part.endswith(".partial") for part in relative.parts)
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A train run that was stopped: its work folder OUT.partial, how far it got, and how to go on."""
+
+    run: str  # OUT, the folder it writes when it ends
+    data: str
+    method: str
+    progress: str  # "step 132 of 540", "no checkpoint yet", or "trained, not yet scored"
+    resume: str  # the command that continues it
+
+
+def find_unfinished(root: Path) -> list[Unfinished]:
+    """The stopped train runs under ``root``: each OUT.partial holding the record of what it was started with."""
+    records = sorted(root.rglob(f"*.partial/{RECORD}"))
+    return [_stopped(r.parent) for r in records if not any(p.startswith(".") for p in r.relative_to(root).parts)]
+
+
+def _stopped(work: Path) -> Unfinished:
+    record, out = _json(work / RECORD), work.with_name(work.name.removesuffix(".partial"))
+    checkpoint = last_checkpoint(work)
+    state = _json(checkpoint / TRAINER_STATE) if checkpoint else {}
+    if (work / FINISHED).is_file():
+        progress = "trained, not yet scored"
+    elif state:
+        progress = f"step {state.get('global_step', '?')} of {state.get('max_steps', '?')}"
+    else:
+        progress = "no checkpoint yet"
+    cell = work.parent.name == "cells" and (work.parent / f"{out.name}.log").is_file()  # a compare cell's
+    resume = (f"the same ctxlearn compare --out {shlex.quote(str(work.parent.parent))}" if cell else
+              f"ctxlearn train --out {shlex.quote(str(out))} --resume")
+    return Unfinished(str(out), str(record.get("data", "?")), str(record.get("method", "?")), progress, resume)
+
+
+def format_unfinished(stopped: list[Unfinished]) -> str:
+    """One stopped run a line: where it got to, and the command that goes on from there."""
+    table = [(u.run, u.method, u.data, u.progress, u.resume) for u in stopped]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  continue: " + row[4]
+                     for row in table)
 
 
 def _row(folder: Path) -> RunRow:

@@ -71,3 +71,38 @@ def test_an_empty_or_missing_folder(tmp_path: Path, capsys) -> None:
     assert f"no run folders under {tmp_path}" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="no such folder"):
         find_runs(tmp_path / "missing")
+
+
+def _stopped(work: Path, method: str, *, step: int | None = None, finished: bool = False) -> Path:
+    """OUT.partial as a stopped train run leaves it: its record, and a checkpoint at ``step``."""
+    work.mkdir(parents=True)
+    (work / "run.json").write_text(json.dumps({"data": "d.csv", "method": method}))
+    if step is not None:
+        (work / f"checkpoint-{step}").mkdir()
+        (work / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"global_step": step,
+                                                                                     "max_steps": 90}))
+        (work / f"checkpoint-{step + 1}").mkdir()  # a save cut off: passed over, as --resume passes it over
+    if finished:
+        (work / "finished.json").write_text("{}")
+    return work
+
+
+def test_runs_stopped_before_the_end_are_listed_with_the_command_that_continues_them(runs: Path, capsys) -> None:
+    """A stopped run left only OUT.partial, which `runs` passed over: no sign of it, nor of how to go on."""
+    _stopped(runs / "x.partial", "full", step=30)
+    _stopped(runs / "y b.partial", "head")
+    _stopped(runs / "z.partial", "lora", step=90, finished=True)
+    _stopped(runs / "cmp" / "cells" / "lora-s1.partial", "lora", step=5)
+    (runs / "cmp" / "cells" / "lora-s1.log").write_text("")
+    _stopped(runs / ".w.tmp-1" / "v.partial", "full")  # inside a folder being written: not listed
+    assert main(["runs", str(runs)]) == 0
+    out = capsys.readouterr().out
+    lines = out[out.index("stopped before the end (4)"):].splitlines()[1:]
+    assert [" ".join(line.split()) for line in lines] == [  # padded to columns
+        f"{runs / 'cmp' / 'cells' / 'lora-s1'} lora d.csv step 5 of 90 continue: the same ctxlearn compare --out "
+        f"{runs / 'cmp'}",
+        f"{runs / 'x'} full d.csv step 30 of 90 continue: ctxlearn train --out {runs / 'x'} --resume",
+        f"{runs / 'y b'} head d.csv no checkpoint yet continue: ctxlearn train --out '{runs / 'y b'}' --resume",
+        f"{runs / 'z'} lora d.csv trained, not yet scored continue: ctxlearn train --out {runs / 'z'} --resume"]
+    assert main(["runs", str(runs), "--json"]) == 0
+    assert all(not r["run"].endswith(("x", "y b", "z")) for r in json.loads(capsys.readouterr().out))

@@ -26,7 +26,7 @@ from ctxlearn.train.dist import say, so_far, warn
 from ctxlearn.train.encode import Encoded
 from ctxlearn.train.loss import class_weights, training_loss
 from ctxlearn.train.memory import settled_rss_mb
-from ctxlearn.train.resume import cut_off, last_checkpoint, read_json, write_json
+from ctxlearn.train.resume import FINISHED, cut_off, last_checkpoint, read_json, write_json
 
 
 class StepClock(TrainerCallback):
@@ -275,9 +275,6 @@ def _stats(trainer: Trainer, clock: StepClock, seconds: float, metric: str) -> d
             "grad_norm_not_finite": sum(not math.isfinite(float(h["grad_norm"])) for h in state.log_history
                                         if "grad_norm" in h),  # of the logged steps; GradNormWatch warns at the first
             "loss_curve": [round(h["loss"], 5) for h in state.log_history if "loss" in h]}
-
-
-FINISHED = "finished.json"  # in OUT.partial: the stats of a training that ran to its end, best checkpoint loaded
 
 
 def resume_point(work: Path) -> str | None:

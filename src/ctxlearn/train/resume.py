@@ -10,12 +10,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ctxlearn.artifact import weights_sha256
 from ctxlearn.config import TrainConfig, refuse_changes, to_dict
 from ctxlearn.errors import ConfigError
 
 RECORD = "run.json"
 TRAINER_STATE = "trainer_state.json"  # transformers' TRAINER_STATE_NAME
+FINISHED = "finished.json"  # the stats of a training that ran to its end, best checkpoint loaded
 # Fields a resumed run may change; every other one decides the model, the data or the schedule.
 # method_options is checked for the run's method only: other methods' options do nothing.
 RESUME_FREE = ("out", "threads", "estimate_steps", "resume", "method_options")
@@ -91,6 +91,8 @@ def cut_off(work: Path) -> list[Path]:
 def identity(cfg: TrainConfig, data_sha256: dict[str, str], model_path: str) -> dict[str, Any]:
     """What a resumed run must share with the run it continues: its settings, and the contents of its
     data and base model (a file edited in place keeps its name)."""
+    from ctxlearn.artifact import weights_sha256  # loads torch: this module is also read by `ctxlearn runs`
+
     fixed = {k: v for k, v in to_dict(cfg).items() if k not in RESUME_FREE}
     return {**fixed, f"--{cfg.method}-* options": cfg.method_options.get(cfg.method) or {},
             **{f"{split} data sha256": h for split, h in data_sha256.items()},
