@@ -7,6 +7,7 @@ import dataclasses
 import errno
 import json
 import os
+import shlex
 import shutil
 import sys
 import typing
@@ -558,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ctxlearn: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        hint = ON_INTERRUPT.get(args.command, "")
+        hint = on_interrupt(args)
         print(f"ctxlearn: interrupted{'; ' + hint if hint else ''}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `ctxlearn predict ... --output - | head`: the reader has gone; say nothing
@@ -605,7 +606,15 @@ def free_space_hint(args: argparse.Namespace) -> str:
 
     cached = sum(u.bytes for u in usage())
     cache = f" (`ctxlearn cache clear` frees {megabytes(cached)} that ctxlearn remakes when needed)" if cached else ""
-    return f"free space{cache}, then {ON_INTERRUPT.get(args.command, 'run the command again')}"
+    return f"free space{cache}, then {on_interrupt(args) or 'run the command again'}"
+
+
+def on_interrupt(args: argparse.Namespace) -> str:
+    """How to go on from an interrupted command (``ON_INTERRUPT``); a train run with --out is named whole."""
+    hint = ON_INTERRUPT.get(args.command, "")
+    if args.command == "train" and getattr(args, "out", None):
+        hint += f" (`ctxlearn train --out {shlex.quote(args.out)} --resume` is enough: it reads the run's settings)"
+    return hint
 
 
 # What an interrupted command kept, and how to go on from it.

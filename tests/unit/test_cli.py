@@ -369,7 +369,7 @@ def test_a_glue_pair_run_finds_its_pair_fields_again_when_it_predicts(tiny_bert:
     assert "trained on text pairs; name the second text's field with --text-pair-field too" in capsys.readouterr().err
 
 
-def _failing(err: Exception):
+def _failing(err: BaseException):
     def command(args: argparse.Namespace) -> int:
         raise err
     return command
@@ -399,6 +399,17 @@ def test_a_full_disk_says_so_and_how_to_go_on(tmp_path: Path, monkeypatch, capsy
     monkeypatch.setattr(cli, "cmd_train", _failing(OSError(errno.ENOSPC, "No space left on device", out + "/a.pt")))
     assert main(["train", "--data", "d.csv", "--out", out]) == 1
     assert f"{out}/a.pt: No space left on device; free space, then rerun with --resume" in capsys.readouterr().err
+
+
+def test_an_interrupted_train_run_names_the_command_that_continues_it(tmp_path: Path, monkeypatch, capsys) -> None:
+    import ctxlearn.cli as cli
+
+    monkeypatch.setattr(cli, "cmd_train", _failing(KeyboardInterrupt()))
+    assert main(["train", "--data", "d.csv", "--out", str(tmp_path / "my run")]) == 130
+    assert ("ctxlearn: interrupted; rerun with --resume to continue training from the last checkpoint "
+            f"(`ctxlearn train --out '{tmp_path / 'my run'}' --resume` is enough") in capsys.readouterr().err
+    assert main(["train", "--data", "d.csv"]) == 130  # the run folder is derived later: the flag alone is named
+    assert capsys.readouterr().err.endswith("from the last checkpoint\n")
 
 
 def test_a_library_error_on_a_disk_with_room_is_no_full_disk(tmp_path: Path, monkeypatch, capsys) -> None:
