@@ -205,7 +205,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             print(confusion_text(metrics["confusion"], metrics["confusion_labels"]))
             return 0
         print(f"n {metrics['n']}  accuracy {metrics['accuracy']:.4f} (95% interval {interval(metrics)})  "
-              f"macro-F1 {metrics['macro_f1']:.4f}  ECE {metrics['ece']:.4f}")
+              f"macro-F1 {metrics['macro_f1']:.4f}  ECE {metrics['ece']:.4f}  majority-class baseline "
+              f"{metrics['majority_accuracy']:.4f} (always {metrics['majority_class']!r})")
         print(confusion_text(metrics["confusion"], list(metrics["per_class"])))
     return 0
 

@@ -31,6 +31,13 @@ def test_train_json_eval_predict(tiny_bert: Path, toy_data: Path, tmp_path: Path
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["test_accuracy"] == pytest.approx(result["test_accuracy"])
     assert evaluated["test_macro_f1"] == pytest.approx(result["test_macro_f1"])
+    labels = [json.loads(line)["label"] for line in (toy_data / "test.jsonl").read_text().splitlines()]
+    common = max(sorted(set(labels)), key=labels.count)
+    assert evaluated["test_majority_class"] == common
+    assert evaluated["test_majority_accuracy"] == pytest.approx(labels.count(common) / len(labels))
+    assert main(["eval", str(out), "--data", str(toy_data)]) == 0
+    assert (f"majority-class baseline {labels.count(common) / len(labels):.4f} (always {common!r})"
+            in capsys.readouterr().out)
 
     pred = tmp_path / "pred.csv"
     assert main(["predict", str(out), "--input", str(toy_data / "test.jsonl"), "--output", str(pred)]) == 0

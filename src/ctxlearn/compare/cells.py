@@ -40,6 +40,8 @@ def cell_result(folder: Path) -> dict[str, Any] | None:
     metrics = json.loads((folder / "metrics.json").read_text())
     res = (icl_summary if manifest["method"] == "icl" else summary)(metrics, manifest, folder)
     res.update(artifact_mb=artifact_mb(folder), seed=manifest["seed"], n_test=metrics["test"].get("n"),
+               majority_class=metrics["test"].get("majority_class"),
+               majority_accuracy=metrics["test"].get("majority_accuracy"),
                epochs_run=manifest.get("training", {}).get("epochs_run"),
                features_cached=manifest.get("training", {}).get("features_cached"),
                predict_ms_per_example=manifest["cost"].get("predict_ms_per_example"))

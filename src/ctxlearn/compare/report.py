@@ -43,16 +43,32 @@ def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
 
 
 def notes(rows: list[dict[str, Any]]) -> list[str]:
-    """Caveats a reader needs next to the table: test sets of another size (icl's budget limit), and
-    seeds that repeat an earlier seed's run (their spread is zero by construction)."""
+    """Caveats a reader needs next to the table: test sets of another size (icl's budget limit), the
+    majority-class baseline, and seeds that repeat an earlier seed's run (their spread is zero by construction)."""
     sizes = {r["method"]: r.get("n_test") for r in rows}
     usual = max((n for n in sizes.values() if n), default=None)
     short = [f"{m} was scored on the first {n} test examples only (the others on {usual})."
              for m, n in sizes.items() if n and usual and n != usual]
-    return short + [f"{r['method']}: {r['repeated_seeds']} of its {r['seeds']} seeds repeat the first one's run, not "
-                    "scored again: its demonstrations are the nearest ones in a fixed order (nothing is drawn) and "
-                    "every seed gets the same splits, so its ± is zero by construction."
-                    for r in rows if r.get("repeated_seeds")]
+    repeats = [f"{r['method']}: {r['repeated_seeds']} of its {r['seeds']} seeds repeat the first one's run, not "
+               "scored again: its demonstrations are the nearest ones in a fixed order (nothing is drawn) and "
+               "every seed gets the same splits, so its ± is zero by construction."
+               for r in rows if r.get("repeated_seeds")]
+    return short + _baseline(rows) + repeats
+
+
+def _baseline(rows: list[dict[str, Any]]) -> list[str]:
+    """The accuracy of always answering the most common test class, and the methods below it (each against
+    its own test split's: icl's may be a part of it)."""
+    base = max((r for r in rows if r.get("majority_accuracy") is not None), key=lambda r: r.get("n_test") or 0,
+               default=None)
+    if base is None:
+        return []
+    below = [r["method"] for r in rows if r.get("majority_accuracy") is not None
+             and r["test_accuracy"] < r["majority_accuracy"]]
+    verdict = (f"below it: {', '.join(below)}, which learned less than how common each class is" if below
+               else "every method beats it")
+    return [f"Always answering `{base['majority_class']}`, the most common test class, scores accuracy "
+            f"{100 * base['majority_accuracy']:.1f}%: {verdict}."]
 
 
 ROLE_COLOURS = {"best": "#2a9d55", "cheapest": "#e07b00", "other": "#4c72b0"}

@@ -38,11 +38,30 @@ def only_class(probs: np.ndarray, gold: np.ndarray) -> int | None:
     return int(picked[0]) if len(picked) == 1 and len(np.unique(gold)) > 1 else None
 
 
+def majority(y: np.ndarray, labels: list[str]) -> tuple[str, float]:
+    """The most common class of gold labels ``y`` and the accuracy of always answering it: the score any
+    model must beat to have learned more than how common each class is (0.85 on SMS spam's test)."""
+    if len(y) == 0:
+        return "", 0.0
+    counts = np.bincount(np.asarray(y), minlength=len(labels))
+    return labels[int(counts.argmax())], float(counts.max() / len(y))
+
+
+def below_majority(metrics: dict[str, Any]) -> str | None:
+    """What to say when a split's accuracy is below its majority-class baseline (``majority``), else None."""
+    if metrics.get("majority_accuracy") is None or metrics["accuracy"] >= metrics["majority_accuracy"]:
+        return None
+    return (f"accuracy {metrics['accuracy']:.3f} is below the {metrics['majority_accuracy']:.3f} of always answering "
+            f"{metrics['majority_class']!r}, the most common class")
+
+
 def classification_metrics(y: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict[str, Any]:
-    """Accuracy and its 95% interval; macro, micro and per-class precision/recall/F1; confusion matrix; ECE."""
+    """Accuracy and its 95% interval; the majority-class baseline; macro, micro and per-class
+    precision/recall/F1; confusion matrix; ECE."""
     pred = probs.argmax(1)
     ids = list(range(len(labels)))
     out: dict[str, Any] = {"n": int(len(y)), "accuracy": float(accuracy_score(y, pred))}
+    out["majority_class"], out["majority_accuracy"] = majority(y, labels)
     out["accuracy_low"], out["accuracy_high"] = accuracy_interval(int((pred == y).sum()), len(y))
     # The macro mean skips classes in neither gold nor predictions: their F1 is 0/0, and counting it as 0
     # would mark perfect predictions down on a split that lacks a class (sklearn without ``labels`` and

@@ -82,6 +82,17 @@ def interval(metrics: dict[str, Any]) -> str:
     return f"{metrics['accuracy_low']:.3f}-{metrics['accuracy_high']:.3f}"
 
 
+def _baseline_lines(test: dict[str, Any]) -> list[str]:
+    """The majority-class baseline on test, and a warning when the model scores below it."""
+    if "majority_accuracy" not in test:  # metrics written before the baseline was kept
+        return []
+    line = (f"Baseline: always answering `{test['majority_class']}`, the most common test class, scores accuracy "
+            f"{test['majority_accuracy']:.4f}.")
+    below = test["accuracy"] < test["majority_accuracy"]
+    return [line + (" **The model scores below it**: it has learned less than how common each class is." if below
+                    else ""), ""]
+
+
 def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: list[str]) -> str:
     test = metrics["test"]
     lines = [*_title(manifest), "| split | n | accuracy | 95% interval | macro-F1 | micro-F1 | ECE |",
@@ -91,7 +102,8 @@ def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: l
         if m:
             lines.append(f"| {split} | {m['n']} | {m['accuracy']:.4f} | {interval(m)} | {m['macro_f1']:.4f} | "
                          f"{m['micro_f1']:.4f} | {m['ece']:.4f} |")
-    lines += ["", "## Test, per class", "", *_per_class_table(test["per_class"]), "",
+    lines += ["", *_baseline_lines(test)]
+    lines += ["## Test, per class", "", *_per_class_table(test["per_class"]), "",
               "## Test confusion matrix (rows gold, columns predicted)", "", "```",
               confusion_text(test["confusion"], labels).rstrip(), "```", "", "![confusion](confusion.png)", "",
               *_cost_lines(manifest.get("cost", {}))]

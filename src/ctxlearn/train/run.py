@@ -19,7 +19,7 @@ from ctxlearn.data.inspect import cut_short, imbalanced, unknown_tokens
 from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
 from ctxlearn.lock import holds_out
-from ctxlearn.evaluate.metrics import only_class
+from ctxlearn.evaluate.metrics import below_majority, only_class
 from ctxlearn.methods import METHODS, Method, options_class, trainable_parameters
 from ctxlearn.methods.head import c_values
 from ctxlearn.models import load_encoder, resolve_model
@@ -258,7 +258,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     metrics, preds = evaluate_splits(cfg, method, task, model, tokenizer, splits, data, bf16, source)
     if task.name == "classification":
         lr = (cfg.lr or method.lr) if method.fit == "trainer" else None  # the head's fit has no learning rate
-        warn_if_one_class(preds["dev"], task.targets(data["dev"]), splits.labels, lr)
+        if not warn_if_one_class(preds["dev"], task.targets(data["dev"]), splits.labels, lr):
+            warn_below_majority(metrics["test"], cfg.class_weights)
     stats["predict_ms_per_example"] = latency_ms(model, data["test"], tokenizer, bf16)
     manifest = _manifest(cfg, task, splits, source, method, bf16, stats, (trainable, total), start)
     replacing = (Path(cfg.out) / "manifest.json").is_file()
@@ -291,6 +292,17 @@ def warn_if_one_class(probs: np.ndarray, gold: np.ndarray, labels: list[str], lr
     warn(f"the trained model predicts {labels[one]!r} for every dev text, so it learned only how "
         f"common each class is: training diverged or stalled; try --head-init probe or prior, another --seed{fix}")
     return True
+
+
+def warn_below_majority(test: dict[str, Any], class_weights: str) -> None:
+    """Say so when test accuracy is below always answering the most common class: the model learned less
+    than the class prior (class weights may trade accuracy for rare classes' recall: macro-F1 says if so)."""
+    below = below_majority(test)
+    if below:
+        weighed = class_weights != "none"
+        why = ("--class-weights trades accuracy for the rare classes' recall: compare macro-F1" if weighed else
+               "training diverged or stalled; try another --seed or --lr, or --method head")
+        warn(f"test: {below}: {why}")
 
 
 def check_launch(cfg: TrainConfig, method: Method) -> None:

@@ -27,6 +27,9 @@ def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_pat
     topk = results["methods"][1]["estimate"]
     assert topk["epoch_seconds"] > 0 and topk["actual_epoch_seconds"] > 0 and topk["actual_peak_rss_mb"] > 0
     assert "s/epoch est. / actual" in (tmp_path / "cmp" / "report.md").read_text()
+    assert head["majority_accuracy"] == results["cells"][0]["majority_accuracy"] > 0
+    assert f"Always answering `{head['majority_class']}`, the most common test class" in (
+        tmp_path / "cmp" / "report.md").read_text()
     wall = sum(c["wall_seconds"] for c in results["cells"])
     assert results["meta"]["cells_wall_seconds"] == pytest.approx(wall) and wall > 0
     assert f"The 4 cells took {wall / 60:.1f} min" in (tmp_path / "cmp" / "report.md").read_text()
@@ -238,6 +241,20 @@ def test_icl_seed_that_cuts_other_splits_runs_again(toy_data: Path) -> None:
 
     cfg = CompareConfig(data=str(toy_data / "train.jsonl"), methods="icl", seeds=2)  # one file: each seed cuts its own
     assert same_icl_run(cfg, Cell("icl", 1), [_icl_result(0)]) is None
+
+
+def test_report_gives_the_majority_baseline_and_the_methods_below_it() -> None:
+    from ctxlearn.compare.report import notes
+
+    common = {"majority_class": "ham", "majority_accuracy": 0.85, "n_test": 500, "trainable_params": 1,
+              "total_params": 1}
+    results = [{**common, "method": "full", "seed": 0, "test_accuracy": 0.97},
+               {**common, "method": "icl", "seed": 0, "test_accuracy": 0.22, "n_test": 100, "majority_accuracy": 0.9}]
+    assert notes(aggregate(results))[1] == ("Always answering `ham`, the most common test class, scores accuracy "
+                                            "85.0%: below it: icl, which learned less than how common each class is.")
+    assert notes(aggregate(results[:1])) == [
+        "Always answering `ham`, the most common test class, scores accuracy 85.0%: every method beats it."]
+    assert notes(aggregate([{**results[0], "majority_accuracy": None}])) == []  # tagging: no such baseline
 
 
 def test_report_says_which_seeds_repeat_a_run_and_counts_their_time_once() -> None:

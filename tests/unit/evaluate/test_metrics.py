@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ctxlearn.evaluate.metrics import accuracy_interval, classification_metrics, expected_calibration_error, only_class
+from ctxlearn.evaluate.metrics import (accuracy_interval, below_majority, classification_metrics,
+                                      expected_calibration_error, majority, only_class)
 
 
 def test_hand_checked_three_class_example() -> None:
@@ -65,3 +66,15 @@ def test_only_class_names_a_prediction_given_to_every_row_where_gold_holds_sever
     assert only_class(np.eye(3)[[1, 1, 1, 1]], gold) == 1
     assert only_class(np.eye(3)[[1, 1, 0, 1]], gold) is None  # two classes predicted
     assert only_class(np.eye(3)[[2, 2]], np.array([2, 2])) is None  # gold holds one class: nothing to say
+
+
+def test_the_majority_baseline_is_always_answering_the_split_s_most_common_class() -> None:
+    y = np.array([1, 1, 1, 0, 1, 2, 1, 0])  # b five times in eight
+    assert majority(y, ["a", "b", "c"]) == ("b", 5 / 8)
+    assert majority(np.array([], dtype=int), ["a"]) == ("", 0.0)
+    wrong = np.eye(3)[[0, 0, 0, 1, 2, 2, 1, 1]]  # two of eight right
+    m = classification_metrics(y, wrong, ["a", "b", "c"])
+    assert (m["majority_class"], m["majority_accuracy"], m["accuracy"]) == ("b", 5 / 8, 2 / 8)
+    assert below_majority(m) == "accuracy 0.250 is below the 0.625 of always answering 'b', the most common class"
+    assert below_majority(classification_metrics(y, np.eye(3)[[1] * 8], ["a", "b", "c"])) is None  # equal: not below
+    assert below_majority({"accuracy": 0.1}) is None  # metrics from before the baseline was kept

@@ -53,3 +53,14 @@ def test_confusion_text_keeps_every_column_apart_and_aligned(labels: list[str]) 
     assert head.split()[-2:] == labels and rows[0].split() == [labels[0], "366", "546"]
     assert rows[1].split() == [labels[1], "118", "123456"]
     assert {len(line) for line in (head, *rows)} == {len(head)}  # right-aligned columns end together
+
+
+def test_the_report_gives_the_majority_baseline_and_says_when_the_model_is_below_it(tmp_path: Path) -> None:
+    y = np.array([0, 0, 0, 1])
+    manifest = {"method": "icl", "data": "d", "model": "m", "seed": 0, "cost": {}}
+    for pred, below in (([0, 0, 0, 1], False), ([1, 1, 0, 1], True)):
+        write_report(tmp_path, {"test": classification_metrics(y, np.eye(2)[pred], ["ham", "spam"])}, manifest,
+                     ["ham", "spam"])
+        report = (tmp_path / "report.md").read_text()
+        assert "Baseline: always answering `ham`, the most common test class, scores accuracy 0.7500." in report
+        assert ("**The model scores below it**" in report) is below

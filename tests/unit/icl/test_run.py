@@ -15,7 +15,7 @@ from ctxlearn.cli import main
 from ctxlearn.data import load_splits
 from ctxlearn.icl.config import IclConfig
 from ctxlearn.icl.predictor import IclPredictor
-from ctxlearn.icl.run import warn_one_answer
+from ctxlearn.icl.run import warn_below_majority, warn_one_answer
 from icl_fixtures import tiny_lm  # noqa: F401  (fixture)
 
 TRAIN_SHAPE = {"metrics.json", "report.md", "confusion.png", "confusion.txt", "manifest.json", "config.yaml",
@@ -139,6 +139,19 @@ def test_an_lm_that_gives_every_example_one_label_is_called_out(tiny_lm, toy_dat
     assert "dev: the LM answered 'positive' for every example, whatever the text: other label words" in (
         capsys.readouterr().err)
     warn_one_answer("test", None, ["negative", "positive"], calibrated=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_an_lm_below_the_majority_baseline_is_told_what_may_lift_it(capsys) -> None:
+    """SMS spam, 4 balanced shots, uncalibrated: accuracy 0.22 where answering ham scores 0.85, and no word of it."""
+    below = {"accuracy": 0.22, "majority_accuracy": 0.85, "majority_class": "ham"}
+    warn_below_majority("test", below, calibrated=False)
+    assert capsys.readouterr().err == ("ctxlearn: warning: test: accuracy 0.220 is below the 0.850 of always answering "
+                                       "'ham', the most common class: --calibrate divides out the LM's bias toward "
+                                       "some labels' words\n")
+    warn_below_majority("dev", below, calibrated=True)
+    assert "other label words (--verbalizer), more --shots or --select knn" in capsys.readouterr().err
+    warn_below_majority("test", {**below, "accuracy": 0.9}, calibrated=False)
     assert capsys.readouterr().err == ""
 
 

@@ -176,6 +176,20 @@ def test_a_model_that_predicts_one_class_for_all_dev_is_called_out(capsys: pytes
     assert capsys.readouterr().err == ""
 
 
+def test_a_model_below_the_majority_baseline_is_warned_of(capsys) -> None:
+    from ctxlearn.train.run import warn_below_majority
+
+    below = {"accuracy": 0.5, "majority_accuracy": 0.85, "majority_class": "ham"}
+    warn_below_majority(below, "none")
+    assert capsys.readouterr().err == ("ctxlearn: warning: test: accuracy 0.500 is below the 0.850 of always answering "
+                                       "'ham', the most common class: training diverged or stalled; try another "
+                                       "--seed or --lr, or --method head\n")
+    warn_below_majority(below, "balanced")  # weighting classes may trade accuracy for recall on the rare ones
+    assert "--class-weights trades accuracy for the rare classes' recall: compare macro-F1" in capsys.readouterr().err
+    warn_below_majority({**below, "accuracy": 0.86}, "none")
+    assert capsys.readouterr().err == ""
+
+
 def test_a_run_on_its_own_threads_gives_the_callers_back(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:
     """run_training(threads=1) left torch on one thread for the rest of the process: every later test,
     or notebook cell, ran on it."""
