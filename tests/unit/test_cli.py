@@ -26,6 +26,9 @@ def test_train_json_eval_predict(tiny_bert: Path, toy_data: Path, tmp_path: Path
     assert {"test_accuracy", "test_macro_f1", "trainable_params", "out"} <= set(result)
     n_test = len((toy_data / "test.jsonl").read_text().splitlines())
     assert f"ctxlearn: warning: test: {n_test} examples (one is {100 / n_test:.1f} points" in captured.err  # toy data
+    wrong = round((1 - result["test_accuracy"]) * n_test)
+    report = (out / "report.md").read_text()
+    assert (f"## Test errors, the surest first ({min(wrong, 10)} of {wrong};" in report) == (wrong > 0)
 
     assert main(["eval", str(out), "--data", str(toy_data), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)

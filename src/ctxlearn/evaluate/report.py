@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 CORNER = "gold \\ pred"
@@ -93,7 +96,54 @@ def _baseline_lines(test: dict[str, Any]) -> list[str]:
                     else ""), ""]
 
 
-def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: list[str]) -> str:
+ERRORS_SHOWN = 10  # the test errors report.md lists, most confident first
+SHOWN_CHARS = 150  # of each one's text
+
+
+@dataclass(frozen=True)
+class TestError:
+    """A test example the model got wrong: where it is, its gold label, and what the model said instead."""
+
+    line: int
+    text: str
+    gold: str
+    pred: str
+    confidence: float  # the model's probability of ``pred``
+
+
+def confident_errors(examples: list[Any], probs: np.ndarray, labels: list[str],
+                     k: int = ERRORS_SHOWN) -> list[TestError]:
+    """The ``k`` wrong predictions the model was surest of: where a model is wrong and sure, the gold label
+    is often the wrong one (a slip in the data), or the class boundary unclear; either is worth a look."""
+    pred = probs.argmax(1)
+    wrong = [i for i, ex in enumerate(examples) if labels[int(pred[i])] != ex.label]
+    wrong.sort(key=lambda i: -float(probs[i, pred[i]]))
+    return [TestError(examples[i].line, _joined(examples[i]), examples[i].label, labels[int(pred[i])],
+                      float(probs[i, pred[i]])) for i in wrong[:k]]
+
+
+def _joined(example: Any) -> str:
+    return example.text if example.text_pair is None else f"{example.text} / {example.text_pair}"
+
+
+def _cell(text: str) -> str:
+    """``text`` shortened and made safe for a markdown table cell."""
+    short = text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
+    return " ".join(short.split()).replace("|", "\\|")
+
+
+def _error_lines(errors: list[TestError], total: int) -> list[str]:
+    if not errors:
+        return []
+    return [f"## Test errors, the surest first ({len(errors)} of {total}; all in test_predictions.jsonl)", "",
+            "A confident error is often a mislabelled example, or a class boundary the data leaves unclear.", "",
+            "| line | gold | predicted | p | text |", "|---:|---|---|---:|---|",
+            *(f"| {e.line} | {_cell(e.gold)} | {_cell(e.pred)} | {e.confidence:.3f} | {_cell(e.text)} |"
+              for e in errors), ""]
+
+
+def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: list[str],
+                    errors: list[TestError] = ()) -> str:
     test = metrics["test"]
     lines = [*_title(manifest), "| split | n | accuracy | 95% interval | macro-F1 | micro-F1 | ECE |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -106,6 +156,7 @@ def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: l
     lines += ["## Test, per class", "", *_per_class_table(test["per_class"]), "",
               "## Test confusion matrix (rows gold, columns predicted)", "", "```",
               confusion_text(test["confusion"], labels).rstrip(), "```", "", "![confusion](confusion.png)", "",
+              *_error_lines(list(errors), test["n"] - sum(row[i] for i, row in enumerate(test["confusion"]))),
               *_cost_lines(manifest.get("cost", {}))]
     return "\n".join(lines)
 
@@ -130,12 +181,13 @@ def tagging_markdown(metrics: dict[str, Any], manifest: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_report(folder: Path, metrics: dict[str, Any], manifest: dict[str, Any], labels: list[str]) -> None:
+def write_report(folder: Path, metrics: dict[str, Any], manifest: dict[str, Any], labels: list[str],
+                 errors: list[TestError] = ()) -> None:
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (folder / "confusion.txt").write_text(confusion_text(metrics["test"]["confusion"], labels))
     confusion_png(metrics["test"]["confusion"], labels, folder / "confusion.png",
                   f"{manifest['method']} · test accuracy {metrics['test']['accuracy']:.3f}")
-    (folder / "report.md").write_text(report_markdown(metrics, manifest, labels))
+    (folder / "report.md").write_text(report_markdown(metrics, manifest, labels, errors))
 
 
 def write_tagging_report(folder: Path, metrics: dict[str, Any], manifest: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from ctxlearn.data.splits import require_split, splits_of
 from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError
 from ctxlearn.evaluate import classification_metrics, write_report
+from ctxlearn.evaluate.report import confident_errors
 from ctxlearn.evaluate.metrics import below_majority, only_class
 from ctxlearn.icl.calibrate import CONTENT_FREE
 from ctxlearn.icl.classifier import IclClassifier, IclResult, Keep
@@ -282,7 +283,7 @@ def _fill(folder: Path, cfg: IclConfig, splits: Splits, metrics: dict[str, Any],
     (folder / "labels.json").write_text(json.dumps(splits.labels))
     (folder / "icl.json").write_text(json.dumps(icl, indent=2, ensure_ascii=False))
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    write_report(folder, metrics, manifest, splits.labels)
+    write_report(folder, metrics, manifest, splits.labels, confident_errors(examples, test.probs, splits.labels))
     with (folder / "report.md").open("a", encoding="utf-8") as fh:
         fh.write(icl_markdown(icl, splits.labels, manifest["cost"]))
 

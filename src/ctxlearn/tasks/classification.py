@@ -14,6 +14,7 @@ from ctxlearn.data import Splits
 from ctxlearn.data.splits import splits_of
 from ctxlearn.data.inspect import conflicting_labels, label_warnings, small_splits
 from ctxlearn.evaluate import classification_metrics, write_report
+from ctxlearn.evaluate.report import confident_errors
 from ctxlearn.models.classifier import EncoderClassifier
 from ctxlearn.models.infer import map_batches
 from ctxlearn.tasks.base import TASKS
@@ -94,7 +95,8 @@ class Classification:
     def write(self, folder: Path, splits: Splits, test_predictions: np.ndarray, metrics: dict[str, Any],
               manifest: dict[str, Any]) -> None:
         write_predictions(folder / "test_predictions.jsonl", splits.test, test_predictions, splits.labels)
-        write_report(folder, metrics, manifest, splits.labels)
+        write_report(folder, metrics, manifest, splits.labels, confident_errors(splits.test, test_predictions,
+                                                                                splits.labels))
 
     def headline(self, metrics: dict[str, Any]) -> str:
         return f"test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"

@@ -64,3 +64,27 @@ def test_the_report_gives_the_majority_baseline_and_says_when_the_model_is_below
         report = (tmp_path / "report.md").read_text()
         assert "Baseline: always answering `ham`, the most common test class, scores accuracy 0.7500." in report
         assert ("**The model scores below it**" in report) is below
+
+
+def test_the_report_lists_the_test_errors_the_model_was_surest_of(tmp_path: Path) -> None:
+    from ctxlearn.data.example import Example
+    from ctxlearn.evaluate.report import confident_errors
+
+    labels = ["neg", "pos"]
+    examples = [Example("fine | good", "pos", line=2), Example("awful", "neg", line=3),
+                Example("meh " * 60, "pos", line=4), Example("a", "neg", text_pair="b", line=5)]
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]])  # lines 2, 4 and 5 are wrong
+    errors = confident_errors(examples, probs, labels)
+    assert [(e.line, e.gold, e.pred, e.confidence) for e in errors] == [
+        (2, "pos", "neg", 0.9), (5, "neg", "pos", 0.7), (4, "pos", "neg", 0.6)]
+    assert errors[1].text == "a / b" and [e.line for e in confident_errors(examples, probs, labels, k=1)] == [2]
+    manifest = {"method": "full", "data": "toy", "model": "tiny", "seed": 0, "cost": {}}
+    metrics = classification_metrics(np.array([1, 0, 1, 0]), probs, labels)
+    write_report(tmp_path, {"test": metrics}, manifest, labels, errors[:2])
+    report = (tmp_path / "report.md").read_text()
+    assert "## Test errors, the surest first (2 of 3; all in test_predictions.jsonl)" in report
+    assert "| 2 | pos | neg | 0.900 | fine \\| good |" in report  # a pipe would end the cell
+    write_report(tmp_path, {"test": metrics}, manifest, labels, errors[2:])
+    assert f"| 4 | pos | neg | 0.600 | {('meh ' * 60)[:149].strip()}… |" in (tmp_path / "report.md").read_text()
+    write_report(tmp_path, {"test": metrics}, manifest, labels)
+    assert "## Test errors" not in (tmp_path / "report.md").read_text()  # none given: no section

@@ -62,7 +62,11 @@ def test_icl_run_writes_the_training_shape_and_reloads(tiny_lm, toy_data, tmp_pa
     assert icl["selection"]["select"] == select and icl["prompt"]["template"] == "Input: {text}\nLabel:"
     assert ("demonstrations" in icl) == (select != "random-each") and ("pool" in icl) == (select == "random-each")
     assert (icl["calibration"]["bias"] is not None) == bool(extra)
-    assert "## In-context learning" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "## In-context learning" in report
+    rows = [json.loads(line) for line in (out / "test_predictions.jsonl").open()]
+    wrong = sum(r["pred"] != r["gold"] for r in rows)
+    assert (f"## Test errors, the surest first ({min(wrong, 10)} of {wrong};" in report) == (wrong > 0)
 
     assert IclPredictor(out).part == (64 if select == "random-each" else 256)  # shared demonstrations score faster
     if select != "random-each":  # stored demonstrations: the reload gives the run's own predictions
