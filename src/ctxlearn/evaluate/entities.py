@@ -27,7 +27,8 @@ def entity_metrics(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
     gold, pred = [list(s) for s in gold], [list(s) for s in pred]
     types = sorted(set(types) | {k for s in gold + pred for k, _, _ in entity_spans(s)})
     report = classification_report(gold, pred, mode="strict", scheme=IOB2, output_dict=True, zero_division=0)
-    out: dict[str, Any] = {"n": len(gold), "entities": int(sum(len(entity_spans(s)) for s in gold))}
+    out: dict[str, Any] = {"n": len(gold), "entities": int(sum(len(entity_spans(s)) for s in gold)),
+                           "predicted_entities": int(sum(len(entity_spans(s)) for s in pred))}
     micro, macro = report["micro avg"], report["macro avg"]
     out.update(precision=float(micro["precision"]), recall=float(micro["recall"]), f1=float(micro["f1-score"]),
                macro_precision=float(macro["precision"]), macro_recall=float(macro["recall"]),

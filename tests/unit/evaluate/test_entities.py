@@ -23,7 +23,8 @@ PRED = [["B-PER", "O", "O", "B-PER", "O", "B-ORG"], ["B-ORG", "B-PER", "I-PER"],
 
 def test_hand_checked_scores():
     m = entity_metrics(GOLD, PRED, ["LOC", "ORG", "PER"])
-    assert (m["n"], m["entities"]) == (4, 6)
+    assert (m["n"], m["entities"], m["predicted_entities"]) == (4, 6, 6)
+    assert entity_metrics(GOLD, [["O"] * len(s) for s in GOLD], ["LOC", "ORG", "PER"])["predicted_entities"] == 0
     assert m["precision"] == pytest.approx(1 / 3) and m["recall"] == pytest.approx(1 / 3) and m["f1"] == pytest.approx(1 / 3)
     assert m["macro_f1"] == pytest.approx(1 / 3)
     per = m["per_type"]

@@ -190,6 +190,18 @@ def test_a_model_below_the_majority_baseline_is_warned_of(capsys) -> None:
     assert capsys.readouterr().err == ""
 
 
+def test_a_tagger_that_marks_few_entities_is_warned_of(capsys) -> None:
+    from ctxlearn.train.run import warn_if_few_entities
+
+    assert warn_if_few_entities({"entities": 836, "predicted_entities": 15}, 3e-4)
+    assert capsys.readouterr().err == ("ctxlearn: warning: the trained model marks 15 entities in dev, which holds "
+                                       "836: it learned mostly to tag every word O; train longer (more --epochs, or "
+                                       "more data than --max-train), or another --lr than 0.0003\n")
+    assert not warn_if_few_entities({"entities": 836, "predicted_entities": 84}, 3e-4)  # a tenth: not few
+    assert not warn_if_few_entities({"entities": 0, "predicted_entities": 0}, None)  # dev holds none: nothing to say
+    assert capsys.readouterr().err == ""
+
+
 def test_a_run_on_its_own_threads_gives_the_callers_back(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:
     """run_training(threads=1) left torch on one thread for the rest of the process: every later test,
     or notebook cell, ran on it."""
