@@ -104,7 +104,7 @@ def save_weights(model: EncoderClassifier, tokenizer: Any, folder: Path) -> str:
 
 # Files that mark a folder as one of ours (train, icl and export runs; pretrain runs): only such a folder,
 # or an empty one, may be replaced whole by a new run.
-OUTPUT_MARKERS = ("manifest.json", "pretrain.yaml")
+OUTPUT_MARKERS = ("manifest.json", "pretrain.yaml", "eval.json")  # a run's, a pretraining's, an `eval --out`'s
 
 
 def check_out(out: str | Path, reads: str | Path | None = None) -> None:

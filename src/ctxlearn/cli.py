@@ -184,16 +184,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ctxlearn.models.infer import progress
     from ctxlearn.predict import open_predictor
 
+    from ctxlearn.artifact import check_out
+    from ctxlearn.lock import exclusive
+
     fields = dict(text=args.text_field, text_pair=args.text_pair_field, label=args.label_field)
+    if args.out:  # neither the data nor the run itself may sit in the folder it replaces
+        check_out(args.out, reads=args.data)
+        check_out(args.out, reads=args.artifact)
     try:
-        with progress("eval"):
-            metrics = open_predictor(args.artifact, args.long_inputs, fields).evaluate(args.data)
+        with progress("eval"), contextlib.nullcontext() if args.out is None else exclusive(args.out):
+            metrics = open_predictor(args.artifact, args.long_inputs, fields).evaluate(args.data, args.out)
     except DataError as err:
         if "not found" not in str(err) or "--label-field" not in str(err):
             raise
         raise CtxlearnError(f"{err}; eval scores a run against the gold labels of --data: to label texts that "
                             f"have none, run ctxlearn predict {args.artifact} --input {args.data} --output "
                             "predictions.csv") from None
+    if args.out:
+        print(f"[ctxlearn] wrote {args.out} (report.md, metrics.json, confusion.png, test_predictions.jsonl)",
+              file=sys.stderr)
     if args.json:
         print(json.dumps({f"test_{k}": v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
     else:
@@ -481,6 +490,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="labelled file (all of it is scored; the file the run was cut "
                    "from: its test split), or a data folder or builtin:NAME (its test split)")
     p.add_argument("--json", action="store_true", help="print test_* metrics as one JSON object")
+    p.add_argument("--out", help="also write a report folder: report.md (with the errors the model was surest of), "
+                   "metrics.json, confusion.png and .txt, and every prediction in test_predictions.jsonl")
     _field_flags(p, label=True)
     _long_inputs_flag(p)
     p.set_defaults(func=cmd_eval)

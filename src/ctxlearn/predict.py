@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ctxlearn.artifact import folder_stamp, load_classifier
+from ctxlearn.artifact import folder_stamp, load_classifier, write_atomically
 from ctxlearn.config import check_long_inputs, load_yaml, reading
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.inspect import count
@@ -23,8 +23,9 @@ from ctxlearn.data.readers import READERS, check_input_type, is_text_lines, read
 from ctxlearn.data.splits import Splits, content_hash, load_splits
 from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError, CtxlearnError, DataError
-from ctxlearn.evaluate import classification_metrics
-from ctxlearn.tasks.classification import class_logits, predict_proba
+from ctxlearn.evaluate import classification_metrics, write_report
+from ctxlearn.evaluate.report import confident_errors
+from ctxlearn.tasks.classification import class_logits, predict_proba, write_predictions
 from ctxlearn.train.dist import part_progress, say, warn
 from ctxlearn.train.encode import encode
 
@@ -102,29 +103,48 @@ class Predictor:
         splits = self.cut(spec)
         return splits.test, splits.sources.get("test", str(spec))
 
-    def evaluate(self, spec: str | Path) -> dict[str, Any]:
+    def evaluate(self, spec: str | Path, out: str | Path | None = None) -> dict[str, Any]:
         """Metrics on a labelled file (all of it: a held-out file); for a data folder, builtin:NAME or the
-        file the run cut its splits from, on its test split (``test_split``, so it is the run's own)."""
+        file the run cut its splits from, on its test split (``test_split``, so it is the run's own). With
+        ``out``, the report files (``write_evaluation``) are written there too."""
+        examples, source = self.labelled(spec)
+        metrics, probs = self._scored(examples, source)
+        if out is not None:
+            def fill(folder: Path) -> None:
+                write_predictions(folder / "test_predictions.jsonl", examples, probs, self.labels)
+                errors = confident_errors(examples, probs, self.labels)
+                write_report(folder, {"test": metrics}, write_evaluation(folder, self, spec, source), self.labels,
+                             errors)
+
+            write_atomically(Path(out), fill)
+        return metrics
+
+    def labelled(self, spec: str | Path) -> tuple[list[Example], str]:
+        """The labelled examples ``evaluate`` scores, and where they came from."""
         path = Path(spec)
         if is_tagging_data(str(spec)):
             raise ConfigError(f"{self.folder} labels whole texts, and {spec} holds tagging data; score it with a "
                               "run trained on tagging data")
         own = own_test_split(path, self.manifest, self.cut, content_hash)
         if own is not None:
-            return self.evaluate_examples(own, f"the test split of {path}")
+            return own, f"the test split of {path}"
         if path.is_file():
-            return self.evaluate_examples(read_examples(path, self.fields), str(path))
-        return self.evaluate_examples(*self.test_split(spec))
+            return read_examples(path, self.fields), str(path)
+        return self.test_split(spec)
 
     def evaluate_examples(self, examples: list[Example], source: str) -> dict[str, Any]:
         """Metrics on labelled examples; ``source`` names where they came from in errors."""
+        return self._scored(examples, source)[0]
+
+    def _scored(self, examples: list[Example], source: str) -> tuple[dict[str, Any], np.ndarray]:
         index = {lab: i for i, lab in enumerate(self.labels)}
         for ex in examples:
             if ex.label not in index:
                 raise DataError(source, f"label {ex.label!r} is not one this model predicts", line=ex.line,
                                 field=self.fields.label, expected=f"one of {self.labels}")
         y = np.array([index[ex.label] for ex in examples])
-        return classification_metrics(y, self.predict_proba(examples), self.labels)
+        probs = self.predict_proba(examples)
+        return classification_metrics(y, probs, self.labels), probs
 
     def predict_file(self, src: str | Path, dst: str | Path) -> int:
         """Write one row per input with the predicted label and every class probability; returns how many."""
@@ -144,6 +164,20 @@ class Predictor:
         row["label"] = self.labels[int(p.argmax())]
         row.update({f"p_{lab}": round(float(v), 6) for lab, v in zip(self.labels, p)})
         return with_inputs(row, ex.others)
+
+
+EVALUATION = "eval.json"  # in an `eval --out` folder: which run scored which data
+
+
+def write_evaluation(folder: Path, predictor: Any, spec: str | Path, source: str) -> dict[str, Any]:
+    """Write ``folder``'s eval.json (the run, the data and what of it was scored) and return it: the report's
+    title reads it in place of a run's manifest."""
+    m = predictor.manifest
+    record = {"evaluates": str(predictor.folder), "method": m.get("method"), "model": m.get("model"),
+              "seed": m.get("seed"), "data": str(spec), "scored": source,
+              "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    (folder / EVALUATION).write_text(json.dumps(record, indent=1))
+    return record
 
 
 def with_inputs(row: dict[str, Any], others: tuple[tuple[str, Any], ...]) -> dict[str, Any]:

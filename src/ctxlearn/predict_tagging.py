@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ctxlearn.artifact import folder_stamp, load_classifier
+from ctxlearn.artifact import folder_stamp, load_classifier, write_atomically
 from ctxlearn.config import load_yaml
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.readers import check_input_type, is_text_lines, text_lines
@@ -27,8 +27,9 @@ from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, read_bio, read_tagg
 from ctxlearn.data.tagged_splits import TaggedSplits, data_task, load_tagged_splits, tagged_hash
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError
-from ctxlearn.predict import STDOUT, label_file, own_test_split, with_inputs
-from ctxlearn.tasks.tagging import TagPredictions, Tagging, entities, word_logits
+from ctxlearn.evaluate.report import write_tagging_report
+from ctxlearn.predict import STDOUT, label_file, own_test_split, with_inputs, write_evaluation
+from ctxlearn.tasks.tagging import TagPredictions, Tagging, entities, word_logits, write_tag_predictions
 from ctxlearn.train.windows import EncodedTags, encode_tags
 
 
@@ -86,9 +87,10 @@ class TaggingPredictor:
         splits = self.cut(str(spec))
         return splits.test, splits.sources.get("test", str(spec))
 
-    def evaluate(self, spec: str | Path) -> dict[str, Any]:
+    def evaluate(self, spec: str | Path, out: str | Path | None = None) -> dict[str, Any]:
         """Entity metrics on a labelled file, or on the test split of a data folder or of the file the run
-        cut its splits from (cut as the run cut it), read with the run's tag options."""
+        cut its splits from (cut as the run cut it), read with the run's tag options; with ``out``, the
+        report files are written there too."""
         path = Path(spec)
         named = self.options.words_field or "text", self.options.tags_field or "label"
         if data_task(str(spec), *named) == "classification":
@@ -96,14 +98,26 @@ class TaggingPredictor:
                               "score it with a run trained on classification data, or give tagging data (.conll, "
                               "JSON Lines with tokens or entities)")
         sentences = own_test_split(path, self.manifest, self.cut, tagged_hash)
+        source = str(spec) if sentences is None else f"the test split of {path}"
         if sentences is None:
             sentences = read_bio(path, self.options) if path.is_file() else self.cut(str(spec)).test
-        return self.evaluate_examples(sentences, str(spec))
+        metrics, predictions = self._scored(sentences)
+        if out is not None:
+            def fill(folder: Path) -> None:
+                write_tag_predictions(folder / "test_predictions.jsonl", sentences, predictions)
+                write_tagging_report(folder, {"test": metrics}, write_evaluation(folder, self, spec, source))
+
+            write_atomically(Path(out), fill)
+        return metrics
 
     def evaluate_examples(self, sentences: list[TaggedSentence], source: str) -> dict[str, Any]:
         """Entity metrics on tagged sentences (``source``: where they came from, as ``Predictor``'s)."""
+        return self._scored(sentences)[0]
+
+    def _scored(self, sentences: list[TaggedSentence]) -> tuple[dict[str, Any], TagPredictions]:
         data = encode_tags(sentences, self.tokenizer, None, self.max_length)  # gold tags stay on the sentences
-        return self.task.metrics(self._predict(data), data, self.labels)
+        predictions = self._predict(data)
+        return self.task.metrics(predictions, data, self.labels), predictions
 
     def batch_labels(self, sentences: list[TaggedSentence], batch_size: int) -> np.ndarray:
         """Each word's most likely tag index, the model run on batches of ``batch_size`` (``export``)."""

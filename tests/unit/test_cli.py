@@ -456,6 +456,38 @@ def test_models_says_where_a_gguf_model_is_until_its_first_use_converts_it(tmp_p
     assert f"smollm2    causal-lm  {converted}\n" in capsys.readouterr().out
 
 
+def test_eval_out_writes_a_report_folder_of_the_scored_data(tiny_run: Path, toy_data: Path, tmp_path: Path,
+                                                            capsys) -> None:
+    """eval printed its scores and nothing else: no confusion plot, no errors to look at, no predictions."""
+    held_out = toy_data / "test.jsonl"
+    assert main(["eval", str(tiny_run), "--data", str(held_out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    out = tmp_path / "evals" / "holdout"
+    assert main(["eval", str(tiny_run), "--data", str(held_out), "--out", str(out)]) == 0
+    assert f"wrote {out} (report.md" in capsys.readouterr().err
+    assert {p.name for p in out.iterdir()} == {"report.md", "metrics.json", "confusion.png", "confusion.txt",
+                                               "test_predictions.jsonl", "eval.json"}
+    test = json.loads((out / "metrics.json").read_text())["test"]
+    assert test["accuracy"] == pytest.approx(printed["test_accuracy"]) and test["n"] == printed["test_n"]
+    rows = [json.loads(line) for line in (out / "test_predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == test["n"] and sum(r["pred"] == r["gold"] for r in rows) == round(test["accuracy"] * test["n"])
+    report = (out / "report.md").read_text()
+    assert report.startswith(f"# ctxlearn eval: {tiny_run} on {held_out}") and "## Cost" not in report
+    assert json.loads((out / "eval.json").read_text())["evaluates"] == str(tiny_run)
+    assert main(["eval", str(tiny_run), "--data", str(toy_data), "--out", str(out)]) == 0  # a rerun replaces it
+    assert "scored on the test split of" not in (out / "report.md").read_text()  # a folder: its test file
+    assert json.loads((out / "eval.json").read_text())["data"] == str(toy_data)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    assert main(["eval", str(tiny_run), "--data", str(held_out), "--out", str(tmp_path / "mine")]) == 2
+    assert "holds files that are not a ctxlearn run" in capsys.readouterr().err
+    assert main(["eval", str(tiny_run), "--data", str(held_out), "--out", str(toy_data)]) == 2
+    assert f"--out {toy_data} holds {held_out}, which this command reads" in capsys.readouterr().err
+    assert main(["eval", str(tiny_run), "--data", str(held_out), "--out", str(tiny_run)]) == 2  # the run itself
+    assert f"--out {tiny_run} holds {tiny_run}, which this command reads" in capsys.readouterr().err
+    assert (tiny_run / "manifest.json").is_file()
+
+
 def test_eval_of_texts_without_labels_points_to_predict(tiny_run: Path, tmp_path: Path, capsys) -> None:
     """eval on unlabelled texts said only that the label field was missing, as if it were misnamed."""
     texts = tmp_path / "texts.csv"

@@ -31,8 +31,13 @@ def test_train_eval_predict(tiny_bert: Path, toy_conll: Path, tmp_path: Path, ca
     assert main(["eval", str(out), "--data", str(toy_conll), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["test_f1"] == pytest.approx(result["test_f1"])
-    assert main(["eval", str(out), "--data", str(toy_conll / "test.conll")]) == 0
+    assert main(["eval", str(out), "--data", str(toy_conll / "test.conll"), "--out", str(tmp_path / "eval")]) == 0
     assert "F1" in capsys.readouterr().out
+    written = json.loads((tmp_path / "eval" / "metrics.json").read_text())["test"]
+    assert written["f1"] == pytest.approx(result["test_f1"]) and (tmp_path / "eval" / "confusion.png").is_file()
+    assert (tmp_path / "eval" / "report.md").read_text().startswith(f"# ctxlearn eval: {out} on {toy_conll}/test.conll")
+    predicted = (tmp_path / "eval" / "test_predictions.jsonl").read_text().splitlines()
+    assert len(predicted) == (toy_conll / "test.conll").read_text().strip().count("\n\n") + 1
 
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": 7, "tokens": ["the", "movie", "was", "really", "nice"], "tags": ["O"] * 5})

@@ -53,6 +53,10 @@ def _per_class_table(per_class: dict[str, dict[str, float]], name: str = "class"
 
 
 def _title(manifest: dict[str, Any]) -> list[str]:
+    if "evaluates" in manifest:  # an `eval --out` folder's eval.json
+        return [f"# ctxlearn eval: {manifest['evaluates']} on {manifest['data']}", "",
+                f"The run (model `{manifest['model']}`, method `{manifest['method']}`, seed {manifest['seed']}) "
+                f"scored on {manifest['scored']}; its \"test\" below is that data.", ""]
     return [f"# ctxlearn run: {manifest['method']} on {manifest['data']}", "",
             f"Model `{manifest['model']}`, method `{manifest['method']}`, seed {manifest['seed']}.", ""]
 
@@ -69,7 +73,11 @@ def _speed_line(cost: dict[str, Any]) -> str:
     return "- training: none (the model is prompted as it is)"
 
 
-def _cost_lines(cost: dict[str, Any]) -> list[str]:
+def _cost_lines(manifest: dict[str, Any]) -> list[str]:
+    """The run's cost; none for an evaluation (``eval --out``), which trained nothing."""
+    if "evaluates" in manifest:
+        return []
+    cost = manifest.get("cost", {})
     predict_ms = cost.get("predict_ms_per_example")
     return ["## Cost", "",
             f"- trainable parameters: {cost.get('trainable_params', 0):,} of {cost.get('total_params', 0):,} "
@@ -157,7 +165,7 @@ def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: l
               "## Test confusion matrix (rows gold, columns predicted)", "", "```",
               confusion_text(test["confusion"], labels).rstrip(), "```", "", "![confusion](confusion.png)", "",
               *_error_lines(list(errors), test["n"] - sum(row[i] for i, row in enumerate(test["confusion"]))),
-              *_cost_lines(manifest.get("cost", {}))]
+              *_cost_lines(manifest)]
     return "\n".join(lines)
 
 
@@ -177,7 +185,7 @@ def tagging_markdown(metrics: dict[str, Any], manifest: dict[str, Any]) -> str:
               "Each gold entity is paired with the prediction that overlaps it most; column `none`: no prediction "
               "overlaps it (missed); row `none`: a prediction that overlaps no gold entity (spurious).", "", "```",
               confusion_text(test["confusion"], test["confusion_labels"]).rstrip(), "```", "",
-              "![confusion](confusion.png)", "", *_cost_lines(manifest.get("cost", {}))]
+              "![confusion](confusion.png)", "", *_cost_lines(manifest)]
     return "\n".join(lines)
 
 
