@@ -180,12 +180,11 @@ def cmd_icl(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from ctxlearn.artifact import check_out
     from ctxlearn.errors import DataError
+    from ctxlearn.lock import exclusive
     from ctxlearn.models.infer import progress
     from ctxlearn.predict import open_predictor
-
-    from ctxlearn.artifact import check_out
-    from ctxlearn.lock import exclusive
 
     fields = dict(text=args.text_field, text_pair=args.text_pair_field, label=args.label_field)
     if args.out:  # neither the data nor the run itself may sit in the folder it replaces

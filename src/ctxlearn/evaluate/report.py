@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -109,7 +109,7 @@ SHOWN_CHARS = 150  # of each one's text
 
 
 @dataclass(frozen=True)
-class TestError:
+class ConfidentError:
     """A test example the model got wrong: where it is, its gold label, and what the model said instead."""
 
     line: int
@@ -120,13 +120,13 @@ class TestError:
 
 
 def confident_errors(examples: list[Any], probs: np.ndarray, labels: list[str],
-                     k: int = ERRORS_SHOWN) -> list[TestError]:
+                     k: int = ERRORS_SHOWN) -> list[ConfidentError]:
     """The ``k`` wrong predictions the model was surest of: where a model is wrong and sure, the gold label
     is often the wrong one (a slip in the data), or the class boundary unclear; either is worth a look."""
     pred = probs.argmax(1)
     wrong = [i for i, ex in enumerate(examples) if labels[int(pred[i])] != ex.label]
     wrong.sort(key=lambda i: -float(probs[i, pred[i]]))
-    return [TestError(examples[i].line, _joined(examples[i]), examples[i].label, labels[int(pred[i])],
+    return [ConfidentError(examples[i].line, _joined(examples[i]), examples[i].label, labels[int(pred[i])],
                       float(probs[i, pred[i]])) for i in wrong[:k]]
 
 
@@ -140,7 +140,7 @@ def _cell(text: str) -> str:
     return " ".join(short.split()).replace("|", "\\|")
 
 
-def _error_lines(errors: list[TestError], total: int) -> list[str]:
+def _error_lines(errors: Sequence[ConfidentError], total: int) -> list[str]:
     if not errors:
         return []
     return [f"## Test errors, the surest first ({len(errors)} of {total}; all in test_predictions.jsonl)", "",
@@ -151,7 +151,7 @@ def _error_lines(errors: list[TestError], total: int) -> list[str]:
 
 
 def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: list[str],
-                    errors: list[TestError] = ()) -> str:
+                    errors: Sequence[ConfidentError] = ()) -> str:
     test = metrics["test"]
     lines = [*_title(manifest), "| split | n | accuracy | 95% interval | macro-F1 | micro-F1 | ECE |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -164,7 +164,7 @@ def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: l
     lines += ["## Test, per class", "", *_per_class_table(test["per_class"]), "",
               "## Test confusion matrix (rows gold, columns predicted)", "", "```",
               confusion_text(test["confusion"], labels).rstrip(), "```", "", "![confusion](confusion.png)", "",
-              *_error_lines(list(errors), test["n"] - sum(row[i] for i, row in enumerate(test["confusion"]))),
+              *_error_lines(errors, test["n"] - sum(row[i] for i, row in enumerate(test["confusion"]))),
               *_cost_lines(manifest)]
     return "\n".join(lines)
 
@@ -190,7 +190,7 @@ def tagging_markdown(metrics: dict[str, Any], manifest: dict[str, Any]) -> str:
 
 
 def write_report(folder: Path, metrics: dict[str, Any], manifest: dict[str, Any], labels: list[str],
-                 errors: list[TestError] = ()) -> None:
+                 errors: Sequence[ConfidentError] = ()) -> None:
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (folder / "confusion.txt").write_text(confusion_text(metrics["test"]["confusion"], labels))
     confusion_png(metrics["test"]["confusion"], labels, folder / "confusion.png",

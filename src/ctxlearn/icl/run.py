@@ -25,8 +25,8 @@ from ctxlearn.data.splits import require_split, splits_of
 from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError
 from ctxlearn.evaluate import classification_metrics, write_report
-from ctxlearn.evaluate.report import confident_errors
 from ctxlearn.evaluate.metrics import below_majority, only_class
+from ctxlearn.evaluate.report import confident_errors
 from ctxlearn.icl.calibrate import CONTENT_FREE
 from ctxlearn.icl.classifier import IclClassifier, IclResult, Keep
 from ctxlearn.icl.config import IclConfig
