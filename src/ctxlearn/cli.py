@@ -266,7 +266,8 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from ctxlearn.runs import find_runs, find_unfinished, format_runs, format_unfinished, rows_json
+    from ctxlearn.runs import (find_evaluations, find_runs, find_unfinished, format_evaluations, format_runs,
+                               format_unfinished, rows_json)
 
     rows = find_runs(Path(args.folder))
     if args.json:
@@ -281,6 +282,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if stopped:
         print(f"\nstopped before the end ({len(stopped)}), their work kept in OUT.partial:")
         print(format_unfinished(stopped))
+    evaluations = find_evaluations(Path(args.folder))
+    if evaluations:
+        print(f"\nevaluations ({len(evaluations)}; eval --out): the run each scored, on which data, and its score")
+        print(format_evaluations(evaluations))
     return 0
 
 

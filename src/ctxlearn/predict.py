@@ -25,6 +25,7 @@ from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError, CtxlearnError, DataError
 from ctxlearn.evaluate import classification_metrics, write_report
 from ctxlearn.evaluate.report import confident_errors
+from ctxlearn.runs import EVALUATION
 from ctxlearn.tasks.classification import class_logits, predict_proba, write_predictions
 from ctxlearn.train.dist import part_progress, say, warn
 from ctxlearn.train.encode import encode
@@ -164,9 +165,6 @@ class Predictor:
         row["label"] = self.labels[int(p.argmax())]
         row.update({f"p_{lab}": round(float(v), 6) for lab, v in zip(self.labels, p)})
         return with_inputs(row, ex.others)
-
-
-EVALUATION = "eval.json"  # in an `eval --out` folder: which run scored which data
 
 
 def write_evaluation(folder: Path, predictor: Any, spec: str | Path, source: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from ctxlearn.errors import ConfigError
 from ctxlearn.train.resume import FINISHED, RECORD, TRAINER_STATE, last_checkpoint
 
+EVALUATION = "eval.json"  # the record of an `eval --out` folder (``predict.write_evaluation``)
 METRIC = {"classification": "accuracy", "tagging": "f1"}  # the test score each task's runs are ranked by
 
 
@@ -81,6 +82,37 @@ def format_unfinished(stopped: list[Unfinished]) -> str:
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  continue: " + row[4]
                      for row in table)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """An ``eval --out`` folder: which run it scored, on which data, and the score."""
+
+    folder: str
+    run: str
+    data: str
+    metric: str
+    test: float | None
+
+
+def find_evaluations(root: Path) -> list[Evaluation]:
+    """The ``eval --out`` folders under ``root`` (their eval.json), in path order."""
+    found = [root / EVALUATION, *sorted(root.rglob(f"*/{EVALUATION}"))]
+    return [_evaluation(e.parent) for e in found if e.is_file() and not _unfinished(e.parent.relative_to(root))]
+
+
+def _evaluation(folder: Path) -> Evaluation:
+    record, test = _json(folder / EVALUATION), _json(folder / "metrics.json").get("test", {})
+    metric = METRIC["tagging" if "per_type" in test else "classification"]
+    return Evaluation(str(folder), str(record.get("evaluates", "?")), str(record.get("data", "?")), metric,
+                      test.get(metric))
+
+
+def format_evaluations(evaluations: list[Evaluation]) -> str:
+    table = [(e.folder, e.run, e.data, f"{e.metric} {100 * e.test:.2f}" if e.test is not None else "-")
+             for e in evaluations]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table)
 
 
 def _row(folder: Path) -> RunRow:

@@ -106,3 +106,18 @@ def test_runs_stopped_before_the_end_are_listed_with_the_command_that_continues_
         f"{runs / 'z'} lora d.csv trained, not yet scored continue: ctxlearn train --out {runs / 'z'} --resume"]
     assert main(["runs", str(runs), "--json"]) == 0
     assert all(not r["run"].endswith(("x", "y b", "z")) for r in json.loads(capsys.readouterr().out))
+
+
+def test_evaluation_folders_are_listed_with_the_run_and_data_they_scored(runs: Path, capsys) -> None:
+    for name, test in (("a-holdout", {"accuracy": 0.625}), ("tags-holdout", {"f1": 0.5, "per_type": {}})):
+        (runs / "evals" / name).mkdir(parents=True)
+        (runs / "evals" / name / "eval.json").write_text(json.dumps({"evaluates": f"runs/{name[:-8]}",
+                                                                      "data": "holdout.csv"}))
+        (runs / "evals" / name / "metrics.json").write_text(json.dumps({"test": test}))
+    assert main(["runs", str(runs)]) == 0
+    out = capsys.readouterr().out
+    listed = out[out.index("evaluations (2; eval --out)"):].splitlines()[1:]
+    assert [" ".join(line.split()) for line in listed] == [
+        f"{runs / 'evals' / 'a-holdout'} runs/a holdout.csv accuracy 62.50",
+        f"{runs / 'evals' / 'tags-holdout'} runs/tags holdout.csv f1 50.00"]
+    assert not any("evals" in r.run for r in find_runs(runs))  # no run folders: no manifest.json
