@@ -489,7 +489,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                 sub.add_parser(name, help=HEAVY_COMMANDS[name])
     add_serve_parser(sub)
     add_export_parser(sub)
-    p = sub.add_parser("eval", help="score a run folder on labelled data")
+    p = sub.add_parser("eval", help="score a run folder on labelled data",
+                       description="Score a run folder on labelled data: accuracy with its 95% interval, macro-F1, "
+                       "ECE, the majority-class baseline and the confusion matrix (entity F1 for a tagging run).",
+                       epilog="examples:\n"
+                              "  ctxlearn eval runs/x --data holdout.csv                      # all of a held-out "
+                              "file\n"
+                              "  ctxlearn eval runs/x --data builtin:trec --json              # the run's own test "
+                              "split, for scripts\n"
+                              "  ctxlearn eval runs/x --data holdout.csv --out runs/x-holdout # and a report folder",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("artifact", help="run folder written by `ctxlearn train` or `ctxlearn icl`")
     p.add_argument("--data", required=True, help="labelled file (all of it is scored; the file the run was cut "
                    "from: its test split), or a data folder or builtin:NAME (its test split)")
