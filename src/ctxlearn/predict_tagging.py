@@ -97,10 +97,9 @@ class TaggingPredictor:
             raise ConfigError(f"{self.folder} tags words, and {spec} holds classification data (a label per text); "
                               "score it with a run trained on classification data, or give tagging data (.conll, "
                               "JSON Lines with tokens or entities)")
-        sentences = own_test_split(path, self.manifest, self.cut, tagged_hash)
-        source = str(spec) if sentences is None else f"the test split of {path}"
+        sentences, source = own_test_split(path, self.manifest, self.cut, tagged_hash), f"the test split of {path}"
         if sentences is None:
-            sentences = read_bio(path, self.options) if path.is_file() else self.cut(str(spec)).test
+            sentences, source = (read_bio(path, self.options), str(path)) if path.is_file() else self.test_split(spec)
         metrics, predictions = self._scored(sentences)
         if out is not None:
             def fill(folder: Path) -> None:

@@ -36,6 +36,8 @@ def test_train_eval_predict(tiny_bert: Path, toy_conll: Path, tmp_path: Path, ca
     written = json.loads((tmp_path / "eval" / "metrics.json").read_text())["test"]
     assert written["f1"] == pytest.approx(result["test_f1"]) and (tmp_path / "eval" / "confusion.png").is_file()
     assert (tmp_path / "eval" / "report.md").read_text().startswith(f"# ctxlearn eval: {out} on {toy_conll}/test.conll")
+    assert main(["eval", str(out), "--data", str(toy_conll), "--out", str(tmp_path / "eval-folder")]) == 0
+    assert f"scored on {toy_conll}/test.conll; its" in (tmp_path / "eval-folder" / "report.md").read_text()
     predicted = (tmp_path / "eval" / "test_predictions.jsonl").read_text().splitlines()
     assert len(predicted) == (toy_conll / "test.conll").read_text().strip().count("\n\n") + 1
 
