@@ -23,6 +23,8 @@ demo: $(STAMP)
 	HF_HUB_OFFLINE=1 $(VENV)/bin/ctxlearn train --data builtin:trec --model minilm --method lora --epochs 2 --out runs/demo-trec-lora
 	HF_HUB_OFFLINE=1 $(VENV)/bin/ctxlearn eval runs/demo-trec-lora --data builtin:trec
 	@echo "Run folder: runs/demo-trec-lora (report.md, confusion.png, metrics.json, manifest.json)"
+	@echo "Next, after 'source $(VENV)/bin/activate': 'ctxlearn compare --data builtin:trec --budget quick' (which method"
+	@echo "is best, at what cost), 'ctxlearn runs' (your runs side by side), 'ctxlearn --help' (every command)"
 
 # Debian's Chromium renders the HTML report in an integration test; that test skips where it cannot be installed.
 browser:
