@@ -7,17 +7,25 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 
-def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
-    """ECE with equal-width confidence bins (Guo et al. 2017). Hand-written: scikit-learn has only
-    ``calibration_curve`` for binary problems, not the multi-class top-label ECE."""
+def calibration_bins(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> list[dict[str, float]]:
+    """The top-label reliability diagram: for each non-empty equal-width confidence bin (Guo et al. 2017),
+    its share of the examples, their mean confidence and their accuracy. Hand-written: scikit-learn has only
+    ``calibration_curve`` for binary problems, not the multi-class top label."""
     conf, pred = probs.max(1), probs.argmax(1)
     edges = np.linspace(0.0, 1.0, bins + 1)
-    ece = 0.0
+    out = []
     for lo, hi in zip(edges[:-1], edges[1:]):
         inside = (conf > lo) & (conf <= hi)
         if inside.any():
-            ece += inside.mean() * abs((pred[inside] == y[inside]).mean() - conf[inside].mean())
-    return float(ece)
+            right = pred[inside] == y[inside]
+            out.append({"low": float(lo), "high": float(hi), "share": float(inside.mean()),
+                        "confidence": float(conf[inside].mean()), "accuracy": float(right.mean())})
+    return out
+
+
+def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
+    """ECE: the bins' gaps between accuracy and confidence, weighted by their share (``calibration_bins``)."""
+    return float(sum(b["share"] * abs(b["accuracy"] - b["confidence"]) for b in calibration_bins(probs, y, bins)))
 
 
 def accuracy_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -75,4 +83,5 @@ def classification_metrics(y: np.ndarray, probs: np.ndarray, labels: list[str]) 
                         for i, lab in enumerate(labels)}
     out["confusion"] = confusion_matrix(y, pred, labels=ids).tolist()
     out["ece"] = expected_calibration_error(probs, y)
+    out["reliability"] = calibration_bins(probs, y)
     return out

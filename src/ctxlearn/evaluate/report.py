@@ -45,6 +45,39 @@ def confusion_png(matrix: list[list[int]], labels: list[str], path: Path, title:
     plt.close(fig)
 
 
+def reliability_png(bins: list[dict[str, float]], path: Path, title: str) -> None:
+    """The reliability diagram of ``calibration_bins``: each bin's accuracy against its mean confidence (a
+    point on the diagonal is calibrated; below it, the model is surer than it is right), sized by its share."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="calibrated")
+    ax.scatter([b["confidence"] for b in bins], [b["accuracy"] for b in bins], s=[20 + 600 * b["share"] for b in bins],
+               color="#4c72b0", alpha=0.7, label="a confidence bin (area: its share)")
+    ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], color="#4c72b0", linewidth=1)
+    ax.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="confidence (probability of the predicted class)",
+           ylabel="accuracy", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _calibration_lines(test: dict[str, Any]) -> list[str]:
+    if not test.get("reliability"):
+        return []
+    over = sum(b["share"] * (b["confidence"] - b["accuracy"]) for b in test["reliability"])
+    lean = "surer than it is right" if over > 0 else "less sure than it is right"
+    return ["## Calibration", "",
+            f"Expected calibration error {test['ece']:.4f}: on average over test, the model's confidence and its "
+            f"accuracy differ by {100 * test['ece']:.1f} points; overall it is {lean} ({100 * abs(over):.1f} points).",
+            "", "![reliability](reliability.png)", ""]
+
+
 def _per_class_table(per_class: dict[str, dict[str, float]], name: str = "class") -> list[str]:
     lines = [f"| {name} | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
     for lab, m in per_class.items():
@@ -164,6 +197,7 @@ def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: l
     lines += ["## Test, per class", "", *_per_class_table(test["per_class"]), "",
               "## Test confusion matrix (rows gold, columns predicted)", "", "```",
               confusion_text(test["confusion"], labels).rstrip(), "```", "", "![confusion](confusion.png)", "",
+              *_calibration_lines(test),
               *_error_lines(errors, test["n"] - sum(row[i] for i, row in enumerate(test["confusion"]))),
               *_cost_lines(manifest)]
     return "\n".join(lines)
@@ -195,6 +229,9 @@ def write_report(folder: Path, metrics: dict[str, Any], manifest: dict[str, Any]
     (folder / "confusion.txt").write_text(confusion_text(metrics["test"]["confusion"], labels))
     confusion_png(metrics["test"]["confusion"], labels, folder / "confusion.png",
                   f"{manifest['method']} · test accuracy {metrics['test']['accuracy']:.3f}")
+    if metrics["test"].get("reliability"):
+        reliability_png(metrics["test"]["reliability"], folder / "reliability.png",
+                        f"{manifest['method']} · test ECE {metrics['test']['ece']:.3f}")
     (folder / "report.md").write_text(report_markdown(metrics, manifest, labels, errors))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ctxlearn.evaluate.metrics import (accuracy_interval, below_majority, classification_metrics,
+from ctxlearn.evaluate.metrics import (accuracy_interval, below_majority, calibration_bins, classification_metrics,
                                       expected_calibration_error, majority, only_class)
 
 
@@ -42,6 +42,15 @@ def test_ece_of_hand_made_bins() -> None:
     y = np.array([0, 0, 0, 1, 0, 1])
     expected = 4 / 6 * abs(0.75 - 0.9) + 2 / 6 * abs(0.5 - 0.6)
     assert expected_calibration_error(probs, y) == pytest.approx(expected)
+
+
+def test_the_reliability_bins_are_those_the_ece_weighs() -> None:
+    probs = np.array([[0.9, 0.1]] * 4 + [[0.6, 0.4]] * 2)
+    y = np.array([0, 0, 0, 1, 0, 1])
+    bins = calibration_bins(probs, y, bins=10)
+    flat = [v for b in bins for v in (b["low"], b["high"], b["share"], b["confidence"], b["accuracy"])]
+    assert flat == pytest.approx([0.5, 0.6, 2 / 6, 0.6, 0.5, 0.8, 0.9, 4 / 6, 0.9, 0.75])
+    assert classification_metrics(y, probs, ["a", "b"])["reliability"] == calibration_bins(probs, y)
 
 
 def test_perfectly_calibrated_is_zero() -> None:

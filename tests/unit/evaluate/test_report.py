@@ -88,3 +88,18 @@ def test_the_report_lists_the_test_errors_the_model_was_surest_of(tmp_path: Path
     assert f"| 4 | pos | neg | 0.600 | {('meh ' * 60)[:149].strip()}… |" in (tmp_path / "report.md").read_text()
     write_report(tmp_path, {"test": metrics}, manifest, labels)
     assert "## Test errors" not in (tmp_path / "report.md").read_text()  # none given: no section
+
+
+def test_the_report_shows_calibration_as_a_reliability_diagram(tmp_path: Path) -> None:
+    manifest = {"method": "icl", "data": "d", "model": "m", "seed": 0, "cost": {}}
+    y = np.array([0, 0, 1, 1])
+    sure = classification_metrics(y, np.array([[0.9, 0.1], [0.1, 0.9], [0.1, 0.9], [0.9, 0.1]]), ["a", "b"])
+    write_report(tmp_path, {"test": sure}, manifest, ["a", "b"])
+    report = (tmp_path / "report.md").read_text()
+    assert ("Expected calibration error 0.4000: on average over test, the model's confidence and its accuracy differ "
+            "by 40.0 points; overall it is surer than it is right (40.0 points).") in report  # 90% sure, half right
+    assert "![reliability](reliability.png)" in report
+    assert (tmp_path / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    unsure = classification_metrics(y, np.array([[0.6, 0.4], [0.6, 0.4], [0.4, 0.6], [0.4, 0.6]]), ["a", "b"])
+    write_report(tmp_path, {"test": unsure}, manifest, ["a", "b"])
+    assert "overall it is less sure than it is right (40.0 points)" in (tmp_path / "report.md").read_text()
