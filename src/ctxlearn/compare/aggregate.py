@@ -10,11 +10,15 @@ from ctxlearn.evaluate.metrics import accuracy_interval
 MEANED = ("test_accuracy", "test_f1", "test_macro_f1", "train_seconds", "peak_rss_mb", "predict_ms_per_example",
           "artifact_mb")
 HEADLINE = {"classification": ("test_accuracy", "test accuracy"), "tagging": ("test_f1", "test entity F1")}
+RANKINGS = ("accuracy", "macro_f1")  # what --rank-by ranks classification runs by (tagging: entity F1)
+IMBALANCED = 0.7  # a test split whose most common class holds this share: macro-F1 may rank methods better
 
 
-def headline(rows: list[dict[str, Any]]) -> tuple[str, str]:
-    """(key, name) of the score methods are ranked by: accuracy, or entity F1 for tagging runs."""
-    return HEADLINE[rows[0].get("task", "classification")]
+def headline(rows: list[dict[str, Any]], rank_by: str = "accuracy") -> tuple[str, str]:
+    """(key, name) of the score methods are ranked by: accuracy or (``rank_by`` macro_f1) macro-F1, or
+    entity F1 for tagging runs."""
+    task = rows[0].get("task", "classification")
+    return ("test_macro_f1", "test macro-F1") if task == "classification" and rank_by == "macro_f1" else HEADLINE[task]
 
 
 def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -38,18 +42,20 @@ def size(mb: float) -> str:
     return f"{mb:.1f} MB" if mb >= 0.1 else f"{mb * 1024:.0f} KB"
 
 
-def recommend(rows: list[dict[str, Any]], within: float = 0.01) -> dict[str, Any]:
+def recommend(rows: list[dict[str, Any]], within: float = 0.01, rank_by: str = "accuracy") -> dict[str, Any]:
     """The most accurate method (by the ``headline`` score), and the cheapest (fewest trainable
-    parameters, then fastest) within ``within`` of it."""
-    key, name = headline(rows)
+    parameters, then fastest) within ``within`` of it; ``score`` names the score ranked by."""
+    key, name = headline(rows, rank_by)
     best = max(rows, key=lambda r: r[key])
     close = [r for r in rows if r[key] >= best[key] - within]
     cheap = min(close, key=lambda r: (r["trainable_params"], r["train_seconds"]))
-    text = (f"Most accurate: {best['method']} ({100 * best[key]:.1f}% {name}). "
+    top = "Best by macro-F1" if key == "test_macro_f1" else "Most accurate"
+    text = (f"{top}: {best['method']} ({100 * best[key]:.1f}% {name}). "
             f"Cheapest within {100 * within:.0f} point of it: {cheap['method']} "
             f"({100 * cheap[key]:.1f}%, {cheap['trainable_params']:,} trainable parameters, "
             f"{cheap['train_seconds']:.0f} s to train, {size(cheap['artifact_mb'])} to ship).")
-    rec = {"best": best["method"], "cheapest_within": cheap["method"], "within": within, "text": text}
+    rec = {"best": best["method"], "cheapest_within": cheap["method"], "within": within, "text": text,
+           "score": key, "score_name": name}
     fast = fastest(close)
     if fast is not None and cheap["predict_ms_per_example"] > 2 * fast["predict_ms_per_example"]:
         rec["fastest_within"] = fast["method"]  # icl trains nothing, but each prediction is a prompt to a causal LM

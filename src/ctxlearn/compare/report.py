@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ctxlearn.compare.aggregate import headline, size
+from ctxlearn.compare.aggregate import IMBALANCED, headline, size
 
 PLOTS = ("accuracy_vs_params", "accuracy_vs_time", "peak_memory")
 
@@ -42,9 +42,10 @@ def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
     return [header, *body]
 
 
-def notes(rows: list[dict[str, Any]]) -> list[str]:
+def notes(rows: list[dict[str, Any]], rec: dict[str, Any] | None = None) -> list[str]:
     """Caveats a reader needs next to the table: test sets of another size (icl's budget limit), the
-    majority-class baseline, and seeds that repeat an earlier seed's run (their spread is zero by construction)."""
+    majority-class baseline (and, on imbalanced classes ranked by accuracy, that macro-F1 may rank them
+    better), and seeds that repeat an earlier seed's run (their spread is zero by construction)."""
     sizes = {r["method"]: r.get("n_test") for r in rows}
     usual = max((n for n in sizes.values() if n), default=None)
     short = [f"{m} was scored on the first {n} test examples only (the others on {usual})."
@@ -53,12 +54,18 @@ def notes(rows: list[dict[str, Any]]) -> list[str]:
                "scored again: its demonstrations are the nearest ones in a fixed order (nothing is drawn) and "
                "every seed gets the same splits, so its ± is zero by construction."
                for r in rows if r.get("repeated_seeds")]
-    return short + _baseline(rows) + repeats
+    return short + _baseline(rows, _score(rows, rec)) + repeats
 
 
-def _baseline(rows: list[dict[str, Any]]) -> list[str]:
+def _score(rows: list[dict[str, Any]], rec: dict[str, Any] | None) -> str:
+    """The score the recommendation ranked by (a comparison from before it was kept: the headline's)."""
+    return (rec or {}).get("score") or headline(rows)[0]
+
+
+def _baseline(rows: list[dict[str, Any]], score: str = "test_accuracy") -> list[str]:
     """The accuracy of always answering the most common test class, and the methods below it (each against
-    its own test split's: icl's may be a part of it)."""
+    its own test split's: icl's may be a part of it); where that class holds most of test and methods are
+    ranked by accuracy, that macro-F1 weighs every class alike."""
     base = max((r for r in rows if r.get("majority_accuracy") is not None), key=lambda r: r.get("n_test") or 0,
                default=None)
     if base is None:
@@ -67,8 +74,11 @@ def _baseline(rows: list[dict[str, Any]]) -> list[str]:
              and r["test_accuracy"] < r["majority_accuracy"]]
     verdict = (f"below it: {', '.join(below)}, which learned less than how common each class is" if below
                else "every method beats it")
+    skewed = (" With one class that common, accuracy rewards answering it: --rank-by macro_f1 ranks by macro-F1, "
+              "which weighs every class alike." if base["majority_accuracy"] >= IMBALANCED and score == "test_accuracy"
+              else "")
     return [f"Always answering `{base['majority_class']}`, the most common test class, scores accuracy "
-            f"{100 * base['majority_accuracy']:.1f}%: {verdict}."]
+            f"{100 * base['majority_accuracy']:.1f}%: {verdict}.{skewed}"]
 
 
 ROLE_COLOURS = {"best": "#2a9d55", "cheapest": "#e07b00", "other": "#4c72b0"}
@@ -82,7 +92,7 @@ def roles(rows: list[dict[str, Any]], rec: dict[str, Any]) -> list[str]:
 
 def _scatter(ax: Any, xs: list[float], rows: list[dict[str, Any]], rec: dict[str, Any]) -> None:
     """Accuracy ± std against one cost, coloured by role, with the band the recommendation searched."""
-    score, _ = headline(rows)
+    score = _score(rows, rec)
     acc = [100 * r[score] for r in rows]
     best = max(acc)
     ax.axhspan(best - 100 * rec.get("within", 0.01), best, color=ROLE_COLOURS["best"], alpha=0.08,
@@ -104,7 +114,7 @@ def make_plots(rows: list[dict[str, Any]], rec: dict[str, Any], folder: Path) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    _, label = headline(rows)
+    label = rec.get("score_name") or headline(rows)[1]
     for name, key, xlabel, log in (("accuracy_vs_params", "trainable_params", "trainable parameters (log scale)", True),
                                    ("accuracy_vs_time", "train_seconds", "train time, seconds", False)):
         fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -137,7 +147,7 @@ def markdown(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, An
              f"**Recommendation.** {rec['text']}", "",
              "| " + " | ".join(t[0]) + " |", "|" + "---|" * len(t[0])]
     lines += ["| " + " | ".join(r) + " |" for r in t[1:]]
-    lines += ["", *notes(rows)] if notes(rows) else []
+    lines += ["", *notes(rows, rec)] if notes(rows, rec) else []
     lines += ["", *[f"![{p}]({p}.png)" for p in PLOTS], ""]
     return "\n".join(lines)
 
@@ -162,7 +172,7 @@ def html_page(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, A
             f"{html.escape(wall_line(meta))}</p>"
             f"<p class=rec><b>Recommendation.</b> {html.escape(rec['text'])}</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-            + "".join(f"<p>{html.escape(n)}</p>" for n in notes(rows)) +
+            + "".join(f"<p>{html.escape(n)}</p>" for n in notes(rows, rec)) +
             f"<h2>Accuracy against cost</h2>{''.join(_img(folder, p) for p in PLOTS)}</body></html>")
 
 

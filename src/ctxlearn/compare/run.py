@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from ctxlearn.compare import report
-from ctxlearn.compare.aggregate import aggregate, recommend
+from ctxlearn.compare.aggregate import RANKINGS, aggregate, recommend
 from ctxlearn.compare.budget import BUDGETS
 from ctxlearn.compare.cells import Cell, Progress, cell_key, data_digest, kept_result, run_cell
 from ctxlearn.compare.estimates import beside, load_or_run
 from ctxlearn.compare.estimates import table as estimate_table
-from ctxlearn.config import DataOptions, default_out, opt
+from ctxlearn.config import DataOptions, check_choices, default_out, opt
 from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError
 from ctxlearn.lock import holds_out
@@ -38,11 +38,15 @@ class CompareConfig(DataOptions):
     icl_model: str = opt("smollm2", "causal LM for the icl method (k=4, knn demonstrations, contextual calibration)")
     icl_verbalizer: str = opt("", "label words for the icl method: label=words pairs, comma separated (e.g. "
                                   "0=negative,1=positive, where labels are class ids); unset, the labels themselves")
+    rank_by: str = opt("accuracy", "the score classification methods are ranked by: accuracy, or macro_f1 (every "
+                                   "class alike: for imbalanced classes); tagging ranks by entity F1",
+                       choices=RANKINGS)
     extra: list[str] = field(default_factory=list, metadata={"help": "further `ctxlearn train` flags for every cell"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.out = self.out or default_out(self.data, "compare")
+        check_choices(self)
 
 
 def method_epochs(method: str, cap: float) -> float | None:
@@ -148,7 +152,7 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
         results.append(result)
     rows = aggregate(results)
     beside(rows, results, estimates)
-    rec = recommend(rows)
+    rec = recommend(rows, rank_by=cfg.rank_by)
     b, seeds = BUDGETS.get(cfg.budget), cfg.seeds or BUDGETS.get(cfg.budget).seeds
     tagging = any(r.get("task") == "tagging" for r in results)  # as the cells read the data: no second read of it
     text = b.describe(seeds, tagging, any(c.method == "icl" for c in cells))

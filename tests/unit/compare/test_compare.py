@@ -10,6 +10,7 @@ import pytest
 from ctxlearn.compare.aggregate import aggregate, recommend
 from ctxlearn.compare.cells import cell_key, data_digest, kept_result
 from ctxlearn.compare.run import CompareConfig, run_compare
+from ctxlearn.errors import ConfigError
 
 
 def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_path: Path, capsys) -> None:
@@ -250,11 +251,33 @@ def test_report_gives_the_majority_baseline_and_the_methods_below_it() -> None:
               "total_params": 1}
     results = [{**common, "method": "full", "seed": 0, "test_accuracy": 0.97},
                {**common, "method": "icl", "seed": 0, "test_accuracy": 0.22, "n_test": 100, "majority_accuracy": 0.9}]
+    skewed = (" With one class that common, accuracy rewards answering it: --rank-by macro_f1 ranks by macro-F1, "
+              "which weighs every class alike.")
     assert notes(aggregate(results))[1] == ("Always answering `ham`, the most common test class, scores accuracy "
-                                            "85.0%: below it: icl, which learned less than how common each class is.")
-    assert notes(aggregate(results[:1])) == [
-        "Always answering `ham`, the most common test class, scores accuracy 85.0%: every method beats it."]
+                                            "85.0%: below it: icl, which learned less than how common each class is."
+                                            + skewed)
+    balanced = [{**results[0], "majority_accuracy": 0.5}]
+    assert notes(aggregate(balanced)) == [
+        "Always answering `ham`, the most common test class, scores accuracy 50.0%: every method beats it."]
+    ranked = recommend(aggregate(results[:1]), rank_by="macro_f1")
+    assert not notes(aggregate(results[:1]), ranked)[0].endswith(skewed)  # ranked by macro-F1 already
     assert notes(aggregate([{**results[0], "majority_accuracy": None}])) == []  # tagging: no such baseline
+
+
+def test_rank_by_macro_f1_recommends_by_it_and_tagging_keeps_entity_f1() -> None:
+    """On imbalanced classes accuracy rewards answering the common class; macro-F1 weighs every class alike."""
+    cost = {"trainable_params": 10, "total_params": 100, "train_seconds": 5.0, "artifact_mb": 1.0,
+            "predict_ms_per_example": 1.0, "peak_rss_mb": 1.0}
+    rows = [{**cost, "method": "head", "test_accuracy": 0.95, "test_macro_f1": 0.70},
+            {**cost, "method": "full", "test_accuracy": 0.94, "test_macro_f1": 0.90, "trainable_params": 100}]
+    assert recommend(rows)["best"] == "head"
+    by_f1 = recommend(rows, rank_by="macro_f1")
+    assert (by_f1["best"], by_f1["score"], by_f1["score_name"]) == ("full", "test_macro_f1", "test macro-F1")
+    assert by_f1["text"].startswith("Best by macro-F1: full (90.0% test macro-F1).") and "interval" not in by_f1["text"]
+    tagging = [{**r, "task": "tagging", "test_f1": r["test_macro_f1"]} for r in rows]
+    assert recommend(tagging, rank_by="macro_f1")["score"] == "test_f1"
+    with pytest.raises(ConfigError, match="rank_by must be one of accuracy, macro_f1"):
+        CompareConfig(data="d.csv", rank_by="f1")
 
 
 def test_report_says_which_seeds_repeat_a_run_and_counts_their_time_once() -> None:
