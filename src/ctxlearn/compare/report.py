@@ -103,7 +103,8 @@ def _scatter(ax: Any, xs: list[float], rows: list[dict[str, Any]], rec: dict[str
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=9, color=ROLE_COLOURS[role])
     ax.margins(x=0.12, y=0.08)
     ax.grid(alpha=0.3)
-    for role, text in (("best", "most accurate"), ("cheapest", "cheapest within reach of it")):
+    top = "best by macro-F1" if score == "test_macro_f1" else "most accurate"
+    for role, text in (("best", top), ("cheapest", "cheapest within reach of it")):
         ax.plot([], [], "o", color=ROLE_COLOURS[role], label=text)  # legend entries only
     ax.legend(loc="lower right", fontsize=8)
 

@@ -274,6 +274,22 @@ def test_rank_by_macro_f1_recommends_by_it_and_tagging_keeps_entity_f1() -> None
     by_f1 = recommend(rows, rank_by="macro_f1")
     assert (by_f1["best"], by_f1["score"], by_f1["score_name"]) == ("full", "test_macro_f1", "test macro-F1")
     assert by_f1["text"].startswith("Best by macro-F1: full (90.0% test macro-F1).") and "interval" not in by_f1["text"]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ctxlearn.compare.report import _scatter
+
+    rows = aggregate([{**r, "seed": 0} for r in rows])
+    for rec, legend, scores in ((by_f1, "best by macro-F1", [70.0, 90.0]), (recommend(rows), "most accurate",
+                                                                           [94.0, 95.0])):
+        fig, ax = plt.subplots()
+        _scatter(ax, [1, 2], rows, rec)  # the plot shows and marks what the recommendation ranked by
+        assert legend in ax.get_legend_handles_labels()[1]
+        points = [line.get_ydata()[0] for line in ax.lines if line.get_marker() == "o" and len(line.get_ydata())]
+        assert sorted(points) == pytest.approx(scores)
+        plt.close(fig)
     tagging = [{**r, "task": "tagging", "test_f1": r["test_macro_f1"]} for r in rows]
     assert recommend(tagging, rank_by="macro_f1")["score"] == "test_f1"
     with pytest.raises(ConfigError, match="rank_by must be one of accuracy, macro_f1"):
