@@ -23,10 +23,9 @@ from ctxlearn.data.readers import READERS, check_input_type, is_text_lines, read
 from ctxlearn.data.splits import Splits, content_hash, load_splits
 from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError, CtxlearnError, DataError
-from ctxlearn.evaluate import classification_metrics, write_report
-from ctxlearn.evaluate.report import confident_errors
+from ctxlearn.evaluate import classification_metrics
 from ctxlearn.runs import EVALUATION
-from ctxlearn.tasks.classification import class_logits, predict_proba, write_predictions
+from ctxlearn.tasks.classification import class_logits, predict_proba, write_scored
 from ctxlearn.train.dist import part_progress, say, warn
 from ctxlearn.train.encode import encode
 
@@ -111,13 +110,8 @@ class Predictor:
         examples, source = self.labelled(spec)
         metrics, probs = self._scored(examples, source)
         if out is not None:
-            def fill(folder: Path) -> None:
-                write_predictions(folder / "test_predictions.jsonl", examples, probs, self.labels)
-                errors = confident_errors(examples, probs, self.labels)
-                write_report(folder, {"test": metrics}, write_evaluation(folder, self, spec, source), self.labels,
-                             errors)
-
-            write_atomically(Path(out), fill)
+            write_atomically(Path(out), lambda folder: write_scored(
+                folder, examples, probs, {"test": metrics}, write_evaluation(folder, self, spec, source), self.labels))
         return metrics
 
     def labelled(self, spec: str | Path) -> tuple[list[Example], str]:

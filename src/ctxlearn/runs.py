@@ -78,10 +78,8 @@ def _stopped(work: Path) -> Unfinished:
 
 def format_unfinished(stopped: list[Unfinished]) -> str:
     """One stopped run a line: where it got to, and the command that goes on from there."""
-    table = [(u.run, u.method, u.data, u.progress, u.resume) for u in stopped]
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  continue: " + row[4]
-                     for row in table)
+    table = [(u.run, u.method, u.data, u.progress, f"continue: {u.resume}") for u in stopped]
+    return "\n".join("  " + line for line in _columns(table))
 
 
 @dataclass(frozen=True)
@@ -111,8 +109,7 @@ def _evaluation(folder: Path) -> Evaluation:
 def format_evaluations(evaluations: list[Evaluation]) -> str:
     table = [(e.folder, e.run, e.data, f"{e.metric} {100 * e.test:.2f}" if e.test is not None else "-")
              for e in evaluations]
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    return "\n".join("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table)
+    return "\n".join("  " + line for line in _columns(table))
 
 
 def _row(folder: Path) -> RunRow:
@@ -150,8 +147,13 @@ def format_runs(rows: list[RunRow]) -> str:
                        f"{r.trainable_params:,}" if r.trainable_params is not None else "-",
                        f"{r.train_seconds:,.0f}" if r.train_seconds is not None else "-",
                        r.created[:16].replace("T", " ")) for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table)
+    return "\n".join(_columns(table))
+
+
+def _columns(table: list[tuple[str, ...]]) -> list[str]:
+    """The rows of ``table`` as lines, each cell padded to its column's width."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
 
 
 def rows_json(rows: list[RunRow]) -> str:

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ctxlearn.evaluate.metrics import below_majority
 
 CORNER = "gold \\ pred"
 
@@ -132,7 +133,7 @@ def _baseline_lines(test: dict[str, Any]) -> list[str]:
         return []
     line = (f"Baseline: always answering `{test['majority_class']}`, the most common test class, scores accuracy "
             f"{test['majority_accuracy']:.4f}.")
-    below = test["accuracy"] < test["majority_accuracy"]
+    below = below_majority(test) is not None
     return [line + (" **The model scores below it**: it has learned less than how common each class is." if below
                     else ""), ""]
 

@@ -26,7 +26,6 @@ from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError
 from ctxlearn.evaluate import classification_metrics, write_report
 from ctxlearn.evaluate.metrics import below_majority, only_class
-from ctxlearn.evaluate.report import confident_errors
 from ctxlearn.icl.calibrate import CONTENT_FREE
 from ctxlearn.icl.classifier import IclClassifier, IclResult, Keep
 from ctxlearn.icl.config import IclConfig
@@ -35,7 +34,7 @@ from ctxlearn.icl.select import SELECTORS, select
 from ctxlearn.lock import holds_out
 from ctxlearn.models import ModelSource, load_causal_lm, resolve_model
 from ctxlearn.models.infer import bf16_available
-from ctxlearn.tasks.classification import write_predictions
+from ctxlearn.tasks.classification import write_scored
 from ctxlearn.threads import on_own_threads
 from ctxlearn.train.dist import part_progress, say, warn
 from ctxlearn.train.resume import work_folder
@@ -272,7 +271,6 @@ def _bias_summary(labels: list[str], result: IclResult) -> dict[str, Any] | None
 def _fill(folder: Path, cfg: IclConfig, splits: Splits, metrics: dict[str, Any], manifest: dict[str, Any],
           icl: dict[str, Any], results: dict[str, tuple[list[Example], IclResult]], clf: IclClassifier) -> None:
     examples, test = results["test"]
-    write_predictions(folder / "test_predictions.jsonl", examples, test.probs, splits.labels)
     with (folder / "test_demonstrations.jsonl").open("w", encoding="utf-8") as fh:
         for ex, demos, raw in zip(examples, test.demos, test.raw):
             fh.write(json.dumps({"line": ex.line, "demos": demos, "uncalibrated_probs": [float(v) for v in raw]}) + "\n")
@@ -283,7 +281,7 @@ def _fill(folder: Path, cfg: IclConfig, splits: Splits, metrics: dict[str, Any],
     (folder / "labels.json").write_text(json.dumps(splits.labels))
     (folder / "icl.json").write_text(json.dumps(icl, indent=2, ensure_ascii=False))
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
-    write_report(folder, metrics, manifest, splits.labels, confident_errors(examples, test.probs, splits.labels))
+    write_scored(folder, examples, test.probs, metrics, manifest, splits.labels)
     with (folder / "report.md").open("a", encoding="utf-8") as fh:
         fh.write(icl_markdown(icl, splits.labels, manifest["cost"]))
 

@@ -38,6 +38,14 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return torch.softmax(torch.from_numpy(logits).float(), -1).numpy()
 
 
+def write_scored(folder: Path, examples: list, probs: np.ndarray, metrics: dict[str, Any], manifest: dict[str, Any],
+                 labels: list[str]) -> None:
+    """test_predictions.jsonl and the report files (with the surest errors) of scored test ``examples``: a
+    trained run's, an icl run's, an ``eval --out`` folder's."""
+    write_predictions(folder / "test_predictions.jsonl", examples, probs, labels)
+    write_report(folder, metrics, manifest, labels, confident_errors(examples, probs, labels))
+
+
 def write_predictions(path: Path, examples: list, probs: np.ndarray, labels: list[str]) -> None:
     """Per-example test predictions, for error analysis (full-precision probabilities)."""
     with path.open("w", encoding="utf-8") as fh:
@@ -94,9 +102,7 @@ class Classification:
 
     def write(self, folder: Path, splits: Splits, test_predictions: np.ndarray, metrics: dict[str, Any],
               manifest: dict[str, Any]) -> None:
-        write_predictions(folder / "test_predictions.jsonl", splits.test, test_predictions, splits.labels)
-        write_report(folder, metrics, manifest, splits.labels, confident_errors(splits.test, test_predictions,
-                                                                                splits.labels))
+        write_scored(folder, splits.test, test_predictions, metrics, manifest, splits.labels)
 
     def headline(self, metrics: dict[str, Any]) -> str:
         return f"test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
