@@ -192,7 +192,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         check_out(args.out, reads=args.artifact)
     try:
         with progress("eval"), contextlib.nullcontext() if args.out is None else exclusive(args.out):
-            metrics = open_predictor(args.artifact, args.long_inputs, fields).evaluate(args.data, args.out)
+            predictor = open_predictor(args.artifact, args.long_inputs, fields, args.threshold)
+            metrics = predictor.evaluate(args.data, args.out)
     except DataError as err:
         if "not found" not in str(err) or "--label-field" not in str(err):
             raise
@@ -215,6 +216,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"n {metrics['n']}  accuracy {metrics['accuracy']:.4f} (95% interval {interval(metrics)})  "
               f"macro-F1 {metrics['macro_f1']:.4f}  ECE {metrics['ece']:.4f}  majority-class baseline "
               f"{metrics['majority_accuracy']:.4f} (always {metrics['majority_class']!r})")
+        if metrics.get("threshold"):
+            rule = metrics["threshold"]
+            print(f"labels: {rule['label']!r} where its probability is at least {rule['value']:g}, else the most "
+                  "probable other class")
         print(confusion_text(metrics["confusion"], list(metrics["per_class"])))
     return 0
 
@@ -227,7 +232,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     check_not_input(args.input, args.output)  # before the model loads
     fields = dict(text=args.text_field, text_pair=args.text_pair_field)
     with contextlib.nullcontext() if args.output == "-" else exclusive(args.output, "--output"):
-        n = open_predictor(args.artifact, args.long_inputs, fields).predict_file(args.input, args.output)
+        predictor = open_predictor(args.artifact, args.long_inputs, fields, args.threshold)
+        n = predictor.predict_file(args.input, args.output)
     where = "standard output" if args.output == "-" else args.output
     print(f"wrote {count(n, 'prediction')} to {where}", file=sys.stderr)
     return 0
@@ -390,6 +396,13 @@ def _long_inputs_flag(p: argparse.ArgumentParser) -> None:
                         "short, test long)")
 
 
+def threshold_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threshold", metavar="CLASS=P", default=None,
+                   help="label a text CLASS once its probability reaches P, else the most probable other class "
+                        "(default: the most probable class). For a rare class: a train run's report.md gives the "
+                        "threshold with the best F1 on dev, e.g. spam=0.27")
+
+
 def _train_field(name: str) -> dataclasses.Field:
     from ctxlearn.config import TrainConfig
 
@@ -507,6 +520,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                    "metrics.json, confusion.png and .txt, and every prediction in test_predictions.jsonl")
     _field_flags(p, label=True)
     _long_inputs_flag(p)
+    threshold_flag(p)
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("predict", help="label a file with a run folder",
                        description="Label a file with a run folder. A long file is labelled in parts (2,048 inputs; "
@@ -528,6 +542,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                    "- writes JSON Lines to standard output")
     _field_flags(p, label=False)
     _long_inputs_flag(p)
+    threshold_flag(p)
     p.set_defaults(func=cmd_predict)
     sub.add_parser("models", help="list the models available offline").set_defaults(func=cmd_models)
     sub.add_parser("methods", help="list the adaptation methods").set_defaults(func=cmd_methods)

@@ -24,6 +24,7 @@ from ctxlearn.data.splits import Splits, content_hash, load_splits
 from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError, CtxlearnError, DataError
 from ctxlearn.evaluate import classification_metrics
+from ctxlearn.evaluate.decision import Threshold, decide, parse_threshold
 from ctxlearn.runs import EVALUATION
 from ctxlearn.tasks.classification import class_logits, predict_proba, write_scored
 from ctxlearn.train.dist import part_progress, say, warn
@@ -37,6 +38,7 @@ class Predictor:
 
     part = 2048  # inputs labelled between two progress lines when a file holds more (``label_file``)
     unit = "examples"  # what ``batch_labels`` labels
+    threshold: Threshold | None = None  # how probabilities become labels (``use_threshold``); None: the most probable
 
     def __init__(self, folder: str | Path, long_inputs: str | None = None) -> None:
         self.folder = Path(folder)
@@ -48,6 +50,10 @@ class Predictor:
         chosen = check_long_inputs(long_inputs or cfg.get("long_inputs", "truncate"))
         self.long_inputs = reading(chosen, "predict")  # how this reads texts: truncate or windows
         self.bf16 = bool(self.manifest.get("bf16", False))
+
+    def use_threshold(self, spec: str | None) -> None:
+        """Label by ``--threshold CLASS=P`` (``evaluate.decision``) in place of the most probable class."""
+        self.threshold = parse_threshold(spec, self.labels, str(self.folder)) if spec else None
 
     def use_fields(self, text: str | None = None, label: str | None = None, text_pair: str | None = None) -> None:
         """Read inputs from other columns or keys than the run was trained on (a held-out file with its own
@@ -111,7 +117,8 @@ class Predictor:
         metrics, probs = self._scored(examples, source)
         if out is not None:
             write_atomically(Path(out), lambda folder: write_scored(
-                folder, examples, probs, {"test": metrics}, write_evaluation(folder, self, spec, source), self.labels))
+                folder, examples, probs, {"test": metrics}, write_evaluation(folder, self, spec, source), self.labels,
+                self.threshold))
         return metrics
 
     def labelled(self, spec: str | Path) -> tuple[list[Example], str]:
@@ -139,7 +146,7 @@ class Predictor:
                                 field=self.fields.label, expected=f"one of {self.labels}")
         y = np.array([index[ex.label] for ex in examples])
         probs = self.predict_proba(examples)
-        return classification_metrics(y, probs, self.labels), probs
+        return classification_metrics(y, probs, self.labels, self.threshold), probs
 
     def predict_file(self, src: str | Path, dst: str | Path) -> int:
         """Write one row per input with the predicted label and every class probability; returns how many."""
@@ -156,7 +163,7 @@ class Predictor:
         row: dict[str, Any] = {"line": ex.line, "text": ex.text}  # the input's line, as tagging predictions give
         if ex.text_pair is not None:
             row["text_pair"] = ex.text_pair
-        row["label"] = self.labels[int(p.argmax())]
+        row["label"] = self.labels[int(decide(p[None], self.labels, self.threshold)[0])]
         row.update({f"p_{lab}": round(float(v), 6) for lab, v in zip(self.labels, p)})
         return with_inputs(row, ex.others)
 
@@ -201,11 +208,12 @@ def own_test_split(path: Path, manifest: dict[str, Any], cut: Callable[[str], An
 
 
 def open_predictor(folder: str | Path, long_inputs: str | None = None,
-                   fields: dict[str, str | None] | None = None) -> Any:
+                   fields: dict[str, str | None] | None = None, threshold: str | None = None) -> Any:
     """The right predictor for a run folder: fine-tuned classifier, in-context learning, or a tagger
     (``TaggingPredictor``: tags and entity spans instead of class probabilities). ``long_inputs``
     (a fine-tuned classifier's only) overrides the run's own way of reading long texts; ``fields``
-    (``text``, ``label``, ``text_pair``) the columns or keys it reads."""
+    (``text``, ``label``, ``text_pair``) the columns or keys it reads; ``threshold`` (``CLASS=P``, a
+    classifier's) how it turns probabilities into labels."""
     from ctxlearn.artifact import read_manifest
 
     manifest = read_manifest(Path(folder))
@@ -214,6 +222,9 @@ def open_predictor(folder: str | Path, long_inputs: str | None = None,
         why = "it always reads long sentences in windows" if kind == "tagging" else "it cuts prompts to the LM's context"
         raise ConfigError(f"{folder}: --long-inputs is for fine-tuned classifiers, not {kind} runs ({why}); "
                           "leave the flag out")
+    if threshold and kind == "tagging":
+        raise ConfigError(f"{folder}: --threshold is for runs that label whole texts; a tagging run gives each word "
+                          "its most probable tag that keeps the BIO sequence valid. Leave the flag out")
     fields = {k: v for k, v in (fields or {}).items() if v}
     if manifest.get("method") == "icl":
         from ctxlearn.icl.predictor import IclPredictor
@@ -226,6 +237,8 @@ def open_predictor(folder: str | Path, long_inputs: str | None = None,
     else:
         predictor = Predictor(folder, long_inputs)
     predictor.use_fields(**fields)
+    if threshold:
+        predictor.use_threshold(threshold)
     return predictor
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ctxlearn.cli import main
@@ -297,3 +298,31 @@ def test_a_reader_that_stops_early_ends_predict_quietly(tiny_run: Path, tmp_path
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 1 and "Traceback" not in err and "Error" not in err
 
+
+
+def test_a_threshold_decides_the_labels_predict_eval_and_eval_out_give(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    data = tiny_run.parent / "toy"
+    examples = read_examples(data / "test.jsonl")
+    p = open_predictor(tiny_run).predict_proba(examples)[:, 1]
+    t = float(np.quantile(p, 0.3))  # labels 70% of test positive, where the most probable class labels half
+    rule = np.where(p >= t, "positive", "negative")
+    assert (rule != np.where(p >= 0.5, "positive", "negative")).any()  # the threshold changes some labels
+    assert main(["predict", str(tiny_run), "--input", str(data / "test.jsonl"), "--output", "-",
+                 "--threshold", f"positive={t!r}"]) == 0
+    assert [json.loads(line)["label"] for line in capsys.readouterr().out.splitlines()] == rule.tolist()
+    accuracy = float(np.mean(rule == np.array([ex.label for ex in examples])))
+    assert main(["eval", str(tiny_run), "--data", str(data), "--threshold", f"positive={t!r}", "--out",
+                 str(tmp_path / "ev")]) == 0
+    out = capsys.readouterr().out
+    assert f"accuracy {accuracy:.4f}" in out and f"labels: 'positive' where its probability is at least {t:g}" in out
+    written = [json.loads(line)["pred"] for line in (tmp_path / "ev" / "test_predictions.jsonl").open()]
+    assert written == rule.tolist()
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["test"]["threshold"] == {"label": "positive",
+                                                                                               "value": t}
+    assert "Labels here are decided by a threshold" in (tmp_path / "ev" / "report.md").read_text()
+
+
+def test_a_threshold_naming_no_class_of_the_run_is_refused_before_any_file_is_read(tiny_run: Path, capsys) -> None:
+    assert main(["predict", str(tiny_run), "--input", "absent.txt", "--output", "-", "--threshold", "postive=0.3"]) == 2
+    assert ("--threshold postive=0.3: 'postive' is not a class of " + str(tiny_run) + " (did you mean 'positive'?); "
+            "its classes are negative, positive") in capsys.readouterr().err

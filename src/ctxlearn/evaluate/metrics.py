@@ -6,6 +6,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
+from ctxlearn.evaluate.decision import Threshold, decide
+
 
 def calibration_bins(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> list[dict[str, float]]:
     """The top-label reliability diagram: for each non-empty equal-width confidence bin (Guo et al. 2017),
@@ -63,10 +65,12 @@ def below_majority(metrics: dict[str, Any]) -> str | None:
             f"{metrics['majority_class']!r}, the most common class")
 
 
-def classification_metrics(y: np.ndarray, probs: np.ndarray, labels: list[str]) -> dict[str, Any]:
+def classification_metrics(y: np.ndarray, probs: np.ndarray, labels: list[str],
+                           threshold: Threshold | None = None) -> dict[str, Any]:
     """Accuracy and its 95% interval; the majority-class baseline; macro, micro and per-class
-    precision/recall/F1; confusion matrix; ECE."""
-    pred = probs.argmax(1)
+    precision/recall/F1; confusion matrix; ECE. Labels are the most probable class, or decided by
+    ``threshold`` (kept in the metrics as ``threshold``); ECE is the top class's, whatever the rule."""
+    pred = decide(probs, labels, threshold)
     ids = list(range(len(labels)))
     out: dict[str, Any] = {"n": int(len(y)), "accuracy": float(accuracy_score(y, pred))}
     out["majority_class"], out["majority_accuracy"] = majority(y, labels)
@@ -84,4 +88,6 @@ def classification_metrics(y: np.ndarray, probs: np.ndarray, labels: list[str]) 
     out["confusion"] = confusion_matrix(y, pred, labels=ids).tolist()
     out["ece"] = expected_calibration_error(probs, y)
     out["reliability"] = calibration_bins(probs, y)
+    if threshold is not None:
+        out["threshold"] = {"label": threshold.label, "value": threshold.value}
     return out

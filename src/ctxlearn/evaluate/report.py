@@ -138,6 +138,35 @@ def _baseline_lines(test: dict[str, Any]) -> list[str]:
                     else ""), ""]
 
 
+def _threshold_lines(test: dict[str, Any]) -> list[str]:
+    """How the labels were decided, when by a threshold; and, for a train run with a rare class, the
+    threshold tuned on dev (``evaluate.decision.tuned_threshold``) against the most probable class."""
+    if test.get("threshold"):
+        rule = test["threshold"]
+        return [f"Labels here are decided by a threshold: `{rule['label']}` wherever its probability is at least "
+                f"{rule['value']:g}, else the most probable other class.", ""]
+    tuned = test.get("tuned_threshold")
+    if not tuned:
+        return []
+    lab, t = tuned["label"], tuned["value"]
+    rows = [f"| {rule} | {tuned['dev'][name]['f1']:.3f} | "
+            + " | ".join(f"{tuned['test'][name][k]:.3f}" for k in ("precision", "recall", "f1", "accuracy", "macro_f1"))
+            + " |" for name, rule in (("argmax", "the most probable class (p ≥ 0.5)"), ("threshold", f"p ≥ {t:g}"))]
+    table = [f"| labels `{lab}` where | dev `{lab}` F1 | test `{lab}` precision | recall | F1 | test accuracy | "
+             "macro-F1 |", "|---|---:|---:|---:|---:|---:|---:|", *rows, ""]
+    if not tuned["better_on_dev"]:
+        return ["## Decision threshold", "",
+                f"`{lab}` is {100 * tuned['dev_share']:.0f}% of dev. No threshold on its probability scores `{lab}` "
+                f"F1 on dev a point above the most probable class, so keep that; the best, p ≥ {t:g}, against it:",
+                "", *table]
+    return ["## Decision threshold", "",
+            f"`{lab}` is {100 * tuned['dev_share']:.0f}% of dev. Labelling a text `{lab}` once its probability "
+            f"reaches {t:g}, the threshold with the best `{lab}` F1 on dev, trades its precision for recall "
+            "(or back); test shows what that choice is worth on data it was not tuned on.", "", *table,
+            f"To label with it: `ctxlearn predict RUN --input FILE --output FILE --threshold {lab}={t:g}` "
+            "(`eval` and `serve` take `--threshold` too).", ""]
+
+
 ERRORS_SHOWN = 10  # the test errors report.md lists, most confident first
 SHOWN_CHARS = 150  # of each one's text
 
@@ -153,11 +182,12 @@ class ConfidentError:
     confidence: float  # the model's probability of ``pred``
 
 
-def confident_errors(examples: list[Any], probs: np.ndarray, labels: list[str],
-                     k: int = ERRORS_SHOWN) -> list[ConfidentError]:
+def confident_errors(examples: list[Any], probs: np.ndarray, labels: list[str], k: int = ERRORS_SHOWN,
+                     pred: np.ndarray | None = None) -> list[ConfidentError]:
     """The ``k`` wrong predictions the model was surest of: where a model is wrong and sure, the gold label
-    is often the wrong one (a slip in the data), or the class boundary unclear; either is worth a look."""
-    pred = probs.argmax(1)
+    is often the wrong one (a slip in the data), or the class boundary unclear; either is worth a look.
+    ``pred``: the class indices a threshold labelled (``evaluate.decision``), when not the most probable."""
+    pred = probs.argmax(1) if pred is None else pred
     wrong = [i for i, ex in enumerate(examples) if labels[int(pred[i])] != ex.label]
     wrong.sort(key=lambda i: -float(probs[i, pred[i]]))
     return [ConfidentError(examples[i].line, _joined(examples[i]), examples[i].label, labels[int(pred[i])],
@@ -198,6 +228,7 @@ def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: l
     lines += ["## Test, per class", "", *_per_class_table(test["per_class"]), "",
               "## Test confusion matrix (rows gold, columns predicted)", "", "```",
               confusion_text(test["confusion"], labels).rstrip(), "```", "", "![confusion](confusion.png)", "",
+              *_threshold_lines(test),
               *_calibration_lines(test),
               *_error_lines(errors, test["n"] - sum(row[i] for i, row in enumerate(test["confusion"]))),
               *_cost_lines(manifest)]

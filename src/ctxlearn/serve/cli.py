@@ -53,7 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = build_app(open_engine(args.artifact), cfg, key)
+    app = build_app(open_engine(args.artifact, cfg.threshold), cfg, key)
     server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, timeout_graceful_shutdown=cfg.drain_seconds,
                                            log_level="info", server_header=False))
     host, port = f"[{cfg.host}]" if ":" in cfg.host else cfg.host, sock.getsockname()[1]  # --port 0: the one taken

@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+import numpy as np
 from pydantic import BaseModel
 
 from ctxlearn.artifact import read_manifest
 from ctxlearn.data.example import TaggedSentence
+from ctxlearn.evaluate.decision import decide
 from ctxlearn.registry import Registry
 from ctxlearn.serve.schema import ClassifyResponse, TagResponse
 from ctxlearn.tasks.tagging import entities
@@ -28,7 +30,7 @@ class Engine(Protocol):
         """One prediction per input, in order."""
 
 
-ENGINES: Registry[Callable[[Path], Engine]] = Registry("serving engine for task")
+ENGINES: Registry[Callable[[Path, str | None], Engine]] = Registry("serving engine for task")
 
 
 @ENGINES.register("classification")
@@ -37,10 +39,10 @@ class ClassifierEngine:
 
     response_model = ClassifyResponse
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, threshold: str | None = None) -> None:
         from ctxlearn.predict import open_predictor
 
-        self.predictor = open_predictor(folder)
+        self.predictor = open_predictor(folder, threshold=threshold)
         self.name = Path(folder).resolve().name
         self.accepts = "pairs" if self.predictor.fields.reads_pairs else "texts"
         self.labels: list[str] = list(self.predictor.labels)
@@ -51,8 +53,9 @@ class ClassifierEngine:
         for group in length_groups([len(ex.text) + len(ex.text_pair or "") for ex in examples]):
             for i, p in zip(group, self.predictor.predict_proba([examples[i] for i in group])):
                 probs[i] = p
-        return [{"label": self.labels[int(p.argmax())], "probabilities": dict(zip(self.labels, map(float, p)))}
-                for p in probs]
+        picked = decide(np.stack(probs), self.labels, self.predictor.threshold)
+        return [{"label": self.labels[int(c)], "probabilities": dict(zip(self.labels, map(float, p)))}
+                for c, p in zip(picked, probs)]
 
 
 @ENGINES.register("tagging")
@@ -65,10 +68,11 @@ class TaggerEngine:
     accepts = "tokens"
     also_accepts = ("texts",)
 
-    def __init__(self, folder: Path) -> None:
-        from ctxlearn.predict_tagging import TaggingPredictor, sentence_of
+    def __init__(self, folder: Path, threshold: str | None = None) -> None:
+        from ctxlearn.predict import open_predictor
+        from ctxlearn.predict_tagging import sentence_of
 
-        self.predictor, self.sentence_of = TaggingPredictor(folder), sentence_of
+        self.predictor, self.sentence_of = open_predictor(folder, threshold=threshold), sentence_of  # refuses one
         self.name = Path(folder).resolve().name
 
     def run(self, items: list) -> list[dict[str, Any]]:
@@ -108,7 +112,8 @@ def length_groups(lengths: list[int], call_cost: int = 256) -> list[list[int]]:
     return groups[::-1]
 
 
-def open_engine(folder: str | Path) -> Engine:
-    """The engine for a run folder's task (classification when the manifest names none)."""
+def open_engine(folder: str | Path, threshold: str | None = None) -> Engine:
+    """The engine for a run folder's task (classification when the manifest names none); ``threshold``
+    (``CLASS=P``) labels a classifier's texts as ``predict --threshold`` does."""
     task = read_manifest(Path(folder)).get("task", "classification")
-    return ENGINES.get(task)(Path(folder))
+    return ENGINES.get(task)(Path(folder), threshold)

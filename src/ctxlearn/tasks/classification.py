@@ -14,6 +14,7 @@ from ctxlearn.data import Splits
 from ctxlearn.data.splits import splits_of
 from ctxlearn.data.inspect import conflicting_labels, label_warnings, small_splits
 from ctxlearn.evaluate import classification_metrics, write_report
+from ctxlearn.evaluate.decision import Threshold, decide
 from ctxlearn.evaluate.report import confident_errors
 from ctxlearn.models.classifier import EncoderClassifier
 from ctxlearn.models.infer import map_batches
@@ -39,18 +40,19 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def write_scored(folder: Path, examples: list, probs: np.ndarray, metrics: dict[str, Any], manifest: dict[str, Any],
-                 labels: list[str]) -> None:
+                 labels: list[str], threshold: Threshold | None = None) -> None:
     """test_predictions.jsonl and the report files (with the surest errors) of scored test ``examples``: a
-    trained run's, an icl run's, an ``eval --out`` folder's."""
-    write_predictions(folder / "test_predictions.jsonl", examples, probs, labels)
-    write_report(folder, metrics, manifest, labels, confident_errors(examples, probs, labels))
+    trained run's, an icl run's, an ``eval --out`` folder's; labelled by ``threshold`` where one is given."""
+    pred = decide(probs, labels, threshold)
+    write_predictions(folder / "test_predictions.jsonl", examples, probs, labels, pred)
+    write_report(folder, metrics, manifest, labels, confident_errors(examples, probs, labels, pred=pred))
 
 
-def write_predictions(path: Path, examples: list, probs: np.ndarray, labels: list[str]) -> None:
+def write_predictions(path: Path, examples: list, probs: np.ndarray, labels: list[str], pred: np.ndarray) -> None:
     """Per-example test predictions, for error analysis (full-precision probabilities)."""
     with path.open("w", encoding="utf-8") as fh:
-        for ex, p in zip(examples, probs):
-            row = {"line": ex.line, "text": ex.text, "gold": ex.label, "pred": labels[int(p.argmax())],
+        for ex, p, c in zip(examples, probs, pred):
+            row = {"line": ex.line, "text": ex.text, "gold": ex.label, "pred": labels[int(c)],
                    "probs": [float(v) for v in p]}
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 

@@ -19,6 +19,7 @@ from ctxlearn.data.inspect import cut_short, imbalanced, unknown_tokens
 from ctxlearn.data.splits import require_split
 from ctxlearn.errors import ConfigError
 from ctxlearn.lock import holds_out
+from ctxlearn.evaluate.decision import tuned_threshold
 from ctxlearn.evaluate.metrics import below_majority, only_class
 from ctxlearn.methods import METHODS, Method, options_class, trainable_parameters
 from ctxlearn.methods.head import c_values
@@ -260,6 +261,10 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     if task.name == "classification":
         if not warn_if_one_class(preds["dev"], task.targets(data["dev"]), splits.labels, lr):
             warn_below_majority(metrics["test"], cfg.class_weights)
+        tuned = tuned_threshold(task.targets(data["dev"]), preds["dev"], task.targets(data["test"]), preds["test"],
+                                splits.labels)
+        if tuned:
+            metrics["test"]["tuned_threshold"] = tuned
     else:
         warn_if_few_entities(metrics["dev"], lr)
     stats["predict_ms_per_example"] = latency_ms(model, data["test"], tokenizer, bf16)

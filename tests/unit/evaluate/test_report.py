@@ -103,3 +103,39 @@ def test_the_report_shows_calibration_as_a_reliability_diagram(tmp_path: Path) -
     unsure = classification_metrics(y, np.array([[0.6, 0.4], [0.6, 0.4], [0.4, 0.6], [0.4, 0.6]]), ["a", "b"])
     write_report(tmp_path, {"test": unsure}, manifest, ["a", "b"])
     assert "overall it is less sure than it is right (40.0 points)" in (tmp_path / "report.md").read_text()
+
+
+def test_the_report_proposes_a_threshold_tuned_on_dev_only_where_it_helps_there(tmp_path: Path) -> None:
+    from ctxlearn.evaluate.decision import tuned_threshold
+
+    manifest = {"method": "head", "data": "d", "model": "m", "seed": 0, "cost": {}}
+    labels = ["ham", "spam"]
+    y = np.array([1] * 20 + [0] * 80)
+    under = np.where(y == 1, np.linspace(0.3, 0.45, 100), np.linspace(0.0, 0.2, 100))  # spam scored 0.3-0.45
+    for probs, proposed in ((np.stack([1 - under, under], 1), True), (np.eye(2)[y] * 0.8 + 0.1, False)):
+        test = classification_metrics(y, probs, labels)
+        test["tuned_threshold"] = tuned_threshold(y, probs, y, probs, labels)
+        write_report(tmp_path, {"test": test}, manifest, labels)
+        report = (tmp_path / "report.md").read_text()
+        assert "## Decision threshold" in report and "`spam` is 20% of dev." in report
+        assert ("To label with it: `ctxlearn predict RUN --input FILE --output FILE --threshold spam=0.25`" in report) \
+            is proposed
+        assert ("so keep that; the best, p ≥ 0.5, against it:" in report) is not proposed
+        if proposed:  # dev and test are one here: every spam text under 0.5, every one above 0.25
+            assert "| the most probable class (p ≥ 0.5) | 0.000 | 0.000 | 0.000 | 0.000 | 0.800 | 0.444 |" in report
+            assert "| p ≥ 0.25 | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 | 1.000 |" in report
+
+
+def test_a_report_scored_with_a_threshold_says_so_and_a_balanced_run_has_no_threshold_section(tmp_path: Path) -> None:
+    from ctxlearn.evaluate.decision import Threshold
+
+    manifest = {"method": "head", "data": "d", "model": "m", "seed": 0, "cost": {}}
+    y, probs = np.array([0, 1, 1, 0]), np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.9, 0.1]])
+    write_report(tmp_path, {"test": classification_metrics(y, probs, ["a", "b"], Threshold("b", 0.35))}, manifest,
+                 ["a", "b"])
+    report = (tmp_path / "report.md").read_text()
+    assert ("Labels here are decided by a threshold: `b` wherever its probability is at least 0.35, else the most "
+            "probable other class.") in report and "| test | 4 | 1.0000 |" in report
+    write_report(tmp_path, {"test": classification_metrics(y, probs, ["a", "b"])}, manifest, ["a", "b"])
+    report = (tmp_path / "report.md").read_text()
+    assert "threshold" not in report and "| test | 4 | 0.7500 |" in report

@@ -16,6 +16,7 @@ from ctxlearn.data import load_splits
 from ctxlearn.icl.config import IclConfig
 from ctxlearn.icl.predictor import IclPredictor
 from ctxlearn.icl.run import warn_below_majority, warn_one_answer
+from ctxlearn.predict import open_predictor
 from icl_fixtures import tiny_lm  # noqa: F401  (fixture)
 
 TRAIN_SHAPE = {"metrics.json", "report.md", "confusion.png", "confusion.txt", "manifest.json", "config.yaml",
@@ -74,6 +75,9 @@ def test_icl_run_writes_the_training_shape_and_reloads(tiny_lm, toy_data, tmp_pa
         np.testing.assert_allclose(IclPredictor(out).predict_proba(test), saved_probs(out), atol=1e-6)
         rows = IclPredictor(out).predict_texts([ex.text for ex in test])  # from Python, as a fine-tuned run
         np.testing.assert_allclose([[r["p_negative"], r["p_positive"]] for r in rows], saved_probs(out), atol=1e-5)
+        t = float(np.median(saved_probs(out)[:, 1]))  # an icl run labels by a threshold too
+        picky = open_predictor(out, threshold=f"positive={t!r}").predict_texts([ex.text for ex in test])
+        assert [r["label"] for r in picky] == ["positive" if r["p_positive"] >= t else "negative" for r in rows]
 
 
 @pytest.mark.parametrize("order", ["similar-last", "random"])

@@ -200,3 +200,15 @@ def test_validation_messages_do_not_echo_the_input() -> None:
     message = describe_validation(errors)
     assert "xxxx" not in message and "texts.0: Input should be a valid string" in message and "and 2 more" in message
     assert json.loads(json.dumps(message)) == message
+
+
+def test_a_served_classifier_labels_by_the_threshold_it_was_started_with(tiny_run: Path, tiny_engine) -> None:
+    from ctxlearn.serve.engine import open_engine
+
+    texts = ["good great movie", "awful sad plot", "the film was fine", "bad"]
+    p = tiny_engine.predictor.predict_proba([Example(t, "") for t in texts])[:, 1]
+    t = float(np.sort(p)[0] + 1e-6)  # every text but the least positive one
+    with TestClient(app_for(open_engine(tiny_run, f"positive={t!r}"))) as client:
+        body = client.post("/v1/predict", json={"texts": texts}, headers=AUTH).json()
+    assert [r["label"] for r in body["predictions"]] == ["positive" if v >= t else "negative" for v in p]
+    assert sum(r["label"] == "positive" for r in body["predictions"]) == 3

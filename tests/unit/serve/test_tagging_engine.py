@@ -81,3 +81,11 @@ def test_entity_offsets_of_a_served_text_point_into_the_text_as_sent(tag_run: Pa
     out = engine.run(texts)
     assert [(e["text"], e["start"], e["end"]) for e in out[0]["entities"]] == [("alice", 0, 5), ("paris", 15, 20)]
     assert [(e["text"], e["start"], e["end"]) for e in out[1]["entities"]] == [("bob", 0, 3)]
+
+
+def test_a_tagger_refuses_a_threshold_saying_how_it_labels_words(tag_run: Path) -> None:
+    from ctxlearn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--threshold is for runs that label whole texts; a tagging run gives each "
+                                          "word its most probable tag"):
+        open_engine(tag_run, "B-PER=0.3")

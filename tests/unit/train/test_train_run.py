@@ -114,6 +114,30 @@ def test_balanced_class_weights_lift_the_rare_class_in_the_heads_fit(tiny_bert: 
     assert runs["balanced"] > runs["none"] + 0.05
 
 
+def test_a_run_with_a_rare_class_tunes_its_threshold_on_dev_and_scores_it_on_test(tiny_bert: Path,
+                                                                                 tmp_path: Path) -> None:
+    from conftest import write_toy
+
+    data = write_toy(tmp_path / "toy", n_eval=80)
+    for split in ("dev", "test"):  # 12 positive texts among 52
+        lines = (data / f"{split}.jsonl").read_text().splitlines()
+        kept = [l for l in lines if '"negative"' in l] + [l for l in lines if '"positive"' in l][:12]
+        (data / f"{split}.jsonl").write_text("\n".join(kept) + "\n")
+    run_training(TrainConfig(data=str(data), model=str(tiny_bert), method="head", out=str(tmp_path / "run"),
+                             bf16="off"))
+    tuned = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["tuned_threshold"]
+    assert tuned["label"] == "positive" and tuned["dev_share"] == pytest.approx(12 / 52)
+    rows = [json.loads(l) for l in (tmp_path / "run" / "test_predictions.jsonl").read_text().splitlines()]
+    by_rule = np.mean([(r["probs"][1] >= tuned["value"]) == (r["gold"] == "positive") for r in rows])
+    assert tuned["test"]["threshold"]["accuracy"] == pytest.approx(by_rule)
+    assert "## Decision threshold" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_a_run_on_even_classes_proposes_no_threshold(tiny_run: Path) -> None:
+    assert "tuned_threshold" not in json.loads((tiny_run / "metrics.json").read_text())["test"]
+    assert "## Decision threshold" not in (tiny_run / "report.md").read_text()
+
+
 class _Started(Exception):
     """Raised in place of training, once the head's start is recorded."""
 
