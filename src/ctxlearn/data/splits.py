@@ -20,6 +20,7 @@ from ctxlearn.errors import ConfigError, DataError
 
 T = TypeVar("T")
 MANY_SINGLE_LABELS = 20  # labels seen once, above which (and above half the examples) a label column is refused
+MANY_SCORES = 20  # distinct numeric labels, some not whole, above which a label column is refused as scores
 
 
 @dataclass
@@ -151,13 +152,26 @@ def _check_classes(train: list[Example], source: str, field: str) -> None:
         only = next(iter(counts))
         raise DataError(source, f"every example has the label {only!r}", field=field,
                         expected="at least two classes in the training data")
+    bin_first = ("class names or ids shared by many examples: bin numeric scores into a few classes first (as "
+                 "builtin:movie-sentiment does with its ratings), or name the class column with --label-field")
+    scores = numbers(list(counts))
+    if scores is not None and len(scores) > MANY_SCORES and not all(v.is_integer() for v in scores):
+        shown = ", ".join(lab for lab, _ in counts.most_common(3))
+        raise DataError(source, f"the labels are {len(scores):,} different numbers (e.g. {shown}): scores to "
+                        "predict, not classes, and ctxlearn learns classes", field=field, expected=bin_first)
     once = [lab for lab, n in counts.items() if n == 1]
     if len(once) > max(MANY_SINGLE_LABELS, len(train) / 2):  # scores or ids, not classes
         raise DataError(source, f"{len(once)} of {len(train)} examples have a label no other example has (e.g. "
                         f"{', '.join(map(repr, once[:3]))}), and a class seen once cannot be learned", field=field,
-                        expected="class names or ids shared by many examples: bin numeric scores into a few classes "
-                                 "first (as builtin:movie-sentiment does with its ratings), or name the class column "
-                                 "with --label-field")
+                        expected=bin_first)
+
+
+def numbers(labels: list[str]) -> list[float] | None:
+    """Each label as a number, or None when any is not one."""
+    try:
+        return [float(lab) for lab in labels]
+    except ValueError:
+        return None
 
 
 def _check_known_labels(examples: list[Example], known: set[str], source: str, field: str) -> None:

@@ -198,6 +198,15 @@ def test_format_report_lists_splits_sources_and_warnings():
     assert "warning: train: 1 duplicate text\n" in text
 
 
+def test_many_classes_are_listed_up_to_twenty_the_most_common_first_in_each_split():
+    labels = [f"c{i:02d}" for i in range(25)]
+    train = [ex(f"t{i} {j}", lab) for i, lab in enumerate(labels) for j in range(i + 1)]  # c24 the most common
+    splits = Splits(train, [ex("d", "c00")], [ex("e", "c01")], labels, {})
+    text = format_report(inspect_splits(splits))
+    assert text.splitlines()[0] == "labels: " + ", ".join(labels[:20]) + ", and 5 more"
+    assert "labels: c24 25, c23 24, c22 23," in text and ", c05 6, and 5 more classes (15 examples)" in text
+
+
 class FakeWordTokenizer:
     """Pre-split words -> one id per word plus two specials, as a word-level tokenizer would give."""
 

