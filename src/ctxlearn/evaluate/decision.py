@@ -29,9 +29,6 @@ class Threshold:
     label: str
     value: float
 
-    def __str__(self) -> str:
-        return f"{self.label}={self.value:g}"
-
 
 def decide(probs: np.ndarray, labels: list[str], threshold: Threshold | None = None) -> np.ndarray:
     """The class index each row of ``probs`` (N, C) is labelled with: the argmax, or by ``threshold``."""
