@@ -153,9 +153,10 @@ class TrainConfig(DataOptions):
                                  "linear probe fitted on the frozen backbone's cached features (LP-FT, Kumar et al. "
                                  "2022)",
                          choices=HEAD_INITS)
-    evals_per_epoch: int = opt(1, "evaluations on dev (each with a checkpoint) per epoch: above 1, one every 1/N of "
-                                  "an epoch's steps and one at the last step; the best is kept, and --patience "
-                                  "counts them")
+    evals_per_epoch: float = opt(1, "evaluations on dev (each with a checkpoint) per epoch: above 1, one every 1/N "
+                                    "of an epoch's steps and one at the last step; below 1, one every 1/N epochs' "
+                                    "steps (0.1: every 10 epochs, for a small sample's short epochs); the best is "
+                                    "kept, and --patience counts them")
     patience: int = opt(2, "stop after this many evaluations on dev without improvement (0 = never)")
     bf16: str = opt("auto", "bf16 mixed precision: auto (on where the hardware has bf16), on, off",
                     choices=("auto", "on", "off"))
@@ -177,8 +178,11 @@ class TrainConfig(DataOptions):
         check_choices(self)
         METHODS.get(self.method, field="method")
         check_shares(self, ("label_smoothing", "warmup_ratio"), 0.1)
-        check_at_least(self, {"batch_size": 1, "max_length": 8, "evals_per_epoch": 1, "epochs": 0, "lr": 0,
+        check_at_least(self, {"batch_size": 1, "max_length": 8, "epochs": 0, "lr": 0,
                               "weight_decay": 0, "max_train": 0, "patience": 0})  # 0: the least, or the default
+        if not self.evals_per_epoch > 0:
+            raise ConfigError(f"evals_per_epoch must be above 0, not {self.evals_per_epoch} (0.5: one evaluation "
+                              "every 2 epochs)", field="evals_per_epoch")
         check_seed(self.seed)
 
 

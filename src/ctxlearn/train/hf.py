@@ -190,9 +190,10 @@ def _args(cfg: Any, work: Path, epochs: float, lr: float, bf16: bool, total: int
         restore_callback_states_from_checkpoint=True, ddp_find_unused_parameters=find_unused), **measure})
 
 
-def _checkpoints(per_epoch: int, steps_per_epoch: int) -> dict[str, Any]:
-    """When dev is scored and a checkpoint saved: at each epoch's end, or ``per_epoch`` times an epoch."""
-    if per_epoch <= 1:
+def _checkpoints(per_epoch: float, steps_per_epoch: int) -> dict[str, Any]:
+    """When dev is scored and a checkpoint saved: at each epoch's end, or ``per_epoch`` times an epoch (below
+    1: once every 1 / ``per_epoch`` epochs' steps)."""
+    if per_epoch == 1:
         return dict(eval_strategy="epoch", save_strategy="epoch")
     every = max(1, math.ceil(steps_per_epoch / per_epoch))
     return dict(eval_strategy="steps", eval_steps=every, save_strategy="steps", save_steps=every)
