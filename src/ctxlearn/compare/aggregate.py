@@ -27,7 +27,8 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         cells = [r for r in results if r["method"] == method]
         row: dict[str, Any] = {"method": method, "seeds": len(cells), "task": cells[0].get("task", "classification"),
                                "trainable_params": cells[0]["trainable_params"], "total_params": cells[0]["total_params"],
-                               "n_test": cells[0].get("n_test"), "majority_class": cells[0].get("majority_class"),
+                               "n_test": cells[0].get("n_test"), "n_train": cells[0].get("n_train"),
+                               "majority_class": cells[0].get("majority_class"),
                                "majority_accuracy": cells[0].get("majority_accuracy"),
                                "repeated_seeds": sum("same_as_seed" in c for c in cells)}
         for key in MEANED:

@@ -14,11 +14,13 @@ class Budget:
     seeds: int = 3
     icl_limit: int = 0  # test examples the icl method scores (0 = all): it trains nothing, scoring is its cost
 
-    def describe(self, seeds: int, tagging: bool, icl: bool) -> str:
+    def describe(self, seeds: int, tagging: bool, icl: bool, examples: str = "") -> str:
         """What this run did under the budget: ``help`` names the preset's defaults, which ``--seeds``,
-        the task (tagging samples sentences at random) and the methods (icl or not) change."""
+        the task (tagging samples sentences at random) and the methods (icl or not) change; ``examples``
+        says how many training examples in place of the budget (a learning curve's sizes)."""
         sample = "random sentences" if tagging else "stratified"
-        parts = [f"{self.max_train:,} training examples ({sample})" if self.max_train else "all training examples",
+        parts = [f"{examples} ({sample})" if examples else
+                 f"{self.max_train:,} training examples ({sample})" if self.max_train else "all training examples",
                  f"at most {self.max_epochs:g} epochs" if self.max_epochs
                  else "each method's default epochs (early stopping on dev)",
                  f"{seeds} seed{'s' * (seeds != 1)}"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -40,6 +41,7 @@ def cell_result(folder: Path) -> dict[str, Any] | None:
     metrics = json.loads((folder / "metrics.json").read_text())
     res = (icl_summary if manifest["method"] == "icl" else summary)(metrics, manifest, folder)
     res.update(artifact_mb=artifact_mb(folder), seed=manifest["seed"], n_test=metrics["test"].get("n"),
+               n_train=manifest.get("data_sizes", {}).get("train"),
                majority_class=metrics["test"].get("majority_class"),
                majority_accuracy=metrics["test"].get("majority_accuracy"),
                epochs_run=manifest.get("training", {}).get("epochs_run"),
@@ -92,6 +94,16 @@ def artifact_mb(folder: Path) -> float:
     parts = [folder / n for n in ("backbone", "adapter", "bottleneck", "head.safetensors", "icl.json")]
     files = [f for p in parts if p.exists() for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file()]
     return sum(f.stat().st_size for f in files) / 2**20
+
+
+def start_over_if_changed(folder: Path, key: str) -> None:
+    """Discard a cell's run stopped part-way (FOLDER.partial) under other flags or data than ``key`` says it
+    runs with now: `train --resume` refuses to mix them (a curve's cell stopped at patience 2, rerun with 0,
+    failed the comparison). The key a cell starts under is kept beside it (FOLDER.started) to tell."""
+    stamp, partial = folder.with_name(folder.name + ".started"), folder.with_name(folder.name + ".partial")
+    if partial.exists() and stamp.is_file() and stamp.read_text() != key:
+        shutil.rmtree(partial)
+    stamp.write_text(key)
 
 
 def run_cell(cell: Cell, folder: Path, args: list[str], log: Path) -> dict[str, Any]:

@@ -1,15 +1,17 @@
 """Plan the cells, run the missing ones, aggregate, report."""
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ctxlearn.compare import report
+from ctxlearn.compare import curve, report
 from ctxlearn.compare.aggregate import RANKINGS, aggregate, recommend
 from ctxlearn.compare.budget import BUDGETS
-from ctxlearn.compare.cells import Cell, Progress, cell_key, data_digest, kept_result, run_cell
+from ctxlearn.compare.cells import (Cell, Progress, cell_key, data_digest, kept_result, run_cell,
+                                    start_over_if_changed)
 from ctxlearn.compare.estimates import beside, load_or_run
 from ctxlearn.compare.estimates import table as estimate_table
 from ctxlearn.config import DataOptions, check_choices, default_out, opt
@@ -41,12 +43,17 @@ class CompareConfig(DataOptions):
     rank_by: str = opt("accuracy", "the score classification methods are ranked by: accuracy, or macro_f1 (every "
                                    "class alike: for imbalanced classes); tagging ranks by entity F1",
                        choices=RANKINGS)
+    train_sizes: str = opt("", "a learning curve: numbers of training examples, comma separated (e.g. 100,500,2000); "
+                               "every method runs at each size, on the same sample (icl draws its demonstrations "
+                               "from it), and report.md shows which is best at which size")
     extra: list[str] = field(default_factory=list, metadata={"help": "further `ctxlearn train` flags for every cell"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.out = self.out or default_out(self.data, "compare")
         check_choices(self)
+        if self.train_sizes:
+            curve.parse_sizes(self.train_sizes)  # refused here, before any cell runs
 
 
 def method_epochs(method: str, cap: float) -> float | None:
@@ -56,6 +63,27 @@ def method_epochs(method: str, cap: float) -> float | None:
         return None
     default = METHODS.get(method).epochs
     return min(default, cap) if default else None
+
+
+def curve_epochs(cfg: CompareConfig, method: str, n: int) -> list[str]:
+    """The epoch flags of a learning curve's cell at ``n`` training examples: the budget's epochs, but at
+    least ``curve.least_epochs``, so that a small sample is not also a short run (32 SST-2 examples at the
+    quick budget's 2 epochs were 2 steps). Epochs so raised are a step or a few: such a run is scored on dev
+    every ``curve.EVAL_EVERY`` steps, not every epoch (50 evaluations of 872 texts took a 32-example lora
+    run 312 s), and runs to the end, where early stopping's patience would end it after a few evaluations."""
+    from ctxlearn.methods import METHODS
+
+    default = METHODS.get(method).epochs if method != "icl" else 0
+    if not default:  # head and icl take no steps
+        return []
+    base = method_epochs(method, BUDGETS.get(cfg.budget).max_epochs) or default
+    batch = batch_size(cfg.extra)
+    least = curve.least_epochs(n, batch)
+    if least <= base:
+        return ["--epochs", f"{base:g}"]
+    per_epoch = math.ceil(n / batch) / curve.EVAL_EVERY
+    return (["--epochs", f"{least:g}"] + (["--evals-per-epoch", f"{per_epoch:g}"] if per_epoch < 1 else [])
+            + (["--patience", "0"] if "--patience" not in cfg.extra else []))
 
 
 def data_args(cfg: CompareConfig) -> list[str]:
@@ -76,27 +104,45 @@ def icl_args(cfg: CompareConfig) -> list[str]:
     return args + (["--limit", str(b.icl_limit)] if b.icl_limit else [])
 
 
-def cell_args(cfg: CompareConfig, method: str) -> list[str]:
+def cell_args(cfg: CompareConfig, method: str, max_train: int = 0) -> list[str]:
+    """A cell's flags; ``max_train``, a learning curve's size, caps its training examples in place of the budget
+    (and icl's demonstration pool, which the budget leaves whole)."""
     if method == "icl":
-        return icl_args(cfg)
+        return icl_args(cfg) + (["--max-train", str(max_train)] if max_train else [])
     b = BUDGETS.get(cfg.budget)
     args = [*data_args(cfg), "--model", cfg.model, *cfg.extra]
-    if b.max_train:
-        args += ["--max-train", str(b.max_train)]
+    if max_train or b.max_train:
+        args += ["--max-train", str(max_train or b.max_train)]
+    if max_train:
+        return args + curve_epochs(cfg, method, max_train)
     epochs = method_epochs(method, b.max_epochs)
     return args + (["--epochs", str(epochs)] if epochs else [])
 
 
-def same_icl_run(cfg: CompareConfig, cell: Cell, results: list[dict[str, Any]]) -> dict[str, Any] | None:
+def batch_size(extra: list[str]) -> int:
+    """The training batch size the cells run with: --batch-size among the flags after ``--``, or train's default."""
+    from ctxlearn.config import TrainConfig
+
+    given = [extra[i + 1] for i, flag in enumerate(extra[:-1]) if flag == "--batch-size"]
+    return int(given[-1]) if given and given[-1].isdigit() else TrainConfig.batch_size
+
+
+def same_icl_run(cfg: CompareConfig, cell: Cell, results: list[dict[str, Any]],
+                 max_train: int = 0) -> dict[str, Any] | None:
     """The earlier seed's result for an icl cell that would only repeat it: knn demonstrations in a fixed
-    order draw nothing, so a seed reaches an icl run only through the splits it cuts."""
+    order draw nothing, so a seed reaches an icl run only through the splits it cuts (and the sample of
+    ``max_train`` demonstrations it draws from them)."""
     from ctxlearn.data.splits import splits_of
     from ctxlearn.icl.select import draws_nothing
 
     earlier = next((r for r in results if r["method"] == "icl" and "same_as_seed" not in r), None)
     if cell.method != "icl" or earlier is None or not draws_nothing(ICL_SELECT, ICL_ORDER, ICL_SHOTS):
         return None
-    if splits_of(cfg, cell.seed).hashes != splits_of(cfg, earlier["seed"]).hashes:
+
+    def drawn_from(seed: int) -> dict[str, str]:
+        return splits_of(cfg, seed).cap_train(max_train, seed).hashes
+
+    if drawn_from(cell.seed) != drawn_from(earlier["seed"]):
         return None
     return {**earlier, "seed": cell.seed, "same_as_seed": earlier["seed"]}
 
@@ -128,23 +174,55 @@ def plan(cfg: CompareConfig) -> list[Cell]:
 def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     if not cfg.data:
         raise ConfigError("compare: --data is required")
-    cells = plan(cfg)
-    out = Path(cfg.out)
+    cells, digest = plan(cfg), data_digest(cfg.data)  # the data's bytes, read once for every cell's key
+    if cfg.train_sizes:
+        return learning_curve(cfg, cells, digest)
+    return compare_cells(cfg, cells, Path(cfg.out), digest)
+
+
+def learning_curve(cfg: CompareConfig, cells: list[Cell], digest: str) -> dict[str, Any]:
+    """The comparison at each of ``--train-sizes``, in OUT/nSIZE/, smallest first; a size past the training
+    data's own is run once, on all of it. OUT/report.md and learning_curve.png show the curve."""
+    out, points, folders = Path(cfg.out), [], []
+    sizes = curve.parse_sizes(cfg.train_sizes)
+    if cfg.estimate_only:
+        return {"out": str(out), "estimates": {n: compare_cells(cfg, cells, out / f"n{n}", digest, n)["estimates"]
+                                               for n in sizes}}
+    for n in sizes:
+        print(f"learning curve: {n:,} training examples", file=sys.stderr, flush=True)
+        result = compare_cells(cfg, cells, out / f"n{n}", digest, max_train=n)
+        points.append(curve.point(n, result["methods"]))
+        folders.append(f"n{n}")
+        if points[-1]["n_train"] < n:  # every training example: a larger size would run the same cells again
+            break
+    left, last = sizes[len(points):], result["meta"]
+    help_ = BUDGETS.get(cfg.budget).describe(last["seeds"], last["tagging"], any(c.method == "icl" for c in cells),
+                                             "each size's training examples")
+    meta = {**last, "budget_help": help_, "sizes": sizes, "folders": folders,
+            "note": f"Not run: {', '.join(map(str, left))}, past the {points[-1]['n_train']:,} training examples the "
+                    "data holds." if left else ""}
+    return {"out": str(out), "learning_curve": curve.write(out, points, meta, cfg.rank_by)}
+
+
+def compare_cells(cfg: CompareConfig, cells: list[Cell], out: Path, digest: str, max_train: int = 0) -> dict[str, Any]:
+    """Run the cells that have not finished under ``out``, then aggregate and write the report there."""
     (out / "cells").mkdir(parents=True, exist_ok=True)
-    estimates, digest = {}, data_digest(cfg.data)  # the data's bytes, read once for every cell's key
+    estimates = {}
     if cfg.estimate or cfg.estimate_only:
         methods = list(dict.fromkeys(c.method for c in cells))
-        estimates = load_or_run(methods, lambda m: cell_args(cfg, m), out, digest)
+        estimates = load_or_run(methods, lambda m: cell_args(cfg, m, max_train), out, digest)
         print(estimate_table(estimates, cfg.seeds or BUDGETS.get(cfg.budget).seeds), file=sys.stderr, flush=True)
         if cfg.estimate_only:
             return {"out": str(out), "estimates": estimates}
     progress, results = Progress(len(cells)), []
     for cell in cells:
-        folder, args, log = out / "cells" / cell.name, cell_args(cfg, cell.method), out / "cells" / f"{cell.name}.log"
+        folder, log = out / "cells" / cell.name, out / "cells" / f"{cell.name}.log"
+        args = cell_args(cfg, cell.method, max_train)
         key = cell_key([*args, "--seed", str(cell.seed)], digest)
-        result = kept_result(folder, key) or same_icl_run(cfg, cell, results)
+        result = kept_result(folder, key) or same_icl_run(cfg, cell, results, max_train)
         started = None if result else progress.start(cell)
         if not result:
+            start_over_if_changed(folder, key)
             result = run_cell(cell, folder, args, log)
             folder.with_name(cell.name + ".key").write_text(key)
         progress.finish(cell, result, started)
@@ -155,10 +233,11 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     rec = recommend(rows, rank_by=cfg.rank_by)
     b, seeds = BUDGETS.get(cfg.budget), cfg.seeds or BUDGETS.get(cfg.budget).seeds
     tagging = any(r.get("task") == "tagging" for r in results)  # as the cells read the data: no second read of it
-    text = b.describe(seeds, tagging, any(c.method == "icl" for c in cells))
-    meta = {"data": cfg.data, "model": cfg.model, "budget": cfg.budget, "budget_help": text,
+    text = b.describe(seeds, tagging, any(c.method == "icl" for c in cells),
+                      f"{max_train:,} training examples" if max_train else "")
+    meta = {"data": cfg.data, "model": cfg.model, "budget": cfg.budget, "budget_help": text, "tagging": tagging,
             "seeds": seeds, "methods": [r["method"] for r in rows],
             "cells": len(results),  # a repeated icl seed ran nothing: its time is counted once
             "cells_wall_seconds": sum(r.get("wall_seconds") or 0.0 for r in results if "same_as_seed" not in r)}
     report.write(out, rows, results, rec, meta)
-    return {"out": str(out), "recommendation": rec, "methods": rows}
+    return {"out": str(out), "recommendation": rec, "methods": rows, "meta": meta}

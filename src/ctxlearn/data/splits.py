@@ -138,6 +138,11 @@ def check_cut(cut: list, n_cut: int, split: str, source: str, unit: str, kind: s
                         expected=f"a {split} file beside train, a smaller {split}_fraction, or more {unit}")
 
 
+def split_sizes(splits: Any) -> dict[str, int]:
+    """How many examples (sentences, for tagging) each split of ``splits`` holds, for a run's manifest."""
+    return {name: len(getattr(splits, name)) for name in ("train", "dev", "test")}
+
+
 def require_split(splits: Any, split: str, why: str) -> None:
     """A ConfigError when ``split`` of ``splits`` (classification or tagging) is empty, which only
     happens with no such file and a fraction of 0, but ``why`` needs it."""

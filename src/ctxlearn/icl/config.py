@@ -31,6 +31,8 @@ class IclConfig(DataOptions):
     encoder: str = opt("minilm", "sentence encoder whose mean-pooled vectors knn compares")
     calibrate: bool = opt(False, "contextual calibration (Zhao et al. 2021): divide out the label bias that "
                                  "content-free inputs (N/A, '', [MASK]) show")
+    max_train: int = opt(0, "draw demonstrations from at most this many training examples (0 = all), a seeded sample "
+                            "stratified by label: icl with as few labelled examples as `train --max-train` gets")
     limit: int = opt(0, "score only the first N test (and dev) examples (0 = all)")
     dev: bool = opt(False, "also score the dev split (doubles the cost)")
     max_context: int = opt(0, "longest prompt in tokens (0 = the model's context); longer prompts lose demonstrations, "
@@ -47,7 +49,7 @@ class IclConfig(DataOptions):
 
         super().__post_init__()
         self.out = self.out or default_out(self.data, "icl")
-        check_at_least(self, dict.fromkeys(("shots", "limit", "max_context", "batch_tokens"), 0))
+        check_at_least(self, dict.fromkeys(("shots", "max_train", "limit", "max_context", "batch_tokens"), 0))
         check_seed(self.seed)
         check_choices(self)
         check_choice("order", self.order, ORDERS)

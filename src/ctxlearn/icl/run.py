@@ -21,7 +21,7 @@ from ctxlearn.cache import cached_array
 from ctxlearn.config import save_yaml, to_dict
 from ctxlearn.data import Example, Splits
 from ctxlearn.data.inspect import label_warnings, small_split
-from ctxlearn.data.splits import require_split, splits_of
+from ctxlearn.data.splits import require_split, split_sizes, splits_of
 from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError
 from ctxlearn.evaluate import classification_metrics, write_report
@@ -112,7 +112,7 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     if is_tagging_data(cfg.data, cfg.text_field, cfg.label_field):
         raise ConfigError(f"icl labels whole texts (classification), and {cfg.data} holds tagging data; "
                           "tag it with a trained model: ctxlearn train --data ... --method lora")
-    splits = splits_of(cfg, cfg.seed)
+    splits = splits_of(cfg, cfg.seed).cap_train(cfg.max_train, cfg.seed)
     require_split(splits, "test", "an icl run reports its scores on test")
     if cfg.dev:
         require_split(splits, "dev", "--dev asks for scores on dev")
@@ -181,6 +181,7 @@ def _manifest(cfg: IclConfig, splits: Splits, source: ModelSource, weights_sha: 
         "data": cfg.data, "model": cfg.model, "method": "icl", "seed": cfg.seed, "bf16": bf16,
         "model_source": dataclasses.asdict(source), "base_weights_sha256": weights_sha,
         "labels": splits.labels, "data_sources": splits.sources, "data_sha256": splits.hashes,
+        "data_sizes": split_sizes(splits),
         "text_pairs": splits.is_pair,  # what predict and serve must be given
         "versions": versions(),
         "cost": {"trainable_params": 0, "total_params": sum(p.numel() for p in model.parameters()),

@@ -16,7 +16,7 @@ from ctxlearn.artifact import check_out, save_weights, versions, weights_sha256,
 from ctxlearn.config import TrainConfig, from_dict, reading, save_yaml, to_dict
 from ctxlearn.data import Splits
 from ctxlearn.data.inspect import cut_short, imbalanced, unknown_tokens
-from ctxlearn.data.splits import require_split
+from ctxlearn.data.splits import require_split, split_sizes
 from ctxlearn.errors import ConfigError
 from ctxlearn.lock import holds_out
 from ctxlearn.evaluate.decision import tuned_threshold
@@ -418,6 +418,7 @@ def _manifest(cfg: TrainConfig, task: Task, splits: Splits, source: Any, method:
         "model_source": {"name": source.name, "path": source.path, "kind": source.kind, "pooling": source.pooling},
         "base_weights_sha256": weights_sha256(source.path),
         "labels": splits.labels, "data_sources": splits.sources, "data_sha256": splits.hashes,
+        "data_sizes": split_sizes(splits),
         "text_pairs": bool(getattr(splits, "is_pair", False)),  # what predict and serve must be given
         "versions": versions(),
         "training": {k: v for k, v in stats.items()},

@@ -263,3 +263,15 @@ def test_an_interrupted_run_keeps_its_scored_parts_and_the_rerun_scores_only_the
                      "[ctxlearn] test: 8/8 scored (6 read back from OUT.partial)"]
     np.testing.assert_allclose(saved_probs(out), saved_probs(tmp_path / "whole"), atol=1e-6)
     assert not (tmp_path / "run.partial").exists()
+
+
+def test_max_train_draws_demonstrations_from_a_stratified_sample_of_that_many(tiny_lm, toy_data, tmp_path,
+                                                                               capsys) -> None:
+    out = tmp_path / "run"
+    assert main(icl_args(tiny_lm, toy_data, out, "--select", "random", "--max-train", "10")) == 0
+    assert "train 10 (demonstration pool)" in capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["data_sizes"] == {"train": 10, "dev": 40, "test": 40}
+    pool = load_splits(str(toy_data)).cap_train(10, 0).train
+    drawn = json.loads((out / "icl.json").read_text())["demonstrations"]
+    assert {d["text"] for d in drawn} <= {ex.text for ex in pool}
