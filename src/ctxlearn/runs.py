@@ -27,6 +27,7 @@ class RunRow:
     trainable_params: int | None
     train_seconds: float | None
     created: str
+    train_examples: int | None = None  # training examples (sentences) it learned from; None: its manifest predates it
 
 
 def find_runs(root: Path) -> list[RunRow]:
@@ -122,7 +123,8 @@ def _row(folder: Path) -> RunRow:
     cost = manifest.get("cost", {})
     method = manifest.get("method", "?") + (" (int8)" if manifest.get("export") else "")
     return RunRow(str(folder), task, str(manifest.get("data", "?")), method, str(manifest.get("model", "?")), metric,
-                  test, cost.get("trainable_params"), cost.get("train_seconds"), str(manifest.get("created", "")))
+                  test, cost.get("trainable_params"), cost.get("train_seconds"), str(manifest.get("created", "")),
+                  manifest.get("data_sizes", {}).get("train"))
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -141,8 +143,9 @@ def format_runs(rows: list[RunRow]) -> str:
     for r in rows:
         if r.test is not None:
             best.setdefault(r.data, r.run)
-    head = ("", "run", "task", "data", "method", "model", "test", "trainable", "train s", "created")
-    table = [head] + [("*" if best.get(r.data) == r.run else "", r.run, r.task, r.data, r.method, r.model,
+    head = ("", "run", "task", "data", "train n", "method", "model", "test", "trainable", "train s", "created")
+    table = [head] + [("*" if best.get(r.data) == r.run else "", r.run, r.task, r.data,
+                       f"{r.train_examples:,}" if r.train_examples is not None else "-", r.method, r.model,
                        f"{r.metric} {100 * r.test:.2f}" if r.test is not None else "-",
                        f"{r.trainable_params:,}" if r.trainable_params is not None else "-",
                        f"{r.train_seconds:,.0f}" if r.train_seconds is not None else "-",

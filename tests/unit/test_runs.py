@@ -121,3 +121,18 @@ def test_evaluation_folders_are_listed_with_the_run_and_data_they_scored(runs: P
         f"{runs / 'evals' / 'a-holdout'} runs/a holdout.csv accuracy 62.50",
         f"{runs / 'evals' / 'tags-holdout'} runs/tags holdout.csv f1 50.00"]
     assert not any("evals" in r.run for r in find_runs(runs))  # no run folders: no manifest.json
+
+
+def test_each_run_shows_how_many_training_examples_it_learned_from(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """A learning curve's cells are runs on one data set at several sizes: the table told them apart only by path."""
+    _copy(tiny_run, tmp_path / "few", 0.6, data_sizes={"train": 20, "dev": 40, "test": 40})
+    old = _copy(tiny_run, tmp_path / "old", 0.7)
+    saved = json.loads((old / "manifest.json").read_text())
+    (old / "manifest.json").write_text(json.dumps({k: v for k, v in saved.items() if k != "data_sizes"}))
+    assert main(["runs", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    column = lines[0].index("train n")
+    assert lines[0].split()[:4] == ["run", "task", "data", "train"]
+    assert [line[column:].split()[0] for line in lines[1:3]] == ["-", "20"]  # old first: its score is higher
+    assert [r.train_examples for r in find_runs(tmp_path)] == [None, 20]
+    assert find_runs(tiny_run.parent)[0].train_examples == 160  # a run written now records it
