@@ -25,6 +25,7 @@ from ctxlearn.data.splits import require_split, split_sizes, splits_of
 from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError
 from ctxlearn.evaluate import classification_metrics, write_report
+from ctxlearn.evaluate.decision import tuned_threshold
 from ctxlearn.evaluate.metrics import below_majority, only_class
 from ctxlearn.icl.calibrate import CONTENT_FREE
 from ctxlearn.icl.classifier import IclClassifier, IclResult, Keep
@@ -148,6 +149,11 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
         warn_one_answer(split, one, splits.labels, cfg.calibrate)
         if one is None:  # answering one class was said already
             warn_below_majority(split, metrics[split], cfg.calibrate)
+    if "dev" in results:  # a rare class's threshold, tuned on dev's probabilities as a trained run's is
+        tuned = tuned_threshold(gold["dev"], results["dev"][1].probs, gold["test"], results["test"][1].probs,
+                                splits.labels)
+        if tuned:
+            metrics["test"]["tuned_threshold"] = tuned
     manifest = _manifest(cfg, splits, source, weights, bf16, model, start, infer_s,
                          sum(len(e) for e, _ in results.values()))
     icl = icl_record(cfg, clf, splits, source, results["test"][1])

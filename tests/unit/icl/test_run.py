@@ -275,3 +275,22 @@ def test_max_train_draws_demonstrations_from_a_stratified_sample_of_that_many(ti
     pool = load_splits(str(toy_data)).cap_train(10, 0).train
     drawn = json.loads((out / "icl.json").read_text())["demonstrations"]
     assert {d["text"] for d in drawn} <= {ex.text for ex in pool}
+
+
+def test_an_icl_run_that_scores_dev_tunes_a_rare_class_threshold_on_it(tiny_lm, tmp_path, capsys) -> None:
+    from conftest import write_toy
+
+    data = write_toy(tmp_path / "toy", n_eval=80)
+    for split in ("dev", "test"):  # 12 positive texts among 52
+        lines = (data / f"{split}.jsonl").read_text().splitlines()
+        kept = [l for l in lines if '"negative"' in l] + [l for l in lines if '"positive"' in l][:12]
+        (data / f"{split}.jsonl").write_text("\n".join(kept) + "\n")
+    for dev, out in ((["--dev"], tmp_path / "with"), ([], tmp_path / "without")):
+        assert main(icl_args(tiny_lm, data, out, "--select", "random", "--limit", "0", *dev)) == 0
+    tuned = json.loads((tmp_path / "with" / "metrics.json").read_text())["test"]["tuned_threshold"]
+    assert tuned["label"] == "positive" and tuned["dev_share"] == pytest.approx(12 / 52)
+    rule = [("positive" if p[1] >= tuned["value"] else "negative") == json.loads(line)["gold"]
+            for p, line in zip(saved_probs(tmp_path / "with"), (tmp_path / "with" / "test_predictions.jsonl").open())]
+    assert tuned["test"]["threshold"]["accuracy"] == pytest.approx(np.mean(rule))
+    assert "## Decision threshold" in (tmp_path / "with" / "report.md").read_text()
+    assert "tuned_threshold" not in json.loads((tmp_path / "without" / "metrics.json").read_text())["test"]
