@@ -65,6 +65,17 @@ def write_toy(folder: Path, n_train: int = 160, n_eval: int = 40, seed: int = 0,
     return folder
 
 
+def write_rare_toy(folder: Path) -> Path:
+    """Toy data whose dev and test hold 12 positive texts among 52: a rare class, with enough of it on dev to
+    tune a threshold on (``evaluate.decision``)."""
+    data = write_toy(folder, n_eval=80)
+    for split in ("dev", "test"):
+        lines = (data / f"{split}.jsonl").read_text().splitlines()
+        kept = [line for line in lines if '"negative"' in line] + [line for line in lines if '"positive"' in line][:12]
+        (data / f"{split}.jsonl").write_text("\n".join(kept) + "\n")
+    return data
+
+
 def write_parquet(path: Path, columns: dict[str, list], metadata: dict | None = None) -> Path:
     """A Parquet file of ``columns`` (skips the test without pyarrow), or an Arrow IPC stream for a .arrow
     path (as ``datasets``' save_to_disk writes); ``metadata`` goes under the "huggingface" key, where

@@ -236,23 +236,25 @@ def _overlap(splits: Any, key: Callable[[Any], Any], unit: str) -> list[str]:
 SHOWN_CLASSES = 20  # classes a split's line lists; with more, the most common, and how many are left out
 
 
+def _capped(items: list[str], more: str = "") -> str:
+    """The first ``SHOWN_CLASSES`` of ``items``, comma separated, then how many are left out (``more`` after)."""
+    shown = ", ".join(items[:SHOWN_CLASSES])
+    return shown if len(items) <= SHOWN_CLASSES else f"{shown}, and {len(items) - SHOWN_CLASSES:,} more{more}"
+
+
 def _distribution(counts: dict[str, int]) -> str:
     """``neg 40, pos 60``: each class's count in label order, or with many classes the most common first."""
     if len(counts) <= SHOWN_CLASSES:
-        return ", ".join(f"{lab} {c}" for lab, c in counts.items())
+        return _capped([f"{lab} {c}" for lab, c in counts.items()])
     common = sorted(counts.items(), key=lambda kv: -kv[1])
     rest = sum(c for _, c in common[SHOWN_CLASSES:])
-    return (", ".join(f"{lab} {c}" for lab, c in common[:SHOWN_CLASSES])
-            + f", and {len(common) - SHOWN_CLASSES:,} more classes ({rest:,} examples)")
+    return _capped([f"{lab} {c}" for lab, c in common], f" classes ({rest:,} examples)")
 
 
 def format_report(report: dict[str, Any]) -> str:
     tagged = report["task"] == "tagging"
     unit = "sentences" if tagged else "examples"
-    names = report["labels"]
-    listed = ", ".join(names[:SHOWN_CLASSES]) + (f", and {len(names) - SHOWN_CLASSES:,} more" if len(names) > SHOWN_CLASSES
-                                                 else "")
-    lines = [f"{'entity types' if tagged else 'labels'}: {listed}"
+    lines = [f"{'entity types' if tagged else 'labels'}: {_capped(report['labels'])}"
              + ("  (text pairs)" if report["pair"] else "")
              + (f"  (tags read as {report['scheme']})" if tagged else "")]
     for name, info in report["splits"].items():

@@ -1,9 +1,10 @@
 """How class probabilities become a label: the most probable class, or one class once its probability
 reaches a threshold.
 
-Where one class is rare (spam among texts), the most probable class is seldom the rule a user wants: a
-model that gives a text 0.3 of being spam may be right about it more often than not, and the threshold
-trades the rare class's precision against its recall. ``tuned_threshold`` picks the one with the best F1
+Where one class is rare (spam among texts), the most probable class need not be the rule a user wants: a
+threshold on the rare class's probability trades its precision against its recall, and a model trained on
+few of its examples is often too unsure of them (head on 300 SMS texts found 69% of test spam at 0.5, 85%
+at 0.365). ``tuned_threshold`` picks the one with the best F1
 of the rare class on dev and reports test under both rules; ``predict``, ``eval`` and ``serve`` apply a
 threshold given as ``--threshold CLASS=P``.
 """

@@ -154,15 +154,14 @@ def _threshold_lines(test: dict[str, Any]) -> list[str]:
             + " |" for name, rule in (("argmax", "the most probable class (p ≥ 0.5)"), ("threshold", f"p ≥ {t:g}"))]
     table = [f"| labels `{lab}` where | dev `{lab}` F1 | test `{lab}` precision | recall | F1 | test accuracy | "
              "macro-F1 |", "|---|---:|---:|---:|---:|---:|---:|", *rows, ""]
+    share = f"`{lab}` is {100 * tuned['dev_share']:.0f}% of dev."
     if not tuned["better_on_dev"]:
-        return ["## Decision threshold", "",
-                f"`{lab}` is {100 * tuned['dev_share']:.0f}% of dev. No threshold on its probability scores `{lab}` "
-                f"F1 on dev a point above the most probable class, so keep that; the best, p ≥ {t:g}, against it:",
-                "", *table]
+        return ["## Decision threshold", "", f"{share} No threshold on its probability scores `{lab}` F1 on dev a "
+                f"point above the most probable class, so keep that; the best, p ≥ {t:g}, against it:", "", *table]
     return ["## Decision threshold", "",
-            f"`{lab}` is {100 * tuned['dev_share']:.0f}% of dev. Labelling a text `{lab}` once its probability "
-            f"reaches {t:g}, the threshold with the best `{lab}` F1 on dev, trades its precision for recall "
-            "(or back); test shows what that choice is worth on data it was not tuned on.", "", *table,
+            f"{share} Labelling a text `{lab}` once its probability reaches {t:g}, the threshold with the best `{lab}` "
+            "F1 on dev, trades its precision for recall (or back); test shows what that choice is worth on data it "
+            "was not tuned on.", "", *table,
             f"To label with it: `ctxlearn predict RUN --input FILE --output FILE --threshold {lab}={t:g}` "
             "(`eval` and `serve` take `--threshold` too).", ""]
 

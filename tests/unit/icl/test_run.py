@@ -278,13 +278,9 @@ def test_max_train_draws_demonstrations_from_a_stratified_sample_of_that_many(ti
 
 
 def test_an_icl_run_that_scores_dev_tunes_a_rare_class_threshold_on_it(tiny_lm, tmp_path, capsys) -> None:
-    from conftest import write_toy
+    from conftest import write_rare_toy
 
-    data = write_toy(tmp_path / "toy", n_eval=80)
-    for split in ("dev", "test"):  # 12 positive texts among 52
-        lines = (data / f"{split}.jsonl").read_text().splitlines()
-        kept = [l for l in lines if '"negative"' in l] + [l for l in lines if '"positive"' in l][:12]
-        (data / f"{split}.jsonl").write_text("\n".join(kept) + "\n")
+    data = write_rare_toy(tmp_path / "toy")
     for dev, out in ((["--dev"], tmp_path / "with"), ([], tmp_path / "without")):
         assert main(icl_args(tiny_lm, data, out, "--select", "random", "--limit", "0", *dev)) == 0
     tuned = json.loads((tmp_path / "with" / "metrics.json").read_text())["test"]["tuned_threshold"]

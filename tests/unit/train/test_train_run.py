@@ -116,13 +116,9 @@ def test_balanced_class_weights_lift_the_rare_class_in_the_heads_fit(tiny_bert: 
 
 def test_a_run_with_a_rare_class_tunes_its_threshold_on_dev_and_scores_it_on_test(tiny_bert: Path,
                                                                                  tmp_path: Path) -> None:
-    from conftest import write_toy
+    from conftest import write_rare_toy
 
-    data = write_toy(tmp_path / "toy", n_eval=80)
-    for split in ("dev", "test"):  # 12 positive texts among 52
-        lines = (data / f"{split}.jsonl").read_text().splitlines()
-        kept = [l for l in lines if '"negative"' in l] + [l for l in lines if '"positive"' in l][:12]
-        (data / f"{split}.jsonl").write_text("\n".join(kept) + "\n")
+    data = write_rare_toy(tmp_path / "toy")
     run_training(TrainConfig(data=str(data), model=str(tiny_bert), method="head", out=str(tmp_path / "run"),
                              bf16="off"))
     tuned = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]["tuned_threshold"]
