@@ -284,7 +284,9 @@ def build_app(engine: Engine, cfg: ServeConfig, key: str | None = None, runner: 
     async def readyz() -> Any:
         if not app.state.ready:
             return error_response(503, "not ready: the model is loading or the server is shutting down")
-        return {"status": "ready", "model": engine.name, "queue": getattr(batcher, "waiting", 0)}
+        rule = getattr(engine, "threshold", None)  # a client can see how labels are decided, not only that
+        return {"status": "ready", "model": engine.name, "queue": getattr(batcher, "waiting", 0),
+                **({"threshold": {"label": rule.label, "value": rule.value}} if rule else {})}
 
     @app.get("/metrics", dependencies=secured, response_class=Response,
              responses={200: {"content": {metrics.content_type: {}}, "description": "Prometheus text format"},

@@ -25,6 +25,7 @@ class Engine(Protocol):
     accepts: str  # "texts", "pairs" or "tokens": what the model reads
     response_model: type[BaseModel]
     # an engine may also take another kind, which it turns into its own: a tagger splits ``texts`` into words
+    # a classifier's may have a ``threshold`` (``evaluate.decision.Threshold``): how it decides labels
 
     def run(self, items: list) -> list[dict[str, Any]]:
         """One prediction per input, in order."""
@@ -46,6 +47,7 @@ class ClassifierEngine:
         self.name = Path(folder).resolve().name
         self.accepts = "pairs" if self.predictor.fields.reads_pairs else "texts"
         self.labels: list[str] = list(self.predictor.labels)
+        self.threshold = self.predictor.threshold
 
     def run(self, items: list) -> list[dict[str, Any]]:
         examples = [self.predictor.as_example(it, i) for i, it in enumerate(items)]  # shape checked by the app
@@ -53,7 +55,7 @@ class ClassifierEngine:
         for group in length_groups([len(ex.text) + len(ex.text_pair or "") for ex in examples]):
             for i, p in zip(group, self.predictor.predict_proba([examples[i] for i in group])):
                 probs[i] = p
-        picked = decide(np.stack(probs), self.labels, self.predictor.threshold)
+        picked = decide(np.stack(probs), self.labels, self.threshold)
         return [{"label": self.labels[int(c)], "probabilities": dict(zip(self.labels, map(float, p)))}
                 for c, p in zip(picked, probs)]
 

@@ -85,6 +85,7 @@ def test_predictions_are_the_artifacts(client, tiny_engine) -> None:
 def test_health_ready_metrics_and_schema(client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json()["status"] == "ready"
+    assert "threshold" not in client.get("/readyz").json()  # the most probable class: nothing to say
     assert client.get("/metrics").status_code == 401, "metrics are behind the key too"
     client.post("/v1/predict", json={"texts": ["good"]}, headers=AUTH)
     client.post("/v1/predict", json={"texts": []}, headers=AUTH)
@@ -210,5 +211,6 @@ def test_a_served_classifier_labels_by_the_threshold_it_was_started_with(tiny_ru
     t = float(np.sort(p)[0] + 1e-6)  # every text but the least positive one
     with TestClient(app_for(open_engine(tiny_run, f"positive={t!r}"))) as client:
         body = client.post("/v1/predict", json={"texts": texts}, headers=AUTH).json()
+        assert client.get("/readyz").json()["threshold"] == {"label": "positive", "value": t}
     assert [r["label"] for r in body["predictions"]] == ["positive" if v >= t else "negative" for v in p]
     assert sum(r["label"] == "positive" for r in body["predictions"]) == 3
