@@ -4,6 +4,7 @@ be the one more examples favour; the curve shows a user where their data sits, a
 would buy."""
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -57,25 +58,57 @@ def _cell(row: dict[str, Any] | None, key: str) -> str:
     return f"{mean} ± {100 * row[key + '_std']:.1f}" if row["seeds"] > 1 else mean
 
 
-def markdown(points: list[dict[str, Any]], meta: dict[str, Any], rank_by: str) -> str:
-    key, name = headline(points[0]["methods"], rank_by)
+def table(points: list[dict[str, Any]], rank_by: str) -> list[list[str]]:
+    """A header (method, then each size) and a row a method: its score at each size, mean ± std over seeds."""
+    key, _ = headline(points[0]["methods"], rank_by)
     methods = list(dict.fromkeys(r["method"] for p in points for r in p["methods"]))
     by = [{r["method"]: r for r in p["methods"]} for p in points]
     sizes = [f"{p['n_train']:,}" + (" (all)" if p["n_train"] < p["requested"] else "") for p in points]
-    best = best_by_size(points, rank_by)
-    lines = [f"# ctxlearn compare: learning curve on {meta['data']} with {meta['model']}", "",
-             f"Each method trained on (icl: drew its demonstrations from) a stratified sample of the training "
-             f"examples, the same sample for every method at a size; dev and test are the same at every size. "
-             f"Budget `{meta['budget']}`: {meta['budget_help']}; methods trained by gradient steps take at least "
-             f"{MIN_STEPS} steps at every size (more epochs of a small sample, {MIN_STEPS} of 32 examples, and no "
-             "early stop before they end), so that a small sample is not also a short run.", "",
-             f"**Best at each size** ({name}): " + "; ".join(f"{n:,}: {m} ({100 * s:.1f}%)" for n, m, s in best) + ".",
-             "", f"| method | " + " | ".join(sizes) + " |", "|---|" + "---:|" * len(sizes)]
-    lines += [f"| {m} | " + " | ".join(_cell(b.get(m), key) for b in by) + " |" for m in methods]
-    lines += ["", f"{name}, %, mean ± std over seeds. Each size's own comparison (cost, recommendation, plots): "
-              + ", ".join(f"[{p['n_train']:,}]({meta['folders'][i]}/report.md)" for i, p in enumerate(points)) + ".",
+    return [["method", *sizes], *([m, *(_cell(b.get(m), key) for b in by)] for m in methods)]
+
+
+def _texts(points: list[dict[str, Any]], meta: dict[str, Any], rank_by: str) -> tuple[str, str, str, str]:
+    """The report's words: what was run, the score, the best method at each size, and what the table holds."""
+    name = headline(points[0]["methods"], rank_by)[1]
+    how = (f"Each method trained on (icl: drew its demonstrations from) a stratified sample of the training "
+           f"examples, the same sample for every method at a size; dev and test are the same at every size. "
+           f"Budget `{meta['budget']}`: {meta['budget_help']}; methods trained by gradient steps take at least "
+           f"{MIN_STEPS} steps at every size (more epochs of a small sample, {MIN_STEPS} of 32 examples, and no "
+           "early stop before they end), so that a small sample is not also a short run.")
+    best = "; ".join(f"{n:,}: {m} ({100 * s:.1f}%)" for n, m, s in best_by_size(points, rank_by))
+    held = f"{name}, %, mean ± std over seeds. Each size's own comparison (cost, recommendation, plots):"
+    return how, name, best, held
+
+
+def markdown(points: list[dict[str, Any]], meta: dict[str, Any], rank_by: str) -> str:
+    how, name, best, held = _texts(points, meta, rank_by)
+    head, *rows = table(points, rank_by)
+    lines = [f"# ctxlearn compare: learning curve on {meta['data']} with {meta['model']}", "", how, "",
+             f"**Best at each size** ({name}): {best}.", "",
+             "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["", f"{held} " + ", ".join(f"[{p['n_train']:,}]({meta['folders'][i]}/report.md)"
+                                         for i, p in enumerate(points)) + ".",
               *([meta["note"]] if meta.get("note") else []), "", f"![{CURVE}]({CURVE}.png)", ""]
     return "\n".join(lines)
+
+
+def html_page(points: list[dict[str, Any]], meta: dict[str, Any], rank_by: str, folder: Path) -> str:
+    """The curve as one self-contained page (the plot inlined), as each size's report.html is."""
+    from ctxlearn.compare.report import STYLE, img
+
+    how, name, best, held = _texts(points, meta, rank_by)
+    head, *rows = table(points, rank_by)
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+    links = ", ".join(f'<a href="{meta["folders"][i]}/report.html">{p["n_train"]:,}</a>' for i, p in enumerate(points))
+    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>ctxlearn learning curve</title>"
+            f"<style>{STYLE}</style></head><body><h1>ctxlearn compare: learning curve on "
+            f"{html.escape(meta['data'])}</h1><p>{html.escape(how)}</p><p class=rec><b>Best at each size</b> "
+            f"({html.escape(name)}): {html.escape(best)}.</p>"
+            f"<table><thead><tr>{''.join(f'<th>{html.escape(c)}</th>' for c in head)}</tr></thead><tbody>{cells}"
+            f"</tbody></table><p>{html.escape(held)} {links}.</p>"
+            + (f"<p>{html.escape(meta['note'])}</p>" if meta.get("note") else "") + img(folder, CURVE)
+            + "</body></html>")
 
 
 def plot(points: list[dict[str, Any]], rank_by: str, path: Path) -> None:
@@ -106,10 +139,12 @@ def plot(points: list[dict[str, Any]], rank_by: str, path: Path) -> None:
 
 
 def write(folder: Path, points: list[dict[str, Any]], meta: dict[str, Any], rank_by: str) -> dict[str, Any]:
-    """report.md, learning_curve.png and learning_curve.json in ``folder``; returns the JSON's content."""
+    """report.md, report.html, learning_curve.png and learning_curve.json in ``folder``; returns the JSON's
+    content."""
     record = {"meta": meta, "rank_by": rank_by, "points": points,
               "best": [{"n_train": n, "method": m, "score": s} for n, m, s in best_by_size(points, rank_by)]}
     plot(points, rank_by, folder / f"{CURVE}.png")
     (folder / f"{CURVE}.json").write_text(json.dumps(record, indent=2, default=str))
     (folder / "report.md").write_text(markdown(points, meta, rank_by))
+    (folder / "report.html").write_text(html_page(points, meta, rank_by, folder))
     return record

@@ -153,7 +153,14 @@ def markdown(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, An
     return "\n".join(lines)
 
 
-def _img(folder: Path, name: str) -> str:
+STYLE = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+         "table{border-collapse:collapse}"
+         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}"
+         "td:first-child,th:first-child{text-align:left}.rec{background:#eef6ee;padding:1em;border-radius:6px}"
+         "figure{display:inline-block;margin:0.5em}img{max-width:520px}")  # every page's, plots inlined
+
+
+def img(folder: Path, name: str) -> str:
     data = base64.b64encode((folder / f"{name}.png").read_bytes()).decode()
     return f'<figure><img alt="{name}" src="data:image/png;base64,{data}"></figure>'
 
@@ -162,19 +169,15 @@ def html_page(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, A
     t = table_rows(rows)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in t[0])
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in t[1:])
-    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}"
-             "td:first-child,th:first-child{text-align:left}.rec{background:#eef6ee;padding:1em;border-radius:6px}"
-             "figure{display:inline-block;margin:0.5em}img{max-width:520px}")
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>ctxlearn compare</title>"
-            f"<style>{style}</style></head><body><h1>ctxlearn compare: {html.escape(meta['data'])}</h1>"
+            f"<style>{STYLE}</style></head><body><h1>ctxlearn compare: {html.escape(meta['data'])}</h1>"
             f"<p>Model <code>{html.escape(meta['model'])}</code>; budget <code>{meta['budget']}</code>: "
             f"{html.escape(meta['budget_help'])}. Every method saw the same splits; each cell is mean ± std over seeds. "
             f"{html.escape(wall_line(meta))}</p>"
             f"<p class=rec><b>Recommendation.</b> {html.escape(rec['text'])}</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
             + "".join(f"<p>{html.escape(n)}</p>" for n in notes(rows, rec)) +
-            f"<h2>Accuracy against cost</h2>{''.join(_img(folder, p) for p in PLOTS)}</body></html>")
+            f"<h2>Accuracy against cost</h2>{''.join(img(folder, p) for p in PLOTS)}</body></html>")
 
 
 def write(folder: Path, rows: list[dict[str, Any]], cells: list[dict[str, Any]], rec: dict[str, Any],

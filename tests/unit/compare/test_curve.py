@@ -31,6 +31,9 @@ def test_the_comparison_runs_at_each_size_on_as_many_training_examples_and_stops
     assert "Not run: 5000, past the 160 training examples the data holds." in report
     assert "each size's training examples (stratified), at most 2 epochs, 1 seed" in report
     assert (out / "learning_curve.png").stat().st_size > 0
+    page = (out / "report.html").read_text()  # self-contained, as each size's report.html
+    assert page.count("data:image/png;base64,") == 1 and '<a href="n1000/report.html">160</a>' in page
+    assert "<b>Best at each size</b> (test accuracy): 20: head" in page
     assert "20 training examples (stratified)" in (out / "n20" / "report.md").read_text()  # not the budget's 2,000
     capsys.readouterr()
     run_compare(cfg)  # a rerun keeps every cell
