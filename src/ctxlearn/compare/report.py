@@ -148,7 +148,8 @@ def markdown(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, An
              f"**Recommendation.** {rec['text']}", "",
              "| " + " | ".join(t[0]) + " |", "|" + "---|" * len(t[0])]
     lines += ["| " + " | ".join(r) + " |" for r in t[1:]]
-    lines += ["", *notes(rows, rec)] if notes(rows, rec) else []
+    caveats = notes(rows, rec)
+    lines += ["", *caveats] if caveats else []
     lines += ["", *[f"![{p}]({p}.png)" for p in PLOTS], ""]
     return "\n".join(lines)
 

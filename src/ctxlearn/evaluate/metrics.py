@@ -27,7 +27,12 @@ def calibration_bins(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> list[d
 
 def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
     """ECE: the bins' gaps between accuracy and confidence, weighted by their share (``calibration_bins``)."""
-    return float(sum(b["share"] * abs(b["accuracy"] - b["confidence"]) for b in calibration_bins(probs, y, bins)))
+    return calibration_error(calibration_bins(probs, y, bins))
+
+
+def calibration_error(bins: list[dict[str, float]]) -> float:
+    """The ECE of bins ``calibration_bins`` made."""
+    return float(sum(b["share"] * abs(b["accuracy"] - b["confidence"]) for b in bins))
 
 
 def accuracy_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -86,8 +91,9 @@ def classification_metrics(y: np.ndarray, probs: np.ndarray, labels: list[str],
     out["per_class"] = {lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
                         for i, lab in enumerate(labels)}
     out["confusion"] = confusion_matrix(y, pred, labels=ids).tolist()
-    out["ece"] = expected_calibration_error(probs, y)
-    out["reliability"] = calibration_bins(probs, y)
+    bins = calibration_bins(probs, y)  # once, for the ECE and the reliability diagram
+    out["ece"] = calibration_error(bins)
+    out["reliability"] = bins
     if threshold is not None:
         out["threshold"] = {"label": threshold.label, "value": threshold.value}
     return out
