@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Container, Iterator
 
 from ctxlearn.data.example import Example, Fields, label_name
+from ctxlearn.data.guess import SAMPLE, field_flags, likely_fields
 from ctxlearn.data.parquet import class_names, named_class, parquet_table
 from ctxlearn.errors import DataError
 from ctxlearn.registry import Registry
@@ -127,17 +128,22 @@ def _example(record: dict[str, Any], fields: Fields, path: Path, line: int) -> E
     return Example(text=text, label=label, text_pair=pair, line=line, others=others)
 
 
-def _check_fields(present: list[str], fields: Fields, path: Path, line: int) -> None:
+def _check_fields(present: list[str], fields: Fields, path: Path, line: int,
+                  sample: Callable[[], list[dict[str, Any]]] | None = None) -> None:
     """A DataError naming the first field the file lacks, and the flags for all it lacks (a file of
-    `review`, `stars` needs both --text-field and --label-field: one error, not two runs)."""
+    `review`, `stars` needs both --text-field and --label-field: one error, not two runs); with the
+    file's first rows (``sample``, read only then), the columns their values suggest, as flags to copy."""
     missing = [(role, getattr(fields, role)) for role in ("text", "label", "text_pair")
                if getattr(fields, role) is not None and getattr(fields, role) not in present]
     if not missing:
         return
     nor = f" (nor is {' or '.join(repr(name) for _, name in missing[1:])})" if missing[1:] else ""
     flags = " ".join(f"--{role.replace('_', '-')}-field NAME" for role, _ in missing)
+    found = likely_fields(sample(), [role for role, _ in missing],
+                          {f for f in (fields.text, fields.text_pair) if f in present}) if sample else {}
+    likely = f"; by their values, likely {field_flags(found)}" if found else ""
     raise DataError(path, f"not found{nor}", line=line, field=missing[0][1],
-                    expected=f"one of the fields present ({', '.join(map(repr, present))}), named with {flags}")
+                    expected=f"one of the fields present ({', '.join(map(repr, present))}), named with {flags}{likely}")
 
 
 def _read_delimited(path: Path, text: str, fields: Fields, delimiter: str,
@@ -152,7 +158,7 @@ def _read_delimited(path: Path, text: str, fields: Fields, delimiter: str,
     if dupes:
         raise DataError(path, "duplicate column in header", line=1, field=dupes[0], expected="unique column names")
     fields = fields.resolve(header)
-    _check_fields(header, fields, path, 1)
+    _check_fields(header, fields, path, 1, lambda: _first_rows(reader, header))
     empty: list[int] = []
     examples = list(_rows(reader, header, fields, path, empty))
     if empty:  # spreadsheets export trailing rows of empty cells (",,"); a quoted "" is an empty cell too
@@ -183,6 +189,20 @@ def _rows(reader: Any, header: list[str], fields: Fields, path: Path, empty: lis
             raise DataError(path, f"row has {len(row)} columns, header has {len(header)}", line=line,
                             expected=f"one value per header column ({_delimiter_hint(reader.dialect)})")
         yield _example(dict(zip(header, row)), fields, path, line)
+
+
+def _first_rows(reader: Any, header: list[str]) -> list[dict[str, Any]]:
+    """Up to ``SAMPLE`` well-formed rows after the header, as records; reading stops at a malformed one."""
+    rows: list[dict[str, Any]] = []
+    try:
+        for row in reader:
+            if len(row) == len(header):
+                rows.append(dict(zip(header, row)))
+            if len(rows) == SAMPLE:
+                break
+    except csv.Error:
+        pass
+    return rows
 
 
 def _delimiter_hint(dialect: Any) -> str:
@@ -321,12 +341,25 @@ def read_jsonl(path: Path, fields: Fields) -> list[Example]:
     for line, record in json_records(path):
         if not out:
             fields = fields.resolve(list(record))
-        _check_fields(list(record), fields, path, line)
+        _check_fields(list(record), fields, path, line, None if out else lambda: _first_records(path))
         out.append(_example(record, fields, path, line))
     return out
 
 
 READERS.register("json")(read_jsonl)
+
+
+def _first_records(path: Path) -> list[dict[str, Any]]:
+    """Up to ``SAMPLE`` objects from the start of a JSON file; reading stops at a malformed line."""
+    records: list[dict[str, Any]] = []
+    try:
+        for _, record in json_records(path):
+            records.append(record)
+            if len(records) == SAMPLE:
+                break
+    except DataError:
+        pass
+    return records
 
 
 @READERS.register("parquet")
@@ -338,7 +371,7 @@ def read_parquet(path: Path, fields: Fields) -> list[Example]:
     table = parquet_table(path)
     header = table.column_names
     fields = fields.resolve(header)
-    _check_fields(header, fields, path, 1)
+    _check_fields(header, fields, path, 1, lambda: table.slice(0, SAMPLE).to_pylist())
     records = table.to_pylist()
     names = class_names(table.schema.metadata, fields.label) if fields.label else None
     if names:

@@ -344,7 +344,29 @@ def test_a_header_that_lacks_text_and_label_names_both_flags_at_once(tmp_path):
     """A user's `review,stars` export was refused for `text`, then, once named, for `label`."""
     path = write(tmp_path, "d.csv", "review,stars\ngreat,5\n")
     assert str(read_error(path)) == (f"{path}:1: field 'text': not found (nor is 'label'); expected one of the fields "
-                                     "present ('review', 'stars'), named with --text-field NAME --label-field NAME")
+                                     "present ('review', 'stars'), named with --text-field NAME --label-field NAME; "
+                                     "by their values, likely --text-field review")  # one rating: no classes yet
+
+
+def test_a_file_whose_fields_are_not_found_is_told_the_columns_its_values_suggest(tmp_path):
+    """A user's `id,review,sentiment` export was told to name its fields, not which ones."""
+    rows = [{"id": i, "review": f"a film I liked {i}", "sentiment": "pos" if i % 2 else "neg"} for i in range(8)]
+    csv_file = write(tmp_path, "d.csv", "id,review,sentiment\n" + "".join(
+        f"{r['id']},{r['review']},{r['sentiment']}\n" for r in rows) + "9,a,row,too long\n10,\"bad\" quote,neg\n")
+    likely = "; by their values, likely --text-field review --label-field sentiment"
+    assert str(read_error(csv_file)).endswith(likely)  # rows too long or malformed: passed over
+    assert str(read_error(write(tmp_path, "d.jsonl", jsonl(*rows)))).endswith(likely)
+    parquet = write_parquet(tmp_path / "d.parquet", {k: [r[k] for r in rows] for k in rows[0]})
+    assert str(read_error(parquet)).endswith(likely)
+    named = read_error(csv_file, Fields(text="review"))  # the text named: only the label is suggested
+    assert str(named).endswith("named with --label-field NAME; by their values, likely --label-field sentiment")
+
+
+def test_no_columns_are_suggested_where_the_values_suggest_none(tmp_path):
+    path = write(tmp_path, "d.csv", "id,score\n" + "".join(f"{i},{i / 3:.2f}\n" for i in range(6)))
+    assert str(read_error(path)).endswith("named with --text-field NAME --label-field NAME")
+    later = write(tmp_path, "d.jsonl", jsonl({"text": "a b", "label": "x"}, {"text": "c d", "class": "y"}))
+    assert str(read_error(later)).endswith("named with --label-field NAME")  # a later line lacks it: no guess
 
 
 def test_csv_header_lacks_custom_label_field(tmp_path):

@@ -1,0 +1,58 @@
+"""Which columns of a file likely hold the text and the label, judged by their values. Offered as flags
+to copy in the error a file gets when its fields are not found; never taken silently, since a wrong
+guess (a title read as the text, a star rating as the class) would train without a word."""
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from ctxlearn.data.example import label_name
+
+SAMPLE = 200  # rows looked at
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _words(values: list[Any]) -> float | None:
+    """The mean number of words of a column's values, where all are text that is not a number; else None."""
+    if not values or not all(isinstance(v, str) and v.strip() and not _is_number(v) for v in values):
+        return None
+    return sum(len(v.split()) for v in values) / len(values)
+
+
+def _classes(values: list[Any]) -> int | None:
+    """How many classes a column's values name, where all name one and repeat (at least 2, at most half
+    as many as the rows, so that ids and free text are not taken); else None."""
+    names = [label_name(v) for v in values]
+    if None in names:
+        return None
+    distinct = len(set(names))
+    return distinct if 2 <= distinct <= max(2, len(values) // 2) else None
+
+
+def likely_fields(records: list[dict[str, Any]], roles: list[str], taken: set[str] = frozenset()) -> dict[str, str]:
+    """For each of ``roles`` ("text", "label") that the first rows ``records`` suggest, the column: the
+    text is the column of the most words, the label the column (not the text, nor one of ``taken``) of
+    the fewest classes."""
+    columns = [c for c in dict.fromkeys(k for r in records for k in r) if c not in taken]
+    values = {c: [r.get(c) for r in records] for c in columns}
+    words = {c: w for c in columns if (w := _words(values[c])) is not None}
+    found: dict[str, str] = {}
+    if "text" in roles and words:
+        found["text"] = max(words, key=words.__getitem__)
+    text = found.get("text")
+    classes = {c: n for c in columns if c != text and (n := _classes(values[c])) is not None}
+    if "label" in roles and classes:
+        found["label"] = min(classes, key=classes.__getitem__)
+    return found
+
+
+def field_flags(found: dict[str, str]) -> str:
+    """The flags that name ``found`` columns, ready to copy: "--text-field review --label-field sentiment"."""
+    return " ".join(f"--{role}-field {shlex.quote(name)}" for role, name in found.items())

@@ -1,0 +1,36 @@
+"""Guessing a file's text and label columns from their values, for the error a file gets when its fields
+are not found."""
+from __future__ import annotations
+
+from ctxlearn.data.guess import field_flags, likely_fields
+
+REVIEWS = [{"id": str(i), "title": "Fine", "review": f"a film I would see again {i}", "stars": str(1 + i % 5),
+            "sentiment": "pos" if i % 2 else "neg"} for i in range(20)]
+
+
+def test_the_text_is_the_column_of_most_words_and_the_label_the_one_of_fewest_classes():
+    assert likely_fields(REVIEWS, ["text", "label"]) == {"text": "review", "label": "sentiment"}
+
+
+def test_only_the_roles_asked_for_are_guessed_and_named_columns_are_not_taken():
+    assert likely_fields(REVIEWS, ["label"]) == {"label": "sentiment"}
+    words = [{"comment": "ok then", "code": "x", "verdict": "ok"}, {"comment": "no way", "code": "y", "verdict": "no"},
+             {"comment": "ok then", "code": "x", "verdict": "ok"}, {"comment": "no way", "code": "y", "verdict": "no"}]
+    assert likely_fields(words, ["label"], taken={"comment"}) == {"label": "code"}  # the first of equals
+    assert likely_fields(words, ["text", "label"]) == {"text": "comment", "label": "code"}
+
+
+def test_ids_numbers_and_columns_with_gaps_are_not_guessed():
+    ids = [{"id": str(i), "score": f"{i / 7:.3f}", "note": f"row {i}" if i % 3 else ""} for i in range(12)]
+    assert likely_fields(ids, ["text", "label"]) == {}  # unique ids, float scores, a column with empty cells
+    assert likely_fields([], ["text", "label"]) == {}
+
+
+def test_json_values_that_are_not_text_are_labels_but_not_texts():
+    records = [{"body": "this is long text", "flag": i % 2 == 0, "n": i % 3} for i in range(10)]
+    assert likely_fields(records, ["text", "label"]) == {"text": "body", "label": "flag"}
+
+
+def test_flags_are_quoted_for_a_shell():
+    assert field_flags({"text": "review", "label": "my label"}) == "--text-field review --label-field 'my label'"
+    assert field_flags({}) == ""
