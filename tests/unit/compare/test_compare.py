@@ -148,6 +148,31 @@ def test_a_repeated_or_empty_method_list_is_refused_before_training(tmp_path: Pa
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("data, extra, methods, error", [
+    ("missing.csv", [], "head,lora", r"missing.csv: no such file"),
+    ("bad.csv", [], "head,icl", r"bad.csv:1: field 'text': not found; .* likely --text-field review"),
+    ("bad.csv", [], "icl", r"bad.csv:1: field 'text': not found"),  # icl alone reads the data as train does
+    ("good.csv", ["--lrr", "1"], "head", r"the train cells' flags \(those after --\): unrecognized argument --lrr "
+                                         r"\(did you mean '--lr'\?\)"),
+    ("good.csv", ["--lr", "-1"], "head", r"lr must be >= 0"),
+])
+def test_the_data_and_the_cells_flags_are_checked_before_any_cell_runs(tmp_path: Path, monkeypatch, data: str,
+                                                                         extra: list, methods: str, error: str) -> None:
+    """A missing file, a field not found or a mistyped train flag failed in the first cell, 12 s on, leaving
+    a folder of cells behind."""
+    from ctxlearn.compare import run
+    from ctxlearn.errors import CtxlearnError
+
+    monkeypatch.setattr(run, "run_cell", lambda *a: pytest.fail("a cell ran"))
+    rows = "".join(f"a review of {i} words,{'pos' if i % 2 else 'neg'}\n" for i in range(40))
+    (tmp_path / "good.csv").write_text("text,label\n" + rows)
+    (tmp_path / "bad.csv").write_text("review,label\n" + rows)
+    out = tmp_path / "cmp"
+    with pytest.raises(CtxlearnError, match=error):
+        run_compare(CompareConfig(data=str(tmp_path / data), methods=methods, extra=extra, out=str(out)))
+    assert not out.exists()
+
+
 def test_plan_runs_every_method_once_before_any_second_seed() -> None:
     from ctxlearn.compare.run import plan
 
