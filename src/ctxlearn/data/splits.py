@@ -5,6 +5,7 @@ import hashlib
 import json
 import math
 import random
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -70,6 +71,16 @@ def label_order(labels: set[str]) -> list[str]:
     return sorted(labels)
 
 
+def _unread_fields(spec: str, fields: Fields) -> None:
+    """Warn of field flags given for built-in data, whose fields are its own: they were passed over unsaid."""
+    default = Fields()
+    given = [f"--{role.replace('_', '-')}-field {name}" for role in ("text", "text_pair", "label")
+             if (name := getattr(fields, role)) is not None and name != getattr(default, role)]
+    if given:
+        warnings.warn(f"{spec}: {' '.join(given)} ignored; a built-in data set has its own text and label",
+                      stacklevel=3)
+
+
 def load_splits(spec: str, fields: Fields = Fields(), *, seed: int = 0, dev_fraction: float = 0.1,
                 test_fraction: float = 0.1) -> Splits:
     """Resolve ``spec`` and return checked splits. A missing dev or test split is its fraction of the
@@ -79,6 +90,7 @@ def load_splits(spec: str, fields: Fields = Fields(), *, seed: int = 0, dev_frac
         from ctxlearn.data.builtin import load_builtin
 
         found = load_builtin(spec.removeprefix("builtin:"))
+        _unread_fields(spec, fields)
     else:
         found = _read_split_files(Path(spec), fields)
     return _complete(found, seed, dev_fraction, test_fraction, fields.label or "label")

