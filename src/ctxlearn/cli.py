@@ -106,11 +106,15 @@ def _recorded_run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ctxlearn.data.folders import check_data_exists
+
+    cfg = train_config(args)
+    check_data_exists(cfg.data)  # before the training libraries load
     from ctxlearn.train.run import run_training
 
     # stdout is for the result: the Trainer's progress bar writes its log lines there (tqdm.write)
     with contextlib.redirect_stdout(sys.stderr):
-        result = run_training(train_config(args))
+        result = run_training(cfg)
     if result is None:  # a launched run's other processes: the main one reports
         return 0
     if args.json or "epoch_seconds" in result:  # an estimate has no run folder to show
@@ -171,15 +175,22 @@ def _icl_parser(sub: Any) -> None:
 
 
 def cmd_icl(args: argparse.Namespace) -> int:
+    from ctxlearn.data.folders import check_data_exists
     from ctxlearn.icl.config import icl_config
+
+    cfg = icl_config(vars(args), args.config)
+    check_data_exists(cfg.data)  # before the model and its libraries load
     from ctxlearn.icl.run import run_icl
 
-    result = run_icl(icl_config(vars(args), args.config))
+    result = run_icl(cfg)
     print(json.dumps(result) if args.json else (Path(result["out"]) / "report.md").read_text())
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from ctxlearn.data.folders import check_data_exists
+
+    check_data_exists(args.data)  # before the run's model and its libraries load
     from ctxlearn.artifact import check_out
     from ctxlearn.errors import DataError
     from ctxlearn.lock import exclusive
@@ -224,12 +235,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+INPUT_FILE = ("a file of texts to label (csv, tsv, jsonl, json, parquet, arrow; conll for tagging; txt: one per "
+              "line), or - for standard input")
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
+    from ctxlearn.data.folders import check_data_exists
+
+    check_data_exists(args.input, "--input", INPUT_FILE, builtin=False)  # before the model and its libraries load
     from ctxlearn.data.inspect import count
     from ctxlearn.lock import exclusive
     from ctxlearn.predict import check_not_input, open_predictor
 
-    check_not_input(args.input, args.output)  # before the model loads
+    check_not_input(args.input, args.output)
     fields = dict(text=args.text_field, text_pair=args.text_pair_field)
     with contextlib.nullcontext() if args.output == "-" else exclusive(args.output, "--output"):
         predictor = open_predictor(args.artifact, args.long_inputs, fields, args.threshold)

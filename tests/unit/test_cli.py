@@ -496,3 +496,21 @@ def test_eval_of_texts_without_labels_points_to_predict(tiny_run: Path, tmp_path
     err = capsys.readouterr().err
     assert "field 'label': not found" in err
     assert f"to label texts that have none, run ctxlearn predict {tiny_run} --input {texts} --output" in err
+
+
+@pytest.mark.parametrize("argv, loaded", [
+    (["train", "--data", "missing.csv", "--out", "x"], "ctxlearn.train.run"),
+    (["icl", "--data", "missing.csv", "--out", "x"], "ctxlearn.icl.run"),
+    (["eval", "run", "--data", "missing.csv"], "ctxlearn.predict"),
+    (["predict", "run", "--input", "missing.csv", "--output", "o.csv"], "ctxlearn.predict"),
+])
+def test_a_missing_data_file_is_refused_before_the_libraries_load(tmp_path: Path, argv: list, loaded: str) -> None:
+    """A mistyped --data took 6-8 s of imports (and, for eval and predict, the run's model) to be refused."""
+    import subprocess
+    import sys
+
+    code = (f"import sys\nfrom ctxlearn.cli import main\nrc = main({argv!r})\n"
+            f"print(rc, {loaded!r} in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    assert done.stdout.split() == ["2", "False"]
+    assert "missing.csv: no such file or folder" in done.stderr

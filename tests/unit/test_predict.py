@@ -322,7 +322,10 @@ def test_a_threshold_decides_the_labels_predict_eval_and_eval_out_give(tiny_run:
     assert "Labels here are decided by a threshold" in (tmp_path / "ev" / "report.md").read_text()
 
 
-def test_a_threshold_naming_no_class_of_the_run_is_refused_before_any_file_is_read(tiny_run: Path, capsys) -> None:
-    assert main(["predict", str(tiny_run), "--input", "absent.txt", "--output", "-", "--threshold", "postive=0.3"]) == 2
+def test_a_threshold_naming_no_class_of_the_run_is_refused_before_any_file_is_read(tiny_run: Path, tmp_path: Path,
+                                                                                    capsys) -> None:
+    (tmp_path / "broken.jsonl").write_text("{not json\n")  # read, it would be refused for its JSON
+    assert main(["predict", str(tiny_run), "--input", str(tmp_path / "broken.jsonl"), "--output", "-", "--threshold",
+                 "postive=0.3"]) == 2
     assert ("--threshold postive=0.3: 'postive' is not a class of " + str(tiny_run) + " (did you mean 'positive'?); "
             "its classes are negative, positive") in capsys.readouterr().err

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Callable, Container, TypeVar
 
-from ctxlearn.data.readers import DATASETS_FILES, READERS, data_files, file_stem, file_type
+from ctxlearn.data.readers import DATASETS_FILES, READERS, STDIN, data_files, file_stem, file_type
 from ctxlearn.errors import DataError
 from ctxlearn.registry import Registry
 
@@ -112,3 +112,18 @@ def read_split(files: list[Path], read: Callable[[Path], list[T]], last_line: Ca
         offset = last_line(out[-1]) if out else 0
         out += [shift(item, offset) for item in items] if offset else items
     return out
+
+
+DATA_ARGUMENT = ("a data file (csv, tsv, jsonl, json, parquet, arrow, conll), a folder of train, dev and test files, "
+                 "or builtin:NAME")
+
+
+def check_data_exists(spec: str, flag: str = "--data", expected: str = DATA_ARGUMENT, builtin: bool = True) -> None:
+    """Refuse a data argument that names no file, folder or (``builtin``) built-in data set before a model or the
+    training libraries load: the readers said the same, after 4-8 s of imports. Its contents are theirs to check."""
+    if builtin and spec.startswith("builtin:"):
+        from ctxlearn.data.builtin import BUILTINS
+
+        BUILTINS.get(spec.removeprefix("builtin:"), field=flag)
+    elif spec != STDIN and not Path(spec).exists():
+        raise DataError(spec, f"no such file or folder (given with {flag})", expected=expected)

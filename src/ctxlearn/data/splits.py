@@ -12,8 +12,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
-from sklearn.model_selection import train_test_split
-
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.folders import data_folder_files, read_split, split_source
 from ctxlearn.data.readers import READERS, read_examples
@@ -246,6 +244,8 @@ def _cut(examples: list[Example], n_cut: int, seed: int) -> tuple[list[Example],
 
 def _stratified(pool: list[Example], n_cut: int, seed: int) -> tuple[list[Example], list[Example]] | None:
     """sklearn's stratified cut, or None where it cannot make one that leaves every label in keep."""
+    from sklearn.model_selection import train_test_split  # here: scikit-learn takes 1.3 s to import
+
     try:
         keep, cut = train_test_split(pool, test_size=n_cut, random_state=seed, stratify=[ex.label for ex in pool])
     except ValueError:  # too few examples for every class to have a place in both parts (small files)

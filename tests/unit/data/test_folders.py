@@ -8,10 +8,10 @@ import pytest
 
 from conftest import write_parquet
 
-from ctxlearn.data.folders import find_split_files, split_source
+from ctxlearn.data.folders import check_data_exists, find_split_files, split_source
 from ctxlearn.data.splits import load_splits
 from ctxlearn.data.tagged_splits import is_tagging_data, load_tagged_splits
-from ctxlearn.errors import DataError
+from ctxlearn.errors import ConfigError, DataError
 
 SENTIMENT = {"info": {"features": {"sentence": {"dtype": "string", "_type": "Value"},
                                    "label": {"names": ["negative", "positive"], "_type": "ClassLabel"}}}}
@@ -101,3 +101,17 @@ def test_a_folder_named_test_that_holds_more_than_data_is_no_split(tmp_path: Pat
     (tmp_path / "test" / "test_app.js").unlink()
     (tmp_path / "test" / ".DS_Store").write_text("")
     assert find_split_files(tmp_path)["test"] == [tmp_path / "test" / "fixture.json"]
+
+
+def test_a_data_argument_that_names_nothing_is_refused_naming_its_flag(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"^missing.csv: no such file or folder \(given with --data\); expected a "
+                                        r"data file \(csv, .*conll\), a folder of train, dev and test files, or "
+                                        r"builtin:NAME$"):
+        check_data_exists("missing.csv")
+    with pytest.raises(ConfigError, match=r"unknown builtin dataset 'trecc' \(did you mean 'trec'\?\)"):
+        check_data_exists("builtin:trecc")
+    with pytest.raises(DataError, match=r"^builtin:trec: no such file or folder \(given with --input\); "
+                                        r"expected texts$"):
+        check_data_exists("builtin:trec", "--input", "texts", builtin=False)  # not an input to label
+    for spec in (str(tmp_path), str(write_parquet(tmp_path / "d.parquet", {"text": ["a"]})), "-", "builtin:trec"):
+        check_data_exists(spec)  # a folder, a file, standard input and a built-in data set pass
