@@ -14,9 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ctxlearn.config import opt
+from ctxlearn.config import check_at_least, check_shares, opt
 from ctxlearn.errors import ConfigError
-from ctxlearn.methods.base import METHODS, Method
+from ctxlearn.methods.base import METHODS, Method, peft_model
 
 
 @dataclass
@@ -32,9 +32,13 @@ class AdaLoraOptions:
     interval: int = opt(10, "steps between two rank reallocations")
     orth_weight: float = opt(0.1, "weight of the regulariser that keeps P and Q orthogonal")
 
+    def __post_init__(self) -> None:  # peft refused a dropout of 2 with a traceback
+        check_at_least(self, {"alpha": 1, "orth_weight": 0})
+        check_shares(self, ("dropout",), 0.1)
+
 
 def prepare(model: nn.Module, options: AdaLoraOptions) -> nn.Module:
-    from peft import AdaLoraConfig, get_peft_model
+    from peft import AdaLoraConfig
 
     first, last = options.init_fraction, options.final_fraction
     if not (first >= 0 and last >= 0 and first + last < 1):
@@ -49,7 +53,7 @@ def prepare(model: nn.Module, options: AdaLoraOptions) -> nn.Module:
     config = AdaLoraConfig(init_r=options.init_r, target_r=options.target_r, lora_alpha=options.alpha,
                            lora_dropout=options.dropout, deltaT=options.interval, orth_reg_weight=options.orth_weight,
                            target_modules=[t.strip() for t in options.targets.split(",") if t.strip()], total_step=1000)
-    model.backbone = get_peft_model(model.backbone, config)
+    model.backbone = peft_model(model.backbone, config, "--adalora-targets")
     model.register_forward_hook(_add_orthogonal_penalty)
     return model
 

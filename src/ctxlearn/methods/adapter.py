@@ -21,7 +21,7 @@ from torch import nn
 
 from ctxlearn.config import opt
 from ctxlearn.errors import ConfigError, ModelError
-from ctxlearn.methods.base import METHODS, Method, freeze
+from ctxlearn.methods.base import METHODS, Method, check_regex, freeze
 
 WEIGHTS, CONFIG = "adapters.safetensors", "config.json"
 
@@ -31,6 +31,9 @@ class AdapterOptions:
     size: int = opt(64, "bottleneck width m of each adapter")
     targets: str = opt(r".*\.layer\.\d+\.(attention\.output|output)\.dense",
                        "regex of the projections an adapter follows (BERT names: attention output, feed-forward output)")
+
+    def __post_init__(self) -> None:
+        check_regex(self, "targets")
 
 
 class Bottleneck(nn.Module):

@@ -1,6 +1,7 @@
 """The method registry and what every method provides."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -36,6 +37,7 @@ class Method:
 
 
 METHODS: Registry[Method] = Registry("method")
+BLOCK = re.compile(r"\.(\d+)\.")  # the block index in a module name: encoder.layer.3. (BERT), layers.3. (scratch)
 
 
 def options_class(name: str, values: Any, where: str) -> type:
@@ -47,6 +49,38 @@ def options_class(name: str, values: Any, where: str) -> type:
     if not isinstance(values, dict):
         raise ConfigError(f"{where}: {name} must be a mapping of option: value, not {values!r}")
     return METHODS.get(name).options
+
+
+def check_regex(options: Any, name: str) -> None:
+    """A ConfigError naming option ``name`` of ``options`` where it is not a regular expression."""
+    value = getattr(options, name)
+    try:
+        re.compile(value)
+    except re.error as err:
+        raise ConfigError(f"{name} {value!r} is not a regular expression ({err})", field=name) from None
+
+
+def linear_names(backbone: nn.Module, n: int = 4) -> str:
+    """The first ``n`` distinct names of the backbone's linear layers within a block (``attention.self.query``,
+    not ``encoder.layer.0.attention.self.query``), for an error that asks for targets."""
+    names = [BLOCK.split(name)[-1] for name, m in backbone.named_modules() if isinstance(m, nn.Linear)]
+    return ", ".join(list(dict.fromkeys(names))[:n])
+
+
+def peft_model(backbone: nn.Module, config: Any, flag: str) -> nn.Module:
+    """peft's ``get_peft_model``; targets that match no module of the backbone are a ConfigError naming ``flag``
+    and the backbone's own linear layers, where peft raised from deep inside."""
+    from peft import get_peft_model
+
+    try:
+        return get_peft_model(backbone, config)
+    except ValueError as err:  # NoMatchingPeftModuleError since peft 0.18, a plain ValueError before
+        if "not found in the base model" not in str(err):
+            raise
+        targets = config.target_modules
+        given = targets if isinstance(targets, str) else ",".join(sorted(targets))
+        raise ConfigError(f"{flag} {given}: matches no module of {type(backbone).__name__}; name some of its linear "
+                          f"layers, e.g. {linear_names(backbone)}") from None
 
 
 def freeze(module: nn.Module) -> None:

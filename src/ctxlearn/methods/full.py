@@ -1,7 +1,6 @@
 """Full fine-tuning: every backbone weight and the head are trained."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -9,7 +8,7 @@ from torch import nn
 
 from ctxlearn.config import opt
 from ctxlearn.errors import ConfigError
-from ctxlearn.methods.base import METHODS, Method
+from ctxlearn.methods.base import BLOCK, METHODS, Method
 
 
 @dataclass
@@ -28,14 +27,13 @@ def prepare(model: nn.Module, options: FullOptions) -> nn.Module:
     return model
 
 
-_BLOCK = re.compile(r"\.(\d+)\.")  # the block index in a parameter name: encoder.layer.3. (BERT), layers.3. (scratch)
 
 
 def depth(name: str, n_blocks: int) -> int:
     """0 for the embeddings, i + 1 for block i, n_blocks + 1 above the blocks (final norm, pooler, head)."""
     if "embed" in name:
         return 0
-    found = _BLOCK.search(name)
+    found = BLOCK.search(name)
     return int(found[1]) + 1 if found else n_blocks + 1
 
 
@@ -43,7 +41,7 @@ def lr_scale(model: nn.Module, options: FullOptions) -> Callable[[str], float] |
     """Layer-wise decay (ULMFiT; ELECTRA): lower layers hold the general features and move less."""
     if options.layer_decay == 1.0:
         return None
-    blocks = {int(m[1]) for n, _ in model.named_parameters() if "embed" not in n and (m := _BLOCK.search(n))}
+    blocks = {int(m[1]) for n, _ in model.named_parameters() if "embed" not in n and (m := BLOCK.search(n))}
     n_blocks = max(blocks, default=-1) + 1
     return lambda name: options.layer_decay ** (n_blocks + 1 - depth(name, n_blocks))
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from ctxlearn.config import opt
-from ctxlearn.methods.base import METHODS, Method
+from ctxlearn.methods.base import METHODS, Method, check_regex, peft_model
 
 
 @dataclass
@@ -19,13 +19,17 @@ class IA3Options:
     feedforward: str = opt(r".*\.layer\.\d+\.output\.dense",
                            "regex of the targets whose input (the feed-forward activations) is rescaled, not their output")
 
+    def __post_init__(self) -> None:
+        check_regex(self, "targets")
+        check_regex(self, "feedforward")
+
 
 def prepare(model: nn.Module, options: IA3Options) -> nn.Module:
-    from peft import IA3Config, get_peft_model
+    from peft import IA3Config
 
     # Scaling the input of the feed-forward output projection is l_ff * gelu(W1 x), the paper's l_ff.
     config = IA3Config(target_modules=options.targets, feedforward_modules=options.feedforward)
-    model.backbone = get_peft_model(model.backbone, config)
+    model.backbone = peft_model(model.backbone, config, "--ia3-targets")
     return model
 
 

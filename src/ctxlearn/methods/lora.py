@@ -7,9 +7,9 @@ from typing import Callable
 
 from torch import nn
 
-from ctxlearn.config import opt
+from ctxlearn.config import check_at_least, check_shares, opt
 from ctxlearn.errors import ConfigError
-from ctxlearn.methods.base import METHODS, Method
+from ctxlearn.methods.base import METHODS, Method, peft_model
 
 # The default targets, per module-naming family: the attention output projection and both feed-forward
 # layers. The first family whose names the backbone has is used.
@@ -32,15 +32,19 @@ class LoraOptions:
     plus_ratio: float = opt(0.0, "LoRA+ (Hayou et al. 2024): train the B matrices at this multiple of the learning "
                                  "rate (0 = off; the paper's default is 16)")
 
+    def __post_init__(self) -> None:  # peft's own refusal of r = 0 was a traceback from inside get_peft_model
+        check_at_least(self, {"r": 1, "alpha": 1, "plus_ratio": 0})
+        check_shares(self, ("dropout",), 0.1)
+
 
 def prepare(model: nn.Module, options: LoraOptions) -> nn.Module:
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig
 
     config = LoraConfig(r=options.r, lora_alpha=options.alpha, lora_dropout=options.dropout,
                         use_dora=options.dora, use_rslora=options.rslora,
                         target_modules=[t.strip() for t in options.targets.split(",") if t.strip()]
                         or default_targets(model.backbone))
-    model.backbone = get_peft_model(model.backbone, config)
+    model.backbone = peft_model(model.backbone, config, "--lora-targets")
     return model
 
 

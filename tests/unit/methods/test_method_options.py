@@ -1,0 +1,46 @@
+"""Method options a method cannot run with are refused with the flag and what is wrong, before a model
+loads where the value alone says so, and where the backbone does (targets that match none of its
+modules) when the method is prepared; they were tracebacks from inside peft or re."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from transformers import BertConfig, BertModel
+
+from ctxlearn.config import TrainConfig
+from ctxlearn.errors import ConfigError
+from ctxlearn.methods import METHODS
+from ctxlearn.models.classifier import EncoderClassifier
+from ctxlearn.train.run import check_method_options
+
+
+@pytest.mark.parametrize("method, options, message", [
+    ("lora", {"r": 0}, "--lora-* options: r must be >= 1, not 0"),
+    ("lora", {"alpha": 0}, "--lora-* options: alpha must be >= 1, not 0"),
+    ("lora", {"dropout": 1.0}, "--lora-* options: dropout must be in [0, 1), e.g. 0.1, not 1.0"),
+    ("lora", {"plus_ratio": -1.0}, "--lora-* options: plus_ratio must be >= 0, not -1.0"),
+    ("adalora", {"dropout": 2.0}, "--adalora-* options: dropout must be in [0, 1), e.g. 0.1, not 2.0"),
+    ("adalora", {"orth_weight": -0.1}, "--adalora-* options: orth_weight must be >= 0, not -0.1"),
+    ("ia3", {"targets": "["}, "--ia3-* options: targets '[' is not a regular expression (unterminated character set"),
+    ("ia3", {"feedforward": "(a"}, "--ia3-* options: feedforward '(a' is not a regular expression (missing ), "),
+    ("adapter", {"targets": "*"}, "--adapter-* options: targets '*' is not a regular expression (nothing to repeat"),
+])
+def test_an_option_out_of_range_is_refused_before_the_model_loads(method: str, options: dict, message: str) -> None:
+    cfg = TrainConfig(data="d.csv", method=method, method_options={method: options})
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_method_options(cfg, METHODS.get(method))
+    check_method_options(TrainConfig(data="d.csv", method=method), METHODS.get(method))  # the defaults pass
+
+
+@pytest.mark.parametrize("method, flag", [("lora", "--lora-targets"), ("adalora", "--adalora-targets"),
+                                          ("ia3", "--ia3-targets")])
+def test_targets_that_match_no_module_name_the_backbones_own_linear_layers(method: str, flag: str) -> None:
+    bert = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                intermediate_size=32), add_pooling_layer=False)
+    spec = METHODS.get(method)
+    options = spec.options(targets="nosuch")
+    with pytest.raises(ConfigError, match=re.escape(
+            f"{flag} nosuch: matches no module of BertModel; name some of its linear layers, e.g. attention.self.query, "
+            "attention.self.key, attention.self.value, attention.output.dense")):
+        spec.prepare(EncoderClassifier(bert, 2), options)
