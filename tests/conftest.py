@@ -36,7 +36,18 @@ def tiny_bert(tmp_path_factory) -> Path:
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                         intermediate_size=64, max_position_embeddings=64)
     torch.manual_seed(0)
-    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    model = BertModel(config, add_pooling_layer=False)
+    # 128 positions, train's default --max-length (a longer one is refused): rows 64-127 are drawn after the
+    # model, so every other weight, and what the tests built on this model expect of it, stays as it was
+    table = model.embeddings.position_embeddings
+    longer = torch.nn.Embedding(128, 32)
+    with torch.no_grad():
+        longer.weight[:64] = table.weight
+        longer.weight[64:].normal_(0.0, config.initializer_range)
+    model.embeddings.position_embeddings = longer
+    model.embeddings.register_buffer("position_ids", torch.arange(128).expand((1, -1)), persistent=False)
+    model.config.max_position_embeddings = 128
+    model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

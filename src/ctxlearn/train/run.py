@@ -56,7 +56,7 @@ def build_model(cfg: TrainConfig, method: Method, task: Task, n_labels: int):
                           "its encoder: use an encoder (e.g. --model minilm, or `ctxlearn pretrain --objective mlm`)")
     torch.manual_seed(cfg.seed)
     backbone, tokenizer = load_encoder(source)
-    check_position_table(backbone.config, cfg.max_length, cfg.model)
+    check_position_table(backbone.config, tokenizer, cfg.max_length, cfg.model)
     model = task.make_model(backbone, n_labels, source.pooling)
     # CPU training fast paths, each exact or the same distribution (models/dropout.py, attention.py, embedding.py).
     # Not used: torch.compile of the whole classifier ran 8% more steady tokens/s in a bare loop but took 71 s to
@@ -124,12 +124,21 @@ def check_task_fields(cfg: TrainConfig, task: str) -> None:
         warn(f"{flags}: ignored for {task} data; {reads}")
 
 
-def check_position_table(config: Any, max_length: int, name: str) -> None:
-    """A scratch backbone with learned positions has no rows past its table: refuse inputs that could
-    reach them now, rather than fail at the first long input mid-training."""
-    if config.model_type == SCRATCH_TYPE and config.positions == "learned" and max_length > config.max_len:
-        raise ConfigError(f"--max-length {max_length} is longer than the learned position table of {name} "
-                          f"({config.max_len} positions); use --max-length {config.max_len} or less")
+def check_position_table(config: Any, tokenizer: Any, max_length: int, name: str) -> None:
+    """A backbone has no positions past its table (a scratch one's learned positions, a Hugging Face model's
+    ``max_position_embeddings``): refuse inputs that could reach them now, rather than fail at the first long
+    input (minilm at --max-length 1000 was a traceback from its embeddings once a text ran past 512 tokens)."""
+    if config.model_type == SCRATCH_TYPE:
+        limit = config.max_len if config.positions == "learned" else None
+    elif hasattr(config, "max_position_embeddings"):
+        # as the tokenizer counts: RoBERTa's table has 514 rows, its positions starting after the padding index
+        limit = min(config.max_position_embeddings, tokenizer.model_max_length)
+    else:
+        limit = None
+    if limit is not None and max_length > limit:
+        raise ConfigError(f"--max-length {max_length} is longer than the position table of {name} ({limit} "
+                          f"positions); use --max-length {limit} or less, and --long-inputs windows to read longer "
+                          "texts whole")
 
 
 def probe_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, tokenizer: Any, splits: Splits,

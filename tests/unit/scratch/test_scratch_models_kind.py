@@ -56,7 +56,7 @@ def test_train_refuses_a_max_length_past_a_learned_position_table(tmp_path, caps
     assert main(["train", "--data", str(data), "--model", f"scratch:{learned}", "--method", "head", "--max-length", "32",
                  "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
-    assert "--max-length 32 is longer than the learned position table of scratch:" in err
+    assert "--max-length 32 is longer than the position table of scratch:" in err
     assert "(16 positions); use --max-length 16 or less" in err
 
 

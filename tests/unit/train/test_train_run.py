@@ -290,3 +290,26 @@ def test_prediction_latency_leaves_out_a_first_pass_s_set_up(tiny_bert) -> None:
     data = encode([Example("a fine film", "")] * 4, tok, None, 16)
     assert latency_ms(model, data, tok, bf16=False) < 50  # the first pass alone: 100 ms per example
     assert len(calls) == 2  # both passes ran: one batch each
+
+
+def test_a_max_length_past_the_backbones_position_table_is_refused(tiny_bert: Path, toy_data: Path,
+                                                                    tmp_path: Path) -> None:
+    """minilm at --max-length 1000 was a traceback from its embeddings once a text ran past 512 tokens."""
+    from types import SimpleNamespace
+
+    from transformers import BertConfig, RobertaConfig
+
+    from ctxlearn.train.run import check_position_table
+
+    cfg = TrainConfig(data=str(toy_data), model=str(tiny_bert), method="head", max_length=129, out=str(tmp_path / "r"))
+    with pytest.raises(ConfigError, match=r"^--max-length 129 is longer than the position table of .*tiny-bert"
+                                          r".* \(128 positions\); use --max-length 128 or less, and --long-inputs "
+                                          "windows to read longer texts whole$"):
+        run_training(cfg)
+    assert not (tmp_path / "r").exists()
+    no_limit = SimpleNamespace(model_max_length=int(1e30))  # a tokenizer that names no length
+    check_position_table(BertConfig(max_position_embeddings=512), no_limit, 512, "bert")  # the table's length passes
+    roberta = RobertaConfig(max_position_embeddings=514)  # its positions start after the padding index
+    with pytest.raises(ConfigError, match=r"\(512 positions\)"):
+        check_position_table(roberta, SimpleNamespace(model_max_length=512), 514, "roberta")
+    check_position_table(SimpleNamespace(model_type="other"), no_limit, 4096, "other")  # no table: no limit
