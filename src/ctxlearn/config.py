@@ -178,8 +178,8 @@ class TrainConfig(DataOptions):
         check_choices(self)
         METHODS.get(self.method, field="method")
         check_shares(self, ("label_smoothing", "warmup_ratio"), 0.1)
-        check_at_least(self, {"batch_size": 1, "max_length": 8, "epochs": 0, "lr": 0,
-                              "weight_decay": 0, "max_train": 0, "patience": 0})  # 0: the least, or the default
+        check_at_least(self, {"batch_size": 1, "max_length": 8, "epochs": 0, "lr": 0, "weight_decay": 0, "max_train": 0,
+                              "patience": 0, "threads": 0, "estimate_steps": 0})  # 0: the least, or the default
         if not self.evals_per_epoch > 0:
             raise ConfigError(f"evals_per_epoch must be above 0, not {self.evals_per_epoch} (0.5: one evaluation "
                               "every 2 epochs)", field="evals_per_epoch")

@@ -28,6 +28,8 @@ from ctxlearn.methods.lora import LoraOptions
     ("lr: -0.001", "lr must be >= 0, not -0.001"),
     ("warmup_ratio: 1.5", "warmup_ratio must be in [0, 1), e.g. 0.1, not 1.5"),
     ("max_train: -3", "max_train must be >= 0, not -3"),
+    ("estimate_steps: -1", "estimate_steps must be >= 0, not -1"),  # a traceback from torch's sampler
+    ("threads: -2", "threads must be >= 0, not -2"),
     ("method_options: [lora]", "method_options must be a mapping of text to a mapping, not ['lora']"),
     ("epoch: 3", "unknown field 'epoch' (did you mean 'epochs'?); fields are: batch_size, bf16,"),
     ("method: lorra", "unknown method 'lorra' (did you mean 'lora'?); choose one of: full, head,"),
