@@ -124,7 +124,9 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     say(f"data: train {len(splits.train)} (demonstration pool), test {len(splits.test)}{limited}; "
         f"labels {splits.labels}")
     small = small_split("test", min(cfg.limit or len(splits.test), len(splits.test)))
-    for msg in [*label_warnings(splits.labels), spec.meaningless(splits.labels), small]:
+    past = (f"--shots {cfg.shots}: the demonstration pool (train) holds {len(splits.train)} examples; each prompt "
+            f"shows at most {len(splits.train)}" if cfg.shots > len(splits.train) else None)
+    for msg in [*label_warnings(splits.labels), spec.meaningless(splits.labels), small, past]:
         if msg:
             warn(msg)
     source = resolve_model(cfg.model)

@@ -47,6 +47,16 @@ def test_icl_warns_of_labels_that_differ_only_in_case_and_of_class_ids(tiny_lm, 
     assert "warning: 2 of 2 labels reach the LM as words with no letter (0, 1)" in capsys.readouterr().err  # said first
 
 
+def test_more_shots_than_the_pool_holds_are_said_to_be_capped(tiny_lm, toy_data, tmp_path, capsys) -> None:
+    """--shots 5000 on 160 training texts ran with every one of them in each prompt, without a word."""
+    n = len((toy_data / "train.jsonl").read_text().splitlines())
+    assert main(icl_args(tiny_lm, toy_data, tmp_path / "run", "--shots", str(n + 1))) == 0
+    assert (f"warning: --shots {n + 1}: the demonstration pool (train) holds {n} examples; each prompt shows at most "
+            f"{n}") in capsys.readouterr().err
+    assert main(icl_args(tiny_lm, toy_data, tmp_path / "fits", "--shots", str(n))) == 0
+    assert "--shots" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("select, extra", [("random", []), ("balanced", ["--calibrate"]), ("random-each", ["--calibrate"])])
 def test_icl_run_writes_the_training_shape_and_reloads(tiny_lm, toy_data, tmp_path, capsys, select, extra) -> None:
     out = tmp_path / "run"
