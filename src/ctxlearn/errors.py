@@ -22,7 +22,10 @@ class ModelError(CtxlearnError):
 
 
 class DataError(CtxlearnError):
-    """A data file is wrong: names the file, line and field, and what is expected."""
+    """A data file is wrong: names the file, line and field, and what is expected. ``likely``: for fields not
+    found, the columns the file's values suggest for each role ("text", "label")."""
+
+    likely: dict[str, str] = {}
 
     def __init__(self, path: str | Path, problem: str, *, line: int | None = None,
                  field: str | None = None, expected: str | None = None) -> None:

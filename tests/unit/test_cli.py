@@ -496,6 +496,11 @@ def test_eval_of_texts_without_labels_points_to_predict(tiny_run: Path, tmp_path
     err = capsys.readouterr().err
     assert "field 'label': not found" in err
     assert f"to label texts that have none, run ctxlearn predict {tiny_run} --input {texts} --output" in err
+    named = tmp_path / "named.csv"  # gold labels under another name: the column is suggested, not predict
+    named.write_text("text,gold\n" + "".join(f"good film {i},{'pos' if i % 2 else 'neg'}\n" for i in range(6)))
+    assert main(["eval", str(tiny_run), "--data", str(named)]) == 2
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith("likely --label-field gold") and "ctxlearn predict" not in err
 
 
 @pytest.mark.parametrize("argv, loaded", [

@@ -33,7 +33,7 @@ def _classes(values: list[Any]) -> int | None:
     if None in names:
         return None
     distinct = len(set(names))
-    return distinct if 2 <= distinct <= max(2, len(values) // 2) else None
+    return distinct if 2 <= distinct <= len(values) // 2 else None
 
 
 def likely_fields(records: list[dict[str, Any]], roles: list[str], taken: set[str] = frozenset()) -> dict[str, str]:

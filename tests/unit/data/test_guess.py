@@ -24,6 +24,7 @@ def test_ids_numbers_and_columns_with_gaps_are_not_guessed():
     ids = [{"id": str(i), "score": f"{i / 7:.3f}", "note": f"row {i}" if i % 3 else ""} for i in range(12)]
     assert likely_fields(ids, ["text", "label"]) == {}  # unique ids, float scores, a column with empty cells
     assert likely_fields([], ["text", "label"]) == {}
+    assert likely_fields([{"id": "1", "t": "a b"}, {"id": "2", "t": "c d"}], ["label"]) == {}  # no value repeats
 
 
 def test_json_values_that_are_not_text_are_labels_but_not_texts():
