@@ -35,20 +35,20 @@ class AdaLoraOptions:
     def __post_init__(self) -> None:  # peft refused a dropout of 2 with a traceback
         check_at_least(self, {"alpha": 1, "orth_weight": 0})
         check_shares(self, ("dropout",), 0.1)
+        first, last = self.init_fraction, self.final_fraction
+        if not (first >= 0 and last >= 0 and first + last < 1):
+            raise ConfigError(f"adalora: init_fraction ({first}) and final_fraction ({last}) must be >= 0 and sum to "
+                              "less than 1, leaving steps in between for pruning")
+        if not 0 < self.target_r < self.init_r:
+            raise ConfigError(f"adalora: target_r must be at least 1 and below init_r ({self.init_r}), "
+                              f"not {self.target_r}")
+        if self.interval < 1:
+            raise ConfigError(f"adalora: interval must be >= 1 step, not {self.interval}")
 
 
 def prepare(model: nn.Module, options: AdaLoraOptions) -> nn.Module:
     from peft import AdaLoraConfig
 
-    first, last = options.init_fraction, options.final_fraction
-    if not (first >= 0 and last >= 0 and first + last < 1):
-        raise ConfigError(f"adalora: init_fraction ({first}) and final_fraction ({last}) must be >= 0 and sum to "
-                          "less than 1, leaving steps in between for pruning")
-    if not 0 < options.target_r < options.init_r:
-        raise ConfigError(f"adalora: target_r must be at least 1 and below init_r ({options.init_r}), "
-                          f"not {options.target_r}")
-    if options.interval < 1:
-        raise ConfigError(f"adalora: interval must be >= 1 step, not {options.interval}")
     # total_step=1000 is a placeholder peft insists on: AdaLoraCallback sets the real schedule when training starts.
     config = AdaLoraConfig(init_r=options.init_r, target_r=options.target_r, lora_alpha=options.alpha,
                            lora_dropout=options.dropout, deltaT=options.interval, orth_reg_weight=options.orth_weight,

@@ -34,6 +34,8 @@ class AdapterOptions:
 
     def __post_init__(self) -> None:
         check_regex(self, "targets")
+        if self.size < 1:
+            raise ConfigError(f"adapter: size must be >= 1, not {self.size}")
 
 
 class Bottleneck(nn.Module):
@@ -76,8 +78,6 @@ def add_adapters(backbone: nn.Module, size: int, names: list[str]) -> None:
 
 
 def prepare(model: nn.Module, options: AdapterOptions) -> nn.Module:
-    if options.size < 1:
-        raise ConfigError(f"adapter: size must be >= 1, not {options.size}")
     freeze(model.backbone)
     add_adapters(model.backbone, options.size, matching_linears(model.backbone, options.targets))
     for m in model.backbone.modules():  # Houlsby et al. train the LayerNorms alongside the adapters

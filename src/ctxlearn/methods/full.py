@@ -18,10 +18,13 @@ class FullOptions:
     layer_decay: float = opt(1.0, "layer-wise learning-rate decay: block i of n trains at lr x decay^(n - i), the "
                                   "embeddings at lr x decay^(n + 1), the head at lr (1.0 = one rate for all)")
 
+    def __post_init__(self) -> None:
+        if not 0.0 < self.layer_decay <= 1.0:
+            raise ConfigError(f"--full-layer-decay {self.layer_decay}: give a factor in (0, 1], e.g. 0.8; 1.0 turns "
+                              "it off")
+
 
 def prepare(model: nn.Module, options: FullOptions) -> nn.Module:
-    if not 0.0 < options.layer_decay <= 1.0:
-        raise ConfigError(f"--full-layer-decay {options.layer_decay}: give a factor in (0, 1], e.g. 0.8; 1.0 turns it off")
     if options.freeze_embeddings:
         model.backbone.get_input_embeddings().weight.requires_grad_(False)
     return model

@@ -18,13 +18,15 @@ class PrefixOptions:
     virtual_tokens: int = opt(20, "prefix length P (key/value vectors per layer)")
     projection: int = opt(0, "hidden size of an MLP that reparametrises the prefix (Li & Liang); 0 = train it directly")
 
+    def __post_init__(self) -> None:
+        if self.virtual_tokens < 1 or self.projection < 0:
+            raise ConfigError(f"prefix: virtual_tokens must be >= 1 (not {self.virtual_tokens}) and projection >= 0 "
+                              f"(not {self.projection})")
+
 
 def prepare(model: nn.Module, options: PrefixOptions) -> nn.Module:
     from peft import PrefixTuningConfig, TaskType
 
-    if options.virtual_tokens < 1 or options.projection < 0:
-        raise ConfigError(f"prefix: virtual_tokens must be >= 1 (not {options.virtual_tokens}) and projection >= 0 "
-                          f"(not {options.projection})")
     config = PrefixTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=options.virtual_tokens,
                                 prefix_projection=options.projection > 0, encoder_hidden_size=options.projection or None)
     return wrap_prompt_learning(model, config)

@@ -19,14 +19,16 @@ class PromptOptions:
                                    "except on scratch models, where they sit at position 0)")
     init: str = opt("sample_vocab", "how the prompt starts: sample_vocab (embeddings of random vocabulary tokens) or random")
 
+    def __post_init__(self) -> None:
+        if self.init not in {"sample_vocab", "random"}:
+            raise ConfigError(f"prompt: init must be sample_vocab or random, not {self.init!r}")
+        if self.virtual_tokens < 1:
+            raise ConfigError(f"prompt: virtual_tokens must be >= 1, not {self.virtual_tokens}")
+
 
 def prepare(model: nn.Module, options: PromptOptions) -> nn.Module:
     from peft import PromptTuningConfig, TaskType
 
-    if options.init not in {"sample_vocab", "random"}:
-        raise ConfigError(f"prompt: init must be sample_vocab or random, not {options.init!r}")
-    if options.virtual_tokens < 1:
-        raise ConfigError(f"prompt: virtual_tokens must be >= 1, not {options.virtual_tokens}")
     config = PromptTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=options.virtual_tokens,
                                 prompt_tuning_init=options.init.upper())
     return wrap_prompt_learning(model, config)

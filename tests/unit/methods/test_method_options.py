@@ -25,6 +25,16 @@ from ctxlearn.train.run import check_method_options
     ("ia3", {"targets": "["}, "--ia3-* options: targets '[' is not a regular expression (unterminated character set"),
     ("ia3", {"feedforward": "(a"}, "--ia3-* options: feedforward '(a' is not a regular expression (missing ), "),
     ("adapter", {"targets": "*"}, "--adapter-* options: targets '*' is not a regular expression (nothing to repeat"),
+    # checked when the model was prepared, after it loaded
+    ("adalora", {"init_fraction": 0.7}, "adalora: init_fraction (0.7) and final_fraction (0.4) must be >= 0 and sum to "
+                                        "less than 1"),
+    ("adalora", {"target_r": 12}, "adalora: target_r must be at least 1 and below init_r (12), not 12"),
+    ("adalora", {"interval": 0}, "adalora: interval must be >= 1 step, not 0"),
+    ("adapter", {"size": 0}, "adapter: size must be >= 1, not 0"),
+    ("prefix", {"virtual_tokens": 0}, "prefix: virtual_tokens must be >= 1 (not 0) and projection >= 0 (not 0)"),
+    ("prompt", {"init": "zeros"}, "prompt: init must be sample_vocab or random, not 'zeros'"),
+    ("prompt", {"virtual_tokens": 0}, "prompt: virtual_tokens must be >= 1, not 0"),
+    ("full", {"layer_decay": 1.5}, "--full-layer-decay 1.5: give a factor in (0, 1], e.g. 0.8; 1.0 turns it off"),
 ])
 def test_an_option_out_of_range_is_refused_before_the_model_loads(method: str, options: dict, message: str) -> None:
     cfg = TrainConfig(data="d.csv", method=method, method_options={method: options})
