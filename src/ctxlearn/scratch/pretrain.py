@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from ctxlearn.artifact import check_out, write_atomically
-from ctxlearn.config import opt, refuse_changes, save_yaml
+from ctxlearn.config import check_at_least, check_shares, opt, refuse_changes, save_yaml
 from ctxlearn.errors import ConfigError
 from ctxlearn.lock import holds_out
 from ctxlearn.models.infer import autocast
@@ -96,6 +96,15 @@ class PretrainConfig:
             raise ConfigError(f"warmup is a share of the budget in [0, 1), not {self.warmup}")
         if not 0 < self.val_fraction < 0.5:
             raise ConfigError(f"val_fraction must be in (0, 0.5), not {self.val_fraction}")
+        # a width or depth of 0 trained an empty model to a report; a dropout of 1.5 or a mask share of 2 was a
+        # traceback from torch or transformers
+        check_at_least(self, {"layers": 1, "d_model": 1, "heads": 1, "d_ff": 0, "max_len": 0, "lr": 0,
+                              "weight_decay": 0, "val_tokens": 1, "eval_every": 1, "save_every": 1, "threads": 0})
+        check_shares(self, ("dropout",), 0.1)
+        if not 0 < self.mask_prob < 1:
+            raise ConfigError(f"mask_prob must be in (0, 1), e.g. 0.15, not {self.mask_prob}", field="mask_prob")
+        if not self.temperature > 0:
+            raise ConfigError(f"temperature must be above 0, e.g. 0.05, not {self.temperature}", field="temperature")
 
 
 @dataclass

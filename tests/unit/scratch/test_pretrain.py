@@ -117,7 +117,14 @@ def test_decoder_folder_generates_text(corpus, tmp_path) -> None:
 
 @pytest.mark.parametrize("kw, message", [({"objective": "mlm", "arch": "decoder"}, "use --arch encoder"),
                                          ({"objective": "nsp"}, "unknown objective"),
-                                         ({"val_fraction": 0.7}, "val_fraction")])
+                                         ({"val_fraction": 0.7}, "val_fraction"),
+                                         # trained an empty model to a report, or a traceback from torch
+                                         ({"d_model": 0}, r"^d_model must be >= 1, not 0$"),
+                                         ({"layers": 0}, r"^layers must be >= 1, not 0$"),
+                                         ({"dropout": 1.5}, r"^dropout must be in \[0, 1\), e.g. 0.1, not 1.5$"),
+                                         ({"mask_prob": 2.0}, r"^mask_prob must be in \(0, 1\), e.g. 0.15, not 2.0$"),
+                                         ({"temperature": 0.0}, r"^temperature must be above 0, e.g. 0.05, not 0.0$"),
+                                         ({"eval_every": 0}, r"^eval_every must be >= 1, not 0$")])
 def test_bad_settings_say_what_would_be_right(corpus, tmp_path, kw, message) -> None:
     with pytest.raises(ConfigError, match=message):
         tiny_cfg(corpus, tmp_path, **kw)
