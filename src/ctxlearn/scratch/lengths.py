@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ctxlearn.config import load_yaml, opt
+from ctxlearn.config import check_at_least, load_yaml, opt
 from ctxlearn.errors import ConfigError
 from ctxlearn.lock import holds_out
 from ctxlearn.registry import did_you_mean
@@ -73,6 +73,7 @@ class LengthsConfig:
                 raise ConfigError(f"--positions: {p} listed more than once; list each encoding once")
         if not self.factor_list or min(self.factor_list) < 1:
             raise ConfigError(f"--factors must be positive integers, e.g. 1,2,4,8, not {self.factors!r}")
+        check_at_least(self, {"train_len": 8, "eval_tokens": 1})  # --train-len 0 divided by zero
 
     @property
     def encodings(self) -> list[str]:

@@ -96,6 +96,8 @@ def test_degradation_and_bad_settings() -> None:
         LengthsConfig(positions="rope,xpos")
     with pytest.raises(ConfigError, match="factors"):
         LengthsConfig(factors="1,two")
+    with pytest.raises(ConfigError, match=r"^train_len must be >= 8, not 0$"):  # a ZeroDivisionError
+        LengthsConfig(train_len=0)
 
 
 def test_a_mistyped_or_repeated_encoding_is_refused_naming_it() -> None:
