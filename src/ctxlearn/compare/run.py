@@ -16,7 +16,7 @@ from ctxlearn.compare.cells import (Cell, Progress, cell_key, data_digest, kept_
                                     start_over_if_changed)
 from ctxlearn.compare.estimates import beside, load_or_run
 from ctxlearn.compare.estimates import table as estimate_table
-from ctxlearn.config import DataOptions, check_choices, default_out, opt
+from ctxlearn.config import DataOptions, check_at_least, check_choices, default_out, opt
 from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError
 from ctxlearn.lock import holds_out
@@ -54,6 +54,7 @@ class CompareConfig(DataOptions):
         super().__post_init__()
         self.out = self.out or default_out(self.data, "compare")
         check_choices(self)
+        check_at_least(self, {"seeds": 0})  # --seeds -1 was an IndexError
         if self.train_sizes:
             curve.parse_sizes(self.train_sizes)  # refused here, before any cell runs
 
@@ -173,18 +174,22 @@ def plan(cfg: CompareConfig) -> list[Cell]:
 
 
 def check_cells(cfg: CompareConfig, cells: list[Cell]) -> None:
-    """Parse each training cell's flags and read the data here, as the cells will, so that a wrong path, field
-    or row, or a flag after ``--`` that train refuses, fails before any cell starts: it failed in the first
-    cell, 12 s on, leaving a folder of cells behind."""
+    """Parse each training cell's flags, read the data and find the models here, as the cells will, so that a
+    wrong path, field, row or model name, or a flag after ``--`` that train refuses, fails before any cell starts:
+    it failed in the first cell, 12 s on, leaving a folder of cells behind."""
     from ctxlearn.data.splits import splits_of
+    from ctxlearn.models import resolve_model
     from ctxlearn.tasks import task_for
 
     configs = [train_cell_config(cfg, m) for m in dict.fromkeys(c.method for c in cells if c.method != "icl")]
     if configs:
         first = configs[0]
         task_for(first.task, first.data, first.text_field, first.label_field).load(first)
+        resolve_model(first.model)
     else:  # icl alone: it reads classification data as train does
         splits_of(cfg, seed=0)
+    if any(c.method == "icl" for c in cells):
+        resolve_model(cfg.icl_model)
 
 
 def train_cell_config(cfg: CompareConfig, method: str) -> Any:

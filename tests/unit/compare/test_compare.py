@@ -173,6 +173,29 @@ def test_the_data_and_the_cells_flags_are_checked_before_any_cell_runs(tmp_path:
     assert not out.exists()
 
 
+@pytest.mark.parametrize("settings, error", [
+    ({"model": "minilmm", "methods": "head"}, r"unknown model 'minilmm' \(did you mean 'minilm'\?\)"),
+    ({"icl_model": "smollm", "methods": "icl"}, r"unknown model 'smollm' \(did you mean 'smollm2'\?\)"),
+])
+def test_a_model_name_that_names_none_fails_before_any_cell_runs(tmp_path: Path, monkeypatch, settings: dict,
+                                                                   error: str) -> None:
+    from ctxlearn.compare import run
+    from ctxlearn.errors import CtxlearnError
+
+    monkeypatch.setattr(run, "run_cell", lambda *a: pytest.fail("a cell ran"))
+    rows = "".join(f"a b {i},{'x' if i % 2 else 'y'}\n" for i in range(40))
+    (tmp_path / "good.csv").write_text("text,label\n" + rows)
+    with pytest.raises(CtxlearnError, match=error):
+        run_compare(CompareConfig(data=str(tmp_path / "good.csv"), out=str(tmp_path / "cmp"), **settings))
+    assert not (tmp_path / "cmp").exists()
+
+
+def test_a_negative_seed_count_is_refused() -> None:
+    """--seeds -1 was an IndexError."""
+    with pytest.raises(ConfigError, match=r"^seeds must be >= 0, not -1$"):
+        CompareConfig(data="x", seeds=-1)
+
+
 def test_plan_runs_every_method_once_before_any_second_seed() -> None:
     from ctxlearn.compare.run import plan
 
