@@ -43,6 +43,11 @@ def data_folder_files(folder: Path, readers: Registry) -> dict[str, list[Path]]:
         return files
     inner = [str(sub) for sub in sorted(folder.iterdir()) if sub.is_dir() and "train" in find_split_files(sub, readers)]
     hint = f"; {' or '.join(inner)} holds one: name that folder with --data" if inner else ""
+    other = [p.name for p in sorted(folder.iterdir()) if p.is_file() and file_stem(p) in SPLIT_NAMES["train"]]
+    if other:  # a train file this task does not read: CoNLL (tagging) data given --task classification
+        tagging = " (CoNLL is tagging data: --task tagging, or leave --task auto)" if any(
+            file_type(Path(name)) == "conll" for name in other) else ""
+        hint += f"; {', '.join(other)} is of another type{tagging}"
     raise DataError(folder, "no train file in this folder",
                     expected=f"a train file ({'/'.join('.' + name for name in readers.names())}), optionally dev "
                              f"(or validation) and test files, or a train folder of such files{hint}")

@@ -115,3 +115,14 @@ def test_a_data_argument_that_names_nothing_is_refused_naming_its_flag(tmp_path:
         check_data_exists("builtin:trec", "--input", "texts", builtin=False)  # not an input to label
     for spec in (str(tmp_path), str(write_parquet(tmp_path / "d.parquet", {"text": ["a"]})), "-", "builtin:trec"):
         check_data_exists(spec)  # a folder, a file, standard input and a built-in data set pass
+
+
+def test_a_folder_whose_train_file_is_of_another_type_names_it(tmp_path: Path) -> None:
+    """`--task classification` on a CoNLL folder said there was no train file, beside its train.conll."""
+    (tmp_path / "train.conll").write_text("Ada\tB-PER\n")
+    with pytest.raises(DataError, match=r"no train file in this folder; .*; train.conll is of another type \(CoNLL is "
+                                        r"tagging data: --task tagging, or leave --task auto\)$"):
+        load_splits(str(tmp_path))
+    (tmp_path / "train.conll").rename(tmp_path / "train.xlsx")
+    with pytest.raises(DataError, match=r"; train.xlsx is of another type$"):
+        load_splits(str(tmp_path))
