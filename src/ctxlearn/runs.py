@@ -34,7 +34,8 @@ def find_runs(root: Path) -> list[RunRow]:
     """Every run folder under ``root`` (``root`` itself too), less unfinished and temporary ones
     (``OUT.partial``, ``.NAME.tmp-*``), best test score first within each data set."""
     if not root.is_dir():
-        raise ConfigError(f"{root}: no such folder; give the folder your runs were written under (runs)")
+        what = "a file, not a folder" if root.is_file() else "no such folder"
+        raise ConfigError(f"{root}: {what}; give the folder your runs were written under (runs)")
     manifests = [root / "manifest.json", *sorted(root.rglob("*/manifest.json"))]
     rows = [_row(m.parent) for m in manifests if m.is_file() and not _unfinished(m.parent.relative_to(root))]
     return sorted(rows, key=lambda r: (r.data, -(r.test if r.test is not None else -1.0), r.run))

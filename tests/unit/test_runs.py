@@ -71,6 +71,9 @@ def test_an_empty_or_missing_folder(tmp_path: Path, capsys) -> None:
     assert f"no run folders under {tmp_path}" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="no such folder"):
         find_runs(tmp_path / "missing")
+    (tmp_path / "data.csv").write_text("text,label\n")
+    with pytest.raises(ConfigError, match=r"data.csv: a file, not a folder; give the folder your runs"):
+        find_runs(tmp_path / "data.csv")  # it said "no such folder" of a file that is there
 
 
 def _stopped(work: Path, method: str, *, step: int | None = None, finished: bool = False) -> Path:
