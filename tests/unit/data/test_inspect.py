@@ -364,3 +364,20 @@ def test_entity_types_that_differ_only_in_case_are_warned_of(any_size_scores):
     said = ["entity types 'PER' and 'Per' differ only in case and train as 2 types; if they are one, write it one way"]
     assert [w for w in inspect_tagged(splits)["warnings"] if "case" in w] == said
     assert TASKS.get("tagging").warnings(splits) == said  # what train says
+
+
+def test_cli_cuts_dev_and_test_as_train_would_with_the_same_flags(toy_data, capsys):
+    """inspect refused --dev-fraction, --test-fraction and --seed, so it described other splits than the run's."""
+    from ctxlearn.cli import main
+    from ctxlearn.data.splits import load_splits
+
+    one = toy_data / "train.jsonl"
+    assert main(["data", "inspect", str(one), "--model", "", "--json", "--dev-fraction", "0.25", "--test-fraction",
+                 "0.2", "--seed", "3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    cut = load_splits(str(one), seed=3, dev_fraction=0.25, test_fraction=0.2)
+    assert [report["splits"][s]["n"] for s in ("train", "dev", "test")] == [len(cut.train), len(cut.dev), len(cut.test)]
+    assert report["splits"]["dev"]["labels"] == dict(sorted(
+        {lab: sum(ex.label == lab for ex in cut.dev) for lab in cut.labels}.items()))
+    assert main(["data", "inspect", str(one), "--model", "", "--dev-fraction", "1.5"]) == 2
+    assert "dev_fraction must be in [0, 1)" in capsys.readouterr().err
