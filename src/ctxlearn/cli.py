@@ -258,25 +258,39 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    rows = _model_rows()
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    cached = [r for r in rows if r["source"] == "cache"]
+    for row in rows[:len(rows) - len(cached)]:
+        print(f"{row['name']:10s} {row['kind']:10s} {row['where']}")
+    if cached:
+        print("\nin the Hugging Face cache (hf: reads these offline):")
+    for row in cached:
+        print(f"{row['name']:40s} {row['kind']:10s} {row['where']}")
+    print("\nalso: any local transformers folder, or hf:<repo-id> (downloaded into the Hugging Face cache; "
+          "offline, read from that cache)")
+    return 0
+
+
+def _model_rows() -> list[dict[str, str]]:
+    """The registered models (kind "missing" where their package is not installed) and the Hub models in the
+    Hugging Face cache: name, kind, where the files are, and which of the two lists it is in (source)."""
     from ctxlearn.models import MODELS, resolve_model
     from ctxlearn.models.hub import cached_models
 
+    rows = []
     for name in MODELS:
         try:
             src = MODELS.get(name)()
             pending = src.gguf and not Path(src.path).is_dir()  # after `ctxlearn cache clear` too
             where = f"{src.gguf} (converted to fp32 into {src.path} on first use)" if pending else src.path
-            print(f"{name:10s} {src.kind:10s} {where}")
+            rows.append({"name": name, "kind": src.kind, "where": where, "source": "registry"})
         except CtxlearnError as err:
-            print(f"{name:10s} {'missing':10s} {err}")
-    cached = cached_models()
-    if cached:
-        print("\nin the Hugging Face cache (hf: reads these offline):")
-    for name, folder in cached:
-        print(f"{name:40s} {resolve_model(str(folder)).kind:10s} {folder}")
-    print("\nalso: any local transformers folder, or hf:<repo-id> (downloaded into the Hugging Face cache; "
-          "offline, read from that cache)")
-    return 0
+            rows.append({"name": name, "kind": "missing", "where": str(err), "source": "registry"})
+    return rows + [{"name": name, "kind": resolve_model(str(folder)).kind, "where": str(folder), "source": "cache"}
+                   for name, folder in cached_models()]
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
@@ -566,7 +580,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     _long_inputs_flag(p)
     threshold_flag(p)
     p.set_defaults(func=cmd_predict)
-    sub.add_parser("models", help="list the models available offline").set_defaults(func=cmd_models)
+    p = sub.add_parser("models", help="list the models available offline")
+    p.add_argument("--json", action="store_true", help="print one JSON list: name, kind, where, source")
+    p.set_defaults(func=cmd_models)
     sub.add_parser("methods", help="list the adaptation methods").set_defaults(func=cmd_methods)
     p = sub.add_parser("runs", help="the run folders under a folder, side by side: data, method, test score, cost",
                        description="List the run folders (train, icl, export) under FOLDER with their task, data, "

@@ -107,6 +107,10 @@ def test_models_lists_the_hub_models_that_hf_reads_offline(tiny_bert: Path, tmp_
     assert main(["models"]) == 0
     listed = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("hf:")]
     assert listed == [["hf:org/tiny", "encoder", str(snapshot)]]
+    assert main(["models", "--json"]) == 0  # for scripts: `models --json` was an unrecognized argument
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[-1] == {"name": "hf:org/tiny", "kind": "encoder", "where": str(snapshot), "source": "cache"}
+    assert [r["name"] for r in rows if r["source"] == "registry"] == ["minilm", "smollm2"]
 
 
 OLD, NEW = "a" * 40, "b" * 40  # commits: huggingface_hub finds a revision in the cache by its full hash
