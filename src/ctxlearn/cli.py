@@ -569,7 +569,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--input", required=True,
                    help=".csv/.tsv/.jsonl/.json/.parquet with the text field(s) the model was trained on, "
                    "or .txt (one text per line; not for pair models); tagging runs: .jsonl with tokens or text, "
-                   ".conll, or .txt (one text per line); - reads texts from standard input, one per line")
+                   ".conll, .csv/.tsv with a text column, or .txt (one text per line); - reads texts from standard "
+                   "input, one per line")
     p.add_argument("--output", required=True, help=".csv, .tsv (unquoted, as ctxlearn reads TSV: tabs and line breaks "
                    "in text become spaces), .jsonl or .json (one array): the input line, the input's other columns "
                    "(input_NAME where the output has NAME: a gold label), the text, label and one p_<class> column "

@@ -4,6 +4,7 @@ Input for ``predict_file``:
   .jsonl  one sentence per line, pre-tokenised {"tokens": [...]} or raw {"text": "..."}
   .conll  one token per line (a tag column, if any, is ignored), blank lines between sentences
   .txt    one raw text per line
+  .csv/.tsv  a column of raw texts (``text``, or the field --text-field names), one per row
 Raw text is split into words by ``ctxlearn.data.words.split_words`` (runs of letters and digits,
 apostrophes inside them kept; every other non-space character a word of its own). Each output line
 holds the text, its words, their tags and the entities: type, text and character offsets
@@ -21,8 +22,8 @@ import numpy as np
 
 from ctxlearn.artifact import folder_stamp, load_classifier, write_atomically
 from ctxlearn.config import load_yaml
-from ctxlearn.data.example import TaggedSentence
-from ctxlearn.data.readers import check_input_type, is_text_lines, text_lines
+from ctxlearn.data.example import Fields, TaggedSentence
+from ctxlearn.data.readers import check_input_type, file_type, is_text_lines, read_examples, text_lines
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, read_bio, read_tagged, tag_options
 from ctxlearn.data.tagged_splits import TaggedSplits, data_task, load_tagged_splits, tagged_hash
 from ctxlearn.data.words import split_words
@@ -31,6 +32,9 @@ from ctxlearn.evaluate.report import write_tagging_report
 from ctxlearn.predict import STDOUT, label_file, own_test_split, with_inputs, write_evaluation
 from ctxlearn.tasks.tagging import TagPredictions, Tagging, entities, word_logits, write_tag_predictions
 from ctxlearn.train.windows import EncodedTags, encode_tags
+
+
+TEXT_TABLES = ("csv", "tsv")  # read for their column of raw texts: tagged CSV has no common layout
 
 
 def sentence_of(text: str, line: int = 0) -> TaggedSentence:
@@ -142,9 +146,13 @@ class TaggingPredictor:
 
 
 def read_unlabelled(path: Path, options: TagOptions = TagOptions()) -> list[TaggedSentence]:
-    """Sentences to tag from .jsonl (tokens or text, or the field ``options`` names), .conll (tokens), or
+    """Sentences to tag from .jsonl (tokens or text, or the field ``options`` names), .conll (tokens), a
+    .csv or .tsv column of texts (read as classification's readers read it, its other columns kept), or
     .txt or standard input (``-``), one text per line."""
-    check_input_type(path, TAGGED_READERS)
+    if file_type(path) in TEXT_TABLES:  # a spreadsheet's column of texts, as users keep them
+        fields = Fields(text=options.words_field or "text", label=None, others=True)
+        return [replace(sentence_of(ex.text, ex.line), others=ex.others) for ex in read_examples(path, fields)]
+    check_input_type(path, TAGGED_READERS, TEXT_TABLES)
     if not is_text_lines(path):
         return read_tagged(path, replace(options, labelled=False))
     return [sentence_of(raw, line) for line, raw in text_lines(path, "sentences to tag")]

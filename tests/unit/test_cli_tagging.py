@@ -81,6 +81,16 @@ def test_task_inferred_from_conll_and_raw_text_input(tiny_bert: Path, toy_conll:
     assert [json.loads(line) for line in (tmp_path / "parts.jsonl").read_text().splitlines()] == rows
     assert main(["predict", str(out), "--input", str(src), "--output", str(tmp_path / "out.csv")]) == 2
     assert "JSON Lines" in capsys.readouterr().err
+    # a CSV column of texts (it was refused as a type tagging does not read), its other columns kept
+    table = tmp_path / "in.csv"
+    table.write_text('id,note\n1,a great film\n2,"very sad story"\n')
+    assert main(["predict", str(out), "--input", str(table), "--output", str(tmp_path / "csv.jsonl"),
+                 "--text-field", "note"]) == 0
+    from_csv = [json.loads(line) for line in (tmp_path / "csv.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["id"], r["text"]) for r in from_csv] == [(2, "1", "a great film"), (3, "2", "very sad story")]
+    assert [r["tags"] for r in from_csv] == [r["tags"] for r in rows]  # as the same texts from the .txt
+    assert main(["predict", str(out), "--input", str(table), "--output", str(tmp_path / "no.jsonl")]) == 2
+    assert "field 'text': not found; expected one of the fields present ('id', 'note')" in capsys.readouterr().err
     with pytest.warns(UserWarning, match="--label-field: fields of JSON or Parquet records, ignored for CoNLL files"):
         assert main(["eval", str(out), "--data", str(toy_conll), "--label-field", "tag"]) == 0
 

@@ -183,9 +183,12 @@ def test_a_pair_model_refuses_a_txt_file_naming_its_fields(tmp_path: Path) -> No
         read_unlabelled(blank, Fields())
 
 
+TAGGER_INPUTS = r"conll, jsonl, json, parquet, arrow, csv \(a text column\), tsv \(a text column\), or txt"
+
+
 @pytest.mark.parametrize("read, formats", [(lambda p: read_unlabelled(p, Fields()),
                                             "csv, tsv, jsonl, json, parquet, arrow, or txt"),
-                                           (read_sentences, "conll, jsonl, json, parquet, arrow, or txt")],
+                                           (read_sentences, TAGGER_INPUTS)],
                          ids=["classifier", "tagger"])
 def test_an_unknown_input_type_names_the_types_predict_reads(tmp_path: Path, read, formats: str) -> None:
     """The reader's message named only the labelled formats, hiding that predict also takes .txt."""

@@ -255,15 +255,17 @@ def data_files(folder: Path, types: Container[str]) -> list[Path]:
             if f.is_file() and file_type(f) in types and f.name not in DATASETS_FILES]
 
 
-def check_input_type(path: Path, readers: Registry) -> None:
-    """Refuse a file to label that is neither of a type ``readers`` read nor one text per line (.txt, -)."""
+def check_input_type(path: Path, readers: Registry, also: tuple[str, ...] = ()) -> None:
+    """Refuse a file to label that is neither of a type ``readers`` read (or ``also`` names, read by the
+    caller) nor one text per line (.txt, -)."""
     if path.is_dir():  # a split folder (save_to_disk's test/): name its data files
         inside = [str(f) for f in data_files(path, readers)]
         hint = f"; it holds {', '.join(inside[:3])}{', ...' if len(inside) > 3 else ''}" if inside else ""
         raise DataError(path, "a folder, and inputs to label are one file",
                         expected=f"a file of type {', '.join(readers.names())} or txt{hint}")
     if not is_text_lines(path) and file_type(path) not in readers:
-        raise unknown_type(path, " for inputs to label", readers, ", or txt (one text per line)")
+        more = "".join(f", {kind} (a text column)" for kind in also)
+        raise unknown_type(path, " for inputs to label", readers, f"{more}, or txt (one text per line)")
 
 
 def text_lines(path: Path, what: str) -> list[tuple[int, str]]:
