@@ -263,7 +263,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(json.dumps(rows))
         return 0
     cached = [r for r in rows if r["source"] == "cache"]
-    for row in rows[:len(rows) - len(cached)]:
+    for row in (r for r in rows if r["source"] == "registry"):
         print(f"{row['name']:10s} {row['kind']:10s} {row['where']}")
     if cached:
         print("\nin the Hugging Face cache (hf: reads these offline):")
