@@ -25,11 +25,9 @@ class DataError(CtxlearnError):
     """A data file is wrong: names the file, line and field, and what is expected. ``likely``: for fields not
     found, the columns the file's values suggest for each role ("text", "label")."""
 
-    likely: dict[str, str] = {}
-
-    def __init__(self, path: str | Path, problem: str, *, line: int | None = None,
-                 field: str | None = None, expected: str | None = None) -> None:
-        self.path, self.line, self.field = str(path), line, field
+    def __init__(self, path: str | Path, problem: str, *, line: int | None = None, field: str | None = None,
+                 expected: str | None = None, likely: dict[str, str] | None = None) -> None:
+        self.path, self.line, self.field, self.likely = str(path), line, field, likely or {}
         where = self.path + (f":{line}" if line is not None else "")
         what = f"field {field!r}: " if field else ""
         hint = f"; expected {expected}" if expected else ""

@@ -40,6 +40,14 @@ def label_name(value: Any) -> str | None:
     return str(value).strip() or None
 
 
+def numbers(labels: list[str]) -> list[float] | None:
+    """Each label (or text) as a number, or None when any is not one."""
+    try:
+        return [float(lab) for lab in labels]
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Fields:
     """Which column or key holds what. ``text_pair=None`` means single-text examples;

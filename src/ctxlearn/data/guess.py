@@ -6,22 +6,14 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from ctxlearn.data.example import label_name
+from ctxlearn.data.example import label_name, numbers
 
 SAMPLE = 200  # rows looked at
 
 
-def _is_number(value: Any) -> bool:
-    try:
-        float(value)
-    except (TypeError, ValueError):
-        return False
-    return True
-
-
 def _words(values: list[Any]) -> float | None:
     """The mean number of words of a column's values, where all are text that is not a number; else None."""
-    if not values or not all(isinstance(v, str) and v.strip() and not _is_number(v) for v in values):
+    if not values or not all(isinstance(v, str) and v.strip() and numbers([v]) is None for v in values):
         return None
     return sum(len(v.split()) for v in values) / len(values)
 

@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
-from ctxlearn.data.example import Example, Fields
+from ctxlearn.data.example import Example, Fields, numbers
 from ctxlearn.data.folders import data_folder_files, read_split, split_source
 from ctxlearn.data.readers import READERS, read_examples
 from ctxlearn.errors import ConfigError, DataError
@@ -179,14 +179,6 @@ def _check_classes(train: list[Example], source: str, field: str) -> None:
         raise DataError(source, f"{len(once)} of {len(train)} examples have a label no other example has (e.g. "
                         f"{', '.join(map(repr, once[:3]))}), and a class seen once cannot be learned", field=field,
                         expected=bin_first)
-
-
-def numbers(labels: list[str]) -> list[float] | None:
-    """Each label as a number, or None when any is not one."""
-    try:
-        return [float(lab) for lab in labels]
-    except ValueError:
-        return None
 
 
 def _check_known_labels(examples: list[Example], known: set[str], source: str, field: str) -> None:
