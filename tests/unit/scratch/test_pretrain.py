@@ -79,6 +79,20 @@ def test_resume_refuses_a_different_model(corpus, tmp_path, monkeypatch) -> None
         run_pretrain(tiny_cfg(corpus, tmp_path / "run", d_model=64, resume=True))
 
 
+def test_a_checkpoint_from_before_text_field_resumes_as_made_with_the_default(corpus, tmp_path, monkeypatch) -> None:
+    with monkeypatch.context() as patch:
+        crash_at(patch, 5)
+        with pytest.raises(KeyboardInterrupt):
+            run_pretrain(tiny_cfg(corpus, tmp_path / "run"))
+    saved = tmp_path / "run.partial" / "checkpoint.pt"
+    ckpt = torch.load(saved, weights_only=False)
+    del ckpt["config"]["text_field"]  # as checkpoints were written before the field existed
+    torch.save(ckpt, saved)
+    with pytest.raises(ConfigError, match="text_field is 'body', but the checkpoint .* was made with 'text'"):
+        run_pretrain(tiny_cfg(corpus, tmp_path / "run", text_field="body", resume=True))
+    assert run_pretrain(tiny_cfg(corpus, tmp_path / "run", resume=True))["steps"] == tiny_cfg(corpus, tmp_path).steps
+
+
 def test_steps_zero_saves_the_random_init_with_the_given_tokenizer(corpus, tmp_path) -> None:
     first = run_pretrain(tiny_cfg(corpus, tmp_path / "trained", objective="mlm"))
     init = run_pretrain(tiny_cfg(corpus, tmp_path / "init", objective="mlm", steps=0, tokenizer=first["out"]))

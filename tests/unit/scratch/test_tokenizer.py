@@ -8,6 +8,8 @@ import json
 import pytest
 from transformers import AutoTokenizer
 
+from conftest import write_parquet
+from ctxlearn.cli import main
 from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.scratch.corpus import read_corpus, split_documents, token_stream
 from ctxlearn.scratch.tokenizer import train_tokenizer
@@ -60,6 +62,39 @@ def test_corpus_formats_and_errors(tmp_path) -> None:
         read_corpus([str(tmp_path / "missing.txt")])
     with pytest.raises(ConfigError, match="movie-dialog"):
         read_corpus(["builtin:nope"])
+
+
+def test_corpus_data_files_are_read_by_the_data_layer_under_their_text_field(tmp_path) -> None:
+    """A corpus CSV whose text is under `review` was refused with no way to name it; Parquet was read as lines."""
+    (tmp_path / "r.csv").write_text('id,review\n1,"good, even great"\n2,dull plot\n')
+    with pytest.raises(DataError, match=r"r.csv:1: field 'text': not found; .* --text-field NAME; by their values, "
+                                        r"likely --text-field review"):
+        read_corpus([str(tmp_path / "r.csv")])
+    (tmp_path / "r.csv").write_text('id,review\n1,"good, even great"\n2,\n3,dull plot\n')
+    assert read_corpus([str(tmp_path / "r.csv")], "review") == ["good, even great", "dull plot"]  # empty row skipped
+    (tmp_path / "s.csv").write_text("sentence;label\nfirst one;a\n")  # GLUE's field, ';'-separated as Excel writes
+    (tmp_path / "p.jsonl").write_text(json.dumps({"premise": "it rains", "hypothesis": "it is wet", "label": 0}) + "\n")
+    assert read_corpus([str(tmp_path / "s.csv"), str(tmp_path / "p.jsonl")]) == ["first one", "it rains", "it is wet"]
+    write_parquet(tmp_path / "t.parquet", {"body": ["from parquet", ""], "n": [1, 2]})
+    assert read_corpus([str(tmp_path / "t.parquet")], "body") == ["from parquet"]
+
+
+def test_a_data_folder_is_refused_with_its_files_named(tmp_path) -> None:
+    """A split folder holds test files, which pretraining must not take in unless they are named."""
+    for split in ("train", "test"):
+        (tmp_path / f"{split}.jsonl").write_text(json.dumps({"text": split}) + "\n")
+    with pytest.raises(DataError, match=r"a folder, and a corpus is read from files; expected its files, named one by "
+                                        r"one: \S+test.jsonl \S+train.jsonl"):
+        read_corpus([str(tmp_path)])
+
+
+def test_tokenizer_cli_takes_the_text_field(tmp_path, capsys) -> None:
+    (tmp_path / "c.jsonl").write_text("".join(json.dumps({"body": f"word{i} and more"}) + "\n" for i in range(30)))
+    out = tmp_path / "tok"
+    assert main(["tokenizer", "train", "--corpus", str(tmp_path / "c.jsonl"), "--text-field", "body",
+                 "--vocab-size", "300", "--out", str(out)]) == 0
+    assert "trained on 30 documents" in capsys.readouterr().out
+    assert AutoTokenizer.from_pretrained(out).tokenize("word7 and more")
 
 
 def test_builtin_corpus_reads_english_text() -> None:
