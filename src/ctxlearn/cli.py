@@ -206,7 +206,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             predictor = open_predictor(args.artifact, args.long_inputs, fields, args.threshold)
             metrics = predictor.evaluate(args.data, args.out)
     except DataError as err:  # a file with no label column: texts to label, not to score
-        if "not found" not in str(err) or "--label-field" not in str(err) or "label" in err.likely:
+        if "label" not in err.missing or "label" in err.likely:
             raise
         raise CtxlearnError(f"{err}; eval scores a run against the gold labels of --data: to label texts that "
                             f"have none, run ctxlearn predict {args.artifact} --input {args.data} --output "

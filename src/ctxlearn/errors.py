@@ -22,12 +22,14 @@ class ModelError(CtxlearnError):
 
 
 class DataError(CtxlearnError):
-    """A data file is wrong: names the file, line and field, and what is expected. ``likely``: for fields not
-    found, the columns the file's values suggest for each role ("text", "label")."""
+    """A data file is wrong: names the file, line and field, and what is expected. ``missing``: the roles
+    ("text", "label", "text_pair") of the fields it lacks; ``likely``: for those, the columns the file's
+    values suggest."""
 
     def __init__(self, path: str | Path, problem: str, *, line: int | None = None, field: str | None = None,
-                 expected: str | None = None, likely: dict[str, str] | None = None) -> None:
-        self.path, self.line, self.field, self.likely = str(path), line, field, likely or {}
+                 expected: str | None = None, missing: tuple[str, ...] = (),
+                 likely: dict[str, str] | None = None) -> None:
+        self.path, self.line, self.field, self.missing, self.likely = str(path), line, field, missing, likely or {}
         where = self.path + (f":{line}" if line is not None else "")
         what = f"field {field!r}: " if field else ""
         hint = f"; expected {expected}" if expected else ""

@@ -57,6 +57,11 @@ def test_train_eval_predict(tiny_bert: Path, toy_conll: Path, tmp_path: Path, ca
     assert [f for f in found if f[1] not in ",."] == [("NEG", "bad"), ("POS", "great")]  # no training text has "," or "."
     assert all(text_row["text"][e["start"]:e["end"]] == e["text"] for e in text_row["entities"])
 
+    for unlabelled in ({"tokens": ["the", "movie"]}, {"text": "The plot was bad."}):  # no tags, no entities
+        src.write_text(json.dumps(unlabelled) + "\n")
+        assert main(["eval", str(out), "--data", str(src)]) == 2
+        assert f"to label texts that have none, run ctxlearn predict {out} --input {src}" in capsys.readouterr().err
+
 
 def test_task_inferred_from_conll_and_raw_text_input(tiny_bert: Path, toy_conll: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "run"

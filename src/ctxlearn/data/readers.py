@@ -146,7 +146,8 @@ def _check_fields(present: list[str], fields: Fields, path: Path, line: int,
                           {f for f in (fields.text, fields.text_pair) if f in present}) if sample else {}
     likely = f"; by their values, likely {field_flags(found)}" if found else ""
     names = ", ".join(map(repr, present))
-    raise DataError(path, f"not found{nor}", line=line, field=missing[0][1], likely=found,
+    raise DataError(path, f"not found{nor}", line=line, field=missing[0][1],
+                    missing=tuple(role for role, _ in missing), likely=found,
                     expected=f"one of the fields present ({names}), named with {flags}{likely}")
 
 

@@ -91,10 +91,10 @@ def named_fields(record: dict[str, Any], options: TagOptions, path: Path, line: 
     list) or ``text`` (a string), their tags under ``tags`` or their entity spans under ``entities``."""
     renames: dict[str, str] = {}
     if options.words_field is not None:
-        value = _named(record, options.words_field, path, line, "the sentence's tokens (a list) or its text")
+        value = _named(record, options.words_field, path, line, "text", "the sentence's tokens (a list) or its text")
         renames[options.words_field] = "text" if isinstance(value, str) else "tokens"
     if options.tags_field is not None and options.labelled:
-        _named(record, options.tags_field, path, line, "its tags (a list, one per token) or its entity spans")
+        _named(record, options.tags_field, path, line, "label", "its tags (a list, one per token) or its entity spans")
         words = renames[options.words_field] if options.words_field else "tokens" if "tokens" in record else "text"
         renames[options.tags_field] = "tags" if words == "tokens" else "entities"
     if not renames:
@@ -103,9 +103,9 @@ def named_fields(record: dict[str, Any], options: TagOptions, path: Path, line: 
     return {renames.get(k, k): v for k, v in record.items() if k in renames or k not in replaced}
 
 
-def _named(record: dict[str, Any], name: str, path: Path, line: int, holds: str) -> Any:
+def _named(record: dict[str, Any], name: str, path: Path, line: int, role: str, holds: str) -> Any:
     if name not in record:
-        raise DataError(path, "not found", line=line, field=name,
+        raise DataError(path, "not found", line=line, field=name, missing=(role,),
                         expected=f"{holds} (fields present: {', '.join(map(repr, record)) or 'none'})")
     return record[name]
 
@@ -169,7 +169,7 @@ def read_tagged_parquet(path: Path, options: TagOptions) -> list[TaggedSentence]
     table = parquet_table(path)
     words = options.words_field or "tokens"
     if words not in table.column_names:
-        raise DataError(path, "not found", line=1, field=words,
+        raise DataError(path, "not found", line=1, field=words, missing=("text",),
                         expected=f"a list of tokens per row (columns present: {', '.join(table.column_names)})")
     tags = options.tags_field or next((c for c in TAG_COLUMNS if c in table.column_names), "tags")
     names = class_names(table.schema.metadata, tags)
@@ -249,7 +249,8 @@ def _from_tokens(record: dict[str, Any], labelled: bool, path: Path, line: int,
     if not labelled:
         return TaggedSentence(tokens, (), (line,) * len(tokens))
     if "tags" not in record:
-        raise DataError(path, "not found", line=line, field=fields.tags, expected="a list with one tag per token "
+        raise DataError(path, "not found", line=line, field=fields.tags, missing=("label",),
+                        expected="a list with one tag per token "
                         f"under {' or '.join(TAG_COLUMNS)}, or under the field named with --label-field NAME "
                         f"(fields present: {', '.join(map(repr, record))})")
     tags = _strings(record["tags"], path, line, fields.tags)
@@ -281,7 +282,8 @@ def _entities(record: dict[str, Any], text: str, path: Path, line: int, shown: s
     value = record.get(entity_field(record) or "entities")
     if not isinstance(value, list):
         raise DataError(path, "missing" if value is None else f"{type(value).__name__} instead of a list",
-                        line=line, field=shown, expected='a list of {"start": 0, "end": 5, "label": "PER"}')
+                        line=line, field=shown, missing=("label",) if value is None else (),
+                        expected='a list of {"start": 0, "end": 5, "label": "PER"}')
     spans = sorted(_entity(e, text, path, line, f"{shown}[{i}]") for i, e in enumerate(value))
     for (s1, e1, _), (s2, e2, _) in zip(spans, spans[1:]):
         if s2 < e1:

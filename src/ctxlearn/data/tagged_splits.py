@@ -96,12 +96,13 @@ def data_task(spec: str, text_field: str = "text", label_field: str = "label") -
 
 def tagged_record(record: dict[str, Any], text_field: str = "text", label_field: str = "label") -> bool | None:
     """Whether a JSON record is tagging data (tokens, or entities), classification data (a class label), or
-    None when it cannot tell: doccano's empty label list, an unannotated text in either task's export."""
+    None when it cannot tell: doccano's empty label list, an unannotated text in either task's export (a
+    text with no label at all, which a tagging run's eval took for classification data)."""
     if "tokens" in record or "entities" in record or isinstance(record.get(text_field), list):
         return True
     field = entity_field(record, label_field)  # doccano's label or labels (or the one named), holding spans
     if field is None:
-        return False
+        return False if label_field in record else None
     return True if record[field] else None
 
 
