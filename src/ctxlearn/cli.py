@@ -380,7 +380,7 @@ def _inspected(args: argparse.Namespace, tagged: bool) -> tuple[Any, list[str]]:
     tags are read repaired, so such a tag does not stop the report; without --repair-tags train refuses them."""
     import warnings
 
-    from ctxlearn.config import check_seed, check_shares
+    from ctxlearn.config import check_folds, check_seed, check_shares
     from ctxlearn.data import Fields, load_splits
     from ctxlearn.data.inspect import count
     from ctxlearn.data.tagged import tag_options
@@ -388,12 +388,17 @@ def _inspected(args: argparse.Namespace, tagged: bool) -> tuple[Any, list[str]]:
     from ctxlearn.data.tags import RepairedTags
 
     check_shares(args, ("dev_fraction", "test_fraction"), 0.1)
+    check_folds(args)
     check_seed(args.seed)
+    if tagged and args.folds:
+        raise CtxlearnError(f"--folds {args.folds}: cross-validation folds are cut from classification data")
     cut = dict(seed=args.seed, dev_fraction=args.dev_fraction, test_fraction=args.test_fraction)
+    folds = dict(folds=args.folds, fold=args.fold)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         splits = (load_tagged_splits(args.path, tag_options({**vars(args), "repair_tags": True}), **cut) if tagged
-                  else load_splits(args.path, Fields(args.text_field, args.label_field, args.text_pair_field), **cut))
+                  else load_splits(args.path, Fields(args.text_field, args.label_field, args.text_pair_field), **cut,
+                                   **folds))
     refused = []
     for w in caught:
         if isinstance(w.message, RepairedTags) and not args.repair_tags:
@@ -606,7 +611,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                    help=f"{_train_field('task').metadata['help']}, as train reads it (default: auto)")
     _field_flags(p, label=True, of_run=False)
     _tag_flags(p)
-    _train_flags(p, ("dev_fraction", "test_fraction", "seed"))  # the splits train would cut with them
+    _train_flags(p, ("dev_fraction", "test_fraction", "folds", "fold", "seed"))  # the splits train would cut
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_inspect)
     return parser

@@ -106,9 +106,28 @@ class DataOptions:
     dev_fraction: float = opt(0.1, "share of train held out as dev when no dev file is given (stratified by label "
                                    "and seeded; every copy of a repeated text goes to the same side)")
     test_fraction: float = opt(0.1, "share of train held out as test when no test file is given (cut as dev is)")
+    folds: int = opt(0, "cross-validation: with no test file, cut the data into this many stratified folds (by seed; "
+                        "copies of a text in one fold) and test on fold --fold, in place of --test-fraction; runs of "
+                        "folds 0 to N-1 test every example once (compare --folds N runs them). 0 = off")
+    fold: int = opt(0, "which of the --folds is the test split, from 0")
 
     def __post_init__(self) -> None:
         check_shares(self, ("dev_fraction", "test_fraction"), 0.1)
+        check_folds(self)
+
+
+def check_folds(cfg: Any) -> None:
+    """A ConfigError for a --folds / --fold pair that names no test fold, or --folds beside --test-fraction."""
+    check_at_least(cfg, {"folds": 0, "fold": 0})
+    if cfg.folds == 1:
+        raise ConfigError("folds 1: cross-validation needs at least 2 folds (0 turns it off)", field="folds")
+    if cfg.fold and not cfg.folds:
+        raise ConfigError(f"fold {cfg.fold} without folds: give the number of folds too, e.g. --folds 5", field="fold")
+    if cfg.folds and cfg.fold >= cfg.folds:
+        raise ConfigError(f"fold {cfg.fold}: the {cfg.folds} folds are numbered 0 to {cfg.folds - 1}", field="fold")
+    if cfg.folds and cfg.test_fraction != 0.1:
+        raise ConfigError(f"test_fraction {cfg.test_fraction} and folds {cfg.folds} both size the test split (one fold "
+                          f"is 1/{cfg.folds} of the data); give one of them", field="test_fraction")
 
 
 @dataclass

@@ -101,7 +101,7 @@ class Predictor:
         and fractions."""
         c = self.config
         return load_splits(str(spec), self.fields, seed=c.get("seed", 0), dev_fraction=c.get("dev_fraction", 0.1),
-                           test_fraction=c.get("test_fraction", 0.1))
+                           test_fraction=c.get("test_fraction", 0.1), folds=c.get("folds", 0), fold=c.get("fold", 0))
 
     def test_split(self, spec: str | Path) -> tuple[list[Example], str]:
         """The run's own test split of ``spec``, and where it came from: the test file of a data folder or

@@ -1,6 +1,7 @@
 """Config values from YAML recipes and flags: each wrong one is refused at its file and line, or its flag."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,28 @@ def test_a_run_given_no_out_is_named_by_its_data_and_method(data: str, method: s
     assert TrainConfig(data=data, method=method, out="runs/mine").out == "runs/mine"
     assert icl_config({"data": data}, None).out == out.replace(method, "icl")
     assert CompareConfig(data=data).out == out.replace(method, "compare")
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(folds=1), "folds 1: cross-validation needs at least 2 folds"),
+    (dict(fold=2), "fold 2 without folds: give the number of folds too"),
+    (dict(folds=5, fold=5), "fold 5: the 5 folds are numbered 0 to 4"),
+    (dict(folds=-2), "folds must be >= 0, not -2"),
+    (dict(folds=5, test_fraction=0.2), "test_fraction 0.2 and folds 5 both size the test split"),
+])
+def test_folds_that_name_no_test_fold_are_refused(settings: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        TrainConfig(data="x.csv", **settings)
+    assert TrainConfig(data="x.csv", folds=5, fold=4).fold == 4
+
+
+def test_compare_runs_every_fold_and_refuses_one() -> None:
+    from ctxlearn.compare.run import plan
+
+    cells = plan(CompareConfig(data="x.csv", methods="head,lora", folds=3))  # one seed: the folds test every example
+    assert [c.name for c in cells] == ["head-s0-f0", "lora-s0-f0", "head-s0-f1", "lora-s0-f1", "head-s0-f2",
+                                       "lora-s0-f2"]
+    assert cells[3].args == ["--seed", "0", "--fold", "1"]
+    assert len(plan(CompareConfig(data="x.csv", methods="head", folds=3, seeds=2))) == 6
+    with pytest.raises(ConfigError, match="compare: --fold 1 picks one test fold of a train run"):
+        CompareConfig(data="x.csv", folds=3, fold=1)

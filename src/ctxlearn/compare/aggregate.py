@@ -31,6 +31,10 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                "majority_class": cells[0].get("majority_class"),
                                "majority_accuracy": cells[0].get("majority_accuracy"),
                                "repeated_seeds": sum("same_as_seed" in c for c in cells)}
+        folds = {c["fold"] for c in cells if c.get("fold") is not None}
+        if folds:  # one seed's folds together test every example once: the interval is over all of them
+            first = [c for c in cells if c["seed"] == cells[0]["seed"]]
+            row.update(folds=len(folds), n_test=sum(c.get("n_test") or 0 for c in first))
         for key in MEANED:
             vals = np.array([c.get(key) or 0.0 for c in cells], dtype=float)
             row[key], row[f"{key}_std"] = float(vals.mean()), float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
@@ -78,7 +82,8 @@ def fastest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 def resolution(best: dict[str, Any], rows: list[dict[str, Any]], confidence: float = 0.95) -> dict[str, Any]:
     """How finely the test split ranks: the Wilson interval of the best accuracy over its ``n_test``
     examples, and the methods inside it (on 25 test examples one example is 4 points, so a 1-point
-    margin says nothing). A mean over seeds counts as that share of one test split's examples."""
+    margin says nothing). A mean over seeds counts as that share of one test split's examples; under --folds,
+    ``n_test`` is one seed's folds together, every example once."""
     n = int(best["n_test"])
     low, high = accuracy_interval(round(best["test_accuracy"] * n), n, confidence)
     inside = [r["method"] for r in rows if r is not best and r["test_accuracy"] >= low]

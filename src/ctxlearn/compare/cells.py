@@ -24,10 +24,16 @@ WARNING = "ctxlearn: warning: "  # how a cell's log begins a warning line (``dis
 class Cell:
     method: str
     seed: int
+    fold: int | None = None  # the test fold, under --folds
 
     @property
     def name(self) -> str:
-        return f"{self.method}-s{self.seed}"
+        return f"{self.method}-s{self.seed}" + (f"-f{self.fold}" if self.fold is not None else "")
+
+    @property
+    def args(self) -> list[str]:
+        """The flags that make a cell this cell: its seed, and its test fold."""
+        return ["--seed", str(self.seed), *(["--fold", str(self.fold)] if self.fold is not None else [])]
 
 
 def cell_result(folder: Path) -> dict[str, Any] | None:
@@ -109,7 +115,7 @@ def start_over_if_changed(folder: Path, key: str) -> None:
 def run_cell(cell: Cell, folder: Path, args: list[str], log: Path) -> dict[str, Any]:
     """Run one cell as ``python -m ctxlearn train ...``; its log goes to ``log``."""
     command = "icl" if cell.method == "icl" else "train"
-    cmd = [sys.executable, "-m", "ctxlearn", command, *args, "--seed", str(cell.seed), "--out", str(folder), "--json"]
+    cmd = [sys.executable, "-m", "ctxlearn", command, *args, *cell.args, "--out", str(folder), "--json"]
     if command == "train":  # --resume: a cell interrupted with the comparison goes on from its last checkpoint
         cmd += ["--method", cell.method, "--resume"]
     with log.open("w") as fh:
@@ -131,7 +137,8 @@ class Progress:
 
     def start(self, cell: Cell) -> float:
         eta = f", ETA {duration(self.spent / self.ran * (self.total - self.done))}" if self.ran else ""
-        print(f"[{self.done + 1}/{self.total}] {cell.method} seed {cell.seed}{eta}", file=sys.stderr, flush=True)
+        fold = f" fold {cell.fold}" if cell.fold is not None else ""
+        print(f"[{self.done + 1}/{self.total}] {cell.method} seed {cell.seed}{fold}{eta}", file=sys.stderr, flush=True)
         return time.time()
 
     def finish(self, cell: Cell, result: dict[str, Any], started: float | None) -> None:

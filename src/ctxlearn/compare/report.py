@@ -31,7 +31,7 @@ def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
     key, name = headline(rows)
     header = ["method", "seeds", f"{name} %", "macro-F1 %", "trainable params", "% trainable",
               "artifact size", "train s", "peak memory MB", "predict ms/example"]
-    body = [[r["method"], str(r["seeds"]), _pct(r, key), _pct(r, "test_macro_f1"),
+    body = [[r["method"], runs(r), _pct(r, key), _pct(r, "test_macro_f1"),
              f"{r['trainable_params']:,}", f"{100 * r['trainable_params'] / max(1, r['total_params']):.3f}",
              size(r["artifact_mb"]), _spread(r, "train_seconds"),
              f"{r['peak_rss_mb']:.0f}", f"{r['predict_ms_per_example']:.2f}"] for r in rows]
@@ -40,6 +40,14 @@ def table_rows(rows: list[dict[str, Any]]) -> list[list[str]]:
         for line, r in zip(body, rows):
             line += [_estimated(r, "epoch_seconds"), _estimated(r, "peak_rss_mb")]
     return [header, *body]
+
+
+def runs(row: dict[str, Any]) -> str:
+    """A method's runs: its seeds, or under --folds its folds (times its seeds)."""
+    if not row.get("folds"):
+        return str(row["seeds"])
+    seeds = row["seeds"] // row["folds"]
+    return f"{seeds} x {row['folds']} folds" if seeds > 1 else f"{row['folds']} folds"
 
 
 def notes(rows: list[dict[str, Any]], rec: dict[str, Any] | None = None) -> list[str]:
@@ -173,7 +181,8 @@ def html_page(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, A
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>ctxlearn compare</title>"
             f"<style>{STYLE}</style></head><body><h1>ctxlearn compare: {html.escape(meta['data'])}</h1>"
             f"<p>Model <code>{html.escape(meta['model'])}</code>; budget <code>{meta['budget']}</code>: "
-            f"{html.escape(meta['budget_help'])}. Every method saw the same splits; each cell is mean ± std over seeds. "
+            f"{html.escape(meta['budget_help'])}. Every method saw the same splits; each cell is mean ± std over "
+            "seeds (and folds). "
             f"{html.escape(wall_line(meta))}</p>"
             f"<p class=rec><b>Recommendation.</b> {html.escape(rec['text'])}</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

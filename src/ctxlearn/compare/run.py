@@ -55,6 +55,9 @@ class CompareConfig(DataOptions):
         self.out = self.out or default_out(self.data, "compare")
         check_choices(self)
         check_at_least(self, {"seeds": 0})  # --seeds -1 was an IndexError
+        if self.fold:
+            raise ConfigError(f"compare: --fold {self.fold} picks one test fold of a train run; compare --folds N runs "
+                              "every fold", field="fold")
         if self.train_sizes:
             curve.parse_sizes(self.train_sizes)  # refused here, before any cell runs
 
@@ -139,8 +142,8 @@ def same_icl_run(cfg: CompareConfig, cell: Cell, results: list[dict[str, Any]],
     from ctxlearn.icl.select import draws_nothing
 
     earlier = next((r for r in results if r["method"] == "icl" and "same_as_seed" not in r), None)
-    if cell.method != "icl" or earlier is None or not draws_nothing(ICL_SELECT, ICL_ORDER, ICL_SHOTS):
-        return None
+    if cell.method != "icl" or earlier is None or cfg.folds or not draws_nothing(ICL_SELECT, ICL_ORDER, ICL_SHOTS):
+        return None  # each fold tests other examples
 
     def drawn_from(seed: int) -> dict[str, str]:
         return splits_of(cfg, seed).cap_train(max_train, seed).hashes
@@ -169,8 +172,13 @@ def plan(cfg: CompareConfig) -> list[Cell]:
     if "icl" in methods and is_tagging_data(cfg.data, cfg.text_field, cfg.label_field):
         raise ConfigError(f"compare: icl labels whole texts, and {cfg.data} holds tagging data; leave icl out of "
                           "--methods")
-    seeds = cfg.seeds or BUDGETS.get(cfg.budget).seeds
-    return [Cell(m, s) for s in range(seeds) for m in methods]
+    folds = list(range(cfg.folds)) if cfg.folds else [None]
+    return [Cell(m, s, f) for s in range(seeds_of(cfg)) for f in folds for m in methods]
+
+
+def seeds_of(cfg: CompareConfig) -> int:
+    """Seeds per method: --seeds, else one under --folds (its folds already score every example), else the budget's."""
+    return cfg.seeds or (1 if cfg.folds else BUDGETS.get(cfg.budget).seeds)
 
 
 def check_cells(cfg: CompareConfig, cells: list[Cell]) -> None:
@@ -249,30 +257,34 @@ def compare_cells(cfg: CompareConfig, cells: list[Cell], out: Path, digest: str,
     if cfg.estimate or cfg.estimate_only:
         methods = list(dict.fromkeys(c.method for c in cells))
         estimates = load_or_run(methods, lambda m: cell_args(cfg, m, max_train), out, digest)
-        print(estimate_table(estimates, cfg.seeds or BUDGETS.get(cfg.budget).seeds), file=sys.stderr, flush=True)
+        print(estimate_table(estimates, len(cells) // len(methods)), file=sys.stderr, flush=True)
         if cfg.estimate_only:
             return {"out": str(out), "estimates": estimates}
     progress, results = Progress(len(cells)), []
     for cell in cells:
         folder, log = out / "cells" / cell.name, out / "cells" / f"{cell.name}.log"
         args = cell_args(cfg, cell.method, max_train)
-        key = cell_key([*args, "--seed", str(cell.seed)], digest)
+        key = cell_key([*args, *cell.args], digest)
         result = kept_result(folder, key) or same_icl_run(cfg, cell, results, max_train)
         started = None if result else progress.start(cell)
         if not result:
             start_over_if_changed(folder, key)
             result = run_cell(cell, folder, args, log)
             folder.with_name(cell.name + ".key").write_text(key)
+        result = {**result, "fold": cell.fold}
         progress.finish(cell, result, started)
         progress.relay(log)
         results.append(result)
     rows = aggregate(results)
     beside(rows, results, estimates)
     rec = recommend(rows, rank_by=cfg.rank_by)
-    b, seeds = BUDGETS.get(cfg.budget), cfg.seeds or BUDGETS.get(cfg.budget).seeds
+    b, seeds = BUDGETS.get(cfg.budget), seeds_of(cfg)
     tagging = any(r.get("task") == "tagging" for r in results)  # as the cells read the data: no second read of it
     text = b.describe(seeds, tagging, any(c.method == "icl" for c in cells),
                       f"{max_train:,} training examples" if max_train else "")
+    if cfg.folds:
+        text += (f"; {cfg.folds}-fold cross-validation: each fold of the data is the test split of one run per seed, "
+                 "so every example is tested once, and each score is the mean over folds")
     meta = {"data": cfg.data, "model": cfg.model, "budget": cfg.budget, "budget_help": text, "tagging": tagging,
             "seeds": seeds, "methods": [r["method"] for r in rows],
             "cells": len(results),  # a repeated icl seed ran nothing: its time is counted once

@@ -80,10 +80,11 @@ def _unread_fields(spec: str, fields: Fields) -> None:
 
 
 def load_splits(spec: str, fields: Fields = Fields(), *, seed: int = 0, dev_fraction: float = 0.1,
-                test_fraction: float = 0.1) -> Splits:
+                test_fraction: float = 0.1, folds: int = 0, fold: int = 0) -> Splits:
     """Resolve ``spec`` and return checked splits. A missing dev or test split is its fraction of the
     train file (none for 0), cut stratified by label and seeded, so the same seed always gives the same
-    split; every label keeps at least one example in train."""
+    split; every label keeps at least one example in train. With ``folds``, the test split is instead fold
+    ``fold`` of that many stratified folds of the file (``fold_out``)."""
     if spec.startswith("builtin:"):
         from ctxlearn.data.builtin import load_builtin
 
@@ -91,7 +92,7 @@ def load_splits(spec: str, fields: Fields = Fields(), *, seed: int = 0, dev_frac
         _unread_fields(spec, fields)
     else:
         found = _read_split_files(Path(spec), fields)
-    return _complete(found, seed, dev_fraction, test_fraction, fields.label or "label")
+    return _complete(found, seed, dev_fraction, test_fraction, fields.label or "label", (folds, fold))
 
 
 def splits_of(options: Any, seed: int) -> Splits:
@@ -99,7 +100,7 @@ def splits_of(options: Any, seed: int) -> Splits:
     fractions), cut with ``seed``."""
     fields = Fields(options.text_field, options.label_field, options.text_pair_field)
     return load_splits(options.data, fields, seed=seed, dev_fraction=options.dev_fraction,
-                       test_fraction=options.test_fraction)
+                       test_fraction=options.test_fraction, folds=options.folds, fold=options.fold)
 
 
 def _read_split_files(path: Path, fields: Fields) -> dict[str, tuple[list[Example], str]]:
@@ -115,12 +116,19 @@ def _read_split(files: list[Path], fields: Fields) -> list[Example]:
 
 
 def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fraction: float,
-              test_fraction: float, field: str) -> Splits:
-    """Splits from the files ``found``, checked; ``field`` is the label's, for errors."""
+              test_fraction: float, field: str, folds: tuple[int, int] = (0, 0)) -> Splits:
+    """Splits from the files ``found``, checked; ``field`` is the label's, for errors; ``folds``: (number of
+    folds, test fold), (0, 0) for none."""
     train, source = found["train"]
     sources = {split: src for split, (_, src) in found.items()}
     _check_classes(train, source, field)
     parts = {split: exs for split, (exs, _) in found.items()}
+    if folds[0]:
+        if "test" in found:
+            raise ConfigError(f"folds {folds[0]} cuts the test split from train, but the data has a test file "
+                              f"({found['test'][1]}); leave out --folds, or give train (and dev) without test")
+        parts["train"], parts["test"], how = fold_out(parts["train"], *folds, seed, source)
+        sources["test"] = f"fold {folds[1]} of folds 0-{folds[0] - 1} of {source} ({how})"
     for split, fraction in (("test", test_fraction), ("dev", dev_fraction)):
         if split not in parts:
             # counted on the whole file, not on what the test cut left, so "10% of FILE" is true of dev too;
@@ -198,6 +206,31 @@ def _held_out(examples: list[Example], n_cut: int, seed: int, split: str,
     keep, cut, how = _cut(firsts, n_firsts, seed)
     check_cut(cut, n_firsts, split, source, "distinct texts" if copies else "examples", "label")
     return with_copies(keep), with_copies(cut), how + ("; copies of a text kept together" if copies and n_cut else "")
+
+
+def fold_out(examples: list[Example], folds: int, fold: int, seed: int,
+             source: str) -> tuple[list[Example], list[Example], str]:
+    """(keep, test, how): fold ``fold`` of ``folds`` stratified folds of the distinct texts (copies of a text
+    in one fold), shuffled by ``seed``. One seed's folds are disjoint and cover the file, so runs of folds 0 to
+    folds - 1 test every example once: on a small file, the score of N test examples, not of a tenth of them."""
+    from sklearn.model_selection import StratifiedKFold
+
+    firsts, with_copies = distinct(examples, lambda ex: (ex.text, ex.text_pair))
+    copies = len(firsts) < len(examples)
+    unit = "distinct texts" if copies else "examples"
+    if len(firsts) < folds:
+        raise DataError(source, f"{len(firsts)} {unit}, too few for {folds} folds", expected=f"--folds {len(firsts)} "
+                        "or fewer, or more data")
+    labels = [ex.label for ex in firsts]
+    with warnings.catch_warnings():  # a class of fewer members than folds: sklearn warns, and spreads it as it can
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            keep, test = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(labels, labels))[fold]
+        except ValueError:  # every class has fewer members than folds
+            raise DataError(source, f"every class has fewer than {folds} {unit}, too few for {folds} folds",
+                            expected=f"--folds {max(Counter(labels).values())} or fewer, or more data") from None
+    how = f"stratified, seed {seed}" + ("; copies of a text kept together" if copies else "")
+    return with_copies([firsts[i] for i in keep]), with_copies([firsts[i] for i in test]), how
 
 
 def distinct(items: Sequence[T], key: Callable[[T], Any]) -> tuple[list[T], Callable[[list[T]], list[T]]]:

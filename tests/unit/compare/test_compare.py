@@ -414,3 +414,40 @@ def test_estimates_are_kept_while_their_cell_key_holds(toy_data: Path, tmp_path:
     (toy_data / "train.jsonl").write_text((toy_data / "train.jsonl").read_text() + "\n")
     run(["head"])
     assert calls == ["head", "topk", "head"]
+
+
+def test_folds_test_every_example_once_and_the_interval_counts_them_all(tiny_bert: Path, toy_data: Path,
+                                                                          tmp_path: Path, capsys) -> None:
+    """On one small file a tenth of it was the test split, too few to rank methods; --folds tests all of it."""
+    from ctxlearn.cli import main
+
+    data = toy_data / "train.jsonl"  # one file of 160 examples: no test file beside it
+    cfg = CompareConfig(data=str(data), model=str(tiny_bert), methods="head", folds=2, out=str(tmp_path / "cmp"),
+                        budget="quick", extra=["--bf16", "off"])
+    result = run_compare(cfg)
+    cells = json.loads((tmp_path / "cmp" / "results.json").read_text())["cells"]
+    assert [(c["seed"], c["fold"], c["n_test"]) for c in cells] == [(0, 0, 80), (0, 1, 80)]
+    row = result["methods"][0]
+    assert (row["folds"], row["n_test"]) == (2, 160)
+    assert row["test_accuracy"] == pytest.approx(sum(c["test_accuracy"] for c in cells) / 2)
+    assert result["recommendation"]["n_test"] == 160
+    report = (tmp_path / "cmp" / "report.md").read_text()
+    assert "2-fold cross-validation: each fold of the data is the test split" in report
+    assert "| head | 2 folds |" in report
+    predictions = [tmp_path / "cmp" / "cells" / f"head-s0-f{f}" / "test_predictions.jsonl" for f in range(2)]
+    tested = [json.loads(line)["line"] for path in predictions for line in path.read_text().splitlines()]
+    assert sorted(tested) == list(range(1, 161))
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "cmp" / "cells" / "head-s0-f1"), "--data", str(data), "--json"]) == 0
+    out = capsys.readouterr()
+    assert "scoring its test split (80 rows" in out.err  # the run's own fold, not the rows it trained on
+    assert json.loads(out.out)["test_accuracy"] == pytest.approx(cells[1]["test_accuracy"])
+
+
+def test_folds_are_refused_for_tagging_data(toy_conll: Path) -> None:
+    from ctxlearn.config import TrainConfig
+    from ctxlearn.tasks import task_for
+
+    cfg = TrainConfig(data=str(toy_conll / "train.conll"), folds=3)
+    with pytest.raises(ConfigError, match="folds 3: cross-validation folds are cut from classification data"):
+        task_for(cfg.task, cfg.data, cfg.text_field, cfg.label_field).load(cfg)

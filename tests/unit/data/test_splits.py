@@ -462,3 +462,33 @@ def test_cap_train_below_the_number_of_labels():
     train = [Example(f"t {i}", "abc"[i % 3]) for i in range(30)]
     with pytest.raises(ConfigError, match="max_train 2 is below the 3 labels"):
         Splits(train, [], [], ["a", "b", "c"], {"train": "d.jsonl"}).cap_train(2, seed=0)
+
+
+def test_one_seeds_folds_are_disjoint_stratified_and_test_every_example_once(tmp_path: Path) -> None:
+    data = rows("text", "ab" * 20 + "c" * 10)
+    data[1] = data[3] = ("same text", "b")  # copies stay in one fold
+    path = write_jsonl(tmp_path / "d.jsonl", data)
+    tests = [load_splits(str(path), seed=3, folds=5, fold=f) for f in range(5)]
+    tested = [ex.line for s in tests for ex in s.test]
+    assert sorted(tested) == list(range(1, 51))  # every example once, over the five folds
+    for s in tests:
+        assert Counter(ex.label for ex in s.test) in ({"a": 4, "b": 4, "c": 2}, {"a": 4, "b": 3, "c": 2},
+                                                      {"a": 4, "b": 5, "c": 2})  # "same text" twice moves one b
+        assert {ex.line for ex in s.test}.isdisjoint(ex.line for ex in s.train + s.dev)
+        assert len(s.dev) == 5 and sum(ex.text == "same text" for ex in s.test) in (0, 2)
+    assert tests[2].sources["test"] == (f"fold 2 of folds 0-4 of {path} (stratified, seed 3; copies of a text kept "
+                                        "together)")
+    other = load_splits(str(path), seed=4, folds=5, fold=2)  # another seed, another partition
+    assert texts(other.test) != texts(tests[2].test)
+
+
+def test_folds_are_refused_beside_a_test_file_and_beyond_the_examples(tmp_path: Path) -> None:
+    folder = tmp_path / "given"
+    folder.mkdir()
+    write_jsonl(folder / "train.jsonl", rows("t", "ab" * 10))
+    write_jsonl(folder / "test.jsonl", rows("u", "ab"))
+    with pytest.raises(ConfigError, match=r"folds 3 cuts the test split from train, but the data has a test file "
+                                          r".*test.jsonl\); leave out --folds"):
+        load_splits(str(folder), folds=3)
+    small = write_jsonl(tmp_path / "small.jsonl", rows("t", "abab"))
+    assert "4 examples, too few for 5 folds; expected --folds 4 or fewer" in str(split_error(small, folds=5))
