@@ -315,7 +315,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no run folders under {args.folder} (folders with a manifest.json, written by train, icl or export)")
     else:
         print(format_runs(rows))
-        print("* the best test score on each data set: accuracy for classification, entity F1 for tagging")
+        print("* the best test score on each data set (on each of its test splits, where runs cut other ones from "
+              "one file): accuracy for classification, entity F1 for tagging")
     stopped = find_unfinished(Path(args.folder))
     if stopped:
         print(f"\nstopped before the end ({len(stopped)}), their work kept in OUT.partial:")

@@ -28,17 +28,19 @@ class RunRow:
     train_seconds: float | None
     created: str
     train_examples: int | None = None  # training examples (sentences) it learned from; None: its manifest predates it
+    test_split: str = ""  # the start of the test split's content hash: runs of one file under another seed or fold
+    # test other examples, and scores on different examples do not rank
 
 
 def find_runs(root: Path) -> list[RunRow]:
     """Every run folder under ``root`` (``root`` itself too), less unfinished and temporary ones
-    (``OUT.partial``, ``.NAME.tmp-*``), best test score first within each data set."""
+    (``OUT.partial``, ``.NAME.tmp-*``), best test score first within each test split of each data set."""
     if not root.is_dir():
         what = "a file, not a folder" if root.is_file() else "no such folder"
         raise ConfigError(f"{root}: {what}; give the folder your runs were written under (runs)")
     manifests = [root / "manifest.json", *sorted(root.rglob("*/manifest.json"))]
     rows = [_row(m.parent) for m in manifests if m.is_file() and not _unfinished(m.parent.relative_to(root))]
-    return sorted(rows, key=lambda r: (r.data, -(r.test if r.test is not None else -1.0), r.run))
+    return sorted(rows, key=lambda r: (r.data, r.test_split, -(r.test if r.test is not None else -1.0), r.run))
 
 
 def _unfinished(relative: Path) -> bool:
@@ -125,7 +127,7 @@ def _row(folder: Path) -> RunRow:
     method = manifest.get("method", "?") + (" (int8)" if manifest.get("export") else "")
     return RunRow(str(folder), task, str(manifest.get("data", "?")), method, str(manifest.get("model", "?")), metric,
                   test, cost.get("trainable_params"), cost.get("train_seconds"), str(manifest.get("created", "")),
-                  manifest.get("data_sizes", {}).get("train"))
+                  manifest.get("data_sizes", {}).get("train"), manifest.get("data_sha256", {}).get("test", "")[:8])
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -139,13 +141,21 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def format_runs(rows: list[RunRow]) -> str:
-    """A table, one run a line; ``*`` marks the best test score on each data set (its first row)."""
-    best: dict[str, str] = {}
+    """A table, one run a line; ``*`` marks the best test score on each test split of each data set (its first
+    row); where a data set has several (runs cut from one file with other seeds or folds), each is named."""
+    best: dict[tuple[str, str], str] = {}
     for r in rows:
         if r.test is not None:
-            best.setdefault(r.data, r.run)
+            best.setdefault((r.data, r.test_split), r.run)
+    splits: dict[str, set[str]] = {}
+    for r in rows:
+        splits.setdefault(r.data, set()).add(r.test_split)
+
+    def data(r: RunRow) -> str:
+        return f"{r.data} (test {r.test_split})" if len(splits[r.data]) > 1 and r.test_split else r.data
+
     head = ("", "run", "task", "data", "train n", "method", "model", "test", "trainable", "train s", "created")
-    table = [head] + [("*" if best.get(r.data) == r.run else "", r.run, r.task, r.data,
+    table = [head] + [("*" if best.get((r.data, r.test_split)) == r.run else "", r.run, r.task, data(r),
                        f"{r.train_examples:,}" if r.train_examples is not None else "-", r.method, r.model,
                        f"{r.metric} {100 * r.test:.2f}" if r.test is not None else "-",
                        f"{r.trainable_params:,}" if r.trainable_params is not None else "-",

@@ -139,3 +139,18 @@ def test_each_run_shows_how_many_training_examples_it_learned_from(tiny_run: Pat
     assert [line[column:].split()[0] for line in lines[1:3]] == ["-", "20"]  # old first: its score is higher
     assert [r.train_examples for r in find_runs(tmp_path)] == [None, 20]
     assert find_runs(tiny_run.parent)[0].train_examples == 160  # a run written now records it
+
+
+def test_runs_on_other_test_splits_of_one_file_are_ranked_apart(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """Runs cut from one file with other seeds or folds test other examples: the better score of two such
+    runs says nothing of which is better, and one mark over both said it did."""
+    saved = json.loads((tiny_run / "manifest.json").read_text())
+    hashes = saved["data_sha256"]
+    _copy(tiny_run, tmp_path / "runs" / "f0-head", 0.90, data_sha256={**hashes, "test": "aaaa" * 16})
+    _copy(tiny_run, tmp_path / "runs" / "f0-lora", 0.85, method="lora", data_sha256={**hashes, "test": "aaaa" * 16})
+    _copy(tiny_run, tmp_path / "runs" / "f1-lora", 0.80, method="lora", data_sha256={**hashes, "test": "bbbb" * 16})
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    marked = [line.split()[1] for line in lines[1:] if line.startswith("*  ")]
+    assert marked == [str(tmp_path / "runs" / "f0-head"), str(tmp_path / "runs" / "f1-lora")]
+    assert f"{saved['data']} (test bbbbbbbb)" in next(line for line in lines if "f1-lora" in line)
