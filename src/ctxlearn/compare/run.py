@@ -48,6 +48,7 @@ class CompareConfig(DataOptions):
     train_sizes: str = opt("", "a learning curve: numbers of training examples, comma separated (e.g. 100,500,2000); "
                                "every method runs at each size, on the same sample (icl draws its demonstrations "
                                "from it), and report.md shows which is best at which size")
+    fold: int = opt(0, "train's, refused here: compare runs every fold of --folds, each as its own cell")
     extra: list[str] = field(default_factory=list, metadata={"help": "further `ctxlearn train` flags for every cell"})
 
     def __post_init__(self) -> None:
