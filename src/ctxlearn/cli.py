@@ -391,15 +391,12 @@ def _inspected(args: argparse.Namespace, tagged: bool) -> tuple[Any, list[str]]:
     check_shares(args, ("dev_fraction", "test_fraction"), 0.1)
     check_folds(args)
     check_seed(args.seed)
-    if tagged and args.folds:
-        raise CtxlearnError(f"--folds {args.folds}: cross-validation folds are cut from classification data")
-    cut = dict(seed=args.seed, dev_fraction=args.dev_fraction, test_fraction=args.test_fraction)
-    folds = dict(folds=args.folds, fold=args.fold)
+    cut = dict(seed=args.seed, dev_fraction=args.dev_fraction, test_fraction=args.test_fraction, folds=args.folds,
+               fold=args.fold)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         splits = (load_tagged_splits(args.path, tag_options({**vars(args), "repair_tags": True}), **cut) if tagged
-                  else load_splits(args.path, Fields(args.text_field, args.label_field, args.text_pair_field), **cut,
-                                   **folds))
+                  else load_splits(args.path, Fields(args.text_field, args.label_field, args.text_pair_field), **cut))
     refused = []
     for w in caught:
         if isinstance(w.message, RepairedTags) and not args.repair_tags:

@@ -84,7 +84,8 @@ class TaggingPredictor:
         """The splits of ``spec`` as the run cut them (shares of one file with the run's seed and fractions)."""
         c = self.config
         return load_tagged_splits(spec, self.options, seed=c.get("seed", 0), dev_fraction=c.get("dev_fraction", 0.1),
-                                  test_fraction=c.get("test_fraction", 0.1))
+                                  test_fraction=c.get("test_fraction", 0.1), folds=c.get("folds", 0),
+                                  fold=c.get("fold", 0))
 
     def test_split(self, spec: str | Path) -> tuple[list[TaggedSentence], str]:
         """The run's own test split of ``spec`` and where it came from, as ``Predictor.test_split``."""

@@ -124,11 +124,9 @@ def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fracti
     _check_classes(train, source, field)
     parts = {split: exs for split, (exs, _) in found.items()}
     if folds[0]:
-        if "test" in found:
-            raise ConfigError(f"folds {folds[0]} cuts the test split from train, but the data has a test file "
-                              f"({found['test'][1]}); leave out --folds, or give train (and dev) without test")
-        parts["train"], parts["test"], how = fold_out(parts["train"], *folds, seed, source)
-        sources["test"] = f"fold {folds[1]} of folds 0-{folds[0] - 1} of {source} ({how})"
+        refuse_test_file(found.get("test", ([], ""))[1], folds[0])
+        parts["train"], parts["test"], sources["test"] = fold_out(
+            parts["train"], folds, seed, source, lambda ex: (ex.text, ex.text_pair), lambda ex: ex.label)
     for split, fraction in (("test", test_fraction), ("dev", dev_fraction)):
         if split not in parts:
             # counted on the whole file, not on what the test cut left, so "10% of FILE" is true of dev too;
@@ -208,29 +206,43 @@ def _held_out(examples: list[Example], n_cut: int, seed: int, split: str,
     return with_copies(keep), with_copies(cut), how + ("; copies of a text kept together" if copies and n_cut else "")
 
 
-def fold_out(examples: list[Example], folds: int, fold: int, seed: int,
-             source: str) -> tuple[list[Example], list[Example], str]:
-    """(keep, test, how): fold ``fold`` of ``folds`` stratified folds of the distinct texts (copies of a text
-    in one fold), shuffled by ``seed``. One seed's folds are disjoint and cover the file, so runs of folds 0 to
-    folds - 1 test every example once: on a small file, the score of N test examples, not of a tenth of them."""
-    from sklearn.model_selection import StratifiedKFold
+def refuse_test_file(test_source: str, folds: int) -> None:
+    """A ConfigError where the data has a test file (``test_source``, "" for none): folds cut test from train."""
+    if test_source:
+        raise ConfigError(f"folds {folds} cuts the test split from train, but the data has a test file "
+                          f"({test_source}); leave out --folds, or give train (and dev) without test")
 
-    firsts, with_copies = distinct(examples, lambda ex: (ex.text, ex.text_pair))
-    copies = len(firsts) < len(examples)
-    unit = "distinct texts" if copies else "examples"
-    if len(firsts) < folds:
-        raise DataError(source, f"{len(firsts)} {unit}, too few for {folds} folds", expected=f"--folds {len(firsts)} "
+
+def fold_out(items: list[T], folds: tuple[int, int], seed: int, source: str, key: Callable[[T], Any],
+             label: Callable[[T], str] | None = None) -> tuple[list[T], list[T], str]:
+    """(keep, test, test's source): fold ``folds[1]`` of ``folds[0]`` folds of the distinct items (``key``:
+    copies in one fold), shuffled by ``seed``, stratified by ``label`` where given. One seed's folds are disjoint
+    and cover the file, so runs of every fold test each item once: on a small file, the score of all of it,
+    not of a tenth."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    (n, fold), unit = folds, "examples" if label else "sentences"
+    firsts, with_copies = distinct(items, key)
+    copies = len(firsts) < len(items)
+    unit = f"distinct {'texts' if label else 'sentences'}" if copies else unit
+    if len(firsts) < n:
+        raise DataError(source, f"{len(firsts)} {unit}, too few for {n} folds", expected=f"--folds {len(firsts)} "
                         "or fewer, or more data")
-    labels = [ex.label for ex in firsts]
+    labels = [label(x) for x in firsts] if label else None
     with warnings.catch_warnings():  # a class of fewer members than folds: sklearn warns, and spreads it as it can
         warnings.simplefilter("ignore", UserWarning)
         try:
-            keep, test = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(labels, labels))[fold]
+            cut = (StratifiedKFold(n, shuffle=True, random_state=seed).split(labels, labels) if labels
+                   else KFold(n, shuffle=True, random_state=seed).split(firsts))
+            keep, test = list(cut)[fold]
         except ValueError:  # every class has fewer members than folds
-            raise DataError(source, f"every class has fewer than {folds} {unit}, too few for {folds} folds",
-                            expected=f"--folds {max(Counter(labels).values())} or fewer, or more data") from None
-    how = f"stratified, seed {seed}" + ("; copies of a text kept together" if copies else "")
-    return with_copies([firsts[i] for i in keep]), with_copies([firsts[i] for i in test]), how
+            raise DataError(source, f"every class has fewer than {n} {unit}, too few for {n} folds",
+                            expected=f"--folds {max(Counter(labels or []).values(), default=2)} or fewer, or more "
+                            "data") from None
+    how = (f"{'stratified' if label else 'random'}, seed {seed}"
+           + (f"; copies of a {'text' if label else 'sentence'} kept together" if copies else ""))
+    return (with_copies([firsts[i] for i in keep]), with_copies([firsts[i] for i in test]),
+            f"fold {fold} of folds 0-{n - 1} of {source} ({how})")
 
 
 def distinct(items: Sequence[T], key: Callable[[T], Any]) -> tuple[list[T], Callable[[list[T]], list[T]]]:

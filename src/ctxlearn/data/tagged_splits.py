@@ -15,7 +15,7 @@ from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.folders import data_folder_files, find_split_files, read_split, split_source
 from ctxlearn.data.parquet import TABLE_TYPES, list_columns
 from ctxlearn.data.readers import READERS, file_type, json_records
-from ctxlearn.data.splits import check_cut, cut_source, distinct, seeded_cut, share
+from ctxlearn.data.splits import check_cut, cut_source, distinct, fold_out, refuse_test_file, seeded_cut, share
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, entity_field, normalise, read_tagged
 from ctxlearn.data.tags import bio_labels, detect_scheme, entity_spans
 from ctxlearn.errors import DataError
@@ -107,9 +107,10 @@ def tagged_record(record: dict[str, Any], text_field: str = "text", label_field:
 
 
 def load_tagged_splits(spec: str, options: TagOptions = TagOptions(), *, seed: int = 0, dev_fraction: float = 0.1,
-                       test_fraction: float = 0.1) -> TaggedSplits:
+                       test_fraction: float = 0.1, folds: int = 0, fold: int = 0) -> TaggedSplits:
     """Read every split file, detect the scheme over all of them (unless given), convert to BIO and
-    check; missing dev/test splits are cut from train at random, seeded, leaving every entity type in train."""
+    check; missing dev/test splits are cut from train at random, seeded, leaving every entity type in train.
+    With ``folds``, the test split is instead fold ``fold`` of that many random folds of the file."""
     raw = _read_files(Path(spec), options)
     scheme = options.scheme
     if scheme == "auto":
@@ -117,6 +118,10 @@ def load_tagged_splits(spec: str, options: TagOptions = TagOptions(), *, seed: i
     parts = {split: normalise(sentences, scheme, options.repair, src) for split, (sentences, src) in raw.items()}
     sources = {split: src for split, (_, src) in raw.items()}
     n_file = len(parts["train"])  # dev is a share of the file, as its source says, not of what test left
+    if folds:
+        refuse_test_file(sources.get("test", ""), folds)
+        parts["train"], parts["test"], sources["test"] = fold_out(parts["train"], (folds, fold), seed,
+                                                                  sources["train"], lambda s: s.tokens)
     for split, fraction in (("test", test_fraction), ("dev", dev_fraction)):
         if split not in parts:
             n_cut = max(1, round(fraction * n_file)) if fraction else 0

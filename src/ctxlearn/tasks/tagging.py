@@ -24,7 +24,6 @@ from ctxlearn.data.inspect import case_variants, small_tagged
 from ctxlearn.data.tagged import tag_options
 from ctxlearn.data.tagged_splits import TaggedSplits, load_tagged_splits
 from ctxlearn.data.tags import entity_spans, repair_bio
-from ctxlearn.errors import ConfigError
 from ctxlearn.evaluate.entities import entity_metrics
 from ctxlearn.evaluate.report import write_tagging_report
 from ctxlearn.models.tagger import IGNORE, EncoderTagger
@@ -98,11 +97,8 @@ class Tagging:
     summary_keys = ("f1", "precision", "recall", "macro_f1")
 
     def load(self, cfg: Any) -> TaggedSplits:
-        if cfg.folds:
-            raise ConfigError(f"folds {cfg.folds}: cross-validation folds are cut from classification data; for "
-                              "tagging data give a test file, or leave the test split to --test-fraction")
         return load_tagged_splits(cfg.data, tag_options(to_dict(cfg)), seed=cfg.seed, dev_fraction=cfg.dev_fraction,
-                                  test_fraction=cfg.test_fraction)
+                                  test_fraction=cfg.test_fraction, folds=cfg.folds, fold=cfg.fold)
 
     def describe(self, splits: TaggedSplits) -> str:
         return (f"train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)} sentences; "

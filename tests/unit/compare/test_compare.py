@@ -443,11 +443,3 @@ def test_folds_test_every_example_once_and_the_interval_counts_them_all(tiny_ber
     assert "scoring its test split (80 rows" in out.err  # the run's own fold, not the rows it trained on
     assert json.loads(out.out)["test_accuracy"] == pytest.approx(cells[1]["test_accuracy"])
 
-
-def test_folds_are_refused_for_tagging_data(toy_conll: Path) -> None:
-    from ctxlearn.config import TrainConfig
-    from ctxlearn.tasks import task_for
-
-    cfg = TrainConfig(data=str(toy_conll / "train.conll"), folds=3)
-    with pytest.raises(ConfigError, match="folds 3: cross-validation folds are cut from classification data"):
-        task_for(cfg.task, cfg.data, cfg.text_field, cfg.label_field).load(cfg)

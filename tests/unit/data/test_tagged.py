@@ -463,3 +463,15 @@ def test_hub_ner_parquet_reads_tag_ids_by_their_class_names(tmp_path):
     assert not is_tagging_data(str(no_tokens))
     with pytest.raises(DataError, match="field 'tokens': not found; expected a list of tokens per row"):
         read_tagged(no_tokens)
+
+
+def test_one_seeds_folds_of_a_tagging_file_test_every_sentence_once(toy_conll: Path) -> None:
+    path = str(toy_conll / "train.conll")
+    tests = [load_tagged_splits(path, seed=1, folds=4, fold=f) for f in range(4)]
+    whole = load_tagged_splits(path, dev_fraction=0, test_fraction=0).train
+    assert sorted(s.lines for t in tests for s in t.test) == sorted(s.lines for s in whole)
+    for t in tests:
+        assert {s.lines for s in t.test}.isdisjoint(s.lines for s in t.train + t.dev) and len(t.dev) == 16
+    assert tests[1].sources["test"].startswith(f"fold 1 of folds 0-3 of {path} (random, seed 1")
+    with pytest.raises(ConfigError, match="folds 4 cuts the test split from train, but the data has a test file"):
+        load_tagged_splits(str(toy_conll), folds=4)
