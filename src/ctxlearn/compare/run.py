@@ -118,12 +118,31 @@ def cell_args(cfg: CompareConfig, method: str, max_train: int = 0) -> list[str]:
         return icl_args(cfg) + (["--max-train", str(max_train)] if max_train else [])
     b = BUDGETS.get(cfg.budget)
     args = [*data_args(cfg), "--model", cfg.model, *cfg.extra]
-    if max_train or b.max_train:
-        args += ["--max-train", str(max_train or b.max_train)]
     if max_train:
-        return args + curve_epochs(cfg, method, max_train)
+        return args + ["--max-train", str(max_train)] + curve_epochs(cfg, method, max_train)
+    if b.max_train and not given(cfg.extra, "--max-train"):  # given after --, the cells' own cap wins
+        args += ["--max-train", str(b.max_train)]
     epochs = method_epochs(method, b.max_epochs)
-    return args + (["--epochs", str(epochs)] if epochs else [])
+    return args + (["--epochs", str(epochs)] if epochs and not given(cfg.extra, "--epochs") else [])
+
+
+def given(extra: list[str], flag: str) -> bool:
+    """Whether the train flags after -- set ``flag`` (``--epochs 5`` or ``--epochs=5``)."""
+    return any(arg == flag or arg.startswith(flag + "=") for arg in extra)
+
+
+def budget_text(cfg: CompareConfig, seeds: int, tagging: bool, icl: bool, max_train: int) -> str:
+    """What the cells ran under: the budget's caps (or a learning curve's size, whose rules win over the flags
+    after --), the flags after -- that replace the caps, and the folds."""
+    text = BUDGETS.get(cfg.budget).describe(seeds, tagging, icl, f"{max_train:,} training examples" if max_train
+                                            else "")
+    own = [] if max_train else [flag for flag in ("--max-train", "--epochs") if given(cfg.extra, flag)]
+    if own:
+        text += f"; the cells' own {' and '.join(own)} (after --) in place of the budget's"
+    if cfg.folds:
+        text += (f"; {cfg.folds}-fold cross-validation: each fold of the data is the test split of one run per seed, "
+                 "so every example is tested once, and each score is the mean over folds")
+    return text
 
 
 def batch_size(extra: list[str]) -> int:
@@ -279,13 +298,9 @@ def compare_cells(cfg: CompareConfig, cells: list[Cell], out: Path, digest: str,
     rows = aggregate(results)
     beside(rows, results, estimates)
     rec = recommend(rows, rank_by=cfg.rank_by)
-    b, seeds = BUDGETS.get(cfg.budget), seeds_of(cfg)
+    seeds = seeds_of(cfg)
     tagging = any(r.get("task") == "tagging" for r in results)  # as the cells read the data: no second read of it
-    text = b.describe(seeds, tagging, any(c.method == "icl" for c in cells),
-                      f"{max_train:,} training examples" if max_train else "")
-    if cfg.folds:
-        text += (f"; {cfg.folds}-fold cross-validation: each fold of the data is the test split of one run per seed, "
-                 "so every example is tested once, and each score is the mean over folds")
+    text = budget_text(cfg, seeds, tagging, any(c.method == "icl" for c in cells), max_train)
     meta = {"data": cfg.data, "model": cfg.model, "budget": cfg.budget, "budget_help": text, "tagging": tagging,
             "seeds": seeds, "methods": [r["method"] for r in rows],
             "cells": len(results),  # a repeated icl seed ran nothing: its time is counted once

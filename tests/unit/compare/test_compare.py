@@ -443,3 +443,17 @@ def test_folds_test_every_example_once_and_the_interval_counts_them_all(tiny_ber
     assert "scoring its test split (80 rows" in out.err  # the run's own fold, not the rows it trained on
     assert json.loads(out.out)["test_accuracy"] == pytest.approx(cells[1]["test_accuracy"])
 
+
+
+def test_a_cap_given_after_the_double_dash_wins_over_the_budget_and_the_report_says_so() -> None:
+    """-- --max-train 600 under the quick budget ran on 2,000 examples: the budget's cap came after it."""
+    from ctxlearn.compare.run import budget_text, cell_args
+
+    cfg = CompareConfig(data="d.csv", budget="quick", extra=["--max-train", "600", "--epochs=4"])
+    args = cell_args(cfg, "lora")
+    assert args.count("--max-train") == 1 and args[args.index("--max-train") + 1] == "600"
+    assert "--epochs" not in args and "--epochs=4" in args
+    assert budget_text(cfg, 1, False, False, 0).endswith("; the cells' own --max-train and --epochs (after --) in "
+                                                          "place of the budget's")
+    plain = cell_args(CompareConfig(data="d.csv", budget="quick"), "lora")
+    assert plain[plain.index("--max-train") + 1] == "2000" and plain[plain.index("--epochs") + 1] == "2"
