@@ -152,10 +152,11 @@ def compare_config(args: argparse.Namespace) -> Any:
 def cmd_compare(args: argparse.Namespace) -> int:
     from ctxlearn.compare.run import run_compare
 
-    result = run_compare(compare_config(args))
+    cfg = compare_config(args)
+    result = run_compare(cfg)
     if args.json:
         print(json.dumps(result, default=str))
-    else:
+    elif not cfg.estimate_only:  # --estimate-only: the estimates are on stderr, and there is no report
         print((Path(result["out"]) / "report.md").read_text())
     return 0
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from ctxlearn.compare.cells import cell_key
 from ctxlearn.errors import CtxlearnError
+from ctxlearn.train.dist import duration
 
 STEPS = 40  # batches spread from the longest to the shortest: enough shapes for the memory oneDNN keeps per shape,
 # and enough points for the line through seconds against tokens; ~15 s a method on a CPU
@@ -47,7 +48,7 @@ def table(estimates: dict[str, dict[str, Any]], seeds: int) -> str:
     lines += [f"| {m} | {e['epoch_seconds']:.0f} | {e['epochs']:g} | {e['peak_rss_mb']:.0f} | {all_seeds(e, seeds):.0f} |"
               for m, e in estimates.items()]
     total = sum(all_seeds(e, seeds) for e in estimates.values())
-    return "\n".join(lines + ["", f"Estimated training time for the whole comparison: {total / 60:.1f} min."])
+    return "\n".join(lines + ["", f"Estimated training time for the whole comparison: {duration(total)}."])
 
 
 def all_seeds(est: dict[str, Any], seeds: int) -> float:

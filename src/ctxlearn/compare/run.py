@@ -23,6 +23,12 @@ from ctxlearn.lock import holds_out
 from ctxlearn.registry import did_you_mean
 
 DEFAULT_METHODS = "full,head,topk,lora"
+# train flags that compare sets for each cell, and what to give compare instead; after -- they were dropped or
+# overrode compare's own (-- --model x trained every cell on x under a report that named compare's --model)
+DATA_FLAGS = tuple(f"--{f.name.replace('_', '-')}" for f in fields(DataOptions))
+CELL_FLAGS = {"--seed": "give --seeds N (seeds 0 to N-1)", "--method": "give --methods",
+              "--resume": "rerunning the same compare resumes its cells", "--fold": "give --folds N (every fold)",
+              **{flag: f"give compare's {flag}" for flag in ("--out", "--json", "--model", *DATA_FLAGS)}}
 ICL_SHOTS, ICL_SELECT, ICL_ORDER = 4, "knn", "similar-last"  # the icl method: k=4 nearest, most similar last
 
 
@@ -56,6 +62,10 @@ class CompareConfig(DataOptions):
         self.out = self.out or default_out(self.data, "compare")
         check_choices(self)
         check_at_least(self, {"seeds": 0})  # --seeds -1 was an IndexError
+        for arg in self.extra:
+            flag = arg.split("=", 1)[0]
+            if flag in CELL_FLAGS:
+                raise ConfigError(f"compare: {flag} after -- is set by compare for each cell; {CELL_FLAGS[flag]}")
         if self.fold:
             raise ConfigError(f"compare: --fold {self.fold} picks one test fold of a train run; compare --folds N runs "
                               "every fold", field="fold")

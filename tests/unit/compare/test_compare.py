@@ -457,3 +457,28 @@ def test_a_cap_given_after_the_double_dash_wins_over_the_budget_and_the_report_s
                                                           "place of the budget's")
     plain = cell_args(CompareConfig(data="d.csv", budget="quick"), "lora")
     assert plain[plain.index("--max-train") + 1] == "2000" and plain[plain.index("--epochs") + 1] == "2"
+
+
+@pytest.mark.parametrize("extra, instead", [(["--seed", "5"], "give --seeds N"),
+                                            (["--method", "lora"], "give --methods"),
+                                            (["--model=x"], "give compare's --model"),
+                                            (["--text-field", "t"], "give compare's --text-field"),
+                                            (["--resume"], "rerunning the same compare resumes its cells")])
+def test_train_flags_that_compare_sets_per_cell_are_refused_after_the_double_dash(extra: list, instead: str) -> None:
+    """After --, they were dropped (--seed) or overrode compare's own (--model) without a word."""
+    with pytest.raises(ConfigError, match=f"compare: {extra[0].split('=')[0]} after -- is set by compare for each "
+                                          f"cell; {re.escape(instead)}"):
+        CompareConfig(data="d.csv", extra=extra)
+    assert CompareConfig(data="d.csv", extra=["--max-length", "64", "--seed-words", "x"]).extra[0] == "--max-length"
+
+
+def test_estimate_only_prints_the_estimates_and_no_report(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                           capsys) -> None:
+    """It estimated, then failed reading a report.md that --estimate-only never writes."""
+    from ctxlearn.cli import main
+
+    assert main(["compare", "--data", str(toy_data), "--model", str(tiny_bert), "--methods", "head", "--budget",
+                 "quick", "--out", str(tmp_path / "cmp"), "--estimate-only", "--", "--bf16", "off"]) == 0
+    captured = capsys.readouterr()
+    assert "Estimated training time for the whole comparison: " in captured.err and captured.out == ""
+    assert not (tmp_path / "cmp" / "report.md").exists()
