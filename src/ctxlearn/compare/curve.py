@@ -76,7 +76,7 @@ def _texts(points: list[dict[str, Any]], meta: dict[str, Any], rank_by: str) -> 
            f"{MIN_STEPS} steps at every size (more epochs of a small sample, {MIN_STEPS} of 32 examples, and no "
            "early stop before they end), so that a small sample is not also a short run.")
     best = "; ".join(f"{n:,}: {m} ({100 * s:.1f}%)" for n, m, s in best_by_size(points, rank_by))
-    held = f"{name}, %, mean ± std over seeds. Each size's own comparison (cost, recommendation, plots):"
+    held = f"{name}, %, mean ± std over seeds (and folds). Each size's own comparison (cost, recommendation, plots):"
     return how, name, best, held
 
 

@@ -149,10 +149,13 @@ def budget_text(cfg: CompareConfig, seeds: int, tagging: bool, icl: bool, max_tr
     own = [] if max_train else [flag for flag in ("--max-train", "--epochs") if given(cfg.extra, flag)]
     if own:
         text += f"; the cells' own {' and '.join(own)} (after --) in place of the budget's"
-    if cfg.folds:
-        text += (f"; {cfg.folds}-fold cross-validation: each fold of the data is the test split of one run per seed, "
-                 "so every example is tested once, and each score is the mean over folds")
-    return text
+    return text + folds_text(cfg)
+
+
+def folds_text(cfg: CompareConfig) -> str:
+    """What --folds did, for the budget's line; "" without it."""
+    return (f"; {cfg.folds}-fold cross-validation: each fold of the data is the test split of one run per seed, so "
+            "every example is tested once, and each score is the mean over folds" if cfg.folds else "")
 
 
 def batch_size(extra: list[str]) -> int:
@@ -273,7 +276,7 @@ def learning_curve(cfg: CompareConfig, cells: list[Cell], digest: str) -> dict[s
             break
     left, last = sizes[len(points):], result["meta"]
     help_ = BUDGETS.get(cfg.budget).describe(last["seeds"], last["tagging"], any(c.method == "icl" for c in cells),
-                                             "each size's training examples")
+                                             "each size's training examples") + folds_text(cfg)
     meta = {**last, "budget_help": help_, "sizes": sizes, "folders": folders,
             "note": f"Not run: {', '.join(map(str, left))}, past the {points[-1]['n_train']:,} training examples the "
                     "data holds." if left else ""}

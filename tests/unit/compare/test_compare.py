@@ -457,6 +457,11 @@ def test_a_cap_given_after_the_double_dash_wins_over_the_budget_and_the_report_s
                                                           "place of the budget's")
     plain = cell_args(CompareConfig(data="d.csv", budget="quick"), "lora")
     assert plain[plain.index("--max-train") + 1] == "2000" and plain[plain.index("--epochs") + 1] == "2"
+    folded = CompareConfig(data="d.csv", budget="quick", folds=3)
+    assert budget_text(folded, 1, False, False, 0).endswith("; 3-fold cross-validation: each fold of the data is the "
+                                                            "test split of one run per seed, so every example is "
+                                                            "tested once, and each score is the mean over folds")
+    assert budget_text(folded, 1, False, False, 300).startswith("300 training examples (stratified)")  # a curve's size
 
 
 @pytest.mark.parametrize("extra, instead", [(["--seed", "5"], "give --seeds N"),
