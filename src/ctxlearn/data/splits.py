@@ -218,31 +218,42 @@ def fold_out(items: list[T], folds: tuple[int, int], seed: int, source: str, key
     """(keep, test, test's source): fold ``folds[1]`` of ``folds[0]`` folds of the distinct items (``key``:
     copies in one fold), shuffled by ``seed``, stratified by ``label`` where given. One seed's folds are disjoint
     and cover the file, so runs of every fold test each item once: on a small file, the score of all of it,
-    not of a tenth."""
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    (n, fold), unit = folds, "examples" if label else "sentences"
+    not of a tenth. An item of a class no other item has stays in train (the fold testing it would lack it)."""
+    (n, fold), what = folds, "text" if label else "sentence"
     firsts, with_copies = distinct(items, key)
     copies = len(firsts) < len(items)
-    unit = f"distinct {'texts' if label else 'sentences'}" if copies else unit
-    if len(firsts) < n:
-        raise DataError(source, f"{len(firsts)} {unit}, too few for {n} folds", expected=f"--folds {len(firsts)} "
-                        "or fewer, or more data")
-    labels = [label(x) for x in firsts] if label else None
+    unit = f"distinct {what}s" if copies else "examples" if label else "sentences"
+    counts = Counter(label(x) for x in firsts) if label else Counter()
+    pool = [i for i, x in enumerate(firsts) if not label or counts[label(x)] > 1]
+    if len(pool) < n:
+        raise DataError(source, f"{len(pool)} {unit}, too few for {n} folds", expected=f"--folds {len(pool)} or "
+                        "fewer, or more data")
+    tested = set(_fold_of(pool, [label(firsts[i]) for i in pool] if label else None, folds, seed, source, unit))
+    alone = len(firsts) - len(pool)
+    how = (f"{'stratified' if label else 'random'}, seed {seed}" + (f"; copies of a {what} kept together" if copies
+           else "") + (f"; {alone} label{'s' * (alone > 1)} with one example kept in train" if alone else ""))
+    return (with_copies([x for i, x in enumerate(firsts) if i not in tested]),
+            with_copies([x for i, x in enumerate(firsts) if i in tested]), f"fold {fold} of folds 0-{n - 1} of "
+            f"{source} ({how})")
+
+
+def _fold_of(pool: list[int], labels: list[str] | None, folds: tuple[int, int], seed: int, source: str,
+             unit: str) -> list[int]:
+    """The items of ``pool`` in fold ``folds[1]`` of ``folds[0]``: sklearn's stratified folds where there are
+    ``labels``, plain shuffled folds otherwise."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    n, fold = folds
     with warnings.catch_warnings():  # a class of fewer members than folds: sklearn warns, and spreads it as it can
         warnings.simplefilter("ignore", UserWarning)
         try:
             cut = (StratifiedKFold(n, shuffle=True, random_state=seed).split(labels, labels) if labels
-                   else KFold(n, shuffle=True, random_state=seed).split(firsts))
-            keep, test = list(cut)[fold]
+                   else KFold(n, shuffle=True, random_state=seed).split(pool))
+            return [pool[i] for i in list(cut)[fold][1]]
         except ValueError:  # every class has fewer members than folds
             raise DataError(source, f"every class has fewer than {n} {unit}, too few for {n} folds",
                             expected=f"--folds {max(Counter(labels or []).values(), default=2)} or fewer, or more "
                             "data") from None
-    how = (f"{'stratified' if label else 'random'}, seed {seed}"
-           + (f"; copies of a {'text' if label else 'sentence'} kept together" if copies else ""))
-    return (with_copies([firsts[i] for i in keep]), with_copies([firsts[i] for i in test]),
-            f"fold {fold} of folds 0-{n - 1} of {source} ({how})")
 
 
 def distinct(items: Sequence[T], key: Callable[[T], Any]) -> tuple[list[T], Callable[[list[T]], list[T]]]:

@@ -492,3 +492,12 @@ def test_folds_are_refused_beside_a_test_file_and_beyond_the_examples(tmp_path: 
         load_splits(str(folder), folds=3)
     small = write_jsonl(tmp_path / "small.jsonl", rows("t", "abab"))
     assert "4 examples, too few for 5 folds; expected --folds 4 or fewer" in str(split_error(small, folds=5))
+
+
+def test_an_example_of_a_class_no_other_has_stays_in_train_under_folds(tmp_path: Path) -> None:
+    """The fold testing it left train without its class: an error about a label train never saw."""
+    path = write_jsonl(tmp_path / "d.jsonl", rows("text", "ab" * 10 + "c"))
+    tests = [load_splits(str(path), folds=4, fold=f) for f in range(4)]
+    assert all("c" in {ex.label for ex in s.train} for s in tests)
+    assert sorted(ex.line for s in tests for ex in s.test) == list(range(1, 21))  # all but line 21, the lone c
+    assert tests[0].sources["test"].endswith("(stratified, seed 0; 1 label with one example kept in train)")
