@@ -152,6 +152,15 @@ def budget_text(cfg: CompareConfig, seeds: int, tagging: bool, icl: bool, max_tr
     return text + folds_text(cfg)
 
 
+def folds_hint(cfg: CompareConfig, rec: dict[str, Any]) -> str:
+    """Where the test split cannot rank the methods and was cut from one file (or built-in data), that --folds
+    would test every example; "" otherwise."""
+    if not rec.get("within_interval") or cfg.folds or Path(cfg.data).is_dir():
+        return ""
+    return (f" Cut from {cfg.data}, the test split is {100 * cfg.test_fraction:g}% of it: --folds 5 tests every "
+            "example once, and ranks finer.")
+
+
 def folds_text(cfg: CompareConfig) -> str:
     """What --folds did, for the budget's line; "" without it."""
     return (f"; {cfg.folds}-fold cross-validation: each fold of the data is the test split of one run per seed, so "
@@ -311,6 +320,7 @@ def compare_cells(cfg: CompareConfig, cells: list[Cell], out: Path, digest: str,
     rows = aggregate(results)
     beside(rows, results, estimates)
     rec = recommend(rows, rank_by=cfg.rank_by)
+    rec["text"] += folds_hint(cfg, rec)
     seeds = seeds_of(cfg)
     tagging = any(r.get("task") == "tagging" for r in results)  # as the cells read the data: no second read of it
     text = budget_text(cfg, seeds, tagging, any(c.method == "icl" for c in cells), max_train)

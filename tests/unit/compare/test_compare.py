@@ -487,3 +487,16 @@ def test_estimate_only_prints_the_estimates_and_no_report(tiny_bert: Path, toy_d
     captured = capsys.readouterr()
     assert "Estimated training time for the whole comparison: " in captured.err and captured.out == ""
     assert not (tmp_path / "cmp" / "report.md").exists()
+
+
+def test_a_test_split_cut_from_one_file_that_cannot_rank_suggests_folds(toy_data: Path) -> None:
+    from ctxlearn.compare.run import folds_hint
+
+    unranked = {"within_interval": ["lora"]}
+    assert folds_hint(CompareConfig(data=str(toy_data / "train.jsonl")), unranked) == (
+        f" Cut from {toy_data / 'train.jsonl'}, the test split is 10% of it: --folds 5 tests every example once, and "
+        "ranks finer.")
+    assert folds_hint(CompareConfig(data="builtin:trec"), unranked).startswith(" Cut from builtin:trec")
+    assert folds_hint(CompareConfig(data=str(toy_data)), unranked) == ""  # a folder: its own test file
+    assert folds_hint(CompareConfig(data=str(toy_data / "train.jsonl"), folds=3), unranked) == ""
+    assert folds_hint(CompareConfig(data=str(toy_data / "train.jsonl")), {"within_interval": []}) == ""
