@@ -230,11 +230,12 @@ def fold_out(items: list[T], folds: tuple[int, int], seed: int, source: str, key
                         "fewer, or more data")
     tested = set(_fold_of(pool, [label(firsts[i]) for i in pool] if label else None, folds, seed, source, unit))
     alone = len(firsts) - len(pool)
-    how = (f"{'stratified' if label else 'random'}, seed {seed}" + (f"; copies of a {what} kept together" if copies
-           else "") + (f"; {alone} label{'s' * (alone > 1)} with one example kept in train" if alone else ""))
-    return (with_copies([x for i, x in enumerate(firsts) if i not in tested]),
-            with_copies([x for i, x in enumerate(firsts) if i in tested]), f"fold {fold} of folds 0-{n - 1} of "
-            f"{source} ({how})")
+    how = [f"{'stratified' if label else 'random'}, seed {seed}"]
+    how += [f"copies of a {what} kept together"] if copies else []
+    how += [f"{alone} label{'s' * (alone > 1)} with one example kept in train"] if alone else []
+    keep = [x for i, x in enumerate(firsts) if i not in tested]
+    test = [x for i, x in enumerate(firsts) if i in tested]
+    return with_copies(keep), with_copies(test), f"fold {fold} of folds 0-{n - 1} of {source} ({'; '.join(how)})"
 
 
 def _fold_of(pool: list[int], labels: list[str] | None, folds: tuple[int, int], seed: int, source: str,
