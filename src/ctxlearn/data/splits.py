@@ -225,10 +225,11 @@ def fold_out(items: list[T], folds: tuple[int, int], seed: int, source: str, key
     unit = f"distinct {what}s" if copies else "examples" if label else "sentences"
     counts = Counter(label(x) for x in firsts) if label else Counter()
     pool = [i for i, x in enumerate(firsts) if not label or counts[label(x)] > 1]
-    if len(pool) < n:
-        raise DataError(source, f"{len(pool)} {unit}, too few for {n} folds", expected=f"--folds {len(pool)} or "
-                        "fewer, or more data")
-    tested = set(_fold_of(pool, [label(firsts[i]) for i in pool] if label else None, folds, seed, source, unit))
+    most = max(counts.values(), default=0) if label else len(pool)  # sklearn's bound: a fold per member at most
+    if most < n:
+        problem = f"the largest class has {most} {unit}" if label else f"{most} {unit}"
+        raise DataError(source, f"{problem}, too few for {n} folds", expected=f"--folds {most} or fewer, or more data")
+    tested = set(_fold_of(pool, [label(firsts[i]) for i in pool] if label else None, folds, seed))
     alone = len(firsts) - len(pool)
     how = [f"{'stratified' if label else 'random'}, seed {seed}"]
     how += [f"copies of a {what} kept together"] if copies else []
@@ -238,8 +239,7 @@ def fold_out(items: list[T], folds: tuple[int, int], seed: int, source: str, key
     return with_copies(keep), with_copies(test), f"fold {fold} of folds 0-{n - 1} of {source} ({'; '.join(how)})"
 
 
-def _fold_of(pool: list[int], labels: list[str] | None, folds: tuple[int, int], seed: int, source: str,
-             unit: str) -> list[int]:
+def _fold_of(pool: list[int], labels: list[str] | None, folds: tuple[int, int], seed: int) -> list[int]:
     """The items of ``pool`` in fold ``folds[1]`` of ``folds[0]``: sklearn's stratified folds where there are
     ``labels``, plain shuffled folds otherwise."""
     from sklearn.model_selection import KFold, StratifiedKFold
@@ -247,14 +247,9 @@ def _fold_of(pool: list[int], labels: list[str] | None, folds: tuple[int, int], 
     n, fold = folds
     with warnings.catch_warnings():  # a class of fewer members than folds: sklearn warns, and spreads it as it can
         warnings.simplefilter("ignore", UserWarning)
-        try:
-            cut = (StratifiedKFold(n, shuffle=True, random_state=seed).split(labels, labels) if labels
-                   else KFold(n, shuffle=True, random_state=seed).split(pool))
-            return [pool[i] for i in list(cut)[fold][1]]
-        except ValueError:  # every class has fewer members than folds
-            raise DataError(source, f"every class has fewer than {n} {unit}, too few for {n} folds",
-                            expected=f"--folds {max(Counter(labels or []).values(), default=2)} or fewer, or more "
-                            "data") from None
+        cut = (StratifiedKFold(n, shuffle=True, random_state=seed).split(labels, labels) if labels
+               else KFold(n, shuffle=True, random_state=seed).split(pool))
+        return [pool[i] for i in list(cut)[fold][1]]
 
 
 def distinct(items: Sequence[T], key: Callable[[T], Any]) -> tuple[list[T], Callable[[list[T]], list[T]]]:

@@ -490,8 +490,10 @@ def test_folds_are_refused_beside_a_test_file_and_beyond_the_examples(tmp_path: 
     with pytest.raises(ConfigError, match=r"folds 3 cuts the test split from train, but the data has a test file "
                                           r".*test.jsonl\); leave out --folds"):
         load_splits(str(folder), folds=3)
-    small = write_jsonl(tmp_path / "small.jsonl", rows("t", "abab"))
-    assert "4 examples, too few for 5 folds; expected --folds 4 or fewer" in str(split_error(small, folds=5))
+    small = write_jsonl(tmp_path / "small.jsonl", rows("t", "aaabab"))
+    assert "the largest class has 4 examples, too few for 5 folds; expected --folds 4 or fewer" in str(
+        split_error(small, folds=5))  # sklearn's stratified folds need a class of as many members as folds
+    assert len(load_splits(str(small), folds=4, fold=3, dev_fraction=0).test) == 1
 
 
 def test_an_example_of_a_class_no_other_has_stays_in_train_under_folds(tmp_path: Path) -> None:
