@@ -214,26 +214,30 @@ def refuse_test_file(test_source: str, folds: int) -> None:
 
 
 def fold_out(items: list[T], folds: tuple[int, int], seed: int, source: str, key: Callable[[T], Any],
-             label: Callable[[T], str] | None = None) -> tuple[list[T], list[T], str]:
+             label: Callable[[T], str] | None = None,
+             kinds: Callable[[T], Iterable[str]] | None = None) -> tuple[list[T], list[T], str]:
     """(keep, test, test's source): fold ``folds[1]`` of ``folds[0]`` folds of the distinct items (``key``:
     copies in one fold), shuffled by ``seed``, stratified by ``label`` where given. One seed's folds are disjoint
     and cover the file, so runs of every fold test each item once: on a small file, the score of all of it,
-    not of a tenth. An item of a class no other item has stays in train (the fold testing it would lack it)."""
+    not of a tenth. An item of a kind no other item has (its ``label``, or one of its ``kinds``: a sentence's
+    entity types) stays in train, as the dev and test cuts keep it: the fold testing it would leave train without."""
     (n, fold), what = folds, "text" if label else "sentence"
+    kinds = kinds or ((lambda x: (label(x),)) if label else None)
     firsts, with_copies = distinct(items, key)
     copies = len(firsts) < len(items)
     unit = f"distinct {what}s" if copies else "examples" if label else "sentences"
-    counts = Counter(label(x) for x in firsts) if label else Counter()
-    pool = [i for i, x in enumerate(firsts) if not label or counts[label(x)] > 1]
-    most = max(counts.values(), default=0) if label else len(pool)  # sklearn's bound: a fold per member at most
-    if most < n:
+    counts = Counter(k for x in firsts for k in set(kinds(x))) if kinds else Counter()
+    pool = [i for i, x in enumerate(firsts) if all(counts[k] > 1 for k in (kinds(x) if kinds else ()))]
+    most = max(Counter(label(firsts[i]) for i in pool).values(), default=0) if label else len(pool)
+    if most < n:  # sklearn's bound: stratified folds need a class of as many members as folds
         problem = f"the largest class has {most} {unit}" if label else f"{most} {unit}"
         raise DataError(source, f"{problem}, too few for {n} folds", expected=f"--folds {most} or fewer, or more data")
     tested = set(_fold_of(pool, [label(firsts[i]) for i in pool] if label else None, folds, seed))
-    alone = len(firsts) - len(pool)
+    alone, s = len(firsts) - len(pool), "s" * (len(firsts) - len(pool) > 1)
     how = [f"{'stratified' if label else 'random'}, seed {seed}"]
     how += [f"copies of a {what} kept together"] if copies else []
-    how += [f"{alone} label{'s' * (alone > 1)} with one example kept in train"] if alone else []
+    how += ([f"{alone} label{s} with one example kept in train" if label else
+             f"{alone} sentence{s} with an entity type no other has kept in train"] if alone else [])
     keep = [x for i, x in enumerate(firsts) if i not in tested]
     test = [x for i, x in enumerate(firsts) if i in tested]
     return with_copies(keep), with_copies(test), f"fold {fold} of folds 0-{n - 1} of {source} ({'; '.join(how)})"

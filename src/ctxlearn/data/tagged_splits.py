@@ -121,7 +121,8 @@ def load_tagged_splits(spec: str, options: TagOptions = TagOptions(), *, seed: i
     if folds:
         refuse_test_file(sources.get("test", ""), folds)
         parts["train"], parts["test"], sources["test"] = fold_out(parts["train"], (folds, fold), seed,
-                                                                  sources["train"], lambda s: s.tokens)
+                                                                  sources["train"], lambda s: s.tokens,
+                                                                  kinds=_sentence_types)
     for split, fraction in (("test", test_fraction), ("dev", dev_fraction)):
         if split not in parts:
             n_cut = max(1, round(fraction * n_file)) if fraction else 0

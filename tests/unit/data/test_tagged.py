@@ -475,3 +475,13 @@ def test_one_seeds_folds_of_a_tagging_file_test_every_sentence_once(toy_conll: P
     assert tests[1].sources["test"].startswith(f"fold 1 of folds 0-3 of {path} (random, seed 1")
     with pytest.raises(ConfigError, match="folds 4 cuts the test split from train, but the data has a test file"):
         load_tagged_splits(str(toy_conll), folds=4)
+
+
+def test_a_sentence_of_an_entity_type_no_other_has_stays_in_train_under_folds(toy_conll: Path, tmp_path: Path) -> None:
+    """The fold testing it left train without the type: an error about a type train never saw."""
+    path = tmp_path / "rare.conll"
+    path.write_text((toy_conll / "train.conll").read_text().rstrip("\n") + "\n\nthe\tO\nquasar\tB-RARE\n")
+    tests = [load_tagged_splits(str(path), folds=4, fold=f) for f in range(4)]
+    assert all("B-RARE" in {t for s in split.train for t in s.tags} for split in tests)
+    assert not any("B-RARE" in s.tags for split in tests for s in split.test)
+    assert tests[0].sources["test"].endswith("; 1 sentence with an entity type no other has kept in train)")
