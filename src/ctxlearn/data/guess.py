@@ -11,8 +11,11 @@ from ctxlearn.data.example import label_name, numbers
 SAMPLE = 200  # rows looked at
 
 
-def _words(values: list[Any]) -> float | None:
-    """The mean number of words of a column's values, where all are text that is not a number; else None."""
+def _words(values: list[Any], gaps: bool = False) -> float | None:
+    """The mean number of words of a column's values, where all are text that is not a number (``gaps``: but
+    for empty cells, a corpus's blank rows); else None."""
+    if gaps:
+        values = [v for v in values if v is not None and not (isinstance(v, str) and not v.strip())]
     if not values or not all(isinstance(v, str) and v.strip() and numbers([v]) is None for v in values):
         return None
     return sum(len(v.split()) for v in values) / len(values)
@@ -28,13 +31,14 @@ def _classes(values: list[Any]) -> int | None:
     return distinct if 2 <= distinct <= len(values) // 2 else None
 
 
-def likely_fields(records: list[dict[str, Any]], roles: list[str], taken: set[str] = frozenset()) -> dict[str, str]:
+def likely_fields(records: list[dict[str, Any]], roles: list[str], taken: set[str] = frozenset(),
+                  gaps: bool = False) -> dict[str, str]:
     """For each of ``roles`` ("text", "label") that the first rows ``records`` suggest, the column: the
-    text is the column of the most words, the label the column (not the text, nor one of ``taken``) of
-    the fewest classes."""
+    text is the column of the most words (``gaps``: empty cells allowed, where the reader skips them), the
+    label the column (not the text, nor one of ``taken``) of the fewest classes."""
     columns = [c for c in dict.fromkeys(k for r in records for k in r) if c not in taken]
     values = {c: [r.get(c) for r in records] for c in columns}
-    words = {c: w for c in columns if (w := _words(values[c])) is not None}
+    words = {c: w for c in columns if (w := _words(values[c], gaps)) is not None}
     found: dict[str, str] = {}
     if "text" in roles and words:
         found["text"] = max(words, key=words.__getitem__)

@@ -142,8 +142,8 @@ def _check_fields(present: list[str], fields: Fields, path: Path, line: int,
         return
     nor = f" (nor is {' or '.join(repr(name) for _, name in missing[1:])})" if missing[1:] else ""
     flags = " ".join(f"--{role.replace('_', '-')}-field NAME" for role, _ in missing)
-    found = likely_fields(sample(), [role for role, _ in missing],
-                          {f for f in (fields.text, fields.text_pair) if f in present}) if sample else {}
+    found = likely_fields(sample(), [role for role, _ in missing], {f for f in (fields.text, fields.text_pair)
+                                                                     if f in present}, fields.blank) if sample else {}
     likely = f"; by their values, likely {field_flags(found)}" if found else ""
     names = ", ".join(map(repr, present))
     raise DataError(path, f"not found{nor}", line=line, field=missing[0][1],

@@ -35,3 +35,11 @@ def test_json_values_that_are_not_text_are_labels_but_not_texts():
 def test_flags_are_quoted_for_a_shell():
     assert field_flags({"text": "review", "label": "my label"}) == "--text-field review --label-field 'my label'"
     assert field_flags({}) == ""
+
+
+def test_a_text_column_with_empty_cells_is_guessed_where_the_reader_skips_them():
+    """A pretraining corpus skips its blank rows, so a column with gaps is still its text."""
+    rows = [{"id": str(i), "body": f"a sentence of words {i}" if i % 3 else ""} for i in range(12)]
+    assert likely_fields(rows, ["text"]) == {}
+    assert likely_fields(rows, ["text"], gaps=True) == {"text": "body"}
+    assert likely_fields([{"id": "1", "body": ""}], ["text"], gaps=True) == {}  # nothing but gaps
