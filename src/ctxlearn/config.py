@@ -126,7 +126,7 @@ def check_folds(cfg: Any) -> None:
         raise ConfigError(f"fold {cfg.fold} without folds: give the number of folds too, e.g. --folds 5", field="fold")
     if cfg.folds and cfg.fold >= cfg.folds:
         raise ConfigError(f"fold {cfg.fold}: the {cfg.folds} folds are numbered 0 to {cfg.folds - 1}", field="fold")
-    if cfg.folds and cfg.test_fraction != 0.1:
+    if cfg.folds and cfg.test_fraction != DataOptions.__dataclass_fields__["test_fraction"].default:
         raise ConfigError(f"test_fraction {cfg.test_fraction} and folds {cfg.folds} both size the test split (one fold "
                           f"is 1/{cfg.folds} of the data); give one of them", field="test_fraction")
 

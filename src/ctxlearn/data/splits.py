@@ -124,7 +124,7 @@ def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fracti
     _check_classes(train, source, field)
     parts = {split: exs for split, (exs, _) in found.items()}
     if folds[0]:
-        refuse_test_file(found.get("test", ([], ""))[1], folds[0])
+        refuse_test_file(sources.get("test", ""), folds[0])
         parts["train"], parts["test"], sources["test"] = fold_out(
             parts["train"], folds, seed, source, lambda ex: (ex.text, ex.text_pair), lambda ex: ex.label)
     for split, fraction in (("test", test_fraction), ("dev", dev_fraction)):
