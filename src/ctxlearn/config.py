@@ -107,9 +107,9 @@ class DataOptions:
                                    "and seeded; every copy of a repeated text goes to the same side)")
     test_fraction: float = opt(0.1, "share of train held out as test when no test file is given (cut as dev is)")
     folds: int = opt(0, "cross-validation: with no test file, cut the data into this many folds (by seed; stratified "
-                        "by label, tagging data at random; copies of a text in one fold) and test on fold --fold, in "
-                        "place of --test-fraction; runs of folds 0 to N-1 test every example once (compare --folds N "
-                        "runs them). 0 = off")
+                        "by label, tagging data by each sentence's rarest entity type; copies of a text in one fold) "
+                        "and test on fold --fold, in place of --test-fraction; runs of folds 0 to N-1 test every "
+                        "example once (compare --folds N runs them). 0 = off")
     fold: int = opt(0, "which of the --folds is the test split, from 0")
 
     def __post_init__(self) -> None:

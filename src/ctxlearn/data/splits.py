@@ -232,9 +232,12 @@ def fold_out(items: list[T], folds: tuple[int, int], seed: int, source: str, key
     if most < n:  # sklearn's bound: stratified folds need a class of as many members as folds
         problem = f"the largest class has {most} {unit}" if label else f"{most} {unit}"
         raise DataError(source, f"{problem}, too few for {n} folds", expected=f"--folds {most} or fewer, or more data")
-    tested = set(_fold_of(pool, [label(firsts[i]) for i in pool] if label else None, folds, seed))
+    if label:
+        tested = set(_fold_of(pool, [label(firsts[i]) for i in pool], folds, seed))
+    else:  # a sentence goes with its rarest entity type, so the few sentences of a rare type go to other folds
+        tested = set(_dealt(pool, [_rarest(kinds(firsts[i]) if kinds else (), counts) for i in pool], folds, seed))
     alone, s = len(firsts) - len(pool), "s" * (len(firsts) - len(pool) > 1)
-    how = [f"{'stratified' if label else 'random'}, seed {seed}"]
+    how = [f"{'stratified' if label else 'spread by rarest entity type'}, seed {seed}"]
     how += [f"copies of a {what} kept together"] if copies else []
     how += ([f"{alone} label{s} with one example kept in train" if label else
              f"{alone} sentence{s} with an entity type no other has kept in train"] if alone else [])
@@ -243,17 +246,32 @@ def fold_out(items: list[T], folds: tuple[int, int], seed: int, source: str, key
     return with_copies(keep), with_copies(test), f"fold {fold} of folds 0-{n - 1} of {source} ({'; '.join(how)})"
 
 
-def _fold_of(pool: list[int], labels: list[str] | None, folds: tuple[int, int], seed: int) -> list[int]:
-    """The items of ``pool`` in fold ``folds[1]`` of ``folds[0]``: sklearn's stratified folds where there are
-    ``labels``, plain shuffled folds otherwise."""
-    from sklearn.model_selection import KFold, StratifiedKFold
+def _fold_of(pool: list[int], labels: list[str], folds: tuple[int, int], seed: int) -> list[int]:
+    """The items of ``pool`` in fold ``folds[1]`` of ``folds[0]``: sklearn's stratified folds of ``labels``."""
+    from sklearn.model_selection import StratifiedKFold
 
     n, fold = folds
     with warnings.catch_warnings():  # a class of fewer members than folds: sklearn warns, and spreads it as it can
         warnings.simplefilter("ignore", UserWarning)
-        cut = (StratifiedKFold(n, shuffle=True, random_state=seed).split(labels, labels) if labels
-               else KFold(n, shuffle=True, random_state=seed).split(pool))
+        cut = StratifiedKFold(n, shuffle=True, random_state=seed).split(labels, labels)
         return [pool[i] for i in list(cut)[fold][1]]
+
+
+def _rarest(kinds: Iterable[str], counts: Counter[str]) -> str:
+    """The kind of ``kinds`` fewest items have ("" for none: a sentence without entities)."""
+    return min(kinds, key=lambda kind: (counts[kind], kind), default="")
+
+
+def _dealt(pool: list[int], groups: list[str], folds: tuple[int, int], seed: int) -> list[int]:
+    """The items of ``pool`` in fold ``folds[1]`` of ``folds[0]``, dealt round the folds in turn, group by group
+    in a seeded order: a group of m items lands in min(m, n) folds, and fold sizes differ by one at most.
+    sklearn's StratifiedKFold deals so too, but refuses data where no group has n items, which tagging
+    data of many rare entity types can be."""
+    n, fold = folds
+    order = list(range(len(pool)))
+    random.Random(seed).shuffle(order)
+    order.sort(key=lambda i: groups[i])  # stable: the shuffle orders each group
+    return sorted(pool[i] for place, i in enumerate(order) if place % n == fold)
 
 
 def distinct(items: Sequence[T], key: Callable[[T], Any]) -> tuple[list[T], Callable[[list[T]], list[T]]]:

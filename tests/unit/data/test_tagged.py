@@ -472,7 +472,7 @@ def test_one_seeds_folds_of_a_tagging_file_test_every_sentence_once(toy_conll: P
     assert sorted(s.lines for t in tests for s in t.test) == sorted(s.lines for s in whole)
     for t in tests:
         assert {s.lines for s in t.test}.isdisjoint(s.lines for s in t.train + t.dev) and len(t.dev) == 16
-    assert tests[1].sources["test"].startswith(f"fold 1 of folds 0-3 of {path} (random, seed 1")
+    assert tests[1].sources["test"].startswith(f"fold 1 of folds 0-3 of {path} (spread by rarest entity type, seed 1")
     with pytest.raises(ConfigError, match="folds 4 cuts the test split from train, but the data has a test file"):
         load_tagged_splits(str(toy_conll), folds=4)
 
@@ -485,3 +485,14 @@ def test_a_sentence_of_an_entity_type_no_other_has_stays_in_train_under_folds(to
     assert all("B-RARE" in {t for s in split.train for t in s.tags} for split in tests)
     assert not any("B-RARE" in s.tags for split in tests for s in split.test)
     assert tests[0].sources["test"].endswith("; 1 sentence with an entity type no other has kept in train)")
+
+
+def test_the_two_sentences_of_a_rare_entity_type_go_to_two_folds(toy_conll: Path, tmp_path: Path) -> None:
+    """Folds dealt at random put both in one fold for a fourth of such types, and that fold's run was refused."""
+    rare = "".join(f"\n\nthe\tO\nquasar{i}{j}\tB-RARE{i}\n" for i in range(8) for j in range(2))
+    path = tmp_path / "rare.conll"
+    path.write_text((toy_conll / "train.conll").read_text().rstrip("\n") + rare)
+    for seed in range(3):
+        tests = [load_tagged_splits(str(path), seed=seed, folds=4, fold=f).test for f in range(4)]
+        for i in range(8):
+            assert [sum(f"B-RARE{i}" in s.tags for s in test) for test in tests].count(1) == 2
