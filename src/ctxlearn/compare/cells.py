@@ -87,12 +87,20 @@ def data_digest(data: str) -> str:
 def _split_files(folder: Path) -> list[Path]:
     """The files a data folder's splits are read from (classification or tagging): not the other files
     beside them, such as the runs a comparison writes into the folder it reads."""
+    return sorted({f for files in _found_splits(folder).values() for f in files})
+
+
+def cuts_test(data: str) -> bool:
+    """Whether the test split is cut from train: one file, built-in data, or a folder without a test file."""
+    return not Path(data).is_dir() or "test" not in _found_splits(Path(data))
+
+
+def _found_splits(folder: Path) -> dict[str, list[Path]]:
     from ctxlearn.data.folders import find_split_files
     from ctxlearn.data.readers import READERS
     from ctxlearn.data.tagged import TAGGED_READERS
 
-    found = find_split_files(folder, (*READERS.names(), *TAGGED_READERS.names()))
-    return sorted({f for files in found.values() for f in files})
+    return find_split_files(folder, (*READERS.names(), *TAGGED_READERS.names()))
 
 
 def artifact_mb(folder: Path) -> float:

@@ -12,7 +12,7 @@ from typing import Any
 from ctxlearn.compare import curve, report
 from ctxlearn.compare.aggregate import RANKINGS, aggregate, recommend
 from ctxlearn.compare.budget import BUDGETS
-from ctxlearn.compare.cells import (Cell, Progress, cell_key, data_digest, kept_result, run_cell,
+from ctxlearn.compare.cells import (Cell, Progress, cell_key, cuts_test, data_digest, kept_result, run_cell,
                                     start_over_if_changed)
 from ctxlearn.compare.estimates import beside, load_or_run
 from ctxlearn.compare.estimates import table as estimate_table
@@ -153,12 +153,13 @@ def budget_text(cfg: CompareConfig, seeds: int, tagging: bool, icl: bool, max_tr
 
 
 def folds_hint(cfg: CompareConfig, rec: dict[str, Any]) -> str:
-    """Where the test split cannot rank the methods and was cut from one file (or built-in data), that --folds
-    would test every example; "" otherwise."""
-    if not rec.get("within_interval") or cfg.folds or Path(cfg.data).is_dir():
+    """Where the test split cannot rank the methods and was cut from train (one file, built-in data, a folder
+    without a test file), that --folds would test every example; "" otherwise."""
+    if not rec.get("within_interval") or cfg.folds or not cuts_test(cfg.data):
         return ""
-    return (f" Cut from {cfg.data}, the test split is {100 * cfg.test_fraction:g}% of it: --folds 5 tests every "
-            "example once, and ranks finer.")
+    whole = "its train file" if Path(cfg.data).is_dir() else "it"
+    return (f" Cut from {cfg.data}, the test split is {100 * cfg.test_fraction:g}% of {whole}: --folds 5 tests "
+            "every example once, and ranks finer.")
 
 
 def folds_text(cfg: CompareConfig) -> str:

@@ -498,5 +498,9 @@ def test_a_test_split_cut_from_one_file_that_cannot_rank_suggests_folds(toy_data
         "ranks finer.")
     assert folds_hint(CompareConfig(data="builtin:trec"), unranked).startswith(" Cut from builtin:trec")
     assert folds_hint(CompareConfig(data=str(toy_data)), unranked) == ""  # a folder: its own test file
+    (toy_data / "test.jsonl").unlink()  # a folder without one, as SuperGLUE's RTE (train and dev) comes
+    assert folds_hint(CompareConfig(data=str(toy_data)), unranked) == (
+        f" Cut from {toy_data}, the test split is 10% of its train file: --folds 5 tests every example once, and "
+        "ranks finer.")
     assert folds_hint(CompareConfig(data=str(toy_data / "train.jsonl"), folds=3), unranked) == ""
     assert folds_hint(CompareConfig(data=str(toy_data / "train.jsonl")), {"within_interval": []}) == ""
