@@ -7,6 +7,8 @@ from typing import Any
 
 from ctxlearn.data.words import join_words
 
+MANY_SCORES = 20  # distinct numeric labels, some not whole, above which a label column is refused as scores
+
 
 @dataclass(frozen=True)
 class Example:
@@ -46,6 +48,13 @@ def numbers(labels: list[str]) -> list[float] | None:
         return [float(lab) for lab in labels]
     except ValueError:
         return None
+
+
+def are_scores(labels: list[str]) -> bool:
+    """Whether distinct ``labels`` are scores to predict rather than classes: over MANY_SCORES numbers, some
+    not whole (human sentiment ratings; whole numbers, such as stars or years, stay classes)."""
+    scores = numbers(labels)
+    return scores is not None and len(scores) > MANY_SCORES and not all(v.is_integer() for v in scores)
 
 
 @dataclass(frozen=True)

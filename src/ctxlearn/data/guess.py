@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from ctxlearn.data.example import label_name, numbers
+from ctxlearn.data.example import are_scores, label_name, numbers
 
 SAMPLE = 200  # rows looked at
 
@@ -52,3 +52,11 @@ def likely_fields(records: list[dict[str, Any]], roles: list[str], taken: set[st
 def field_flags(found: dict[str, str]) -> str:
     """The flags that name ``found`` columns, ready to copy: "--text-field review --label-field sentiment"."""
     return " ".join(f"--{role}-field {shlex.quote(name)}" for role, name in found.items())
+
+
+def score_columns(records: list[dict[str, Any]], taken: set[str] = frozenset()) -> dict[str, list[str]]:
+    """The columns (not of ``taken``) whose values in the first rows ``records`` are scores, not classes,
+    each with its first values: a label column that must be binned before it can be learned."""
+    values = {c: [label_name(r.get(c)) for r in records] for c in dict.fromkeys(k for r in records for k in r)}
+    return {c: list(dict.fromkeys(v)) for c, v in values.items()
+            if c not in taken and None not in v and are_scores(list(set(v)))}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Container, Iterator
 
 from ctxlearn.data.example import Example, Fields, label_name
-from ctxlearn.data.guess import SAMPLE, field_flags, likely_fields
+from ctxlearn.data.guess import SAMPLE, field_flags, likely_fields, score_columns
 from ctxlearn.data.parquet import class_names, named_class, parquet_table
 from ctxlearn.errors import DataError
 from ctxlearn.registry import Registry
@@ -142,9 +142,14 @@ def _check_fields(present: list[str], fields: Fields, path: Path, line: int,
         return
     nor = f" (nor is {' or '.join(repr(name) for _, name in missing[1:])})" if missing[1:] else ""
     flags = " ".join(f"--{role.replace('_', '-')}-field NAME" for role, _ in missing)
-    found = likely_fields(sample(), [role for role, _ in missing], {f for f in (fields.text, fields.text_pair)
-                                                                     if f in present}, fields.blank) if sample else {}
+    rows, taken = sample() if sample else [], {f for f in (fields.text, fields.text_pair) if f in present}
+    found = likely_fields(rows, [role for role, _ in missing], taken, fields.blank) if rows else {}
     likely = f"; by their values, likely {field_flags(found)}" if found else ""
+    scores = score_columns(rows, taken) if "label" in dict(missing) and "label" not in found else {}
+    if scores:  # a column the label guess passes over, which --label-field would only get refused
+        name, shown = next(iter(scores.items()))
+        likely += (f"; {name!r} holds scores ({', '.join(shown[:3])}, ...), not classes: bin them into classes "
+                   "first (as builtin:movie-sentiment does with its ratings)")
     names = ", ".join(map(repr, present))
     raise DataError(path, f"not found{nor}", line=line, field=missing[0][1],
                     missing=tuple(role for role, _ in missing), likely=found,

