@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import sys
 import typing
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from ctxlearn import __version__
 from ctxlearn.config import READINGS
-from ctxlearn.errors import CtxlearnError
+from ctxlearn.errors import CtxlearnError, Interrupted
 from ctxlearn.export.cli import add_parser as add_export_parser
 from ctxlearn.quiet import quiet_libraries
 from ctxlearn.registry import did_you_mean
@@ -638,14 +639,15 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries()
     _plain_warnings()
     try:
-        return args.func(args)
+        with terminated_as_interrupted(args.command != "serve"):  # uvicorn drains requests on SIGTERM, then exits
+            return args.func(args)
     except CtxlearnError as err:
         print(f"ctxlearn: error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        hint = on_interrupt(args)
+    except KeyboardInterrupt as err:
+        hint = on_interrupt(args, getattr(err, "step", None))
         print(f"ctxlearn: interrupted{'; ' + hint if hint else ''}", file=sys.stderr)
-        return 130
+        return 128 + getattr(err, "signum", signal.SIGINT)
     except BrokenPipeError:  # `ctxlearn predict ... --output - | head`: the reader has gone; say nothing
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again
         return 1
@@ -660,6 +662,28 @@ def main(argv: list[str] | None = None) -> int:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"ctxlearn: error: {disk} ({type(err).__name__}: {first}); {free_space_hint(args)}", file=sys.stderr)
         return 1
+
+
+@contextlib.contextmanager
+def terminated_as_interrupted(enabled: bool = True) -> typing.Iterator[None]:
+    """SIGTERM (a scheduler's preemption, `docker stop`, `timeout`) ends a command as Ctrl-C does: what it
+    keeps is kept and the way on is said, where its default would end it without a word. Not where a
+    handler is set already (an application that runs ``main``), nor off the main thread."""
+    import threading
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    if not (enabled and main_thread and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise Interrupted(signum)
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def os_error(err: OSError) -> str:
@@ -693,9 +717,12 @@ def free_space_hint(args: argparse.Namespace) -> str:
     return f"free space{cache}, then {on_interrupt(args) or 'run the command again'}"
 
 
-def on_interrupt(args: argparse.Namespace) -> str:
-    """How to go on from an interrupted command (``ON_INTERRUPT``); a train run with --out is named whole."""
+def on_interrupt(args: argparse.Namespace, step: int | None = None) -> str:
+    """How to go on from an interrupted command (``ON_INTERRUPT``); a train run with --out is named whole, and
+    the ``step`` it saved a checkpoint at on stopping, where it did."""
     hint = ON_INTERRUPT.get(args.command, "")
+    if step:  # train and pretrain, stopped by a signal
+        hint = f"a checkpoint was saved at step {step}; {hint}"
     if args.command == "train" and getattr(args, "out", None):
         hint += f" (`ctxlearn train --out {shlex.quote(args.out)} --resume` is enough: it reads the run's settings)"
     return hint

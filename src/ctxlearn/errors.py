@@ -8,6 +8,14 @@ class CtxlearnError(Exception):
     """Base class for errors shown to users without a traceback."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """A command stopped by a signal other than Ctrl-C's (SIGTERM): ``signum``, for the exit status 128 + it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
 class ConfigError(CtxlearnError):
     """A setting is wrong (unknown name, bad value). ``field`` names the one setting at fault, where there is
     one, so a recipe file can point at the line that set it (``config.from_dict``)."""

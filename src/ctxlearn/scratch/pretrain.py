@@ -39,6 +39,7 @@ from ctxlearn.threads import on_own_threads
 from ctxlearn.train.dist import say
 from ctxlearn.train.hf import warn_grad_norm
 from ctxlearn.train.resume import refuse_to_discard, work_folder
+from ctxlearn.train.stop import StopAsked, Stopped, listening
 
 LOG_EVERY = 10  # steps between training-loss log lines
 # Fields a resumed run must share with its checkpoint: they decide the model, the data and the batches.
@@ -219,23 +220,27 @@ def evaluate(model: torch.nn.Module, objective: Any, state: Progress, device: to
 
 def train(model: torch.nn.Module, objective: Any, opt: torch.optim.Optimizer, cfg: PretrainConfig, state: Progress,
           work: Path, device: torch.device, bf16: bool) -> None:
-    """Steps until the budget is spent, logging, evaluating and checkpointing on the way."""
+    """Steps until the budget is spent, logging, evaluating and checkpointing on the way. Ctrl-C or SIGTERM
+    ends the step running, and saves a checkpoint at it for --resume."""
     model.train()
-    clock, losses = time.time() - state.elapsed, []
-    while progress_fraction(cfg, state) < 1.0:
-        losses.append(train_step(model, objective, opt, cfg, state, device, bf16))
-        state.step += 1
-        state.elapsed = time.time() - clock
-        if state.step % LOG_EVERY == 0:
-            state.log.append({"step": state.step, "loss": sum(losses) / len(losses), "lr": learning_rate(cfg, state),
-                              "tokens": state.tokens, "seconds": state.elapsed})
-            say(f"step {state.step}  loss {state.log[-1]['loss']:.4f}  lr {state.log[-1]['lr']:.2e}  "
-                f"{state.tokens / max(state.elapsed, 1e-9):,.0f} tok/s  {state.elapsed / 60:.1f} min")
-            losses = []
-        if state.step % cfg.eval_every == 0:
-            evaluate(model, objective, state, device, bf16)
-        if state.step % cfg.save_every == 0:
-            save_checkpoint(work / "checkpoint.pt", model, opt, state, cfg)
+    clock, losses, stop = time.time() - state.elapsed, [], StopAsked()
+    with listening(stop):
+        while progress_fraction(cfg, state) < 1.0:
+            losses.append(train_step(model, objective, opt, cfg, state, device, bf16))
+            state.step += 1
+            state.elapsed = time.time() - clock
+            if state.step % LOG_EVERY == 0:
+                state.log.append({"step": state.step, "loss": sum(losses) / len(losses),
+                                  "lr": learning_rate(cfg, state), "tokens": state.tokens, "seconds": state.elapsed})
+                say(f"step {state.step}  loss {state.log[-1]['loss']:.4f}  lr {state.log[-1]['lr']:.2e}  "
+                    f"{state.tokens / max(state.elapsed, 1e-9):,.0f} tok/s  {state.elapsed / 60:.1f} min")
+                losses = []
+            if state.step % cfg.eval_every == 0:
+                evaluate(model, objective, state, device, bf16)
+            if state.step % cfg.save_every == 0 or stop.asked is not None:
+                save_checkpoint(work / "checkpoint.pt", model, opt, state, cfg)
+            if stop.asked is not None:
+                raise Stopped(stop.asked, state.step)
 
 
 @on_own_threads

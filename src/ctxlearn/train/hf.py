@@ -27,6 +27,7 @@ from ctxlearn.train.encode import Encoded
 from ctxlearn.train.loss import class_weights, training_loss
 from ctxlearn.train.memory import settled_rss_mb
 from ctxlearn.train.resume import FINISHED, cut_off, last_checkpoint, read_json, write_json
+from ctxlearn.train.stop import StopAtStep, Stopped, listening
 
 
 class StepClock(TrainerCallback):
@@ -252,6 +253,8 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     train = spread(train, cfg.batch_size, max_steps, cfg.seed) if max_steps else train
     callbacks = [clock, RunClock(), GradNormWatch(), *([LogLines()] if plain else []), *(callbacks or [])]
     callbacks += [EarlyStoppingCallback(cfg.patience)] if stops else []
+    stop = StopAtStep(steps_per_epoch)
+    callbacks += [stop]  # last: it undoes what an epoch's end asks for, where a stop cut the epoch short
     trainer = ScaledTrainer(model=model, args=args, train_dataset=Numbered(train.rows), eval_dataset=Numbered(dev.rows),
                             data_collator=task.collator(tokenizer), compute_metrics=dev_metric(task, dev, labels or []),
                             preprocess_logits_for_metrics=reduce_logits, callbacks=callbacks, lr_scale=lr_scale,
@@ -260,10 +263,15 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
         trainer.remove_callback(PrinterCallback)
     if max_steps:
         return _measure(trainer, clock, dev)
-    result = trainer.train(resume_from_checkpoint=resume)
+    with listening(stop, enabled=not dist.launched()):  # processes launched together would stop at other steps
+        result = trainer.train(resume_from_checkpoint=resume)
+    if stop.cut_at:
+        raise Stopped(stop.asked, stop.cut_at)
     before = next(c.before for c in trainer.callback_handler.callbacks if isinstance(c, RunClock))  # the restored one
     stats = finished or _stats(trainer, clock, before + result.metrics.get("train_runtime", 0.0), task.metric)
     write_json(work / FINISHED, stats)
+    if stop.asked is not None:  # asked after the last step: training had ended, and --resume only reloads the best
+        raise Stopped(stop.asked, 0)
     return {**stats, "resumed_from": resume}
 
 

@@ -1,0 +1,80 @@
+"""Stopping a training run on Ctrl-C or SIGTERM (a scheduler's preemption, `docker stop`, `timeout`) without
+losing the steps since its last checkpoint: the step running ends, a checkpoint is saved at it, and the
+run stops there, as --resume then continues it. A second signal stops at once, as before."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from transformers import TrainerCallback
+
+from ctxlearn.errors import Interrupted
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Stopped(Interrupted):
+    """A run stopped by ``signum``; ``step``: the step its last checkpoint was saved at (0: training had ended)."""
+
+    def __init__(self, signum: int, step: int) -> None:
+        super().__init__(signum)
+        self.step = step
+
+
+class StopAsked:
+    """Set by a stop signal while ``listening``: ``asked`` is the signal, None until one comes. A training loop
+    reads it after each step, saves a checkpoint and raises ``Stopped``."""
+
+    asked: int | None = None
+
+
+class StopAtStep(StopAsked, TrainerCallback):
+    """Once ``asked``, the Trainer saves a checkpoint at the end of the step running and stops. The evaluation
+    and save that the end of an epoch adds are skipped where the stop cut the epoch short: an unbroken run
+    evaluates only at the epoch's true end, and so does the resumed one."""
+
+    def __init__(self, steps_per_epoch: int) -> None:
+        self.steps_per_epoch = steps_per_epoch
+        self.cut_at = 0  # the step training was cut at (0: not cut)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if self.asked is not None and not control.should_training_stop:
+            control.should_save = control.should_training_stop = True
+            self.cut_at = state.global_step
+        return control
+
+    def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+        if self.cut_at and self.cut_at % self.steps_per_epoch:  # the epoch was cut short
+            control.should_evaluate = control.should_save = False
+        return control
+
+
+@contextmanager
+def listening(stop: StopAsked, enabled: bool = True) -> Iterator[None]:
+    """While training, a stop signal asks ``stop`` to stop after the step running, then puts back the
+    handlers there were, so that a second one stops at once. Only in the main thread (where Python runs
+    signal handlers), and a signal the process ignores (a background job's Ctrl-C) stays ignored."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+
+    def ask(signum: int, frame: Any) -> None:
+        stop.asked = signum
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        # os.write, not print: the signal may have come in the middle of a print to stderr
+        os.write(2, b"\nctxlearn: stopping at the end of this step, once a checkpoint is saved there "
+                    b"(Ctrl-C again stops at once)\n")
+
+    try:
+        for sig, handler in before.items():
+            if handler is not signal.SIG_IGN:
+                signal.signal(sig, ask)
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
