@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ctxlearn.compare.aggregate import headline
 from ctxlearn.errors import CtxlearnError
@@ -127,13 +129,35 @@ def run_cell(cell: Cell, folder: Path, args: list[str], log: Path) -> dict[str, 
     if command == "train":  # --resume: a cell interrupted with the comparison goes on from its last checkpoint
         cmd += ["--method", cell.method, "--resume"]
     with log.open("w") as fh:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=fh, text=True)
+        proc = run_to_a_stop(cmd, fh)
     if proc.returncode != 0:
         tail = log.read_text().strip().splitlines()[-3:]
         raise CtxlearnError(f"cell {cell.name} failed (exit {proc.returncode}); see {log}:\n  " + "\n  ".join(tail))
     result = cell_result(folder)
     assert result is not None
     return result
+
+
+def run_to_a_stop(cmd: list[str], log: IO[str]) -> subprocess.CompletedProcess:
+    """Run ``cmd`` (stdout kept, stderr to ``log``) in a session of its own, which Ctrl-C does not reach: on
+    Ctrl-C (or SIGTERM) compare passes one SIGINT on and waits while the cell saves a checkpoint at the end
+    of its step, for the rerun to resume; a second Ctrl-C ends it at once. subprocess.run killed it a
+    quarter second on, losing every step since its last checkpoint."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
+    try:
+        out, _ = proc.communicate()
+    except KeyboardInterrupt:
+        if os.name == "posix":
+            proc.send_signal(signal.SIGINT)
+        else:  # Windows has no SIGINT to send
+            proc.kill()
+        try:
+            proc.communicate()
+        except KeyboardInterrupt:
+            proc.kill()
+            proc.wait()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out)
 
 
 class Progress:
