@@ -17,7 +17,7 @@ from typing import Any
 
 from ctxlearn import __version__
 from ctxlearn.config import READINGS
-from ctxlearn.errors import CtxlearnError, Interrupted
+from ctxlearn.errors import ENDING_SIGNALS, CtxlearnError, Interrupted
 from ctxlearn.export.cli import add_parser as add_export_parser
 from ctxlearn.quiet import quiet_libraries
 from ctxlearn.registry import did_you_mean
@@ -666,24 +666,25 @@ def main(argv: list[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def terminated_as_interrupted(enabled: bool = True) -> typing.Iterator[None]:
-    """SIGTERM (a scheduler's preemption, `docker stop`, `timeout`) ends a command as Ctrl-C does: what it
-    keeps is kept and the way on is said, where its default would end it without a word. Not where a
-    handler is set already (an application that runs ``main``), nor off the main thread."""
+    """SIGTERM (a scheduler's preemption, `docker stop`, `timeout`) or SIGHUP (the terminal closed) ends a
+    command as Ctrl-C does: what it keeps is kept and the way on is said, where the default would end it
+    without a word (and leave a comparison's cell running on). Not for a signal with a handler already (an
+    application that runs ``main``; nohup's ignored SIGHUP), nor off the main thread."""
     import threading
 
     main_thread = threading.current_thread() is threading.main_thread()
-    if not (enabled and main_thread and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL):
-        yield
-        return
+    ours = [sig for sig in ENDING_SIGNALS if enabled and main_thread and signal.getsignal(sig) == signal.SIG_DFL]
 
     def interrupt(signum: int, frame: Any) -> None:
         raise Interrupted(signum)
 
-    signal.signal(signal.SIGTERM, interrupt)
+    for sig in ours:
+        signal.signal(sig, interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in ours:
+            signal.signal(sig, signal.SIG_DFL)
 
 
 def os_error(err: OSError) -> str:

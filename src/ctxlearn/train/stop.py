@@ -1,4 +1,4 @@
-"""Stopping a training run on Ctrl-C or SIGTERM (a scheduler's preemption, `docker stop`, `timeout`) without
+"""Stopping a training run on Ctrl-C, SIGTERM or SIGHUP (a scheduler's preemption, a closed terminal) without
 losing the steps since its last checkpoint: the step running ends, a checkpoint is saved at it, and the
 run stops there, as --resume then continues it. A second signal stops at once, as before."""
 from __future__ import annotations
@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Iterator
 
 from transformers import TrainerCallback
 
-from ctxlearn.errors import Interrupted
+from ctxlearn.errors import ENDING_SIGNALS, Interrupted
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = (signal.SIGINT, *ENDING_SIGNALS)
 
 
 class Stopped(Interrupted):
@@ -66,9 +66,9 @@ def listening(stop: StopAsked, enabled: bool = True) -> Iterator[None]:
         stop.asked = signum
         for sig, handler in before.items():
             signal.signal(sig, handler)
-        # os.write, not print: the signal may have come in the middle of a print to stderr
-        os.write(2, b"\nctxlearn: stopping at the end of this step, once a checkpoint is saved there "
-                    b"(Ctrl-C again stops at once)\n")
+        with suppress(OSError):  # a closed terminal; os.write, not print, which may be mid-print to stderr
+            os.write(2, b"\nctxlearn: stopping at the end of this step, once a checkpoint is saved there "
+                        b"(Ctrl-C again stops at once)\n")
 
     try:
         for sig, handler in before.items():

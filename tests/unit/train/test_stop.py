@@ -47,7 +47,16 @@ def _training(folder: Path) -> dict:
     return json.loads((folder / "manifest.json").read_text())["training"]
 
 
-@pytest.mark.parametrize("signum, step", [(signal.SIGINT, 7), (signal.SIGTERM, 7), (signal.SIGINT, PER_EPOCH)])
+@pytest.fixture(autouse=True)
+def hangup_by_default():
+    """SIGHUP as a terminal leaves it, also where the tests run under nohup (which ignores it)."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, before)
+
+
+@pytest.mark.parametrize("signum, step", [(signal.SIGINT, 7), (signal.SIGTERM, 7), (signal.SIGHUP, 7),
+                                          (signal.SIGINT, PER_EPOCH)])
 def test_a_signal_saves_the_step_it_came_in_and_resume_ends_as_an_unbroken_run(tiny_bert: Path, toy_data: Path,
                                                                                 tmp_path: Path, monkeypatch,
                                                                                 signum: int, step: int) -> None:
@@ -93,17 +102,19 @@ def test_the_command_says_where_it_stopped_and_exits_as_the_signal_asks(tiny_ber
     assert "ctxlearn: stopping at the end of this step, once a checkpoint is saved there (Ctrl-C again" in err
     assert (f"ctxlearn: interrupted; a checkpoint was saved at step 3; rerun with --resume to continue training "
             f"from the last checkpoint (`ctxlearn train --out {out} --resume` is enough") in err
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    assert signal.getsignal(signal.SIGTERM) == signal.getsignal(signal.SIGHUP) == signal.SIG_DFL  # put back
 
 
-def test_sigterm_outside_training_ends_a_command_as_ctrl_c_does(tmp_path: Path, monkeypatch, capsys) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_outside_training_ends_a_command_as_ctrl_c_does(tmp_path: Path, monkeypatch, capsys,
+                                                                 signum: int) -> None:
     """Its default ended the process without a word, or the hint that says how to go on."""
     import ctxlearn.cli as cli
 
     def terminated(args):
-        os.kill(os.getpid(), signal.SIGTERM)
-        raise AssertionError("SIGTERM should have stopped the command")
+        os.kill(os.getpid(), signum)
+        raise AssertionError("the signal should have stopped the command")
 
     monkeypatch.setattr(cli, "cmd_predict", terminated)
-    assert main(["predict", str(tmp_path), "--input", "a.csv", "--output", "b.csv"]) == 128 + signal.SIGTERM
+    assert main(["predict", str(tmp_path), "--input", "a.csv", "--output", "b.csv"]) == 128 + signum
     assert capsys.readouterr().err.startswith("ctxlearn: interrupted; rerun the same command to continue")
