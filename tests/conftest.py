@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +23,17 @@ POSITIVE, NEGATIVE = WORDS[:4], WORDS[4:8]
 def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("CTXLEARN_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def terminal_signals():
+    """Ctrl-C, SIGTERM and SIGHUP handled as in a terminal, also where the tests run as a background job
+    (which ignores SIGINT) or under nohup (which ignores SIGHUP); put back after the test."""
+    wanted = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL, signal.SIGHUP: signal.SIG_DFL}
+    before = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+    yield
+    for sig, handler in before.items():
+        signal.signal(sig, handler)
 
 
 @pytest.fixture(scope="session")

@@ -56,11 +56,12 @@ class StopAtStep(StopAsked, TrainerCallback):
 def listening(stop: StopAsked, enabled: bool = True) -> Iterator[None]:
     """While training, a stop signal asks ``stop`` to stop after the step running, then puts back the
     handlers there were, so that a second one stops at once. Only in the main thread (where Python runs
-    signal handlers), and a signal the process ignores (a background job's Ctrl-C) stays ignored."""
+    signal handlers); a signal the process ignores (a background job's Ctrl-C, nohup's SIGHUP) stays ignored."""
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    # not a signal the process ignores, nor one whose handler is not Python's (None: it could not be put back)
+    before = {sig: handler for sig in STOP_SIGNALS if (handler := signal.getsignal(sig)) not in (None, signal.SIG_IGN)}
 
     def ask(signum: int, frame: Any) -> None:
         stop.asked = signum
@@ -71,9 +72,8 @@ def listening(stop: StopAsked, enabled: bool = True) -> Iterator[None]:
                         b"(Ctrl-C again stops at once)\n")
 
     try:
-        for sig, handler in before.items():
-            if handler is not signal.SIG_IGN:
-                signal.signal(sig, ask)
+        for sig in before:
+            signal.signal(sig, ask)
         yield
     finally:
         for sig, handler in before.items():

@@ -26,6 +26,7 @@ time.sleep(30)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX sessions and signals")
+@pytest.mark.usefixtures("terminal_signals")
 def test_ctrl_c_is_passed_to_the_cell_once_and_waits_for_its_save(tmp_path: Path) -> None:
     """subprocess.run killed the cell a quarter second after Ctrl-C: its steps since the last checkpoint were lost."""
     saved = tmp_path / "saved"

@@ -71,6 +71,7 @@ def test_resumed_run_ends_where_an_unbroken_one_does(corpus, tmp_path, monkeypat
         torch.testing.assert_close(b[name], a[name], atol=1e-6, rtol=0, msg=name)
 
 
+@pytest.mark.usefixtures("terminal_signals")
 def test_a_signal_saves_the_step_it_came_in_and_resume_ends_as_an_unbroken_run(corpus, tmp_path, monkeypatch) -> None:
     """Killed before, a run lost every step since its last checkpoint (250 by default)."""
     import os
@@ -90,11 +91,8 @@ def test_a_signal_saves_the_step_it_came_in_and_resume_ends_as_an_unbroken_run(c
     with monkeypatch.context() as patch:
         patch.setattr(pretrain, "train_step", step_then_sigterm)
         signal.signal(signal.SIGTERM, lambda *a: pytest.fail("the run should listen for SIGTERM"))
-        try:
-            with pytest.raises(KeyboardInterrupt) as stopped:
-                run_pretrain(tiny_cfg(corpus, tmp_path / "broken", objective="clm"))
-        finally:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with pytest.raises(KeyboardInterrupt) as stopped:
+            run_pretrain(tiny_cfg(corpus, tmp_path / "broken", objective="clm"))
     assert isinstance(stopped.value, Stopped) and stopped.value.step == 6
     assert torch.load(tmp_path / "broken.partial" / "checkpoint.pt", weights_only=False)["progress"]["step"] == 6
     run_pretrain(tiny_cfg(corpus, tmp_path / "broken", objective="clm", resume=True))

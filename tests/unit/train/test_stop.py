@@ -18,6 +18,7 @@ from ctxlearn.train.run import run_training
 from ctxlearn.train.stop import Stopped
 
 PER_EPOCH = 10  # steps: 160 training examples in batches of 16
+pytestmark = pytest.mark.usefixtures("terminal_signals")
 
 
 def _common(tiny_bert: Path, toy_data: Path) -> dict:
@@ -45,14 +46,6 @@ def _probs(folder: Path) -> np.ndarray:
 
 def _training(folder: Path) -> dict:
     return json.loads((folder / "manifest.json").read_text())["training"]
-
-
-@pytest.fixture(autouse=True)
-def hangup_by_default():
-    """SIGHUP as a terminal leaves it, also where the tests run under nohup (which ignores it)."""
-    before = signal.signal(signal.SIGHUP, signal.SIG_DFL)
-    yield
-    signal.signal(signal.SIGHUP, before)
 
 
 @pytest.mark.parametrize("signum, step", [(signal.SIGINT, 7), (signal.SIGTERM, 7), (signal.SIGHUP, 7),
