@@ -26,6 +26,7 @@ from ctxlearn.train.dist import say, so_far, warn
 from ctxlearn.train.encode import Encoded
 from ctxlearn.train.loss import class_weights, training_loss
 from ctxlearn.train.memory import settled_rss_mb
+from ctxlearn.train.order import EpochOrder
 from ctxlearn.train.resume import FINISHED, cut_off, last_checkpoint, read_json, write_json
 from ctxlearn.train.stop import StopAtStep, Stopped, listening
 
@@ -128,9 +129,14 @@ class ScaledTrainer(Trainer):
     """Trainer whose optimizer gives some parameters a multiple of the learning rate: ``lr_scale``
     maps a parameter name to its multiple. The scheduler then scales every group's rate alike."""
 
-    def __init__(self, *args: Any, lr_scale: Callable[[str], float] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lr_scale: Callable[[str], float] | None = None, order: EpochOrder | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lr_scale = lr_scale
+        self.lr_scale, self.order = lr_scale, order
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        sampler = super()._get_train_sampler(train_dataset)
+        return self.order.wrap(sampler) if self.order else sampler
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         fresh = self.optimizer is None
@@ -253,12 +259,14 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     train = spread(train, cfg.batch_size, max_steps, cfg.seed) if max_steps else train
     callbacks = [clock, RunClock(), GradNormWatch(), *([LogLines()] if plain else []), *(callbacks or [])]
     callbacks += [EarlyStoppingCallback(cfg.patience)] if stops else []
-    stop = StopAtStep(steps_per_epoch)
-    callbacks += [stop]  # last: it undoes what an epoch's end asks for, where a stop cut the epoch short
+    order, stop = EpochOrder(), StopAtStep()
+    if resume:
+        order.resume(Path(resume))
+    callbacks += [order, stop]  # stop last: it undoes what an epoch's end asks for, where a stop cut the epoch short
     trainer = ScaledTrainer(model=model, args=args, train_dataset=Numbered(train.rows), eval_dataset=Numbered(dev.rows),
                             data_collator=task.collator(tokenizer), compute_metrics=dev_metric(task, dev, labels or []),
                             preprocess_logits_for_metrics=reduce_logits, callbacks=callbacks, lr_scale=lr_scale,
-                            compute_loss_func=training_loss(cfg.label_smoothing, weights))
+                            compute_loss_func=training_loss(cfg.label_smoothing, weights), order=order)
     if plain:  # with the bar off, the Trainer prints its raw log dicts instead: LogLines says what matters
         trainer.remove_callback(PrinterCallback)
     if max_steps:

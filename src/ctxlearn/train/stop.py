@@ -36,8 +36,7 @@ class StopAtStep(StopAsked, TrainerCallback):
     and save that the end of an epoch adds are skipped where the stop cut the epoch short: an unbroken run
     evaluates only at the epoch's true end, and so does the resumed one."""
 
-    def __init__(self, steps_per_epoch: int) -> None:
-        self.steps_per_epoch = steps_per_epoch
+    def __init__(self) -> None:
         self.cut_at = 0  # the step training was cut at (0: not cut)
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
@@ -47,7 +46,7 @@ class StopAtStep(StopAsked, TrainerCallback):
         return control
 
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-        if self.cut_at and self.cut_at % self.steps_per_epoch:  # the epoch was cut short
+        if self.cut_at and not float(state.epoch).is_integer():  # the epoch was cut short
             control.should_evaluate = control.should_save = False
         return control
 
