@@ -127,7 +127,8 @@ class GradNormWatch(TrainerCallback):
 
 class ScaledTrainer(Trainer):
     """Trainer whose optimizer gives some parameters a multiple of the learning rate: ``lr_scale``
-    maps a parameter name to its multiple. The scheduler then scales every group's rate alike."""
+    maps a parameter name to its multiple. The scheduler then scales every group's rate alike. ``order``
+    keeps each epoch's batch order with the checkpoints, for a run resumed mid-epoch."""
 
     def __init__(self, *args: Any, lr_scale: Callable[[str], float] | None = None, order: EpochOrder | None = None,
                  **kwargs: Any) -> None:
