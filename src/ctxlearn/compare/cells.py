@@ -128,7 +128,11 @@ def run_cell(cell: Cell, folder: Path, args: list[str], log: Path) -> dict[str, 
     cmd = [sys.executable, "-m", "ctxlearn", command, *args, *cell.args, "--out", str(folder), "--json"]
     if command == "train":  # --resume: a cell interrupted with the comparison goes on from its last checkpoint
         cmd += ["--method", cell.method, "--resume"]
-    with log.open("w") as fh:
+    resumed = goes_on(folder)
+    with log.open("a" if resumed else "w") as fh:  # a cell that goes on adds to the log of its first part
+        if resumed:
+            fh.write(f"\n[compare] going on from {resumed}\n")
+            fh.flush()
         proc = run_to_a_stop(cmd, fh)
     if proc.returncode != 0:
         tail = log.read_text().strip().splitlines()[-3:]
@@ -136,6 +140,14 @@ def run_cell(cell: Cell, folder: Path, args: list[str], log: Path) -> dict[str, 
     result = cell_result(folder)
     assert result is not None
     return result
+
+
+def goes_on(folder: Path) -> str:
+    """Where a cell stopped part-way keeps its work (FOLDER.partial: a train run's checkpoint, or the parts an
+    icl run scored), for the run that goes on from it; "" for a cell that starts afresh."""
+    partial = folder.with_name(folder.name + ".partial")
+    kept = partial.iterdir() if partial.is_dir() else iter(())
+    return str(partial) if any(p.name.startswith("checkpoint-") or p.suffix == ".npy" for p in kept) else ""
 
 
 def run_to_a_stop(cmd: list[str], log: IO[str]) -> subprocess.CompletedProcess:
@@ -167,10 +179,13 @@ class Progress:
         self.total, self.done, self.spent, self.ran = total, 0, 0.0, 0
         self.said: set[str] = set()  # the cells' warnings shown so far
 
-    def start(self, cell: Cell) -> float:
+    def start(self, cell: Cell, resumed: str = "") -> float:
+        """Say the cell starts, or goes on from where it stopped (``resumed``: the folder of its work so far)."""
         eta = f", ETA {duration(self.spent / self.ran * (self.total - self.done))}" if self.ran else ""
         fold = f" fold {cell.fold}" if cell.fold is not None else ""
-        print(f"[{self.done + 1}/{self.total}] {cell.method} seed {cell.seed}{fold}{eta}", file=sys.stderr, flush=True)
+        on = f", going on from {Path(resumed).name}" if resumed else ""
+        print(f"[{self.done + 1}/{self.total}] {cell.method} seed {cell.seed}{fold}{on}{eta}", file=sys.stderr,
+              flush=True)
         return time.time()
 
     def finish(self, cell: Cell, result: dict[str, Any], started: float | None) -> None:

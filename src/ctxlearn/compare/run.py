@@ -12,8 +12,8 @@ from typing import Any
 from ctxlearn.compare import curve, report
 from ctxlearn.compare.aggregate import RANKINGS, aggregate, recommend
 from ctxlearn.compare.budget import BUDGETS
-from ctxlearn.compare.cells import (Cell, Progress, cell_key, cuts_test, data_digest, kept_result, run_cell,
-                                    start_over_if_changed)
+from ctxlearn.compare.cells import (Cell, Progress, cell_key, cuts_test, data_digest, goes_on, kept_result,
+                                    run_cell, start_over_if_changed)
 from ctxlearn.compare.estimates import beside, load_or_run
 from ctxlearn.compare.estimates import table as estimate_table
 from ctxlearn.config import DataOptions, check_at_least, check_choices, default_out, opt
@@ -309,9 +309,10 @@ def compare_cells(cfg: CompareConfig, cells: list[Cell], out: Path, digest: str,
         args = cell_args(cfg, cell.method, max_train)
         key = cell_key([*args, *cell.args], digest)
         result = kept_result(folder, key) or same_icl_run(cfg, cell, results, max_train)
-        started = None if result else progress.start(cell)
         if not result:
             start_over_if_changed(folder, key)
+        started = None if result else progress.start(cell, goes_on(folder))
+        if not result:
             result = run_cell(cell, folder, args, log)
             folder.with_name(cell.name + ".key").write_text(key)
         result = {**result, "fold": cell.fold}

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
 
-from ctxlearn.compare.cells import run_to_a_stop
+import ctxlearn.compare.cells as cells
+from ctxlearn.compare.cells import Cell, Progress, goes_on, run_cell, run_to_a_stop
+from ctxlearn.errors import CtxlearnError
 
 CELL = """
 import os, signal, sys, time
@@ -47,3 +50,27 @@ def test_a_cell_that_ends_gives_its_output_and_status(tmp_path: Path) -> None:
     with (tmp_path / "cell.log").open("w") as log:
         done = run_to_a_stop([sys.executable, "-c", "import sys; print('{}'); sys.exit(4)"], log)
     assert (done.returncode, done.stdout) == (4, "{}\n")
+
+
+def test_a_cell_that_goes_on_says_so_and_adds_to_the_log_of_its_first_part(tmp_path: Path, monkeypatch,
+                                                                            capsys) -> None:
+    """Its log was written anew, and the first part's steps and its stop were lost from it."""
+    folder, log = tmp_path / "lora-s0", tmp_path / "lora-s0.log"
+    log.write_text("step 40/60\nctxlearn: interrupted; a checkpoint was saved at step 42\n")
+    partial = folder.with_name("lora-s0.partial")
+    (partial / "runs").mkdir(parents=True)
+    assert goes_on(folder) == ""  # a run stopped before its first checkpoint starts afresh
+    (partial / "checkpoint-42").mkdir()
+    assert goes_on(folder) == str(partial)
+
+    def second_part(cmd, fh):
+        fh.write("step 60/60\nboom\n")
+        return subprocess.CompletedProcess(cmd, 1, "")
+
+    monkeypatch.setattr(cells, "run_to_a_stop", second_part)
+    with pytest.raises(CtxlearnError, match=r"cell lora-s0 failed \(exit 1\)"):
+        run_cell(Cell("lora", 0), folder, [], log)
+    assert log.read_text() == ("step 40/60\nctxlearn: interrupted; a checkpoint was saved at step 42\n\n"
+                               f"[compare] going on from {partial}\nstep 60/60\nboom\n")
+    Progress(3).start(Cell("lora", 0), goes_on(folder))
+    assert capsys.readouterr().err == "[1/3] lora seed 0, going on from lora-s0.partial\n"
