@@ -184,8 +184,9 @@ class TrainConfig(DataOptions):
     threads: int = opt(0, "CPU threads for torch (0 = all cores)")
     estimate_steps: int = opt(0, "only measure: run this many training steps and print the predicted time per epoch "
                                  "and peak memory, then stop without writing a run folder (0 = train)")
-    resume: bool = opt(False, "continue an interrupted run from its last checkpoint in OUT.partial; with --out "
-                              "and no --data, the settings it was started with are read from there")
+    resume: bool = opt(False, "continue an interrupted run from its last checkpoint in OUT.partial (Ctrl-C or "
+                              "SIGTERM saves one at the step it stops); with --out and no --data, the settings it "
+                              "was started with are read from there")
     method_options: dict[str, dict[str, Any]] = opt(None, "method-specific options (set with --<method>-<option> flags)")
 
     def __post_init__(self) -> None:

@@ -85,7 +85,8 @@ class PretrainConfig:
     bf16: str = opt("auto", "bf16 autocast: auto (where the hardware has fast bf16), on, off")
     seed: int = opt(0, "seed for the initialisation, data order, masks and dropout")
     threads: int = opt(0, "CPU threads for torch (0 = all cores)")
-    resume: bool = opt(False, "continue from the checkpoint in OUT.partial")
+    resume: bool = opt(False, "continue from the checkpoint in OUT.partial (Ctrl-C or SIGTERM saves one at the "
+                              "step it stops)")
 
     def __post_init__(self) -> None:
         objective = OBJECTIVES.get(self.objective)
