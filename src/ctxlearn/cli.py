@@ -734,7 +734,8 @@ ON_INTERRUPT = {"train": "rerun with --resume to continue training from the last
                 "predict": "rerun the same command to continue: the parts already labelled are kept in OUTPUT.partial (not for --output -)",
                 "pretrain": "rerun with --resume to continue from the last checkpoint",
                 "icl": "rerun the same command to continue: the parts already scored are kept in OUT.partial",
-                "compare": "rerun the same command to continue: finished cells are kept",
+                "compare": "rerun the same command to continue: finished cells are kept, and the one stopped goes on "
+                           "from its checkpoint",
                 "lengths": "rerun the same command to continue: finished models are kept"}
 
 

@@ -422,6 +422,15 @@ def test_an_interrupted_train_run_names_the_command_that_continues_it(tmp_path: 
     assert capsys.readouterr().err.endswith("from the last checkpoint\n")
 
 
+def test_an_interrupted_comparison_says_its_stopped_cell_goes_on(monkeypatch, capsys) -> None:
+    import ctxlearn.cli as cli
+
+    monkeypatch.setattr(cli, "cmd_compare", _failing(KeyboardInterrupt()))
+    assert main(["compare", "--data", "d.csv"]) == 130
+    assert capsys.readouterr().err == ("ctxlearn: interrupted; rerun the same command to continue: finished cells are "
+                                       "kept, and the one stopped goes on from its checkpoint\n")
+
+
 def test_a_library_error_on_a_disk_with_room_is_no_full_disk(tmp_path: Path, monkeypatch, capsys) -> None:
     from collections import namedtuple
 
