@@ -309,10 +309,10 @@ def compare_cells(cfg: CompareConfig, cells: list[Cell], out: Path, digest: str,
         args = cell_args(cfg, cell.method, max_train)
         key = cell_key([*args, *cell.args], digest)
         result = kept_result(folder, key) or same_icl_run(cfg, cell, results, max_train)
+        started = None
         if not result:
             start_over_if_changed(folder, key)
-        started = None if result else progress.start(cell, goes_on(folder))
-        if not result:
+            started = progress.start(cell, goes_on(folder))
             result = run_cell(cell, folder, args, log)
             folder.with_name(cell.name + ".key").write_text(key)
         result = {**result, "fold": cell.fold}

@@ -135,7 +135,8 @@ def _check_fields(present: list[str], fields: Fields, path: Path, line: int,
                   sample: Callable[[], list[dict[str, Any]]] | None = None) -> None:
     """A DataError naming the first field the file lacks, and the flags for all it lacks (a file of
     `review`, `stars` needs both --text-field and --label-field: one error, not two runs); with the
-    file's first rows (``sample``, read only then), the columns their values suggest, as flags to copy."""
+    file's first rows (``sample``, read only then), the columns their values suggest, as flags to copy,
+    and where no label column is suggested, a column of scores that would first need binning."""
     missing = [(role, getattr(fields, role)) for role in ("text", "label", "text_pair")
                if getattr(fields, role) is not None and getattr(fields, role) not in present]
     if not missing:
