@@ -17,11 +17,12 @@ from typing import Any
 
 from ctxlearn import __version__
 from ctxlearn.config import READINGS
-from ctxlearn.errors import ENDING_SIGNALS, CtxlearnError, Interrupted
+from ctxlearn.errors import CtxlearnError, Interrupted
 from ctxlearn.export.cli import add_parser as add_export_parser
 from ctxlearn.quiet import quiet_libraries
 from ctxlearn.registry import did_you_mean
 from ctxlearn.serve.cli import add_parser as add_serve_parser
+from ctxlearn.signals import ENDING_SIGNALS, handled
 
 os.environ.setdefault("HF_HUB_OFFLINE", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -383,7 +384,7 @@ def _inspected(args: argparse.Namespace, tagged: bool) -> tuple[Any, list[str]]:
     tags are read repaired, so such a tag does not stop the report; without --repair-tags train refuses them."""
     import warnings
 
-    from ctxlearn.config import check_folds, check_seed, check_shares
+    from ctxlearn.config import check_folds, check_seed, check_shares, split_settings
     from ctxlearn.data import Fields, load_splits
     from ctxlearn.data.inspect import count
     from ctxlearn.data.tagged import tag_options
@@ -393,8 +394,7 @@ def _inspected(args: argparse.Namespace, tagged: bool) -> tuple[Any, list[str]]:
     check_shares(args, ("dev_fraction", "test_fraction"), 0.1)
     check_folds(args)
     check_seed(args.seed)
-    cut = dict(seed=args.seed, dev_fraction=args.dev_fraction, test_fraction=args.test_fraction, folds=args.folds,
-               fold=args.fold)
+    cut = split_settings(vars(args))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         splits = (load_tagged_splits(args.path, tag_options({**vars(args), "repair_tags": True}), **cut) if tagged
@@ -670,21 +670,11 @@ def terminated_as_interrupted(enabled: bool = True) -> typing.Iterator[None]:
     command as Ctrl-C does: what it keeps is kept and the way on is said, where the default would end it
     without a word (and leave a comparison's cell running on). Not for a signal with a handler already (an
     application that runs ``main``; nohup's ignored SIGHUP), nor off the main thread."""
-    import threading
-
-    main_thread = threading.current_thread() is threading.main_thread()
-    ours = [sig for sig in ENDING_SIGNALS if enabled and main_thread and signal.getsignal(sig) == signal.SIG_DFL]
-
     def interrupt(signum: int, frame: Any) -> None:
         raise Interrupted(signum)
 
-    for sig in ours:
-        signal.signal(sig, interrupt)
-    try:
+    with handled(ENDING_SIGNALS if enabled else (), interrupt, only_default=True):
         yield
-    finally:
-        for sig in ours:
-            signal.signal(sig, signal.SIG_DFL)
 
 
 def os_error(err: OSError) -> str:

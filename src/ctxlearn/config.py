@@ -207,6 +207,17 @@ class TrainConfig(DataOptions):
         check_seed(self.seed)
 
 
+SPLIT_SETTINGS = ("seed", "dev_fraction", "test_fraction", "folds", "fold")  # what cuts a run's splits from its data
+
+
+def split_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings that cut splits from data, as ``load_splits`` takes them, from ``settings`` (a config's
+    fields, a run's saved config, a command's flags); a setting it lacks (a run saved before the setting
+    existed) takes the default that run was made with."""
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    return {name: settings.get(name, defaults[name]) for name in SPLIT_SETTINGS}
+
+
 def to_dict(cfg: Any) -> dict[str, Any]:
     return dataclasses.asdict(cfg)
 

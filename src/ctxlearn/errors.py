@@ -1,7 +1,6 @@
 """Errors a user can act on: each says where the problem is and what would be right."""
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 
@@ -9,13 +8,8 @@ class CtxlearnError(Exception):
     """Base class for errors shown to users without a traceback."""
 
 
-# Signals whose default ends a process without a word: a scheduler's preemption, `docker stop`, `timeout`; the
-# terminal closed (unless under nohup). ctxlearn ends on them as on Ctrl-C's SIGINT.
-ENDING_SIGNALS = (signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else []))
-
-
 class Interrupted(KeyboardInterrupt):
-    """A command stopped by one of ``ENDING_SIGNALS``: ``signum``, for the exit status 128 + it."""
+    """A command stopped by one of ``signals.ENDING_SIGNALS``: ``signum``, for the exit status 128 + it."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)

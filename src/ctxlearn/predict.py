@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ctxlearn.artifact import folder_stamp, load_classifier, write_atomically
-from ctxlearn.config import check_long_inputs, load_yaml, reading
+from ctxlearn.config import check_long_inputs, load_yaml, reading, split_settings
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.inspect import count
 from ctxlearn.data.readers import READERS, check_input_type, is_text_lines, read_examples, text_lines
@@ -99,9 +99,7 @@ class Predictor:
     def cut(self, spec: str | Path) -> Splits:
         """The splits of ``spec`` as the run cut them: its files, or shares of one file with the run's seed
         and fractions."""
-        c = self.config
-        return load_splits(str(spec), self.fields, seed=c.get("seed", 0), dev_fraction=c.get("dev_fraction", 0.1),
-                           test_fraction=c.get("test_fraction", 0.1), folds=c.get("folds", 0), fold=c.get("fold", 0))
+        return load_splits(str(spec), self.fields, **split_settings(self.config))
 
     def test_split(self, spec: str | Path) -> tuple[list[Example], str]:
         """The run's own test split of ``spec``, and where it came from: the test file of a data folder or

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ctxlearn.artifact import folder_stamp, load_classifier, write_atomically
-from ctxlearn.config import load_yaml
+from ctxlearn.config import load_yaml, split_settings
 from ctxlearn.data.example import Fields, TaggedSentence
 from ctxlearn.data.readers import check_input_type, file_type, is_text_lines, read_examples, text_lines
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, read_bio, read_tagged, tag_options
@@ -82,10 +82,7 @@ class TaggingPredictor:
 
     def cut(self, spec: str) -> TaggedSplits:
         """The splits of ``spec`` as the run cut them (shares of one file with the run's seed and fractions)."""
-        c = self.config
-        return load_tagged_splits(spec, self.options, seed=c.get("seed", 0), dev_fraction=c.get("dev_fraction", 0.1),
-                                  test_fraction=c.get("test_fraction", 0.1), folds=c.get("folds", 0),
-                                  fold=c.get("fold", 0))
+        return load_tagged_splits(spec, self.options, **split_settings(self.config))
 
     def test_split(self, spec: str | Path) -> tuple[list[TaggedSentence], str]:
         """The run's own test split of ``spec`` and where it came from, as ``Predictor.test_split``."""

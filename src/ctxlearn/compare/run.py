@@ -141,12 +141,12 @@ def given(extra: list[str], flag: str) -> bool:
     return any(arg == flag or arg.startswith(flag + "=") for arg in extra)
 
 
-def budget_text(cfg: CompareConfig, seeds: int, tagging: bool, icl: bool, max_train: int) -> str:
-    """What the cells ran under: the budget's caps (or a learning curve's size, whose rules win over the flags
-    after --), the flags after -- that replace the caps, and the folds."""
-    text = BUDGETS.get(cfg.budget).describe(seeds, tagging, icl, f"{max_train:,} training examples" if max_train
-                                            else "")
-    own = [] if max_train else [flag for flag in ("--max-train", "--epochs") if given(cfg.extra, flag)]
+def budget_text(cfg: CompareConfig, seeds: int, tagging: bool, icl: bool, max_train: int = 0, sample: str = "") -> str:
+    """What the cells ran under: the budget's caps (or a learning curve's size, ``max_train`` or the words of
+    ``sample``, whose rules win over the flags after --), the flags after -- that replace the caps, and the folds."""
+    sample = sample or (f"{max_train:,} training examples" if max_train else "")
+    text = BUDGETS.get(cfg.budget).describe(seeds, tagging, icl, sample)
+    own = [] if sample else [flag for flag in ("--max-train", "--epochs") if given(cfg.extra, flag)]
     if own:
         text += f"; the cells' own {' and '.join(own)} (after --) in place of the budget's"
     return text + folds_text(cfg)
@@ -285,8 +285,8 @@ def learning_curve(cfg: CompareConfig, cells: list[Cell], digest: str) -> dict[s
         if points[-1]["n_train"] < n:  # every training example: a larger size would run the same cells again
             break
     left, last = sizes[len(points):], result["meta"]
-    help_ = BUDGETS.get(cfg.budget).describe(last["seeds"], last["tagging"], any(c.method == "icl" for c in cells),
-                                             "each size's training examples") + folds_text(cfg)
+    help_ = budget_text(cfg, last["seeds"], last["tagging"], any(c.method == "icl" for c in cells),
+                        sample="each size's training examples")
     meta = {**last, "budget_help": help_, "sizes": sizes, "folders": folders,
             "note": f"Not run: {', '.join(map(str, left))}, past the {points[-1]['n_train']:,} training examples the "
                     "data holds." if left else ""}

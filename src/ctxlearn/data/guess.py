@@ -36,7 +36,7 @@ def likely_fields(records: list[dict[str, Any]], roles: list[str], taken: set[st
     """For each of ``roles`` ("text", "label") that the first rows ``records`` suggest, the column: the
     text is the column of the most words (``gaps``: empty cells allowed, where the reader skips them), the
     label the column (not the text, nor one of ``taken``) of the fewest classes."""
-    columns = [c for c in dict.fromkeys(k for r in records for k in r) if c not in taken]
+    columns = _columns(records, taken)
     values = {c: [r.get(c) for r in records] for c in columns}
     words = {c: w for c in columns if (w := _words(values[c], gaps)) is not None}
     found: dict[str, str] = {}
@@ -57,6 +57,10 @@ def field_flags(found: dict[str, str]) -> str:
 def score_columns(records: list[dict[str, Any]], taken: set[str] = frozenset()) -> dict[str, list[str]]:
     """The columns (not of ``taken``) whose values in the first rows ``records`` are scores, not classes,
     each with its first values: a label column that must be binned before it can be learned."""
-    values = {c: [label_name(r.get(c)) for r in records] for c in dict.fromkeys(k for r in records for k in r)}
-    return {c: list(dict.fromkeys(v)) for c, v in values.items()
-            if c not in taken and None not in v and are_scores(list(set(v)))}
+    values = {c: [label_name(r.get(c)) for r in records] for c in _columns(records, taken)}
+    return {c: list(dict.fromkeys(v)) for c, v in values.items() if None not in v and are_scores(list(set(v)))}
+
+
+def _columns(records: list[dict[str, Any]], taken: set[str]) -> list[str]:
+    """The columns of ``records`` in the order they first come, less ``taken``."""
+    return [c for c in dict.fromkeys(k for r in records for k in r) if c not in taken]

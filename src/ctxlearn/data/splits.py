@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
+from ctxlearn.config import split_settings
 from ctxlearn.data.example import Example, Fields, are_scores
 from ctxlearn.data.folders import data_folder_files, read_split, split_source
 from ctxlearn.data.readers import READERS, read_examples
@@ -98,8 +99,7 @@ def splits_of(options: Any, seed: int) -> Splits:
     """``load_splits`` for a config that holds the data options (``config.DataOptions``: data, fields,
     fractions), cut with ``seed``."""
     fields = Fields(options.text_field, options.label_field, options.text_pair_field)
-    return load_splits(options.data, fields, seed=seed, dev_fraction=options.dev_fraction,
-                       test_fraction=options.test_fraction, folds=options.folds, fold=options.fold)
+    return load_splits(options.data, fields, **{**split_settings(vars(options)), "seed": seed})
 
 
 def _read_split_files(path: Path, fields: Fields) -> dict[str, tuple[list[Example], str]]:
@@ -215,17 +215,18 @@ def fold_out(items: list[T], folds: tuple[int, int], seed: int, source: str, key
              label: Callable[[T], str] | None = None,
              kinds: Callable[[T], Iterable[str]] | None = None) -> tuple[list[T], list[T], str]:
     """(keep, test, test's source): fold ``folds[1]`` of ``folds[0]`` folds of the distinct items (``key``:
-    copies in one fold), shuffled by ``seed``, stratified by ``label`` where given. One seed's folds are disjoint
+    copies in one fold), shuffled by ``seed``: stratified by ``label``, or else dealt by each item's rarest of
+    its ``kinds`` (one of the two is given). One seed's folds are disjoint
     and cover the file, so runs of every fold test each item once: on a small file, the score of all of it,
     not of a tenth. An item of a kind no other item has (its ``label``, or one of its ``kinds``: a sentence's
     entity types) stays in train, as the dev and test cuts keep it: the fold testing it would leave train without."""
     (n, fold), what = folds, "text" if label else "sentence"
-    kinds = kinds or ((lambda x: (label(x),)) if label else None)
+    kinds = kinds or (lambda x: (label(x),))
     firsts, with_copies = distinct(items, key)
     copies = len(firsts) < len(items)
     unit = f"distinct {what}s" if copies else "examples" if label else "sentences"
-    counts = Counter(k for x in firsts for k in set(kinds(x))) if kinds else Counter()
-    pool = [i for i, x in enumerate(firsts) if all(counts[k] > 1 for k in (kinds(x) if kinds else ()))]
+    counts = Counter(k for x in firsts for k in set(kinds(x)))
+    pool = [i for i, x in enumerate(firsts) if all(counts[k] > 1 for k in kinds(x))]
     most = max(Counter(label(firsts[i]) for i in pool).values(), default=0) if label else len(pool)
     if most < n:  # sklearn's bound: stratified folds need a class of as many members as folds
         problem = f"the largest class has {most} {unit}" if label else f"{most} {unit}"
@@ -233,7 +234,7 @@ def fold_out(items: list[T], folds: tuple[int, int], seed: int, source: str, key
     if label:
         tested = set(_fold_of(pool, [label(firsts[i]) for i in pool], folds, seed))
     else:  # a sentence goes with its rarest entity type, so the few sentences of a rare type go to other folds
-        tested = set(_dealt(pool, [_rarest(kinds(firsts[i]) if kinds else (), counts) for i in pool], folds, seed))
+        tested = set(_dealt(pool, [_rarest(kinds(firsts[i]), counts) for i in pool], folds, seed))
     alone, s = len(firsts) - len(pool), "s" * (len(firsts) - len(pool) > 1)
     how = [f"{'stratified' if label else 'spread by rarest entity type'}, seed {seed}"]
     how += [f"copies of a {what} kept together"] if copies else []

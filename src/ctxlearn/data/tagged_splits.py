@@ -110,7 +110,8 @@ def load_tagged_splits(spec: str, options: TagOptions = TagOptions(), *, seed: i
                        test_fraction: float = 0.1, folds: int = 0, fold: int = 0) -> TaggedSplits:
     """Read every split file, detect the scheme over all of them (unless given), convert to BIO and
     check; missing dev/test splits are cut from train at random, seeded, leaving every entity type in train.
-    With ``folds``, the test split is instead fold ``fold`` of that many random folds of the file."""
+    With ``folds``, the test split is instead fold ``fold`` of that many folds of the file, each sentence dealt
+    to them with the others of its rarest entity type (``fold_out``)."""
     raw = _read_files(Path(spec), options)
     scheme = options.scheme
     if scheme == "auto":

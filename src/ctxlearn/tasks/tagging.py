@@ -18,7 +18,7 @@ from torch import nn
 from transformers import DataCollatorForTokenClassification
 
 from ctxlearn.cache import cached_array, kind_dir
-from ctxlearn.config import to_dict
+from ctxlearn.config import split_settings, to_dict
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.inspect import case_variants, small_tagged
 from ctxlearn.data.tagged import tag_options
@@ -97,8 +97,7 @@ class Tagging:
     summary_keys = ("f1", "precision", "recall", "macro_f1")
 
     def load(self, cfg: Any) -> TaggedSplits:
-        return load_tagged_splits(cfg.data, tag_options(to_dict(cfg)), seed=cfg.seed, dev_fraction=cfg.dev_fraction,
-                                  test_fraction=cfg.test_fraction, folds=cfg.folds, fold=cfg.fold)
+        return load_tagged_splits(cfg.data, tag_options(to_dict(cfg)), **split_settings(to_dict(cfg)))
 
     def describe(self, splits: TaggedSplits) -> str:
         return (f"train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)} sentences; "

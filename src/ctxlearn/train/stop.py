@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 from contextlib import contextmanager, suppress
 from typing import Any, Iterator
 
 from transformers import TrainerCallback
 
-from ctxlearn.errors import ENDING_SIGNALS, Interrupted
+from ctxlearn.errors import Interrupted
+from ctxlearn.signals import ENDING_SIGNALS, handled
 
 STOP_SIGNALS = (signal.SIGINT, *ENDING_SIGNALS)
 
@@ -54,26 +54,13 @@ class StopAtStep(StopAsked, TrainerCallback):
 @contextmanager
 def listening(stop: StopAsked, enabled: bool = True) -> Iterator[None]:
     """While training, a stop signal asks ``stop`` to stop after the step running, then puts back the
-    handlers there were, so that a second one stops at once. Only in the main thread (where Python runs
-    signal handlers); a signal the process ignores (a background job's Ctrl-C, nohup's SIGHUP) stays ignored."""
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    # not a signal the process ignores, nor one whose handler is not Python's (None: it could not be put back)
-    before = {sig: handler for sig in STOP_SIGNALS if (handler := signal.getsignal(sig)) not in (None, signal.SIG_IGN)}
-
+    handlers there were, so that a second one stops at once (``signals.handled``: only in the main thread, and
+    a signal the process ignores, such as a background job's Ctrl-C or nohup's SIGHUP, stays ignored)."""
     def ask(signum: int, frame: Any) -> None:
         stop.asked = signum
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
         with suppress(OSError):  # a closed terminal; os.write, not print, which may be mid-print to stderr
             os.write(2, b"\nctxlearn: stopping at the end of this step, once a checkpoint is saved there "
                         b"(Ctrl-C again stops at once)\n")
 
-    try:
-        for sig in before:
-            signal.signal(sig, ask)
+    with handled(STOP_SIGNALS if enabled else (), ask, once=True):
         yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
