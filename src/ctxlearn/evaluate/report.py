@@ -95,6 +95,20 @@ def _title(manifest: dict[str, Any]) -> list[str]:
             f"Model `{manifest['model']}`, method `{manifest['method']}`, seed {manifest['seed']}.", ""]
 
 
+def _data_lines(manifest: dict[str, Any]) -> list[str]:
+    """Each split's size and where it came from (a file, or the share of one it was cut from), as the
+    manifest records them; none for an ``eval --out`` folder, whose title says what it scored."""
+    sources, sizes = manifest.get("data_sources") or {}, manifest.get("data_sizes") or {}
+    if "evaluates" in manifest or not sources:
+        return []
+    unit = "sentences" if manifest.get("task") == "tagging" else "examples"
+    names = {"train": "train (the demonstration pool)"} if manifest.get("method") == "icl" else {}
+    rows = [f"| {names.get(split, split)} | {sizes[split]:,} | {_escaped(source)} |" if split in sizes
+            else f"| {names.get(split, split)} | – | {_escaped(source)} |"  # a run saved before sizes were kept
+            for split, source in sources.items() if sizes.get(split) != 0]
+    return ["## Data", "", f"| split | {unit} | from |", "|---|---:|---|", *rows, ""]
+
+
 def _speed_line(cost: dict[str, Any]) -> str:
     """Tokens/s for runs that trained on tokens; `head` fits on cached features and ICL trains nothing, so a
     tokens/s of 0 would read as a fault: those say what they did instead."""
@@ -200,7 +214,12 @@ def _joined(example: Any) -> str:
 def _cell(text: str) -> str:
     """``text`` shortened and made safe for a markdown table cell."""
     short = text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
-    return " ".join(short.split()).replace("|", "\\|")
+    return _escaped(" ".join(short.split()))
+
+
+def _escaped(text: str) -> str:
+    """``text`` with its pipes escaped, to sit in a markdown table cell."""
+    return text.replace("|", "\\|")
 
 
 def _error_lines(errors: Sequence[ConfidentError], total: int) -> list[str]:
@@ -223,7 +242,7 @@ def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: l
         if m:
             lines.append(f"| {split} | {m['n']} | {m['accuracy']:.4f} | {interval(m)} | {m['macro_f1']:.4f} | "
                          f"{m['micro_f1']:.4f} | {m['ece']:.4f} |")
-    lines += ["", *_baseline_lines(test)]
+    lines += ["", *_baseline_lines(test), *_data_lines(manifest)]
     lines += ["## Test, per class", "", *_per_class_table(test["per_class"]), "",
               "## Test confusion matrix (rows gold, columns predicted)", "", "```",
               confusion_text(test["confusion"], labels).rstrip(), "```", "", "![confusion](confusion.png)", "",
@@ -245,7 +264,8 @@ def tagging_markdown(metrics: dict[str, Any], manifest: dict[str, Any]) -> str:
         if m:
             lines.append(f"| {split} | {m['n']} | {m['entities']} | {m['precision']:.4f} | {m['recall']:.4f} | "
                          f"{m['f1']:.4f} | {m['macro_f1']:.4f} |")
-    lines += ["", "## Test, per entity type", "", *_per_class_table(test["per_type"], "type"), "",
+    lines += ["", *_data_lines(manifest),
+              "## Test, per entity type", "", *_per_class_table(test["per_type"], "type"), "",
               "## Test type confusion (rows gold, columns predicted)", "",
               "Each gold entity is paired with the prediction that overlaps it most; column `none`: no prediction "
               "overlaps it (missed); row `none`: a prediction that overlaps no gold entity (spurious).", "", "```",

@@ -50,7 +50,9 @@ def test_strict_mode_does_not_credit_an_orphan_i():
 
 def test_tagging_report_files(tmp_path: Path):
     m = entity_metrics(GOLD, PRED, ["LOC", "ORG", "PER"])
-    manifest = {"method": "full", "data": "toy", "model": "tiny", "seed": 0,
+    manifest = {"method": "full", "data": "toy", "model": "tiny", "seed": 0, "task": "tagging",
+                "data_sources": {"train": "ner/train.conll", "test": "ner/test.conll"},
+                "data_sizes": {"train": 40, "test": 4},
                 "cost": {"trainable_params": 10, "total_params": 100, "train_seconds": 1.0}}
     write_tagging_report(tmp_path, {"dev": m, "test": m}, manifest)
     assert json.loads((tmp_path / "metrics.json").read_text())["test"]["f1"] == pytest.approx(1 / 3)
@@ -58,4 +60,5 @@ def test_tagging_report_files(tmp_path: Path):
     report = (tmp_path / "report.md").read_text()
     assert "| test | 4 | 6 | 0.3333 | 0.3333 | 0.3333 | 0.3333 |" in report
     assert "| ORG | 0.500 | 1.000 | 0.667 | 1 |" in report and "10 of 100 (10.00%)" in report
+    assert "| split | sentences | from |" in report and "| test | 4 | ner/test.conll |" in report
     assert (tmp_path / "confusion.txt").read_text().splitlines()[-1].split() == ["none", "1", "0", "0", "0"]

@@ -139,3 +139,28 @@ def test_a_report_scored_with_a_threshold_says_so_and_a_balanced_run_has_no_thre
     write_report(tmp_path, {"test": classification_metrics(y, probs, ["a", "b"])}, manifest, ["a", "b"])
     report = (tmp_path / "report.md").read_text()
     assert "threshold" not in report and "| test | 4 | 0.7500 |" in report
+
+
+def _report(tmp_path: Path, **manifest: object) -> str:
+    labels = ["neg", "pos"]
+    m = classification_metrics(np.array([0, 1]), np.array([[0.8, 0.2], [0.3, 0.7]]), labels)
+    write_report(tmp_path, {"test": m}, {"method": "lora", "data": "d", "model": "m", "seed": 0, "cost": {},
+                                         **manifest}, labels)
+    return (tmp_path / "report.md").read_text()
+
+
+def test_the_report_says_how_big_each_split_is_and_where_it_came_from(tmp_path: Path) -> None:
+    """A test split cut from train (a folder of train and dev, as SuperGLUE's CB comes) showed only its n:
+    the report now says it is a share of train, not a file of its own."""
+    sources = {"train": "cb/train.jsonl", "dev": "cb/dev.jsonl", "test": "10% of cb/train.jsonl (stratified, seed 0)"}
+    report = _report(tmp_path, data_sources=sources, data_sizes={"train": 2250, "dev": 56, "test": 25})
+    data = report.split("## Data")[1].split("##")[0]
+    assert "| split | examples | from |" in data and "| train | 2,250 | cb/train.jsonl |" in data
+    assert "| test | 25 | 10% of cb/train.jsonl (stratified, seed 0) |" in data
+    icl = _report(tmp_path, method="icl", data_sources=sources, data_sizes={"train": 225, "dev": 0, "test": 25})
+    assert "| train (the demonstration pool) | 225 |" in icl and "| dev |" not in icl  # an empty split is left out
+    tagged = _report(tmp_path, task="tagging", data_sources={"train": "a|b.conll"}, data_sizes={"train": 9})
+    assert "| split | sentences | from |" in tagged and "| train | 9 | a\\|b.conll |" in tagged
+    older = _report(tmp_path, data_sources={"train": "t.csv"})  # saved before the sizes were kept
+    assert "| train | – | t.csv |" in older
+    assert "## Data" not in _report(tmp_path, evaluates="runs/x", scored="h.csv")
