@@ -17,7 +17,7 @@ import numpy as np
 
 from ctxlearn.artifact import folder_stamp, load_classifier, write_atomically
 from ctxlearn.config import check_long_inputs, load_yaml, reading, split_settings
-from ctxlearn.data.example import Example, Fields
+from ctxlearn.data.example import Example, Fields, case_twin
 from ctxlearn.data.inspect import count
 from ctxlearn.data.readers import READERS, check_input_type, is_text_lines, read_examples, text_lines
 from ctxlearn.data.splits import Splits, content_hash, load_splits
@@ -140,7 +140,8 @@ class Predictor:
         index = {lab: i for i, lab in enumerate(self.labels)}
         for ex in examples:
             if ex.label not in index:
-                raise DataError(source, f"label {ex.label!r} is not one this model predicts", line=ex.line,
+                raise DataError(source, f"label {ex.label!r} is not one this model predicts"
+                                f"{case_twin(ex.label, self.labels)}", line=ex.line,
                                 field=self.fields.label, expected=f"one of {self.labels}")
         y = np.array([index[ex.label] for ex in examples])
         probs = self.predict_proba(examples)

@@ -111,6 +111,18 @@ def test_eval_of_a_classifier_on_tagging_data_says_which_is_which(tiny_run: Path
     assert "labels whole texts, and " + str(tmp_path) + " holds tagging data" in capsys.readouterr().err
 
 
+def test_eval_names_the_class_a_label_differs_from_only_in_case(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """'Positive' against the run's 'positive' got only the list of classes, to compare by eye."""
+    (tmp_path / "gold.csv").write_text("text,label\ngood,positive\nfine,Positive\n")
+    assert main(["eval", str(tiny_run), "--data", str(tmp_path / "gold.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "gold.csv:3: field 'label': label 'Positive' is not one this model predicts ('positive' is: they differ " \
+           "only in case)" in err
+    (tmp_path / "gold.csv").write_text("text,label\ngood,neutral\n")
+    assert main(["eval", str(tiny_run), "--data", str(tmp_path / "gold.csv")]) == 2
+    assert "predicts; expected one of" in capsys.readouterr().err  # no twin, no hint
+
+
 def test_json_output_is_one_array_that_json_load_and_ctxlearn_read_back(tiny_run: Path, tmp_path: Path) -> None:
     """--output preds.json wrote JSON Lines, which json.load and pandas' read_json refuse ("Extra data")."""
     src = tmp_path / "in.jsonl"

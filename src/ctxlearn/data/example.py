@@ -3,7 +3,7 @@ where it came from."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Iterable
 
 from ctxlearn.data.words import join_words
 
@@ -55,6 +55,13 @@ def are_scores(labels: list[str]) -> bool:
     not whole (human sentiment ratings; whole numbers, such as stars or years, stay classes)."""
     scores = numbers(labels)
     return scores is not None and len(scores) > MANY_SCORES and not all(v.is_integer() for v in scores)
+
+
+def case_twin(name: str, known: Iterable[str]) -> str:
+    """For an error on a label (or entity type) ``name`` not among ``known``: the words that name the one of
+    ``known`` it differs from only in case (``Positive`` for ``positive``), or "" where none does."""
+    twin = next((k for k in sorted(known) if k.casefold() == name.casefold()), None)
+    return "" if twin is None else f" ({twin!r} is: they differ only in case)"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from ctxlearn.config import split_settings
-from ctxlearn.data.example import Example, Fields, are_scores
+from ctxlearn.data.example import Example, Fields, are_scores, case_twin
 from ctxlearn.data.folders import data_folder_files, read_split, split_source
 from ctxlearn.data.readers import READERS, read_examples
 from ctxlearn.errors import ConfigError, DataError
@@ -188,7 +188,7 @@ def _check_classes(train: list[Example], source: str, field: str) -> None:
 def _check_known_labels(examples: list[Example], known: set[str], source: str, field: str) -> None:
     for ex in examples:
         if ex.label not in known:
-            raise DataError(source, f"label {ex.label!r} never occurs in train",
+            raise DataError(source, f"label {ex.label!r} never occurs in train{case_twin(ex.label, known)}",
                             line=ex.line or None, field=field, expected=f"one of {sorted(known)}")
 
 

@@ -11,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ctxlearn.data.example import TaggedSentence
+from ctxlearn.data.example import TaggedSentence, case_twin
 from ctxlearn.data.folders import data_folder_files, find_split_files, read_split, split_source
 from ctxlearn.data.parquet import TABLE_TYPES, list_columns
 from ctxlearn.data.readers import READERS, file_type, json_records
@@ -161,7 +161,8 @@ def _types(parts: dict[str, list[TaggedSentence]], sources: dict[str, str]) -> s
         unseen = sorted(set(counts[split]) - set(counts["train"]))
         if unseen:
             first = next(s for s in parts[split] if any(k == unseen[0] for k, _, _ in entity_spans(s.tags)))
-            raise DataError(sources[split], f"entity type {unseen[0]!r} never occurs in train", line=first.line or None,
+            raise DataError(sources[split], f"entity type {unseen[0]!r} never occurs in train"
+                            f"{case_twin(unseen[0], counts['train'])}", line=first.line or None,
                             field=first.tags_field or "tag", expected=f"one of {sorted(counts['train'])}")
     return set(counts["train"])
 

@@ -225,7 +225,9 @@ def test_test_label_that_train_lacks(tmp_path):
     write_csv(tmp_path / "dev.csv", rows("dv", "ab"))
     test = write_csv(tmp_path / "test.csv", rows("te", "abbz"))  # header is line 1, "z" is on line 5
     err = split_error(tmp_path)
-    assert f"{test}:5" in str(err) and "'z'" in str(err)
+    assert f"{test}:5" in str(err) and "'z'" in str(err) and "differ only in case" not in str(err)
+    write_csv(tmp_path / "test.csv", rows("te", "abA"))
+    assert "label 'A' never occurs in train ('a' is: they differ only in case)" in str(split_error(tmp_path))
 
 
 # --- one file, cut stratified and seeded --------------------------------------------------------

@@ -429,7 +429,10 @@ def test_types_must_be_seen_in_train(tmp_path, dev, message):
 def test_a_type_unseen_in_train_is_named_in_the_field_the_file_keeps_its_tags_in(tmp_path):
     write(tmp_path, "train.jsonl", jsonl(*[{"words": ["Ada", "x"], "ner": ["B-PER", "O"]}] * 3))
     write(tmp_path, "test.jsonl", jsonl({"words": ["x"], "ner": ["O"]}, {"words": ["NASA"], "ner": ["B-ORG"]}))
-    with pytest.raises(DataError, match=r"test.jsonl:2: field 'ner': entity type 'ORG' never occurs in train"):
+    with pytest.raises(DataError, match=r"test.jsonl:2: field 'ner': entity type 'ORG' never occurs in train;"):
+        load_tagged_splits(str(tmp_path), NAMED, dev_fraction=0)
+    write(tmp_path, "test.jsonl", jsonl({"words": ["Bo"], "ner": ["B-per"]}))
+    with pytest.raises(DataError, match=r"type 'per' never occurs in train \('PER' is: they differ only in case\)"):
         load_tagged_splits(str(tmp_path), NAMED, dev_fraction=0)
     write(tmp_path, "train.jsonl", jsonl({"words": ["x"], "ner": ["O"]}))
     with pytest.raises(DataError, match=r"train.jsonl: field 'ner': no entity in the training data"):
