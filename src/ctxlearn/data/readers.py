@@ -8,6 +8,7 @@ import gzip
 import io
 import json
 import re
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -92,8 +93,39 @@ def _decoded(path: Path, data: bytes, encoding: str, bom: int) -> str:
     except UnicodeDecodeError as err:
         # err.start counts from after the BOM; count lines and report the offset in the whole file
         line = data[bom: bom + err.start].decode(encoding, errors="replace").count("\n") + 1
+        hint = _windows_1252_hint(path, data, bom + err.start) if encoding == "utf-8" else ""
         raise DataError(path, f"bytes that are not {encoding.upper()} (byte {bom + err.start})", line=line,
-                        expected=f"a {encoding.upper()} encoded file (re-save it as UTF-8)") from None
+                        expected=f"a {encoding.upper()} encoded file (re-save it as UTF-8){hint}") from None
+
+
+def _windows_1252_hint(path: Path, data: bytes, at: int) -> str:
+    """Where all of ``data`` decodes as Windows-1252 (as Excel on a Western Windows saves plain "CSV"): the
+    line holding byte ``at`` as it reads so, for the user to judge, and the command that converts the file.
+    Nearly any bytes decode so, Chinese or Russian ones as nonsense, which the line shown makes plain."""
+    try:
+        data.decode("cp1252")
+    except UnicodeDecodeError:
+        return ""
+    start, end = data.rfind(b"\n", 0, at) + 1, data.find(b"\n", at)
+    line = data[start:end if end >= 0 else len(data)].decode("cp1252").strip()
+    if len(line) > HINT_CHARS:
+        left = max(0, min(at - start - HINT_CHARS // 2, len(line) - HINT_CHARS))
+        line = ("…" if left else "") + line[left:left + HINT_CHARS] + ("…" if left + HINT_CHARS < len(line) else "")
+    return (f"; read as Windows-1252 (Excel's plain CSV on Windows), that line is {line!r}: if that reads right, "
+            f"convert the file with: {_conversion(path)}")
+
+
+def _conversion(path: Path) -> str:
+    """The shell command that writes a UTF-8 copy of the Windows-1252 file ``path`` (gunzipped, if it is)."""
+    gz = path.name.lower().endswith(GZIP)
+    name = path.name[:-len(GZIP)] if gz else path.name
+    fixed = path.with_name(name.replace(".", "-utf8.", 1) if "." in name else name + "-utf8")
+    convert = "iconv -f CP1252 -t UTF-8"
+    read = f"gunzip -c {shlex.quote(str(path))} | {convert}" if gz else f"{convert} {shlex.quote(str(path))}"
+    return f"{read} > {shlex.quote(str(fixed))}"
+
+
+HINT_CHARS = 80  # of the line a decoding error shows
 
 
 def _label_of(value: Any, path: Path, line: int, field: str) -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -508,6 +510,33 @@ def test_invalid_utf8_after_bom_names_line(tmp_path):
     err = read_error(path)
     assert f"{path}:3:" in str(err)
     assert f"byte {len(before_bad_byte)})" in str(err)  # offset in the file as it is on disk
+
+
+def test_a_windows_1252_file_is_shown_as_it_reads_so_with_the_command_that_converts_it(tmp_path):
+    """Excel's plain "CSV" on Windows is Windows-1252: the error said only to re-save the file as UTF-8."""
+    text = "text,label\ncaf\u00e9 au lait,pos\nna\u00efve \u2013 " + "very " * 30 + "r\u00e9sum\u00e9,neg\n"
+    for name in ("my data.csv", "d.csv.gz"):
+        data = text.encode("cp1252")
+        path = write(tmp_path, name, gzip.compress(data) if name.endswith(".gz") else data)
+        err = str(read_error(path))
+        assert f"{path}:2" in err and "that line is 'café au lait,pos': if that reads right" in err
+        command = err.split("convert the file with: ")[1]
+        if shutil.which("iconv") and shutil.which("gunzip"):
+            subprocess.run(command, shell=True, check=True)
+            fixed = tmp_path / ("my data-utf8.csv" if name.startswith("my") else "d-utf8.csv")
+            texts = [ex.text for ex in read_examples(fixed)]
+            assert texts == ["café au lait", "naïve – " + "very " * 30 + "résumé"]
+    plain = text.replace("caf\u00e9", "cafe").replace("na\u00efve \u2013", "naive -")
+    long_line = str(read_error(write(tmp_path, "e.csv", plain.encode("cp1252"))))  # its first bad byte: résumé's
+    assert "e.csv:3" in long_line and "that line is '…very very" in long_line and "résumé,neg': if" in long_line
+    assert len(long_line.split("that line is '")[1].split("': if")[0]) == 81  # … and the line's last 80 characters
+    start = str(read_error(write(tmp_path, "f.csv", text.replace("caf\u00e9", "cafe").encode("cp1252"))))
+    assert "that line is 'naïve – very" in start and "…': if" in start  # naïve's ï, at the line's start
+
+
+def test_bytes_that_are_not_windows_1252_either_get_no_conversion_hint(tmp_path):
+    err = str(read_error(write(tmp_path, "d.csv", b"text,label\nab\x81,x\nc,y\n")))  # 0x81: unassigned in 1252
+    assert "d.csv:2" in err and "not UTF-8" in err and "Windows-1252" not in err and "iconv" not in err
 
 
 def test_a_utf16_file_with_its_bom_is_read(tmp_path):
