@@ -95,6 +95,9 @@ def _title(manifest: dict[str, Any]) -> list[str]:
             f"Model `{manifest['model']}`, method `{manifest['method']}`, seed {manifest['seed']}.", ""]
 
 
+SPLIT_ORDER = {"train": 0, "dev": 1, "test": 2}  # a split cut from train's file is recorded after the files read
+
+
 def _data_lines(manifest: dict[str, Any]) -> list[str]:
     """Each split's size and where it came from (a file, or the share of one it was cut from), as the
     manifest records them; none for an ``eval --out`` folder, whose title says what it scored."""
@@ -105,7 +108,8 @@ def _data_lines(manifest: dict[str, Any]) -> list[str]:
     names = {"train": "train (the demonstration pool)"} if manifest.get("method") == "icl" else {}
     rows = [f"| {names.get(split, split)} | {sizes[split]:,} | {_escaped(source)} |" if split in sizes
             else f"| {names.get(split, split)} | – | {_escaped(source)} |"  # a run saved before sizes were kept
-            for split, source in sources.items() if sizes.get(split) != 0]
+            for split, source in sorted(sources.items(), key=lambda kv: SPLIT_ORDER.get(kv[0], len(SPLIT_ORDER)))
+            if sizes.get(split) != 0]
     return ["## Data", "", f"| split | {unit} | from |", "|---|---:|---|", *rows, ""]
 
 

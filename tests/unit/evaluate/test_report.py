@@ -152,11 +152,12 @@ def _report(tmp_path: Path, **manifest: object) -> str:
 def test_the_report_says_how_big_each_split_is_and_where_it_came_from(tmp_path: Path) -> None:
     """A test split cut from train (a folder of train and dev, as SuperGLUE's CB comes) showed only its n:
     the report now says it is a share of train, not a file of its own."""
-    sources = {"train": "cb/train.jsonl", "dev": "cb/dev.jsonl", "test": "10% of cb/train.jsonl (stratified, seed 0)"}
+    sources = {"train": "cb/train.jsonl", "test": "10% of cb/train.jsonl (stratified, seed 0)", "dev": "cb/dev.jsonl"}
     report = _report(tmp_path, data_sources=sources, data_sizes={"train": 2250, "dev": 56, "test": 25})
     data = report.split("## Data")[1].split("##")[0]
     assert "| split | examples | from |" in data and "| train | 2,250 | cb/train.jsonl |" in data
     assert "| test | 25 | 10% of cb/train.jsonl (stratified, seed 0) |" in data
+    assert [row.split("|")[1].strip() for row in data.splitlines()[4:7]] == ["train", "dev", "test"]
     icl = _report(tmp_path, method="icl", data_sources=sources, data_sizes={"train": 225, "dev": 0, "test": 25})
     assert "| train (the demonstration pool) | 225 |" in icl and "| dev |" not in icl  # an empty split is left out
     tagged = _report(tmp_path, task="tagging", data_sources={"train": "a|b.conll"}, data_sizes={"train": 9})
