@@ -253,7 +253,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     check_not_input(args.input, args.output)
     fields = dict(text=args.text_field, text_pair=args.text_pair_field)
     with contextlib.nullcontext() if args.output == "-" else exclusive(args.output, "--output"):
-        predictor = open_predictor(args.artifact, args.long_inputs, fields, args.threshold)
+        predictor = open_predictor(args.artifact, args.long_inputs, fields, args.threshold, args.skip_empty)
         n = predictor.predict_file(args.input, args.output)
     where = "standard output" if args.output == "-" else args.output
     print(f"wrote {count(n, 'prediction')} to {where}", file=sys.stderr)
@@ -585,6 +585,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     _field_flags(p, label=False)
     _long_inputs_flag(p)
     threshold_flag(p)
+    p.add_argument("--skip-empty", action="store_true",
+                   help="label the rows that have text and leave out those whose text is empty or missing (a "
+                   "warning names their lines; each output row names its input line); without it, such a row is "
+                   "an error. Not for tagging runs")
     p.set_defaults(func=cmd_predict)
     p = sub.add_parser("models", help="list the models available offline")
     p.add_argument("--json", action="store_true", help="print one JSON list: name, kind, where, source")

@@ -38,7 +38,12 @@ class DataError(CtxlearnError):
                  expected: str | None = None, missing: tuple[str, ...] = (),
                  likely: dict[str, str] | None = None) -> None:
         self.path, self.line, self.field, self.missing, self.likely = str(path), line, field, missing, likely or {}
+        self.problem, self.expected = problem, expected
         where = self.path + (f":{line}" if line is not None else "")
         what = f"field {field!r}: " if field else ""
         hint = f"; expected {expected}" if expected else ""
         super().__init__(f"{where}: {what}{problem}{hint}")
+
+
+class EmptyText(DataError):
+    """A row's text (or either text of a pair) is missing or empty: ``predict --skip-empty`` leaves such rows out."""

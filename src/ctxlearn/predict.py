@@ -22,7 +22,7 @@ from ctxlearn.data.inspect import count
 from ctxlearn.data.readers import READERS, check_input_type, is_text_lines, read_examples, text_lines
 from ctxlearn.data.splits import Splits, content_hash, load_splits
 from ctxlearn.data.tagged_splits import is_tagging_data
-from ctxlearn.errors import ConfigError, CtxlearnError, DataError
+from ctxlearn.errors import ConfigError, CtxlearnError, DataError, EmptyText
 from ctxlearn.evaluate import classification_metrics
 from ctxlearn.evaluate.decision import Threshold, decide, parse_threshold
 from ctxlearn.runs import EVALUATION
@@ -39,6 +39,7 @@ class Predictor:
     part = 2048  # inputs labelled between two progress lines when a file holds more (``label_file``)
     unit = "examples"  # what ``batch_labels`` labels
     threshold: Threshold | None = None  # how probabilities become labels (``use_threshold``); None: the most probable
+    skip_empty = False  # whether ``predict_file`` leaves out rows without text (``--skip-empty``) or refuses them
 
     def __init__(self, folder: str | Path, long_inputs: str | None = None) -> None:
         self.folder = Path(folder)
@@ -152,7 +153,8 @@ class Predictor:
         def rows(part: list[Example]) -> list[dict[str, Any]]:
             return [self._row(ex, p) for ex, p in zip(part, self.predict_proba(part))]
 
-        return label_file(read_unlabelled(Path(src), self.fields), rows, Path(dst), self.run_key(), self.part)
+        examples = read_unlabelled(Path(src), self.fields, self.skip_empty)
+        return label_file(examples, rows, Path(dst), self.run_key(), self.part)
 
     def run_key(self) -> str:
         """What a kept part of ``predict_file``'s output depends on besides its inputs: the run, and how it reads."""
@@ -207,12 +209,14 @@ def own_test_split(path: Path, manifest: dict[str, Any], cut: Callable[[str], An
 
 
 def open_predictor(folder: str | Path, long_inputs: str | None = None,
-                   fields: dict[str, str | None] | None = None, threshold: str | None = None) -> Any:
+                   fields: dict[str, str | None] | None = None, threshold: str | None = None,
+                   skip_empty: bool = False) -> Any:
     """The right predictor for a run folder: fine-tuned classifier, in-context learning, or a tagger
     (``TaggingPredictor``: tags and entity spans instead of class probabilities). ``long_inputs``
     (a fine-tuned classifier's only) overrides the run's own way of reading long texts; ``fields``
     (``text``, ``label``, ``text_pair``) the columns or keys it reads; ``threshold`` (``CLASS=P``, a
-    classifier's) how it turns probabilities into labels."""
+    classifier's) how it turns probabilities into labels; ``skip_empty`` (a text classifier's) whether
+    ``predict_file`` leaves out rows without text rather than refuse them."""
     from ctxlearn.artifact import read_manifest
 
     manifest = read_manifest(Path(folder))
@@ -224,6 +228,9 @@ def open_predictor(folder: str | Path, long_inputs: str | None = None,
     if threshold and kind == "tagging":
         raise ConfigError(f"{folder}: --threshold is for runs that label whole texts; a tagging run gives each word "
                           "its most probable tag that keeps the BIO sequence valid. Leave the flag out")
+    if skip_empty and kind == "tagging":
+        raise ConfigError(f"{folder}: --skip-empty is for runs that label whole texts; a tagging run refuses a "
+                          "sentence without words at its line. Leave the flag out, and remove such rows")
     fields = {k: v for k, v in (fields or {}).items() if v}
     if manifest.get("method") == "icl":
         from ctxlearn.icl.predictor import IclPredictor
@@ -236,6 +243,7 @@ def open_predictor(folder: str | Path, long_inputs: str | None = None,
     else:
         predictor = Predictor(folder, long_inputs)
     predictor.use_fields(**fields)
+    predictor.skip_empty = skip_empty
     if threshold:
         predictor.use_threshold(threshold)
     return predictor
@@ -260,16 +268,39 @@ def tsv_rows(rows: list[dict[str, Any]], dst: Path) -> list[dict[str, Any]]:
     return out
 
 
-def read_unlabelled(src: Path, fields: Fields) -> list[Example]:
+def read_unlabelled(src: Path, fields: Fields, skip_empty: bool = False) -> list[Example]:
     """Texts to label: the rows of a .csv, .tsv or .jsonl file read with ``fields``, or the non-blank
-    lines of a .txt file or of standard input (``-``), one text each (single-text models)."""
+    lines of a .txt file or of standard input (``-``), one text each (single-text models). A row without
+    text is refused, or with ``skip_empty`` left out (``without_text``)."""
     check_input_type(src, READERS)
     if not is_text_lines(src):
-        return read_examples(src, replace(fields, label=None, others=True))
+        try:
+            return without_text(read_examples(src, replace(fields, label=None, others=True, blank=skip_empty)), src)
+        except EmptyText as err:
+            raise DataError(err.path, err.problem, line=err.line, field=err.field, expected=f"{err.expected} (or pass "
+                            "--skip-empty to label the other rows and leave out those without text)") from None
     if fields.reads_pairs:
         raise DataError(src, "a .txt file (or -, standard input) holds one text per line, and this model reads pairs",
                         expected=f"a file of rows ({', '.join(READERS.names())}) with {fields.pair_names()}")
     return [Example(raw, "", line=line) for line, raw in text_lines(src, "texts to label")]
+
+
+def without_text(examples: list[Example], src: Path) -> list[Example]:
+    """``examples`` less those whose text (or either text of a pair) is empty, which only ``Fields.blank``
+    reads: a warning names their lines, which the output then lacks (each output row names its line)."""
+    kept = [ex for ex in examples if ex.text and ex.text_pair != ""]
+    if len(kept) == len(examples):
+        return examples
+    left = [ex.line for ex in examples if not (ex.text and ex.text_pair != "")]
+    if not kept:
+        raise DataError(src, f"no row has text ({count(len(left), 'row')} without)", expected="rows with text to label")
+    shown = ", ".join(map(str, left[:SHOWN_LINES])) + (", ..." if len(left) > SHOWN_LINES else "")
+    lines, them = ("lines", "them") if len(left) > 1 else ("line", "it")
+    warn(f"{src}: left out {count(len(left), 'row')} without text ({lines} {shown}); the output has no row for {them}")
+    return kept
+
+
+SHOWN_LINES = 5  # of the rows without text that --skip-empty left out
 
 
 STDOUT = "-"  # --output - writes JSON Lines to standard output

@@ -61,6 +61,8 @@ def test_train_eval_predict(tiny_bert: Path, toy_conll: Path, tmp_path: Path, ca
         src.write_text(json.dumps(unlabelled) + "\n")
         assert main(["eval", str(out), "--data", str(src)]) == 2
         assert f"to label texts that have none, run ctxlearn predict {out} --input {src}" in capsys.readouterr().err
+    assert main(["predict", str(out), "--input", str(src), "--output", str(dst), "--skip-empty"]) == 2
+    assert "--skip-empty is for runs that label whole texts" in capsys.readouterr().err
 
 
 def test_task_inferred_from_conll_and_raw_text_input(tiny_bert: Path, toy_conll: Path, tmp_path: Path, capsys) -> None:

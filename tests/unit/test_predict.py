@@ -94,6 +94,33 @@ def test_predictions_carry_the_input_rows_other_columns(tiny_run: Path, tmp_path
         ["good great film"])[0]["p_positive"]), abs=1e-6)
 
 
+def test_skip_empty_labels_the_rows_with_text_and_names_the_lines_it_left_out(tiny_run: Path, tmp_path: Path,
+                                                                              capsys) -> None:
+    """One empty cell in a file of texts to label stopped the whole file; --skip-empty labels the rest."""
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text("id,text\nA,good great film\nB,\nC,awful sad plot\nD,\" \"\n")
+    assert main(["predict", str(tiny_run), "--input", str(src), "--output", str(dst)]) == 2
+    err = capsys.readouterr().err
+    assert "in.csv:3: field 'text': empty text; expected a non-empty string (or pass --skip-empty" in err
+    assert not dst.exists()
+    assert main(["predict", str(tiny_run), "--input", str(src), "--output", str(dst), "--skip-empty"]) == 0
+    assert "left out 2 rows without text (lines 3, 5); the output has no row for them" in capsys.readouterr().err
+    with dst.open(newline="") as fh:
+        assert [(r["line"], r["id"]) for r in csv.DictReader(fh)] == [("2", "A"), ("4", "C")]
+    jsonl = tmp_path / "in.jsonl"  # a null, and a later record without the key, have no text either
+    jsonl.write_text('{"text": "good great film"}\n{"text": null}\n{"id": 3}\n{"text": "awful sad plot"}\n')
+    assert [r.line for r in read_unlabelled(jsonl, Fields(label=None), skip_empty=True)] == [1, 4]
+    assert "left out 2 rows without text (lines 2, 3)" in capsys.readouterr().err
+    with pytest.raises(DataError, match="in.jsonl:2: field 'text': missing; .*--skip-empty"):
+        read_unlabelled(jsonl, Fields(label=None))
+    jsonl.write_text('{"text": ""}\n{"text": null}\n')
+    with pytest.raises(DataError, match="no row has text"):
+        read_unlabelled(jsonl, Fields(label=None), skip_empty=True)
+    pairs = tmp_path / "pairs.csv"  # either side of a pair empty leaves the row out
+    pairs.write_text("premise,hypothesis\na,b\na,\n,b\n")
+    assert [r.line for r in read_unlabelled(pairs, Fields("premise", None, "hypothesis"), skip_empty=True)] == [2]
+
+
 def test_an_output_type_it_cannot_write_is_refused_before_labelling(tiny_run: Path, tmp_path: Path, capsys) -> None:
     """--output preds.xlsx wrote JSON Lines under the spreadsheet's name, which Excel then failed to open."""
     src = tmp_path / "texts.txt"

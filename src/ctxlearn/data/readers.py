@@ -17,7 +17,7 @@ from typing import Any, Callable, Container, Iterator
 from ctxlearn.data.example import Example, Fields, label_name
 from ctxlearn.data.guess import SAMPLE, field_flags, likely_fields, score_columns
 from ctxlearn.data.parquet import class_names, named_class, parquet_table
-from ctxlearn.errors import DataError
+from ctxlearn.errors import DataError, EmptyText
 from ctxlearn.registry import Registry
 
 Reader = Callable[[Path, Fields], list[Example]]
@@ -66,7 +66,8 @@ def read_examples(path: str | Path, fields: Fields = Fields()) -> list[Example]:
         raise unknown_type(path, "", READERS)
     examples = READERS.get(file_type(path))(path, fields)
     if not examples:
-        raise DataError(path, "the file holds no examples", expected="at least one labelled row")
+        raise DataError(path, "the file holds no examples",
+                        expected="at least one labelled row" if fields.label else "at least one row of text")
     return examples
 
 
@@ -144,12 +145,12 @@ def _text_value(value: Any, path: Path, line: int, field: str, blank: bool = Fal
     if blank and (value is None or isinstance(value, str) and not value.strip()):
         return ""
     if value is None:
-        raise DataError(path, "missing", line=line, field=field, expected="a non-empty string")
+        raise EmptyText(path, "missing", line=line, field=field, expected="a non-empty string")
     if not isinstance(value, str):
         raise DataError(path, f"{type(value).__name__} instead of text", line=line, field=field,
                         expected="a non-empty string")
     if not value.strip():
-        raise DataError(path, "empty text", line=line, field=field, expected="a non-empty string")
+        raise EmptyText(path, "empty text", line=line, field=field, expected="a non-empty string")
     return value
 
 
@@ -386,7 +387,8 @@ def read_jsonl(path: Path, fields: Fields) -> list[Example]:
     for line, record in json_records(path):
         if not out:
             fields = fields.resolve(list(record))
-        _check_fields(list(record), fields, path, line, None if out else lambda: _first_records(path))
+        if not (out and fields.blank):  # blank: a later record without the text key has no text, as a null has
+            _check_fields(list(record), fields, path, line, None if out else lambda: _first_records(path))
         out.append(_example(record, fields, path, line))
     return out
 
