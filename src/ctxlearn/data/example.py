@@ -90,7 +90,7 @@ class Fields:
         fields = replace(self, label=find("label") or "label") if self.label == "label" else self
         if fields.text != "text":
             return fields
-        if find("text"):
+        if find("text") and not fields.pair:  # a pair model given a file of single texts must not read them alone
             return replace(fields, text=find("text"))
         pair = next(((find(a), find(b)) for a, b in PAIR_FIELDS if find(a) and find(b)), None)
         if pair is None and fields.pair:

@@ -165,6 +165,11 @@ def test_a_model_trained_on_found_pairs_finds_a_pair_again(tmp_path):
     err = read_error(write(tmp_path, "single.csv", "sentence\nonly one\n"), fields)  # no single text for a pair model
     assert "field 'premise': not found" in str(err) and "'sentence'" in str(err)
     assert not Fields().for_model(text_pairs=False).reads_pairs
+    # a `text` column was read alone: an RTE model labelled single texts as entailment or not, without a word
+    err = read_error(write(tmp_path, "text.csv", "text,label\nonly one,x\n"), fields)
+    assert "field 'premise': not found (nor is 'hypothesis')" in str(err) and "'text', 'label'" in str(err)
+    both = write(tmp_path, "both.csv", "text,sentence1,sentence2\nid 7,first,second\n")
+    assert read_examples(both, fields) == [Example("first", "", text_pair="second", line=2)]
 
 
 def test_explicit_pair_fields(tmp_path):
