@@ -33,25 +33,40 @@ def _classes(values: list[Any]) -> int | None:
 
 def likely_fields(records: list[dict[str, Any]], roles: list[str], taken: set[str] = frozenset(),
                   gaps: bool = False) -> dict[str, str]:
-    """For each of ``roles`` ("text", "label") that the first rows ``records`` suggest, the column: the
-    text is the column of the most words (``gaps``: empty cells allowed, where the reader skips them), the
-    label the column (not the text, nor one of ``taken``) of the fewest classes."""
+    """For each of ``roles`` ("text", "text_pair", "label") that the first rows ``records`` suggest, the
+    column: the text is the column of the most words (``gaps``: empty cells allowed, where the reader skips
+    them); a pair's two texts the two such columns of most words that do not repeat as classes do, in the
+    file's order (``_pair``); the label the column (not a text, nor one of ``taken``) of the fewest classes."""
     columns = _columns(records, taken)
     values = {c: [r.get(c) for r in records] for c in columns}
     words = {c: w for c in columns if (w := _words(values[c], gaps)) is not None}
     found: dict[str, str] = {}
     if "text" in roles and words:
         found["text"] = max(words, key=words.__getitem__)
-    text = found.get("text")
-    classes = {c: n for c in columns if c != text and (n := _classes(values[c])) is not None}
+    if "text_pair" in roles:
+        prose = {c: w for c, w in words.items() if _classes(values[c]) is None}
+        pair = _pair(prose, columns, both="text" in roles)
+        found = {**found, **pair} if pair else {}  # a lone text column is no pair: naming it would not do
+    texts = {found.get("text"), found.get("text_pair")}
+    classes = {c: n for c in columns if c not in texts and (n := _classes(values[c])) is not None}
     if "label" in roles and classes:
         found["label"] = min(classes, key=classes.__getitem__)
     return found
 
 
+def _pair(prose: dict[str, float], columns: list[str], both: bool) -> dict[str, str]:
+    """The columns of a text pair among ``prose`` (mean words by column): with ``both``, the two of most
+    words, the first in the file as the text and the other as its pair (premise, then hypothesis); else the
+    one of most words as the pair of a text already named. None where too few columns hold text."""
+    wordiest = sorted(prose, key=prose.__getitem__, reverse=True)[:2 if both else 1]
+    if len(wordiest) < (2 if both else 1):
+        return {}
+    return dict(zip(("text", "text_pair") if both else ("text_pair",), sorted(wordiest, key=columns.index)))
+
+
 def field_flags(found: dict[str, str]) -> str:
     """The flags that name ``found`` columns, ready to copy: "--text-field review --label-field sentiment"."""
-    return " ".join(f"--{role}-field {shlex.quote(name)}" for role, name in found.items())
+    return " ".join(f"--{role.replace('_', '-')}-field {shlex.quote(name)}" for role, name in found.items())
 
 
 def score_columns(records: list[dict[str, Any]], taken: set[str] = frozenset()) -> dict[str, list[str]]:

@@ -32,6 +32,20 @@ def test_json_values_that_are_not_text_are_labels_but_not_texts():
     assert likely_fields(records, ["text", "label"]) == {"text": "body", "label": "flag"}
 
 
+def test_a_pairs_two_texts_are_the_two_columns_of_most_words_in_the_files_order():
+    """Only --text-field was offered for a pair model's file of s1 and s2, and as a flag to copy it fell short."""
+    pairs = [{"id": str(i), "s1": f"a long premise of many words {i}", "s2": f"a hypothesis {i}",
+              "gold": "yes" if i % 2 else "no"} for i in range(10)]
+    assert likely_fields(pairs, ["text", "text_pair"]) == {"text": "s1", "text_pair": "s2"}
+    flipped = [{"s2": r["s2"], "s1": r["s1"]} for r in pairs]  # the file's first text column is the text
+    assert likely_fields(flipped, ["text", "text_pair"]) == {"text": "s2", "text_pair": "s1"}
+    assert likely_fields(pairs, ["text_pair"], taken={"s1"}) == {"text_pair": "s2"}
+    assert likely_fields(pairs, ["text", "text_pair", "label"])["label"] == "gold"
+    words = [{"text": f"one text {i}", "verdict": "yes words" if i % 2 else "no words"} for i in range(10)]
+    assert likely_fields(words, ["text", "text_pair"]) == {}  # a column of repeating classes is no pair's text
+    assert field_flags({"text": "s1", "text_pair": "s2"}) == "--text-field s1 --text-pair-field s2"
+
+
 def test_flags_are_quoted_for_a_shell():
     assert field_flags({"text": "review", "label": "my label"}) == "--text-field review --label-field 'my label'"
     assert field_flags({}) == ""
