@@ -77,6 +77,7 @@ class Fields:
     others: bool = False
     pair: bool = False  # a model trained on pairs found without flags: find a pair again (``for_model``)
     blank: bool = False
+    single: bool = False  # a model trained on single texts: never find a pair (``for_model``)
 
     def resolve(self, available: list[str]) -> "Fields":
         """The fields of a file with the columns or keys ``available``. A default name matches a column
@@ -92,7 +93,7 @@ class Fields:
             return fields
         if find("text") and not fields.pair:  # a pair model given a file of single texts must not read them alone
             return replace(fields, text=find("text"))
-        pair = next(((find(a), find(b)) for a, b in PAIR_FIELDS if find(a) and find(b)), None)
+        pair = None if fields.single else next(((find(a), find(b)) for a, b in PAIR_FIELDS if find(a) and find(b)), None)
         if pair is None and fields.pair:
             pair = PAIR_FIELDS[0]  # not there: the error names the first pair and the fields present
         if pair is not None:
@@ -113,8 +114,11 @@ class Fields:
 
     def for_model(self, text_pairs: bool) -> "Fields":
         """The fields a run reads its inputs with: a model trained on pairs found without flags (its
-        config names no pair field) finds a pair again."""
-        return replace(self, pair=True) if text_pairs and self.text_pair is None else self
+        config names no pair field) finds a pair again; one trained on single texts finds none, where a
+        file's pair columns were read as a pair it was never trained on."""
+        if self.text_pair is not None:
+            return self
+        return replace(self, pair=True) if text_pairs else replace(self, single=True)
 
 
 @dataclass(frozen=True)

@@ -172,6 +172,16 @@ def test_a_model_trained_on_found_pairs_finds_a_pair_again(tmp_path):
     assert read_examples(both, fields) == [Example("first", "", text_pair="second", line=2)]
 
 
+def test_a_model_trained_on_single_texts_finds_no_pair(tmp_path):
+    """An SST-2 model given premise,hypothesis read both and labelled each pair, which it was never trained on."""
+    single = Fields(label=None).for_model(text_pairs=False)
+    err = read_error(write(tmp_path, "nli.csv", "premise,hypothesis\nA fine film.,Someone rests.\n"), single)
+    assert "field 'text': not found" in str(err) and "likely --text-field premise" in str(err)
+    glue = write(tmp_path, "glue.csv", "sentence,sentence1,sentence2\na,b,c\n")
+    assert read_examples(glue, single) == [Example("a", "", line=2)]  # GLUE's single `sentence`, not the pair
+    assert read_examples(glue, Fields(label=None)) == [Example("b", "", text_pair="c", line=2)]  # training finds it
+
+
 def test_explicit_pair_fields(tmp_path):
     path = write(tmp_path, "pairs.tsv", "id\tsentence1\tsentence2\tgold\n7\tfirst\tsecond\tyes\n")
     fields = Fields(text="sentence1", text_pair="sentence2", label="gold")
