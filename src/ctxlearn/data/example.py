@@ -93,7 +93,8 @@ class Fields:
             return fields
         if find("text") and not fields.pair:  # a pair model given a file of single texts must not read them alone
             return replace(fields, text=find("text"))
-        pair = None if fields.single else next(((find(a), find(b)) for a, b in PAIR_FIELDS if find(a) and find(b)), None)
+        found = ((find(a), find(b)) for a, b in PAIR_FIELDS if find(a) and find(b))
+        pair = None if fields.single else next(found, None)
         if pair is None and fields.pair:
             pair = PAIR_FIELDS[0]  # not there: the error names the first pair and the fields present
         if pair is not None:
