@@ -28,7 +28,7 @@ from ctxlearn.evaluate.decision import Threshold, decide, parse_threshold
 from ctxlearn.runs import EVALUATION
 from ctxlearn.tasks.classification import class_logits, predict_proba, write_scored
 from ctxlearn.train.dist import part_progress, say, warn
-from ctxlearn.train.encode import encode
+from ctxlearn.train.encode import encode, token_lengths
 
 
 class Predictor:
@@ -144,6 +144,7 @@ class Predictor:
                 raise DataError(source, f"label {ex.label!r} is not one this model predicts"
                                 f"{case_twin(ex.label, self.labels)}", line=ex.line,
                                 field=self.fields.label, expected=f"one of {self.labels}")
+        self.warn_of_cuts(examples, source)
         y = np.array([index[ex.label] for ex in examples])
         probs = self.predict_proba(examples)
         return classification_metrics(y, probs, self.labels, self.threshold), probs
@@ -154,7 +155,20 @@ class Predictor:
             return [self._row(ex, p) for ex, p in zip(part, self.predict_proba(part))]
 
         examples = read_unlabelled(Path(src), self.fields, self.skip_empty)
+        self.warn_of_cuts(examples, str(src))
         return label_file(examples, rows, Path(dst), self.run_key(), self.part)
+
+    def warn_of_cuts(self, examples: list[Example], source: str) -> None:
+        """Warn of texts longer than the run's max_length, which it reads only to their start (truncating, as
+        it was trained, by default): a model trained on short texts labels long ones by their first words."""
+        if self.long_inputs != "truncate" or not examples:
+            return
+        cut = sum(n > self.max_length for n in token_lengths(examples, self.tokenizer))
+        if cut:
+            n, verb = f"{len(examples):,} text" + ("s" if len(examples) > 1 else ""), "is" if cut == 1 else "are"
+            warn(f"{source}: {cut:,} of {n} ({cut / len(examples):.1%}) {verb} longer than the run's max_length of "
+                 f"{self.max_length} tokens and {verb} read to {'its' if cut == 1 else 'their'} start only; "
+                 "--long-inputs windows reads them whole")
 
     def run_key(self) -> str:
         """What a kept part of ``predict_file``'s output depends on besides its inputs: the run, and how it reads."""

@@ -121,6 +121,23 @@ def test_skip_empty_labels_the_rows_with_text_and_names_the_lines_it_left_out(ti
     assert [r.line for r in read_unlabelled(pairs, Fields("premise", None, "hypothesis"), skip_empty=True)] == [2]
 
 
+def test_predict_and_eval_warn_of_texts_read_only_to_their_start(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """A text past the run's max_length was labelled by its first 128 tokens without a word."""
+    long = " ".join(["good film"] * 100)  # 200 words: over 128 tokens
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text(f"text,label\n{long},positive\nawful sad plot,negative\nbad movie,negative\n")
+    assert main(["predict", str(tiny_run), "--input", str(src), "--output", str(dst)]) == 0
+    assert (f"{src}: 1 of 3 texts (33.3%) is longer than the run's max_length of 128 tokens and is read to its start "
+            "only; --long-inputs windows reads them whole") in capsys.readouterr().err
+    assert main(["eval", str(tiny_run), "--data", str(src)]) == 0
+    assert "1 of 3 texts (33.3%) is longer" in capsys.readouterr().err
+    assert main(["predict", str(tiny_run), "--input", str(src), "--output", str(dst), "--long-inputs", "windows"]) == 0
+    assert "longer than" not in capsys.readouterr().err
+    src.write_text("text\nawful sad plot\n")
+    assert main(["predict", str(tiny_run), "--input", str(src), "--output", str(dst)]) == 0
+    assert "longer than" not in capsys.readouterr().err
+
+
 def test_an_output_type_it_cannot_write_is_refused_before_labelling(tiny_run: Path, tmp_path: Path, capsys) -> None:
     """--output preds.xlsx wrote JSON Lines under the spreadsheet's name, which Excel then failed to open."""
     src = tmp_path / "texts.txt"

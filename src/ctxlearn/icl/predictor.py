@@ -53,6 +53,9 @@ class IclPredictor(Predictor):
     def run_key(self) -> str:
         return folder_stamp(self.folder)
 
+    def warn_of_cuts(self, examples: list[Example], source: str) -> None:
+        """Nothing: a prompt is cut to the LM's context by its demonstrations first, as the run's report counts."""
+
     def _load(self) -> IclClassifier:
         source = base_model(ModelSource(**self.icl["model"]["source"]), self.manifest.get("base_weights_sha256"))
         model, tokenizer = load_lm(source, self.bf16)  # the run's precision, for the run's numbers

@@ -102,6 +102,14 @@ def encode(examples: list[Example], tokenizer: Any, labels: list[str] | None, ma
     return EncodedTexts(rows, np.asarray(text_of, dtype=int), np.asarray(weights, dtype=float), len(texts))
 
 
+def token_lengths(examples: list[Example], tokenizer: Any) -> list[int]:
+    """Each example's length in tokens, specials included, as it would be encoded whole (texts of a pair
+    together)."""
+    texts = [ex.text for ex in examples]
+    pairs = [ex.text_pair for ex in examples] if examples and examples[0].text_pair is not None else None
+    return [len(ids) for ids in tokenizer(texts, pairs, verbose=False)["input_ids"]]
+
+
 def _windows(tokenizer: Any, texts: list[str], pairs: list[str] | None,
              max_length: int) -> tuple[list[dict[str, Any]], list[int], list[float]]:
     """Rows of every text in order, the text each reads, and how many of the (first) text's tokens each
