@@ -103,10 +103,32 @@ def splits_of(options: Any, seed: int) -> Splits:
 
 
 def _read_split_files(path: Path, fields: Fields) -> dict[str, tuple[list[Example], str]]:
+    """Each split's examples and source. Dev and test are read as train was, single texts or pairs: a test
+    file of one `text` column beside a train file of premise and hypothesis scored a pair model on single
+    texts without a word."""
     if path.is_dir():
         files = data_folder_files(path, READERS)
-        return {split: (_read_split(paths, fields), split_source(paths)) for split, paths in files.items()}
+        train = _read_split(files["train"], fields)
+        pairs = bool(train) and train[0].text_pair is not None
+        source = split_source(files["train"])
+        return {split: (train if split == "train" else _read_like_train(paths, fields, pairs, source),
+                        split_source(paths)) for split, paths in files.items()}
     return {"train": (read_examples(path, fields), str(path))}
+
+
+def _read_like_train(files: list[Path], fields: Fields, pairs: bool, train: str) -> list[Example]:
+    """A dev or test split read as ``train``'s file was (``pairs``: text pairs). Fields it lacks are named as
+    train's, and the fix is to its columns: a flag would rename the fields of every file."""
+    try:
+        return _read_split(files, fields.for_model(text_pairs=pairs))
+    except DataError as err:
+        if not {"text", "text_pair"} & set(err.missing):
+            raise
+        kind = "text pairs" if pairs else "single texts"
+        raise DataError(err.path, f"{err.problem}, as read in {train}, which holds {kind}", line=err.line,
+                        field=err.field, missing=err.missing, expected=f"{kind} under the columns {train} has them "
+                        "in: rename this file's columns to match (--text-field and --text-pair-field name the "
+                        "columns of every file)") from None
 
 
 def _read_split(files: list[Path], fields: Fields) -> list[Example]:

@@ -209,6 +209,27 @@ def test_many_classes_of_two_examples_each_are_classes(tmp_path):
     assert len(load_splits(str(path), dev_fraction=0, test_fraction=0).labels) == 60
 
 
+def test_dev_and_test_are_read_as_train_single_texts_or_pairs(tmp_path):
+    """A test file of one `text` column beside train's premise and hypothesis scored a pair model on single texts
+    without a word; test's own premise and hypothesis beside train's `text`, a single-text model on pairs."""
+    pair_rows = "".join(f"p {i},h {i},{'ab'[i % 2]}\n" for i in range(8))
+    (tmp_path / "train.csv").write_text("premise,hypothesis,label\n" + pair_rows)
+    write_csv(tmp_path / "test.csv", rows("te", "ab"))
+    err = split_error(tmp_path)
+    assert str(err).startswith(f"{tmp_path / 'test.csv'}:1: field 'premise': not found (nor is 'hypothesis'), as read "
+                               f"in {tmp_path / 'train.csv'}, which holds text pairs; expected text pairs under the")
+    assert "rename this file's columns to match" in str(err) and err.missing == ("text", "text_pair")
+    (tmp_path / "test.csv").write_text("sentence1,sentence2,label\na,b,a\n")  # another pair of names is a pair
+    assert load_splits(str(tmp_path), dev_fraction=0).test[0].text_pair == "b"
+    write_csv(tmp_path / "train.csv", rows("tr", "abab"))
+    (tmp_path / "test.csv").write_text("premise,hypothesis,label\n" + pair_rows)
+    assert "field 'text': not found, as read in" in str(split_error(tmp_path, dev_fraction=0))
+    (tmp_path / "test.csv").write_text("sentence,label\na,a\n")  # GLUE's single `sentence` is a single text
+    assert load_splits(str(tmp_path), dev_fraction=0).test[0].text == "a"
+    (tmp_path / "test.csv").write_text("text,gold\na,a\n")  # a missing label keeps its own error
+    assert "as read in" not in str(split_error(tmp_path, dev_fraction=0))
+
+
 def test_dev_label_that_train_lacks(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", rows("tr", "abab"))
     dev = write_jsonl(tmp_path / "dev.jsonl", rows("dv", "abc"))  # "c" on line 3
