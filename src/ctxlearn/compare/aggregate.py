@@ -30,7 +30,8 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                "n_test": cells[0].get("n_test"), "n_train": cells[0].get("n_train"),
                                "majority_class": cells[0].get("majority_class"),
                                "majority_accuracy": cells[0].get("majority_accuracy"),
-                               "repeated_seeds": sum("same_as_seed" in c for c in cells)}
+                               "repeated_seeds": sum("same_as_seed" in c for c in cells),
+                               "features_cached": all(c.get("features_cached") for c in cells)}
         folds = {c["fold"] for c in cells if c.get("fold") is not None}
         if folds:  # one seed's folds together test every example once: the interval is over all of them
             first = [c for c in cells if c["seed"] == cells[0]["seed"]]

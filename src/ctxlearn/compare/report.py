@@ -53,7 +53,8 @@ def runs(row: dict[str, Any]) -> str:
 def notes(rows: list[dict[str, Any]], rec: dict[str, Any] | None = None) -> list[str]:
     """Caveats a reader needs next to the table: test sets of another size (icl's budget limit), the
     majority-class baseline (and, on imbalanced classes ranked by accuracy, that macro-F1 may rank them
-    better), and seeds that repeat an earlier seed's run (their spread is zero by construction)."""
+    better), seeds that repeat an earlier seed's run (their spread is zero by construction), and a features
+    method whose every cell read its features from the cache (its train time leaves their pass out)."""
     sizes = {r["method"]: r.get("n_test") for r in rows}
     usual = max((n for n in sizes.values() if n), default=None)
     short = [f"{m} was scored on the first {n} test examples only (the others on {usual})."
@@ -62,7 +63,10 @@ def notes(rows: list[dict[str, Any]], rec: dict[str, Any] | None = None) -> list
                "scored again: its demonstrations are the nearest ones in a fixed order (nothing is drawn) and "
                "every seed gets the same splits, so its ± is zero by construction."
                for r in rows if r.get("repeated_seeds")]
-    return short + _baseline(rows, _score(rows, rec)) + repeats
+    cached = [f"{r['method']}'s features were read from ctxlearn's cache, where an earlier run computed them: its "
+              "train s is the fit alone and leaves out the backbone's pass over the data, which a first run pays."
+              for r in rows if r.get("features_cached")]
+    return short + _baseline(rows, _score(rows, rec)) + repeats + cached
 
 
 def _score(rows: list[dict[str, Any]], rec: dict[str, Any] | None) -> str:

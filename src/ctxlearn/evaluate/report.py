@@ -113,13 +113,17 @@ def _data_lines(manifest: dict[str, Any]) -> list[str]:
     return ["## Data", "", f"| split | {unit} | from |", "|---|---:|---|", *rows, ""]
 
 
-def _speed_line(cost: dict[str, Any]) -> str:
+def _speed_line(cost: dict[str, Any], training: dict[str, Any]) -> str:
     """Tokens/s for runs that trained on tokens; `head` fits on cached features and ICL trains nothing, so a
-    tokens/s of 0 would read as a fault: those say what they did instead."""
+    tokens/s of 0 would read as a fault: those say what they did instead. Features an earlier run computed
+    (``features_cached``) make the train time that of the fit alone, which the line says."""
     if cost.get("train_tokens_per_s"):
         steady = cost.get("steady_train_tokens_per_s")
         return (f"- useful training tokens/s: {cost['train_tokens_per_s']:,.0f}"
                 + (f" over the run, {steady:,.0f} between evaluations" if steady else ""))
+    if cost.get("trainable_params") and training.get("features_cached"):
+        return ("- training: a head fitted on the frozen backbone's features, read from ctxlearn's cache (an earlier "
+                "run computed them), so the train time leaves out the backbone's pass over the data")
     if cost.get("trainable_params"):
         return "- training: a head fitted on the frozen backbone's features, computed once (no steps over tokens)"
     return "- training: none (the model is prompted as it is)"
@@ -135,7 +139,7 @@ def _cost_lines(manifest: dict[str, Any]) -> list[str]:
             f"- trainable parameters: {cost.get('trainable_params', 0):,} of {cost.get('total_params', 0):,} "
             f"({100 * cost.get('trainable_params', 0) / max(1, cost.get('total_params', 1)):.2f}%)",
             f"- train time: {cost.get('train_seconds', 0):.1f} s; wall time: {cost.get('wall_seconds', 0):.1f} s",
-            _speed_line(cost),
+            _speed_line(cost, manifest.get("training", {})),
             *([f"- prediction, batched: {predict_ms:.2f} ms per example"] if predict_ms else []),
             f"- peak memory (RSS): {cost.get('peak_rss_mb', 0):,.0f} MB", ""]
 

@@ -355,6 +355,23 @@ def test_report_says_which_seeds_repeat_a_run_and_counts_their_time_once() -> No
         "in a fixed order (nothing is drawn) and every seed gets the same splits, so its ± is zero by construction."]
 
 
+def test_report_says_when_a_features_methods_every_cell_read_its_features_from_the_cache() -> None:
+    """head's train s was 1 where an earlier run had computed its features, with no word that a first run pays
+    for the backbone's pass (13 s on builtin:sms-spam)."""
+    from ctxlearn.compare.report import notes
+
+    base = {"method": "head", "test_accuracy": 0.9, "trainable_params": 10, "total_params": 10}
+    cached = [n for n in notes(aggregate([{**base, "seed": 0, "features_cached": True},
+                                          {**base, "seed": 1, "features_cached": True}])) if "cache" in n]
+    assert cached == ["head's features were read from ctxlearn's cache, where an earlier run computed them: its "
+                      "train s is the fit alone and leaves out the backbone's pass over the data, which a first run "
+                      "pays."]
+    first_computed = aggregate([{**base, "seed": 0, "features_cached": False}, {**base, "seed": 1,
+                                                                                 "features_cached": True}])
+    assert not [n for n in notes(first_computed) if "cache" in n]  # later seeds reuse seed 0's: that is the method
+    assert not [n for n in notes(aggregate([{**base, "method": "full", "seed": 0}])) if "cache" in n]
+
+
 def test_a_features_estimate_is_set_beside_what_each_cell_did() -> None:
     from ctxlearn.compare.estimates import all_seeds, beside
 

@@ -41,6 +41,14 @@ def test_cost_says_what_each_kind_of_run_did(tmp_path: Path) -> None:
     assert "prediction, batched: 1.23 ms per example" in trained
     head = _cost_section(tmp_path, {"trainable_params": 770, "total_params": 100, "train_tokens_per_s": 0.0})
     assert "tokens/s" not in head and "frozen backbone's features" in head
+    assert "from ctxlearn's cache" not in head
+    labels = ["neg", "pos"]
+    m = classification_metrics(np.array([0, 1]), np.array([[0.8, 0.2], [0.3, 0.7]]), labels)
+    write_report(tmp_path, {"test": m}, {"method": "head", "data": "toy", "model": "tiny", "seed": 0,
+                                         "cost": {"trainable_params": 770, "total_params": 100},
+                                         "training": {"features_cached": True}}, labels)
+    assert ("features, read from ctxlearn's cache (an earlier run computed them), so the train time leaves out the "
+            "backbone's pass over the data") in (tmp_path / "report.md").read_text()
     prompted = _cost_section(tmp_path, {"trainable_params": 0, "total_params": 100, "train_tokens_per_s": 0.0})
     assert "tokens/s" not in prompted and "training: none" in prompted
 
