@@ -332,6 +332,7 @@ def json_records(path: Path, example: str = '{"text": "...", "label": "..."}') -
     if text.lstrip().startswith("["):
         yield from _array_records(path, text, example)
         return
+    _refuse_a_table_object(path, text)
     for line, raw in enumerate(_LINE_BREAK.split(text), start=1):
         if not raw.strip():
             continue
@@ -341,6 +342,37 @@ def json_records(path: Path, example: str = '{"text": "...", "label": "..."}') -
             raise DataError(path, f"malformed JSON ({err.msg} at column {err.colno})", line=line,
                             expected=f"one JSON object per line, e.g. {example}") from None
         yield line, _object(record, path, line, f"one JSON object per line, e.g. {example}")
+
+
+def _refuse_a_table_object(path: Path, text: str) -> None:
+    """A DataError for a file that is one JSON object holding a whole table, as pandas' ``to_json()`` writes
+    by default (a column per key, each mapping row ids to values) or with ``orient="split"``, or as dumps
+    keep their records under ``"data"``: its records were read as one, whose fields were then not text."""
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:  # JSON Lines (more than one object), or malformed: the line reader says which
+        return
+    if not isinstance(whole, dict) or not whole:
+        return
+    jsonl = str(path.with_suffix(".jsonl"))
+    save = f"re-save it as JSON Lines with df.to_json({jsonl!r}, orient=\"records\", lines=True)"
+    if all(isinstance(v, dict) for v in whole.values()):
+        raise DataError(path, "one JSON object of columns, each mapping row ids to values, as pandas' "
+                        "DataFrame.to_json() writes by default", expected=f"one JSON object per row: {save}")
+    for keys, orient in (({"columns", "data"}, "split"), ({"schema", "data"}, "table")):
+        if keys <= set(whole) and isinstance(whole["data"], list):
+            raise DataError(path, f"one JSON object of a schema and rows, as pandas' to_json(orient=\"{orient}\") "
+                            "writes", expected=f"one JSON object per row: {save}")
+    held = [k for k, v in whole.items() if k not in RECORD_LISTS and isinstance(v, list) and v
+            and all(isinstance(item, dict) for item in v)]
+    if len(held) == 1:
+        key, n = held[0], len(whole[held[0]])
+        jq = f"jq -c {shlex.quote(f'.[{json.dumps(key)}][]')} {shlex.quote(str(path))} > {shlex.quote(jsonl)}"
+        raise DataError(path, f"one JSON object whose {key!r} holds the records ({n:,} object{'s' * (n != 1)})",
+                        expected=f"JSON Lines, one object per line, or one JSON array of them: write them out with {jq}")
+
+
+RECORD_LISTS = ("entities", "spans")  # lists of objects that a tagging record holds (its entity spans)
 
 
 def _array_records(path: Path, text: str, example: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -112,6 +112,42 @@ def test_json_array_errors_name_the_line_of_the_object(tmp_path, content, line, 
     assert err.line == line and f"{path}:{line}: " in str(err) and problem in str(err), err
 
 
+TABLE = {"text": ["a b", "c d"], "label": ["x", "y"]}
+
+
+@pytest.mark.parametrize("whole, problem", [
+    ({k: dict(enumerate(v)) for k, v in TABLE.items()}, "one JSON object of columns, each mapping row ids to values, "
+     "as pandas' DataFrame.to_json() writes by default"),  # its default layout was read as one record of dicts
+    ({"columns": list(TABLE), "index": [0, 1], "data": [["a b", "x"], ["c d", "y"]]},
+     "as pandas' to_json(orient=\"split\") writes"),
+    ({"schema": {"fields": []}, "data": [{"text": "a b", "label": "x"}]}, "to_json(orient=\"table\") writes"),
+])
+def test_a_pandas_table_as_one_json_object_gets_the_line_that_saves_it_as_records(tmp_path, whole, problem):
+    for indent in (None, 2):  # pretty-printed, it was a malformed line 1
+        path = write(tmp_path, "t.json", json.dumps(whole, indent=indent))
+        err = str(read_error(path))
+        assert err.startswith(f"{path}: one JSON object of ") and (f"{problem}; expected one JSON object per row: "
+                              f"re-save it as JSON Lines with df.to_json('{tmp_path / 't.jsonl'}', orient=\"records\", "
+                              "lines=True)") in err, err
+
+
+def test_records_held_under_one_key_of_a_json_object_get_the_command_that_writes_them_out(tmp_path):
+    rows = [{"text": "a b", "label": "x"}, {"text": "c d", "label": "y"}]
+    path = write(tmp_path, "dump.json", json.dumps({"version": "1.1", "data": rows}, indent=2))
+    err = str(read_error(path))
+    assert "one JSON object whose 'data' holds the records (2 objects)" in err
+    command = err.split("write them out with ")[1]
+    if shutil.which("jq"):
+        subprocess.run(command, shell=True, check=True)
+        assert [(e.text, e.label) for e in read_examples(tmp_path / "dump.jsonl")] == [("a b", "x"), ("c d", "y")]
+    one = write(tmp_path, "one.jsonl", json.dumps({"text": "a b", "label": "x", "meta": {"id": 1}}))
+    assert read_examples(one)[0].text == "a b"  # a file of one record is read as it was
+    spans = [{"start": 0, "end": 3, "label": "PER"}]  # a tagging record's entity spans are no records
+    assert "holds the records" not in str(read_error(write(tmp_path, "e.jsonl", json.dumps({"entities": spans}))))
+    held = write(tmp_path, "r.json", json.dumps({"rows": spans}))
+    assert "'rows' holds the records (1 object)" in str(read_error(held))
+
+
 def test_jsonl_boolean_labels_are_classes_spelt_as_json_spells_them(tmp_path):
     path = write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": True}, {"text": "b", "label": False}))
     assert [e.label for e in read_examples(path)] == ["true", "false"]
