@@ -369,7 +369,8 @@ def _refuse_a_table_object(path: Path, text: str) -> None:
         key, n = held[0], len(whole[held[0]])
         jq = f"jq -c {shlex.quote(f'.[{json.dumps(key)}][]')} {shlex.quote(str(path))} > {shlex.quote(jsonl)}"
         raise DataError(path, f"one JSON object whose {key!r} holds the records ({n:,} object{'s' * (n != 1)})",
-                        expected=f"JSON Lines, one object per line, or one JSON array of them: write them out with {jq}")
+                        expected=f"JSON Lines, one object per line, or one JSON array of them: write them out "
+                        f"with {jq}")
 
 
 RECORD_LISTS = ("entities", "spans")  # lists of objects that a tagging record holds (its entity spans)
