@@ -191,18 +191,20 @@ def _check_fields(present: list[str], fields: Fields, path: Path, line: int,
 
 
 def _read_delimited(path: Path, text: str, fields: Fields, delimiter: str,
-                    quoting: int = csv.QUOTE_MINIMAL) -> list[Example]:
+                    quoting: int = csv.QUOTE_MINIMAL, skip: int = 0) -> list[Example]:
+    """The examples of a delimited file whose header follows ``skip`` lines (Excel's ``sep=;``)."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=True)
     try:
-        header = next(reader)
+        for _ in range(skip + 1):
+            header = next(reader)
     except StopIteration:
-        raise DataError(path, "the file is empty", line=1, expected="a header row naming the columns") from None
-    header = [h.strip() for h in header]
+        raise DataError(path, "the file is empty", line=skip + 1, expected="a header row naming the columns") from None
+    header, at = [h.strip() for h in header], reader.line_num
     dupes = sorted({h for h in header if h and header.count(h) > 1})  # unnamed: trailing empty columns (Excel)
     if dupes:
-        raise DataError(path, "duplicate column in header", line=1, field=dupes[0], expected="unique column names")
+        raise DataError(path, "duplicate column in header", line=at, field=dupes[0], expected="unique column names")
     fields = fields.resolve(header)
-    _check_fields(header, fields, path, 1, lambda: _first_rows(reader, header))
+    _check_fields(header, fields, path, at, lambda: _first_rows(reader, header))
     empty: list[int] = []
     examples = list(_rows(reader, header, fields, path, empty))
     if empty:  # spreadsheets export trailing rows of empty cells (",,"); a quoted "" is an empty cell too
@@ -258,7 +260,15 @@ def _delimiter_hint(dialect: Any) -> str:
 @READERS.register("csv")
 def read_csv(path: Path, fields: Fields) -> list[Example]:
     text = file_text(path)
-    return _read_delimited(path, text, fields, csv_delimiter(text))
+    named = excel_separator(text)
+    return _read_delimited(path, text, fields, named or csv_delimiter(text), skip=1 if named else 0)
+
+
+def excel_separator(text: str) -> str | None:
+    """The delimiter a first line such as ``sep=;`` names: Excel writes it before the header (and reads the
+    file by it), as a CSV's columns might otherwise be split at the wrong character."""
+    found = re.fullmatch(r"sep=(.)", _LINE_BREAK.split(text, 1)[0])
+    return found[1] if found else None
 
 
 def csv_delimiter(text: str) -> str:

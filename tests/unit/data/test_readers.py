@@ -272,6 +272,18 @@ def test_csv_header_with_a_comma_is_comma_separated_whatever_its_semicolons(tmp_
     assert [(e.text, e.label) for e in read_examples(path)] == [("first; then second", "pos")]
 
 
+def test_a_first_line_naming_the_separator_as_excel_writes_it_is_obeyed(tmp_path):
+    """Excel's `sep=;` line was read as the header: a file of columns 'sep=' and ''."""
+    path = write(tmp_path, "d.csv", "sep=;\r\ntext;label\r\ngreat, truly;pos\r\ndull;neg\r\n")
+    assert [(e.text, e.label, e.line) for e in read_examples(path)] == [("great, truly", "pos", 3), ("dull", "neg", 4)]
+    tabs = write(tmp_path, "t.csv", "sep=\t\ntext\tlabel\na; b, c\tpos\n")
+    assert [(e.text, e.label) for e in read_examples(tabs)] == [("a; b, c", "pos")]
+    assert read_error(write(tmp_path, "h.csv", "sep=,\ntext,text\na,b\n")).line == 2  # the header's own line
+    err = read_error(write(tmp_path, "f.csv", "sep=;\ntext;label\na;b;c\n"))
+    assert err.line == 3 and "row has 3 columns, header has 2" in str(err)
+    assert read_examples(write(tmp_path, "n.csv", "text,label\nsep=;,x\n"))[0].text == "sep=;"  # only a first line
+
+
 def test_csv_utf8_bom_accepted(tmp_path):
     path = write(tmp_path, "d.csv", "\ufefftext,label\ncafé,x\n".encode("utf-8"))
     assert read_examples(path) == [Example("café", "x", line=2)]
