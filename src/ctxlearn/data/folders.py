@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Callable, Container, TypeVar
 
-from ctxlearn.data.readers import DATASETS_FILES, READERS, STDIN, data_files, file_stem, file_type
+from ctxlearn.data.readers import DATASETS_FILES, READERS, STDIN, data_files, file_stem, file_type, holds_conll
 from ctxlearn.errors import DataError
 from ctxlearn.registry import Registry
 
@@ -47,6 +47,9 @@ def data_folder_files(folder: Path, readers: Registry) -> dict[str, list[Path]]:
     if other:  # a train file this task does not read: CoNLL (tagging) data given --task classification
         tagging = " (CoNLL is tagging data: --task tagging, or leave --task auto)" if any(
             file_type(Path(name)) == "conll" for name in other) else ""
+        conll = [name for name in other if file_type(Path(name)) == "txt" and holds_conll(folder / name)]
+        tagging += (f" ({', '.join(conll)}: CoNLL tagging data, a token and its tag a line, read renamed .conll)"
+                    if conll else "")
         hint += f"; {', '.join(other)} is of another type{tagging}"
     raise DataError(folder, "no train file in this folder",
                     expected=f"a train file ({'/'.join('.' + name for name in readers.names())}), optionally dev "

@@ -51,10 +51,28 @@ def unknown_type(path: Path, what: str, readers: Registry, extra: str = "") -> D
     if kind in _SPREADSHEETS:
         expected += ("; a spreadsheet: save it as CSV (Excel: File > Save As > CSV UTF-8), or with pandas: "
                      "pandas.read_excel(PATH).to_csv('data.csv', index=False)")
-    if kind == "txt" and "tsv" in readers:
+    if kind == "txt" and holds_conll(path):
+        expected += f"; {path.name} holds CoNLL tagging data (a token and its tag a line), read renamed .conll"
+    elif kind == "txt" and "tsv" in readers:
         expected += "; a .txt of tab-separated columns under a header row (Excel's Unicode Text) is read renamed .tsv"
     named = f"'.{kind}'" if kind else "(no type at the end of its name)"
     return DataError(path, f"unknown file type {named}{what}", expected=expected)
+
+
+CONLL_TAG = re.compile(r"O|[BIESLU]-\S+")  # a CoNLL line's last column
+
+
+def holds_conll(path: Path, head: int = 65536) -> bool:
+    """Whether a file's first lines are CoNLL's: nine in ten a token and a BIO-style tag last, sentences
+    apart (CoNLL-2003 ships as train.txt, which was refused as a type of no use)."""
+    try:
+        with path.open("rb") as fh:
+            lines = _LINE_BREAK.split(fh.read(head).decode("utf-8", errors="replace"))[:200]
+    except OSError:
+        return False
+    rows = [line.split() for line in lines if line.strip() and not line.startswith("-DOCSTART-")]
+    tagged = sum(len(row) >= 2 and CONLL_TAG.fullmatch(row[-1]) is not None for row in rows)
+    return len(rows) >= 3 and tagged >= 0.9 * len(rows) and any(not line.strip() for line in lines)
 
 
 def read_examples(path: str | Path, fields: Fields = Fields()) -> list[Example]:

@@ -126,3 +126,12 @@ def test_a_folder_whose_train_file_is_of_another_type_names_it(tmp_path: Path) -
     (tmp_path / "train.conll").rename(tmp_path / "train.xlsx")
     with pytest.raises(DataError, match=r"; train.xlsx is of another type$"):
         load_splits(str(tmp_path))
+    (tmp_path / "train.xlsx").unlink()  # CoNLL-2003 ships as train.txt, space-separated, -DOCSTART- first
+    (tmp_path / "train.txt").write_text(CONLL_2003)
+    with pytest.raises(DataError, match=r"; train.txt is of another type \(train.txt: CoNLL tagging data, a token and "
+                                        r"its tag a line, read renamed .conll\)$"):
+        load_splits(str(tmp_path))
+
+
+CONLL_2003 = "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\n\n" \
+             "Peter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n"

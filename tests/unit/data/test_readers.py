@@ -12,7 +12,7 @@ import pytest
 from conftest import write_parquet
 
 from ctxlearn.data.example import Example, Fields
-from ctxlearn.data.readers import read_examples
+from ctxlearn.data.readers import holds_conll, read_examples
 from ctxlearn.errors import DataError
 
 
@@ -353,6 +353,17 @@ def test_unknown_suffix(tmp_path):
     assert "'.txt'" in str(err) and "a .txt of tab-separated columns under a header row" in str(err)
     for known in ("csv", "tsv", "jsonl"):
         assert known in str(err)
+
+
+def test_a_txt_file_of_conll_lines_is_named_as_tagging_data(tmp_path):
+    """CoNLL-2003's train.txt got only the hint for Excel's Unicode Text (tab-separated under a header)."""
+    conll = write(tmp_path, "train.txt", "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n"
+                                         "German JJ B-NP B-MISC\n\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n")
+    assert str(read_error(conll)).endswith("; train.txt holds CoNLL tagging data (a token and its tag a line), "
+                                           "read renamed .conll")
+    plain = str(read_error(write(tmp_path, "notes.txt", "a great film\nbad movie\n\nok then\n")))
+    assert "CoNLL" not in plain and "is read renamed .tsv" in plain
+    assert not holds_conll(write(tmp_path, "t.txt", "text\tlabel\ngreat film\tpos\nbad\tneg\nok\tneg\n"))
 
 
 def test_a_spreadsheet_or_a_name_without_a_type_is_refused_saying_what_to_do(tmp_path):
