@@ -302,10 +302,11 @@ def read_unlabelled(src: Path, fields: Fields, skip_empty: bool = False) -> list
 def without_text(examples: list[Example], src: Path) -> list[Example]:
     """``examples`` less those whose text (or either text of a pair) is empty, which only ``Fields.blank``
     reads: a warning names their lines, which the output then lacks (each output row names its line)."""
-    kept = [ex for ex in examples if ex.text and ex.text_pair != ""]
-    if len(kept) == len(examples):
+    has_text = [bool(ex.text) and ex.text_pair != "" for ex in examples]
+    if all(has_text):
         return examples
-    left = [ex.line for ex in examples if not (ex.text and ex.text_pair != "")]
+    kept = [ex for ex, ok in zip(examples, has_text) if ok]
+    left = [ex.line for ex, ok in zip(examples, has_text) if not ok]
     if not kept:
         raise DataError(src, f"no row has text ({count(len(left), 'row')} without)", expected="rows with text to label")
     shown = ", ".join(map(str, left[:SHOWN_LINES])) + (", ..." if len(left) > SHOWN_LINES else "")

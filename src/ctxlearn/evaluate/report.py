@@ -106,10 +106,11 @@ def _data_lines(manifest: dict[str, Any]) -> list[str]:
         return []
     unit = "sentences" if manifest.get("task") == "tagging" else "examples"
     names = {"train": "train (the demonstration pool)"} if manifest.get("method") == "icl" else {}
-    rows = [f"| {names.get(split, split)} | {sizes[split]:,} | {_escaped(source)} |" if split in sizes
-            else f"| {names.get(split, split)} | – | {_escaped(source)} |"  # a run saved before sizes were kept
-            for split, source in sorted(sources.items(), key=lambda kv: SPLIT_ORDER.get(kv[0], len(SPLIT_ORDER)))
-            if sizes.get(split) != 0]
+    rows = []
+    for split in sorted(sources, key=lambda name: SPLIT_ORDER.get(name, len(SPLIT_ORDER))):
+        n = f"{sizes[split]:,}" if split in sizes else "–"  # a run saved before sizes were kept
+        if sizes.get(split) != 0:  # an empty split (no dev file, dev_fraction 0) has no row
+            rows.append(f"| {names.get(split, split)} | {n} | {_escaped(sources[split])} |")
     return ["## Data", "", f"| split | {unit} | from |", "|---|---:|---|", *rows, ""]
 
 
