@@ -8,13 +8,13 @@ import gzip
 import io
 import json
 import re
-import shlex
 import sys
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Container, Iterator
 
 from ctxlearn.data.example import Example, Fields, label_name
+from ctxlearn.data.fixes import GZIP, LINE_BREAK, holds_conll, refuse_a_table_object, windows_1252_hint
 from ctxlearn.data.guess import SAMPLE, field_flags, likely_fields, score_columns
 from ctxlearn.data.parquet import class_names, named_class, parquet_table
 from ctxlearn.errors import DataError, EmptyText
@@ -22,8 +22,6 @@ from ctxlearn.registry import Registry
 
 Reader = Callable[[Path, Fields], list[Example]]
 READERS: Registry[Reader] = Registry("file format")
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-GZIP = ".gz"  # a text file compressed with gzip (train.jsonl.gz, as data sets often ship) is read as its format
 _SPREADSHEETS = {"xlsx", "xls", "xlsm", "ods", "numbers"}
 DATASETS_FILES = {"dataset_info.json", "state.json", "dataset_dict.json"}  # save_to_disk's own, not data
 # Python's csv refuses a field over 128 KiB as "malformed"; a document (a filing, a book chapter) is longer.
@@ -57,22 +55,6 @@ def unknown_type(path: Path, what: str, readers: Registry, extra: str = "") -> D
         expected += "; a .txt of tab-separated columns under a header row (Excel's Unicode Text) is read renamed .tsv"
     named = f"'.{kind}'" if kind else "(no type at the end of its name)"
     return DataError(path, f"unknown file type {named}{what}", expected=expected)
-
-
-CONLL_TAG = re.compile(r"O|[BIESLU]-\S+")  # a CoNLL line's last column
-
-
-def holds_conll(path: Path, head: int = 65536) -> bool:
-    """Whether a file's first lines are CoNLL's: nine in ten a token and a BIO-style tag last, sentences
-    apart (CoNLL-2003 ships as train.txt, which was refused as a type of no use)."""
-    try:
-        with path.open("rb") as fh:
-            lines = _LINE_BREAK.split(fh.read(head).decode("utf-8", errors="replace"))[:200]
-    except OSError:
-        return False
-    rows = [line.split() for line in lines if line.strip() and not line.startswith("-DOCSTART-")]
-    tagged = sum(len(row) >= 2 and CONLL_TAG.fullmatch(row[-1]) is not None for row in rows)
-    return len(rows) >= 3 and tagged >= 0.9 * len(rows) and any(not line.strip() for line in lines)
 
 
 def read_examples(path: str | Path, fields: Fields = Fields()) -> list[Example]:
@@ -112,39 +94,9 @@ def _decoded(path: Path, data: bytes, encoding: str, bom: int) -> str:
     except UnicodeDecodeError as err:
         # err.start counts from after the BOM; count lines and report the offset in the whole file
         line = data[bom: bom + err.start].decode(encoding, errors="replace").count("\n") + 1
-        hint = _windows_1252_hint(path, data, bom + err.start) if encoding == "utf-8" else ""
+        hint = windows_1252_hint(path, data, bom + err.start) if encoding == "utf-8" else ""
         raise DataError(path, f"bytes that are not {encoding.upper()} (byte {bom + err.start})", line=line,
                         expected=f"a {encoding.upper()} encoded file (re-save it as UTF-8){hint}") from None
-
-
-def _windows_1252_hint(path: Path, data: bytes, at: int) -> str:
-    """Where all of ``data`` decodes as Windows-1252 (as Excel on a Western Windows saves plain "CSV"): the
-    line holding byte ``at`` as it reads so, for the user to judge, and the command that converts the file.
-    Nearly any bytes decode so, Chinese or Russian ones as nonsense, which the line shown makes plain."""
-    try:
-        data.decode("cp1252")
-    except UnicodeDecodeError:
-        return ""
-    start, end = data.rfind(b"\n", 0, at) + 1, data.find(b"\n", at)
-    line = data[start:end if end >= 0 else len(data)].decode("cp1252").strip()
-    if len(line) > HINT_CHARS:
-        left = max(0, min(at - start - HINT_CHARS // 2, len(line) - HINT_CHARS))
-        line = ("…" if left else "") + line[left:left + HINT_CHARS] + ("…" if left + HINT_CHARS < len(line) else "")
-    return (f"; read as Windows-1252 (Excel's plain CSV on Windows), that line is {line!r}: if that reads right, "
-            f"convert the file with: {_conversion(path)}")
-
-
-def _conversion(path: Path) -> str:
-    """The shell command that writes a UTF-8 copy of the Windows-1252 file ``path`` (gunzipped, if it is)."""
-    gz = path.name.lower().endswith(GZIP)
-    name = path.name[:-len(GZIP)] if gz else path.name
-    fixed = path.with_name(name.replace(".", "-utf8.", 1) if "." in name else name + "-utf8")
-    convert = "iconv -f CP1252 -t UTF-8"
-    read = f"gunzip -c {shlex.quote(str(path))} | {convert}" if gz else f"{convert} {shlex.quote(str(path))}"
-    return f"{read} > {shlex.quote(str(fixed))}"
-
-
-HINT_CHARS = 80  # of the line a decoding error shows
 
 
 def _label_of(value: Any, path: Path, line: int, field: str) -> str:
@@ -285,14 +237,14 @@ def read_csv(path: Path, fields: Fields) -> list[Example]:
 def excel_separator(text: str) -> str | None:
     """The delimiter a first line such as ``sep=;`` names: Excel writes it before the header (and reads the
     file by it), as a CSV's columns might otherwise be split at the wrong character."""
-    found = re.fullmatch(r"sep=(.)", _LINE_BREAK.split(text, 1)[0])
+    found = re.fullmatch(r"sep=(.)", LINE_BREAK.split(text, 1)[0])
     return found[1] if found else None
 
 
 def csv_delimiter(text: str) -> str:
     """',', or ';' when the header line has no comma and a ';' between columns: the CSV that Excel
     writes where the comma is the decimal mark (most of Europe), with ';'-separated values."""
-    header = _LINE_BREAK.split(text, 1)[0]
+    header = LINE_BREAK.split(text, 1)[0]
     return ";" if ";" in header and "," not in header else ","
 
 
@@ -307,7 +259,7 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(1-based line number, line) of a UTF-8 text file."""
     # split on \n, \r\n or \r only: str.splitlines() also breaks at U+2028, U+2029 and U+0085,
     # which JSON allows unescaped inside strings
-    return enumerate(_LINE_BREAK.split(file_text(path)), start=1)
+    return enumerate(LINE_BREAK.split(file_text(path)), start=1)
 
 
 STDIN = "-"  # an input path that reads standard input as text, one per line
@@ -341,7 +293,7 @@ def text_lines(path: Path, what: str) -> list[tuple[int, str]]:
     """(line, text) of each non-blank line of a .txt file, or of standard input for ``-``, holding
     ``what`` (one per line)."""
     if str(path) == STDIN:
-        numbered = enumerate(_LINE_BREAK.split(sys.stdin.read()), start=1)
+        numbered = enumerate(LINE_BREAK.split(sys.stdin.read()), start=1)
     elif path.is_file():
         numbered = numbered_lines(path)
     else:
@@ -360,8 +312,8 @@ def json_records(path: Path, example: str = '{"text": "...", "label": "..."}') -
     if text.lstrip().startswith("["):
         yield from _array_records(path, text, example)
         return
-    _refuse_a_table_object(path, text)
-    for line, raw in enumerate(_LINE_BREAK.split(text), start=1):
+    refuse_a_table_object(path, text)
+    for line, raw in enumerate(LINE_BREAK.split(text), start=1):
         if not raw.strip():
             continue
         try:
@@ -370,38 +322,6 @@ def json_records(path: Path, example: str = '{"text": "...", "label": "..."}') -
             raise DataError(path, f"malformed JSON ({err.msg} at column {err.colno})", line=line,
                             expected=f"one JSON object per line, e.g. {example}") from None
         yield line, _object(record, path, line, f"one JSON object per line, e.g. {example}")
-
-
-def _refuse_a_table_object(path: Path, text: str) -> None:
-    """A DataError for a file that is one JSON object holding a whole table, as pandas' ``to_json()`` writes
-    by default (a column per key, each mapping row ids to values) or with ``orient="split"``, or as dumps
-    keep their records under ``"data"``: its records were read as one, whose fields were then not text."""
-    try:
-        whole = json.loads(text)
-    except json.JSONDecodeError:  # JSON Lines (more than one object), or malformed: the line reader says which
-        return
-    if not isinstance(whole, dict) or not whole:
-        return
-    jsonl = str(path.with_suffix(".jsonl"))
-    save = f"re-save it as JSON Lines with df.to_json({jsonl!r}, orient=\"records\", lines=True)"
-    if all(isinstance(v, dict) for v in whole.values()):
-        raise DataError(path, "one JSON object of columns, each mapping row ids to values, as pandas' "
-                        "DataFrame.to_json() writes by default", expected=f"one JSON object per row: {save}")
-    for keys, orient in (({"columns", "data"}, "split"), ({"schema", "data"}, "table")):
-        if keys <= set(whole) and isinstance(whole["data"], list):
-            raise DataError(path, f"one JSON object of a schema and rows, as pandas' to_json(orient=\"{orient}\") "
-                            "writes", expected=f"one JSON object per row: {save}")
-    held = [k for k, v in whole.items() if k not in RECORD_LISTS and isinstance(v, list) and v
-            and all(isinstance(item, dict) for item in v)]
-    if len(held) == 1:
-        key, n = held[0], len(whole[held[0]])
-        jq = f"jq -c {shlex.quote(f'.[{json.dumps(key)}][]')} {shlex.quote(str(path))} > {shlex.quote(jsonl)}"
-        raise DataError(path, f"one JSON object whose {key!r} holds the records ({n:,} object{'s' * (n != 1)})",
-                        expected=f"JSON Lines, one object per line, or one JSON array of them: write them out "
-                        f"with {jq}")
-
-
-RECORD_LISTS = ("entities", "spans")  # lists of objects that a tagging record holds (its entity spans)
 
 
 def _array_records(path: Path, text: str, example: str) -> Iterator[tuple[int, dict[str, Any]]]:

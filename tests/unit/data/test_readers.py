@@ -12,7 +12,8 @@ import pytest
 from conftest import write_parquet
 
 from ctxlearn.data.example import Example, Fields
-from ctxlearn.data.readers import holds_conll, read_examples
+from ctxlearn.data.fixes import holds_conll
+from ctxlearn.data.readers import read_examples
 from ctxlearn.errors import DataError
 
 
