@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 from typing import Callable, Container, TypeVar
 
-from ctxlearn.data.readers import DATASETS_FILES, READERS, STDIN, data_files, file_stem, file_type, holds_conll
+from ctxlearn.data.fixes import holds_conll
+from ctxlearn.data.readers import DATASETS_FILES, READERS, STDIN, data_files, file_stem, file_type
 from ctxlearn.errors import DataError
 from ctxlearn.registry import Registry
 
