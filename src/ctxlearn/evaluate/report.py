@@ -106,11 +106,14 @@ def _data_lines(manifest: dict[str, Any]) -> list[str]:
         return []
     unit = "sentences" if manifest.get("task") == "tagging" else "examples"
     names = {"train": "train (the demonstration pool)"} if manifest.get("method") == "icl" else {}
+    train = sources.get("train", "")
+    cut = {**sources, "train": f"the rest of {train}"} if any(
+        f" of {train} (" in src for split, src in sources.items() if split != "train") else sources
     rows = []
-    for split in sorted(sources, key=lambda name: SPLIT_ORDER.get(name, len(SPLIT_ORDER))):
+    for split in sorted(cut, key=lambda name: SPLIT_ORDER.get(name, len(SPLIT_ORDER))):
         n = f"{sizes[split]:,}" if split in sizes else "–"  # a run saved before sizes were kept
         if sizes.get(split) != 0:  # an empty split (no dev file, dev_fraction 0) has no row
-            rows.append(f"| {names.get(split, split)} | {n} | {_escaped(sources[split])} |")
+            rows.append(f"| {names.get(split, split)} | {n} | {_escaped(cut[split])} |")
     return ["## Data", "", f"| split | {unit} | from |", "|---|---:|---|", *rows, ""]
 
 

@@ -163,13 +163,15 @@ def test_the_report_says_how_big_each_split_is_and_where_it_came_from(tmp_path: 
     sources = {"train": "cb/train.jsonl", "test": "10% of cb/train.jsonl (stratified, seed 0)", "dev": "cb/dev.jsonl"}
     report = _report(tmp_path, data_sources=sources, data_sizes={"train": 2250, "dev": 56, "test": 25})
     data = report.split("## Data")[1].split("##")[0]
-    assert "| split | examples | from |" in data and "| train | 2,250 | cb/train.jsonl |" in data
+    assert "| split | examples | from |" in data and "| train | 2,250 | the rest of cb/train.jsonl |" in data
     assert "| test | 25 | 10% of cb/train.jsonl (stratified, seed 0) |" in data
     assert [row.split("|")[1].strip() for row in data.splitlines()[4:7]] == ["train", "dev", "test"]
     icl = _report(tmp_path, method="icl", data_sources=sources, data_sizes={"train": 225, "dev": 0, "test": 25})
     assert "| train (the demonstration pool) | 225 |" in icl and "| dev |" not in icl  # an empty split is left out
     tagged = _report(tmp_path, task="tagging", data_sources={"train": "a|b.conll"}, data_sizes={"train": 9})
     assert "| split | sentences | from |" in tagged and "| train | 9 | a\\|b.conll |" in tagged
+    files = _report(tmp_path, data_sources={"train": "t.csv", "test": "u.csv"}, data_sizes={"train": 9, "test": 3})
+    assert "| train | 9 | t.csv |" in files  # nothing was cut from it
     older = _report(tmp_path, data_sources={"train": "t.csv"})  # saved before the sizes were kept
     assert "| train | – | t.csv |" in older
     assert "## Data" not in _report(tmp_path, evaluates="runs/x", scored="h.csv")
