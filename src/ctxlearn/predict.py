@@ -17,7 +17,7 @@ import numpy as np
 
 from ctxlearn.artifact import folder_stamp, load_classifier, write_atomically
 from ctxlearn.config import check_long_inputs, load_yaml, reading, split_settings
-from ctxlearn.data.example import Example, Fields, case_twin
+from ctxlearn.data.example import Example, Fields, case_twin, label_name
 from ctxlearn.data.inspect import count
 from ctxlearn.data.readers import READERS, check_input_type, is_text_lines, read_examples, text_lines
 from ctxlearn.data.splits import Splits, content_hash, load_splits
@@ -138,7 +138,7 @@ class Predictor:
         return self._scored(examples, source)[0]
 
     def _scored(self, examples: list[Example], source: str) -> tuple[dict[str, Any], np.ndarray]:
-        index = {lab: i for i, lab in enumerate(self.labels)}
+        index = {label_name(lab): i for i, lab in enumerate(self.labels)}  # a run saved its "3.0" before it read "3"
         for ex in examples:
             if ex.label not in index:
                 raise DataError(source, f"label {ex.label!r} is not one this model predicts"

@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -165,6 +166,17 @@ def test_eval_names_the_class_a_label_differs_from_only_in_case(tiny_run: Path, 
     (tmp_path / "gold.csv").write_text("text,label\ngood,neutral\n")
     assert main(["eval", str(tiny_run), "--data", str(tmp_path / "gold.csv")]) == 2
     assert "predicts; expected one of" in capsys.readouterr().err  # no twin, no hint
+
+
+def test_eval_reads_the_labels_of_a_run_saved_with_whole_floats_as_their_digits(tiny_run: Path, tmp_path: Path,
+                                                                               capsys) -> None:
+    """A run trained on a CSV of 0.0 and 1.0 saved those names; its files now read as 0 and 1."""
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "labels.json").write_text(json.dumps(["0.0", "1.0"]))  # negative, positive as such a run named them
+    (tmp_path / "gold.csv").write_text("text,label\ngood great film,1\nawful sad plot,0.0\n")
+    assert main(["eval", str(run), "--data", str(tmp_path / "gold.csv"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_accuracy"] == 1.0
 
 
 def test_json_output_is_one_array_that_json_load_and_ctxlearn_read_back(tiny_run: Path, tmp_path: Path) -> None:
@@ -333,7 +345,6 @@ def test_an_interrupted_prediction_labels_only_the_parts_it_lacks(tiny_run: Path
 def test_kept_parts_of_another_run_are_not_read(tiny_run: Path, tmp_path: Path) -> None:
     """A run trained again into the same folder must not serve the old run's kept predictions."""
     import os
-    import shutil
 
     run, src, dst = tmp_path / "run", _texts(tmp_path / "texts.txt", 4), tmp_path / "pred.jsonl"
     shutil.copytree(tiny_run, run)

@@ -2,6 +2,7 @@
 where it came from."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
@@ -27,10 +28,10 @@ SINGLE_FIELD = "sentence"
 
 def label_name(value: Any) -> str | None:
     """The class name a raw label stands for: text stripped, an integer (or a whole float, as JSON and
-    pandas write them) as its digits, a boolean as JSON spells it ("true", "false"), a list of one label
-    (doccano's classification export: ``"label": ["positive"]``) as that label; None when it names no
-    class (missing, empty, a mapping, a list of none or several). Everything that names labels (data
-    files, verbalizers) goes through this one rule."""
+    pandas write them, numbers or text) as its digits, a boolean as JSON spells it ("true", "false"), a list
+    of one label (doccano's classification export: ``"label": ["positive"]``) as that label; None when it
+    names no class (missing, empty, a mapping, a list of none or several). Everything that names labels
+    (data files, verbalizers) goes through this one rule."""
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
     if isinstance(value, bool):  # JSON true, YAML true or yes: str() would give "True"
@@ -39,7 +40,13 @@ def label_name(value: Any) -> str | None:
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return str(value).strip() or None
+    text = str(value).strip()
+    if WHOLE_FLOAT.fullmatch(text):  # "3.0": pandas writes an integer column that had gaps so in a CSV
+        text = str(int(text.split(".")[0]))
+    return text or None
+
+
+WHOLE_FLOAT = re.compile(r"[-+]?\d+\.0+")
 
 
 def numbers(labels: list[str]) -> list[float] | None:

@@ -71,9 +71,12 @@ def field_flags(found: dict[str, str]) -> str:
 
 def score_columns(records: list[dict[str, Any]], taken: set[str] = frozenset()) -> dict[str, list[str]]:
     """The columns (not of ``taken``) whose values in the first rows ``records`` are scores, not classes,
-    each with its first values: a label column that must be binned before it can be learned."""
-    values = {c: [label_name(r.get(c)) for r in records] for c in _columns(records, taken)}
-    return {c: list(dict.fromkeys(v)) for c, v in values.items() if None not in v and are_scores(list(set(v)))}
+    each with its first values as the file writes them: a label column that must be binned before it can be
+    learned."""
+    raw = {c: [r.get(c) for r in records] for c in _columns(records, taken)}
+    names = {c: [label_name(v) for v in values] for c, values in raw.items()}
+    return {c: list(dict.fromkeys(map(str, raw[c]))) for c, v in names.items()
+            if None not in v and are_scores(list(set(v)))}
 
 
 def _columns(records: list[dict[str, Any]], taken: set[str]) -> list[str]:

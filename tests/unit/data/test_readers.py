@@ -169,6 +169,15 @@ def test_csv_digit_labels_are_strings(tmp_path):
     assert [e.label for e in read_examples(path)] == ["0", "1", "10"]
 
 
+def test_whole_numbers_written_as_floats_are_the_classes_of_their_digits(tmp_path):
+    """pandas writes an integer column that had gaps as 3.0 in a CSV: its classes were '3.0', which a JSON
+    Lines file's 3 (or a clean CSV's) never matched."""
+    path = write(tmp_path, "d.csv", "text,label\na,3.0\nb,-1.00\nc,2.5\nd,v3.0\n")
+    assert [e.label for e in read_examples(path)] == ["3", "-1", "2.5", "v3.0"]
+    floats = write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": 3.0}, {"text": "b", "label": "3.0"}))
+    assert [e.label for e in read_examples(floats)] == ["3", "3"]
+
+
 def test_text_pairs_auto_detected_from_premise_hypothesis_csv(tmp_path):
     path = write(tmp_path, "nli.csv", "premise,hypothesis,label\nA man sleeps.,Someone rests.,entailment\n")
     assert read_examples(path) == [Example("A man sleeps.", "entailment", text_pair="Someone rests.", line=2)]
