@@ -113,6 +113,7 @@ class Predictor:
         file the run cut its splits from, on its test split (``test_split``, so it is the run's own). With
         ``out``, the report files (``write_evaluation``) are written there too."""
         examples, source = self.labelled(spec)
+        self.warn_of_cuts(examples, source)  # here, not in _scored: export times repeated passes of that
         metrics, probs = self._scored(examples, source)
         if out is not None:
             write_atomically(Path(out), lambda folder: write_scored(
@@ -144,7 +145,6 @@ class Predictor:
                 raise DataError(source, f"label {ex.label!r} is not one this model predicts"
                                 f"{case_twin(ex.label, self.labels)}", line=ex.line,
                                 field=self.fields.label, expected=f"one of {self.labels}")
-        self.warn_of_cuts(examples, source)
         y = np.array([index[ex.label] for ex in examples])
         probs = self.predict_proba(examples)
         return classification_metrics(y, probs, self.labels, self.threshold), probs
