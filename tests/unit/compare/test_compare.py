@@ -357,7 +357,8 @@ def test_report_says_which_seeds_repeat_a_run_and_counts_their_time_once() -> No
 
 def test_report_says_when_a_features_methods_every_cell_read_its_features_from_the_cache() -> None:
     """head's train s was 1 where an earlier run had computed its features, with no word that a first run pays
-    for the backbone's pass (13 s on builtin:sms-spam)."""
+    for the backbone's pass (on builtin:sms-spam's 2,000 training texts: 7.2 s to train from an empty cache,
+    0.6 s from a full one)."""
     from ctxlearn.compare.report import notes
 
     base = {"method": "head", "test_accuracy": 0.9, "trainable_params": 10, "total_params": 10}
