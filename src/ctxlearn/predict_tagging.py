@@ -22,10 +22,11 @@ import numpy as np
 
 from ctxlearn.artifact import folder_stamp, load_classifier, write_atomically
 from ctxlearn.config import load_yaml, split_settings
-from ctxlearn.data.example import Fields, TaggedSentence
+from ctxlearn.data.example import Fields, TaggedSentence, case_twin
 from ctxlearn.data.readers import check_input_type, file_type, is_text_lines, read_examples, text_lines
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, read_bio, read_tagged, tag_options
 from ctxlearn.data.tagged_splits import TaggedSplits, data_task, load_tagged_splits, tagged_hash
+from ctxlearn.data.tags import entity_spans
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.evaluate.report import write_tagging_report
@@ -102,6 +103,7 @@ class TaggingPredictor:
         sentences, source = own_test_split(path, self.manifest, self.cut, tagged_hash), f"the test split of {path}"
         if sentences is None:
             sentences, source = (read_bio(path, self.options), str(path)) if path.is_file() else self.test_split(spec)
+        self.check_types(sentences, source)
         metrics, predictions = self._scored(sentences)
         if out is not None:
             def fill(folder: Path) -> None:
@@ -110,6 +112,17 @@ class TaggingPredictor:
 
             write_atomically(Path(out), fill)
         return metrics
+
+    def check_types(self, sentences: list[TaggedSentence], source: str) -> None:
+        """Refuse gold entities of a type the run never tags, as ``Predictor`` refuses a label it never predicts:
+        WNUT-17 with its types upper-cased scored F1 0 against a run's lower-case ones, without a word."""
+        known = {tag[2:] for tag in self.labels if tag != "O"}
+        for sentence in sentences:
+            kind = next((k for k, _, _ in entity_spans(sentence.tags) if k not in known), None)
+            if kind is not None:
+                raise DataError(source, f"entity type {kind!r} is not one this model tags{case_twin(kind, known)}",
+                                line=sentence.line or None, field=sentence.tags_field or "tag",
+                                expected=f"one of {sorted(known)}")
 
     def evaluate_examples(self, sentences: list[TaggedSentence], source: str) -> dict[str, Any]:
         """Entity metrics on tagged sentences (``source``: where they came from, as ``Predictor``'s)."""

@@ -63,6 +63,14 @@ def test_train_eval_predict(tiny_bert: Path, toy_conll: Path, tmp_path: Path, ca
         assert f"to label texts that have none, run ctxlearn predict {out} --input {src}" in capsys.readouterr().err
     assert main(["predict", str(out), "--input", str(src), "--output", str(dst), "--skip-empty"]) == 2
     assert "--skip-empty is for runs that label whole texts" in capsys.readouterr().err
+    # a gold file whose types the run never tags scored F1 0 without a word (WNUT-17's types upper-cased)
+    (tmp_path / "gold.conll").write_text("the\tO\nfilm\tO\n\nreally\tB-pos\nnice\tI-pos\n")
+    assert main(["eval", str(out), "--data", str(tmp_path / "gold.conll")]) == 2
+    assert ("gold.conll:4: field 'tag': entity type 'pos' is not one this model tags ('POS' is: they differ only in "
+            "case); expected one of ['NEG', 'POS']") in capsys.readouterr().err
+    (tmp_path / "gold.conll").write_text("Ada\tB-PER\n")
+    assert main(["eval", str(out), "--data", str(tmp_path / "gold.conll")]) == 2
+    assert "entity type 'PER' is not one this model tags; expected one of" in capsys.readouterr().err
 
 
 def test_task_inferred_from_conll_and_raw_text_input(tiny_bert: Path, toy_conll: Path, tmp_path: Path, capsys) -> None:
