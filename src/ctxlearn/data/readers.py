@@ -175,17 +175,26 @@ def _read_delimited(path: Path, text: str, fields: Fields, delimiter: str,
         raise DataError(path, "duplicate column in header", line=at, field=dupes[0], expected="unique column names")
     fields = fields.resolve(header)
     _check_fields(header, fields, path, at, lambda: _first_rows(reader, header))
-    empty: list[int] = []
-    examples = list(_rows(reader, header, fields, path, empty))
-    if empty:  # spreadsheets export trailing rows of empty cells (",,"); a quoted "" is an empty cell too
-        warnings.warn(f"{path}: skipped {len(empty)} row(s) whose cells are all empty (line {empty[0]}"
-                      f"{', ...' if len(empty) > 1 else ''}); each example and prediction names its line", stacklevel=3)
+    skipped: dict[str, list[int]] = {SKIPPED_EMPTY: [], SKIPPED_HEADER: []}
+    examples = list(_rows(reader, header, fields, path, skipped))
+    for why, lines in skipped.items():
+        if lines:
+            warnings.warn(f"{path}: skipped {len(lines)} row(s) {why} (line {lines[0]}"
+                          f"{', ...' if len(lines) > 1 else ''}); each example and prediction names its line",
+                          stacklevel=3)
     return examples
 
 
-def _rows(reader: Any, header: list[str], fields: Fields, path: Path, empty: list[int]) -> Iterator[Example]:
+# rows a delimited file's reader skips, with a warning: spreadsheets export trailing rows of empty cells (",",
+# and a quoted "" is an empty cell too); CSV files joined with `cat` repeat the header, which read as an example
+# would be a class named after the label column
+SKIPPED_EMPTY, SKIPPED_HEADER = "whose cells are all empty", "that repeat the header, as files joined with cat do"
+
+
+def _rows(reader: Any, header: list[str], fields: Fields, path: Path,
+          skipped: dict[str, list[int]]) -> Iterator[Example]:
     """The examples of the rows after the header; blank lines are skipped, and so are rows whose cells
-    are all empty, whose lines go into ``empty``."""
+    are all empty or repeat the header, whose lines go into ``skipped``."""
     line = 1
     while True:
         start = reader.line_num + 1  # each row (blank ones too) begins on the line after the last one read
@@ -199,7 +208,10 @@ def _rows(reader: Any, header: list[str], fields: Fields, path: Path, empty: lis
                             expected="properly quoted fields") from None
         line = reader.line_num
         if not row or all(not c.strip() for c in row):
-            empty += [line] if row else []
+            skipped[SKIPPED_EMPTY] += [line] if row else []
+            continue
+        if [c.strip() for c in row] == header:
+            skipped[SKIPPED_HEADER].append(line)
             continue
         if len(row) != len(header):
             raise DataError(path, f"row has {len(row)} columns, header has {len(header)}", line=line,

@@ -265,6 +265,16 @@ def test_csv_rows_of_empty_cells_are_skipped_with_a_warning_naming_the_first(tmp
         assert [e.line for e in read_examples(one_column, Fields(label=None))] == [2]
 
 
+def test_a_row_that_repeats_the_header_is_skipped_with_a_warning(tmp_path):
+    """Two CSV files joined with cat repeat the header: it was read as an example of a class named 'label'."""
+    path = write(tmp_path, "all.csv", "text,label\na,x\nb,y\ntext,label\nc,x\n Text , label\nd,y\n")
+    with pytest.warns(UserWarning, match=r"all.csv: skipped 1 row\(s\) that repeat the header, as files joined with "
+                                         r"cat do \(line 4\); each example"):
+        examples = read_examples(path)
+    assert [(e.text, e.label, e.line) for e in examples] == [("a", "x", 2), ("b", "y", 3), ("c", "x", 5),
+                                                             (" Text ", "label", 6), ("d", "y", 7)]  # not the header
+
+
 def test_jsonl_blank_lines_skipped_and_line_numbers_kept(tmp_path):
     body = '\n{"text": "a", "label": "x"}\n   \n\n{"text": "b", "label": "y"}\n\n'
     path = write(tmp_path, "d.jsonl", body)
