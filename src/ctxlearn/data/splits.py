@@ -111,17 +111,24 @@ def _read_split_files(path: Path, fields: Fields) -> dict[str, tuple[list[Exampl
         train = _read_split(files["train"], fields)
         pairs = bool(train) and train[0].text_pair is not None
         source = split_source(files["train"])
-        return {split: (train if split == "train" else _read_like_train(paths, fields, pairs, source),
+        return {split: (train if split == "train" else _read_like_train(paths, fields, pairs, source, split),
                         split_source(paths)) for split, paths in files.items()}
     return {"train": (read_examples(path, fields), str(path))}
 
 
-def _read_like_train(files: list[Path], fields: Fields, pairs: bool, train: str) -> list[Example]:
+def _read_like_train(files: list[Path], fields: Fields, pairs: bool, train: str, split: str) -> list[Example]:
     """A dev or test split read as ``train``'s file was (``pairs``: text pairs). Fields it lacks are named as
-    train's, and the fix is to its columns: a flag would rename the fields of every file."""
+    train's, and the fix is to its columns: a flag would rename the fields of every file. A file with no
+    labels at all is most likely a benchmark's unlabelled test file (GLUE keeps its test labels private)."""
     try:
         return _read_split(files, fields.for_model(text_pairs=pairs))
     except DataError as err:
+        if err.missing == ("label",) and "label" not in err.likely:  # no column holds classes either
+            share = "--test-fraction" if split == "test" else "--dev-fraction"
+            raise DataError(err.path, f"{err.problem}: this {split} file has no labels, as a benchmark's test file "
+                            "often has none (GLUE keeps its test labels private)", line=err.line, field=err.field,
+                            missing=err.missing, expected=f"labelled rows, as in {train}; or take the file out of the "
+                            f"folder, and {split} is cut from train instead ({share}, 10% by default)") from None
         if not {"text", "text_pair"} & set(err.missing):
             raise
         kind = "text pairs" if pairs else "single texts"

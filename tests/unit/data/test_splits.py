@@ -230,6 +230,18 @@ def test_dev_and_test_are_read_as_train_single_texts_or_pairs(tmp_path):
     assert "as read in" not in str(split_error(tmp_path, dev_fraction=0))
 
 
+def test_an_unlabelled_test_file_is_named_as_such_with_what_to_do(tmp_path):
+    """GLUE's test.tsv has no labels: the error offered --label-field, which names every file's label column."""
+    write_csv(tmp_path / "train.csv", rows("tr", "abab"))
+    (tmp_path / "test.tsv").write_text("index\tsentence\n0\tfirst one\n1\tsecond one\n")
+    err = split_error(tmp_path, dev_fraction=0)
+    assert str(err).startswith(f"{tmp_path / 'test.tsv'}:1: field 'label': not found: this test file has no labels")
+    assert str(err).endswith("or take the file out of the folder, and test is cut from train instead "
+                             "(--test-fraction, 10% by default)")
+    (tmp_path / "test.tsv").write_text("sentence\tgold\nfirst one\ta\nsecond one\tb\nthird\ta\nfourth\tb\n")
+    assert "likely --label-field gold" in str(split_error(tmp_path, dev_fraction=0))  # labels under another name
+
+
 def test_dev_label_that_train_lacks(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", rows("tr", "abab"))
     dev = write_jsonl(tmp_path / "dev.jsonl", rows("dv", "abc"))  # "c" on line 3
