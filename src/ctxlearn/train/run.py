@@ -223,6 +223,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     work = work_folder(cfg)  # a measurement (--estimate-steps) leaves an interrupted run's folder as it is
     saved = last_checkpoint(work) or next(reversed(checkpoints(work)), None)  # even one cut off mid-save is kept
     refuse_to_discard(work, cfg.resume or bool(cfg.estimate_steps), saved)
+    if cfg.resume and saved is None and not cfg.estimate_steps:  # compare's cells always pass --resume
+        say(f"--resume: {work} holds no checkpoint to go on from, so this run starts from the beginning")
     method = METHODS.get(cfg.method)
     check_launch(cfg, method)
     dist.join()

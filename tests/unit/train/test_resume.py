@@ -271,6 +271,15 @@ def test_resume_refuses_data_edited_in_place(tiny_bert: Path, toy_data: Path, tm
         _early_run(tiny_bert, toy_data, tmp_path / "run", resume=True)
 
 
+def test_resume_with_nothing_to_go_on_from_says_it_starts_from_the_beginning(tiny_bert: Path, early: tuple[Path, Path],
+                                                                             tmp_path: Path, capsys) -> None:
+    """--resume on a finished run (no OUT.partial) trained it again from the start, without a word."""
+    _early_run(tiny_bert, early[0], tmp_path / "run", resume=True)
+    assert (f"--resume: {tmp_path / 'run.partial'} holds no checkpoint to go on from, so this run starts from the "
+            "beginning") in capsys.readouterr().err
+    assert (tmp_path / "run" / "manifest.json").is_file()
+
+
 def test_what_decides_nothing_may_change_on_resume(tmp_path: Path) -> None:
     def run(**kw) -> dict:
         return identity(TrainConfig(data="d", method="lora", **kw), {"train": "h"}, str(tmp_path))
