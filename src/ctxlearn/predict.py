@@ -62,7 +62,7 @@ class Predictor:
         if text_pair and not self.fields.reads_pairs:
             raise ConfigError(f"--text-pair-field {text_pair}: {self.folder} was trained on single texts, so it "
                               "reads one text field; leave the flag out")
-        if text and not text_pair and self.fields.pair:  # the pair was found by its names, which --text-field leaves
+        if text and not text_pair and self.fields.pairs:  # the pair was found by its names, which --text-field leaves
             raise ConfigError(f"--text-field {text}: {self.folder} was trained on text pairs; name the second text's "
                               "field with --text-pair-field too")
         given = {k: v for k, v in dict(text=text, label=label, text_pair=text_pair).items() if v}

@@ -82,9 +82,8 @@ class Fields:
     label: str | None = "label"
     text_pair: str | None = None
     others: bool = False
-    pair: bool = False  # a model trained on pairs found without flags: find a pair again (``for_model``)
     blank: bool = False
-    single: bool = False  # a model trained on single texts: never find a pair (``for_model``)
+    pairs: bool | None = None  # a run's (``for_model``): True finds a pair again, False never one; None either
 
     def resolve(self, available: list[str]) -> "Fields":
         """The fields of a file with the columns or keys ``available``. A default name matches a column
@@ -98,11 +97,11 @@ class Fields:
         fields = replace(self, label=find("label") or "label") if self.label == "label" else self
         if fields.text != "text":
             return fields
-        if find("text") and not fields.pair:  # a pair model given a file of single texts must not read them alone
+        if find("text") and not fields.pairs:  # a pair model given a file of single texts must not read them alone
             return replace(fields, text=find("text"))
         found = ((find(a), find(b)) for a, b in PAIR_FIELDS if find(a) and find(b))
-        pair = None if fields.single else next(found, None)
-        if pair is None and fields.pair:
+        pair = None if fields.pairs is False else next(found, None)
+        if pair is None and fields.pairs:
             pair = PAIR_FIELDS[0]  # not there: the error names the first pair and the fields present
         if pair is not None:
             return replace(fields, text=pair[0], text_pair=fields.text_pair or pair[1])
@@ -110,8 +109,8 @@ class Fields:
 
     @property
     def reads_pairs(self) -> bool:
-        """Whether examples are text pairs: a pair field is named, or one is to be found (``pair``)."""
-        return self.text_pair is not None or self.pair
+        """Whether examples are text pairs: a pair field is named, or one is to be found (``pairs``)."""
+        return self.text_pair is not None or bool(self.pairs)
 
     def pair_names(self) -> str:
         """The pair fields this reads, in words, for errors."""
@@ -126,7 +125,7 @@ class Fields:
         file's pair columns were read as a pair it was never trained on."""
         if self.text_pair is not None:
             return self
-        return replace(self, pair=True) if text_pairs else replace(self, single=True)
+        return replace(self, pairs=text_pairs)
 
 
 @dataclass(frozen=True)
