@@ -40,7 +40,7 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, prefix: str 
             continue
         kind = hints[f.name]
         base = typing.get_args(kind)[0] if typing.get_origin(kind) in (typing.Union, getattr(__import__("types"), "UnionType", ())) else kind
-        shown = f" (default: {f.default})" if f.default != "" else ""  # "": none, or one the help describes
+        shown = f" (default: {f.default})" if f.default not in ("", None) else ""  # none, or one the help describes
         text = f"{f.metadata['help']}{shown}"
         if base is bool:
             # --x sets it, --no-x clears it: a flag can override a recipe's YAML either way
@@ -460,7 +460,7 @@ def _train_flags(p: argparse.ArgumentParser, names: tuple[str, ...], of_run: boo
             continue
         default, shown = (None, "the run's") if of_run else (field.default, field.default)
         p.add_argument(flag, type=type(field.default) if field.default is not None else str, default=default,
-                       help=f"{field.metadata['help']} (default: {shown})")
+                       help=field.metadata["help"] + (f" (default: {shown})" if shown is not None else ""))
 
 
 def _field_flags(p: argparse.ArgumentParser, label: bool, of_run: bool = True) -> None:

@@ -100,7 +100,8 @@ class DataOptions:
     text_field: str = opt("text", "column/key holding the text (without a text field, premise/hypothesis, "
                                   "sentence1/sentence2, question1/question2 or sentence are found); tagging data: "
                                   "the key of a record's token list or raw text (tokens or text when left unset)")
-    text_pair_field: str | None = opt(None, "column/key holding the second text of a pair task")
+    text_pair_field: str | None = opt(None, "column/key holding the second text of a pair task (left unset: found "
+                                            "with the text, as --text-field says)")
     label_field: str = opt("label", "column/key holding the label; tagging data: the key of a record's tags or "
                                     "entity spans (tags, ner_tags, labels or entities when left unset)")
     dev_fraction: float = opt(0.1, "share of train held out as dev when no dev file is given (stratified by label "

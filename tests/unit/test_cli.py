@@ -181,6 +181,13 @@ def test_every_argument_of_every_command_has_help() -> None:
     assert not bare, bare
 
 
+def test_no_help_shows_a_default_of_none_or_names_its_default_twice() -> None:
+    """`serve --help` read `(default: the most probable class) (default: None)`; `None` teaches nothing."""
+    helps = [(f"{command} {action.option_strings}", action.help or "") for command, action in
+             _actions(build_parser(["train", "icl", "compare", "serve"]))]
+    assert not [where for where, text in helps if "(default: None)" in text or text.count("(default:") > 1]
+
+
 def test_help_and_light_commands_start_without_torch() -> None:
     """`ctxlearn --help` took 8 s: building every command's flags imported torch, transformers and peft."""
     import subprocess

@@ -11,7 +11,8 @@ from ctxlearn.errors import ConfigError
 class ServeConfig:
     host: str = opt("127.0.0.1", "address to listen on; anything beyond loopback needs --api-key-file")
     port: int = opt(8000, "TCP port (0 = any free port)")
-    api_key_file: str | None = opt(None, "file holding the API key; clients then send `Authorization: Bearer KEY`")
+    api_key_file: str | None = opt(None, "file holding the API key; clients then send `Authorization: Bearer KEY` "
+                                         "(left unset: no key, and only loopback addresses may be served)")
     max_batch_size: int = opt(32, "most texts the model runs at once (requests arriving together share a batch)")
     max_wait_ms: float = opt(5.0, "longest an idle server waits for more requests to fill a batch")
     max_queue: int = opt(128, "most texts waiting for the model (it bounds queueing delay and memory); beyond it 429")
