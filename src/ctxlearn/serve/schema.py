@@ -20,7 +20,14 @@ def _utf8(text: str) -> str:
     return text
 
 
-Text = Annotated[str, StringConstraints(min_length=1), AfterValidator(_utf8)]
+def _words(text: str) -> str:
+    # The tokenizer reads blanks as nothing: a model would label an empty input, as `predict` refuses to.
+    if not text.strip():
+        raise ValueError("text is only blanks (spaces, tabs, line breaks); send text with words in it")
+    return text
+
+
+Text = Annotated[str, StringConstraints(min_length=1), AfterValidator(_utf8), AfterValidator(_words)]
 INPUTS = ("texts", "pairs", "tokens")
 T = TypeVar("T")
 NonEmpty = Annotated[list[T], Field(min_length=1)]

@@ -30,6 +30,10 @@ BAD = [
     ("two inputs", {"json": {"texts": ["a"], "tokens": [["a"]]}}, 422, "invalid", "got texts, tokens"),
     ("empty list", {"json": {"texts": []}}, 422, "invalid", "texts: List should have at least 1 item"),
     ("empty text", {"json": {"texts": ["fine", ""]}}, 422, "invalid", "texts.1"),
+    # predict refuses a row of blanks as an empty text; served, "  \n" was labelled with confidence
+    ("text of blanks", {"json": {"texts": ["fine", " \n\t"]}}, 422, "invalid", "texts.1: text is only blanks"),
+    ("pair side of blanks", {"json": {"pairs": [{"text": "a", "text_pair": "  "}]}}, 422, "invalid", "only blanks"),
+    ("token of blanks", {"json": {"tokens": [["Paris", " "]]}}, 422, "invalid", "tokens.0.1: text is only blanks"),
     ("string not list", {"json": {"texts": "a film"}}, 422, "invalid", "texts: Input should be a valid list"),
     ("number in texts", {"json": {"texts": [3]}}, 422, "invalid", "texts.0: Input should be a valid string"),
     ("null texts", {"json": {"texts": None}}, 422, "invalid", "exactly one of"),
