@@ -113,8 +113,21 @@ def _data_lines(manifest: dict[str, Any]) -> list[str]:
     for split in sorted(cut, key=lambda name: SPLIT_ORDER.get(name, len(SPLIT_ORDER))):
         n = f"{sizes[split]:,}" if split in sizes else "–"  # a run saved before sizes were kept
         if sizes.get(split) != 0:  # an empty split (no dev file, dev_fraction 0) has no row
-            rows.append(f"| {names.get(split, split)} | {n} | {_escaped(cut[split])} |")
+            n, scored = _scored_share(manifest, split, n)
+            rows.append(f"| {names.get(split, split)} | {n} | {_escaped(cut[split])}{scored} |")
     return ["## Data", "", f"| split | {unit} | from |", "|---|---:|---|", *rows, ""]
+
+
+def _scored_share(manifest: dict[str, Any], split: str, n: str) -> tuple[str, str]:
+    """An icl run scores what ``data_scored`` holds (``--limit``: the first N of a split; dev: only with
+    ``--dev``), so its dev and test rows say how much of the split that was; (size, note to its source)."""
+    scored = manifest.get("data_scored")
+    if scored is None or split == "train":
+        return n, ""
+    if split not in scored:
+        return n, "; not scored"
+    first, size = scored[split], manifest["data_sizes"][split]
+    return (n, "") if first >= size else (f"{first:,} of {n}", f"; the first {first:,} scored (--limit)")
 
 
 def _speed_line(cost: dict[str, Any], training: dict[str, Any]) -> str:

@@ -157,7 +157,7 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
         if tuned:
             metrics["test"]["tuned_threshold"] = tuned
     manifest = _manifest(cfg, splits, source, weights, bf16, model, start, infer_s,
-                         sum(len(e) for e, _ in results.values()))
+                         {split: len(exs) for split, (exs, _) in results.items()})
     icl = icl_record(cfg, clf, splits, source, results["test"][1])
     out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, splits, metrics, manifest, icl, results, clf))
     shutil.rmtree(work, ignore_errors=True)
@@ -183,19 +183,19 @@ def icl_summary(metrics: dict[str, Any], manifest: dict[str, Any], out: Path) ->
 
 
 def _manifest(cfg: IclConfig, splits: Splits, source: ModelSource, weights_sha: str, bf16: bool, model: torch.nn.Module,
-              start: float, infer_s: float, n_scored: int) -> dict[str, Any]:
+              start: float, infer_s: float, scored: dict[str, int]) -> dict[str, Any]:
     return {
         "ctxlearn_manifest": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "data": cfg.data, "model": cfg.model, "method": "icl", "seed": cfg.seed, "bf16": bf16,
         "model_source": dataclasses.asdict(source), "base_weights_sha256": weights_sha,
         "labels": splits.labels, "data_sources": splits.sources, "data_sha256": splits.hashes,
-        "data_sizes": split_sizes(splits),
+        "data_sizes": split_sizes(splits), "data_scored": scored,  # --limit, --dev: what the scores are of
         "text_pairs": splits.is_pair,  # what predict and serve must be given
         "versions": versions(),
         "cost": {"trainable_params": 0, "total_params": sum(p.numel() for p in model.parameters()),
                  "train_seconds": 0.0, "wall_seconds": time.time() - start, "train_tokens_per_s": 0.0,
-                 "inference_seconds": infer_s, "examples_per_s": n_scored / infer_s if infer_s else 0.0,
-                 "predict_ms_per_example": 1000 * infer_s / max(1, n_scored),
+                 "inference_seconds": infer_s, "examples_per_s": sum(scored.values()) / infer_s if infer_s else 0.0,
+                 "predict_ms_per_example": 1000 * infer_s / max(1, sum(scored.values())),
                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
     }
 

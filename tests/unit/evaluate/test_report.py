@@ -168,6 +168,14 @@ def test_the_report_says_how_big_each_split_is_and_where_it_came_from(tmp_path: 
     assert [row.split("|")[1].strip() for row in data.splitlines()[4:7]] == ["train", "dev", "test"]
     icl = _report(tmp_path, method="icl", data_sources=sources, data_sizes={"train": 225, "dev": 0, "test": 25})
     assert "| train (the demonstration pool) | 225 |" in icl and "| dev |" not in icl  # an empty split is left out
+    limited = _report(tmp_path, method="icl", data_sources=sources, data_sizes={"train": 225, "dev": 56, "test": 477},
+                      data_scored={"test": 60})  # icl --limit 60, without --dev: the report's n was 60, its table 477
+    assert "| test | 60 of 477 | 10% of cb/train.jsonl (stratified, seed 0); the first 60 scored (--limit) |" in limited
+    assert "| dev | 56 | cb/dev.jsonl; not scored |" in limited
+    whole = _report(tmp_path, method="icl", data_sources=sources, data_sizes={"train": 225, "dev": 56, "test": 25},
+                    data_scored={"test": 25, "dev": 56})
+    assert "| test | 25 | 10% of cb/train.jsonl (stratified, seed 0) |" in whole
+    assert "| dev | 56 | cb/dev.jsonl |" in whole
     tagged = _report(tmp_path, task="tagging", data_sources={"train": "a|b.conll"}, data_sizes={"train": 9})
     assert "| split | sentences | from |" in tagged and "| train | 9 | a\\|b.conll |" in tagged
     files = _report(tmp_path, data_sources={"train": "t.csv", "test": "u.csv"}, data_sizes={"train": 9, "test": 3})

@@ -68,6 +68,8 @@ def test_icl_run_writes_the_training_shape_and_reloads(tiny_lm, toy_data, tmp_pa
     assert {"test_accuracy", "test_macro_f1", "dev_accuracy", "examples_per_s", "out"} <= set(result)
     assert TRAIN_SHAPE | {"icl.json"} <= {p.name for p in out.iterdir()}
     manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["data_scored"] == {"test": 8}  # the report's data table says 8 of 40 were scored
+    assert "| test | 8 of 40 |" in (out / "report.md").read_text()
     assert manifest["method"] == "icl" and manifest["cost"]["trainable_params"] == 0
     icl = json.loads((out / "icl.json").read_text())
     assert icl["selection"]["select"] == select and icl["prompt"]["template"] == "Input: {text}\nLabel:"
