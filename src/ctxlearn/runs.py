@@ -29,7 +29,7 @@ class RunRow:
     created: str
     train_examples: int | None = None  # training examples (sentences) it learned from; None: its manifest predates it
     test_split: str = ""  # the start of the test split's content hash: runs of one file under another seed or fold
-    # test other examples, and scores on different examples do not rank
+    # test other examples, and scores on different examples do not rank (nor do those of an icl --limit run)
 
 
 def find_runs(root: Path) -> list[RunRow]:
@@ -127,7 +127,14 @@ def _row(folder: Path) -> RunRow:
     method = manifest.get("method", "?") + (" (int8)" if manifest.get("export") else "")
     return RunRow(str(folder), task, str(manifest.get("data", "?")), method, str(manifest.get("model", "?")), metric,
                   test, cost.get("trainable_params"), cost.get("train_seconds"), str(manifest.get("created", "")),
-                  manifest.get("data_sizes", {}).get("train"), manifest.get("data_sha256", {}).get("test", "")[:8])
+                  manifest.get("data_sizes", {}).get("train"), _test_split(manifest))
+
+
+def _test_split(manifest: dict[str, Any]) -> str:
+    """The start of the test split's hash, and where an icl run scored only its first N (``--limit``), that."""
+    split = manifest.get("data_sha256", {}).get("test", "")[:8]
+    scored, size = manifest.get("data_scored", {}).get("test"), manifest.get("data_sizes", {}).get("test")
+    return f"{split}, the first {scored:,}" if split and scored is not None and size and scored < size else split
 
 
 def _json(path: Path) -> dict[str, Any]:

@@ -154,3 +154,20 @@ def test_runs_on_other_test_splits_of_one_file_are_ranked_apart(tiny_run: Path, 
     marked = [line.split()[1] for line in lines[1:] if line.startswith("*  ")]
     assert marked == [str(tmp_path / "runs" / "f0-head"), str(tmp_path / "runs" / "f1-lora")]
     assert f"{saved['data']} (test bbbbbbbb)" in next(line for line in lines if "f1-lora" in line)
+
+
+def test_an_icl_run_that_scored_part_of_test_is_ranked_apart(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """`icl --limit 60` scores the first 60 of 477 test examples; `runs` ranked its 96.67 against a head run's
+    98.53 on all 477, under one mark, as scores of the same examples."""
+    saved = json.loads((tiny_run / "manifest.json").read_text())
+    sizes = {"train": 160, "dev": 20, "test": 477}
+    _copy(tiny_run, tmp_path / "runs" / "head", 0.80, data_sizes=sizes)
+    _copy(tiny_run, tmp_path / "runs" / "icl", 0.95, method="icl", data_sizes=sizes, data_scored={"test": 60})
+    _copy(tiny_run, tmp_path / "runs" / "icl-all", 0.70, method="icl", data_sizes=sizes, data_scored={"test": 477})
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    marked = [line.split()[1] for line in lines[1:] if line.startswith("*  ")]
+    assert marked == [str(tmp_path / "runs" / "head"), str(tmp_path / "runs" / "icl")]
+    test = saved["data_sha256"]["test"][:8]
+    assert f"{saved['data']} (test {test}, the first 60)" in next(line for line in lines if "runs/icl " in line)
+    assert f"{saved['data']} (test {test})" in next(line for line in lines if "icl-all" in line)
