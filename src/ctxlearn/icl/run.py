@@ -10,6 +10,7 @@ import json
 import resource
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -104,6 +105,20 @@ def warn_below_majority(split: str, metrics: dict[str, Any], calibrated: bool) -
         warn(f"{split}: {below}: {fix}")
 
 
+def ordered_by_label(split: str, examples: list[Example], limit: int) -> str | None:
+    """``--limit N`` scores a split's first N examples (lm-eval's rule); a file ordered by label loses whole
+    classes to it. Said where a class of which N random examples would hold 5 or more has none there."""
+    if not 0 < limit < len(examples):
+        return None
+    counts, seen = Counter(ex.label for ex in examples), {ex.label for ex in examples[:limit]}
+    missing = sorted(label for label, n in counts.items() if label not in seen and n * limit >= 5 * len(examples))
+    if not missing:
+        return None
+    shares = ", ".join(f"{label!r} ({counts[label] / len(examples):.0%} of the split)" for label in missing)
+    return (f"{split}: --limit {limit} scores the first {limit} of {len(examples)} examples, which hold no {shares}: "
+            "the file looks ordered by label; shuffle it (header kept first) or score it all (--limit 0)")
+
+
 @on_own_threads
 @holds_out
 def run_icl(cfg: IclConfig) -> dict[str, Any]:
@@ -126,7 +141,8 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     small = small_split("test", min(cfg.limit or len(splits.test), len(splits.test)))
     past = (f"--shots {cfg.shots}: the demonstration pool (train) holds {len(splits.train)} examples; each prompt "
             f"shows at most {len(splits.train)}" if cfg.shots > len(splits.train) else None)
-    for msg in [*label_warnings(splits.labels), spec.meaningless(splits.labels), small, past]:
+    ordered = [ordered_by_label(split, getattr(splits, split), cfg.limit) for split in ("test", "dev")[:1 + cfg.dev]]
+    for msg in [*label_warnings(splits.labels), spec.meaningless(splits.labels), small, past, *ordered]:
         if msg:
             warn(msg)
     source = resolve_model(cfg.model)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,22 @@ def test_more_shots_than_the_pool_holds_are_said_to_be_capped(tiny_lm, toy_data,
             f"{n}") in capsys.readouterr().err
     assert main(icl_args(tiny_lm, toy_data, tmp_path / "fits", "--shots", str(n))) == 0
     assert "--shots" not in capsys.readouterr().err
+
+
+def test_a_limit_over_a_test_file_ordered_by_label_is_said_to_miss_classes(tiny_lm, toy_data, tmp_path, capsys) -> None:
+    """--limit scores the first N test examples, as lm-eval's does; over a file sorted by label (all the
+    negatives, then the positives) --limit 20 scored negatives alone, and the report gave their accuracy."""
+    test = toy_data / "test.jsonl"
+    rows = sorted((json.loads(line) for line in test.read_text().splitlines()), key=lambda r: r["label"])
+    test.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(icl_args(tiny_lm, toy_data, tmp_path / "sorted", "--limit", "20")) == 0
+    assert ("warning: test: --limit 20 scores the first 20 of 40 examples, which hold no 'positive' (50% of the "
+            "split): the file looks ordered by label; shuffle it (header kept first) or score it all (--limit 0)"
+            ) in capsys.readouterr().err
+    random.Random(0).shuffle(rows)
+    test.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(icl_args(tiny_lm, toy_data, tmp_path / "shuffled", "--limit", "20")) == 0
+    assert "looks ordered" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("select, extra", [("random", []), ("balanced", ["--calibrate"]), ("random-each", ["--calibrate"])])
