@@ -74,6 +74,20 @@ def test_the_copy_is_a_run_folder_marked_int8(exported, tiny_run: Path) -> None:
     assert (out / "head.safetensors").read_bytes() == (tiny_run / "head.safetensors").read_bytes()
 
 
+def test_the_copys_report_opens_with_what_int8_scored(exported, tiny_run: Path) -> None:
+    """The copy's report.md was the source's, word for word: its accuracy, the source's in fp32 or bf16, read
+    as the int8 folder's own (sms-spam: 98.53, where int8 scores 98.32)."""
+    out, report = exported
+    text, source = (out / "report.md").read_text(), (tiny_run / "report.md").read_text()
+    head, rest = text.split("\n---\n", 1)
+    assert head.startswith(f"# ctxlearn int8 export of {tiny_run}\n") and rest.strip() == source.strip()
+    int8 = report["measured"]["int8"]
+    assert (f"| int8 (this folder) | {100 * int8['accuracy']:.2f}% | {100 * int8['macro_f1']:.2f}% | "
+            f"{int8['examples_per_s']:,.1f} |") in head
+    assert f"| fp32 | {100 * report['measured']['fp32']['accuracy']:.2f}% |" in head
+    assert "Below is the source run's report, scored in fp32, not int8" in head
+
+
 def test_loaders_quantize_the_copy_as_export_measured_it(exported, tiny_run: Path) -> None:
     out, _ = exported
     model = load_classifier(out)[0]

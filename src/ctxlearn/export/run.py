@@ -121,6 +121,29 @@ def format_report(r: dict[str, Any]) -> str:
              f"{'':8}{METRIC_NAMES[metric]:>10}{'macro-F1':>10}{'examples/s':>12}"]
     for name, m in r["measured"].items():
         lines.append(f"{name:8}{100 * m[metric]:>9.2f}%{100 * m['macro_f1']:>9.2f}%{m['examples_per_s']:>12.1f}")
+    return "\n".join(lines + _verdict(r))
+
+
+def report_markdown(r: dict[str, Any], source_report: str) -> str:
+    """The copy's report.md: what int8 scored, then the source's report, which is of its own precision."""
+    metric, n = r["metric"], r["measured"]["int8"]["n"]
+    names = {"int8": "int8 (this folder)"}
+    rows = [f"| {names.get(name, name)} | {100 * m[metric]:.2f}% | {100 * m['macro_f1']:.2f}% "
+            f"| {m['examples_per_s']:,.1f} |" for name, m in r["measured"].items()]
+    return "\n".join([
+        f"# ctxlearn int8 export of {r['source']}", "",
+        f"This folder is `{r['source']}` with its backbone's linear layers quantized to int8 (dynamic) as it loads: "
+        f"predict, eval and serve load it so. Measured on the {n:,} test examples of {r['data']} "
+        f"({r['torch_threads']} threads):", "",
+        f"| precision | {METRIC_NAMES[metric]} | macro-F1 | examples/s |", "|---|---:|---:|---:|", *rows, "",
+        *(f"- {line}" for line in _verdict(r)), "",
+        f"Below is the source run's report, scored in {r['artifact_precision']}, not int8.", "", "---", "",
+        source_report.strip(), ""])
+
+
+def _verdict(r: dict[str, Any]) -> list[str]:
+    """int8 against fp32 (and the artifact's own precision), its batch sensitivity, and a warning if slower."""
+    metric, lines = r["metric"], []
     for ref in ("fp32", r["artifact_precision"]) if r["artifact_precision"] != "fp32" else ("fp32",):
         v = r[f"int8_vs_{'fp32' if ref == 'fp32' else 'artifact'}"]
         change = v[f"{metric}_change_points"]
@@ -131,7 +154,7 @@ def format_report(r: dict[str, Any]) -> str:
     if r["int8_vs_artifact"]["speedup"] < 1:
         lines.append(f"warning: on this machine int8 is slower than the run in its own precision "
                      f"({r['artifact_precision']}); serve and predict with {r['source']} itself")
-    return "\n".join(lines)
+    return lines
 
 
 def _pace(ratio: float) -> str:
@@ -171,6 +194,8 @@ def _export_int8(src: Path, out: Path, data: str | None) -> dict[str, Any]:
                                                           "report": "export.json"}}
         (tmp / "manifest.json").write_text(json.dumps(exported, indent=2) + "\n")
         (tmp / "export.json").write_text(json.dumps(report, indent=2) + "\n")
+        if (tmp / "report.md").is_file():
+            (tmp / "report.md").write_text(report_markdown(report, (tmp / "report.md").read_text()))
 
     write_atomically(out, fill)
     return report
