@@ -34,7 +34,7 @@ from ctxlearn.models.infer import autocast
 from ctxlearn.scratch.corpus import CORPUS_FIELD_HELP, RECORDED_SINCE, read_corpus, split_documents
 from ctxlearn.scratch.model import ScratchConfig
 from ctxlearn.scratch.objectives import OBJECTIVES, batch_tokens
-from ctxlearn.scratch.tokenizer import KIND_FOR_ARCH, load_tokenizer, train_tokenizer
+from ctxlearn.scratch.tokenizer import KIND_FOR_ARCH, check_vocab_size, load_tokenizer, train_tokenizer
 from ctxlearn.threads import on_own_threads
 from ctxlearn.train.dist import say
 from ctxlearn.train.hf import warn_grad_norm
@@ -109,6 +109,8 @@ class PretrainConfig:
             raise ConfigError(f"mask_prob must be in (0, 1), e.g. 0.15, not {self.mask_prob}", field="mask_prob")
         if not self.temperature > 0:
             raise ConfigError(f"temperature must be above 0, e.g. 0.05, not {self.temperature}", field="temperature")
+        if not self.tokenizer:  # one is trained on the corpus
+            check_vocab_size(KIND_FOR_ARCH[self.arch], self.vocab_size)
 
 
 @dataclass

@@ -50,12 +50,21 @@ def byte_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int) -> PreTr
                                    pad_token="<pad>", model_input_names=["input_ids", "attention_mask"])
 
 
+MIN_BPE_VOCAB = 300  # the 258 starting tokens and room for some merges
+
+
 def train_tokenizer(texts: Iterable[str], kind: str = "bpe", vocab_size: int = 8000,
                     min_frequency: int = 2) -> PreTrainedTokenizerFast:
     """A ``kind`` tokenizer (wordpiece or bpe) with at most ``vocab_size`` tokens learned from ``texts``."""
-    if vocab_size < 300 and kind == "bpe":
-        raise ConfigError(f"vocab_size {vocab_size} is too small: byte-level BPE starts from 256 bytes + 2 specials")
+    check_vocab_size(kind, vocab_size)
     return TOKENIZERS.get(kind)(texts, vocab_size, min_frequency)
+
+
+def check_vocab_size(kind: str, vocab_size: int) -> None:
+    """Refuse a ``kind`` vocabulary too small to train, before a corpus is read for it."""
+    if vocab_size < MIN_BPE_VOCAB and kind == "bpe":
+        raise ConfigError(f"--vocab-size {vocab_size} is too small: byte-level BPE starts from 256 bytes + 2 specials; "
+                          f"use --vocab-size {MIN_BPE_VOCAB} or more (8000 is the default)", field="vocab_size")
 
 
 def load_tokenizer(folder: str | Path) -> PreTrainedTokenizerFast:

@@ -12,6 +12,7 @@ from conftest import write_parquet
 from ctxlearn.cli import main
 from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.scratch.corpus import read_corpus, split_documents, token_stream
+from ctxlearn.scratch.pretrain import PretrainConfig
 from ctxlearn.scratch.tokenizer import train_tokenizer
 from scratch_fixtures import corpus, write_corpus  # noqa: F401  (corpus is a fixture)
 
@@ -43,8 +44,20 @@ def test_bpe_merges_learn_the_corpus_words(corpus) -> None:
 
 
 def test_too_small_bpe_vocabulary_is_refused(corpus) -> None:
-    with pytest.raises(ConfigError, match="256 bytes"):
+    with pytest.raises(ConfigError, match="256 bytes") as refused:
         train_tokenizer(["a b"], "bpe", 100)
+    assert "use --vocab-size 300 or more" in str(refused.value)  # what would be right, not only what is wrong
+    assert len(train_tokenizer(["a b"], "bpe", 300)) <= 300
+
+
+def test_pretrain_refuses_a_too_small_vocabulary_before_it_reads_the_corpus(tmp_path, capsys) -> None:
+    """It read the whole corpus, said it was training a tokenizer, and only then refused."""
+    assert main(["pretrain", "--corpus", str(tmp_path / "none.txt"), "--vocab-size", "200", "--out",
+                 str(tmp_path / "lm")]) == 2
+    err = capsys.readouterr().err
+    assert "--vocab-size 200 is too small" in err and "none.txt" not in err
+    PretrainConfig(vocab_size=200, tokenizer=str(tmp_path / "tok"))  # a tokenizer given: none is trained
+    PretrainConfig(vocab_size=200, objective="mlm")  # wordpiece starts from the corpus' characters
 
 
 def test_corpus_formats_and_errors(tmp_path) -> None:
