@@ -6,7 +6,7 @@ Layout (everything a plain transformers / peft user needs, in their formats):
   backbone/               trained backbone, when its weights changed (AutoModel.from_pretrained)
   adapter/                peft adapter, for peft methods (PeftModel.from_pretrained on the base)
   bottleneck/             bottleneck adapters and LayerNorms, for `adapter` (methods/adapter.py)
-  head.safetensors        the head: ``head.weight`` (C, H), ``head.bias`` (C,); for tagging runs it is
+  head.safetensors        the head: ``weight`` (C, H), ``bias`` (C,); for tagging runs it is
                           applied to every token's state and C counts the BIO tags in labels.json
 Methods that leave the backbone untouched store no copy of it; the manifest names the base model
 and the sha256 of its weights, checked on load.
