@@ -131,8 +131,27 @@ class Predictor:
         if own is not None:
             return own, f"the test split of {path}"
         if path.is_file():
-            return read_examples(path, self.fields), str(path)
+            examples = read_examples(path, self.fields)
+            self.warn_of_training_rows(examples, str(path))
+            return examples, str(path)
         return self.test_split(spec)
+
+    def warn_of_training_rows(self, examples: list[Example], source: str) -> None:
+        """Say so when ``TRAINED_SHARE`` or more of a held-out file's examples are ones the run trained on
+        (the wrong file of a data folder): found where the run's data still cuts to the train split it hashed."""
+        data, config = self.manifest.get("data"), self.config
+        try:
+            train = self.cut(str(data)).cap_train(config.get("max_train", 0), config.get("seed", 0)).train
+        except (CtxlearnError, OSError):  # the run's data moved or changed shape: nothing to compare with
+            return
+        if content_hash(train) != self.manifest.get("data_sha256", {}).get("train"):
+            return
+        seen = {(ex.text, ex.text_pair) for ex in train}
+        n = sum((ex.text, ex.text_pair) in seen for ex in examples)
+        if examples and n >= TRAINED_SHARE * len(examples):
+            warn(f"{source}: {n:,} of {count(len(examples), 'example')} ({100 * n / len(examples):.1f}%) are ones the "
+                 f"run trained on (the train split of {data}); scores on them flatter it: score a held-out file, or "
+                 f"--data {data} for the run's test split")
 
     def evaluate_examples(self, examples: list[Example], source: str) -> dict[str, Any]:
         """Metrics on labelled examples; ``source`` names where they came from in errors."""
@@ -316,6 +335,7 @@ def without_text(examples: list[Example], src: Path) -> list[Example]:
 
 
 SHOWN_LINES = 5  # of the rows without text that --skip-empty left out
+TRAINED_SHARE = 0.05  # of a held-out file in the run's train split, said: real test sets hold copies (TREC's: 2%)
 
 
 STDOUT = "-"  # --output - writes JSON Lines to standard output

@@ -142,6 +142,25 @@ def test_predict_and_eval_warn_of_texts_read_only_to_their_start(tiny_run: Path,
     assert "longer than" not in capsys.readouterr().err
 
 
+def test_eval_on_the_rows_a_run_trained_on_says_so(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """`eval --data sst2/train.jsonl` (the wrong file of the folder) scored the rows the run had learnt, and
+    their flattering accuracy came without a word."""
+    data = Path(json.loads((tiny_run / "manifest.json").read_text())["data"])
+    assert main(["eval", str(tiny_run), "--data", str(data / "train.jsonl")]) == 0
+    assert (f"warning: {data / 'train.jsonl'}: 160 of 160 examples (100.0%) are ones the run trained on (the train "
+            f"split of {data}); scores on them flatter it: score a held-out file, or --data {data} for the run's "
+            "test split") in capsys.readouterr().err
+    rows = (data / "train.jsonl").read_text().splitlines()[:4] + (data / "test.jsonl").read_text().splitlines()
+    (tmp_path / "some.jsonl").write_text("\n".join(rows) + "\n")  # 4 of 44, 9.1%: still said
+    assert main(["eval", str(tiny_run), "--data", str(tmp_path / "some.jsonl")]) == 0
+    assert "4 of 44 examples (9.1%) are ones the run trained on" in capsys.readouterr().err
+    rows = (data / "train.jsonl").read_text().splitlines()[:1] + (data / "test.jsonl").read_text().splitlines()
+    (tmp_path / "one.jsonl").write_text("\n".join(rows) + "\n")  # 1 of 41: a copy, as real test sets hold
+    for held_out in (tmp_path / "one.jsonl", data / "test.jsonl", data):
+        assert main(["eval", str(tiny_run), "--data", str(held_out)]) == 0
+        assert "trained on" not in capsys.readouterr().err
+
+
 def test_an_output_type_it_cannot_write_is_refused_before_labelling(tiny_run: Path, tmp_path: Path, capsys) -> None:
     """--output preds.xlsx wrote JSON Lines under the spreadsheet's name, which Excel then failed to open."""
     src = tmp_path / "texts.txt"
