@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 import numpy as np
 
@@ -132,26 +132,9 @@ class Predictor:
             return own, f"the test split of {path}"
         if path.is_file():
             examples = read_examples(path, self.fields)
-            self.warn_of_training_rows(examples, str(path))
+            warn_of_training_rows(self, examples, str(path), lambda ex: (ex.text, ex.text_pair))
             return examples, str(path)
         return self.test_split(spec)
-
-    def warn_of_training_rows(self, examples: list[Example], source: str) -> None:
-        """Say so when ``TRAINED_SHARE`` or more of a held-out file's examples are ones the run trained on
-        (the wrong file of a data folder): found where the run's data still cuts to the train split it hashed."""
-        data, config = self.manifest.get("data"), self.config
-        try:
-            train = self.cut(str(data)).cap_train(config.get("max_train", 0), config.get("seed", 0)).train
-        except (CtxlearnError, OSError):  # the run's data moved or changed shape: nothing to compare with
-            return
-        if content_hash(train) != self.manifest.get("data_sha256", {}).get("train"):
-            return
-        seen = {(ex.text, ex.text_pair) for ex in train}
-        n = sum((ex.text, ex.text_pair) in seen for ex in examples)
-        if examples and n >= TRAINED_SHARE * len(examples):
-            warn(f"{source}: {n:,} of {count(len(examples), 'example')} ({100 * n / len(examples):.1f}%) are ones the "
-                 f"run trained on (the train split of {data}); scores on them flatter it: score a held-out file, or "
-                 f"--data {data} for the run's test split")
 
     def evaluate_examples(self, examples: list[Example], source: str) -> dict[str, Any]:
         """Metrics on labelled examples; ``source`` names where they came from in errors."""
@@ -218,6 +201,26 @@ def with_inputs(row: dict[str, Any], others: tuple[tuple[str, Any], ...]) -> dic
     ``input_NAME`` where the output has that name already (a gold ``label`` beside the predicted one)."""
     inputs = {(f"input_{k}" if k in row else k): v for k, v in others}
     return {"line": row["line"], **inputs, **{k: v for k, v in row.items() if k != "line"}}
+
+
+def warn_of_training_rows(predictor: Any, items: list, source: str, key: Callable[[Any], Hashable],
+                          noun: str = "example") -> None:
+    """Say so when ``TRAINED_SHARE`` or more of a held-out file's ``items`` (``key``: what makes two the same)
+    are ones the run trained on (the wrong file of a data folder): found where the run's data still cuts to
+    the train split it hashed."""
+    data, config = predictor.manifest.get("data"), predictor.config
+    try:
+        splits = predictor.cut(str(data)).cap_train(config.get("max_train", 0), config.get("seed", 0))
+    except (CtxlearnError, OSError):  # the run's data moved or changed shape: nothing to compare with
+        return
+    if splits.hashes["train"] != predictor.manifest.get("data_sha256", {}).get("train"):
+        return
+    seen = {key(x) for x in splits.train}
+    n = sum(key(x) in seen for x in items)
+    if items and n >= TRAINED_SHARE * len(items):
+        warn(f"{source}: {n:,} of {count(len(items), noun)} ({100 * n / len(items):.1f}%) are ones the run trained on "
+             f"(the train split of {data}); scores on them flatter it: score a held-out file, or --data {data} for "
+             "the run's test split")
 
 
 def own_test_split(path: Path, manifest: dict[str, Any], cut: Callable[[str], Any],

@@ -30,7 +30,7 @@ from ctxlearn.data.tags import entity_spans
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.evaluate.report import write_tagging_report
-from ctxlearn.predict import STDOUT, label_file, own_test_split, with_inputs, write_evaluation
+from ctxlearn.predict import STDOUT, label_file, own_test_split, warn_of_training_rows, with_inputs, write_evaluation
 from ctxlearn.tasks.tagging import TagPredictions, Tagging, entities, word_logits, write_tag_predictions
 from ctxlearn.train.windows import EncodedTags, encode_tags
 
@@ -101,8 +101,11 @@ class TaggingPredictor:
                               "score it with a run trained on classification data, or give tagging data (.conll, "
                               "JSON Lines with tokens or entities)")
         sentences, source = own_test_split(path, self.manifest, self.cut, tagged_hash), f"the test split of {path}"
-        if sentences is None:
-            sentences, source = (read_bio(path, self.options), str(path)) if path.is_file() else self.test_split(spec)
+        if sentences is None and path.is_file():
+            sentences, source = read_bio(path, self.options), str(path)
+            warn_of_training_rows(self, sentences, source, lambda s: s.tokens, "sentence")
+        elif sentences is None:
+            sentences, source = self.test_split(spec)
         self.check_types(sentences, source)
         metrics, predictions = self._scored(sentences)
         if out is not None:

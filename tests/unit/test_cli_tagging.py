@@ -181,6 +181,20 @@ def test_eval_on_the_conll_file_a_run_was_cut_from_scores_its_test_split(tiny_be
     assert "all.conll is the file this run was trained on; scoring its test split (24 rows" in captured.err
 
 
+def test_eval_on_the_sentences_a_tagger_trained_on_says_so(tiny_bert: Path, toy_conll: Path, tmp_path: Path,
+                                                           capsys) -> None:
+    """As for classifiers: the folder's train.conll given to eval scored the learnt sentences without a word."""
+    out = tmp_path / "run"
+    assert main(_train(tiny_bert, toy_conll, out, "--method", "head")) == 0
+    n = (toy_conll / "train.conll").read_text().strip().count("\n\n") + 1
+    for given, said in ((toy_conll / "train.conll", True), (toy_conll / "test.conll", False)):
+        capsys.readouterr()
+        assert main(["eval", str(out), "--data", str(given)]) == 0
+        err = capsys.readouterr().err
+        assert (f"{given}: {n} of {n} sentences (100.0%) are ones the run trained on (the train split of {toy_conll})"
+                in err) is said, err
+
+
 def test_json_with_words_and_tags_under_other_names_trains_predicts_and_evaluates(tiny_bert: Path, toy_conll: Path,
                                                                                    tmp_path: Path, capsys) -> None:
     """--text-field words --label-field ner were ignored for tagging data, which could then not be read at all."""
