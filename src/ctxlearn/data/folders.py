@@ -110,6 +110,14 @@ def split_source(files: list[Path]) -> str:
     return str(files[0].parent)
 
 
+def shown_sources(sources: dict[str, str]) -> dict[str, str]:
+    """Split sources as reports show them: train as "the rest of FILE" where dev or test was cut from it
+    (their sources read "10% of FILE (stratified, ...)"), since train is not all of FILE then."""
+    train = sources.get("train", "")
+    cut = any(f" of {train} (" in src for split, src in sources.items() if split != "train")
+    return {**sources, "train": f"the rest of {train}"} if train and cut else sources
+
+
 def read_split(files: list[Path], read: Callable[[Path], list[T]], last_line: Callable[[T], int],
                shift: Callable[[T, int], T]) -> list[T]:
     """The items ``read`` from a split's files, in order. After the first file, each item's line counts on

@@ -8,6 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ctxlearn.config import IMBALANCE_RATIO
+from ctxlearn.data.folders import shown_sources
 from ctxlearn.data.splits import Splits
 from ctxlearn.data.tagged_splits import TaggedSplits
 from ctxlearn.data.tags import entity_spans
@@ -252,14 +253,14 @@ def _distribution(counts: dict[str, int]) -> str:
 
 
 def format_report(report: dict[str, Any]) -> str:
-    tagged = report["task"] == "tagging"
+    tagged, sources = report["task"] == "tagging", shown_sources(report["sources"])
     unit = "sentences" if tagged else "examples"
     lines = [f"{'entity types' if tagged else 'labels'}: {_capped(report['labels'])}"
              + ("  (text pairs)" if report["pair"] else "")
              + (f"  (tags read as {report['scheme']})" if tagged else "")]
     for name, info in report["splits"].items():
         dist = _distribution(info["labels"])
-        lines.append(f"{name:5s} {info['n']:7d} {unit}  [{report['sources'].get(name, '')}]")
+        lines.append(f"{name:5s} {info['n']:7d} {unit}  [{sources.get(name, '')}]")
         lines.append(f"      {'entities' if tagged else 'labels'}: {dist}")
         if "tokens" in info:
             t = info["tokens"]

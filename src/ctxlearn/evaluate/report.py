@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ctxlearn.data.folders import shown_sources
 from ctxlearn.evaluate.metrics import below_majority
 
 CORNER = "gold \\ pred"
@@ -106,9 +107,7 @@ def _data_lines(manifest: dict[str, Any]) -> list[str]:
         return []
     unit = "sentences" if manifest.get("task") == "tagging" else "examples"
     names = {"train": "train (the demonstration pool)"} if manifest.get("method") == "icl" else {}
-    train = sources.get("train", "")
-    cut = {**sources, "train": f"the rest of {train}"} if any(
-        f" of {train} (" in src for split, src in sources.items() if split != "train") else sources
+    cut = shown_sources(sources)
     rows = []
     for split in sorted(cut, key=lambda name: SPLIT_ORDER.get(name, len(SPLIT_ORDER))):
         n = f"{sizes[split]:,}" if split in sizes else "–"  # a run saved before sizes were kept

@@ -198,6 +198,14 @@ def test_format_report_lists_splits_sources_and_warnings():
     assert "warning: train: 1 duplicate text\n" in text
 
 
+def test_a_train_split_that_dev_and_test_were_cut_from_is_named_the_rest_of_its_file():
+    """inspect named it `[builtin:movie-sentiment]`, all of the data, where report.md says `the rest of` it."""
+    cut = "10% of d.csv (stratified, seed 0)"
+    splits = Splits([ex("a", "x"), ex("b", "y")], [ex("c", "x")], [ex("d", "y")], ["x", "y"],
+                    {"train": "d.csv", "dev": cut, "test": cut})
+    assert "train       2 examples  [the rest of d.csv]" in format_report(inspect_splits(splits))
+
+
 def test_many_classes_are_listed_up_to_twenty_the_most_common_first_in_each_split():
     labels = [f"c{i:02d}" for i in range(25)]
     train = [ex(f"t{i} {j}", lab) for i, lab in enumerate(labels) for j in range(i + 1)]  # c24 the most common
