@@ -324,10 +324,14 @@ def test_eval_on_the_file_a_run_was_cut_from_scores_its_test_split(tiny_bert: Pa
     assert scored["test_n"] == 24 and scored["test_accuracy"] == pytest.approx(trained["test_accuracy"])  # 10% of 240
     assert "all.jsonl is the file this run was trained on; scoring its test split (24 rows" in captured.err
     held_out = tmp_path / "held.jsonl"  # another file of the same form is scored whole, silently
-    held_out.write_text((toy_data / "test.jsonl").read_text())
+    rows = [json.loads(line) for line in (toy_data / "test.jsonl").read_text().splitlines()]
+    held_out.write_text("".join(json.dumps({**r, "text": r["text"] + " again"}) + "\n" for r in rows))
     assert main(["eval", str(out), "--data", str(held_out), "--json"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["test_n"] == 40 and "trained on" not in captured.err and "warning" not in captured.err
+    held_out.write_text((toy_data / "test.jsonl").read_text())  # rows of all.jsonl: most went to the run's train
+    assert main(["eval", str(out), "--data", str(held_out), "--json"]) == 0
+    assert "of 40 examples" in capsys.readouterr().err.split("are ones the run trained on")[0]
     whole.write_text(whole.read_text() + '{"text": "one more row", "label": "positive"}\n')  # the file has changed
     assert main(["eval", str(out), "--data", str(whole), "--json"]) == 0
     captured = capsys.readouterr()
