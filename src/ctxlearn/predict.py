@@ -122,7 +122,8 @@ class Predictor:
         return metrics
 
     def labelled(self, spec: str | Path) -> tuple[list[Example], str]:
-        """The labelled examples ``evaluate`` scores, and where they came from."""
+        """The labelled examples ``evaluate`` and ``export`` score, and where they came from: a held-out file
+        whole; the test split of a data folder, builtin:NAME or the file the run cut its splits from."""
         path = Path(spec)
         if is_tagging_data(str(spec)):
             raise ConfigError(f"{self.folder} labels whole texts, and {spec} holds tagging data; score it with a "

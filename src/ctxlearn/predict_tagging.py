@@ -94,18 +94,7 @@ class TaggingPredictor:
         """Entity metrics on a labelled file, or on the test split of a data folder or of the file the run
         cut its splits from (cut as the run cut it), read with the run's tag options; with ``out``, the
         report files are written there too."""
-        path = Path(spec)
-        named = self.options.words_field or "text", self.options.tags_field or "label"
-        if data_task(str(spec), *named) == "classification":
-            raise ConfigError(f"{self.folder} tags words, and {spec} holds classification data (a label per text); "
-                              "score it with a run trained on classification data, or give tagging data (.conll, "
-                              "JSON Lines with tokens or entities)")
-        sentences, source = own_test_split(path, self.manifest, self.cut, tagged_hash), f"the test split of {path}"
-        if sentences is None and path.is_file():
-            sentences, source = read_bio(path, self.options), str(path)
-            warn_of_training_rows(self, sentences, source, lambda s: s.tokens, "sentence")
-        elif sentences is None:
-            sentences, source = self.test_split(spec)
+        sentences, source = self.labelled(spec)
         self.check_types(sentences, source)
         metrics, predictions = self._scored(sentences)
         if out is not None:
@@ -115,6 +104,24 @@ class TaggingPredictor:
 
             write_atomically(Path(out), fill)
         return metrics
+
+    def labelled(self, spec: str | Path) -> tuple[list[TaggedSentence], str]:
+        """The tagged sentences ``evaluate`` and ``export`` score, and where they came from: a held-out file whole;
+        the test split of a data folder or of the file the run cut its splits from (cut as the run cut it)."""
+        path = Path(spec)
+        named = self.options.words_field or "text", self.options.tags_field or "label"
+        if data_task(str(spec), *named) == "classification":
+            raise ConfigError(f"{self.folder} tags words, and {spec} holds classification data (a label per text); "
+                              "score it with a run trained on classification data, or give tagging data (.conll, "
+                              "JSON Lines with tokens or entities)")
+        own = own_test_split(path, self.manifest, self.cut, tagged_hash)
+        if own is not None:
+            return own, f"the test split of {path}"
+        if path.is_file():
+            sentences = read_bio(path, self.options)
+            warn_of_training_rows(self, sentences, str(path), lambda s: s.tokens, "sentence")
+            return sentences, str(path)
+        return self.test_split(spec)
 
     def check_types(self, sentences: list[TaggedSentence], source: str) -> None:
         """Refuse gold entities of a type the run never tags, as ``Predictor`` refuses a label it never predicts:

@@ -65,6 +65,15 @@ def test_a_run_from_one_file_is_measured_on_its_test_split_not_the_whole_file(ti
     assert quantized == [False, True], "fp32 is timed before quantizing, int8 after"
 
 
+def test_a_held_out_file_given_is_measured_whole_as_eval_scores_it(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """`export --data test.jsonl` measured a 10% share cut from the file (4 of its 40 rows), as if it were the
+    run's own data to split; eval of the same file scores all 40."""
+    held_out = tiny_run.parent / "toy" / "test.jsonl"
+    report = export_int8(tiny_run, tmp_path / "int8", data=str(held_out))
+    assert report["measured"]["fp32"]["n"] == report["measured"]["int8"]["n"] == 40
+    assert f"predicting the 40 test examples of {held_out} in fp32" in capsys.readouterr().err
+
+
 def test_the_copy_is_a_run_folder_marked_int8(exported, tiny_run: Path) -> None:
     out, _ = exported
     source, copy = (json.loads((d / "manifest.json").read_text()) for d in (tiny_run, out))
@@ -157,6 +166,9 @@ def test_a_tagger_exports_measured_by_entity_f1_and_word_tags(tagger: Path, tmp_
     assert copy.predict(words).tags == by_hand.predict(words).tags
     assert main(["eval", str(out), "--data", str(tagger.parent / "toy"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["test_f1"] == pytest.approx(int8["f1"])
+    held_out = tagger.parent / "toy" / "test.conll"  # a file given: measured whole, as eval scores it
+    whole = export_int8(tagger, tmp_path / "int8-held-out", data=str(held_out))
+    assert whole["measured"]["int8"]["n"] == len(test) and whole["data"] == str(held_out)
 
 
 def _icl_copy(run: Path, dst: Path) -> Path:

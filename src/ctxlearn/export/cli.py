@@ -19,7 +19,8 @@ def add_parser(sub: Any) -> None:
                    "entity F1)")
     p.add_argument("--int8", action="store_true", help="dynamic int8 quantization (the only export so far; required)")
     p.add_argument("--out", required=True, help="folder to write (replaced atomically)")
-    p.add_argument("--data", default=None, help="labelled data to measure on (default: the run's own data; its test split)")
+    p.add_argument("--data", default=None, help="labelled data to measure on, as eval scores it: a held-out file "
+                   "whole, a data folder's test split (default: the run's own data; its test split)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_export)
 

@@ -3,9 +3,9 @@ a tagger), measured.
 
 The copy holds the same files; its manifest gains an ``export`` entry, so every loader of run folders
 (``predict``, ``eval``, ``serve``) quantizes it on load (``ctxlearn.export.quantize``). Before writing,
-the original and the int8 model predict the artifact's own test split here, and ``export.json`` records
-the change in the task's metric (accuracy; entity F1 for taggers), the speed of each, and how many int8
-predictions (labels; word tags) change with batch composition.
+the original and the int8 model predict the artifact's own test split (or a held-out file) here, and
+``export.json`` records the change in the task's metric (accuracy; entity F1 for taggers), the speed of
+each, and how many int8 predictions (labels; word tags) change with batch composition.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class Measured(Protocol):
     bf16: bool
     unit: str  # what ``batch_labels`` labels: examples, or a tagger's words
 
-    def test_split(self, spec: str) -> tuple[list, str]: ...
+    def labelled(self, spec: str) -> tuple[list, str]: ...
 
     def evaluate_examples(self, examples: list, source: str) -> dict[str, Any]: ...
 
@@ -73,11 +73,12 @@ def batch_sensitivity(predictor: Measured, examples: list) -> dict[str, Any]:
 
 
 def measure(src: Path, data: str, metric: str) -> dict[str, dict[str, Any]]:
-    """fp32, the artifact's own precision (bf16 when its manifest says so) and int8, on the run's own
-    test split of ``data`` (never all of a single file, most of which the run trained on). Before each
-    timing, a small prediction sets up the kernels, so their one-time cost is not timed."""
+    """fp32, the artifact's own precision (bf16 when its manifest says so) and int8, on what eval scores of
+    ``data``: the run's own test split of its data (never all of the file it cut its splits from, most of
+    which it trained on), or a held-out file whole. Before each timing, a small prediction sets up the
+    kernels, so their one-time cost is not timed."""
     predictor: Measured = open_predictor(src)
-    examples, source = predictor.test_split(data)
+    examples, source = predictor.labelled(data)  # what eval would score: a file given whole, else a test split
     rows: dict[str, dict[str, Any]] = {}
     say(f"export: predicting the {len(examples):,} test examples of {source} in fp32"
         f"{', bf16' if predictor.bf16 else ''} and int8, up to {MAX_PASSES} passes each")
