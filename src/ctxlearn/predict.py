@@ -124,18 +124,11 @@ class Predictor:
     def labelled(self, spec: str | Path) -> tuple[list[Example], str]:
         """The labelled examples ``evaluate`` and ``export`` score, and where they came from: a held-out file
         whole; the test split of a data folder, builtin:NAME or the file the run cut its splits from."""
-        path = Path(spec)
         if is_tagging_data(str(spec)):
             raise ConfigError(f"{self.folder} labels whole texts, and {spec} holds tagging data; score it with a "
                               "run trained on tagging data")
-        own = own_test_split(path, self.manifest, self.cut, content_hash)
-        if own is not None:
-            return own, f"the test split of {path}"
-        if path.is_file():
-            examples = read_examples(path, self.fields)
-            warn_of_training_rows(self, examples, str(path), lambda ex: (ex.text, ex.text_pair))
-            return examples, str(path)
-        return self.test_split(spec)
+        return scored_items(self, spec, lambda file: read_examples(file, self.fields), content_hash,
+                            lambda ex: (ex.text, ex.text_pair))
 
     def evaluate_examples(self, examples: list[Example], source: str) -> dict[str, Any]:
         """Metrics on labelled examples; ``source`` names where they came from in errors."""
@@ -202,6 +195,22 @@ def with_inputs(row: dict[str, Any], others: tuple[tuple[str, Any], ...]) -> dic
     ``input_NAME`` where the output has that name already (a gold ``label`` beside the predicted one)."""
     inputs = {(f"input_{k}" if k in row else k): v for k, v in others}
     return {"line": row["line"], **inputs, **{k: v for k, v in row.items() if k != "line"}}
+
+
+def scored_items(predictor: Any, spec: str | Path, read: Callable[[Path], list], hash_of: Callable[[list], str],
+                 key: Callable[[Any], Hashable], noun: str = "example") -> tuple[list, str]:
+    """What eval and export score of ``spec``, and where it came from: the run's test split of the file it cut
+    its splits from (``hash_of`` knows it), a held-out file whole (``read``; said where it holds rows the run
+    trained on, ``key`` telling two apart), or a data folder's or builtin:NAME's test split."""
+    path = Path(spec)
+    own = own_test_split(path, predictor.manifest, predictor.cut, hash_of)
+    if own is not None:
+        return own, f"the test split of {path}"
+    if path.is_file():
+        items = read(path)
+        warn_of_training_rows(predictor, items, str(path), key, noun)
+        return items, str(path)
+    return predictor.test_split(spec)
 
 
 def warn_of_training_rows(predictor: Any, items: list, source: str, key: Callable[[Any], Hashable],

@@ -30,7 +30,7 @@ from ctxlearn.data.tags import entity_spans
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.evaluate.report import write_tagging_report
-from ctxlearn.predict import STDOUT, label_file, own_test_split, warn_of_training_rows, with_inputs, write_evaluation
+from ctxlearn.predict import STDOUT, label_file, scored_items, with_inputs, write_evaluation
 from ctxlearn.tasks.tagging import TagPredictions, Tagging, entities, word_logits, write_tag_predictions
 from ctxlearn.train.windows import EncodedTags, encode_tags
 
@@ -108,20 +108,13 @@ class TaggingPredictor:
     def labelled(self, spec: str | Path) -> tuple[list[TaggedSentence], str]:
         """The tagged sentences ``evaluate`` and ``export`` score, and where they came from: a held-out file whole;
         the test split of a data folder or of the file the run cut its splits from (cut as the run cut it)."""
-        path = Path(spec)
         named = self.options.words_field or "text", self.options.tags_field or "label"
         if data_task(str(spec), *named) == "classification":
             raise ConfigError(f"{self.folder} tags words, and {spec} holds classification data (a label per text); "
                               "score it with a run trained on classification data, or give tagging data (.conll, "
                               "JSON Lines with tokens or entities)")
-        own = own_test_split(path, self.manifest, self.cut, tagged_hash)
-        if own is not None:
-            return own, f"the test split of {path}"
-        if path.is_file():
-            sentences = read_bio(path, self.options)
-            warn_of_training_rows(self, sentences, str(path), lambda s: s.tokens, "sentence")
-            return sentences, str(path)
-        return self.test_split(spec)
+        return scored_items(self, spec, lambda file: read_bio(file, self.options), tagged_hash, lambda s: s.tokens,
+                            "sentence")
 
     def check_types(self, sentences: list[TaggedSentence], source: str) -> None:
         """Refuse gold entities of a type the run never tags, as ``Predictor`` refuses a label it never predicts:
