@@ -20,13 +20,9 @@ T = TypeVar("T")
 
 def find_split_files(folder: Path, suffixes: Container[str] = READERS) -> dict[str, list[Path]]:
     """Map split name -> its files in ``folder``, among files of the types ``suffixes`` (by default those
-    of the classification readers): a file named for the split (the first, where several are), else the
-    split's shards, all of them, else the data files of a folder named for it."""
-    named: dict[str, list[Path]] = {}
-    for path in sorted(folder.iterdir()):
-        name = _split_name(path, suffixes)
-        if name is not None:
-            named.setdefault(name, []).append(path)
+    of the classification readers): a file named for the split (the first, where several are: reading the
+    folder refuses that), else the split's shards, all of them, else the data files of a folder named for it."""
+    named = _named_entries(folder, suffixes)
     found: dict[str, list[Path]] = {}
     for split, stems in SPLIT_NAMES.items():
         files = next((files for stem in stems if (files := _split_files(named.get(stem, []), suffixes))), None)
@@ -35,12 +31,36 @@ def find_split_files(folder: Path, suffixes: Container[str] = READERS) -> dict[s
     return found
 
 
+def _named_entries(folder: Path, suffixes: Container[str]) -> dict[str, list[Path]]:
+    """The entries of ``folder`` by the split name each says (``_split_name``), in name order."""
+    named: dict[str, list[Path]] = {}
+    for path in sorted(folder.iterdir()):
+        name = _split_name(path, suffixes)
+        if name is not None:
+            named.setdefault(name, []).append(path)
+    return named
+
+
+def _refuse_two_files_of_a_split(folder: Path, suffixes: Container[str]) -> None:
+    """Two whole files named for one split (train.csv beside train.jsonl, dev.jsonl beside
+    validation.jsonl): the first was read and the other passed over without a word."""
+    named = _named_entries(folder, suffixes)
+    for split, stems in SPLIT_NAMES.items():
+        whole = [p.name for stem in stems for p in named.get(stem, [])
+                 if p.is_file() and not _SHARD.fullmatch(file_stem(p))]
+        if len(whole) > 1:
+            raise DataError(folder, f"{len(whole)} files hold the {split} split: {', '.join(whole)}",
+                            expected=f"one {split} file in the folder: move the others out of it (an older copy, "
+                                     "another format of the same data)")
+
+
 def data_folder_files(folder: Path, readers: Registry) -> dict[str, list[Path]]:
     """``find_split_files`` among the file types ``readers`` read, refusing a folder with no train split;
     the error names the subfolders that hold one, as a data set downloaded from the Hugging Face Hub
     keeps its files in ``data/`` or in a folder per configuration."""
     files = find_split_files(folder, readers)
     if "train" in files:
+        _refuse_two_files_of_a_split(folder, readers)
         return files
     inner = [str(sub) for sub in sorted(folder.iterdir()) if sub.is_dir() and "train" in find_split_files(sub, readers)]
     hint = f"; {' or '.join(inner)} holds one: name that folder with --data" if inner else ""

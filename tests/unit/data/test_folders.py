@@ -135,3 +135,23 @@ def test_a_folder_whose_train_file_is_of_another_type_names_it(tmp_path: Path) -
 
 CONLL_2003 = "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\n\n" \
              "Peter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n"
+
+
+def test_two_files_of_one_split_are_refused_naming_both(tmp_path: Path) -> None:
+    """train.csv beside train.jsonl (the same data converted, the old copy left), or dev.jsonl beside
+    validation.jsonl: the first in name order was read and the other passed over without a word."""
+    rows = [{"text": "a good film", "label": "pos"}, {"text": "a bad film", "label": "neg"}] * 3
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    (tmp_path / "train.csv").write_text("text,label\nnice,pos\nawful,neg\n")
+    with pytest.raises(DataError, match=r"2 files hold the train split: train.csv, train.jsonl; expected one train "
+                                        r"file in the folder: move the others out of it"):
+        load_splits(str(tmp_path))
+    (tmp_path / "train.csv").unlink()
+    (tmp_path / "dev.jsonl").write_text((tmp_path / "test.jsonl").read_text())
+    (tmp_path / "validation.jsonl").write_text((tmp_path / "test.jsonl").read_text())
+    with pytest.raises(DataError, match=r"2 files hold the dev split: dev.jsonl, validation.jsonl"):
+        load_splits(str(tmp_path))
+    (tmp_path / "validation.jsonl").unlink()
+    (tmp_path / "notes.csv").write_text("text,label\nx,pos\n")  # named for no split: no matter
+    assert len(load_splits(str(tmp_path)).train) == 6
