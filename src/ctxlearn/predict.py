@@ -219,6 +219,8 @@ def warn_of_training_rows(predictor: Any, items: list, source: str, key: Callabl
     are ones the run trained on (the wrong file of a data folder): found where the run's data still cuts to
     the train split it hashed."""
     data, config = predictor.manifest.get("data"), predictor.config
+    if not data:
+        return
     try:
         splits = predictor.cut(str(data)).cap_train(config.get("max_train", 0), config.get("seed", 0))
     except (CtxlearnError, OSError):  # the run's data moved or changed shape: nothing to compare with

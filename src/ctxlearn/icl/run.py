@@ -141,7 +141,8 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     small = small_split("test", min(cfg.limit or len(splits.test), len(splits.test)))
     past = (f"--shots {cfg.shots}: the demonstration pool (train) holds {len(splits.train)} examples; each prompt "
             f"shows at most {len(splits.train)}" if cfg.shots > len(splits.train) else None)
-    ordered = [ordered_by_label(split, getattr(splits, split), cfg.limit) for split in ("test", "dev")[:1 + cfg.dev]]
+    scored = ("test", "dev") if cfg.dev else ("test",)
+    ordered = [ordered_by_label(split, getattr(splits, split), cfg.limit) for split in scored]
     for msg in [*label_warnings(splits.labels), spec.meaningless(splits.labels), small, past, *ordered]:
         if msg:
             warn(msg)
@@ -154,7 +155,7 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
     keep = kept_parts(work / "scores", weights, bf16)
     t0 = time.time()
     results: dict[str, tuple[list[Example], IclResult]] = {}
-    for split in ("test", "dev") if cfg.dev else ("test",):
+    for split in scored:
         examples = getattr(splits, split)[:cfg.limit or None]
         results[split] = examples, predict_in_parts(clf, examples, split, keep)
         warn_context(results[split][1], split, clf.shots, clf.max_context)
@@ -200,6 +201,7 @@ def icl_summary(metrics: dict[str, Any], manifest: dict[str, Any], out: Path) ->
 
 def _manifest(cfg: IclConfig, splits: Splits, source: ModelSource, weights_sha: str, bf16: bool, model: torch.nn.Module,
               start: float, infer_s: float, scored: dict[str, int]) -> dict[str, Any]:
+    n_scored = sum(scored.values())
     return {
         "ctxlearn_manifest": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "data": cfg.data, "model": cfg.model, "method": "icl", "seed": cfg.seed, "bf16": bf16,
@@ -210,8 +212,8 @@ def _manifest(cfg: IclConfig, splits: Splits, source: ModelSource, weights_sha: 
         "versions": versions(),
         "cost": {"trainable_params": 0, "total_params": sum(p.numel() for p in model.parameters()),
                  "train_seconds": 0.0, "wall_seconds": time.time() - start, "train_tokens_per_s": 0.0,
-                 "inference_seconds": infer_s, "examples_per_s": sum(scored.values()) / infer_s if infer_s else 0.0,
-                 "predict_ms_per_example": 1000 * infer_s / max(1, sum(scored.values())),
+                 "inference_seconds": infer_s, "examples_per_s": n_scored / infer_s if infer_s else 0.0,
+                 "predict_ms_per_example": 1000 * infer_s / max(1, n_scored),
                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024},
     }
 

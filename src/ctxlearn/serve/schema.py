@@ -21,7 +21,7 @@ def _utf8(text: str) -> str:
 
 
 def _words(text: str) -> str:
-    # The tokenizer reads blanks as nothing: a model would label an empty input, as `predict` refuses to.
+    # The tokenizer reads blanks as nothing, so the model would label an empty input; predict refuses such a row.
     if not text.strip():
         raise ValueError("text is only blanks (spaces, tabs, line breaks); send text with words in it")
     return text
