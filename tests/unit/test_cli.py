@@ -80,6 +80,16 @@ def test_train_warns_of_labels_that_differ_only_in_case_and_of_unknown_tokens(ti
     assert "ctxlearn: warning: train: " in err and "(160 [UNK], in 80 inputs)" in err
 
 
+def test_train_warns_of_a_class_of_one_example(tiny_bert: Path, toy_data: Path, tmp_path: Path, capsys) -> None:
+    train = toy_data / "train.jsonl"
+    rows = [json.loads(line) for line in train.read_text().splitlines()]
+    rows[2]["label"] = "positive!"  # a slip: a class of its own, of one example
+    train.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(_train(tiny_bert, toy_data, tmp_path / "run", "--method", "head")) == 0
+    assert ("ctxlearn: warning: train: 1 class with a single example: 'positive!' (line 3); one example cannot teach "
+            "a class") in capsys.readouterr().err
+
+
 def test_train_warns_when_many_texts_are_cut_at_max_length(tiny_bert: Path, toy_data: Path, tmp_path: Path,
                                                            capsys) -> None:
     """Long reviews were cut to max_length's first tokens with nothing said (data inspect said it, train not)."""

@@ -36,7 +36,7 @@ def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int
                 warnings.append(f"{name}: {over} longer than max_length {max_length} will be truncated "
                                 "(train --long-inputs windows reads them whole)")
         report["splits"][name] = info
-    warnings += (label_warnings(splits.labels) + conflicting_labels(splits.train)
+    warnings += (label_warnings(splits.labels) + conflicting_labels(splits.train) + lone_classes(splits.train)
                  + _imbalance(report["splits"]["train"]["labels"])
                  + small_splits(splits) + _overlap(splits, _example_key, "example"))
     report["warnings"] = warnings
@@ -168,8 +168,33 @@ def _names(labels: list[str]) -> str:
     return ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
+LONE_AMONG = 10  # training examples of the largest class from which a class of one looks like a slip
+LONE_SHOWN = 5  # lone classes named in the warning
+
+
+def _lone(counts: dict[str, int]) -> set[str]:
+    """Classes of one training example where the largest has ``LONE_AMONG`` or more."""
+    return {label for label, n in counts.items() if n == 1} if max(counts.values(), default=0) >= LONE_AMONG else set()
+
+
+def lone_classes(examples: list[Any]) -> list[str]:
+    """A warning naming the classes of one training example among large ones (``2 stars`` among 107 rows of
+    ``2``): a slip in writing a label, or a stray row; no model learns a class from one example."""
+    lone = _lone(Counter(ex.label for ex in examples))
+    rows = [ex for ex in examples if ex.label in lone]
+    if not rows:
+        return []
+    shown = ", ".join(f"{ex.label!r} (line {ex.line})" for ex in rows[:LONE_SHOWN])
+    more = f" and {len(rows) - LONE_SHOWN} more" if len(rows) > LONE_SHOWN else ""
+    return [f"train: {count(len(rows), 'class', 'classes')} with a single example: {shown}{more}; one example cannot "
+            "teach a class: if it is a slip for another class, correct it, else remove the row"]
+
+
 def _imbalance(counts: dict[str, int]) -> list[str]:
-    if not imbalanced(list(counts.values())):
+    """Imbalance among the classes, lone ones (``lone_classes`` names those) aside."""
+    lone = _lone(counts)
+    counts = {label: n for label, n in counts.items() if label not in lone}
+    if not counts or not imbalanced(list(counts.values())):
         return []
     return [f"train: classes are imbalanced ({max(counts.values())} vs {min(counts.values())} examples); macro-F1 is "
             "the fairer score, and --class-weights balanced makes the rare classes weigh as much as the common ones "

@@ -12,7 +12,7 @@ from transformers import DataCollatorWithPadding
 
 from ctxlearn.data import Splits
 from ctxlearn.data.splits import splits_of
-from ctxlearn.data.inspect import conflicting_labels, label_warnings, small_splits
+from ctxlearn.data.inspect import conflicting_labels, label_warnings, lone_classes, small_splits
 from ctxlearn.evaluate import classification_metrics, write_report
 from ctxlearn.evaluate.decision import Threshold, decide
 from ctxlearn.evaluate.report import confident_errors
@@ -69,7 +69,8 @@ class Classification:
         return f"train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}; labels {splits.labels}"
 
     def warnings(self, splits: Splits) -> list[str]:
-        return label_warnings(splits.labels) + conflicting_labels(splits.train) + small_splits(splits)
+        return (label_warnings(splits.labels) + conflicting_labels(splits.train) + lone_classes(splits.train)
+                + small_splits(splits))
 
     def make_model(self, backbone: nn.Module, n_labels: int, pooling: str) -> nn.Module:
         return EncoderClassifier(backbone, n_labels, pooling=pooling)

@@ -145,6 +145,18 @@ def test_labels_that_look_like_slips_are_warned_of(any_size_scores, labels, warn
     assert inspect.label_warnings(labels) == slips
 
 
+def test_a_class_of_one_example_among_large_ones_is_named_as_a_likely_slip():
+    """A review file whose one row read `2 stars` where the others read `2` trained a sixth class of one
+    example, and the only word was an imbalance (107 vs 1) with --class-weights balanced, which would weigh
+    that row 80 times over."""
+    train = [Example(f"t {i}", str(1 + i % 2), line=i + 2) for i in range(40)] + [Example("u", "2 stars", line=42)]
+    report = inspect_splits(Splits(train, [ex("d", "1")], [ex("e", "2")], ["1", "2", "2 stars"]))
+    assert ("train: 1 class with a single example: '2 stars' (line 42); one example cannot teach a class: if it is "
+            "a slip for another class, correct it, else remove the row") in report["warnings"]
+    assert not any("imbalanced" in w for w in report["warnings"])  # 20 vs 20, the lone class aside
+    assert inspect.lone_classes(train[:9] + train[-1:]) == []  # among classes of under 10, one is no outlier
+
+
 def test_label_without_train_examples_warns():
     report = inspect_splits(Splits([ex("a", "x"), ex("b", "y")], [ex("c", "x")], [ex("d", "z")], ["x", "y", "z"]))
     assert report["splits"]["train"]["labels"] == {"x": 1, "y": 1, "z": 0}
