@@ -90,6 +90,17 @@ def test_train_warns_of_a_class_of_one_example(tiny_bert: Path, toy_data: Path, 
             "a class") in capsys.readouterr().err
 
 
+def test_train_warns_of_a_test_file_without_some_classes(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                         capsys) -> None:
+    """A test file of positives alone scored accuracy and macro-F1 of 1.0 without a word."""
+    test = toy_data / "test.jsonl"
+    rows = [json.loads(line) for line in test.read_text().splitlines()]
+    test.write_text("".join(json.dumps(r) + "\n" for r in rows if r["label"] == "positive"))
+    assert main(_train(tiny_bert, toy_data, tmp_path / "run", "--method", "head")) == 0
+    assert ("ctxlearn: warning: test: holds no example of 'negative' (1 of the 2 classes): its scores say nothing "
+            "of them") in capsys.readouterr().err
+
+
 def test_train_warns_when_many_texts_are_cut_at_max_length(tiny_bert: Path, toy_data: Path, tmp_path: Path,
                                                            capsys) -> None:
     """Long reviews were cut to max_length's first tokens with nothing said (data inspect said it, train not)."""

@@ -38,7 +38,7 @@ def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int
         report["splits"][name] = info
     warnings += (label_warnings(splits.labels) + conflicting_labels(splits.train) + lone_classes(splits.train)
                  + _imbalance(report["splits"]["train"]["labels"])
-                 + small_splits(splits) + _overlap(splits, _example_key, "example"))
+                 + small_splits(splits) + missing_classes(splits) + _overlap(splits, _example_key, "example"))
     report["warnings"] = warnings
     return report
 
@@ -209,6 +209,24 @@ _ON_SO_FEW = {"dev": "dev picks the checkpoint (or the head's C), and on so few 
 def small_splits(splits: Splits) -> list[str]:
     """Dev and test splits too small to score finely: one example is over a point of accuracy."""
     return [msg for name in ("dev", "test") if (msg := small_split(name, len(getattr(splits, name)))) is not None]
+
+
+def missing_classes(splits: Splits) -> list[str]:
+    """Dev and test splits that hold no example of some classes train has, though they are large enough to
+    hold one of each (a test file of positives alone): their scores say nothing of those classes, whatever
+    the macro-F1 reads."""
+    trained = {ex.label for ex in splits.train}
+    out = []
+    for name in ("dev", "test"):
+        examples = getattr(splits, name)
+        held = {ex.label for ex in examples}
+        missing = [label for label in splits.labels if label in trained and label not in held]
+        if missing and len(examples) >= len(splits.labels):
+            shown = (repr(missing[0]) if len(missing) == 1 else _names(missing) if len(missing) <= LONE_SHOWN
+                     else ", ".join(map(repr, missing[:LONE_SHOWN])) + f" and {len(missing) - LONE_SHOWN} more")
+            out.append(f"{name}: holds no example of {shown} ({len(missing)} of the {len(splits.labels)} classes): its "
+                       "scores say nothing of them")
+    return out
 
 
 def small_tagged(splits: TaggedSplits) -> list[str]:

@@ -12,7 +12,7 @@ from transformers import DataCollatorWithPadding
 
 from ctxlearn.data import Splits
 from ctxlearn.data.splits import splits_of
-from ctxlearn.data.inspect import conflicting_labels, label_warnings, lone_classes, small_splits
+from ctxlearn.data.inspect import conflicting_labels, label_warnings, lone_classes, missing_classes, small_splits
 from ctxlearn.evaluate import classification_metrics, write_report
 from ctxlearn.evaluate.decision import Threshold, decide
 from ctxlearn.evaluate.report import confident_errors
@@ -70,7 +70,7 @@ class Classification:
 
     def warnings(self, splits: Splits) -> list[str]:
         return (label_warnings(splits.labels) + conflicting_labels(splits.train) + lone_classes(splits.train)
-                + small_splits(splits))
+                + small_splits(splits) + missing_classes(splits))
 
     def make_model(self, backbone: nn.Module, n_labels: int, pooling: str) -> nn.Module:
         return EncoderClassifier(backbone, n_labels, pooling=pooling)

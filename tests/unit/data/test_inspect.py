@@ -157,6 +157,21 @@ def test_a_class_of_one_example_among_large_ones_is_named_as_a_likely_slip():
     assert inspect.lone_classes(train[:9] + train[-1:]) == []  # among classes of under 10, one is no outlier
 
 
+def test_a_dev_or_test_split_without_some_classes_says_which():
+    """A test file of positives alone scored accuracy 1.0 and macro-F1 1.0 without a word that it held no
+    negative: its scores say nothing of that class."""
+    labels = ["mid", "neg", "pos"]
+    train = [ex(f"t {i} {lab}", lab) for i in range(5) for lab in labels]
+    positives = [ex(f"g {i}", "pos") for i in range(3)]
+    report = inspect_splits(Splits(train, [ex("d", "neg"), ex("e", "pos"), ex("f", "mid")], positives, labels))
+    assert ("test: holds no example of 'mid' and 'neg' (2 of the 3 classes): its scores say nothing of them"
+            in report["warnings"])
+    assert not any(w.startswith("dev: holds no") for w in report["warnings"])
+    dev = [ex("d", "neg"), ex("e", "pos"), ex("f", "pos")]
+    assert inspect.missing_classes(Splits(train, dev, positives[:2], labels)) == [  # test: too few to hold all three
+        "dev: holds no example of 'mid' (1 of the 3 classes): its scores say nothing of them"]
+
+
 def test_label_without_train_examples_warns():
     report = inspect_splits(Splits([ex("a", "x"), ex("b", "y")], [ex("c", "x")], [ex("d", "z")], ["x", "y", "z"]))
     assert report["splits"]["train"]["labels"] == {"x": 1, "y": 1, "z": 0}
