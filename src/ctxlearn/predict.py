@@ -210,7 +210,27 @@ def scored_items(predictor: Any, spec: str | Path, read: Callable[[Path], list],
         items = read(path)
         warn_of_training_rows(predictor, items, str(path), key, noun)
         return items, str(path)
-    return predictor.test_split(spec)
+    items, source = predictor.test_split(spec)
+    warn_of_a_changed_test(predictor, spec, items, source, hash_of(items), noun)
+    return items, source
+
+
+def warn_of_a_changed_test(predictor: Any, spec: str | Path, items: list, source: str, sha: str, noun: str) -> None:
+    """Say so when the run's own data (a folder or builtin:NAME) now holds another test split than the one it
+    was scored on (a test file edited since): eval's scores then differ from its report.md."""
+    manifest = predictor.manifest
+    if not _same_data(spec, manifest.get("data")) or sha == manifest.get("data_sha256", {}).get("test"):
+        return
+    then = manifest.get("data_sizes", {}).get("test")
+    warn(f"{source}: the test split has changed since {predictor.folder} was trained on it ({count(len(items), noun)} "
+         f"now{f', {then:,} then' if then is not None else ''}), so its scores differ from the run's report.md")
+
+
+def _same_data(spec: str | Path, data: Any) -> bool:
+    """Whether ``spec`` names the data a run recorded as ``data`` (a path, however written, or builtin:NAME)."""
+    if not data:
+        return False
+    return str(spec) == str(data) or Path(spec).resolve() == Path(str(data)).resolve()
 
 
 def warn_of_training_rows(predictor: Any, items: list, source: str, key: Callable[[Any], Hashable],

@@ -161,6 +161,23 @@ def test_eval_on_the_rows_a_run_trained_on_says_so(tiny_run: Path, tmp_path: Pat
         assert "trained on" not in capsys.readouterr().err
 
 
+def test_eval_on_a_data_folder_whose_test_file_changed_since_the_run_says_so(tiny_bert: Path, toy_data: Path,
+                                                                           tmp_path: Path, capsys) -> None:
+    """The folder's test.jsonl edited after training: eval scored the new file, and its score differed from
+    report.md's without a word of why."""
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(toy_data), "--model", str(tiny_bert), "--method", "head", "--out", str(run),
+                 "--bf16", "off"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--data", str(toy_data)]) == 0
+    assert "changed" not in capsys.readouterr().err
+    test = toy_data / "test.jsonl"
+    test.write_text("".join(test.read_text().splitlines(keepends=True)[:30]))
+    assert main(["eval", str(run), "--data", str(toy_data)]) == 0
+    assert (f"warning: {test}: the test split has changed since {run} was trained on it (30 examples now, 40 then), "
+            "so its scores differ from the run's report.md") in capsys.readouterr().err
+
+
 def test_an_output_type_it_cannot_write_is_refused_before_labelling(tiny_run: Path, tmp_path: Path, capsys) -> None:
     """--output preds.xlsx wrote JSON Lines under the spreadsheet's name, which Excel then failed to open."""
     src = tmp_path / "texts.txt"
