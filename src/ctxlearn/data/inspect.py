@@ -214,8 +214,10 @@ def small_splits(splits: Splits) -> list[str]:
 def missing_classes(splits: Splits) -> list[str]:
     """Dev and test splits that hold no example of some classes train has, though they are large enough to
     hold one of each (a test file of positives alone): their scores say nothing of those classes, whatever
-    the macro-F1 reads."""
-    trained = {ex.label for ex in splits.train}
+    the macro-F1 reads. Classes of one training example are left aside: a cut keeps that one in train, and
+    ``lone_classes`` names them."""
+    counts = Counter(ex.label for ex in splits.train)
+    trained = {label for label, n in counts.items() if n > 1}
     out = []
     for name in ("dev", "test"):
         examples = getattr(splits, name)
