@@ -23,7 +23,7 @@ import numpy as np
 from ctxlearn.artifact import folder_stamp, load_classifier, write_atomically
 from ctxlearn.config import load_yaml, split_settings
 from ctxlearn.data.example import Fields, TaggedSentence, case_twin
-from ctxlearn.data.readers import check_input_type, file_type, is_text_lines, read_examples, text_lines
+from ctxlearn.data.readers import check_input_type, data_type, file_type, is_text_lines, read_examples, text_lines
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, read_bio, read_tagged, tag_options
 from ctxlearn.data.tagged_splits import TaggedSplits, data_task, load_tagged_splits, tagged_hash
 from ctxlearn.data.tags import entity_spans
@@ -167,6 +167,6 @@ def read_unlabelled(path: Path, options: TagOptions = TagOptions()) -> list[Tagg
         fields = Fields(text=options.words_field or "text", label=None, others=True)
         return [replace(sentence_of(ex.text, ex.line), others=ex.others) for ex in read_examples(path, fields)]
     check_input_type(path, TAGGED_READERS, TEXT_TABLES)
-    if not is_text_lines(path):
+    if not is_text_lines(path) or data_type(path) == "conll":  # a .txt of CoNLL lines (CoNLL-2003's) is tokens
         return read_tagged(path, replace(options, labelled=False))
     return [sentence_of(raw, line) for line, raw in text_lines(path, "sentences to tag")]

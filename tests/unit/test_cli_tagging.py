@@ -195,6 +195,25 @@ def test_eval_on_the_sentences_a_tagger_trained_on_says_so(tiny_bert: Path, toy_
                 in err) is said, err
 
 
+def test_a_conll_folder_of_txt_files_as_conll_2003_ships_trains_evaluates_and_predicts(tiny_bert: Path,
+                                                                                        toy_conll: Path,
+                                                                                        tmp_path: Path, capsys) -> None:
+    data = tmp_path / "conll2003"
+    data.mkdir()
+    for split, name in (("train", "train"), ("dev", "valid"), ("test", "test")):
+        (data / f"{name}.txt").write_text((toy_conll / f"{split}.conll").read_text())
+    out = tmp_path / "run"
+    assert main(_train(tiny_bert, data, out, "--method", "head", "--json")) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert trained["task"] == "tagging" and "test_f1" in trained
+    assert main(["eval", str(out), "--data", str(data / "test.txt"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_f1"] == pytest.approx(trained["test_f1"])
+    assert main(["predict", str(out), "--input", str(data / "test.txt"), "--output", str(tmp_path / "p.jsonl")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(rows) == (toy_conll / "test.conll").read_text().strip().count("\n\n") + 1  # a sentence a row
+    assert "\t" not in rows[0]["text"] and "B-" not in rows[0]["text"]  # its words, not its lines
+
+
 def test_json_with_words_and_tags_under_other_names_trains_predicts_and_evaluates(tiny_bert: Path, toy_conll: Path,
                                                                                    tmp_path: Path, capsys) -> None:
     """--text-field words --label-field ner were ignored for tagging data, which could then not be read at all."""

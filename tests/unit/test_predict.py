@@ -305,6 +305,17 @@ def test_an_unknown_input_type_names_the_types_predict_reads(tmp_path: Path, rea
         read(src)
 
 
+def test_a_tagger_reads_a_txt_of_conll_lines_as_tokens_not_as_texts(tmp_path: Path) -> None:
+    """CoNLL-2003's test.txt given to a tagger's predict was read as one raw text a line: 'EU NNP B-NP B-ORG'
+    tagged as a sentence of four words, its gold tags among them."""
+    src = tmp_path / "test.txt"
+    src.write_text("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\nPeter NNP B-NP B-PER\n"
+                   "Blackburn NNP I-NP I-PER\n")
+    assert [s.tokens for s in read_sentences(src)] == [("EU", "rejects"), ("Peter", "Blackburn")]
+    src.write_text("EU rejects German call\n\nPeter Blackburn\n")  # raw text, a sentence a line
+    assert [s.tokens for s in read_sentences(src)] == [("EU", "rejects", "German", "call"), ("Peter", "Blackburn")]
+
+
 def test_a_folder_to_label_is_refused_naming_its_files(tmp_path: Path) -> None:
     """A save_to_disk split folder given as --input was called a file of unknown type."""
     (tmp_path / "test").mkdir()

@@ -8,8 +8,7 @@ import re
 from pathlib import Path
 from typing import Callable, Container, TypeVar
 
-from ctxlearn.data.fixes import holds_conll
-from ctxlearn.data.readers import DATASETS_FILES, READERS, STDIN, data_files, file_stem, file_type
+from ctxlearn.data.readers import DATASETS_FILES, READERS, STDIN, data_files, data_type, file_stem
 from ctxlearn.errors import DataError
 from ctxlearn.registry import Registry
 
@@ -67,10 +66,7 @@ def data_folder_files(folder: Path, readers: Registry) -> dict[str, list[Path]]:
     other = [p.name for p in sorted(folder.iterdir()) if p.is_file() and file_stem(p) in SPLIT_NAMES["train"]]
     if other:  # a train file this task does not read: CoNLL (tagging) data given --task classification
         tagging = " (CoNLL is tagging data: --task tagging, or leave --task auto)" if any(
-            file_type(Path(name)) == "conll" for name in other) else ""
-        conll = [name for name in other if file_type(Path(name)) == "txt" and holds_conll(folder / name)]
-        tagging += (f" ({', '.join(conll)}: CoNLL tagging data, a token and its tag a line, read renamed .conll)"
-                    if conll else "")
+            data_type(folder / name) == "conll" for name in other) else ""
         hint += f"; {', '.join(other)} is of another type{tagging}"
     raise DataError(folder, "no train file in this folder",
                     expected=f"a train file ({'/'.join('.' + name for name in readers.names())}), optionally dev "
@@ -81,7 +77,7 @@ def _split_name(path: Path, suffixes: Container[str]) -> str | None:
     """The split an entry's name says: a folder's name, a data file's stem less a shard's -00000-of-00002."""
     if path.is_dir():
         return path.name.lower()
-    if file_type(path) not in suffixes:
+    if data_type(path) not in suffixes:  # a CoNLL train.txt is a .conll's like
         return None
     shard = _SHARD.fullmatch(file_stem(path))
     return (shard["stem"] if shard else file_stem(path)).lower()

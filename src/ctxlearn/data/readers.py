@@ -36,6 +36,13 @@ def file_type(path: Path) -> str:
     return Path(name.removesuffix(GZIP)).suffix.lstrip(".")
 
 
+def data_type(path: Path) -> str:
+    """The format a file holds: its ``file_type``, except "conll" for a .txt of CoNLL lines (CoNLL-2003
+    ships as train.txt, valid.txt and test.txt)."""
+    kind = file_type(path)
+    return "conll" if kind == "txt" and path.is_file() and holds_conll(path) else kind
+
+
 def file_stem(path: Path) -> str:
     """A file's name less its format: "train" for train.jsonl and train.jsonl.gz alike."""
     name = path.name
@@ -50,7 +57,8 @@ def unknown_type(path: Path, what: str, readers: Registry, extra: str = "") -> D
         expected += ("; a spreadsheet: save it as CSV (Excel: File > Save As > CSV UTF-8), or with pandas: "
                      "pandas.read_excel(PATH).to_csv('data.csv', index=False)")
     if kind == "txt" and holds_conll(path):
-        expected += f"; {path.name} holds CoNLL tagging data (a token and its tag a line), read renamed .conll"
+        expected += (f"; {path.name} holds CoNLL tagging data (a token and its tag a line), which train reads with "
+                     "--task tagging or auto")
     elif kind == "txt" and "tsv" in readers:
         expected += "; a .txt of tab-separated columns under a header row (Excel's Unicode Text) is read renamed .tsv"
     named = f"'.{kind}'" if kind else "(no type at the end of its name)"

@@ -23,7 +23,7 @@ from typing import Any, Callable, NamedTuple
 from ctxlearn.data.conll import read_conll
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.parquet import class_names, parquet_table
-from ctxlearn.data.readers import file_type, json_records, unknown_type
+from ctxlearn.data.readers import data_type, json_records, unknown_type
 from ctxlearn.data.tags import (SCHEME_ALIASES, SCHEME_NAMES, SCHEMES, RepairedTags, TagSite, detect_scheme,
                                orphan_error, orphans, repair_bio, to_bio)
 from ctxlearn.data.words import split_words
@@ -128,9 +128,9 @@ def read_tagged(path: str | Path, options: TagOptions = TagOptions()) -> list[Ta
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "no such file", expected=f"a path to a file of type {', '.join(TAGGED_READERS.names())}")
-    if file_type(path) not in TAGGED_READERS:
+    if data_type(path) not in TAGGED_READERS:
         raise unknown_type(path, " for tagging", TAGGED_READERS)
-    sentences = TAGGED_READERS.get(file_type(path))(path, options)
+    sentences = TAGGED_READERS.get(data_type(path))(path, options)
     if not sentences:
         raise DataError(path, "the file holds no sentences", expected="at least one token line")
     return sentences

@@ -14,7 +14,7 @@ from typing import Any
 from ctxlearn.data.example import TaggedSentence, case_twin
 from ctxlearn.data.folders import data_folder_files, find_split_files, read_split, split_source
 from ctxlearn.data.parquet import TABLE_TYPES, list_columns
-from ctxlearn.data.readers import READERS, file_type, json_records
+from ctxlearn.data.readers import READERS, data_type, json_records
 from ctxlearn.data.splits import check_cut, cut_source, distinct, fold_out, refuse_test_file, seeded_cut, share
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, entity_field, normalise, read_tagged
 from ctxlearn.data.tags import bio_labels, detect_scheme, entity_spans
@@ -76,7 +76,7 @@ def data_task(spec: str, text_field: str = "text", label_field: str = "label") -
     path = Path(spec)
     if path.is_dir():
         path = find_split_files(path, (*TAGGING_SUFFIXES, *READERS.names())).get("train", [path])[0]
-    suffix = file_type(path)
+    suffix = data_type(path)
     if suffix in TAGGING_SUFFIXES:
         return "tagging"
     if not path.is_file() or suffix not in READERS:

@@ -128,8 +128,8 @@ def test_a_folder_whose_train_file_is_of_another_type_names_it(tmp_path: Path) -
         load_splits(str(tmp_path))
     (tmp_path / "train.xlsx").unlink()  # CoNLL-2003 ships as train.txt, space-separated, -DOCSTART- first
     (tmp_path / "train.txt").write_text(CONLL_2003)
-    with pytest.raises(DataError, match=r"; train.txt is of another type \(train.txt: CoNLL tagging data, a token and "
-                                        r"its tag a line, read renamed .conll\)$"):
+    with pytest.raises(DataError, match=r"; train.txt is of another type \(CoNLL is tagging data: --task tagging, "
+                                        r"or leave --task auto\)$"):
         load_splits(str(tmp_path))
 
 

@@ -380,7 +380,7 @@ def test_a_txt_file_of_conll_lines_is_named_as_tagging_data(tmp_path):
     conll = write(tmp_path, "train.txt", "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n"
                                          "German JJ B-NP B-MISC\n\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n")
     assert str(read_error(conll)).endswith("; train.txt holds CoNLL tagging data (a token and its tag a line), "
-                                           "read renamed .conll")
+                                           "which train reads with --task tagging or auto")
     plain = str(read_error(write(tmp_path, "notes.txt", "a great film\nbad movie\n\nok then\n")))
     assert "CoNLL" not in plain and "is read renamed .tsv" in plain
     assert not holds_conll(write(tmp_path, "t.txt", "text\tlabel\ngreat film\tpos\nbad\tneg\nok\tneg\n"))

@@ -320,6 +320,26 @@ def test_a_gzipped_conll_folder_is_tagging_data(tmp_path):
     assert tokens == [("Ada",), ("Rome",)]
 
 
+CONLL_2003_TRAIN = ("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\n\n"
+                    "Peter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n\nLondon NNP B-NP B-LOC\n")
+
+
+def test_conll_2003_as_it_ships_train_valid_and_test_txt_is_read_as_tagging_data(tmp_path):
+    """CoNLL-2003 ships as train.txt, valid.txt and test.txt: it was refused with a hint to rename each .conll."""
+    write(tmp_path, "train.txt", CONLL_2003_TRAIN)
+    write(tmp_path, "valid.txt", "-DOCSTART- -X- -X- O\n\nParis NNP B-NP B-LOC\nis VBZ B-VP O\nbig JJ B-NP O\n")
+    write(tmp_path, "test.txt", "-DOCSTART- -X- -X- O\n\nAda NNP B-NP B-PER\nwrote VBD B-VP O\nit PRP B-NP O\n")
+    write(tmp_path, "README.txt", "CoNLL-2003 English, as distributed\n")  # named for no split
+    assert is_tagging_data(str(tmp_path)) and is_tagging_data(str(tmp_path / "train.txt"))
+    splits = load_tagged_splits(str(tmp_path))
+    assert [s.tokens for s in splits.train] == [("EU", "rejects", "German"), ("Peter", "Blackburn"), ("London",)]
+    assert splits.train[1].tags == ("B-PER", "I-PER") and splits.sources["dev"] == str(tmp_path / "valid.txt")
+    assert [s.tokens for s in read_tagged(tmp_path / "test.txt")] == [("Ada", "wrote", "it")]
+    (tmp_path / "other").mkdir()
+    notes = write(tmp_path / "other", "train.txt", "a film I liked\nanother one\n\nand a third\n")
+    assert data_task(str(notes)) is None and not is_tagging_data(str(notes.parent))  # plain text is no CoNLL
+
+
 def test_a_tagging_folder_whose_split_files_sit_in_a_subfolder_names_that_subfolder(tmp_path):
     (tmp_path / "conll").mkdir()
     write(tmp_path / "conll", "train.conll", conll([("Ada", "B-PER")]))
