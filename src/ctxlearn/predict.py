@@ -19,7 +19,7 @@ from ctxlearn.artifact import folder_stamp, load_classifier, write_atomically
 from ctxlearn.config import check_long_inputs, load_yaml, reading, split_settings
 from ctxlearn.data.example import Example, Fields, case_twin, label_name
 from ctxlearn.data.inspect import count
-from ctxlearn.data.readers import READERS, check_input_type, is_text_lines, read_examples, text_lines
+from ctxlearn.data.readers import READERS, check_input_type, data_type, is_text_lines, read_examples, text_lines
 from ctxlearn.data.splits import Splits, content_hash, load_splits
 from ctxlearn.data.tagged_splits import is_tagging_data
 from ctxlearn.errors import ConfigError, CtxlearnError, DataError, EmptyText
@@ -350,6 +350,9 @@ def read_unlabelled(src: Path, fields: Fields, skip_empty: bool = False) -> list
     if fields.reads_pairs:
         raise DataError(src, "a .txt file (or -, standard input) holds one text per line, and this model reads pairs",
                         expected=f"a file of rows ({', '.join(READERS.names())}) with {fields.pair_names()}")
+    if data_type(src) == "conll":  # each line a token and its tag: labelled one line a text, it said nothing
+        raise DataError(src, "holds CoNLL tagging data (a token and its tag a line), and this run labels whole texts",
+                        expected="one text a line, or a run trained for tagging (train --task tagging)")
     return [Example(raw, "", line=line) for line, raw in text_lines(src, "texts to label")]
 
 

@@ -314,6 +314,9 @@ def test_a_tagger_reads_a_txt_of_conll_lines_as_tokens_not_as_texts(tmp_path: Pa
     assert [s.tokens for s in read_sentences(src)] == [("EU", "rejects"), ("Peter", "Blackburn")]
     src.write_text("EU rejects German call\n\nPeter Blackburn\n")  # raw text, a sentence a line
     assert [s.tokens for s in read_sentences(src)] == [("EU", "rejects", "German", "call"), ("Peter", "Blackburn")]
+    src.write_text("EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n\nPeter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n")
+    with pytest.raises(DataError, match="holds CoNLL tagging data .* and this run labels whole texts"):
+        read_unlabelled(src, Fields())  # a classifier's predict: each line labelled as a text, without a word
 
 
 def test_a_folder_to_label_is_refused_naming_its_files(tmp_path: Path) -> None:
