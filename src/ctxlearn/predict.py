@@ -350,7 +350,7 @@ def read_unlabelled(src: Path, fields: Fields, skip_empty: bool = False) -> list
     if fields.reads_pairs:
         raise DataError(src, "a .txt file (or -, standard input) holds one text per line, and this model reads pairs",
                         expected=f"a file of rows ({', '.join(READERS.names())}) with {fields.pair_names()}")
-    if data_type(src) == "conll":  # each line a token and its tag: labelled one line a text, it said nothing
+    if data_type(src) == "conll":  # a token and its tag a line: each line would be labelled as a text
         raise DataError(src, "holds CoNLL tagging data (a token and its tag a line), and this run labels whole texts",
                         expected="one text a line, or a run trained for tagging (train --task tagging)")
     return [Example(raw, "", line=line) for line, raw in text_lines(src, "texts to label")]

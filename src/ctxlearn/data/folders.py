@@ -77,7 +77,7 @@ def _split_name(path: Path, suffixes: Container[str]) -> str | None:
     """The split an entry's name says: a folder's name, a data file's stem less a shard's -00000-of-00002."""
     if path.is_dir():
         return path.name.lower()
-    if data_type(path) not in suffixes:  # a CoNLL train.txt is a .conll's like
+    if data_type(path) not in suffixes:  # a .txt of CoNLL lines counts as .conll
         return None
     shard = _SHARD.fullmatch(file_stem(path))
     return (shard["stem"] if shard else file_stem(path)).lower()

@@ -163,9 +163,12 @@ def case_variants(names: list[str], what: str, kinds: str) -> list[str]:
             "write it one way" for same in by_fold.values() if len(same) > 1]
 
 
-def _names(labels: list[str]) -> str:
+def _names(labels: list[str], cap: int = 0) -> str:
+    """``'a', 'b' and 'c'``; with ``cap``, the first ``cap`` and how many more."""
     quoted = [repr(lab) for lab in labels]
-    return ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    if cap and len(quoted) > cap:
+        return ", ".join(quoted[:cap]) + f" and {len(quoted) - cap} more"
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
 LONE_AMONG = 10  # training examples of the largest class from which a class of one looks like a slip
@@ -224,10 +227,8 @@ def missing_classes(splits: Splits) -> list[str]:
         held = {ex.label for ex in examples}
         missing = [label for label in splits.labels if label in trained and label not in held]
         if missing and len(examples) >= len(splits.labels):
-            shown = (repr(missing[0]) if len(missing) == 1 else _names(missing) if len(missing) <= LONE_SHOWN
-                     else ", ".join(map(repr, missing[:LONE_SHOWN])) + f" and {len(missing) - LONE_SHOWN} more")
-            out.append(f"{name}: holds no example of {shown} ({len(missing)} of the {len(splits.labels)} classes): its "
-                       "scores say nothing of them")
+            out.append(f"{name}: holds no example of {_names(missing, LONE_SHOWN)} ({len(missing)} of the "
+                       f"{len(splits.labels)} classes): its scores say nothing of them")
     return out
 
 

@@ -56,7 +56,7 @@ def unknown_type(path: Path, what: str, readers: Registry, extra: str = "") -> D
     if kind in _SPREADSHEETS:
         expected += ("; a spreadsheet: save it as CSV (Excel: File > Save As > CSV UTF-8), or with pandas: "
                      "pandas.read_excel(PATH).to_csv('data.csv', index=False)")
-    if kind == "txt" and holds_conll(path):
+    if data_type(path) == "conll":
         expected += (f"; {path.name} holds CoNLL tagging data (a token and its tag a line), which train reads with "
                      "--task tagging or auto")
     elif kind == "txt" and "tsv" in readers:
