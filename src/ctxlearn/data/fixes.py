@@ -3,6 +3,7 @@ file that holds a whole table in one object, CoNLL lines under .txt. Each check 
 have refused the file (or, for JSON, on its one object), and says how to convert it."""
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shlex
@@ -19,11 +20,11 @@ CONLL_TAG = re.compile(r"O|[BIESLU]-\S+")  # a CoNLL line's last column
 
 def holds_conll(path: Path, head: int = 65536) -> bool:
     """Whether a file's first lines are CoNLL's: nine in ten a token and a BIO-style tag last, sentences
-    apart (CoNLL-2003 ships as train.txt, which was refused as a type of no use)."""
+    apart (CoNLL-2003 ships as train.txt, which was refused as a type of no use); gzipped (.txt.gz) too."""
     try:
-        with path.open("rb") as fh:
+        with (gzip.open(path, "rb") if path.name.lower().endswith(GZIP) else path.open("rb")) as fh:
             lines = LINE_BREAK.split(fh.read(head).decode("utf-8", errors="replace"))[:200]
-    except OSError:
+    except (OSError, EOFError):  # unreadable, or not gzip after all: the reader says so
         return False
     rows = [line.split() for line in lines if line.strip() and not line.startswith("-DOCSTART-")]
     tagged = sum(len(row) >= 2 and CONLL_TAG.fullmatch(row[-1]) is not None for row in rows)

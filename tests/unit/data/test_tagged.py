@@ -335,6 +335,11 @@ def test_conll_2003_as_it_ships_train_valid_and_test_txt_is_read_as_tagging_data
     assert [s.tokens for s in splits.train] == [("EU", "rejects", "German"), ("Peter", "Blackburn"), ("London",)]
     assert splits.train[1].tags == ("B-PER", "I-PER") and splits.sources["dev"] == str(tmp_path / "valid.txt")
     assert [s.tokens for s in read_tagged(tmp_path / "test.txt")] == [("Ada", "wrote", "it")]
+    import gzip
+
+    (tmp_path / "test.txt.gz").write_bytes(gzip.compress((tmp_path / "test.txt").read_bytes()))
+    assert [s.tokens for s in read_tagged(tmp_path / "test.txt.gz")] == [("Ada", "wrote", "it")]  # gzipped too
+    (tmp_path / "test.txt.gz").unlink()
     (tmp_path / "other").mkdir()
     notes = write(tmp_path / "other", "train.txt", "a film I liked\nanother one\n\nand a third\n")
     assert data_task(str(notes)) is None and not is_tagging_data(str(notes.parent))  # plain text is no CoNLL
