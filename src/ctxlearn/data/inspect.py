@@ -50,7 +50,7 @@ def inspect_tagged(splits: TaggedSplits, tokenizer: Any | None = None, max_lengt
     warnings: list[str] = []
     for name in ("train", "dev", "test"):
         sentences = getattr(splits, name)
-        counts = Counter(kind for s in sentences for kind, _, _ in entity_spans(s.tags))
+        counts = _entity_counts(sentences)
         info: dict[str, Any] = {"n": len(sentences), "labels": {t: counts.get(t, 0) for t in splits.types},
                                 "duplicates": _duplicates(sentences, _sentence_key)}
         if info["duplicates"]:
@@ -66,7 +66,7 @@ def inspect_tagged(splits: TaggedSplits, tokenizer: Any | None = None, max_lengt
                                 "overlapping windows")
         report["splits"][name] = info
     report["warnings"] = (warnings + case_variants(splits.types, "entity types", "types") + small_tagged(splits)
-                          + _overlap(splits, _sentence_key, "sentence"))
+                          + missing_types(splits) + _overlap(splits, _sentence_key, "sentence"))
     return report
 
 
@@ -219,16 +219,30 @@ def missing_classes(splits: Splits) -> list[str]:
     hold one of each (a test file of positives alone): their scores say nothing of those classes, whatever
     the macro-F1 reads. Classes of one training example are left aside: a cut keeps that one in train, and
     ``lone_classes`` names them."""
-    counts = Counter(ex.label for ex in splits.train)
-    trained = {label for label, n in counts.items() if n > 1}
-    out = []
+    return _missing(splits, splits.labels, lambda examples: Counter(ex.label for ex in examples), "example of",
+                    "classes")
+
+
+def missing_types(splits: TaggedSplits) -> list[str]:
+    """The tagging counterpart of ``missing_classes``: entity types train has that dev or test holds no
+    entity of, though they hold as many entities as there are types."""
+    return _missing(splits, splits.types, _entity_counts, "entity of type", "types")
+
+
+def _entity_counts(sentences: list[Any]) -> Counter:
+    return Counter(kind for s in sentences for kind, _, _ in entity_spans(s.tags))
+
+
+def _missing(splits: Any, kinds: list[str], counted: Callable[[list], Counter], what: str, plural: str) -> list[str]:
+    """A warning for dev and test each where some of ``kinds`` that train holds twice or more are absent,
+    though the split holds as many items (``counted``: examples by class, entities by type) as there are kinds."""
+    trained, out = counted(splits.train), []
     for name in ("dev", "test"):
-        examples = getattr(splits, name)
-        held = {ex.label for ex in examples}
-        missing = [label for label in splits.labels if label in trained and label not in held]
-        if missing and len(examples) >= len(splits.labels):
-            out.append(f"{name}: holds no example of {_names(missing, LONE_SHOWN)} ({len(missing)} of the "
-                       f"{len(splits.labels)} classes): its scores say nothing of them")
+        held = counted(getattr(splits, name))
+        missing = [kind for kind in kinds if trained[kind] > 1 and not held[kind]]
+        if missing and sum(held.values()) >= len(kinds):
+            out.append(f"{name}: holds no {what} {_names(missing, LONE_SHOWN)} ({len(missing)} of the {len(kinds)} "
+                       f"{plural}): its scores say nothing of them")
     return out
 
 

@@ -297,6 +297,24 @@ def test_tagging_dev_and_test_under_100_gold_entities_are_said_to_score_coarsely
         "dev: 1 gold entity (one is 100.0 points of recall)")
 
 
+def test_a_tagging_test_split_without_some_entity_types_says_which():
+    """As a test file of positives alone: a test split with no LOC entity scored LOC's F1 as nothing at all."""
+    from ctxlearn.data.example import TaggedSentence
+    from ctxlearn.data.inspect import inspect_tagged, missing_types
+    from ctxlearn.data.tagged_splits import TaggedSplits
+
+    def tagged(*tags: str) -> TaggedSentence:
+        return TaggedSentence(tuple(f"w{i}" for i in range(len(tags))), tags, ())
+
+    labels = ["B-LOC", "B-PER", "I-LOC", "I-PER", "O"]
+    train = [tagged("B-LOC", "O", "B-PER")] * 3
+    splits = TaggedSplits(train, [tagged("B-LOC", "B-PER")], [tagged("B-PER", "O", "B-PER")], labels, "BIO")
+    said = ["test: holds no entity of type 'LOC' (1 of the 2 types): its scores say nothing of them"]
+    assert missing_types(splits) == said and said[0] in inspect_tagged(splits)["warnings"]
+    one = TaggedSplits(train, [], [tagged("B-PER")], labels, "BIO")  # one entity cannot hold both types
+    assert missing_types(one) == []
+
+
 def test_cli_inspects_a_conll_folder(toy_conll, capsys):
     from ctxlearn.cli import main
 
