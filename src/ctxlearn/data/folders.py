@@ -21,7 +21,11 @@ def find_split_files(folder: Path, suffixes: Container[str] = READERS) -> dict[s
     """Map split name -> its files in ``folder``, among files of the types ``suffixes`` (by default those
     of the classification readers): a file named for the split (the first, where several are: reading the
     folder refuses that), else the split's shards, all of them, else the data files of a folder named for it."""
-    named = _named_entries(folder, suffixes)
+    return _split_files_of(_named_entries(folder, suffixes), suffixes)
+
+
+def _split_files_of(named: dict[str, list[Path]], suffixes: Container[str]) -> dict[str, list[Path]]:
+    """``find_split_files`` on a folder's entries by the split name each says (``_named_entries``)."""
     found: dict[str, list[Path]] = {}
     for split, stems in SPLIT_NAMES.items():
         files = next((files for stem in stems if (files := _split_files(named.get(stem, []), suffixes))), None)
@@ -40,10 +44,10 @@ def _named_entries(folder: Path, suffixes: Container[str]) -> dict[str, list[Pat
     return named
 
 
-def _refuse_two_files_of_a_split(folder: Path, suffixes: Container[str]) -> None:
-    """Two whole files named for one split (train.csv beside train.jsonl, dev.jsonl beside
-    validation.jsonl): the first was read and the other passed over without a word."""
-    named = _named_entries(folder, suffixes)
+def _refuse_two_files_of_a_split(folder: Path, named: dict[str, list[Path]]) -> None:
+    """Two whole files named for one split among ``folder``'s ``named`` entries (train.csv beside
+    train.jsonl, dev.jsonl beside validation.jsonl): the first was read and the other passed over without
+    a word."""
     for split, stems in SPLIT_NAMES.items():
         whole = [p.name for stem in stems for p in named.get(stem, [])
                  if p.is_file() and not _SHARD.fullmatch(file_stem(p))]
@@ -57,9 +61,10 @@ def data_folder_files(folder: Path, readers: Registry) -> dict[str, list[Path]]:
     """``find_split_files`` among the file types ``readers`` read, refusing a folder with no train split;
     the error names the subfolders that hold one, as a data set downloaded from the Hugging Face Hub
     keeps its files in ``data/`` or in a folder per configuration."""
-    files = find_split_files(folder, readers)
+    named = _named_entries(folder, readers)  # listed once: a .txt's name may need its first lines read (data_type)
+    files = _split_files_of(named, readers)
     if "train" in files:
-        _refuse_two_files_of_a_split(folder, readers)
+        _refuse_two_files_of_a_split(folder, named)
         return files
     inner = [str(sub) for sub in sorted(folder.iterdir()) if sub.is_dir() and "train" in find_split_files(sub, readers)]
     hint = f"; {' or '.join(inner)} holds one: name that folder with --data" if inner else ""
