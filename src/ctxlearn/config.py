@@ -345,10 +345,38 @@ def read_recipe(cls: type, path: str | Path) -> dict[str, Any]:
     its file and line (``recipe.yaml:3: head_init must be one of ...``) before flags are layered over it.
     A train recipe's ``method_options`` are checked against each method's options the same way."""
     values, node = load_yaml_node(path)
+    if cls is TrainConfig and isinstance(values, dict):  # the one config with nested per-method options
+        refuse_loose_options(path, values, key_lines(node))
     from_dict(cls, values, str(path), key_lines(node))
-    if cls is TrainConfig:  # the one config with nested per-method options
+    if cls is TrainConfig:
         check_recipe_options(path, values.get("method_options") or {}, node)
     return values
+
+
+def refuse_loose_options(path: str | Path, values: dict[str, Any], lines: dict[str, int]) -> None:
+    """A method's option written at a recipe's top level, as its flag reads (``lora_r: 4`` for ``--lora-r``)
+    or as a method's mapping (``lora: {r: 4}``), is refused with where it goes: ``method_options``."""
+    for key, value in values.items():
+        if isinstance(key, str) and (place := loose_option(key, value)):
+            where = f"{path}:{lines[key]}" if key in lines else str(path)
+            flow = yaml.safe_dump({"method_options": place}, default_flow_style=True, width=1000).strip()
+            raise ConfigError(f"{where}: {key}: a method's options go under method_options, by method: write "
+                              f"`{flow[1:-1]}`", field=key)
+
+
+def loose_option(key: str, value: Any) -> dict[str, Any] | None:
+    """``key: value`` as it goes under ``method_options`` (``{"lora": {"r": 4}}``), if ``key`` names a method
+    (and ``value`` is a mapping) or a method and one of its options; else None."""
+    from ctxlearn.methods import METHODS  # here: methods import this module
+
+    name = key.replace("-", "_")
+    if name in METHODS and isinstance(value, dict):
+        return {name: value}
+    for method in sorted(METHODS.names(), key=len, reverse=True):  # adalora_* before lora_*
+        option = name.removeprefix(method + "_")
+        if option != name and option in {f.name for f in dataclasses.fields(METHODS.get(method).options)}:
+            return {method: {option: value}}
+    return None
 
 
 def check_recipe_options(path: str | Path, options: dict[str, Any], node: Any) -> None:

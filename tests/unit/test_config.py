@@ -68,6 +68,28 @@ def test_a_wrong_method_option_in_a_recipe_is_refused_at_its_line(tmp_path: Path
     assert _refusal(tmp_path, f"method: lora\nmethod_options:\n{options}").startswith(f"{tmp_path}/{message}")
 
 
+@pytest.mark.parametrize("line, options", [
+    ("lora_r: 4", {"lora": {"r": 4}}),
+    ("lora-targets: query,value", {"lora": {"targets": "query,value"}}),
+    ("adalora_init_r: 12", {"adalora": {"init_r": 12}}),
+    ("lora:\n  r: 4\n  alpha: 8", {"lora": {"alpha": 8, "r": 4}}),
+])
+def test_a_method_option_at_the_top_of_a_recipe_is_shown_where_it_goes(tmp_path: Path, line: str,
+                                                                       options: dict) -> None:
+    """`lora_r: 4` (as --lora-r reads) was 'unknown field', with no word of method_options; the line the
+    refusal offers reads back as the option meant."""
+    refusal = _refusal(tmp_path, f"method: lora\n{line}\n")
+    key = line.split(":")[0]
+    assert refusal.startswith(f"{tmp_path}/recipe.yaml:2: {key}: a method's options go under method_options")
+    (tmp_path / "recipe.yaml").write_text("method: lora\n" + refusal.split("`")[1] + "\n")
+    assert read_recipe(TrainConfig, tmp_path / "recipe.yaml")["method_options"] == options
+
+
+def test_a_top_level_key_that_is_no_method_option_is_an_unknown_field(tmp_path: Path) -> None:
+    assert "unknown field 'lora_rank'" in _refusal(tmp_path, "method: lora\nlora_rank: 4\n")
+    assert "unknown field 'full'" in _refusal(tmp_path, "method: lora\nfull: 3\n")  # a method, not a mapping
+
+
 def test_a_good_recipe_reads_back_as_written(tmp_path: Path) -> None:
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("method: lora\nepochs: 2\nlr: 0.001\ntext_pair_field: null\nmethod_options: {lora: {r: 4}}\n")
