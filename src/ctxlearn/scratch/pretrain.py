@@ -36,7 +36,7 @@ from ctxlearn.scratch.model import ScratchConfig
 from ctxlearn.scratch.objectives import OBJECTIVES, batch_tokens
 from ctxlearn.scratch.tokenizer import KIND_FOR_ARCH, check_vocab_size, load_tokenizer, train_tokenizer
 from ctxlearn.threads import on_own_threads
-from ctxlearn.train.dist import say
+from ctxlearn.train.dist import say, warn
 from ctxlearn.train.hf import warn_grad_norm
 from ctxlearn.train.resume import refuse_to_discard, work_folder
 from ctxlearn.train.stop import StopAsked, Stopped, listening
@@ -276,6 +276,8 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     last = state.log[-1].get("eval", {}) if state.log else {}
     final = last if last.get("step") == state.step else evaluate(model, objective, state, device, bf16)
     metrics = summary(cfg, final, objective.baseline(), state, n_params)
+    if not beats_baseline(metrics):
+        warn(verdict(metrics))
     out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, model, tokenizer, metrics, state))
     shutil.rmtree(work, ignore_errors=True)
     say(f"wrote {out}")
@@ -312,4 +314,21 @@ def report(m: dict[str, Any]) -> str:
     else:
         lines += [f"| this model | {m['val_loss']:.4f} | {m['val_top1']:.3f} |",
                   f"| chance | | {m['chance_top1']:.3f} |"]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + ["", verdict(m)]) + "\n"
+
+
+def beats_baseline(m: dict[str, Any]) -> bool:
+    """Whether the model predicts the validation text better than the baseline beside it: a lower
+    perplexity than token frequencies (clm, mlm), a higher top-1 than chance (contrastive)."""
+    return m["val_ppl"] < m["unigram_ppl"] if "val_ppl" in m else m["val_top1"] > m["chance_top1"]
+
+
+def verdict(m: dict[str, Any]) -> str:
+    """One sentence under the report's table: how far the model is past its baseline, or that it is not."""
+    if not beats_baseline(m):
+        return ("The model does not beat the baseline yet: it predicts the validation text no better than "
+                + ("token frequencies" if "val_ppl" in m else "chance")
+                + " do. Train longer (--steps, --minutes) before fine-tuning from it or comparing it.")
+    if "val_ppl" in m:
+        return f"The model's perplexity is {m['unigram_ppl'] / m['val_ppl']:.1f}x lower than the unigram baseline's."
+    return f"The model's top-1 is {m['val_top1'] / m['chance_top1']:.1f}x chance."

@@ -40,7 +40,9 @@ def test_pretrain_cli_runs_and_the_loss_falls(corpus, tmp_path, objective, capsy
         assert result["val_ppl"] < result["unigram_ppl"]
         assert json.loads((out / "config.json").read_text())["architectures"][0].endswith(
             "ForCausalLM" if objective == "clm" else "ForMaskedLM")
-    assert (out / "report.md").is_file() and not (tmp_path / f"{objective}.partial").exists()
+    assert "x chance." in (out / "report.md").read_text() if objective == "contrastive" else \
+        "lower than the unigram baseline's." in (out / "report.md").read_text()
+    assert not (tmp_path / f"{objective}.partial").exists()
 
 
 def crash_at(monkeypatch, step: int) -> None:
@@ -134,6 +136,25 @@ def test_steps_zero_saves_the_random_init_with_the_given_tokenizer(corpus, tmp_p
     fresh = ScratchForMaskedLM(saved.config)
     for name, value in fresh.state_dict().items():
         torch.testing.assert_close(saved.state_dict()[name], value, atol=0, rtol=0, msg=name)
+
+
+def test_a_model_no_better_than_its_baseline_is_warned_of_and_reported(corpus, tmp_path, capsys) -> None:
+    """An untrained model (here, step 0) had a report whose table alone showed it worse than token
+    frequencies; the run now says so, on stderr and under the table."""
+    result = run_pretrain(tiny_cfg(corpus, tmp_path / "init", objective="clm", steps=0))
+    assert result["val_ppl"] > result["unigram_ppl"]
+    assert "ctxlearn: warning: The model does not beat the baseline yet" in capsys.readouterr().err
+    assert "token frequencies do. Train longer" in (tmp_path / "init" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("metrics, beats, words", [
+    ({"val_ppl": 50.0, "unigram_ppl": 200.0}, True, "4.0x lower than the unigram baseline's"),
+    ({"val_ppl": 200.0, "unigram_ppl": 200.0}, False, "no better than token frequencies"),
+    ({"val_top1": 0.5, "chance_top1": 0.125}, True, "top-1 is 4.0x chance"),
+    ({"val_top1": 0.1, "chance_top1": 0.125}, False, "no better than chance"),
+])
+def test_the_verdict_weighs_the_model_against_its_objectives_baseline(metrics, beats, words) -> None:
+    assert pretrain.beats_baseline(metrics) is beats and words in pretrain.verdict(metrics)
 
 
 def test_pretrained_encoders_ignore_token_types_and_take_pairs(corpus, tmp_path) -> None:
