@@ -41,9 +41,28 @@ class TagPredictions:
 
 
 def decode(pred: np.ndarray, data: EncodedTags, labels: list[str]) -> list[list[str]]:
-    """Label ids of each word (W,) -> valid BIO tags per sentence; a word with no sub-word is O."""
-    ids = np.where(data.owner_row >= 0, pred, labels.index("O"))
-    return [repair_bio([labels[i] for i in sentence]) for sentence in data.by_sentence(ids)]
+    """Label ids of each word (W,) -> valid BIO tags per sentence (``through_unseen`` tags a word with no
+    sub-word)."""
+    return [through_unseen(repair_bio([labels[i] for i in ids[seen]]), seen)[0]
+            for ids, seen in zip(data.by_sentence(pred), data.by_sentence(data.owner_row >= 0))]
+
+
+def through_unseen(seen_tags: list[str], seen: np.ndarray) -> tuple[list[str], list[int]]:
+    """The tags of every word of a sentence from the valid BIO tags of the words with a sub-word (``seen``),
+    and for each word the seen word its tag is taken from (-1: none). A word the tokenizer drops (a lone
+    zero-width space or variation selector) is invisible to the model: inside an entity that goes on past it
+    (the next seen word is I-X) it is I-X, taken from that word, else O. Tagged O, it split "tom \u200b
+    hanks" and left "hanks" an orphan."""
+    tags, source = ["O"] * len(seen), [-1] * len(seen)
+    for w, tag in zip(np.flatnonzero(seen), seen_tags):
+        tags[w], source[w] = tag, int(w)
+    after = -1  # the next seen word, walking back
+    for w in reversed(range(len(seen))):
+        if seen[w]:
+            after = w
+        elif after >= 0 and tags[after].startswith("I-"):
+            tags[w], source[w] = tags[after], after
+    return tags, source
 
 
 def allowed_transitions(labels: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -137,13 +156,13 @@ class Tagging:
         return entity_metrics(gold, decode(pred, data, labels), [])["f1"]
 
     def predictions(self, logits: np.ndarray, data: EncodedTags, labels: list[str]) -> TagPredictions:
-        probs = softmax(logits)
-        probs[data.owner_row < 0] = np.eye(len(labels))[labels.index("O")]  # a word with no sub-word is O
         tags, scores = [], []
-        for p in data.by_sentence(probs):
-            ids = constrained_decode(np.log(np.maximum(p, 1e-30)), labels) if len(p) else []
-            tags.append([labels[i] for i in ids])
-            scores.append(p[np.arange(len(ids)), ids])
+        for p, seen in zip(data.by_sentence(softmax(logits)), data.by_sentence(data.owner_row >= 0)):
+            ids = constrained_decode(np.log(np.maximum(p[seen], 1e-30)), labels) if seen.any() else []
+            sentence, source = through_unseen([labels[i] for i in ids], seen)
+            tags.append(sentence)  # a word with no sub-word scores as the word its tag is taken from, O as 1
+            picked = np.array([p[w, labels.index(t)] if w >= 0 else 1.0 for t, w in zip(sentence, source)])
+            scores.append(picked)
         return TagPredictions(tags, scores)
 
     def metrics(self, predictions: TagPredictions, data: EncodedTags, labels: list[str]) -> dict[str, Any]:

@@ -1,13 +1,17 @@
-"""The tagging task's decoding: the most probable valid BIO sequence."""
+"""The tagging task's decoding: the most probable valid BIO sequence, and words the tokenizer drops."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
+from transformers import AutoTokenizer
 
+from ctxlearn.data.example import TaggedSentence
 from ctxlearn.data.tags import orphans
-from ctxlearn.tasks.tagging import constrained_decode
+from ctxlearn.tasks.tagging import Tagging, constrained_decode, decode, through_unseen
+from ctxlearn.train.windows import encode_tags
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 
@@ -30,3 +34,31 @@ def test_matches_brute_force_over_valid_sequences(seed):
 def test_valid_argmax_is_kept():
     probs = np.eye(5)[[1, 2, 0, 3, 4, 4]] * 0.9 + 0.02
     assert constrained_decode(np.log(probs), LABELS) == [1, 2, 0, 3, 4, 4]
+
+
+@pytest.mark.parametrize("seen, seen_tags, tags, source", [
+    ([1, 0, 1, 1], ["B-PER", "I-PER", "O"], ["B-PER", "I-PER", "I-PER", "O"], [0, 2, 2, 3]),  # inside: joins
+    ([1, 0, 1], ["B-PER", "B-PER"], ["B-PER", "O", "B-PER"], [0, -1, 2]),  # between two entities: O
+    ([0, 1, 1], ["B-PER", "I-PER"], ["O", "B-PER", "I-PER"], [-1, 1, 2]),  # before the first word
+    ([1, 1, 0], ["B-PER", "I-PER"], ["B-PER", "I-PER", "O"], [0, 1, -1]),  # after the last word
+    ([1, 0, 0, 1], ["B-LOC", "I-LOC"], ["B-LOC", "I-LOC", "I-LOC", "I-LOC"], [0, 3, 3, 3]),
+])
+def test_a_word_without_a_sub_word_is_inside_an_entity_that_goes_on_past_it(seen, seen_tags, tags, source):
+    assert through_unseen(seen_tags, np.array(seen, dtype=bool)) == (tags, source)
+
+
+def test_a_dropped_word_inside_an_entity_no_longer_splits_it(tiny_bert: Path):
+    """'tom \u200b hanks': the zero-width space has no sub-word, so the model reads 'tom hanks' and tags
+    hanks I-PER; the space was made O, which left hanks an orphan (predict gave 'hanks' O)."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    words = ("good", "\u200b", "movie", "film")  # the tiny vocabulary's stand-ins for tom, hanks, movie
+    data = encode_tags([TaggedSentence(words, ("O",) * 4, (1, 2, 3, 4))], tokenizer, LABELS, 32)
+    assert list(data.owner_row >= 0) == [True, False, True, True]
+    probs = np.full((4, 5), 0.01)
+    probs[[0, 2, 3], [3, 4, 0]] = 0.96  # good B-PER, movie I-PER, film O
+    logits = np.log(probs)
+    logits[1] = 0.0  # as word_outputs gives a word without a sub-word
+    predicted = Tagging().predictions(logits, data, LABELS)
+    assert predicted.tags == [["B-PER", "I-PER", "I-PER", "O"]]
+    assert np.allclose(predicted.scores[0], 0.96)  # the dropped word scores as movie, whose tag it takes
+    assert decode(logits.argmax(1), data, LABELS) == [["B-PER", "I-PER", "I-PER", "O"]]
