@@ -27,7 +27,7 @@ from ctxlearn.evaluate import classification_metrics
 from ctxlearn.evaluate.decision import Threshold, decide, parse_threshold
 from ctxlearn.runs import EVALUATION
 from ctxlearn.tasks.classification import class_logits, predict_proba, write_scored
-from ctxlearn.train.dist import part_progress, say, warn
+from ctxlearn.train.dist import part_progress, recorded_warnings, say, warn
 from ctxlearn.train.encode import encode, token_lengths
 
 
@@ -112,13 +112,14 @@ class Predictor:
         """Metrics on a labelled file (all of it: a held-out file); for a data folder, builtin:NAME or the
         file the run cut its splits from, on its test split (``test_split``, so it is the run's own). With
         ``out``, the report files (``write_evaluation``) are written there too."""
-        examples, source = self.labelled(spec)
-        self.warn_of_cuts(examples, source)  # here, not in _scored: export times repeated passes of that
-        metrics, probs = self._scored(examples, source)
+        with recorded_warnings() as notes:
+            examples, source = self.labelled(spec)
+            self.warn_of_cuts(examples, source)  # here, not in _scored: export times repeated passes of that
+            metrics, probs = self._scored(examples, source)
         if out is not None:
             write_atomically(Path(out), lambda folder: write_scored(
-                folder, examples, probs, {"test": metrics}, write_evaluation(folder, self, spec, source), self.labels,
-                self.threshold))
+                folder, examples, probs, {"test": metrics}, write_evaluation(folder, self, spec, source, notes),
+                self.labels, self.threshold))
         return metrics
 
     def labelled(self, spec: str | Path) -> tuple[list[Example], str]:
@@ -179,12 +180,13 @@ class Predictor:
         return with_inputs(row, ex.others)
 
 
-def write_evaluation(folder: Path, predictor: Any, spec: str | Path, source: str) -> dict[str, Any]:
-    """Write ``folder``'s eval.json (the run, the data and what of it was scored) and return it: the report's
-    title reads it in place of a run's manifest."""
+def write_evaluation(folder: Path, predictor: Any, spec: str | Path, source: str,
+                     notes: list[str] | None = None) -> dict[str, Any]:
+    """Write ``folder``'s eval.json (the run, the data, what of it was scored, and the warnings ``notes``
+    given on the way) and return it: the report reads it in place of a run's manifest."""
     m = predictor.manifest
     record = {"evaluates": str(predictor.folder), "method": m.get("method"), "model": m.get("model"),
-              "seed": m.get("seed"), "data": str(spec), "scored": source,
+              "seed": m.get("seed"), "data": str(spec), "scored": source, "warnings": list(notes or []),
               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     (folder / EVALUATION).write_text(json.dumps(record, indent=1))
     return record

@@ -32,6 +32,7 @@ from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.evaluate.report import write_tagging_report
 from ctxlearn.predict import STDOUT, label_file, scored_items, with_inputs, write_evaluation
 from ctxlearn.tasks.tagging import TagPredictions, Tagging, entities, word_logits, write_tag_predictions
+from ctxlearn.train.dist import recorded_warnings
 from ctxlearn.train.windows import EncodedTags, encode_tags
 
 
@@ -94,13 +95,14 @@ class TaggingPredictor:
         """Entity metrics on a labelled file, or on the test split of a data folder or of the file the run
         cut its splits from (cut as the run cut it), read with the run's tag options; with ``out``, the
         report files are written there too."""
-        sentences, source = self.labelled(spec)
-        self.check_types(sentences, source)
-        metrics, predictions = self._scored(sentences)
+        with recorded_warnings() as notes:
+            sentences, source = self.labelled(spec)
+            self.check_types(sentences, source)
+            metrics, predictions = self._scored(sentences)
         if out is not None:
             def fill(folder: Path) -> None:
                 write_tag_predictions(folder / "test_predictions.jsonl", sentences, predictions)
-                write_tagging_report(folder, {"test": metrics}, write_evaluation(folder, self, spec, source))
+                write_tagging_report(folder, {"test": metrics}, write_evaluation(folder, self, spec, source, notes))
 
             write_atomically(Path(out), fill)
         return metrics

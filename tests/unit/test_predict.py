@@ -152,8 +152,13 @@ def test_eval_on_the_rows_a_run_trained_on_says_so(tiny_run: Path, tmp_path: Pat
             "test split") in capsys.readouterr().err
     rows = (data / "train.jsonl").read_text().splitlines()[:4] + (data / "test.jsonl").read_text().splitlines()
     (tmp_path / "some.jsonl").write_text("\n".join(rows) + "\n")  # 4 of 44, 9.1%: still said
-    assert main(["eval", str(tiny_run), "--data", str(tmp_path / "some.jsonl")]) == 0
-    assert "4 of 44 examples (9.1%) are ones the run trained on" in capsys.readouterr().err
+    assert main(["eval", str(tiny_run), "--data", str(tmp_path / "some.jsonl"), "--out", str(tmp_path / "ev")]) == 0
+    said = "4 of 44 examples (9.1%) are ones the run trained on"
+    assert said in capsys.readouterr().err
+    # and kept where the score is read later: eval.json and the report (it went to the terminal alone)
+    (note,) = json.loads((tmp_path / "ev" / "eval.json").read_text())["warnings"]
+    report = (tmp_path / "ev" / "report.md").read_text()
+    assert said in note and f"## Warnings (1, given during scoring)\n\n- {note}\n" in report
     rows = (data / "train.jsonl").read_text().splitlines()[:1] + (data / "test.jsonl").read_text().splitlines()
     (tmp_path / "one.jsonl").write_text("\n".join(rows) + "\n")  # 1 of 41: a copy, as real test sets hold
     for held_out in (tmp_path / "one.jsonl", data / "test.jsonl", data):

@@ -96,6 +96,16 @@ def _title(manifest: dict[str, Any]) -> list[str]:
             f"Model `{manifest['model']}`, method `{manifest['method']}`, seed {manifest['seed']}.", ""]
 
 
+def _warning_lines(manifest: dict[str, Any]) -> list[str]:
+    """The warnings the run (or the evaluation) gave as it read the data, trained and scored, as printed: a
+    score read later, away from the terminal, keeps what was said of it (a test split overlapping train)."""
+    notes = manifest.get("warnings") or []
+    if not notes:
+        return []
+    when = "scoring" if "evaluates" in manifest else "this run"
+    return [f"## Warnings ({len(notes)}, given during {when})", "", *(f"- {n}" for n in notes), ""]
+
+
 SPLIT_ORDER = {"train": 0, "dev": 1, "test": 2}  # a split cut from train's file is recorded after the files read
 
 
@@ -266,7 +276,7 @@ def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: l
         if m:
             lines.append(f"| {split} | {m['n']} | {m['accuracy']:.4f} | {interval(m)} | {m['macro_f1']:.4f} | "
                          f"{m['micro_f1']:.4f} | {m['ece']:.4f} |")
-    lines += ["", *_baseline_lines(test), *_data_lines(manifest)]
+    lines += ["", *_baseline_lines(test), *_warning_lines(manifest), *_data_lines(manifest)]
     lines += ["## Test, per class", "", *_per_class_table(test["per_class"]), "",
               "## Test confusion matrix (rows gold, columns predicted)", "", "```",
               confusion_text(test["confusion"], labels).rstrip(), "```", "", "![confusion](confusion.png)", "",
@@ -288,7 +298,7 @@ def tagging_markdown(metrics: dict[str, Any], manifest: dict[str, Any]) -> str:
         if m:
             lines.append(f"| {split} | {m['n']} | {m['entities']} | {m['precision']:.4f} | {m['recall']:.4f} | "
                          f"{m['f1']:.4f} | {m['macro_f1']:.4f} |")
-    lines += ["", *_data_lines(manifest),
+    lines += ["", *_warning_lines(manifest), *_data_lines(manifest),
               "## Test, per entity type", "", *_per_class_table(test["per_type"], "type"), "",
               "## Test type confusion (rows gold, columns predicted)", "",
               "Each gold entity is paired with the prediction that overlaps it most; column `none`: no prediction "

@@ -38,7 +38,7 @@ from ctxlearn.models import ModelSource, load_causal_lm, resolve_model
 from ctxlearn.models.infer import bf16_available
 from ctxlearn.tasks.classification import write_scored
 from ctxlearn.threads import on_own_threads
-from ctxlearn.train.dist import part_progress, say, warn
+from ctxlearn.train.dist import part_progress, recorded_warnings, say, warn
 from ctxlearn.train.resume import work_folder
 
 
@@ -122,7 +122,13 @@ def ordered_by_label(split: str, examples: list[Example], limit: int) -> str | N
 @on_own_threads
 @holds_out
 def run_icl(cfg: IclConfig) -> dict[str, Any]:
-    """Score test (and dev with ``cfg.dev``) by in-context learning and write the run folder ``cfg.out``."""
+    """Score test (and dev with ``cfg.dev``) by in-context learning and write the run folder ``cfg.out``; the
+    warnings given on the way are kept in the manifest, and report.md lists them."""
+    with recorded_warnings() as notes:
+        return _run_icl(cfg, notes)
+
+
+def _run_icl(cfg: IclConfig, notes: list[str]) -> dict[str, Any]:
     start = time.time()
     check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
     if is_tagging_data(cfg.data, cfg.text_field, cfg.label_field):
@@ -175,6 +181,7 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
             metrics["test"]["tuned_threshold"] = tuned
     manifest = _manifest(cfg, splits, source, weights, bf16, model, start, infer_s,
                          {split: len(exs) for split, (exs, _) in results.items()})
+    manifest["warnings"] = list(notes)
     icl = icl_record(cfg, clf, splits, source, results["test"][1])
     out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, splits, metrics, manifest, icl, results, clf))
     shutil.rmtree(work, ignore_errors=True)

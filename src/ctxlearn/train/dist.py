@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 import torch
+
+_RECORDS: list[list[str]] = []  # the open ``recorded_warnings`` lists: each warning given is appended to every one
+PACKAGE = str(Path(__file__).resolve().parents[1])  # warnings raised from here are ctxlearn's own (a reader's)
 
 
 def duration(seconds: float) -> str:
@@ -48,8 +55,31 @@ def say(msg: str) -> None:
 def warn(msg: str) -> None:
     """A warning line on stderr, once per run, worded as the CLI words errors (``ctxlearn: error:``) and
     the warnings of ctxlearn's readers (``ctxlearn: warning:``)."""
+    for notes in _RECORDS:
+        notes.append(msg)
     if is_main():
         print(f"ctxlearn: warning: {msg}", file=sys.stderr, flush=True)
+
+
+@contextmanager
+def recorded_warnings() -> Iterator[list[str]]:
+    """The warnings given while inside, in order, as they are printed: ``warn``'s, and the ones ctxlearn's
+    readers raise with ``warnings.warn`` (rows skipped, tags repaired), so that a run's report keeps them."""
+    notes: list[str] = []
+    shown = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, *rest: object) -> None:
+        if str(Path(filename).resolve()).startswith(PACKAGE):
+            notes.append(str(message))
+        shown(message, category, filename, lineno, *rest)
+
+    _RECORDS.append(notes)
+    warnings.showwarning = show
+    try:
+        yield notes
+    finally:
+        warnings.showwarning = shown
+        _RECORDS.remove(notes)
 
 
 def join() -> None:

@@ -217,7 +217,13 @@ def fit(cfg: TrainConfig, method: Method, task: Task, model: EncoderClassifier, 
 @holds_out
 def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
     """Train, evaluate on dev and test, and write the run folder ``cfg.out``; returns the summary. In a
-    launched run (``train.dist``) every process trains; the others return None after training."""
+    launched run (``train.dist``) every process trains; the others return None after training. The
+    warnings given on the way are kept in the manifest, and report.md lists them."""
+    with dist.recorded_warnings() as notes:
+        return _run_training(cfg, notes)
+
+
+def _run_training(cfg: TrainConfig, notes: list[str]) -> dict[str, Any] | None:
     start = time.time()
     check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
     work = work_folder(cfg)  # a measurement (--estimate-steps) leaves an interrupted run's folder as it is
@@ -280,6 +286,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
         warn_if_few_entities(metrics["dev"], lr)
     stats["predict_ms_per_example"] = latency_ms(model, data["test"], tokenizer, bf16)
     manifest = _manifest(cfg, task, splits, source, method, bf16, stats, (trainable, total), start)
+    manifest["warnings"] = list(notes)
     replacing = (Path(cfg.out) / "manifest.json").is_file()
     out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, task, model, tokenizer, splits, metrics, manifest,
                                                             work, preds["test"]))

@@ -26,6 +26,27 @@ def _training(out: Path) -> dict:
     return json.loads((out / "manifest.json").read_text())["training"]
 
 
+def test_recorded_warnings_keep_ctxlearns_own_in_order(tmp_path: Path, capsys) -> None:
+    import warnings
+
+    from ctxlearn.data.example import Fields
+    from ctxlearn.data.readers import read_examples
+    from ctxlearn.train.dist import recorded_warnings, warn
+
+    (tmp_path / "joined.csv").write_text("text,label\na,x\ntext,label\nb,y\n")  # two files joined with cat
+    with recorded_warnings() as outer, warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warn("first")
+        with recorded_warnings() as inner:
+            read_examples(tmp_path / "joined.csv", Fields())  # a reader's warnings.warn: kept
+            warnings.warn("not ours", UserWarning)  # raised from outside ctxlearn (this file): printed, not kept
+        warn("last")
+    warn("after")
+    skipped = f"{tmp_path / 'joined.csv'}: skipped 1 row(s) that repeat the header"
+    assert outer[0] == "first" and outer[1].startswith(skipped) and outer[2:] == ["last"] and inner == outer[1:2]
+    assert capsys.readouterr().err.count("ctxlearn: warning:") == 3
+
+
 def test_two_processes_share_the_epochs_and_the_main_one_reports(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:
     two = _train("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                  tiny_bert=tiny_bert, toy_data=toy_data, out=tmp_path / "two")

@@ -313,3 +313,12 @@ def test_a_max_length_past_the_backbones_position_table_is_refused(tiny_bert: Pa
     with pytest.raises(ConfigError, match=r"\(512 positions\)"):
         check_position_table(roberta, SimpleNamespace(model_max_length=512), 514, "roberta")
     check_position_table(SimpleNamespace(model_type="other"), no_limit, 4096, "other")  # no table: no limit
+
+
+def test_a_runs_warnings_are_kept_in_its_manifest_and_report(tiny_run: Path) -> None:
+    """Warnings went to the terminal alone: report.md, read later or by someone else, showed a score
+    without what was said of it (40 dev examples pick a checkpoint largely by chance)."""
+    notes = json.loads((tiny_run / "manifest.json").read_text())["warnings"]
+    assert any(n.startswith("dev: 40 examples (one is 2.5 points of accuracy)") for n in notes), notes
+    report = (tiny_run / "report.md").read_text()
+    assert f"## Warnings ({len(notes)}, given during this run)\n\n" + "".join(f"- {n}\n" for n in notes) in report
