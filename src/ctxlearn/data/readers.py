@@ -385,7 +385,7 @@ def _object(record: Any, path: Path, line: int, expected: str) -> dict[str, Any]
 @READERS.register("jsonl")
 def read_jsonl(path: Path, fields: Fields) -> list[Example]:
     out: list[Example] = []
-    for line, record in json_records(path):
+    for line, record in flat_records(path, {fields.text, fields.text_pair, fields.label}):
         if not out:
             fields = fields.resolve(list(record))
         if not (out and fields.blank):  # blank: a later record without the text key has no text, as a null has
@@ -397,11 +397,33 @@ def read_jsonl(path: Path, fields: Fields) -> list[Example]:
 READERS.register("json")(read_jsonl)
 
 
+def flat_records(path: Path, keep: Container[str | None] = ()) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``json_records`` with each object's nested objects as dotted fields, so ``--text-field review.body``
+    names a text inside ``{"review": {"body": ...}}`` (and a missing field's error lists such names); the
+    fields named in ``keep`` stay whole, so a label that is an object is refused as one."""
+    for line, record in json_records(path):
+        yield line, flat(record, keep)
+
+
+def flat(record: dict[str, Any], keep: Container[str | None] = (), prefix: str = "") -> dict[str, Any]:
+    """``{"review": {"body": "..."}, "stars": 4}`` -> ``{"review.body": "...", "stars": 4}``: nested objects'
+    keys joined by dots, but for those in ``keep``; lists and other values stay as they are."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value and name not in keep:
+            out.update(flat(value, keep, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
 def _first_records(path: Path) -> list[dict[str, Any]]:
-    """Up to ``SAMPLE`` objects from the start of a JSON file; reading stops at a malformed line."""
+    """Up to ``SAMPLE`` objects from the start of a JSON file (nested fields dotted, as ``read_jsonl`` reads
+    them); reading stops at a malformed line."""
     records: list[dict[str, Any]] = []
     try:
-        for _, record in json_records(path):
+        for _, record in flat_records(path):
             records.append(record)
             if len(records) == SAMPLE:
                 break

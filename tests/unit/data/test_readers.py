@@ -251,6 +251,20 @@ def test_custom_field_names_jsonl(tmp_path):
     assert read_examples(path, Fields(text="body", label="tag")) == [Example("hello", "greet", line=1)]
 
 
+def test_a_nested_field_is_named_with_dots(tmp_path):
+    """`--text-field review.body` was 'not found', and the error offered 'review', an object, not a text."""
+    path = write(tmp_path, "d.jsonl", jsonl({"review": {"body": "hello", "title": "hi"}, "meta": {"label": "greet"}},
+                                            {"review": {"body": "bye"}, "meta": {"label": "part", "id": {"n": 2}}}))
+    examples = read_examples(path, Fields(text="review.body", label="meta.label", others=True))
+    assert [(e.text, e.label, e.others) for e in examples] == [("hello", "greet", (("review.title", "hi"),)),
+                                                              ("bye", "part", (("meta.id.n", 2),))]
+    with pytest.raises(DataError) as err:
+        read_examples(path)
+    assert ("field 'text': not found (nor is 'label'); expected one of the fields present ('review.body', "
+            "'review.title', 'meta.label'), named with --text-field NAME --label-field NAME; by their values, likely "
+            "--text-field review.body") in str(err.value)
+
+
 def test_csv_blank_lines_skipped_and_line_numbers_kept(tmp_path):
     path = write(tmp_path, "d.csv", "text,label\n\na,x\n\nb,y\n")
     assert [(e.text, e.line) for e in read_examples(path)] == [("a", 3), ("b", 5)]
