@@ -54,8 +54,18 @@ def cell_result(folder: Path) -> dict[str, Any] | None:
                majority_accuracy=metrics["test"].get("majority_accuracy"),
                epochs_run=manifest.get("training", {}).get("epochs_run"),
                features_cached=manifest.get("training", {}).get("features_cached"),
-               predict_ms_per_example=manifest["cost"].get("predict_ms_per_example"))
+               predict_ms_per_example=manifest["cost"].get("predict_ms_per_example"),
+               warnings=manifest.get("warnings", []))
     return res
+
+
+def cell_warnings(results: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each warning the cells gave (their manifests keep them), once, with the cells that gave it."""
+    given: dict[str, list[str]] = {}
+    for r in results:
+        for note in r.get("warnings") or []:
+            given.setdefault(note, []).append(Cell(r["method"], r["seed"], r.get("fold")).name)
+    return given
 
 
 def kept_result(folder: Path, key: str) -> dict[str, Any] | None:

@@ -152,6 +152,13 @@ def wall_line(meta: dict[str, Any]) -> str:
     return f"The {meta.get('cells', 0)} cells took {minutes:.1f} min of wall time in all (each cell's own process)."
 
 
+def warning_lines(meta: dict[str, Any]) -> list[str]:
+    """The cells' warnings (``meta["warnings"]``: each with the cells that gave it), each once: a warning of the
+    data comes from every cell, and says nothing of which method is best."""
+    given, cells = meta.get("warnings") or {}, meta.get("cells", 0)
+    return [note + ("" if len(names) == cells else f" ({', '.join(names)})") for note, names in given.items()]
+
+
 def markdown(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, Any]) -> str:
     t = table_rows(rows)
     lines = [f"# ctxlearn compare: {meta['data']} with {meta['model']}", "",
@@ -162,6 +169,8 @@ def markdown(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, An
     lines += ["| " + " | ".join(r) + " |" for r in t[1:]]
     caveats = notes(rows, rec)
     lines += ["", *caveats] if caveats else []
+    said = warning_lines(meta)
+    lines += ["", f"## Warnings the cells gave ({len(said)})", "", *(f"- {w}" for w in said)] if said else []
     lines += ["", *[f"![{p}]({p}.png)" for p in PLOTS], ""]
     return "\n".join(lines)
 
@@ -190,7 +199,9 @@ def html_page(rows: list[dict[str, Any]], rec: dict[str, Any], meta: dict[str, A
             f"{html.escape(wall_line(meta))}</p>"
             f"<p class=rec><b>Recommendation.</b> {html.escape(rec['text'])}</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-            + "".join(f"<p>{html.escape(n)}</p>" for n in notes(rows, rec)) +
+            + "".join(f"<p>{html.escape(n)}</p>" for n in notes(rows, rec))
+            + (f"<h2>Warnings the cells gave</h2><ul>{''.join(f'<li>{html.escape(w)}</li>' for w in said)}</ul>"
+               if (said := warning_lines(meta)) else "") +
             f"<h2>Accuracy against cost</h2>{''.join(img(folder, p) for p in PLOTS)}</body></html>")
 
 

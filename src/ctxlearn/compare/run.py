@@ -12,8 +12,8 @@ from typing import Any
 from ctxlearn.compare import curve, report
 from ctxlearn.compare.aggregate import RANKINGS, aggregate, recommend
 from ctxlearn.compare.budget import BUDGETS
-from ctxlearn.compare.cells import (Cell, Progress, cell_key, cuts_test, data_digest, goes_on, kept_result,
-                                    run_cell, start_over_if_changed)
+from ctxlearn.compare.cells import (Cell, Progress, cell_key, cell_warnings, cuts_test, data_digest, goes_on,
+                                    kept_result, run_cell, start_over_if_changed)
 from ctxlearn.compare.estimates import beside, load_or_run
 from ctxlearn.compare.estimates import table as estimate_table
 from ctxlearn.config import DataOptions, check_at_least, check_choices, default_out, opt
@@ -329,6 +329,7 @@ def compare_cells(cfg: CompareConfig, cells: list[Cell], out: Path, digest: str,
     meta = {"data": cfg.data, "model": cfg.model, "budget": cfg.budget, "budget_help": text, "tagging": tagging,
             "seeds": seeds, "methods": [r["method"] for r in rows],
             "cells": len(results),  # a repeated icl seed ran nothing: its time is counted once
-            "cells_wall_seconds": sum(r.get("wall_seconds") or 0.0 for r in results if "same_as_seed" not in r)}
+            "cells_wall_seconds": sum(r.get("wall_seconds") or 0.0 for r in results if "same_as_seed" not in r),
+            "warnings": cell_warnings(results)}
     report.write(out, rows, results, rec, meta)
     return {"out": str(out), "recommendation": rec, "methods": rows, "meta": meta}

@@ -43,6 +43,11 @@ def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_pat
     said = [line.strip() for line in capsys.readouterr().err.splitlines() if "ctxlearn: warning:" in line]
     assert len(said) == len(set(said))
     assert sum(line.startswith("ctxlearn: warning: dev: 40 examples") for line in said) == 1
+    # and in the report, once each, for reading later: a warning every cell gave names no cell
+    small_dev = next(line for line in said if "dev: 40 examples" in line).removeprefix("ctxlearn: warning: ")
+    assert results["meta"]["warnings"][small_dev] == ["head-s0", "topk-s0", "head-s1", "topk-s1"]
+    assert f"## Warnings the cells gave ({len(said)})\n" in (tmp_path / "cmp" / "report.md").read_text()
+    assert f"\n- {small_dev}\n" in (tmp_path / "cmp" / "report.md").read_text()
     run_compare(cfg)
     err = capsys.readouterr().err
     assert err.count("kept from an earlier run") == 4 and "[estimate]" not in err  # estimates are kept too
@@ -342,6 +347,16 @@ def test_rank_by_macro_f1_recommends_by_it_and_tagging_keeps_entity_f1() -> None
     assert recommend(tagging, rank_by="macro_f1")["score"] == "test_f1"
     with pytest.raises(ConfigError, match="rank_by must be one of accuracy, macro_f1"):
         CompareConfig(data="d.csv", rank_by="f1")
+
+
+def test_a_warning_some_cells_gave_names_them() -> None:
+    from ctxlearn.compare.cells import cell_warnings
+    from ctxlearn.compare.report import warning_lines
+
+    results = [{"method": "head", "seed": 0, "warnings": ["small dev"]},
+               {"method": "lora", "seed": 0, "fold": 1, "warnings": ["small dev", "below the majority"]}]
+    meta = {"cells": 2, "warnings": cell_warnings(results)}
+    assert warning_lines(meta) == ["small dev", "below the majority (lora-s0-f1)"]
 
 
 def test_report_says_which_seeds_repeat_a_run_and_counts_their_time_once() -> None:
