@@ -32,7 +32,7 @@ from ctxlearn.scratch.objectives import stream_nll, unigram_ppl
 from ctxlearn.scratch.pretrain import PretrainConfig, run_pretrain
 from ctxlearn.scratch.tokenizer import load_tokenizer, train_tokenizer
 from ctxlearn.threads import on_own_threads
-from ctxlearn.train.run import say
+from ctxlearn.train.dist import say, warn
 
 WINDOW_TOKENS = 8192  # tokens per evaluation batch, whatever the window length
 VAL_FRACTION = 0.05  # held-out share of the corpus, as pretrain's default
@@ -230,18 +230,42 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def untrained(result: dict[str, Any]) -> list[str]:
+    """The encodings whose model is no better than the unigram baseline at the training length: it has
+    learnt little beyond token frequencies, so how it degrades says nothing yet of its positions."""
+    first = str(result["lengths"][0])
+    return [r["positions"] for r in result["rows"] if (r["ppl"][first] or math.inf) >= result["unigram_ppl"]]
+
+
+def verdict(result: dict[str, Any]) -> str:
+    """The encoding that degrades least from the training length to the longest, among the models that beat
+    the unigram baseline (those that do not are named apart)."""
+    lengths, weak = result["lengths"], untrained(result)
+    ranked = [r for r in result["rows"] if r["positions"] not in weak]
+    if not ranked:
+        return ("No model beats the unigram baseline at the training length: they have learnt little beyond token "
+                "frequencies, so how they degrade says nothing yet of their position encodings. Train longer "
+                "(--steps, --minutes) or on more text.")
+    best = min(ranked, key=lambda r: degradation(r, lengths) or math.inf)
+    apart = (f" Not ranked: {', '.join(weak)}, no better than the unigram baseline at the training length (train "
+             "longer).") if weak else ""
+    return f"Least degradation from {lengths[0]} to {lengths[-1]} tokens: **{best['positions']}**.{apart}"
+
+
 def write_outputs(out: Path, result: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "lengths.json").write_text(json.dumps(result, indent=2))
-    best = min(result["rows"], key=lambda r: degradation(r, result["lengths"]) or math.inf)
     (out / "lengths.md").write_text(
         f"# Perplexity by evaluation length (trained at {result['train_len']} tokens)\n\n"
         f"Same {result['eval_tokens']:,} held-out tokens at every length, in non-overlapping windows. "
         f"Unigram baseline: {result['unigram_ppl']:.1f}. Rows from least to most degradation; "
-        f"n/a: learned positions have no table rows there.\n\n{table(result)}\n\n"
-        f"Least degradation from {result['lengths'][0]} to {result['lengths'][-1]} tokens: **{best['positions']}**.\n\n"
+        f"n/a: learned positions have no table rows there.\n\n{table(result)}\n\n{verdict(result)}\n\n"
         "![perplexity by length](lengths.png)\n")
     plot(result, out / "lengths.png")
+    if untrained(result):
+        warn(verdict(result).replace("**", "") if len(untrained(result)) == len(result["rows"]) else
+             f"{', '.join(untrained(result))}: no better than the unigram baseline at the training length, so left "
+             "out of the ranking in lengths.md; train longer (--steps, --minutes)")
 
 
 def plot(result: dict[str, Any], path: Path) -> None:

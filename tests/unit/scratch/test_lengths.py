@@ -11,7 +11,7 @@ from transformers import AutoConfig
 
 from ctxlearn.cli import main
 from ctxlearn.errors import ConfigError
-from ctxlearn.scratch.lengths import LengthsConfig, degradation, run_lengths
+from ctxlearn.scratch.lengths import LengthsConfig, degradation, run_lengths, verdict, write_outputs
 from ctxlearn.scratch.objectives import stream_nll
 from scratch_fixtures import corpus  # noqa: F401  (fixture)
 
@@ -104,6 +104,24 @@ def test_degradation_and_bad_settings() -> None:
         LengthsConfig(factors="1,two")
     with pytest.raises(ConfigError, match=r"^train_len must be >= 8, not 0$"):  # a ZeroDivisionError
         LengthsConfig(train_len=0)
+
+
+def _study(rope: float, alibi: float) -> dict:
+    """A lengths result at 8 and 32 tokens: rope degrades 1.5x, alibi 2x, from the given perplexities."""
+    rows = [{"positions": "rope", "ppl": {"8": rope, "32": 1.5 * rope}},
+            {"positions": "alibi", "ppl": {"8": alibi, "32": 2.0 * alibi}}]
+    return {"train_len": 8, "lengths": [8, 32], "eval_tokens": 64, "unigram_ppl": 100.0, "rows": rows}
+
+
+def test_a_model_no_better_than_token_frequencies_is_not_ranked(tmp_path, capsys) -> None:
+    """Models trained too briefly to beat the unigram baseline got a 'least degradation' winner all the same:
+    a flat curve of a model that ignores positions read as the best extrapolation."""
+    assert verdict(_study(50.0, 60.0)) == "Least degradation from 8 to 32 tokens: **rope**."
+    assert verdict(_study(150.0, 60.0)).startswith("Least degradation from 8 to 32 tokens: **alibi**. Not ranked: "
+                                                   "rope, no better than the unigram baseline")
+    write_outputs(tmp_path, _study(150.0, 160.0))
+    assert "No model beats the unigram baseline at the training length" in (tmp_path / "lengths.md").read_text()
+    assert "ctxlearn: warning: No model beats the unigram baseline" in capsys.readouterr().err
 
 
 def test_a_mistyped_or_repeated_encoding_is_refused_naming_it() -> None:
