@@ -649,8 +649,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ctxlearn: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
-        hint = on_interrupt(args, getattr(err, "step", None))
-        print(f"ctxlearn: interrupted{'; ' + hint if hint else ''}", file=sys.stderr)
+        if int(os.environ.get("RANK", "0")) == 0:  # a launched run's main process speaks for all (train.dist)
+            hint = on_interrupt(args, getattr(err, "step", None))
+            print(f"ctxlearn: interrupted{'; ' + hint if hint else ''}", file=sys.stderr)
         return 128 + getattr(err, "signum", signal.SIGINT)
     except BrokenPipeError:  # `ctxlearn predict ... --output - | head`: the reader has gone; say nothing
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail again

@@ -91,6 +91,17 @@ def join() -> None:
         PartialState(cpu=not torch.cuda.is_available())
 
 
+def any_process(flag: bool) -> bool:
+    """Whether ``flag`` holds in any of the launched processes (each calls this at the same point; a plain
+    run's own flag): a stop one of them was asked for is then made by all at one step."""
+    if not launched():
+        return flag
+    device = f"cuda:{torch.cuda.current_device()}" if torch.distributed.get_backend() == "nccl" else "cpu"
+    held = torch.tensor([int(flag)], device=device)
+    torch.distributed.all_reduce(held, op=torch.distributed.ReduceOp.MAX)
+    return bool(held.item())
+
+
 def wait_for_everyone() -> None:
     if launched():
         from accelerate import PartialState

@@ -272,7 +272,7 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
         trainer.remove_callback(PrinterCallback)
     if max_steps:
         return _measure(trainer, clock, dev)
-    with listening(stop, enabled=not dist.launched()):  # processes launched together would stop at other steps
+    with listening(stop):
         result = trainer.train(resume_from_checkpoint=resume)
     if stop.cut_at:
         raise Stopped(stop.asked, stop.cut_at)

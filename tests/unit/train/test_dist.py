@@ -3,11 +3,15 @@ process alone writes the run folder and the result."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import write_toy
 
 from ctxlearn.config import TrainConfig
 from ctxlearn.errors import ConfigError
@@ -15,9 +19,16 @@ from ctxlearn.methods import METHODS
 from ctxlearn.train.run import check_launch
 
 
+TWO = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
+
+
+def _flags(tiny_bert: Path, data: Path, out: Path, epochs: int = 2) -> list[str]:
+    return ["--data", str(data), "--model", str(tiny_bert), "--method", "full", "--out", str(out), "--epochs",
+            str(epochs), "--batch-size", "16", "--bf16", "off", "--threads", "1", "--json"]
+
+
 def _train(*launcher: str, tiny_bert: Path, toy_data: Path, out: Path) -> subprocess.CompletedProcess:
-    flags = ["--data", str(toy_data), "--model", str(tiny_bert), "--method", "full", "--out", str(out), "--epochs", "2",
-             "--batch-size", "16", "--bf16", "off", "--threads", "1", "--json"]
+    flags = _flags(tiny_bert, toy_data, out)
     return subprocess.run([sys.executable, *launcher, "-m", "ctxlearn", "train", *flags], capture_output=True, text=True,
                           timeout=300)
 
@@ -70,3 +81,36 @@ def test_a_launched_run_refuses_what_one_process_does(monkeypatch, method: str, 
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ConfigError, match=named):
         check_launch(TrainConfig(data="d", method=method, **kw), METHODS.get(method))
+
+
+def test_a_launched_run_stopped_by_ctrl_c_saves_a_step_and_resumes_as_an_unbroken_run(tiny_bert: Path,
+                                                                                   tmp_path: Path) -> None:
+    """Launched, Ctrl-C killed the processes at once: the steps since the last epoch's checkpoint were lost,
+    and the message said to resume 'from the last checkpoint', where there was none. Now the processes agree
+    on one step, save it, and stop; --resume ends where an unbroken run does."""
+    data = write_toy(tmp_path / "toy", n_train=4000)  # 500 steps in all: the stop comes at the first progress line
+    stopped = subprocess.Popen([sys.executable, *TWO, "-m", "ctxlearn", "train",
+                                *_flags(tiny_bert, data, tmp_path / "run", epochs=4)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    said = []
+    for line in stopped.stderr:
+        said.append(line)
+        if line.startswith("[ctxlearn] step "):
+            os.killpg(stopped.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the launcher and its processes
+            break
+    said += stopped.communicate(timeout=120)[1].splitlines(keepends=True)
+    err = "".join(said)
+    saved = [p.name for p in (tmp_path / "run.partial").glob("checkpoint-*")]
+    assert len(saved) == 1 and 0 < int(saved[0].split("-")[1]) < 500, err[-3000:]
+    assert err.count(f"ctxlearn: interrupted; a checkpoint was saved at step {saved[0].split('-')[1]}") == 1
+    resumed = subprocess.run([sys.executable, *TWO, "-m", "ctxlearn", "train", "--out", str(tmp_path / "run"),
+                              "--resume", "--json"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    unbroken = subprocess.run([sys.executable, *TWO, "-m", "ctxlearn", "train",
+                               *_flags(tiny_bert, data, tmp_path / "unbroken", epochs=4)],
+                              capture_output=True, text=True, timeout=300)
+    assert unbroken.returncode == 0, unbroken.stderr[-3000:]
+    scores = [json.loads(r.stdout) for r in (resumed, unbroken)]
+    for key in ("test_accuracy", "dev_accuracy", "test_ece"):  # the ECE, of every probability, to the last digit
+        assert scores[0][key] == scores[1][key], key
+    assert _training(tmp_path / "run")["steps"] == _training(tmp_path / "unbroken")["steps"] == 500
