@@ -24,7 +24,10 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     docs = read_corpus(args.corpus, args.text_field)
     tokenizer = train_tokenizer(docs, args.kind, args.vocab_size, args.min_frequency)
     tokenizer.save_pretrained(args.out)
-    print(f"wrote a {args.kind} tokenizer with {len(tokenizer)} tokens, trained on {len(docs):,} documents, to {args.out}")
+    short = (f" ({args.vocab_size:,} asked: the corpus has no more pieces seen {args.min_frequency} times or more)"
+             if len(tokenizer) < args.vocab_size else "")
+    print(f"wrote a {args.kind} tokenizer with {len(tokenizer):,} tokens{short}, trained on {len(docs):,} documents, "
+          f"to {args.out}")
     return 0
 
 

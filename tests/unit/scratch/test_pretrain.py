@@ -211,6 +211,11 @@ def test_tokenizer_train_cli_writes_a_loadable_tokenizer(corpus, tmp_path, capsy
     tok = AutoTokenizer.from_pretrained(tmp_path / "wp")
     assert len(tok) <= 100 and tok.cls_token == "[CLS]"
     assert "wordpiece tokenizer" in capsys.readouterr().out
+    assert main(["tokenizer", "train", "--corpus", str(corpus), "--vocab-size", "50000", "--kind", "wordpiece",
+                 "--out", str(tmp_path / "big")]) == 0  # a toy corpus has far fewer pieces: the line says why
+    size = len(AutoTokenizer.from_pretrained(tmp_path / "big"))
+    assert (f"tokenizer with {size:,} tokens (50,000 asked: the corpus has no more pieces seen 2 times or more)"
+            in capsys.readouterr().out)
 
 
 def test_unigram_perplexity_and_info_nce_by_hand() -> None:
