@@ -22,7 +22,7 @@ import shutil
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -105,6 +105,8 @@ def save_weights(model: EncoderClassifier, tokenizer: Any, folder: Path) -> str:
 # Files that mark a folder as one of ours (train, icl and export runs; pretrain runs): only such a folder,
 # or an empty one, may be replaced whole by a new run.
 OUTPUT_MARKERS = ("manifest.json", "pretrain.yaml", "eval.json")  # a run's, a pretraining's, an `eval --out`'s
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
+                   "merges.txt", "added_tokens.json")  # what save_pretrained writes of a tokenizer alone
 
 
 def check_out(out: str | Path, reads: str | Path | None = None) -> None:
@@ -120,12 +122,28 @@ def check_out(out: str | Path, reads: str | Path | None = None) -> None:
                           f"whole; give a new or empty folder, e.g. {out / 'run'}")
 
 
-def write_atomically(out: Path, fill: Any) -> Path:
+def check_tokenizer_out(out: str | Path) -> None:
+    """Refuse an ``--out`` for a tokenizer alone that holds other files: a run folder's (whose own tokenizer
+    a new one would replace without a word, and the run then read text with it) or anything else."""
+    out = Path(out)
+    if out.is_file():
+        raise ConfigError(f"--out {out} is a file; give the path of a new folder")
+    if out.is_dir() and any((out.parent / m).is_file() for m in OUTPUT_MARKERS):  # the run's own tokenizer/
+        raise ConfigError(f"--out {out} is a folder of the ctxlearn run {out.parent}, whose model reads text with "
+                          f"its tokenizer; give a folder outside it, e.g. {out.parent}-{out.name}")
+    other = sorted(f.name for f in out.iterdir() if f.name not in TOKENIZER_FILES) if out.is_dir() else []
+    if other:
+        raise ConfigError(f"--out {out} holds files that are not a tokenizer's ({', '.join(other[:3])}"
+                          f"{', ...' if len(other) > 3 else ''}), and writing one there replaces the folder; give a "
+                          f"new or empty folder, e.g. {out}-tokenizer")
+
+
+def write_atomically(out: Path, fill: Any, check: Callable[[Path], None] | None = None) -> Path:
     """Build the run folder under a temporary name, then swap it in, so a crash leaves either the old
-    folder or the new one, never half of one. ``out`` must pass ``check_out``."""
+    folder or the new one, never half of one. ``out`` must pass ``check`` (``check_out`` unless given)."""
     out = Path(out)
     restore_stranded(out)
-    check_out(out)
+    (check or check_out)(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{time.time_ns()}")
     tmp.mkdir()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 CORPUS_HELP = ("text to learn from: files (.txt one document per line; .jsonl, .csv, .tsv or .parquet with a "
@@ -18,12 +19,14 @@ def _from_flags(cls: type, args: argparse.Namespace) -> Any:
 
 
 def cmd_tokenizer_train(args: argparse.Namespace) -> int:
+    from ctxlearn.artifact import check_tokenizer_out, write_atomically
     from ctxlearn.scratch.corpus import read_corpus
     from ctxlearn.scratch.tokenizer import train_tokenizer
 
+    check_tokenizer_out(args.out)  # before the corpus is read
     docs = read_corpus(args.corpus, args.text_field)
     tokenizer = train_tokenizer(docs, args.kind, args.vocab_size, args.min_frequency)
-    tokenizer.save_pretrained(args.out)
+    write_atomically(Path(args.out), tokenizer.save_pretrained, check_tokenizer_out)
     short = (f" ({args.vocab_size:,} asked: the corpus has no more pieces seen {args.min_frequency} times or more)"
              if len(tokenizer) < args.vocab_size else "")
     print(f"wrote a {args.kind} tokenizer with {len(tokenizer):,} tokens{short}, trained on {len(docs):,} documents, "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -216,6 +218,24 @@ def test_tokenizer_train_cli_writes_a_loadable_tokenizer(corpus, tmp_path, capsy
     size = len(AutoTokenizer.from_pretrained(tmp_path / "big"))
     assert (f"tokenizer with {size:,} tokens (50,000 asked: the corpus has no more pieces seen 2 times or more)"
             in capsys.readouterr().out)
+
+
+def test_tokenizer_train_replaces_only_a_tokenizer_folder(corpus, tiny_run, tmp_path, capsys) -> None:
+    """`--out runs/x` saved the tokenizer's files into a run folder, over its own tokenizer: the run then read
+    text with another vocabulary, without a word. Now only a new, empty or tokenizer folder is written, whole."""
+    def train(out) -> int:
+        return main(["tokenizer", "train", "--corpus", str(corpus), "--vocab-size", "100", "--kind", "wordpiece",
+                     "--out", str(out)])
+
+    run = Path(shutil.copytree(tiny_run, tmp_path / "run"))  # a copy: the session's run is read-only
+    before = {f: f.read_bytes() for f in run.rglob("*") if f.is_file()}
+    refusals = ((run, "holds files that are not a tokenizer's"), (run / "tokenizer", "is a folder of the ctxlearn run"))
+    for out, said in refusals:
+        assert train(out) == 2 and said in capsys.readouterr().err
+    assert {f: f.read_bytes() for f in run.rglob("*") if f.is_file()} == before
+    assert train(tmp_path / "tok") == 0 and train(tmp_path / "tok") == 0  # a tokenizer folder is replaced whole
+    assert AutoTokenizer.from_pretrained(tmp_path / "tok").vocab_size <= 100
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".tok")]  # no half-written folder left
 
 
 def test_unigram_perplexity_and_info_nce_by_hand() -> None:
