@@ -98,7 +98,7 @@ def _title(manifest: dict[str, Any]) -> list[str]:
 
 def _warning_lines(manifest: dict[str, Any]) -> list[str]:
     """The warnings the run (or the evaluation) gave as it read the data, trained and scored, as printed: a
-    score read later, away from the terminal, keeps what was said of it (a test split overlapping train)."""
+    score read later, away from the terminal, keeps what was said of it (a test split missing a class)."""
     notes = manifest.get("warnings") or []
     if not notes:
         return []

@@ -327,8 +327,8 @@ def verdict(m: dict[str, Any]) -> str:
     """One sentence under the report's table: how far the model is past its baseline, or that it is not."""
     if not beats_baseline(m):
         return ("The model does not beat the baseline yet: it predicts the validation text no better than "
-                + ("token frequencies" if "val_ppl" in m else "chance")
-                + " do. Train longer (--steps, --minutes) before fine-tuning from it or comparing it.")
+                + ("token frequencies do" if "val_ppl" in m else "chance")
+                + ". Train longer (--steps, --minutes) before fine-tuning from it or comparing it.")
     if "val_ppl" in m:
         return f"The model's perplexity is {m['unigram_ppl'] / m['val_ppl']:.1f}x lower than the unigram baseline's."
     return f"The model's top-1 is {m['val_top1'] / m['chance_top1']:.1f}x chance."
