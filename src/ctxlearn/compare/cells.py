@@ -54,8 +54,7 @@ def cell_result(folder: Path) -> dict[str, Any] | None:
                majority_accuracy=metrics["test"].get("majority_accuracy"),
                epochs_run=manifest.get("training", {}).get("epochs_run"),
                features_cached=manifest.get("training", {}).get("features_cached"),
-               predict_ms_per_example=manifest["cost"].get("predict_ms_per_example"),
-               warnings=manifest.get("warnings", []))
+               predict_ms_per_example=manifest["cost"].get("predict_ms_per_example"))
     return res
 
 

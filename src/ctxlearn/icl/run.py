@@ -203,6 +203,7 @@ def icl_summary(metrics: dict[str, Any], manifest: dict[str, Any], out: Path) ->
     cost = manifest["cost"]
     res.update({k: cost[k] for k in ("trainable_params", "total_params", "train_seconds", "wall_seconds", "peak_rss_mb",
                                      "inference_seconds", "examples_per_s")})
+    res["warnings"] = manifest.get("warnings", [])
     return res
 
 

@@ -416,7 +416,8 @@ def latency_ms(model: EncoderClassifier, data: Encoded, tokenizer: Any, bf16: bo
 
 
 def summary(metrics: dict[str, Any], manifest: dict[str, Any], out: Path) -> dict[str, Any]:
-    """The stable keys scripts read from ``--json``: the task's metrics on dev and test, and the cost."""
+    """The stable keys scripts read from ``--json``: the task's metrics on dev and test, the cost, and the
+    warnings the run gave (``warnings``, a list: a script can hold back a score that came with some)."""
     res = {"out": str(out), "method": manifest["method"], "model": manifest["model"],
            "task": manifest.get("task", "classification")}
     for split in ("dev", "test"):
@@ -424,6 +425,7 @@ def summary(metrics: dict[str, Any], manifest: dict[str, Any], out: Path) -> dic
             res[f"{split}_{key}"] = metrics[split][key]
     res.update({k: manifest["cost"][k] for k in ("trainable_params", "total_params", "train_seconds", "wall_seconds",
                                                   "peak_rss_mb", "predict_ms_per_example")})
+    res["warnings"] = manifest.get("warnings", [])  # a run written before they were kept: none known
     return res
 
 

@@ -12,7 +12,7 @@ import torch
 from ctxlearn.config import TrainConfig
 from ctxlearn.errors import ConfigError
 from ctxlearn.methods import METHODS
-from ctxlearn.train.run import check_gradient_fields, check_method_options, latency_ms, run_training
+from ctxlearn.train.run import check_gradient_fields, check_method_options, latency_ms, run_training, summary
 
 
 def test_the_lp_ft_probe_searches_the_users_c_grid(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:
@@ -322,3 +322,5 @@ def test_a_runs_warnings_are_kept_in_its_manifest_and_report(tiny_run: Path) -> 
     assert any(n.startswith("dev: 40 examples (one is 2.5 points of accuracy)") for n in notes), notes
     report = (tiny_run / "report.md").read_text()
     assert f"## Warnings ({len(notes)}, given during this run)\n\n" + "".join(f"- {n}\n" for n in notes) in report
+    manifest, metrics = (json.loads((tiny_run / name).read_text()) for name in ("manifest.json", "metrics.json"))
+    assert summary(metrics, manifest, tiny_run)["warnings"] == notes  # --json gives them to scripts too
