@@ -330,7 +330,7 @@ def json_records(path: Path, example: str = '{"text": "...", "label": "..."}') -
     the line the object starts on; ``example`` shows a good object in errors."""
     text = file_text(path)
     if text.lstrip().startswith("["):
-        yield from _array_records(path, text, example)
+        yield from by_object(path, list(_array_records(path, text, example)))
         return
     refuse_a_table_object(path, text)
     for line, raw in enumerate(LINE_BREAK.split(text), start=1):
@@ -342,6 +342,23 @@ def json_records(path: Path, example: str = '{"text": "...", "label": "..."}') -
             raise DataError(path, f"malformed JSON ({err.msg} at column {err.colno})", line=line,
                             expected=f"one JSON object per line, e.g. {example}") from None
         yield line, _object(record, path, line, f"one JSON object per line, e.g. {example}")
+
+
+_NUMBERED_BY_OBJECT: set[str] = set()  # the JSON arrays ``by_object`` has warned of
+
+
+def by_object(path: Path, records: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
+    """The records of a JSON array numbered by the line each starts on or, where objects share a line (pandas'
+    ``to_json(orient="records")`` writes the whole array on one), by their place in it, said once: every
+    example and prediction of such a file was 'line 1', and a prediction could not be told to its input."""
+    if len({line for line, _ in records}) == len(records):
+        return records
+    if str(path) not in _NUMBERED_BY_OBJECT:  # once a process: a run reads its data file more than once
+        _NUMBERED_BY_OBJECT.add(str(path))
+        warnings.warn(f"{path}: its {len(records):,} JSON objects do not each start a line of their own, so each is "
+                      f"numbered by its place in the array (1 to {len(records):,}) where a line is named: in errors, "
+                      "and in the line of each prediction", stacklevel=4)
+    return [(n, record) for n, (_, record) in enumerate(records, start=1)]
 
 
 def _array_records(path: Path, text: str, example: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -56,21 +56,22 @@ def warn(msg: str) -> None:
     """A warning line on stderr, once per run, worded as the CLI words errors (``ctxlearn: error:``) and
     the warnings of ctxlearn's readers (``ctxlearn: warning:``)."""
     for notes in _RECORDS:
-        notes.append(msg)
+        _note(notes, msg)
     if is_main():
         print(f"ctxlearn: warning: {msg}", file=sys.stderr, flush=True)
 
 
 @contextmanager
 def recorded_warnings() -> Iterator[list[str]]:
-    """The warnings given while inside, in order, as they are printed: ``warn``'s, and the ones ctxlearn's
-    readers raise with ``warnings.warn`` (rows skipped, tags repaired), so that a run's report keeps them."""
+    """The warnings given while inside, in order, each once, as they are printed: ``warn``'s, and the ones
+    ctxlearn's readers raise with ``warnings.warn`` (rows skipped, tags repaired), so that a run's report keeps
+    them."""
     notes: list[str] = []
     shown = warnings.showwarning
 
     def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, *rest: object) -> None:
         if str(Path(filename).resolve()).startswith(PACKAGE):
-            notes.append(str(message))
+            _note(notes, str(message))
         shown(message, category, filename, lineno, *rest)
 
     _RECORDS.append(notes)
@@ -80,6 +81,12 @@ def recorded_warnings() -> Iterator[list[str]]:
     finally:
         warnings.showwarning = shown
         _RECORDS.remove(notes)
+
+
+def _note(notes: list[str], msg: str) -> None:
+    """Keep ``msg`` once: a data file read twice in a run (its task, then its splits) warns twice alike."""
+    if msg not in notes:
+        notes.append(msg)
 
 
 def join() -> None:

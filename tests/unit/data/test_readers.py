@@ -94,9 +94,21 @@ def test_json_array_of_objects_reads_each_object_at_the_line_it_starts_on(tmp_pa
     rows = [{"text": "a", "label": "x"}, {"text": "b", "label": 1}]
     path = write(tmp_path, "d.json", json.dumps(rows, indent=2) + "\n")  # json.dump(rows, f, indent=2)
     assert read_examples(path) == [Example("a", "x", line=2), Example("b", "1", line=6)]
-    path = write(tmp_path, "p.json", json.dumps(rows, separators=(",", ":")))  # pandas' to_json(orient="records")
-    assert [(e.text, e.line) for e in read_examples(path)] == [("a", 1), ("b", 1)]
     assert "the file holds no examples" in str(read_error(write(tmp_path, "e.json", " [ ]\n")))
+
+
+def test_json_array_on_one_line_numbers_its_objects_by_place(tmp_path):
+    """pandas' to_json(orient="records") writes the array on one line: every example, every error and every
+    prediction was 'line 1', so a prediction could not be told to its input, nor a bad object found."""
+    rows = [{"text": "a", "label": "x"}, {"text": "b", "label": 1}, {"text": "c", "label": "x"}]
+    path = write(tmp_path, "p.json", json.dumps(rows, separators=(",", ":")))
+    said = r"p.json: its 3 JSON objects do not each start a line of their own, so each is numbered by its place"
+    with pytest.warns(UserWarning, match=said + r" in the array \(1 to 3\)"):
+        assert [(e.text, e.line) for e in read_examples(path)] == [("a", 1), ("b", 2), ("c", 3)]
+    rows[2]["text"] = ""
+    with pytest.warns(UserWarning, match="do not each start a line"):
+        err = read_error(write(tmp_path, "bad.json", json.dumps(rows)))
+    assert str(err).startswith(f"{tmp_path / 'bad.json'}:3: field 'text': empty text")
 
 
 @pytest.mark.parametrize("content, line, problem", [
