@@ -649,7 +649,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ctxlearn: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as err:
-        if int(os.environ.get("RANK", "0")) == 0:  # a launched run's main process speaks for all (train.dist)
+        from ctxlearn.train.dist import is_main  # a light module: no torch at every start-up
+
+        if is_main():  # a launched run's main process speaks for all
             hint = on_interrupt(args, getattr(err, "step", None))
             print(f"ctxlearn: interrupted{'; ' + hint if hint else ''}", file=sys.stderr)
         return 128 + getattr(err, "signum", signal.SIGINT)

@@ -262,10 +262,11 @@ def write_outputs(out: Path, result: dict[str, Any]) -> None:
         f"n/a: learned positions have no table rows there.\n\n{table(result)}\n\n{verdict(result)}\n\n"
         "![perplexity by length](lengths.png)\n")
     plot(result, out / "lengths.png")
-    if untrained(result):
-        warn(verdict(result).replace("**", "") if len(untrained(result)) == len(result["rows"]) else
-             f"{', '.join(untrained(result))}: no better than the unigram baseline at the training length, so left "
-             "out of the ranking in lengths.md; train longer (--steps, --minutes)")
+    weak = untrained(result)
+    if weak:
+        warn(verdict(result).replace("**", "") if len(weak) == len(result["rows"]) else
+             f"{', '.join(weak)}: no better than the unigram baseline at the training length, so left out of the "
+             "ranking in lengths.md; train longer (--steps, --minutes)")
 
 
 def plot(result: dict[str, Any], path: Path) -> None:

@@ -156,13 +156,12 @@ class Tagging:
         return entity_metrics(gold, decode(pred, data, labels), [])["f1"]
 
     def predictions(self, logits: np.ndarray, data: EncodedTags, labels: list[str]) -> TagPredictions:
-        tags, scores = [], []
+        tags, scores, index = [], [], {lab: i for i, lab in enumerate(labels)}
         for p, seen in zip(data.by_sentence(softmax(logits)), data.by_sentence(data.owner_row >= 0)):
             ids = constrained_decode(np.log(np.maximum(p[seen], 1e-30)), labels) if seen.any() else []
             sentence, source = through_unseen([labels[i] for i in ids], seen)
             tags.append(sentence)  # a word with no sub-word scores as the word its tag is taken from, O as 1
-            picked = np.array([p[w, labels.index(t)] if w >= 0 else 1.0 for t, w in zip(sentence, source)])
-            scores.append(picked)
+            scores.append(np.array([p[w, index[t]] if w >= 0 else 1.0 for t, w in zip(sentence, source)]))
         return TagPredictions(tags, scores)
 
     def metrics(self, predictions: TagPredictions, data: EncodedTags, labels: list[str]) -> dict[str, Any]:

@@ -10,8 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-import torch
-
 _RECORDS: list[list[str]] = []  # the open ``recorded_warnings`` lists: each warning given is appended to every one
 PACKAGE = str(Path(__file__).resolve().parents[1])  # warnings raised from here are ctxlearn's own (a reader's)
 
@@ -93,6 +91,7 @@ def join() -> None:
     """Join the launched processes' group (gloo on CPU, nccl on GPUs), as the Trainer's own arguments
     would on first use, so that the run can wait for its main process before the Trainer exists."""
     if launched():
+        import torch
         from accelerate import PartialState
 
         PartialState(cpu=not torch.cuda.is_available())
@@ -103,6 +102,8 @@ def any_process(flag: bool) -> bool:
     run's own flag): a stop one of them was asked for is then made by all at one step."""
     if not launched():
         return flag
+    import torch  # here, as in join: the CLI reads is_main from this module without loading torch
+
     device = f"cuda:{torch.cuda.current_device()}" if torch.distributed.get_backend() == "nccl" else "cpu"
     held = torch.tensor([int(flag)], device=device)
     torch.distributed.all_reduce(held, op=torch.distributed.ReduceOp.MAX)
