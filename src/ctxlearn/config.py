@@ -314,10 +314,11 @@ def wrong_type(name: str, hint: Any, value: Any, choices: tuple[str, ...] | None
 
 
 def from_dict(cls: type, data: dict[str, Any], source: str | None = "config",
-              lines: dict[str, int] | None = None) -> Any:
+              lines: dict[str, int] | None = None, flag_prefix: str = "") -> Any:
     """Build ``cls`` from a mapping, naming any unknown key and the fields that exist, and any value of the
     wrong type. A wrong value is reported after ``source``; from a file (``lines``: the line of each key,
-    ``key_lines``) as ``FILE:LINE: ...``; from the command line (``source`` None) after its flag."""
+    ``key_lines``) as ``FILE:LINE: ...``; from the command line (``source`` None) after its flag, which is
+    the field's name after ``flag_prefix`` (``lora_``: ``--lora-r``)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source or 'flags'}: expected a mapping of field: value, not {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -336,7 +337,7 @@ def from_dict(cls: type, data: dict[str, Any], source: str | None = "config",
         if err.field is None:
             raise  # a check across fields says which
         line = (lines or {}).get(err.field)
-        where = f"{source}:{line}" if line else source or "--" + err.field.replace("_", "-")
+        where = f"{source}:{line}" if line else source or "--" + (flag_prefix + err.field).replace("_", "-")
         raise ConfigError(f"{where}: {err}", field=err.field) from None
 
 

@@ -63,6 +63,12 @@ def _refusal(folder: Path, text: str) -> str:
     ("  full: {}\n  lorra: {r: 2}\n",
      "recipe.yaml:4: method_options: 'lorra' is not a method (did you mean 'lora'?); methods are: full,"),
     ("  lora: 3\n", "recipe.yaml:3: method_options: lora must be a mapping of option: value, not 3"),
+    # range checks of one option, which named no file and line, or a flag the recipe did not give
+    ("  adapter:\n    size: 0\n", "recipe.yaml:4: size must be >= 1, not 0"),
+    ("  full:\n    layer_decay: 2.0\n", "recipe.yaml:4: layer_decay must be a factor in (0, 1]"),
+    ("  adalora:\n    init_r: 8\n    target_r: 8\n", "recipe.yaml:5: target_r must be at least 1 and below init_r (8)"),
+    ("  prompt: {init: zeros}\n", "recipe.yaml:3: init must be sample_vocab or random, not 'zeros'"),
+    ("  head:\n    c_grid: 1,b\n", "recipe.yaml:4: c_grid '1,b': give comma-separated numbers above 0"),
 ])
 def test_a_wrong_method_option_in_a_recipe_is_refused_at_its_line(tmp_path: Path, options: str, message: str) -> None:
     assert _refusal(tmp_path, f"method: lora\nmethod_options:\n{options}").startswith(f"{tmp_path}/{message}")
@@ -108,8 +114,8 @@ def test_a_run_folders_saved_config_reads_back_as_a_recipe(tmp_path: Path) -> No
 
 
 def test_without_a_file_the_source_or_the_flag_is_named() -> None:
-    with pytest.raises(ConfigError, match=r"^--lora-\* options: r must be a whole number, not 'four'$"):
-        from_dict(LoraOptions, {"r": "four"}, "--lora-* options")
+    with pytest.raises(ConfigError, match=r"^--lora-r: r must be a whole number, not 'four'$"):
+        from_dict(LoraOptions, {"r": "four"}, None, flag_prefix="lora_")
     with pytest.raises(ConfigError, match=r"^--warmup-ratio: warmup_ratio must be a number, not 'x'$"):
         from_dict(TrainConfig, {"warmup_ratio": "x"}, None)
     with pytest.raises(ConfigError, match=r"^opts: expected a mapping of field: value, not 3$"):

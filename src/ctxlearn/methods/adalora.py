@@ -37,13 +37,13 @@ class AdaLoraOptions:
         check_shares(self, ("dropout",), 0.1)
         first, last = self.init_fraction, self.final_fraction
         if not (first >= 0 and last >= 0 and first + last < 1):
-            raise ConfigError(f"adalora: init_fraction ({first}) and final_fraction ({last}) must be >= 0 and sum to "
-                              "less than 1, leaving steps in between for pruning")
+            raise ConfigError(f"init_fraction ({first}) and final_fraction ({last}) must be >= 0 and sum to "
+                              "less than 1, leaving steps in between for pruning", field="init_fraction")
         if not 0 < self.target_r < self.init_r:
-            raise ConfigError(f"adalora: target_r must be at least 1 and below init_r ({self.init_r}), "
-                              f"not {self.target_r}")
+            raise ConfigError(f"target_r must be at least 1 and below init_r ({self.init_r}), not {self.target_r}",
+                              field="target_r")
         if self.interval < 1:
-            raise ConfigError(f"adalora: interval must be >= 1 step, not {self.interval}")
+            raise ConfigError(f"interval must be >= 1 step, not {self.interval}", field="interval")
 
 
 def prepare(model: nn.Module, options: AdaLoraOptions) -> nn.Module:

@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ctxlearn.config import opt
+from ctxlearn.config import check_at_least, opt
 from ctxlearn.errors import ConfigError, ModelError
 from ctxlearn.methods.base import METHODS, Method, check_regex, freeze
 
@@ -34,8 +34,7 @@ class AdapterOptions:
 
     def __post_init__(self) -> None:
         check_regex(self, "targets")
-        if self.size < 1:
-            raise ConfigError(f"adapter: size must be >= 1, not {self.size}")
+        check_at_least(self, {"size": 1})
 
 
 class Bottleneck(nn.Module):

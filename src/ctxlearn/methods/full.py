@@ -20,8 +20,8 @@ class FullOptions:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.layer_decay <= 1.0:
-            raise ConfigError(f"--full-layer-decay {self.layer_decay}: give a factor in (0, 1], e.g. 0.8; 1.0 turns "
-                              "it off")
+            raise ConfigError(f"layer_decay must be a factor in (0, 1], e.g. 0.8 (1.0 turns it off), not "
+                              f"{self.layer_decay}", field="layer_decay")
 
 
 def prepare(model: nn.Module, options: FullOptions) -> nn.Module:

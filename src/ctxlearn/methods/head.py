@@ -17,6 +17,9 @@ class HeadOptions:
                                            "smallest up, each fit starting from the last; best on dev wins, and the "
                                            "search stops after two in a row score below the best")
 
+    def __post_init__(self) -> None:  # checked here, so a recipe's bad grid is named at its line
+        c_values(self)
+
 
 # SST-2 (seed 0): the default grid picks C = 0.01, its smallest, at dev 80.2 / test 81.7. Going below the
 # grid, C = 0.003 / 0.001 / 0.0003 gave dev 81.1 / 81.4 / 80.5 and test 81.2 / 81.4 / 81.1: a grid that grew
@@ -27,9 +30,13 @@ class HeadOptions:
 def c_values(options: HeadOptions) -> list[float]:
     """The C values ``c_grid`` names."""
     try:
-        return [float(c) for c in options.c_grid.split(",")]
+        values = [float(c) for c in options.c_grid.split(",")]
     except ValueError:
-        raise ConfigError(f"--head-c-grid {options.c_grid!r}: give comma-separated numbers, e.g. 0.1,1,10") from None
+        values = []
+    if not values or not all(0 < c < float("inf") for c in values):
+        raise ConfigError(f"c_grid {options.c_grid!r}: give comma-separated numbers above 0, e.g. 0.1,1,10",
+                          field="c_grid")
+    return values
 
 
 def prepare(model: nn.Module, options: HeadOptions) -> nn.Module:

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ctxlearn.config import opt
-from ctxlearn.errors import ConfigError
+from ctxlearn.config import check_at_least, opt
 from ctxlearn.methods.base import METHODS, Method
 from ctxlearn.methods.prompt_learning import wrap_prompt_learning
 
@@ -19,9 +18,7 @@ class PrefixOptions:
     projection: int = opt(0, "hidden size of an MLP that reparametrises the prefix (Li & Liang); 0 = train it directly")
 
     def __post_init__(self) -> None:
-        if self.virtual_tokens < 1 or self.projection < 0:
-            raise ConfigError(f"prefix: virtual_tokens must be >= 1 (not {self.virtual_tokens}) and projection >= 0 "
-                              f"(not {self.projection})")
+        check_at_least(self, {"virtual_tokens": 1, "projection": 0})
 
 
 def prepare(model: nn.Module, options: PrefixOptions) -> nn.Module:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ctxlearn.config import opt
+from ctxlearn.config import check_at_least, opt
 from ctxlearn.errors import ConfigError
 from ctxlearn.methods.base import METHODS, Method
 from ctxlearn.methods.prompt_learning import wrap_prompt_learning
@@ -21,9 +21,8 @@ class PromptOptions:
 
     def __post_init__(self) -> None:
         if self.init not in {"sample_vocab", "random"}:
-            raise ConfigError(f"prompt: init must be sample_vocab or random, not {self.init!r}")
-        if self.virtual_tokens < 1:
-            raise ConfigError(f"prompt: virtual_tokens must be >= 1, not {self.virtual_tokens}")
+            raise ConfigError(f"init must be sample_vocab or random, not {self.init!r}", field="init")
+        check_at_least(self, {"virtual_tokens": 1})
 
 
 def prepare(model: nn.Module, options: PromptOptions) -> nn.Module:

@@ -29,7 +29,8 @@ def encoder_layers(backbone: nn.Module) -> nn.ModuleList:
 def prepare(model: nn.Module, options: TopkOptions) -> nn.Module:
     layers = encoder_layers(model.backbone)
     if not 1 <= options.k <= len(layers):
-        raise ConfigError(f"topk: k must be between 1 and {len(layers)} (the backbone's layers), not {options.k}")
+        raise ConfigError(f"--topk-k (topk: k): must be between 1 and {len(layers)} (the backbone's layers), "
+                          f"not {options.k}")
     freeze(model.backbone)
     for layer in layers[-options.k:]:
         for p in layer.parameters():

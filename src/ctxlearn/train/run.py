@@ -70,8 +70,9 @@ def build_model(cfg: TrainConfig, method: Method, task: Task, n_labels: int):
 
 
 def method_options(cfg: TrainConfig, name: str) -> Any:
-    """Method ``name``'s options: its ``--NAME-*`` flags (``cfg.method_options[name]``) over its defaults."""
-    return from_dict(METHODS.get(name).options, cfg.method_options.get(name) or {}, f"--{name}-* options")
+    """Method ``name``'s options: its ``--NAME-*`` flags (``cfg.method_options[name]``) over its defaults. A
+    recipe's options were checked at their lines when it was read, so a wrong one now is a flag's."""
+    return from_dict(METHODS.get(name).options, cfg.method_options.get(name) or {}, None, flag_prefix=f"{name}_")
 
 
 def check_method_options(cfg: TrainConfig, method: Method) -> None:

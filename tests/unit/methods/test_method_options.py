@@ -16,25 +16,28 @@ from ctxlearn.train.run import check_method_options
 
 
 @pytest.mark.parametrize("method, options, message", [
-    ("lora", {"r": 0}, "--lora-* options: r must be >= 1, not 0"),
-    ("lora", {"alpha": 0}, "--lora-* options: alpha must be >= 1, not 0"),
-    ("lora", {"dropout": 1.0}, "--lora-* options: dropout must be in [0, 1), e.g. 0.1, not 1.0"),
-    ("lora", {"plus_ratio": -1.0}, "--lora-* options: plus_ratio must be >= 0, not -1.0"),
-    ("adalora", {"dropout": 2.0}, "--adalora-* options: dropout must be in [0, 1), e.g. 0.1, not 2.0"),
-    ("adalora", {"orth_weight": -0.1}, "--adalora-* options: orth_weight must be >= 0, not -0.1"),
-    ("ia3", {"targets": "["}, "--ia3-* options: targets '[' is not a regular expression (unterminated character set"),
-    ("ia3", {"feedforward": "(a"}, "--ia3-* options: feedforward '(a' is not a regular expression (missing ), "),
-    ("adapter", {"targets": "*"}, "--adapter-* options: targets '*' is not a regular expression (nothing to repeat"),
-    # checked when the model was prepared, after it loaded
-    ("adalora", {"init_fraction": 0.7}, "adalora: init_fraction (0.7) and final_fraction (0.4) must be >= 0 and sum to "
-                                        "less than 1"),
-    ("adalora", {"target_r": 12}, "adalora: target_r must be at least 1 and below init_r (12), not 12"),
-    ("adalora", {"interval": 0}, "adalora: interval must be >= 1 step, not 0"),
-    ("adapter", {"size": 0}, "adapter: size must be >= 1, not 0"),
-    ("prefix", {"virtual_tokens": 0}, "prefix: virtual_tokens must be >= 1 (not 0) and projection >= 0 (not 0)"),
-    ("prompt", {"init": "zeros"}, "prompt: init must be sample_vocab or random, not 'zeros'"),
-    ("prompt", {"virtual_tokens": 0}, "prompt: virtual_tokens must be >= 1, not 0"),
-    ("full", {"layer_decay": 1.5}, "--full-layer-decay 1.5: give a factor in (0, 1], e.g. 0.8; 1.0 turns it off"),
+    ("lora", {"r": 0}, "--lora-r: r must be >= 1, not 0"),
+    ("lora", {"alpha": 0}, "--lora-alpha: alpha must be >= 1, not 0"),
+    ("lora", {"dropout": 1.0}, "--lora-dropout: dropout must be in [0, 1), e.g. 0.1, not 1.0"),
+    ("lora", {"plus_ratio": -1.0}, "--lora-plus-ratio: plus_ratio must be >= 0, not -1.0"),
+    ("adalora", {"dropout": 2.0}, "--adalora-dropout: dropout must be in [0, 1), e.g. 0.1, not 2.0"),
+    ("adalora", {"orth_weight": -0.1}, "--adalora-orth-weight: orth_weight must be >= 0, not -0.1"),
+    ("ia3", {"targets": "["}, "--ia3-targets: targets '[' is not a regular expression (unterminated character set"),
+    ("ia3", {"feedforward": "(a"}, "--ia3-feedforward: feedforward '(a' is not a regular expression (missing ), "),
+    ("adapter", {"targets": "*"}, "--adapter-targets: targets '*' is not a regular expression (nothing to repeat"),
+    ("adalora", {"init_fraction": 0.7}, "--adalora-init-fraction: init_fraction (0.7) and final_fraction (0.4) must be "
+                                        ">= 0 and sum to less than 1"),
+    ("adalora", {"target_r": 12}, "--adalora-target-r: target_r must be at least 1 and below init_r (12), not 12"),
+    ("adalora", {"interval": 0}, "--adalora-interval: interval must be >= 1 step, not 0"),
+    ("adapter", {"size": 0}, "--adapter-size: size must be >= 1, not 0"),
+    ("prefix", {"virtual_tokens": 0}, "--prefix-virtual-tokens: virtual_tokens must be >= 1, not 0"),
+    ("prefix", {"projection": -1}, "--prefix-projection: projection must be >= 0, not -1"),
+    ("prompt", {"init": "zeros"}, "--prompt-init: init must be sample_vocab or random, not 'zeros'"),
+    ("prompt", {"virtual_tokens": 0}, "--prompt-virtual-tokens: virtual_tokens must be >= 1, not 0"),
+    ("full", {"layer_decay": 1.5}, "--full-layer-decay: layer_decay must be a factor in (0, 1], e.g. 0.8 (1.0 turns it "
+                                   "off), not 1.5"),
+    ("head", {"c_grid": "0.1,x"}, "--head-c-grid: c_grid '0.1,x': give comma-separated numbers above 0, e.g. 0.1,1,10"),
+    ("head", {"c_grid": "0,1"}, "--head-c-grid: c_grid '0,1': give comma-separated numbers above 0"),
 ])
 def test_an_option_out_of_range_is_refused_before_the_model_loads(method: str, options: dict, message: str) -> None:
     cfg = TrainConfig(data="d.csv", method=method, method_options={method: options})
@@ -54,3 +57,13 @@ def test_targets_that_match_no_module_name_the_backbones_own_linear_layers(metho
             f"{flag} nosuch: matches no module of BertModel; name some of its linear layers, e.g. attention.self.query, "
             "attention.self.key, attention.self.value, attention.output.dense")):
         spec.prepare(EncoderClassifier(bert, 2), options)
+
+
+@pytest.mark.parametrize("k", [0, 3])
+def test_topk_k_outside_the_backbones_layers_names_the_flag_and_the_layer_count(k: int) -> None:
+    bert = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                intermediate_size=32), add_pooling_layer=False)
+    spec = METHODS.get("topk")
+    with pytest.raises(ConfigError, match=re.escape(f"--topk-k (topk: k): must be between 1 and 2 (the backbone's "
+                                                    f"layers), not {k}")):
+        spec.prepare(EncoderClassifier(bert, 2), spec.options(k=k))
