@@ -199,13 +199,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ctxlearn.lock import exclusive
     from ctxlearn.models.infer import progress
     from ctxlearn.predict import open_predictor
+    from ctxlearn.train.dist import recorded_warnings
 
     fields = dict(text=args.text_field, text_pair=args.text_pair_field, label=args.label_field)
     if args.out:  # neither the data nor the run itself may sit in the folder it replaces
         check_out(args.out, reads=args.data)
         check_out(args.out, reads=args.artifact)
     try:
-        with progress("eval"), contextlib.nullcontext() if args.out is None else exclusive(args.out):
+        with progress("eval"), contextlib.nullcontext() if args.out is None else exclusive(args.out), \
+                recorded_warnings() as notes:
             predictor = open_predictor(args.artifact, args.long_inputs, fields, args.threshold)
             metrics = predictor.evaluate(args.data, args.out)
     except DataError as err:  # a file with no label column: texts to label, not to score
@@ -218,7 +220,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"[ctxlearn] wrote {args.out} (report.md, metrics.json, confusion.png, test_predictions.jsonl)",
               file=sys.stderr)
     if args.json:
-        print(json.dumps({f"test_{k}": v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
+        scores = {f"test_{k}": v for k, v in metrics.items() if not isinstance(v, (dict, list))}
+        print(json.dumps({**scores, "warnings": notes}))  # as train --json: a script can hold back a doubtful score
     else:
         from ctxlearn.evaluate.report import confusion_text, interval
 

@@ -349,9 +349,13 @@ def test_eval_on_the_file_a_run_was_cut_from_scores_its_test_split(tiny_bert: Pa
     assert main(["eval", str(out), "--data", str(held_out), "--json"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["test_n"] == 40 and "trained on" not in captured.err and "warning" not in captured.err
+    assert json.loads(captured.out)["warnings"] == []
     held_out.write_text((toy_data / "test.jsonl").read_text())  # rows of all.jsonl: most went to the run's train
     assert main(["eval", str(out), "--data", str(held_out), "--json"]) == 0
-    assert "of 40 examples" in capsys.readouterr().err.split("are ones the run trained on")[0]
+    captured = capsys.readouterr()
+    assert "of 40 examples" in captured.err.split("are ones the run trained on")[0]
+    notes = json.loads(captured.out)["warnings"]  # in the JSON too, so a script can hold the score back
+    assert len(notes) == 1 and "are ones the run trained on" in notes[0] and notes[0] in captured.err
     whole.write_text(whole.read_text() + '{"text": "one more row", "label": "positive"}\n')  # the file has changed
     assert main(["eval", str(out), "--data", str(whole), "--json"]) == 0
     captured = capsys.readouterr()
