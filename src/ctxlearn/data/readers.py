@@ -17,6 +17,7 @@ from ctxlearn.data.example import Example, Fields, label_name
 from ctxlearn.data.fixes import GZIP, LINE_BREAK, holds_conll, refuse_a_table_object, windows_1252_hint
 from ctxlearn.data.guess import SAMPLE, field_flags, likely_fields, score_columns
 from ctxlearn.data.parquet import class_names, named_class, parquet_table
+from ctxlearn.data.words import unseen, unseen_problem
 from ctxlearn.errors import DataError, EmptyText
 from ctxlearn.registry import Registry
 
@@ -120,15 +121,15 @@ def _label_of(value: Any, path: Path, line: int, field: str) -> str:
 
 
 def _text_value(value: Any, path: Path, line: int, field: str, blank: bool = False) -> str:
-    if blank and (value is None or isinstance(value, str) and not value.strip()):
+    if blank and (value is None or isinstance(value, str) and unseen(value)):
         return ""
     if value is None:
         raise EmptyText(path, "missing", line=line, field=field, expected="a non-empty string")
     if not isinstance(value, str):
         raise DataError(path, f"{type(value).__name__} instead of text", line=line, field=field,
                         expected="a non-empty string")
-    if not value.strip():
-        raise EmptyText(path, "empty text", line=line, field=field, expected="a non-empty string")
+    if unseen(value):
+        raise EmptyText(path, unseen_problem(value), line=line, field=field, expected="a non-empty string")
     return value
 
 
@@ -318,7 +319,7 @@ def text_lines(path: Path, what: str) -> list[tuple[int, str]]:
         numbered = numbered_lines(path)
     else:
         raise DataError(path, "no such file", expected=f"a .txt file of {what}, one per line, or - for standard input")
-    lines = [(line, raw) for line, raw in numbered if raw.strip()]
+    lines = [(line, raw) for line, raw in numbered if not unseen(raw)]
     if not lines:
         raise DataError(path, "the file holds no text", expected=f"{what}, one per line")
     return lines

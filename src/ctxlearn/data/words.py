@@ -8,6 +8,7 @@ Python string indices, end exclusive, so ``text[start:end]`` is the word.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Iterable
 
 WORD = re.compile(r"\w+(?:['\u2019]\w+)*|[^\w\s]")
@@ -25,6 +26,22 @@ def split_words(text: str, cuts: Iterable[int] = ()) -> list[tuple[str, int, int
             start = cut
         out.append((text[start:end], start, end))
     return out
+
+
+UNSEEN = ("Z", "Cc", "Cf")  # categories of white space, control and format characters (U+200B, U+FEFF)
+
+
+def unseen(text: str) -> bool:
+    """Whether ``text`` holds no character one can see: only white space, control and format characters
+    (zero-width spaces and joiners, byte-order marks), which a tokenizer reads as nothing."""
+    return all(unicodedata.category(c).startswith(UNSEEN) for c in text)
+
+
+def unseen_problem(text: str) -> str:
+    """What is wrong with a text ``unseen`` holds true of: "empty text", naming its invisible characters
+    where it has some besides white space."""
+    names = sorted({f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed')}" for c in text if not c.isspace()})
+    return "empty text" if not names else f"empty text: only invisible characters ({', '.join(names)})"
 
 
 def join_words(tokens: Iterable[str]) -> tuple[str, list[tuple[int, int]]]:

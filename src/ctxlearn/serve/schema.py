@@ -10,6 +10,8 @@ from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from ctxlearn.data.words import unseen
+
 
 def _utf8(text: str) -> str:
     # JSON may carry lone surrogates ("\ud800"); the tokenizer cannot, so they are a client error here.
@@ -21,13 +23,23 @@ def _utf8(text: str) -> str:
 
 
 def _words(text: str) -> str:
-    # The tokenizer reads blanks as nothing, so the model would label an empty input; predict refuses such a row.
-    if not text.strip():
-        raise ValueError("text is only blanks (spaces, tabs, line breaks); send text with words in it")
+    # The tokenizer reads blanks and format characters (U+200B) as nothing, so the model would label an empty
+    # input; predict refuses such a row.
+    if unseen(text):
+        raise ValueError("text is only blanks (spaces, tabs, line breaks) or invisible characters; send text "
+                         "with words in it")
     return text
 
 
+def _word(word: str) -> str:
+    # A word of a tagging sentence may be invisible (U+200B, tagged as the words beside it), not blank.
+    if not word.strip():
+        raise ValueError("text is only blanks (spaces, tabs, line breaks); send a word")
+    return word
+
+
 Text = Annotated[str, StringConstraints(min_length=1), AfterValidator(_utf8), AfterValidator(_words)]
+Word = Annotated[str, StringConstraints(min_length=1), AfterValidator(_utf8), AfterValidator(_word)]
 INPUTS = ("texts", "pairs", "tokens")
 T = TypeVar("T")
 NonEmpty = Annotated[list[T], Field(min_length=1)]
@@ -55,7 +67,8 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=lambda schema, _: _one_of_three(schema))
     texts: NonEmpty[Text] | None = Field(None, description="texts to classify")
     pairs: NonEmpty[TextPair] | None = Field(None, description="text pairs to classify (pair models)")
-    tokens: NonEmpty[NonEmpty[Text]] | None = Field(None, description="pre-split words of each sentence, for tagging artifacts")
+    tokens: NonEmpty[NonEmpty[Word]] | None = Field(None, description="pre-split words of each sentence, for "
+                                                                      "tagging artifacts")
 
     @model_validator(mode="after")
     def _one_input(self) -> "PredictRequest":

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,8 +14,8 @@ from conftest import write_parquet
 
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.fixes import holds_conll
-from ctxlearn.data.readers import read_examples
-from ctxlearn.errors import DataError
+from ctxlearn.data.readers import read_examples, text_lines
+from ctxlearn.errors import DataError, EmptyText
 
 
 def write(tmp_path: Path, name: str, content: str | bytes) -> Path:
@@ -770,3 +771,22 @@ def test_parquet_rows_read_with_class_ids_as_digits_and_errors_name_the_row(tmp_
     bad = write_parquet(tmp_path / "bad.parquet", {"text": ["a", None], "label": ["x", "y"]})
     assert f"{bad}:2: field 'text': missing" in str(read_error(bad))
     assert "not a readable Parquet file" in str(read_error(write(tmp_path, "csv.parquet", "text,label\na,x\n")))
+
+
+@pytest.mark.parametrize("text, named", [
+    ("\u200b", "U+200B ZERO WIDTH SPACE"),
+    (" \ufeff\u200d ", "U+200D ZERO WIDTH JOINER, U+FEFF ZERO WIDTH NO-BREAK SPACE"),
+])
+def test_a_text_of_invisible_characters_is_an_empty_text_that_names_them(tmp_path: Path, text: str, named: str) -> None:
+    """A tokenizer reads a zero-width space as nothing, so the row was trained on, or labelled, as an empty text
+    would be: with confidence, and no word of it."""
+    path = tmp_path / "zw.jsonl"
+    path.write_text(json.dumps({"text": "fine", "label": "a"}) + "\n" + json.dumps({"text": text, "label": "b"}) + "\n")
+    with pytest.raises(EmptyText, match=re.escape(f"zw.jsonl:2: field 'text': empty text: only invisible characters "
+                                                  f"({named}); expected a non-empty string")):
+        read_examples(path, Fields())
+    # read as "" where empty texts are (--skip-empty), so predict leaves it out with them
+    assert [ex.text for ex in read_examples(path, Fields(label=None, blank=True))] == ["fine", ""]
+    words = tmp_path / "zw.txt"
+    words.write_text(f"fine\n{text}\nok\n")  # a .txt line of them is a blank line, skipped
+    assert [line for line, _ in text_lines(words, "texts")] == [1, 3]

@@ -34,6 +34,11 @@ BAD = [
     ("text of blanks", {"json": {"texts": ["fine", " \n\t"]}}, 422, "invalid", "texts.1: text is only blanks"),
     ("pair side of blanks", {"json": {"pairs": [{"text": "a", "text_pair": "  "}]}}, 422, "invalid", "only blanks"),
     ("token of blanks", {"json": {"tokens": [["Paris", " "]]}}, 422, "invalid", "tokens.0.1: text is only blanks"),
+    # a zero-width space is read as nothing too: served, it was labelled as an empty text would be
+    ("text of a zero-width space", {"json": {"texts": ["fine", "\u200b\ufeff "]}}, 422, "invalid",
+     "texts.1: text is only blanks (spaces, tabs, line breaks) or invisible characters"),
+    ("pair side of a word joiner", {"json": {"pairs": [{"text": "\u2060", "text_pair": "a"}]}}, 422, "invalid",
+     "pairs.0.text: text is only blanks"),
     ("string not list", {"json": {"texts": "a film"}}, 422, "invalid", "texts: Input should be a valid list"),
     ("number in texts", {"json": {"texts": [3]}}, 422, "invalid", "texts.0: Input should be a valid string"),
     ("null texts", {"json": {"texts": None}}, 422, "invalid", "exactly one of"),

@@ -27,7 +27,7 @@ def test_tagging_artifact_serves_words_to_tags_and_spans(tag_run: Path) -> None:
 
     engine = open_engine(tag_run)
     assert engine.accepts == "tokens"
-    sentences = [["alice", "visited", "paris", "today"], ["bob"]]
+    sentences = [["alice", "visited", "paris", "today"], ["bob", "\u200b", "smith"]]  # an invisible word is a word
     with TestClient(app_for(engine)) as client:
         got = client.post("/v1/predict", json={"tokens": sentences}, headers=AUTH)
         wrong = client.post("/v1/predict", json={"pairs": [{"text": "alice", "text_pair": "paris"}]}, headers=AUTH)
