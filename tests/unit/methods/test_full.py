@@ -52,5 +52,5 @@ def test_the_optimizer_gets_each_blocks_rate(tmp_path) -> None:
 def test_off_by_default_and_bad_factors_refused() -> None:
     assert lr_scale(bert(), FullOptions()) is None
     for bad in (0.0, 1.5):
-        with pytest.raises(ConfigError, match="layer-decay"):
+        with pytest.raises(ConfigError, match=r"layer_decay must be a factor in \(0, 1\]"):
             prepare(bert(), FullOptions(layer_decay=bad))
