@@ -332,3 +332,18 @@ def verdict(m: dict[str, Any]) -> str:
     if "val_ppl" in m:
         return f"The model's perplexity is {m['unigram_ppl'] / m['val_ppl']:.1f}x lower than the unigram baseline's."
     return f"The model's top-1 is {m['val_top1'] / m['chance_top1']:.1f}x chance."
+
+
+def weak_pretraining(folder: Path) -> str | None:
+    """Why fine-tuning the scratch model in ``folder`` starts from little, where its ``metrics.json`` says its
+    pretraining did not beat its baseline; None where it did, where it says nothing, and for a ``--steps 0``
+    model (random weights, asked for as a from-scratch baseline)."""
+    path = folder / "metrics.json"
+    m = json.loads(path.read_text()) if path.is_file() else {}
+    scored = {"val_ppl", "unigram_ppl"} <= m.keys() or {"val_top1", "chance_top1"} <= m.keys()
+    if not m.get("steps") or not scored or beats_baseline(m):
+        return None
+    score = (f"validation perplexity {m['val_ppl']:.1f}, against the unigram baseline's {m['unigram_ppl']:.1f}"
+             if "val_ppl" in m else f"validation top-1 {m['val_top1']:.3f}, against chance's {m['chance_top1']:.3f}")
+    return (f"its pretraining ({m['steps']} steps) does not beat its baseline ({score}), so this run starts from "
+            "little more than random weights; pretrain it longer (--steps, --minutes) first")

@@ -88,3 +88,31 @@ def test_icl_runs_on_a_scratch_decoder_and_refuses_an_encoder(pretrained, tmp_pa
 
     with pytest.raises(ConfigError, match="is an encoder"):
         load_lm(resolve_model(f"scratch:{pretrained['mlm']}"))
+
+
+@pytest.mark.parametrize("metrics, words", [
+    ({"steps": 40, "val_ppl": 2345.2, "unigram_ppl": 682.7},
+     "its pretraining (40 steps) does not beat its baseline (validation perplexity 2345.2, against the unigram "
+     "baseline's 682.7), so this run starts from little more than random weights"),
+    ({"steps": 9, "val_top1": 0.1, "chance_top1": 0.125}, "(validation top-1 0.100, against chance's 0.125)"),
+    ({"steps": 40, "val_ppl": 50.0, "unigram_ppl": 682.7}, None),  # it learnt something
+    ({"steps": 0, "val_ppl": 2345.2, "unigram_ppl": 682.7}, None),  # random weights, asked for as a baseline
+    ({"steps": 40}, None),  # says nothing of its baseline
+])
+def test_training_from_a_scratch_model_that_lost_to_its_baseline_warns(pretrained, tmp_path, metrics, words,
+                                                                       capsys) -> None:
+    """A scratch encoder pretrained too briefly was fine-tuned without a word: the run's scores read as those
+    of a pretrained model, where its pretraining report said it had learnt less than token frequencies."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(pretrained["mlm"], model)
+    (model / "metrics.json").write_text(json.dumps(metrics))
+    data = write_toy(tmp_path / "toy", n_train=24, n_eval=8)
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--model", f"scratch:{model}", "--method", "head", "--out", str(out),
+                 "--json"]) == 0
+    given = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["warnings"]
+    weak = [w for w in given if w.startswith(f"scratch:{model}: ")]
+    assert len(weak) == (words is not None) and all(words in w for w in weak)
+    assert set(weak) <= set(json.loads((out / "manifest.json").read_text())["warnings"])  # kept with the scores
