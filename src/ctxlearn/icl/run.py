@@ -36,6 +36,7 @@ from ctxlearn.icl.select import SELECTORS, select
 from ctxlearn.lock import holds_out
 from ctxlearn.models import ModelSource, load_causal_lm, resolve_model
 from ctxlearn.models.infer import bf16_available
+from ctxlearn.models.registry import SCRATCH_TYPE
 from ctxlearn.tasks.classification import write_scored
 from ctxlearn.threads import on_own_threads
 from ctxlearn.train.dist import part_progress, recorded_warnings, say, warn
@@ -155,6 +156,10 @@ def _run_icl(cfg: IclConfig, notes: list[str]) -> dict[str, Any]:
     source = resolve_model(cfg.model)
     bf16 = resolve_bf16(cfg.bf16)
     model, tokenizer = load_lm(source, bf16)
+    if model.config.model_type == SCRATCH_TYPE:
+        from ctxlearn.scratch.pretrain import warn_if_weak
+
+        warn_if_weak(cfg.model, source.path)
     clf = build_classifier(cfg, model, tokenizer, splits.labels, spec, splits.train, select_name=cfg.select,
                            shots=cfg.shots, order=cfg.order)
     work, weights = work_folder(cfg), weights_sha256(source.path)

@@ -335,9 +335,9 @@ def verdict(m: dict[str, Any]) -> str:
 
 
 def weak_pretraining(folder: Path) -> str | None:
-    """Why fine-tuning the scratch model in ``folder`` starts from little, where its ``metrics.json`` says its
-    pretraining did not beat its baseline; None where it did, where it says nothing, and for a ``--steps 0``
-    model (random weights, asked for as a from-scratch baseline)."""
+    """Why adapting or prompting the scratch model in ``folder`` starts from little, where its ``metrics.json``
+    says its pretraining did not beat its baseline; None where it did, where it says nothing, and for a
+    ``--steps 0`` model (random weights, asked for as a from-scratch baseline)."""
     path = folder / "metrics.json"
     m = json.loads(path.read_text()) if path.is_file() else {}
     scored = {"val_ppl", "unigram_ppl"} <= m.keys() or {"val_top1", "chance_top1"} <= m.keys()
@@ -347,3 +347,10 @@ def weak_pretraining(folder: Path) -> str | None:
              if "val_ppl" in m else f"validation top-1 {m['val_top1']:.3f}, against chance's {m['chance_top1']:.3f}")
     return (f"its pretraining ({m['steps']} steps) does not beat its baseline ({score}), so this run starts from "
             "little more than random weights; pretrain it longer (--steps, --minutes) first")
+
+
+def warn_if_weak(name: str, folder: str | Path) -> None:
+    """Warn that a run adapting or prompting the scratch model ``name`` (in ``folder``) starts from little,
+    where ``weak_pretraining`` says so: its scores would otherwise read as a pretrained model's."""
+    if weak := weak_pretraining(Path(folder)):
+        warn(f"{name}: {weak}")

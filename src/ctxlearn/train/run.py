@@ -58,10 +58,9 @@ def build_model(cfg: TrainConfig, method: Method, task: Task, n_labels: int):
     backbone, tokenizer = load_encoder(source)
     check_position_table(backbone.config, tokenizer, cfg.max_length, cfg.model)
     if backbone.config.model_type == SCRATCH_TYPE:
-        from ctxlearn.scratch.pretrain import weak_pretraining
+        from ctxlearn.scratch.pretrain import warn_if_weak
 
-        if weak := weak_pretraining(Path(source.path)):
-            warn(f"{cfg.model}: {weak}")
+        warn_if_weak(cfg.model, source.path)
     model = task.make_model(backbone, n_labels, source.pooling)
     # CPU training fast paths, each exact or the same distribution (models/dropout.py, attention.py, embedding.py).
     # Not used: torch.compile of the whole classifier ran 8% more steady tokens/s in a bare loop but took 71 s to

@@ -103,11 +103,7 @@ def test_training_from_a_scratch_model_that_lost_to_its_baseline_warns(pretraine
                                                                        capsys) -> None:
     """A scratch encoder pretrained too briefly was fine-tuned without a word: the run's scores read as those
     of a pretrained model, where its pretraining report said it had learnt less than token frequencies."""
-    import shutil
-
-    model = tmp_path / "model"
-    shutil.copytree(pretrained["mlm"], model)
-    (model / "metrics.json").write_text(json.dumps(metrics))
+    model = _reported(pretrained["mlm"], tmp_path / "model", metrics)
     data = write_toy(tmp_path / "toy", n_train=24, n_eval=8)
     out = tmp_path / "run"
     assert main(["train", "--data", str(data), "--model", f"scratch:{model}", "--method", "head", "--out", str(out),
@@ -116,3 +112,22 @@ def test_training_from_a_scratch_model_that_lost_to_its_baseline_warns(pretraine
     weak = [w for w in given if w.startswith(f"scratch:{model}: ")]
     assert len(weak) == (words is not None) and all(words in w for w in weak)
     assert set(weak) <= set(json.loads((out / "manifest.json").read_text())["warnings"])  # kept with the scores
+
+
+def test_prompting_a_scratch_decoder_that_lost_to_its_baseline_warns(pretrained, tmp_path, capsys) -> None:
+    model = _reported(pretrained["clm"], tmp_path / "model", {"steps": 5, "val_ppl": 90.0, "unigram_ppl": 30.0})
+    data = write_toy(tmp_path / "toy", n_train=24, n_eval=8)
+    assert main(["icl", "--data", str(data), "--model", f"scratch:{model}", "--prompt", "sst2", "--shots", "1",
+                 "--select", "random", "--out", str(tmp_path / "icl"), "--json"]) == 0
+    given = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["warnings"]
+    assert [w for w in given if w.startswith(f"scratch:{model}: its pretraining (5 steps) does not beat its "
+                                             "baseline (validation perplexity 90.0")]
+
+
+def _reported(model: Path, copy: Path, metrics: dict) -> Path:
+    """A copy of the scratch model folder ``model`` whose pretraining reported ``metrics``."""
+    import shutil
+
+    shutil.copytree(model, copy)
+    (copy / "metrics.json").write_text(json.dumps(metrics))
+    return copy
