@@ -148,8 +148,15 @@ def make_plots(rows: list[dict[str, Any]], rec: dict[str, Any], folder: Path) ->
 
 
 def wall_line(meta: dict[str, Any]) -> str:
-    minutes = meta.get("cells_wall_seconds", 0.0) / 60
-    return f"The {meta.get('cells', 0)} cells took {minutes:.1f} min of wall time in all (each cell's own process)."
+    """The cells' time: that of their processes where every cell ran now (what the progress lines add up to),
+    else that of their runs alone, which leaves out each process's start-up (Python, torch, the model)."""
+    cells, whole = meta.get("cells", 0), meta.get("cells_process_seconds")
+    runs = meta.get("cells_wall_seconds", 0.0) / 60
+    if whole is None:
+        return (f"The {cells} cells took {runs:.1f} min of wall time in their runs, each in its own process "
+                "(the processes' start-up not counted).")
+    return (f"The {cells} cells took {whole / 60:.1f} min in all, each in its own process ({runs:.1f} min of it in "
+            "their runs, the rest starting them).")
 
 
 def warning_lines(meta: dict[str, Any]) -> list[str]:

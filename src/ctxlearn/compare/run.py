@@ -5,6 +5,7 @@ import contextlib
 import io
 import math
 import sys
+import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -293,6 +294,13 @@ def learning_curve(cfg: CompareConfig, cells: list[Cell], digest: str) -> dict[s
     return {"out": str(out), "learning_curve": curve.write(out, points, meta, cfg.rank_by)}
 
 
+def process_seconds(results: list[dict[str, Any]]) -> float | None:
+    """The cells' processes' time in all, start-up included, where every cell ran now (a cell kept from an
+    earlier compare has only its run's wall time); a repeated icl seed ran nothing."""
+    ran = [r.get("process_seconds") for r in results if "same_as_seed" not in r]
+    return None if None in ran else sum(ran)
+
+
 def compare_cells(cfg: CompareConfig, cells: list[Cell], out: Path, digest: str, max_train: int = 0) -> dict[str, Any]:
     """Run the cells that have not finished under ``out``, then aggregate and write the report there."""
     (out / "cells").mkdir(parents=True, exist_ok=True)
@@ -315,7 +323,8 @@ def compare_cells(cfg: CompareConfig, cells: list[Cell], out: Path, digest: str,
             started = progress.start(cell, goes_on(folder))
             result = run_cell(cell, folder, args, log)
             folder.with_name(cell.name + ".key").write_text(key)
-        result = {**result, "fold": cell.fold}
+        ran = None if started is None else time.time() - started  # the cell's process, start-up and all
+        result = {**result, "fold": cell.fold, "process_seconds": ran}
         progress.finish(cell, result, started)
         progress.relay(log)
         results.append(result)
@@ -330,6 +339,7 @@ def compare_cells(cfg: CompareConfig, cells: list[Cell], out: Path, digest: str,
             "seeds": seeds, "methods": [r["method"] for r in rows],
             "cells": len(results),  # a repeated icl seed ran nothing: its time is counted once
             "cells_wall_seconds": sum(r.get("wall_seconds") or 0.0 for r in results if "same_as_seed" not in r),
+            "cells_process_seconds": process_seconds(results),
             "warnings": cell_warnings(results)}
     report.write(out, rows, results, rec, meta)
     return {"out": str(out), "recommendation": rec, "methods": rows, "meta": meta}

@@ -33,7 +33,11 @@ def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_pat
         tmp_path / "cmp" / "report.md").read_text()
     wall = sum(c["wall_seconds"] for c in results["cells"])
     assert results["meta"]["cells_wall_seconds"] == pytest.approx(wall) and wall > 0
-    assert f"The 4 cells took {wall / 60:.1f} min" in (tmp_path / "cmp" / "report.md").read_text()
+    # the processes' time, which the progress lines add up to, and not only their runs' (start-up left out)
+    whole = sum(c["process_seconds"] for c in results["cells"])
+    assert results["meta"]["cells_process_seconds"] == pytest.approx(whole) and whole > wall
+    assert (f"The 4 cells took {whole / 60:.1f} min in all, each in its own process ({wall / 60:.1f} min of it in "
+            "their runs" in (tmp_path / "cmp" / "report.md").read_text())
     assert results["meta"]["budget_help"] == "2,000 training examples (stratified), at most 2 epochs, 2 seeds"
     page = (tmp_path / "cmp" / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3 and first["recommendation"]["text"] in page.replace("&#x27;", "'")
@@ -51,6 +55,10 @@ def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_pat
     run_compare(cfg)
     err = capsys.readouterr().err
     assert err.count("kept from an earlier run") == 4 and "[estimate]" not in err  # estimates are kept too
+    kept = json.loads((tmp_path / "cmp" / "results.json").read_text())["meta"]
+    assert kept["cells_process_seconds"] is None  # kept cells' start-up was not timed: their runs' time alone
+    assert (f"The 4 cells took {kept['cells_wall_seconds'] / 60:.1f} min of wall time in their runs, each in its own "
+            "process (the processes' start-up not counted)" in (tmp_path / "cmp" / "report.md").read_text())
     assert (tmp_path / "cmp" / "cells" / "topk-s1" / "manifest.json").stat().st_mtime == stamp
     folder = tmp_path / "cmp" / "cells" / "topk-s1"
     key = (tmp_path / "cmp" / "cells" / "topk-s1.key").read_text()
