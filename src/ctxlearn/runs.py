@@ -30,6 +30,7 @@ class RunRow:
     train_examples: int | None = None  # training examples (sentences) it learned from; None: its manifest predates it
     test_split: str = ""  # the start of the test split's content hash: runs of one file under another seed or fold
     # test other examples, and scores on different examples do not rank (nor do those of an icl --limit run)
+    warnings: int | None = None  # how many warnings the run gave (its report.md lists them); None: it predates them
 
 
 def find_runs(root: Path) -> list[RunRow]:
@@ -127,7 +128,11 @@ def _row(folder: Path) -> RunRow:
     method = manifest.get("method", "?") + (" (int8)" if manifest.get("export") else "")
     return RunRow(str(folder), task, str(manifest.get("data", "?")), method, str(manifest.get("model", "?")), metric,
                   test, cost.get("trainable_params"), cost.get("train_seconds"), str(manifest.get("created", "")),
-                  manifest.get("data_sizes", {}).get("train"), _test_split(manifest))
+                  manifest.get("data_sizes", {}).get("train"), _test_split(manifest), _count(manifest.get("warnings")))
+
+
+def _count(warnings: Any) -> int | None:
+    return len(warnings) if isinstance(warnings, list) else None
 
 
 def _test_split(manifest: dict[str, Any]) -> str:
@@ -161,10 +166,12 @@ def format_runs(rows: list[RunRow]) -> str:
     def data(r: RunRow) -> str:
         return f"{r.data} (test {r.test_split})" if len(splits[r.data]) > 1 and r.test_split else r.data
 
-    head = ("", "run", "task", "data", "train n", "method", "model", "test", "trainable", "train s", "created")
+    head = ("", "run", "task", "data", "train n", "method", "model", "test", "warnings", "trainable", "train s",
+            "created")
     table = [head] + [("*" if best.get((r.data, r.test_split)) == r.run else "", r.run, r.task, data(r),
                        f"{r.train_examples:,}" if r.train_examples is not None else "-", r.method, r.model,
                        f"{r.metric} {100 * r.test:.2f}" if r.test is not None else "-",
+                       str(r.warnings) if r.warnings is not None else "-",
                        f"{r.trainable_params:,}" if r.trainable_params is not None else "-",
                        f"{r.train_seconds:,.0f}" if r.train_seconds is not None else "-",
                        r.created[:16].replace("T", " ")) for r in rows]

@@ -58,6 +58,23 @@ def test_the_table_marks_the_best_run_of_each_data_set(runs: Path, capsys) -> No
     assert [r["method"] for r in json.loads(capsys.readouterr().out)][:2] == ["lora", "full"]
 
 
+def test_each_run_shows_how_many_warnings_it_gave(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """A score given with a warning (a test split of 40, a model below the majority baseline, a scratch model
+    that learnt nothing) was listed as any other: the table now counts them, so the run to read first shows."""
+    root = tmp_path / "runs"
+    _copy(tiny_run, root / "warned", 0.90, warnings=["test: 40 examples", "scratch:m: its pretraining ..."])
+    _copy(tiny_run, root / "clean", 0.80, warnings=[])
+    old = _copy(tiny_run, root / "old", 0.70)  # a manifest from before warnings were kept
+    saved = json.loads((old / "manifest.json").read_text())
+    (old / "manifest.json").write_text(json.dumps({k: v for k, v in saved.items() if k != "warnings"}))
+    assert {Path(r.run).name: r.warnings for r in find_runs(root)} == {"warned": 2, "clean": 0, "old": None}
+    assert main(["runs", str(root)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    column = lines[0].index("warnings")
+    assert [line[column:].split()[0] for line in lines[1:4]] == ["2", "0", "-"]  # by test score: warned, clean, old
+    assert "warnings: how many the run gave" in lines[-1]
+
+
 def test_an_int8_export_is_listed_with_its_own_test_score(tiny_run: Path, tmp_path: Path) -> None:
     """An export's metrics.json is its source's, copied; its int8 score is in export.json."""
     out = _copy(tiny_run, tmp_path / "runs" / "x-int8", 0.90, export={"weights": "int8-dynamic"})
