@@ -63,22 +63,24 @@ def warn(msg: str) -> None:
 def recorded_warnings() -> Iterator[list[str]]:
     """The warnings given while inside, in order, each once, as they are printed: ``warn``'s, and the ones
     ctxlearn's readers raise with ``warnings.warn`` (rows skipped, tags repaired), so that a run's report keeps
-    them."""
+    them. Entering ``catch_warnings`` forgets which warnings Python has shown once already, so a second run in
+    one process shows, and keeps, its readers' warnings too."""
     notes: list[str] = []
-    shown = warnings.showwarning
 
-    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, *rest: object) -> None:
-        if str(Path(filename).resolve()).startswith(PACKAGE):
-            _note(notes, str(message))
-        shown(message, category, filename, lineno, *rest)
+    with warnings.catch_warnings():  # restores showwarning on the way out
+        shown = warnings.showwarning
 
-    _RECORDS.append(notes)
-    warnings.showwarning = show
-    try:
-        yield notes
-    finally:
-        warnings.showwarning = shown
-        _RECORDS.remove(notes)
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, *rest: object) -> None:
+            if str(Path(filename).resolve()).startswith(PACKAGE):
+                _note(notes, str(message))
+            shown(message, category, filename, lineno, *rest)
+
+        _RECORDS.append(notes)
+        warnings.showwarning = show
+        try:
+            yield notes
+        finally:
+            _RECORDS.remove(notes)
 
 
 def _note(notes: list[str], msg: str) -> None:

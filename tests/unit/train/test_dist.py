@@ -59,6 +59,27 @@ def test_recorded_warnings_keep_ctxlearns_own_in_order(tmp_path: Path, capsys) -
     assert capsys.readouterr().err.count("ctxlearn: warning:") == 4
 
 
+def test_each_run_of_a_process_records_the_readers_warnings(tmp_path: Path) -> None:
+    """Python shows a warning once per place it is raised from (its "default" filter), so a second run in one
+    process (run_training twice in a notebook, on one file) showed, and recorded, none of the readers'
+    warnings: its manifest and report lacked the skipped row the first one listed."""
+    import warnings
+
+    from ctxlearn.data.example import Fields
+    from ctxlearn.data.readers import read_examples
+    from ctxlearn.train.dist import recorded_warnings
+
+    (tmp_path / "joined.csv").write_text("text,label\na,x\ntext,label\nb,y\n")
+    runs = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # as a plain Python process has it
+        for _ in range(2):
+            with recorded_warnings() as notes:
+                read_examples(tmp_path / "joined.csv", Fields())
+            runs.append(notes)
+    assert len(runs[0]) == 1 and runs[1] == runs[0] and "skipped 1 row(s) that repeat the header" in runs[0][0]
+
+
 def test_two_processes_share_the_epochs_and_the_main_one_reports(tiny_bert: Path, toy_data: Path, tmp_path: Path) -> None:
     two = _train("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                  tiny_bert=tiny_bert, toy_data=toy_data, out=tmp_path / "two")
