@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from ctxlearn.config import opt
+from ctxlearn.config import check_at_least, opt
 from ctxlearn.errors import ConfigError
 from ctxlearn.methods.base import METHODS, Method, freeze
 
@@ -13,6 +13,9 @@ from ctxlearn.methods.base import METHODS, Method, freeze
 @dataclass
 class TopkOptions:
     k: int = opt(2, "number of top Transformer layers to train")
+
+    def __post_init__(self) -> None:  # here, before the data and model load; the upper bound is the backbone's
+        check_at_least(self, {"k": 1})
 
 
 def encoder_layers(backbone: nn.Module) -> nn.ModuleList:
@@ -28,8 +31,8 @@ def encoder_layers(backbone: nn.Module) -> nn.ModuleList:
 
 def prepare(model: nn.Module, options: TopkOptions) -> nn.Module:
     layers = encoder_layers(model.backbone)
-    if not 1 <= options.k <= len(layers):
-        raise ConfigError(f"--topk-k (topk: k): must be between 1 and {len(layers)} (the backbone's layers), "
+    if options.k > len(layers):
+        raise ConfigError(f"--topk-k (method_options topk: k) must be at most {len(layers)}, the backbone's layers, "
                           f"not {options.k}")
     freeze(model.backbone)
     for layer in layers[-options.k:]:
