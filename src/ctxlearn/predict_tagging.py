@@ -29,7 +29,7 @@ from ctxlearn.data.tagged_splits import TaggedSplits, data_task, load_tagged_spl
 from ctxlearn.data.tags import entity_spans
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError
-from ctxlearn.evaluate.report import write_tagging_report
+from ctxlearn.evaluate.report import entity_errors, write_tagging_report
 from ctxlearn.predict import STDOUT, label_file, scored_items, with_inputs, write_evaluation
 from ctxlearn.tasks.tagging import TagPredictions, Tagging, entities, word_logits, write_tag_predictions
 from ctxlearn.train.dist import recorded_warnings
@@ -102,7 +102,8 @@ class TaggingPredictor:
         if out is not None:
             def fill(folder: Path) -> None:
                 write_tag_predictions(folder / "test_predictions.jsonl", sentences, predictions)
-                write_tagging_report(folder, {"test": metrics}, write_evaluation(folder, self, spec, source, notes))
+                write_tagging_report(folder, {"test": metrics}, write_evaluation(folder, self, spec, source, notes),
+                                     entity_errors(sentences, predictions.tags, predictions.scores))
 
             write_atomically(Path(out), fill)
         return metrics

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ctxlearn.cli import main
+from ctxlearn.data.tags import entity_spans
 from conftest import toy_tagged_sentence  # tests/conftest.py
 
 
@@ -27,6 +28,9 @@ def test_train_eval_predict(tiny_bert: Path, toy_conll: Path, tmp_path: Path, ca
     assert result["test_f1"] > 0.8, result
     report = (out / "report.md").read_text()
     assert "Entity-level scores" in report and "| POS |" in report and "type confusion" in report
+    rows = [json.loads(line) for line in (out / "test_predictions.jsonl").read_text().splitlines()]
+    wrong = sum(len(set(entity_spans(r["pred"])) - set(entity_spans(r["gold"]))) for r in rows)
+    assert (f"## Test errors, the surest first ({min(wrong, 10)} of {wrong};" in report) == (wrong > 0)
 
     assert main(["eval", str(out), "--data", str(toy_conll), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
@@ -36,6 +40,8 @@ def test_train_eval_predict(tiny_bert: Path, toy_conll: Path, tmp_path: Path, ca
     written = json.loads((tmp_path / "eval" / "metrics.json").read_text())["test"]
     assert written["f1"] == pytest.approx(result["test_f1"]) and (tmp_path / "eval" / "confusion.png").is_file()
     assert (tmp_path / "eval" / "report.md").read_text().startswith(f"# ctxlearn eval: {out} on {toy_conll}/test.conll")
+    assert (f"## Test errors, the surest first ({min(wrong, 10)} of {wrong};" in (tmp_path / "eval" / "report.md")
+            .read_text()) == (wrong > 0)  # eval --out on the same test file lists the same errors
     assert main(["eval", str(out), "--data", str(toy_conll), "--out", str(tmp_path / "eval-folder")]) == 0
     assert f"scored on {toy_conll}/test.conll; its" in (tmp_path / "eval-folder" / "report.md").read_text()
     predicted = (tmp_path / "eval" / "test_predictions.jsonl").read_text().splitlines()

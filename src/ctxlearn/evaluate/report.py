@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ctxlearn.data.folders import shown_sources
+from ctxlearn.data.tags import entity_spans
 from ctxlearn.evaluate.metrics import below_majority
 
 CORNER = "gold \\ pred"
@@ -241,6 +242,34 @@ def confident_errors(examples: list[Any], probs: np.ndarray, labels: list[str], 
                       float(probs[i, pred[i]])) for i in wrong[:k]]
 
 
+def entity_errors(sentences: Sequence[Any], tags: Sequence[Sequence[str]], scores: Sequence[Sequence[float]],
+                  k: int = ERRORS_SHOWN) -> tuple[list[ConfidentError], int]:
+    """The ``k`` predicted entities the model was surest of that the gold tags lack (no entity there, or one of
+    another type or other boundaries), and how many such there are. An entity's confidence is its least sure
+    word's probability; its line is its first word's. Where a tagger is wrong and sure, the annotators often
+    missed an entity (WNUT-17's gold lacks many)."""
+    found = []
+    for sentence, pred, probs in zip(sentences, tags, scores):
+        gold = entity_spans(sentence.tags)
+        for kind, a, b in entity_spans(pred):
+            if (kind, a, b) in gold:
+                continue
+            there = [f"{t}: {' '.join(sentence.tokens[x:y])}" for t, x, y in gold if min(b, y) > max(a, x)]
+            found.append(ConfidentError(sentence.lines[a], _marked(sentence.tokens, a, b), "; ".join(there) or "O",
+                                        f"{kind}: {' '.join(sentence.tokens[a:b])}", float(min(probs[a:b]))))
+    found.sort(key=lambda e: -e.confidence)
+    return found[:k], len(found)
+
+
+def _marked(tokens: Sequence[str], start: int, end: int) -> str:
+    """The sentence with tokens ``start:end`` in [brackets], cut to about SHOWN_CHARS around them."""
+    span, room = " ".join(tokens[start:end]), max(SHOWN_CHARS // 2 - (end - start) * 4, 20)
+    before, after = " ".join(tokens[:start]), " ".join(tokens[end:])
+    before = before if len(before) <= room else "…" + before[len(before) - room + 1:]
+    after = after if len(after) <= room else after[:room - 1] + "…"
+    return " ".join(part for part in (before, f"[{span}]", after) if part)
+
+
 def _joined(example: Any) -> str:
     return example.text if example.text_pair is None else f"{example.text} / {example.text_pair}"
 
@@ -256,11 +285,17 @@ def _escaped(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _error_lines(errors: Sequence[ConfidentError], total: int) -> list[str]:
+CLASS_ERRORS = "A confident error is often a mislabelled example, or a class boundary the data leaves unclear."
+ENTITY_ERRORS = ("Predicted entities the gold tags lack (gold `O`: no entity there), or give another type or other "
+                 "boundaries, in [brackets]; p is the least sure word's. A sure one is often an entity the "
+                 "annotators missed, or a span the guidelines leave unclear.")
+
+
+def _error_lines(errors: Sequence[ConfidentError], total: int, why: str = CLASS_ERRORS) -> list[str]:
     if not errors:
         return []
     return [f"## Test errors, the surest first ({len(errors)} of {total}; all in test_predictions.jsonl)", "",
-            "A confident error is often a mislabelled example, or a class boundary the data leaves unclear.", "",
+            why, "",
             "| line | gold | predicted | p | text |", "|---:|---|---|---:|---|",
             *(f"| {e.line} | {_cell(e.gold)} | {_cell(e.pred)} | {e.confidence:.3f} | {_cell(e.text)} |"
               for e in errors), ""]
@@ -287,7 +322,8 @@ def report_markdown(metrics: dict[str, Any], manifest: dict[str, Any], labels: l
     return "\n".join(lines)
 
 
-def tagging_markdown(metrics: dict[str, Any], manifest: dict[str, Any]) -> str:
+def tagging_markdown(metrics: dict[str, Any], manifest: dict[str, Any],
+                     errors: tuple[Sequence[ConfidentError], int] = ((), 0)) -> str:
     """The report of a tagging run: entity-level scores (``evaluate.entities``) instead of accuracy."""
     test = metrics["test"]
     lines = [*_title(manifest), "Entity-level scores (seqeval, strict BIO: an entity counts when its type and both "
@@ -304,7 +340,7 @@ def tagging_markdown(metrics: dict[str, Any], manifest: dict[str, Any]) -> str:
               "Each gold entity is paired with the prediction that overlaps it most; column `none`: no prediction "
               "overlaps it (missed); row `none`: a prediction that overlaps no gold entity (spurious).", "", "```",
               confusion_text(test["confusion"], test["confusion_labels"]).rstrip(), "```", "",
-              "![confusion](confusion.png)", "", *_cost_lines(manifest)]
+              "![confusion](confusion.png)", "", *_error_lines(*errors, ENTITY_ERRORS), *_cost_lines(manifest)]
     return "\n".join(lines)
 
 
@@ -320,11 +356,13 @@ def write_report(folder: Path, metrics: dict[str, Any], manifest: dict[str, Any]
     (folder / "report.md").write_text(report_markdown(metrics, manifest, labels, errors))
 
 
-def write_tagging_report(folder: Path, metrics: dict[str, Any], manifest: dict[str, Any]) -> None:
-    """metrics.json, confusion.txt/.png (entity types) and report.md of a tagging run."""
+def write_tagging_report(folder: Path, metrics: dict[str, Any], manifest: dict[str, Any],
+                         errors: tuple[Sequence[ConfidentError], int] = ((), 0)) -> None:
+    """metrics.json, confusion.txt/.png (entity types) and report.md of a tagging run; ``errors`` as
+    ``entity_errors`` gives them."""
     test, labels = metrics["test"], metrics["test"]["confusion_labels"]
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (folder / "confusion.txt").write_text(confusion_text(test["confusion"], labels))
     confusion_png(test["confusion"], labels, folder / "confusion.png",
                   f"{manifest['method']} · test entity F1 {test['f1']:.3f}")
-    (folder / "report.md").write_text(tagging_markdown(metrics, manifest))
+    (folder / "report.md").write_text(tagging_markdown(metrics, manifest, errors))

@@ -25,7 +25,7 @@ from ctxlearn.data.tagged import tag_options
 from ctxlearn.data.tagged_splits import TaggedSplits, load_tagged_splits
 from ctxlearn.data.tags import entity_spans, repair_bio
 from ctxlearn.evaluate.entities import entity_metrics
-from ctxlearn.evaluate.report import write_tagging_report
+from ctxlearn.evaluate.report import entity_errors, write_tagging_report
 from ctxlearn.models.tagger import IGNORE, EncoderTagger
 from ctxlearn.tasks.base import TASKS
 from ctxlearn.tasks.classification import softmax
@@ -171,7 +171,8 @@ class Tagging:
     def write(self, folder: Path, splits: TaggedSplits, test_predictions: TagPredictions, metrics: dict[str, Any],
               manifest: dict[str, Any]) -> None:
         write_tag_predictions(folder / "test_predictions.jsonl", splits.test, test_predictions)
-        write_tagging_report(folder, metrics, manifest)
+        errors = entity_errors(splits.test, test_predictions.tags, test_predictions.scores)
+        write_tagging_report(folder, metrics, manifest, errors)
 
     def headline(self, metrics: dict[str, Any]) -> str:
         return f"test entity F1 {metrics['f1']:.4f} (precision {metrics['precision']:.4f}, recall {metrics['recall']:.4f})"

@@ -62,3 +62,46 @@ def test_tagging_report_files(tmp_path: Path):
     assert "| ORG | 0.500 | 1.000 | 0.667 | 1 |" in report and "10 of 100 (10.00%)" in report
     assert "| split | sentences | from |" in report and "| test | 4 | ner/test.conll |" in report
     assert (tmp_path / "confusion.txt").read_text().splitlines()[-1].split() == ["none", "1", "0", "0", "0"]
+
+
+def test_the_tagging_report_lists_the_wrong_entities_the_model_was_surest_of(tmp_path: Path):
+    """The classification report listed its surest errors, where a slip in the gold labels shows; a tagging
+    report listed none, though a tagger that is wrong and sure often found an entity the annotators missed."""
+    from ctxlearn.data.example import TaggedSentence
+    from ctxlearn.evaluate.report import entity_errors
+
+    words = [["Ada", "Lovelace", "met", "Babbage", "in", "London"], ["Google", "hired", "Bob"], ["it", "rains"],
+             ["Paris"]]
+    starts = [1, 8, 12, 15]  # CoNLL: a word a line, a blank line between sentences
+    sentences = [TaggedSentence(tuple(w), tuple(g), tuple(range(s, s + len(w))))
+                 for w, g, s in zip(words, GOLD, starts)]
+    scores = [[0.9, 0.5, 0.99, 0.99, 0.99, 0.6], [0.99, 0.8, 0.95], [0.7, 0.99], [0.99]]
+    errors, total = entity_errors(sentences, PRED, scores)
+    assert total == 4  # of the 6 predicted, Babbage and Google are right
+    assert [(e.line, e.gold, e.pred, e.confidence, e.text) for e in errors] == [
+        (1, "PER: Ada Lovelace", "PER: Ada", 0.9, "[Ada] Lovelace met Babbage in London"),  # boundary
+        (9, "PER: Bob", "PER: hired Bob", 0.8, "Google [hired Bob]"),  # its least sure word's probability
+        (12, "O", "LOC: it", 0.7, "[it] rains"),  # no entity there
+        (6, "LOC: London", "ORG: London", 0.6, "Ada Lovelace met Babbage in [London]")]  # type
+    assert [e.line for e in entity_errors(sentences, PRED, scores, k=2)[0]] == [1, 9]
+    assert entity_errors(sentences, GOLD, scores) == ([], 0)  # all right: nothing to list
+    manifest = {"method": "full", "data": "toy", "model": "tiny", "seed": 0, "task": "tagging", "cost": {}}
+    write_tagging_report(tmp_path, {"test": entity_metrics(GOLD, PRED, [])}, manifest, (errors[:2], total))
+    report = (tmp_path / "report.md").read_text()
+    assert "## Test errors, the surest first (2 of 4; all in test_predictions.jsonl)" in report
+    assert "| 9 | PER: Bob | PER: hired Bob | 0.800 | Google [hired Bob] |" in report
+    write_tagging_report(tmp_path, {"test": entity_metrics(GOLD, GOLD, [])}, manifest)
+    assert "## Test errors" not in (tmp_path / "report.md").read_text()
+
+
+def test_a_long_sentence_is_cut_around_the_wrong_entity():
+    from ctxlearn.data.example import TaggedSentence
+    from ctxlearn.evaluate.report import SHOWN_CHARS, entity_errors
+
+    words = [f"w{i}" for i in range(200)]
+    sentence = TaggedSentence(tuple(words), ("O",) * 200, tuple(range(1, 201)))
+    pred = ["O"] * 200
+    pred[120] = "B-PER"
+    ((error,), _) = entity_errors([sentence], [pred], [[0.9] * 200])
+    assert "[w120]" in error.text and error.text.startswith("…") and error.text.endswith("…")
+    assert len(error.text) <= SHOWN_CHARS and error.line == 121
