@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -86,6 +88,41 @@ def default_out(data: str, method: str) -> str:
     return f"runs/{stem(path) or 'run'}-{method}"
 
 
+SAME_RUN_IGNORES = ("out", "resume", "threads")  # settings that do not make a run another run
+
+
+def free_run_folder(base: str, settings: dict[str, Any]) -> str:
+    """Where a run given no --out writes: ``base`` (``default_out``), or where that holds a finished run of other
+    settings, the first of ``base``-2, -3, ... that is free, holds an interrupted run to go on with
+    (OUT.partial), or holds a finished run of these ``settings`` (``to_dict`` of the config), which a rerun of
+    the same command replaces. A run named by no one never replaces another run's results."""
+    for n in itertools.count(1):
+        name = base if n == 1 else f"{base}-{n}"
+        if Path(f"{name}.partial").exists() or not (Path(name) / "manifest.json").is_file():
+            return name
+        if _same_settings(Path(name) / "config.yaml", settings):
+            return name
+    raise AssertionError("unreachable")
+
+
+def _same_settings(path: Path, settings: dict[str, Any]) -> bool:
+    try:
+        saved = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    drop = set(SAME_RUN_IGNORES)
+    return isinstance(saved, dict) and ({k: v for k, v in saved.items() if k not in drop}
+                                        == {k: v for k, v in settings.items() if k not in drop})
+
+
+def other_run_note(out: str, base: str) -> str | None:
+    """What to say where a run given no --out writes ``out`` because ``base`` holds another run."""
+    if out == base or not re.fullmatch(re.escape(base) + r"-\d+", out):
+        return None
+    return f"{base} holds a run with other settings, which this one leaves as it is: it writes {out} (--out names " \
+           "the folder)"
+
+
 def opt(default: Any, help: str, **kw: Any) -> Any:
     """A dataclass field with one line of help (shown by the CLI)."""
     return field(default=default, metadata={"help": help, **kw})
@@ -143,7 +180,8 @@ class TrainConfig(DataOptions):
                      "a local folder, or hf:<repo-id>[@revision]")
     method: str = opt("full", "how to adapt the backbone (see `ctxlearn methods`)")
     out: str = opt("", "run folder to write (the artifact); unset, runs/DATA-METHOD (runs/trec-lora), so runs of "
-                       "other data or methods keep their folders and a rerun replaces its own")
+                       "other data or methods keep their folders and a rerun replaces its own; where it holds a run "
+                       "of other settings, runs/DATA-METHOD-2 and on")
     max_train: int = opt(0, "use at most this many training examples (0 = all), a seeded sample: stratified by label "
                             "where it can be and keeping every label, for classification; at random, for tagging")
     max_length: int = opt(128, "longest input in tokens: classification truncates longer texts (a pair's longer side "
@@ -194,7 +232,6 @@ class TrainConfig(DataOptions):
         from ctxlearn.methods import METHODS  # here: methods import this module
 
         super().__post_init__()
-        self.out = self.out or default_out(self.data, self.method)
         if self.method_options is None:
             self.method_options = {}
         check_choices(self)
@@ -206,6 +243,7 @@ class TrainConfig(DataOptions):
             raise ConfigError(f"evals_per_epoch must be above 0, not {self.evals_per_epoch} (0.5: one evaluation "
                               "every 2 epochs)", field="evals_per_epoch")
         check_seed(self.seed)
+        self.out = self.out or free_run_folder(default_out(self.data, self.method), to_dict(self))
 
 
 SPLIT_SETTINGS = ("seed", "dev_fraction", "test_fraction", "folds", "fold")  # what cuts a run's splits from its data

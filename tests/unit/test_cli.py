@@ -60,9 +60,20 @@ def test_runs_given_no_out_keep_a_folder_per_data_and_method(tiny_bert: Path, to
     assert main([*train, "head"]) == 0 and main([*train, "topk", "--epochs", "1"]) == 0
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["toy-head", "toy-topk"]
     assert capsys.readouterr().err.count("replacing") == 0
-    assert main([*train, "head", "--seed", "1"]) == 0
+    assert main([*train, "head"]) == 0  # the same command again: its run replaces its own
     assert "; wrote runs/toy-head, replacing the run that was there" in capsys.readouterr().err
-    assert json.loads((tmp_path / "runs/toy-head/manifest.json").read_text())["seed"] == 1
+    # other settings leave the run there as it is (it was replaced, an hour's training lost, with a word after)
+    made = (tmp_path / "runs/toy-head/manifest.json").read_text()
+    assert main([*train, "head", "--seed", "1"]) == 0
+    err = capsys.readouterr().err
+    assert ("runs/toy-head holds a run with other settings, which this one leaves as it is: it writes "
+            "runs/toy-head-2 (--out names the folder)") in err and "; wrote runs/toy-head-2\n" in err
+    assert (tmp_path / "runs/toy-head/manifest.json").read_text() == made
+    assert json.loads((tmp_path / "runs/toy-head-2/manifest.json").read_text())["seed"] == 1
+    assert main([*train, "head", "--seed", "1", "--threads", "1"]) == 0  # threads change no result: the same run
+    assert "; wrote runs/toy-head-2, replacing the run that was there" in capsys.readouterr().err
+    assert main([*train, "head", "--seed", "2"]) == 0
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["toy-head", "toy-head-2", "toy-head-3", "toy-topk"]
 
 
 def test_train_warns_of_labels_that_differ_only_in_case_and_of_unknown_tokens(tiny_bert: Path, toy_data: Path,

@@ -193,3 +193,42 @@ def test_compare_runs_every_fold_and_refuses_one() -> None:
     assert len(plan(CompareConfig(data="x.csv", methods="head", folds=3, seeds=2))) == 6
     with pytest.raises(ConfigError, match="compare: --fold 1 picks one test fold of a train run"):
         CompareConfig(data="x.csv", folds=3, fold=1)
+
+
+def test_a_run_given_no_out_goes_on_with_an_interrupted_run_and_never_replaces_another(tmp_path: Path,
+                                                                                        monkeypatch) -> None:
+    from ctxlearn.config import free_run_folder, other_run_note
+
+    monkeypatch.chdir(tmp_path)
+    settings = to_dict(TrainConfig(data="toy.csv", method="head", out="runs/toy-head"))
+    assert free_run_folder("runs/toy-head", settings) == "runs/toy-head"  # nothing there
+    finished = tmp_path / "runs" / "toy-head"
+    finished.mkdir(parents=True)
+    (finished / "manifest.json").write_text("{}")
+    save_yaml({**settings, "seed": 7}, finished / "config.yaml")
+    assert free_run_folder("runs/toy-head", settings) == "runs/toy-head-2"  # another run's results: left alone
+    save_yaml({**settings, "out": "elsewhere", "threads": 2, "resume": True}, finished / "config.yaml")
+    assert free_run_folder("runs/toy-head", settings) == "runs/toy-head"  # the same settings: replaced
+    (finished / "config.yaml").write_text(": not yaml [")
+    assert free_run_folder("runs/toy-head", settings) == "runs/toy-head-2"  # unreadable: left alone too
+    (tmp_path / "runs" / "toy-head-2.partial").mkdir()  # an interrupted run to go on with (--resume)
+    (tmp_path / "runs" / "toy-head-2").mkdir()
+    (tmp_path / "runs" / "toy-head-2" / "manifest.json").write_text("{}")
+    assert free_run_folder("runs/toy-head", settings) == "runs/toy-head-2"
+    assert TrainConfig(data="toy.csv", method="head", seed=3).out == "runs/toy-head-2"
+    assert other_run_note("runs/toy-head-2", "runs/toy-head").startswith("runs/toy-head holds a run with other")
+    assert other_run_note("runs/toy-head", "runs/toy-head") is None
+    assert other_run_note("runs/mine", "runs/toy-head") is None
+
+
+def test_an_icl_run_given_no_out_leaves_another_icl_run_as_it_is(tmp_path: Path, monkeypatch) -> None:
+    from ctxlearn.icl.config import IclConfig
+
+    monkeypatch.chdir(tmp_path)
+    first = IclConfig(data="toy.csv")
+    assert first.out == "runs/toy-icl"
+    (tmp_path / "runs" / "toy-icl").mkdir(parents=True)
+    (tmp_path / "runs" / "toy-icl" / "manifest.json").write_text("{}")
+    save_yaml(to_dict(first), tmp_path / "runs" / "toy-icl" / "config.yaml")
+    assert IclConfig(data="toy.csv").out == "runs/toy-icl"  # the same settings
+    assert IclConfig(data="toy.csv", shots=8).out == "runs/toy-icl-2"

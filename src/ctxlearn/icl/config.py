@@ -5,7 +5,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ctxlearn.config import (DataOptions, check_choice, check_at_least, check_choices, check_seed, default_out,
-                             from_dict, opt, read_recipe)
+                             free_run_folder, from_dict, opt, read_recipe, to_dict)
 from ctxlearn.errors import ConfigError
 
 
@@ -15,7 +15,8 @@ class IclConfig(DataOptions):
 
     model: str = opt("smollm2", "causal LM: a registered name (see `ctxlearn models`), "
                      "a local folder, or hf:<repo-id>[@revision]")
-    out: str = opt("", "run folder to write (the artifact); unset, runs/DATA-icl (runs/trec-icl)")
+    out: str = opt("", "run folder to write (the artifact); unset, runs/DATA-icl (runs/trec-icl), or runs/DATA-icl-2 "
+                       "and on where that holds a run of other settings")
     prompt: str = opt("auto", "prompt preset (auto = single or pair by the data; sst2, trec, agnews, rte, cb) or a YAML "
                               "file of template/verbalizer/instruction/target_delimiter/demo_separator")
     template: str | None = opt(None, r"override the preset's template: {text}, {text_pair}; \n for a new line")
@@ -48,12 +49,12 @@ class IclConfig(DataOptions):
         from ctxlearn.icl.select import ORDERS, SELECTORS
 
         super().__post_init__()
-        self.out = self.out or default_out(self.data, "icl")
         check_at_least(self, dict.fromkeys(("shots", "max_train", "limit", "max_context", "batch_tokens"), 0))
         check_seed(self.seed)
         check_choices(self)
         check_choice("order", self.order, ORDERS)
         SELECTORS.get(self.select, field="select")  # names the choices when unknown
+        self.out = self.out or free_run_folder(default_out(self.data, "icl"), to_dict(self))
 
 
 def icl_config(flags: dict[str, Any], path: str | None = None) -> IclConfig:

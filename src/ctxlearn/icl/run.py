@@ -19,7 +19,7 @@ import torch
 
 from ctxlearn.artifact import check_out, versions, weights_sha256, write_atomically
 from ctxlearn.cache import cached_array
-from ctxlearn.config import save_yaml, to_dict
+from ctxlearn.config import default_out, other_run_note, save_yaml, to_dict
 from ctxlearn.data import Example, Splits
 from ctxlearn.data.inspect import label_warnings, small_split
 from ctxlearn.data.splits import require_split, split_sizes, splits_of
@@ -132,6 +132,8 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
 def _run_icl(cfg: IclConfig, notes: list[str]) -> dict[str, Any]:
     start = time.time()
     check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
+    if note := other_run_note(cfg.out, default_out(cfg.data, "icl")):
+        say(note)
     if is_tagging_data(cfg.data, cfg.text_field, cfg.label_field):
         raise ConfigError(f"icl labels whole texts (classification), and {cfg.data} holds tagging data; "
                           "tag it with a trained model: ctxlearn train --data ... --method lora")

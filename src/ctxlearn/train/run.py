@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ctxlearn.artifact import check_out, save_weights, versions, weights_sha256, write_atomically
-from ctxlearn.config import TrainConfig, from_dict, reading, save_yaml, to_dict
+from ctxlearn.config import TrainConfig, default_out, from_dict, other_run_note, reading, save_yaml, to_dict
 from ctxlearn.data import Splits
 from ctxlearn.data.inspect import cut_short, imbalanced, unknown_tokens
 from ctxlearn.data.splits import require_split, split_sizes
@@ -231,6 +231,8 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
 def _run_training(cfg: TrainConfig, notes: list[str]) -> dict[str, Any] | None:
     start = time.time()
     check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
+    if note := other_run_note(cfg.out, default_out(cfg.data, cfg.method)):
+        say(note)
     work = work_folder(cfg)  # a measurement (--estimate-steps) leaves an interrupted run's folder as it is
     saved = last_checkpoint(work) or next(reversed(checkpoints(work)), None)  # even one cut off mid-save is kept
     refuse_to_discard(work, cfg.resume or bool(cfg.estimate_steps), saved)
