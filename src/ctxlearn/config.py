@@ -91,16 +91,18 @@ def default_out(data: str, method: str) -> str:
 SAME_RUN_IGNORES = ("out", "resume", "threads")  # settings that do not make a run another run
 
 
-def free_run_folder(base: str, settings: dict[str, Any]) -> str:
+def free_run_folder(base: str, settings: dict[str, Any], record: str = "config.yaml",
+                    finished: str = "manifest.json") -> str:
     """Where a run given no --out writes: ``base`` (``default_out``), or where that holds a finished run of other
     settings, the first of ``base``-2, -3, ... that is free, holds an interrupted run to go on with
-    (OUT.partial), or holds a finished run of these ``settings`` (``to_dict`` of the config), which a rerun of
-    the same command replaces. A run named by no one never replaces another run's results."""
+    (OUT.partial), or holds a finished run of these ``settings`` (``to_dict`` of the config, as the run saved it
+    in ``record``; ``finished``: a file only a finished run has), which a rerun of the same command replaces. A
+    run named by no one never replaces another run's results."""
     for n in itertools.count(1):
         name = base if n == 1 else f"{base}-{n}"
-        if Path(f"{name}.partial").exists() or not (Path(name) / "manifest.json").is_file():
+        if Path(f"{name}.partial").exists() or not (Path(name) / finished).is_file():
             return name
-        if _same_settings(Path(name) / "config.yaml", settings):
+        if _same_settings(Path(name) / record, settings):
             return name
     raise AssertionError("unreachable")
 

@@ -27,7 +27,8 @@ from typing import Any
 import torch
 
 from ctxlearn.artifact import check_out, write_atomically
-from ctxlearn.config import check_at_least, check_shares, opt, refuse_changes, save_yaml
+from ctxlearn.config import (check_at_least, check_shares, free_run_folder, opt, other_run_note, refuse_changes,
+                             save_yaml)
 from ctxlearn.errors import ConfigError
 from ctxlearn.lock import holds_out
 from ctxlearn.models.infer import autocast
@@ -41,6 +42,7 @@ from ctxlearn.train.hf import warn_grad_norm
 from ctxlearn.train.resume import refuse_to_discard, work_folder
 from ctxlearn.train.stop import StopAsked, Stopped, listening
 
+DEFAULT_OUT = "runs/pretrain"  # the model folder of a run given no --out
 LOG_EVERY = 10  # steps between training-loss log lines
 # Fields a resumed run must share with its checkpoint: they decide the model, the data and the batches.
 RESUME_FIXED = ("corpus", "text_field", "arch", "objective", "positions", "norm", "tokenizer", "vocab_size", "layers",
@@ -52,7 +54,8 @@ RESUME_FIXED = ("corpus", "text_field", "arch", "objective", "positions", "norm"
 class PretrainConfig:
     corpus: list[str] = field(default_factory=lambda: ["builtin:movie-dialog"])  # its flag is --corpus PATH...
     text_field: str = opt("text", CORPUS_FIELD_HELP)
-    out: str = opt("runs/pretrain", "output folder: model, tokenizer, metrics.json, log.jsonl, report.md")
+    out: str = opt("", "output folder: model, tokenizer, metrics.json, log.jsonl, report.md; unset, "
+                       f"{DEFAULT_OUT}, or {DEFAULT_OUT}-2 and on where that holds a model of other settings")
     objective: str = opt("clm", "clm (next token, decoder), mlm (masked tokens, encoder) or contrastive (SimCSE, encoder)")
     arch: str = opt("", "encoder or decoder (default: the one the objective trains)")
     positions: str = opt("rope", "position encoding: sinusoidal, learned, relative, rope or alibi")
@@ -111,6 +114,7 @@ class PretrainConfig:
             raise ConfigError(f"temperature must be above 0, e.g. 0.05, not {self.temperature}", field="temperature")
         if not self.tokenizer:  # one is trained on the corpus
             check_vocab_size(KIND_FOR_ARCH[self.arch], self.vocab_size)
+        self.out = self.out or free_run_folder(DEFAULT_OUT, dataclasses.asdict(self), "pretrain.yaml", "metrics.json")
 
 
 @dataclass
@@ -251,6 +255,8 @@ def train(model: torch.nn.Module, objective: Any, opt: torch.optim.Optimizer, cf
 def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     """Pretrain as ``cfg`` says and write the model folder ``cfg.out``; returns its metrics."""
     check_out(cfg.out)
+    if note := other_run_note(cfg.out, DEFAULT_OUT):
+        say(note)
     from ctxlearn.icl.run import device as best_device, resolve_bf16
 
     device, bf16 = torch.device(best_device()), resolve_bf16(cfg.bf16)

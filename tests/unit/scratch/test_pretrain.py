@@ -292,3 +292,21 @@ def test_a_step_whose_gradient_norm_overflows_is_counted_and_warned_once(capsys)
     assert state.grad_norm_not_finite == 3
     assert capsys.readouterr().err.count("the gradient norm is inf at step 0") == 1
     assert torch.equal(model.weight.detach(), start)  # every update clipped to zero
+
+
+def test_a_pretrain_run_given_no_out_leaves_a_model_of_other_settings_as_it_is(tmp_path, monkeypatch) -> None:
+    """runs/pretrain was replaced by every pretrain run given no --out, a ten-minute model by a test of
+    three steps; a model of other settings is now left there, and the run writes runs/pretrain-2."""
+    import dataclasses
+
+    from ctxlearn.config import save_yaml
+
+    monkeypatch.chdir(tmp_path)
+    first = pretrain.PretrainConfig(steps=5)
+    assert first.out == "runs/pretrain"
+    (tmp_path / "runs" / "pretrain").mkdir(parents=True)
+    (tmp_path / "runs" / "pretrain" / "metrics.json").write_text("{}")
+    save_yaml(dataclasses.asdict(first), tmp_path / "runs" / "pretrain" / "pretrain.yaml")
+    assert pretrain.PretrainConfig(steps=5).out == "runs/pretrain"  # the same command again replaces its own
+    assert pretrain.PretrainConfig(steps=6).out == "runs/pretrain-2"
+    assert pretrain.PretrainConfig(steps=6, out="runs/pretrain").out == "runs/pretrain"  # named: as given
