@@ -198,6 +198,7 @@ def _read_delimited(path: Path, text: str, fields: Fields, delimiter: str,
 # and a quoted "" is an empty cell too); CSV files joined with `cat` repeat the header, which read as an example
 # would be a class named after the label column
 SKIPPED_EMPTY, SKIPPED_HEADER = "whose cells are all empty", "that repeat the header, as files joined with cat do"
+BOM = "\ufeff"  # a byte-order mark: where a file joined with cat began, and where Excel's CSV files begin
 
 
 def _rows(reader: Any, header: list[str], fields: Fields, path: Path,
@@ -219,7 +220,7 @@ def _rows(reader: Any, header: list[str], fields: Fields, path: Path,
         if not row or all(not c.strip() for c in row):
             skipped[SKIPPED_EMPTY] += [line] if row else []
             continue
-        if [c.strip() for c in row] == header:
+        if [c.replace(BOM, "").strip() for c in row] == header:  # a joined file's BOM starts its header
             skipped[SKIPPED_HEADER].append(line)
             continue
         if len(row) != len(header):
@@ -338,7 +339,7 @@ def json_records(path: Path, example: str = '{"text": "...", "label": "..."}') -
         if not raw.strip():
             continue
         try:
-            record = json.loads(raw)
+            record = json.loads(raw.removeprefix(BOM))  # the BOM of a file joined on with cat
         except json.JSONDecodeError as err:
             raise DataError(path, f"malformed JSON ({err.msg} at column {err.colno})", line=line,
                             expected=f"one JSON object per line, e.g. {example}") from None

@@ -302,6 +302,20 @@ def test_a_row_that_repeats_the_header_is_skipped_with_a_warning(tmp_path):
                                                              (" Text ", "label", 6), ("d", "y", 7)]  # not the header
 
 
+def test_files_with_a_byte_order_mark_joined_with_cat_read_as_one(tmp_path):
+    """Excel writes CSV files with a BOM, so two joined with cat repeat the header behind one: it was not seen
+    as the header, and trained a class named 'label'. A JSON Lines file joined on so was malformed JSON."""
+    one, two = "text,label\na,x\nb,y\n".encode("utf-8-sig"), "text,label\nc,x\n".encode("utf-8-sig")
+    (tmp_path / "all.csv").write_bytes(one + two)
+    with pytest.warns(UserWarning, match=r"all.csv: skipped 1 row\(s\) that repeat the header, as files joined with "
+                                         r"cat do \(line 4\)"):
+        assert [(e.text, e.label, e.line) for e in read_examples(tmp_path / "all.csv")] == [
+            ("a", "x", 2), ("b", "y", 3), ("c", "x", 5)]
+    lines = '{"text": "a", "label": "x"}\n'.encode("utf-8-sig")
+    (tmp_path / "all.jsonl").write_bytes(lines + lines.replace(b'"a"', b'"b"'))
+    assert [(e.text, e.line) for e in read_examples(tmp_path / "all.jsonl")] == [("a", 1), ("b", 2)]
+
+
 def test_jsonl_blank_lines_skipped_and_line_numbers_kept(tmp_path):
     body = '\n{"text": "a", "label": "x"}\n   \n\n{"text": "b", "label": "y"}\n\n'
     path = write(tmp_path, "d.jsonl", body)
