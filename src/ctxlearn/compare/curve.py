@@ -73,8 +73,8 @@ def _texts(points: list[dict[str, Any]], meta: dict[str, Any], rank_by: str) -> 
     how = (f"Each method trained on (icl: drew its demonstrations from) a stratified sample of the training "
            f"examples, the same sample for every method at a size; dev and test are the same at every size. "
            f"Budget `{meta['budget']}`: {meta['budget_help']}; methods trained by gradient steps take at least "
-           f"{MIN_STEPS} steps at every size (more epochs of a small sample, {MIN_STEPS} of 32 examples, and no "
-           "early stop before they end), so that a small sample is not also a short run.")
+           f"{MIN_STEPS} steps at every size (a small sample is read over more epochs: 32 examples, one batch, "
+           f"{MIN_STEPS} times; no early stop before the last), so that a small sample is not also a short run.")
     best = "; ".join(f"{n:,}: {m} ({100 * s:.1f}%)" for n, m, s in best_by_size(points, rank_by))
     held = f"{name}, %, mean ± std over seeds (and folds). Each size's own comparison (cost, recommendation, plots):"
     return how, name, best, held
