@@ -110,8 +110,11 @@ def _recorded_run(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace) -> int:
     from ctxlearn.data.folders import check_data_exists
 
+    from ctxlearn.models.registry import check_model_name
+
     cfg = train_config(args)
     check_data_exists(cfg.data)  # before the training libraries load
+    check_model_name(cfg.model)
     from ctxlearn.train.run import run_training
 
     # stdout is for the result: the Trainer's progress bar writes its log lines there (tqdm.write)
@@ -181,8 +184,11 @@ def cmd_icl(args: argparse.Namespace) -> int:
     from ctxlearn.data.folders import check_data_exists
     from ctxlearn.icl.config import icl_config
 
+    from ctxlearn.models.registry import check_model_name
+
     cfg = icl_config(vars(args), args.config)
     check_data_exists(cfg.data)  # before the model and its libraries load
+    check_model_name(cfg.model)
     from ctxlearn.icl.run import run_icl
 
     result = run_icl(cfg)

@@ -574,3 +574,14 @@ def test_a_missing_data_file_is_refused_before_the_libraries_load(tmp_path: Path
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert done.stdout.split() == ["2", "False"]
     assert "missing.csv: no such file or folder" in done.stderr
+
+
+@pytest.mark.parametrize("command", ["train", "icl"])
+def test_an_unknown_model_is_refused_before_the_data_is_read(tmp_path: Path, command: str, capsys) -> None:
+    """A typo in --model was found only after the data was read (a minute for a large file), and after any
+    fault of the data; the name is checked first now, as the data's existence is."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\na,x,extra\n")  # reading it would fail at line 2
+    assert main([command, "--data", str(bad), "--model", "minlm", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'minlm' (did you mean 'minilm'?)" in err and "bad.csv:2" not in err

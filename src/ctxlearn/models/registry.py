@@ -82,6 +82,14 @@ def _dequantized_copy(gguf: Path, target: Path) -> Path:
     return target
 
 
+def check_model_name(name: str) -> None:
+    """Refuse a model name that is no registered name, hf:<repo-id> or local model folder, before the data and
+    the model's libraries load (a typo was found after a minute of reading a large file); a registered name or
+    a Hub one is left to ``resolve_model``, which may convert or download it."""
+    if name not in MODELS and not name.startswith("hf:"):
+        resolve_model(name)  # a folder's config.json alone is read
+
+
 def resolve_model(name: str) -> ModelSource:
     """A registry name, a local transformers folder, or ``hf:<repo-id>`` (``models.hub``)."""
     if name in MODELS:
