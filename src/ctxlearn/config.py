@@ -98,13 +98,9 @@ def free_run_folder(base: str, settings: dict[str, Any], record: str = "config.y
     (OUT.partial), or holds a finished run of these ``settings`` (``to_dict`` of the config, as the run saved it
     in ``record``; ``finished``: a file only a finished run has), which a rerun of the same command replaces. A
     run named by no one never replaces another run's results."""
-    for n in itertools.count(1):
-        name = base if n == 1 else f"{base}-{n}"
-        if Path(f"{name}.partial").exists() or not (Path(name) / finished).is_file():
-            return name
-        if _same_settings(Path(name) / record, settings):
-            return name
-    raise AssertionError("unreachable")
+    names = (base if n == 1 else f"{base}-{n}" for n in itertools.count(1))
+    return next(name for name in names if Path(f"{name}.partial").exists() or not (Path(name) / finished).is_file()
+                or _same_settings(Path(name) / record, settings))
 
 
 def _same_settings(path: Path, settings: dict[str, Any]) -> bool:
@@ -121,8 +117,8 @@ def other_run_note(out: str, base: str) -> str | None:
     """What to say where a run given no --out writes ``out`` because ``base`` holds another run."""
     if out == base or not re.fullmatch(re.escape(base) + r"-\d+", out):
         return None
-    return f"{base} holds a run with other settings, which this one leaves as it is: it writes {out} (--out names " \
-           "the folder)"
+    return (f"{base} holds a run with other settings, which this one leaves as it is: it writes {out} (--out names "
+            "the folder)")
 
 
 def opt(default: Any, help: str, **kw: Any) -> Any:
