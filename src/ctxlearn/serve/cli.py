@@ -4,9 +4,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import json
 import logging
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from ctxlearn.errors import ConfigError
@@ -52,6 +54,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"ctxlearn: warning: {cfg.api_key_file} is readable by other users; chmod 600 it", file=sys.stderr)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if note := batch_dependence(Path(args.artifact), cfg.max_batch_size):
+        print(f"ctxlearn: warning: {note}", file=sys.stderr)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = build_app(open_engine(args.artifact, cfg.threshold), cfg, key)
     server = uvicorn.Server(uvicorn.Config(app, host=cfg.host, port=cfg.port, timeout_graceful_shutdown=cfg.drain_seconds,
@@ -60,6 +64,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.getLogger("ctxlearn.serve").info("listening on http://%s:%d (Ctrl+C stops it)", host, port)
     server.run(sockets=[sock])  # returns after a graceful shutdown
     return 0
+
+
+def batch_dependence(folder: Path, max_batch_size: int) -> str | None:
+    """Where ``folder`` is an int8 export whose labels changed with the batch at export (dynamic int8 scales a
+    batch's activations together, so a text's answer can depend on the requests batched with it), and batches
+    may hold several requests: what to say of it. None otherwise."""
+    record = folder / "export.json"
+    try:
+        share = json.loads(record.read_text())["measured"]["int8"]["batch_sensitivity"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if max_batch_size <= 1 or not share.get("share"):
+        return None
+    return (f"{folder} is an int8 export, and {100 * share['share']:.1f}% of its test {share.get('of', 'labels')} "
+            f"changed between batch sizes 1 and 32 ({record}): an answer can depend on the requests batched with "
+            "it; --max-batch-size 1 makes each answer its own, at some cost in throughput")
 
 
 def bound_socket(host: str, port: int) -> socket.socket:

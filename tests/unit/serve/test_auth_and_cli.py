@@ -1,6 +1,7 @@
 """API keys, the loopback rule and the ``serve`` settings: refusals come before any model is loaded."""
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -101,3 +102,22 @@ def test_serve_help_lists_every_setting(capsys) -> None:
     text = capsys.readouterr().out
     for name in ServeConfig.__dataclass_fields__:
         assert "--" + name.replace("_", "-") in text
+
+
+def test_serving_an_int8_export_whose_labels_change_with_the_batch_warns(tmp_path: Path, capsys) -> None:
+    """export measured that 8.1% of a tagger's int8 word tags change between batch sizes 1 and 32, and serve
+    batches concurrent requests together: the same request could be answered two ways, without a word."""
+    from ctxlearn.serve.cli import batch_dependence
+
+    record = {"measured": {"int8": {"batch_sensitivity": {"share": 0.081, "n": 256, "of": "word tags"}}}}
+    (tmp_path / "export.json").write_text(json.dumps(record))
+    note = batch_dependence(tmp_path, 32)
+    assert note is not None and "8.1% of its test word tags changed between batch sizes 1 and 32" in note
+    assert "--max-batch-size 1 makes each answer its own" in note
+    assert main(["serve", str(tmp_path), "--port", "0"]) == 2  # said before the model loads (here, fails to)
+    assert f"ctxlearn: warning: {note}" in capsys.readouterr().err
+    assert batch_dependence(tmp_path, 1) is None  # each answer its own already
+    record["measured"]["int8"]["batch_sensitivity"]["share"] = 0.0
+    (tmp_path / "export.json").write_text(json.dumps(record))
+    assert batch_dependence(tmp_path, 32) is None  # none changed
+    assert batch_dependence(tmp_path / "run", 32) is None  # a run folder, no export
