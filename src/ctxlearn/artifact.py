@@ -212,15 +212,15 @@ def load_classifier(folder: str | Path) -> tuple[EncoderClassifier, Any, list[st
 
 
 def load_peft_adapter(backbone: Any, adapter: Path) -> Any:
-    """``PeftModel.from_pretrained``, without peft's false alarm on AdaLoRA adapters: peft (0.21) checks
+    """``PeftModel.from_pretrained``, without peft's false alarm on AdaLoRA adapters: peft (0.21, 0.22) checks
     every ``rank_pattern`` key as a module pattern and warns that none matched, but AdaLoRA keys its
     pattern by parameter (``...query.lora_E``) and applies it all the same (the method table's reload
     gives the saved probabilities), so every load of an adalora run warned (``open_predictor``, ``serve``)."""
     from peft import PeftModel
 
-    with warnings.catch_warnings():  # AdaLoRA's keys, and only theirs, end in .lora_E
-        warnings.filterwarnings("ignore", r"The following rank_pattern keys did not match any targeted module and "
-                                r"were ignored: \['[^']*\.lora_E'", RuntimeWarning)
+    with warnings.catch_warnings():  # AdaLoRA's keys, and only theirs, end in .lora_E; 0.22 says "or parameter"
+        warnings.filterwarnings("ignore", r"The following rank_pattern keys did not match any targeted module "
+                                r"(or parameter )?and were ignored: \['[^']*\.lora_E'", RuntimeWarning)
         return PeftModel.from_pretrained(backbone, str(adapter))
 
 
