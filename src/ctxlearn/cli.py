@@ -109,7 +109,6 @@ def _recorded_run(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ctxlearn.data.folders import check_data_exists
-
     from ctxlearn.models.registry import check_model_name
 
     cfg = train_config(args)
@@ -183,7 +182,6 @@ def _icl_parser(sub: Any) -> None:
 def cmd_icl(args: argparse.Namespace) -> int:
     from ctxlearn.data.folders import check_data_exists
     from ctxlearn.icl.config import icl_config
-
     from ctxlearn.models.registry import check_model_name
 
     cfg = icl_config(vars(args), args.config)

@@ -197,13 +197,14 @@ class Progress:
               flush=True)
         return time.time()
 
-    def finish(self, cell: Cell, result: dict[str, Any], started: float | None) -> None:
+    def finish(self, cell: Cell, result: dict[str, Any]) -> None:
+        """Say the cell's score and time: ``result["process_seconds"]`` for a cell run now (None: kept)."""
         self.done += 1
-        if started is not None:
-            self.spent += time.time() - started
+        seconds = result.get("process_seconds")
+        if seconds is not None:
+            self.spent += seconds
             self.ran += 1
-        if started is not None:
-            how = f"{time.time() - started:.0f} s"
+            how = f"{seconds:.0f} s"
         elif "same_as_seed" in result:
             how = f"the same run as seed {result['same_as_seed']}: nothing to draw"
         else:

@@ -325,7 +325,7 @@ def compare_cells(cfg: CompareConfig, cells: list[Cell], out: Path, digest: str,
             folder.with_name(cell.name + ".key").write_text(key)
         ran = None if started is None else time.time() - started  # the cell's process, start-up and all
         result = {**result, "fold": cell.fold, "process_seconds": ran}
-        progress.finish(cell, result, started)
+        progress.finish(cell, result)
         progress.relay(log)
         results.append(result)
     rows = aggregate(results)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ctxlearn.data.readers import numbered_lines
+from ctxlearn.data.readers import BOM, numbered_lines
 from ctxlearn.data.example import TaggedSentence
 from ctxlearn.errors import DataError
 
@@ -15,7 +15,7 @@ def columns(raw: str) -> list[str]:
     """A tab-separated line keeps spaces inside its columns (tokens such as ``New York``). Stray
     byte-order marks (U+FEFF, invisible; WNUT-17's dev file ends with a line of two) count as space.
     White space at the end of a line is no column: ``Paris\tB-LOC\t`` has its tag last, not an empty one."""
-    raw = raw.replace("\ufeff", " ").rstrip()
+    raw = raw.replace(BOM, " ").rstrip()
     return [c.strip() for c in raw.split("\t")] if "\t" in raw else raw.split()
 
 

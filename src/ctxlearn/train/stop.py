@@ -55,7 +55,7 @@ class StopAtStep(StopAsked, TrainerCallback):
 
 
 @contextmanager
-def listening(stop: StopAsked, enabled: bool = True) -> Iterator[None]:
+def listening(stop: StopAsked) -> Iterator[None]:
     """While training, a stop signal asks ``stop`` to stop after the step running, then puts back the
     handlers there were, so that a second one stops at once (``signals.handled``: only in the main thread, and
     a signal the process ignores, such as a background job's Ctrl-C or nohup's SIGHUP, stays ignored). A
@@ -71,5 +71,5 @@ def listening(stop: StopAsked, enabled: bool = True) -> Iterator[None]:
                             + (b"(the launcher ends the processes 30 s after the signal)\n" if launched else
                                b"(Ctrl-C again stops at once)\n"))
 
-    with handled(STOP_SIGNALS if enabled else (), ask, once=not launched):
+    with handled(STOP_SIGNALS, ask, once=not launched):
         yield
