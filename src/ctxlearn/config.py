@@ -140,7 +140,8 @@ class DataOptions:
     label_field: str = opt("label", "column/key holding the label; tagging data: the key of a record's tags or "
                                     "entity spans (tags, ner_tags, labels or entities when left unset)")
     dev_fraction: float = opt(0.1, "share of train held out as dev when no dev file is given (stratified by label "
-                                   "and seeded; every copy of a repeated text goes to the same side)")
+                                   "and seeded; every copy of a repeated text goes to the same side, texts differing "
+                                   "only in case or spacing counting as copies)")
     test_fraction: float = opt(0.1, "share of train held out as test when no test file is given (cut as dev is)")
     folds: int = opt(0, "cross-validation: with no test file, cut the data into this many folds (by seed; stratified "
                         "by label, tagging data by each sentence's rarest entity type; copies of a text in one fold) "

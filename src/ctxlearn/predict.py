@@ -98,9 +98,10 @@ class Predictor:
                           f"on {trained}, so give {want}")
 
     def cut(self, spec: str | Path) -> Splits:
-        """The splits of ``spec`` as the run cut them: its files, or shares of one file with the run's seed
-        and fractions."""
-        return load_splits(str(spec), self.fields, **split_settings(self.config))
+        """The splits of ``spec`` as the run cut them: its files, or shares of one file with the run's seed,
+        fractions and rule for copies (a run saved before the rule was recorded kept exact copies together)."""
+        return load_splits(str(spec), self.fields, **split_settings(self.config),
+                           copies=self.manifest.get("split_copies", "exact"))
 
     def test_split(self, spec: str | Path) -> tuple[list[Example], str]:
         """The run's own test split of ``spec``, and where it came from: the test file of a data folder or

@@ -16,6 +16,7 @@ import pytest
 from ctxlearn.cli import main
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.readers import read_examples
+from ctxlearn.data.splits import load_splits
 from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.predict import open_predictor, read_unlabelled, write_rows
 from ctxlearn.predict_tagging import read_unlabelled as read_sentences
@@ -181,6 +182,30 @@ def test_eval_on_a_data_folder_whose_test_file_changed_since_the_run_says_so(tin
     assert main(["eval", str(run), "--data", str(toy_data)]) == 0
     assert (f"warning: {test}: the test split has changed since {run} was trained on it (30 examples now, 40 then), "
             "so its scores differ from the run's report.md") in capsys.readouterr().err
+
+
+def test_eval_cuts_the_file_of_a_run_saved_before_case_variants_were_cut_together_as_that_run_did(
+        tiny_bert: Path, toy_data: Path, tmp_path: Path, capsys) -> None:
+    """Runs saved before cuts kept texts differing only in case or spacing together hashed splits cut by the
+    texts as written: eval of their file must cut it so again to find their test split, not score every row."""
+    rows = [json.loads(line) for s in ("train", "dev", "test") for line in (toy_data / f"{s}.jsonl").open()]
+    rows += [{**r, "text": r["text"].upper()} for r in rows[::4]]  # a variant of every fourth text
+    whole = tmp_path / "all.jsonl"
+    whole.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(whole), "--model", str(tiny_bert), "--method", "head", "--out", str(run),
+                 "--bf16", "off"]) == 0
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest.pop("split_copies") == "folded"
+    before = load_splits(str(whole), copies="exact")  # the cut such a run made and hashed
+    assert before.hashes["test"] != manifest["data_sha256"]["test"]
+    (run / "manifest.json").write_text(json.dumps({**manifest, "data_sha256": before.hashes}))
+    capsys.readouterr()
+    assert main(["eval", str(run), "--data", str(whole), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["test_n"] == len(before.test) < len(rows) // 5
+    assert f"all.jsonl is the file this run was trained on; scoring its test split ({len(before.test)} rows" \
+        in captured.err
 
 
 def test_an_output_type_it_cannot_write_is_refused_before_labelling(tiny_run: Path, tmp_path: Path, capsys) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ctxlearn.config import IMBALANCE_RATIO
 from ctxlearn.data.folders import shown_sources
-from ctxlearn.data.splits import Splits
+from ctxlearn.data.splits import Splits, copy_key
 from ctxlearn.data.tagged_splits import TaggedSplits
 from ctxlearn.data.tags import entity_spans
 
@@ -18,13 +18,14 @@ def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int
     report: dict[str, Any] = {"task": "classification", "labels": splits.labels, "pair": splits.is_pair,
                               "sources": splits.sources, "splits": {}}
     warnings: list[str] = []
+    same, exact = copy_key(splits.copies), copy_key("exact")  # what the cuts kept together; the texts as written
     for name in ("train", "dev", "test"):
         exs = getattr(splits, name)
         counts = Counter(ex.label for ex in exs)
         info: dict[str, Any] = {"n": len(exs), "labels": {lab: counts.get(lab, 0) for lab in splits.labels}}
-        dupes = info["duplicates"] = _duplicates(exs, _example_key)
+        dupes = info["duplicates"] = _duplicates(exs, same)
         if dupes:
-            warnings.append(f"{name}: {count(dupes, 'duplicate text')}")
+            warnings.append(f"{name}: {count(dupes, 'duplicate text')}{_variants(dupes - _duplicates(exs, exact))}")
         if tokenizer is not None and exs:
             pairs = [ex.text_pair for ex in exs] if exs[0].text_pair is not None else None
             ids = tokenizer([ex.text for ex in exs], pairs)["input_ids"]
@@ -38,7 +39,7 @@ def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int
         report["splits"][name] = info
     warnings += (label_warnings(splits.labels) + conflicting_labels(splits.train) + lone_classes(splits.train)
                  + _imbalance(report["splits"]["train"]["labels"])
-                 + small_splits(splits) + missing_classes(splits) + _overlap(splits, _example_key, "example"))
+                 + small_splits(splits) + missing_classes(splits) + _overlap(splits, same, "example", exact))
     report["warnings"] = warnings
     return report
 
@@ -281,16 +282,25 @@ def _duplicates(items: list[Any], key: Callable[[Any], Any]) -> int:
     return len(items) - len({key(x) for x in items})
 
 
-def _overlap(splits: Any, key: Callable[[Any], Any], unit: str) -> list[str]:
-    """Dev and test items that train holds too (``key`` says when two are the same)."""
-    train = {key(x) for x in splits.train}
+def _overlap(splits: Any, key: Callable[[Any], Any], unit: str,
+             exact: Callable[[Any], Any] | None = None) -> list[str]:
+    """Dev and test items that train holds too (``key`` says when two are the same; ``exact``, where ``key``
+    allows variants, when two are written the same)."""
+    exact = exact or key
+    train, written = {key(x) for x in splits.train}, {exact(x) for x in splits.train}
     out = []
     for name in ("dev", "test"):
         shared = sum(key(x) in train for x in getattr(splits, name))
         if shared:
             verb = "appears" if shared == 1 else "appear"
-            out.append(f"{name}: {count(shared, unit)} also {verb} in train (scores will be optimistic)")
+            variants = _variants(shared - sum(exact(x) in written for x in getattr(splits, name)))
+            out.append(f"{name}: {count(shared, unit)} also {verb} in train{variants} (scores will be optimistic)")
     return out
+
+
+def _variants(n: int) -> str:
+    """What a count of copies adds when ``n`` of them differ from their twin only in case or spacing."""
+    return f", {n} differing only in case or spacing" if n else ""
 
 
 SHOWN_CLASSES = 20  # classes a split's line lists; with more, the most common, and how many are left out

@@ -20,6 +20,9 @@ from ctxlearn.errors import ConfigError, DataError
 
 T = TypeVar("T")
 MANY_SINGLE_LABELS = 20  # labels seen once, above which (and above half the examples) a label column is refused
+# what makes two examples copies that a cut keeps on one side: "folded", the same text up to case and spacing (an
+# uncased model reads "What is X ?" and "what is  x ?" as one input); "exact", the rule of runs saved before it
+COPY_RULES = ("folded", "exact")
 
 
 @dataclass
@@ -29,6 +32,7 @@ class Splits:
     test: list[Example]
     labels: list[str]
     sources: dict[str, str] = field(default_factory=dict)  # split -> file it came from (or how it was made)
+    copies: str = "folded"  # the COPY_RULES rule the cuts kept copies together by, for the manifest
 
     @property
     def is_pair(self) -> bool:
@@ -45,7 +49,7 @@ class Splits:
             raise ConfigError(f"max_train {n} is below the {len(self.labels)} labels of {self.sources.get('train')}, "
                               f"and every label needs a training example: use max_train >= {len(self.labels)} or 0")
         sources = {**self.sources, "train": f"{n} of {self.sources.get('train', 'train')} ({how})"}
-        return Splits(keep, self.dev, self.test, self.labels, sources)
+        return Splits(keep, self.dev, self.test, self.labels, sources, self.copies)
 
     @cached_property
     def hashes(self) -> dict[str, str]:
@@ -59,6 +63,19 @@ def content_hash(examples: list[Example]) -> str:
         h.update(json.dumps([ex.text, ex.text_pair, ex.label], ensure_ascii=False).encode())
         h.update(b"\n")
     return h.hexdigest()
+
+
+def copy_key(copies: str) -> Callable[[Example], tuple[str | None, str | None]]:
+    """What two examples share when they are copies under the rule ``copies`` (one of ``COPY_RULES``)."""
+    if copies not in COPY_RULES:
+        raise ValueError(f"copies {copies!r}: one of {COPY_RULES}")
+    if copies == "exact":
+        return lambda ex: (ex.text, ex.text_pair)
+    return lambda ex: (_folded(ex.text), _folded(ex.text_pair))
+
+
+def _folded(text: str | None) -> str | None:
+    return None if text is None else " ".join(text.casefold().split())
 
 
 def label_order(labels: set[str]) -> list[str]:
@@ -80,11 +97,12 @@ def _unread_fields(spec: str, fields: Fields) -> None:
 
 
 def load_splits(spec: str, fields: Fields = Fields(), *, seed: int = 0, dev_fraction: float = 0.1,
-                test_fraction: float = 0.1, folds: int = 0, fold: int = 0) -> Splits:
+                test_fraction: float = 0.1, folds: int = 0, fold: int = 0, copies: str = "folded") -> Splits:
     """Resolve ``spec`` and return checked splits. A missing dev or test split is its fraction of the
     train file (none for 0), cut stratified by label and seeded, so the same seed always gives the same
-    split; every label keeps at least one example in train. With ``folds``, the test split is instead fold
-    ``fold`` of that many stratified folds of the file (``fold_out``)."""
+    split; every label keeps at least one example in train, and the copies of a text (``copies``, a rule of
+    ``COPY_RULES``) go to one side. With ``folds``, the test split is instead fold ``fold`` of that many
+    stratified folds of the file (``fold_out``)."""
     if spec.startswith("builtin:"):
         from ctxlearn.data.builtin import load_builtin
 
@@ -92,7 +110,7 @@ def load_splits(spec: str, fields: Fields = Fields(), *, seed: int = 0, dev_frac
         _unread_fields(spec, fields)
     else:
         found = _read_split_files(Path(spec), fields)
-    return _complete(found, seed, dev_fraction, test_fraction, fields.label or "label", (folds, fold))
+    return _complete(found, seed, dev_fraction, test_fraction, fields.label or "label", (folds, fold), copies)
 
 
 def splits_of(options: Any, seed: int) -> Splits:
@@ -144,9 +162,9 @@ def _read_split(files: list[Path], fields: Fields) -> list[Example]:
 
 
 def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fraction: float,
-              test_fraction: float, field: str, folds: tuple[int, int] = (0, 0)) -> Splits:
+              test_fraction: float, field: str, folds: tuple[int, int] = (0, 0), copies: str = "folded") -> Splits:
     """Splits from the files ``found``, checked; ``field`` is the label's, for errors; ``folds``: (number of
-    folds, test fold), (0, 0) for none."""
+    folds, test fold), (0, 0) for none; ``copies``: the COPY_RULES rule of what a cut keeps together."""
     train, source = found["train"]
     sources = {split: src for split, (_, src) in found.items()}
     _check_classes(train, source, field)
@@ -154,18 +172,18 @@ def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fracti
     if folds[0]:
         refuse_test_file(sources.get("test", ""), folds[0])
         parts["train"], parts["test"], sources["test"] = fold_out(
-            parts["train"], folds, seed, source, lambda ex: (ex.text, ex.text_pair), lambda ex: ex.label)
+            parts["train"], folds, seed, source, copy_key(copies), lambda ex: ex.label, near=copies == "folded")
     for split, fraction in (("test", test_fraction), ("dev", dev_fraction)):
         if split not in parts:
             # counted on the whole file, not on what the test cut left, so "10% of FILE" is true of dev too;
             # ceil is how sklearn counts a float test_size, so test splits stay those of earlier versions
             n_cut = math.ceil(fraction * len(train))
-            parts["train"], parts[split], how = _held_out(parts["train"], n_cut, seed, split, source)
+            parts["train"], parts[split], how = _held_out(parts["train"], n_cut, seed, split, source, copies)
             sources[split] = cut_source(split, fraction, source, how)
     labels = label_order({ex.label for ex in parts["train"]})
     for split in ("dev", "test"):
         _check_known_labels(parts[split], set(labels), found.get(split, found["train"])[1], field)
-    return Splits(parts["train"], parts["dev"], parts["test"], labels, sources)
+    return Splits(parts["train"], parts["dev"], parts["test"], labels, sources, copies)
 
 
 def cut_source(split: str, fraction: float, source: str, how: str) -> str:
@@ -221,16 +239,22 @@ def _check_known_labels(examples: list[Example], known: set[str], source: str, f
                             line=ex.line or None, field=field, expected=f"one of {sorted(known)}")
 
 
-def _held_out(examples: list[Example], n_cut: int, seed: int, split: str,
-              source: str) -> tuple[list[Example], list[Example], str]:
+def _held_out(examples: list[Example], n_cut: int, seed: int, split: str, source: str,
+              copies: str = "folded") -> tuple[list[Example], list[Example], str]:
     """(keep, cut, how): ``_cut`` for a dev or test split, with the copies of a text (and pair) on one side
-    together (``distinct``), so no held-out text is one that train holds too."""
-    firsts, with_copies = distinct(examples, lambda ex: (ex.text, ex.text_pair))
-    copies = len(firsts) < len(examples)
+    together (``distinct``; ``copies`` says what a copy is), so no held-out text is one that train holds too."""
+    firsts, with_copies = distinct(examples, copy_key(copies))
+    repeated = len(firsts) < len(examples)
     n_firsts = share(n_cut, len(firsts), len(examples))
     keep, cut, how = _cut(firsts, n_firsts, seed)
-    check_cut(cut, n_firsts, split, source, "distinct texts" if copies else "examples", "label")
-    return with_copies(keep), with_copies(cut), how + ("; copies of a text kept together" if copies and n_cut else "")
+    check_cut(cut, n_firsts, split, source, "distinct texts" if repeated else "examples", "label")
+    kept = f"; {_copies_note('text', copies == 'folded')}" if repeated and n_cut else ""
+    return with_copies(keep), with_copies(cut), how + kept
+
+
+def _copies_note(what: str, near: bool) -> str:
+    """How a cut that kept the copies of a ``what`` together says so; ``near``: copies up to case and spacing."""
+    return f"copies of a {what} kept together{', case and spacing aside' if near else ''}"
 
 
 def refuse_test_file(test_source: str, folds: int) -> None:
@@ -242,10 +266,11 @@ def refuse_test_file(test_source: str, folds: int) -> None:
 
 def fold_out(items: list[T], folds: tuple[int, int], seed: int, source: str, key: Callable[[T], Any],
              label: Callable[[T], str] | None = None,
-             kinds: Callable[[T], Iterable[str]] | None = None) -> tuple[list[T], list[T], str]:
+             kinds: Callable[[T], Iterable[str]] | None = None, near: bool = False) -> tuple[list[T], list[T], str]:
     """(keep, test, test's source): fold ``folds[1]`` of ``folds[0]`` folds of the distinct items (``key``:
     copies in one fold), shuffled by ``seed``: stratified by ``label``, or else dealt by each item's rarest of
-    its ``kinds`` (one of the two is given). One seed's folds are disjoint
+    its ``kinds`` (one of the two is given; ``near``: ``key`` makes texts the same up to case and spacing
+    copies, for the split's note). One seed's folds are disjoint
     and cover the file, so runs of every fold test each item once: on a small file, the score of all of it,
     not of a tenth. An item of a kind no other item has (its ``label``, or one of its ``kinds``: a sentence's
     entity types) stays in train, as the dev and test cuts keep it: the fold testing it would leave train without."""
@@ -266,7 +291,7 @@ def fold_out(items: list[T], folds: tuple[int, int], seed: int, source: str, key
         tested = set(_dealt(pool, [_rarest(kinds(firsts[i]), counts) for i in pool], folds, seed))
     alone, s = len(firsts) - len(pool), "s" * (len(firsts) - len(pool) > 1)
     how = [f"{'stratified' if label else 'spread by rarest entity type'}, seed {seed}"]
-    how += [f"copies of a {what} kept together"] if copies else []
+    how += [_copies_note(what, near)] if copies else []
     how += ([f"{alone} label{s} with one example kept in train" if label else
              f"{alone} sentence{s} with an entity type no other has kept in train"] if alone else [])
     keep = [x for i, x in enumerate(firsts) if i not in tested]

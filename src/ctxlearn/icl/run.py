@@ -222,7 +222,8 @@ def _manifest(cfg: IclConfig, splits: Splits, source: ModelSource, weights_sha: 
         "data": cfg.data, "model": cfg.model, "method": "icl", "seed": cfg.seed, "bf16": bf16,
         "model_source": dataclasses.asdict(source), "base_weights_sha256": weights_sha,
         "labels": splits.labels, "data_sources": splits.sources, "data_sha256": splits.hashes,
-        "data_sizes": split_sizes(splits), "data_scored": scored,  # --limit, --dev: what the scores are of
+        "data_sizes": split_sizes(splits), "split_copies": splits.copies,
+        "data_scored": scored,  # --limit, --dev: what the scores are of
         "text_pairs": splits.is_pair,  # what predict and serve must be given
         "versions": versions(),
         "cost": {"trainable_params": 0, "total_params": sum(p.numel() for p in model.parameters()),

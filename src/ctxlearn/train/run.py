@@ -445,7 +445,7 @@ def _manifest(cfg: TrainConfig, task: Task, splits: Splits, source: Any, method:
         "model_source": {"name": source.name, "path": source.path, "kind": source.kind, "pooling": source.pooling},
         "base_weights_sha256": weights_sha256(source.path),
         "labels": splits.labels, "data_sources": splits.sources, "data_sha256": splits.hashes,
-        "data_sizes": split_sizes(splits),
+        "data_sizes": split_sizes(splits), "split_copies": getattr(splits, "copies", "exact"),  # what cut copies
         "text_pairs": bool(getattr(splits, "is_pair", False)),  # what predict and serve must be given
         "versions": versions(),
         "training": {k: v for k, v in stats.items()},

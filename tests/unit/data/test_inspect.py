@@ -3,6 +3,7 @@ lengths (no model)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -111,6 +112,19 @@ def test_dev_overlap_and_duplicates_in_every_split():
     assert report["splits"]["test"]["duplicates"] == 2
     assert any(w.startswith("dev:") and "1 example also appears in train" in w for w in report["warnings"])
     assert not any("also appear" in w and w.startswith("test:") for w in report["warnings"])
+
+
+def test_copies_differing_in_case_or_spacing_count_as_copies_and_are_named():
+    """An uncased model reads "What is X ?" and "what is  x ?" as one input: such a test text scores one train holds."""
+    splits = Splits([ex("What is X ?", "x"), ex("b", "y"), ex("B", "y")], [ex("c", "x")],
+                    [ex("what is  x ?", "x"), ex("b", "y"), ex("e", "y")], ["x", "y"])
+    warnings = inspect_splits(splits)["warnings"]
+    assert "train: 1 duplicate text, 1 differing only in case or spacing" in warnings
+    assert "test: 2 examples also appear in train, 1 differing only in case or spacing (scores will be optimistic)" \
+        in warnings
+    exact = inspect_splits(replace(splits, copies="exact"))["warnings"]  # a run cut before the rule: as written
+    assert "test: 1 example also appears in train (scores will be optimistic)" in exact
+    assert not any(w.startswith("train:") and "duplicate" in w for w in exact)
 
 
 def test_pairs_duplicate_and_overlap_on_text_and_pair_together():

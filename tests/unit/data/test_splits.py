@@ -153,6 +153,28 @@ def test_copies_of_a_text_are_cut_together_so_no_held_out_text_is_in_train(tmp_p
     assert Counter(ex.text for ex in splits.test)["spam offer 0"] in (0, 10)  # all ten copies, or none
 
 
+def test_copies_differing_only_in_case_or_spacing_are_cut_together(tmp_path):
+    """builtin:trec's test split held "What is the HIGHEST Roman numeral ?" while train held it in lower case: one
+    input to an uncased model. A run recorded before the rule (``copies="exact"``) still cuts as it did."""
+    texts_ = [(f"Question number {i} ?", "ab"[i % 2]) for i in range(60)]
+    texts_ += [(f" question  NUMBER {i} ?", "ab"[i % 2]) for i in range(60)]  # a variant of every text
+    path = write_jsonl(tmp_path / "q.jsonl", texts_)
+
+    def folded(exs):
+        return {" ".join(ex.text.lower().split()) for ex in exs}
+
+    straddled = 0
+    for seed in range(4):
+        splits = load_splits(str(path), seed=seed)
+        assert not folded(splits.train) & folded(splits.dev + splits.test)
+        assert splits.copies == "folded" and "case and spacing aside" in splits.sources["test"]
+        fold = load_splits(str(path), seed=seed, folds=4, fold=seed)
+        assert not folded(fold.train + fold.dev) & folded(fold.test)
+        exact = load_splits(str(path), seed=seed, copies="exact")
+        straddled += bool(folded(exact.train) & folded(exact.test))
+    assert straddled  # cut as written, variants land on both sides
+
+
 def test_a_pair_is_a_copy_only_with_the_same_hypothesis(tmp_path):
     path = tmp_path / "nli.jsonl"
     path.write_text("".join(json.dumps({"premise": "p", "hypothesis": f"h{i}", "label": "ab"[i % 2]}) + "\n"
@@ -512,7 +534,7 @@ def test_one_seeds_folds_are_disjoint_stratified_and_test_every_example_once(tmp
         assert {ex.line for ex in s.test}.isdisjoint(ex.line for ex in s.train + s.dev)
         assert len(s.dev) == 5 and sum(ex.text == "same text" for ex in s.test) in (0, 2)
     assert tests[2].sources["test"] == (f"fold 2 of folds 0-4 of {path} (stratified, seed 3; copies of a text kept "
-                                        "together)")
+                                        "together, case and spacing aside)")
     other = load_splits(str(path), seed=4, folds=5, fold=2)  # another seed, another partition
     assert texts(other.test) != texts(tests[2].test)
 
