@@ -105,13 +105,19 @@ def save_weights(model: EncoderClassifier, tokenizer: Any, folder: Path) -> str:
 # Files that mark a folder as one of ours (train, icl and export runs; pretrain runs): only such a folder,
 # or an empty one, may be replaced whole by a new run.
 OUTPUT_MARKERS = ("manifest.json", "pretrain.yaml", "eval.json")  # a run's, a pretraining's, an `eval --out`'s
+# The kinds of folder a command writes, by the file that marks each (an export holds its source's manifest.json
+# too, so export.json is looked for first): a command replaces a folder of its own kind only.
+RUN, EXPORT, EVAL, PRETRAINED = "a trained run", "an int8 export", "an eval report", "a pretrained model"
+OUTPUT_KINDS = {"export.json": EXPORT, "eval.json": EVAL, "pretrain.yaml": PRETRAINED, "manifest.json": RUN}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
                    "merges.txt", "added_tokens.json")  # what save_pretrained writes of a tokenizer alone
 
 
-def check_out(out: str | Path, reads: str | Path | None = None) -> None:
+def check_out(out: str | Path, reads: str | Path | None = None, writes: str | None = None) -> None:
     """Refuse an ``--out`` that a run would wrongly replace, before any work starts: a file, a folder of
-    other files (replacing it would delete them), or a folder that holds ``reads``, the input."""
+    other files (replacing it would delete them), a folder that holds ``reads``, the input, or one of ours
+    of another kind than ``writes`` (an ``OUTPUT_KINDS`` kind: an eval report written over a trained run
+    deleted its model)."""
     out = Path(out)
     if reads is not None and Path(reads).exists() and out.resolve() in (Path(reads).resolve(), *Path(reads).resolve().parents):
         raise ConfigError(f"--out {out} holds {reads}, which this command reads; give a folder outside it")
@@ -120,6 +126,16 @@ def check_out(out: str | Path, reads: str | Path | None = None) -> None:
     if out.is_dir() and any(out.iterdir()) and not any((out / m).is_file() for m in OUTPUT_MARKERS):
         raise ConfigError(f"--out {out} holds files that are not a ctxlearn run, and a run replaces its --out folder "
                           f"whole; give a new or empty folder, e.g. {out / 'run'}")
+    held = output_kind(out) if out.is_dir() else None
+    if writes and held and held != writes:
+        short = {RUN: "run", EXPORT: "int8", EVAL: "eval", PRETRAINED: "pretrained"}[writes]
+        raise ConfigError(f"--out {out} holds {held}, and writing {writes} there would replace it whole; give a new "
+                          f"folder, e.g. {out.with_name(f'{out.name}-{short}')}")
+
+
+def output_kind(folder: Path) -> str | None:
+    """The ``OUTPUT_KINDS`` kind of ``folder``, or None for a folder that is none of ours."""
+    return next((kind for marker, kind in OUTPUT_KINDS.items() if (folder / marker).is_file()), None)
 
 
 def check_tokenizer_out(out: str | Path) -> None:
@@ -138,12 +154,14 @@ def check_tokenizer_out(out: str | Path) -> None:
                           f"new or empty folder, e.g. {out}-tokenizer")
 
 
-def write_atomically(out: Path, fill: Any, check: Callable[[Path], None] | None = None) -> Path:
+def write_atomically(out: Path, fill: Any, check: Callable[[Path], None] | None = None,
+                     writes: str | None = None) -> Path:
     """Build the run folder under a temporary name, then swap it in, so a crash leaves either the old
-    folder or the new one, never half of one. ``out`` must pass ``check`` (``check_out`` unless given)."""
+    folder or the new one, never half of one. ``out`` must pass ``check`` (``check_out`` unless given, with
+    ``writes``, the kind of folder written)."""
     out = Path(out)
     restore_stranded(out)
-    (check or check_out)(out)
+    (check or (lambda folder: check_out(folder, writes=writes)))(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{time.time_ns()}")
     tmp.mkdir()

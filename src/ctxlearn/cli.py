@@ -198,7 +198,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ctxlearn.data.folders import check_data_exists
 
     check_data_exists(args.data)  # before the run's model and its libraries load
-    from ctxlearn.artifact import check_out
+    from ctxlearn.artifact import EVAL, check_out
     from ctxlearn.errors import DataError
     from ctxlearn.lock import exclusive
     from ctxlearn.models.infer import progress
@@ -208,7 +208,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     fields = dict(text=args.text_field, text_pair=args.text_pair_field, label=args.label_field)
     if args.out:  # neither the data nor the run itself may sit in the folder it replaces
         check_out(args.out, reads=args.data)
-        check_out(args.out, reads=args.artifact)
+        check_out(args.out, reads=args.artifact, writes=EVAL)
     try:
         with progress("eval"), contextlib.nullcontext() if args.out is None else exclusive(args.out), \
                 recorded_warnings() as notes:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Hashable
 
 import numpy as np
 
-from ctxlearn.artifact import folder_stamp, load_classifier, write_atomically
+from ctxlearn.artifact import EVAL, folder_stamp, load_classifier, write_atomically
 from ctxlearn.config import check_long_inputs, load_yaml, reading, split_settings
 from ctxlearn.data.example import Example, Fields, case_twin, label_name
 from ctxlearn.data.inspect import count
@@ -118,7 +118,7 @@ class Predictor:
             self.warn_of_cuts(examples, source)  # here, not in _scored: export times repeated passes of that
             metrics, probs = self._scored(examples, source)
         if out is not None:
-            write_atomically(Path(out), lambda folder: write_scored(
+            write_atomically(Path(out), writes=EVAL, fill=lambda folder: write_scored(
                 folder, examples, probs, {"test": metrics}, write_evaluation(folder, self, spec, source, notes),
                 self.labels, self.threshold))
         return metrics

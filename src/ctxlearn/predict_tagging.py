@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ctxlearn.artifact import folder_stamp, load_classifier, write_atomically
+from ctxlearn.artifact import EVAL, folder_stamp, load_classifier, write_atomically
 from ctxlearn.config import load_yaml, split_settings
 from ctxlearn.data.example import Fields, TaggedSentence, case_twin
 from ctxlearn.data.readers import check_input_type, data_type, file_type, is_text_lines, read_examples, text_lines
@@ -105,7 +105,7 @@ class TaggingPredictor:
                 write_tagging_report(folder, {"test": metrics}, write_evaluation(folder, self, spec, source, notes),
                                      entity_errors(sentences, predictions.tags, predictions.scores))
 
-            write_atomically(Path(out), fill)
+            write_atomically(Path(out), fill, writes=EVAL)
         return metrics
 
     def labelled(self, spec: str | Path) -> tuple[list[TaggedSentence], str]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ctxlearn.artifact import (check_out, load_classifier, read_manifest, restore_stranded, weights_sha256,
-                               write_atomically)
+from ctxlearn.artifact import (EVAL, EXPORT, PRETRAINED, RUN, check_out, load_classifier, output_kind, read_manifest,
+                               restore_stranded, weights_sha256, write_atomically)
 from ctxlearn.errors import ConfigError, ModelError
 
 
@@ -113,6 +113,24 @@ def test_check_out_allows_only_new_empty_or_run_folders(tmp_path: Path, make, al
     else:
         with pytest.raises(ConfigError, match="--out"):
             check_out(out)
+
+
+@pytest.mark.parametrize("marker, held", [("manifest.json", RUN), ("eval.json", EVAL), ("pretrain.yaml", PRETRAINED),
+                                          ("export.json", EXPORT)])
+def test_a_command_replaces_only_a_folder_of_the_kind_it_writes(tmp_path: Path, marker: str, held: str) -> None:
+    """`eval --out runs/x` on a trained run replaced it with a report: its model was gone without a word."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / marker).write_text("{}")
+    (out / "manifest.json").write_text("{}")  # an export holds its source's manifest too
+    assert output_kind(out) == held
+    for writes in (RUN, EXPORT, EVAL, PRETRAINED):
+        if writes == held:
+            check_out(out, writes=writes)
+            continue
+        with pytest.raises(ConfigError, match=f"--out {out} holds {held}, and writing {writes} there would replace"):
+            write_atomically(out, lambda d: (d / "x").write_text("1"), writes=writes)
+        assert (out / marker).is_file() and not (out / "x").exists()
 
 
 def test_out_may_not_hold_the_input(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ import argparse
 import csv
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -541,6 +542,12 @@ def test_eval_out_writes_a_report_folder_of_the_scored_data(tiny_run: Path, toy_
     assert main(["eval", str(tiny_run), "--data", str(held_out), "--out", str(tiny_run)]) == 2  # the run itself
     assert f"--out {tiny_run} holds {tiny_run}, which this command reads" in capsys.readouterr().err
     assert (tiny_run / "manifest.json").is_file()
+    other = tmp_path / "other-run"  # another run named as the report's folder: replacing it deleted its model
+    shutil.copytree(tiny_run, other)
+    assert main(["eval", str(tiny_run), "--data", str(held_out), "--out", str(other)]) == 2
+    assert (f"--out {other} holds a trained run, and writing an eval report there would replace it whole; give a "
+            f"new folder, e.g. {tmp_path / 'other-run-eval'}") in capsys.readouterr().err
+    assert {p.name for p in other.iterdir()} == {p.name for p in tiny_run.iterdir()}
 
 
 def test_eval_of_texts_without_labels_points_to_predict(tiny_run: Path, tmp_path: Path, capsys) -> None:

@@ -186,12 +186,15 @@ def _icl_copy(run: Path, dst: Path) -> Path:
     ("already int8", lambda run, ex, tmp: [str(ex), "--int8", "--out", str(tmp / "o")], "already an int8 export"),
     ("icl run", lambda run, ex, tmp: [str(_icl_copy(run, tmp / "icl")), "--int8", "--out", str(tmp / "o")], "trained classifiers"),
     ("not a run", lambda run, ex, tmp: [str(tmp), "--int8", "--out", str(tmp / "o")], "no manifest.json"),
+    ("out is another run", lambda run, ex, tmp: [str(run), "--int8", "--out", str(_icl_copy(run, tmp / "other"))],
+     "holds a trained run, and writing an int8 export there would replace it whole; give a new folder, e.g. "),
 ])
 def test_refusals_say_what_would_be_right(tiny_run, exported, tmp_path, capsys, case, args, message) -> None:
     assert main(["export", *args(tiny_run, exported[0], tmp_path)]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "o").exists() and not (tiny_run / "int8").exists()
     assert (tiny_run / "manifest.json").is_file(), "the source run is untouched"
+    assert not (tmp_path / "other").exists() or (tmp_path / "other" / "head.safetensors").is_file()
 
 
 def test_loading_never_unpickles(tiny_run: Path, exported, monkeypatch) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ctxlearn.artifact import check_out, read_manifest, write_atomically
+from ctxlearn.artifact import EXPORT, check_out, read_manifest, write_atomically
 from ctxlearn.errors import ConfigError
 from ctxlearn.export.quantize import ENGINE, is_int8, quantize_int8
 from ctxlearn.lock import exclusive
@@ -171,7 +171,7 @@ def check_source(src: Path, out: Path) -> dict[str, Any]:
         raise ConfigError(f"{src} is already an int8 export (export.json); export its source instead")
     if out.resolve() == src.resolve() or src.resolve() in out.resolve().parents:
         raise ConfigError(f"--out {out} must be outside the source run folder {src}")
-    check_out(out, reads=src)
+    check_out(out, reads=src, writes=EXPORT)
     return manifest
 
 
@@ -198,5 +198,5 @@ def _export_int8(src: Path, out: Path, data: str | None) -> dict[str, Any]:
         if (tmp / "report.md").is_file():
             (tmp / "report.md").write_text(report_markdown(report, (tmp / "report.md").read_text()))
 
-    write_atomically(out, fill)
+    write_atomically(out, fill, writes=EXPORT)
     return report

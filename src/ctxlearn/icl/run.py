@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ctxlearn.artifact import check_out, versions, weights_sha256, write_atomically
+from ctxlearn.artifact import RUN, check_out, versions, weights_sha256, write_atomically
 from ctxlearn.cache import cached_array
 from ctxlearn.config import default_out, other_run_note, save_yaml, to_dict
 from ctxlearn.data import Example, Splits
@@ -131,7 +131,7 @@ def run_icl(cfg: IclConfig) -> dict[str, Any]:
 
 def _run_icl(cfg: IclConfig, notes: list[str]) -> dict[str, Any]:
     start = time.time()
-    check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
+    check_out(cfg.out, reads=cfg.data, writes=RUN)  # a builtin:NAME is no path: check_out passes it over
     if note := other_run_note(cfg.out, default_out(cfg.data, "icl")):
         say(note)
     if is_tagging_data(cfg.data, cfg.text_field, cfg.label_field):
@@ -190,7 +190,8 @@ def _run_icl(cfg: IclConfig, notes: list[str]) -> dict[str, Any]:
                          {split: len(exs) for split, (exs, _) in results.items()})
     manifest["warnings"] = list(notes)
     icl = icl_record(cfg, clf, splits, source, results["test"][1])
-    out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, splits, metrics, manifest, icl, results, clf))
+    out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, splits, metrics, manifest, icl, results, clf),
+                           writes=RUN)
     shutil.rmtree(work, ignore_errors=True)
     say(f"test accuracy {metrics['test']['accuracy']:.4f}, macro-F1 {metrics['test']['macro_f1']:.4f}; wrote {out}")
     return icl_summary(metrics, manifest, out)

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from ctxlearn.artifact import check_out, write_atomically
+from ctxlearn.artifact import PRETRAINED, check_out, write_atomically
 from ctxlearn.config import (check_at_least, check_shares, free_run_folder, opt, other_run_note, refuse_changes,
                              save_yaml)
 from ctxlearn.errors import ConfigError
@@ -254,7 +254,7 @@ def train(model: torch.nn.Module, objective: Any, opt: torch.optim.Optimizer, cf
 @holds_out
 def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     """Pretrain as ``cfg`` says and write the model folder ``cfg.out``; returns its metrics."""
-    check_out(cfg.out)
+    check_out(cfg.out, writes=PRETRAINED)
     if note := other_run_note(cfg.out, DEFAULT_OUT):
         say(note)
     from ctxlearn.icl.run import device as best_device, resolve_bf16
@@ -284,7 +284,8 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     metrics = summary(cfg, final, objective.baseline(), state, n_params)
     if not beats_baseline(metrics):
         warn(verdict(metrics))
-    out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, model, tokenizer, metrics, state))
+    out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, model, tokenizer, metrics, state),
+                           writes=PRETRAINED)
     shutil.rmtree(work, ignore_errors=True)
     say(f"wrote {out}")
     return {"out": str(out), **metrics}

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ctxlearn.artifact import check_out, save_weights, versions, weights_sha256, write_atomically
+from ctxlearn.artifact import RUN, check_out, save_weights, versions, weights_sha256, write_atomically
 from ctxlearn.config import TrainConfig, default_out, from_dict, other_run_note, reading, save_yaml, to_dict
 from ctxlearn.data import Splits
 from ctxlearn.data.inspect import cut_short, imbalanced, unknown_tokens
@@ -230,7 +230,7 @@ def run_training(cfg: TrainConfig) -> dict[str, Any] | None:
 
 def _run_training(cfg: TrainConfig, notes: list[str]) -> dict[str, Any] | None:
     start = time.time()
-    check_out(cfg.out, reads=cfg.data)  # a builtin:NAME is no path: check_out passes it over
+    check_out(cfg.out, reads=cfg.data, writes=RUN)  # a builtin:NAME is no path: check_out passes it over
     if note := other_run_note(cfg.out, default_out(cfg.data, cfg.method)):
         say(note)
     work = work_folder(cfg)  # a measurement (--estimate-steps) leaves an interrupted run's folder as it is
@@ -296,7 +296,7 @@ def _run_training(cfg: TrainConfig, notes: list[str]) -> dict[str, Any] | None:
     manifest["warnings"] = list(notes)
     replacing = (Path(cfg.out) / "manifest.json").is_file()
     out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, task, model, tokenizer, splits, metrics, manifest,
-                                                            work, preds["test"]))
+                                                            work, preds["test"]), writes=RUN)
     shutil.rmtree(work, ignore_errors=True)
     say(f"{task.headline(metrics['test'])}; wrote {out}" + (", replacing the run that was there" if replacing else ""))
     return summary(metrics, manifest, out)
