@@ -195,8 +195,15 @@ def write_evaluation(folder: Path, predictor: Any, spec: str | Path, source: str
 
 def with_inputs(row: dict[str, Any], others: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
     """``row`` with the input row's other columns after its line, each as it was named, or as
-    ``input_NAME`` where the output has that name already (a gold ``label`` beside the predicted one)."""
-    inputs = {(f"input_{k}" if k in row else k): v for k, v in others}
+    ``input_NAME`` where the output has that name already (a gold ``label`` beside the predicted one;
+    ``input_input_NAME`` where the input has an ``input_NAME`` too, whose values were lost under it)."""
+    taken = set(row) | {k for k, _ in others}
+    inputs: dict[str, Any] = {}
+    for key, value in others:
+        name = key
+        while name in row or (name != key and name in taken) or name in inputs:
+            name = f"input_{name}"
+        inputs[name] = value
     return {"line": row["line"], **inputs, **{k: v for k, v in row.items() if k != "line"}}
 
 
@@ -439,9 +446,34 @@ def write_rows(dst: Path, rows: list[dict[str, Any]]) -> None:
         return
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    with tmp.open("w", encoding="utf-8", newline="") as fh:
-        _write(fh, rows, dst, dst.suffix.lower())
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as fh:
+            _write(fh, rows, dst, dst.suffix.lower())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(dst)
+
+
+def columns(rows: list[dict[str, Any]]) -> list[str]:
+    """Every key of ``rows``, each row's in its order: JSON Lines input may give a key in some rows only
+    (``id`` in the second), which goes after the key it follows there, so input columns stay before the
+    predictions. The first row's keys alone made the CSV writer fail after the labelling was done."""
+    cols: list[str] = []
+    last: list[str] = []
+    for row in rows:
+        keys = list(row)
+        if keys == last:
+            continue
+        at = -1
+        for key in keys:
+            if key in cols:
+                at = cols.index(key)
+            else:
+                at += 1
+                cols.insert(at, key)
+        last = keys
+    return cols
 
 
 def _write(fh: Any, rows: list[dict[str, Any]], dst: Path, suffix: str) -> None:
@@ -452,9 +484,9 @@ def _write(fh: Any, rows: list[dict[str, Any]], dst: Path, suffix: str) -> None:
         fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         return
     if suffix == ".csv":
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(fh, fieldnames=columns(rows))
     else:  # as ctxlearn (and GLUE) read TSV: no quoting, quotes are text
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter="\t", quoting=csv.QUOTE_NONE,
+        writer = csv.DictWriter(fh, fieldnames=columns(rows), delimiter="\t", quoting=csv.QUOTE_NONE,
                                 quotechar=None, lineterminator="\n")
         rows = tsv_rows(rows, dst)
     writer.writeheader()

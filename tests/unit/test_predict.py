@@ -34,6 +34,46 @@ def test_tsv_reads_back_as_written_with_quotes_kept_and_tabs_and_breaks_as_space
     assert "2 values held tabs or line breaks" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_a_table_has_every_rows_columns_when_rows_differ(tmp_path: Path, suffix: str) -> None:
+    """JSON Lines input with an `id` in its second row only: the CSV writer took the first row's columns
+    and failed after the labelling was done, leaving a temporary file behind."""
+    rows = [{"line": 1, "text": "a", "label": "x", "p_x": 0.5},
+            {"line": 2, "id": 7, "text": "b", "source": "web", "label": "y", "p_x": 0.25}]
+    dst = tmp_path / f"pred{suffix}"
+    write_rows(dst, rows)
+    with dst.open(newline="") as fh:
+        back = list(csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ","))
+    assert list(back[0]) == ["line", "id", "text", "source", "label", "p_x"]  # inputs before the predictions
+    assert back == [{"line": "1", "id": "", "text": "a", "source": "", "label": "x", "p_x": "0.5"},
+                    {"line": "2", "id": "7", "text": "b", "source": "web", "label": "y", "p_x": "0.25"}]
+    assert [p.name for p in tmp_path.iterdir()] == [dst.name]
+
+
+def test_a_write_that_fails_leaves_no_temporary_file(tmp_path: Path, monkeypatch) -> None:
+    import ctxlearn.predict as predict
+
+    def broken(fh, rows, dst, suffix):
+        fh.write("half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(predict, "_write", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_rows(tmp_path / "pred.csv", ROWS)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_input_column_is_never_hidden_under_a_name_the_output_gives_another(tiny_run: Path, tmp_path: Path) -> None:
+    """An input with `label` and `input_label` columns: its `label` came out as `input_label`, and the
+    input's own `input_label` values were lost."""
+    src = tmp_path / "in.csv"
+    src.write_text("text,label,input_label,text_pair_note\ngood great film,positive,mine,n\n")
+    assert main(["predict", str(tiny_run), "--input", str(src), "--output", str(tmp_path / "out.jsonl")]) == 0
+    row = json.loads((tmp_path / "out.jsonl").read_text())
+    assert (row["input_input_label"], row["input_label"], row["text_pair_note"]) == ("positive", "mine", "n")
+    assert row["label"] in ("positive", "negative")
+
+
 def test_csv_and_jsonl_keep_the_text_as_it_is(tmp_path: Path, capsys) -> None:
     write_rows(tmp_path / "pred.csv", ROWS)
     write_rows(tmp_path / "pred.jsonl", ROWS)
