@@ -4,8 +4,10 @@ Requests queue as jobs (their inputs and a future). One asyncio task takes jobs 
 batch holds ``max_batch_size`` inputs or ``max_wait_ms`` have passed since its first job arrived, then
 runs the model on a single worker thread, so the event loop keeps accepting (and queueing) requests
 while the model computes. While it computes, the next batch fills: under load batches are full and
-nobody waits for the timer. The queue is bounded in inputs; a request that would overflow it is refused
-at once (``Overloaded``, a 429) instead of waiting without limit.
+nobody waits for the timer. A request of more inputs than ``max_batch_size`` queues as several jobs of at
+most that many, so no model call runs more (an int8 model's answers can change with its batch, and
+``--max-batch-size 1`` is how a server makes each answer its own). The queue is bounded in inputs; a
+request that would overflow it is refused at once (``Overloaded``, a 429) instead of waiting without limit.
 """
 from __future__ import annotations
 
@@ -63,16 +65,23 @@ class MicroBatcher:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     async def submit(self, items: list) -> list:
-        """The model's outputs for ``items``, once their batch has run."""
+        """The model's outputs for ``items``, once their batches have run (``max_batch_size`` inputs a job)."""
         if self._closing or self._task is None:
             raise ShuttingDown()
         if self.waiting + len(items) > self.max_queue:
             raise Overloaded(self.retry_after())
-        job = _Job(items, asyncio.get_running_loop().create_future())
-        self._jobs.append(job)
-        self._queued(len(items))
+        loop, size = asyncio.get_running_loop(), self.max_batch_size
+        jobs = [_Job(items[i:i + size], loop.create_future()) for i in range(0, max(len(items), 1), size)]
+        for job in jobs:
+            self._jobs.append(job)
+            self._queued(len(job.items))
         self._wake.set()
-        return await job.future  # a client that goes away cancels this; its job is then skipped
+        try:
+            return [out for job in jobs for out in await job.future]
+        except BaseException:  # a client that goes away cancels this, or a batch failed: the rest are skipped
+            for job in jobs:
+                job.future.cancel()
+            raise
 
     def retry_after(self) -> int:
         return max(1, math.ceil(self.waiting / self._rate)) if self._rate else 1
@@ -101,8 +110,8 @@ class MicroBatcher:
                 await self._run(batch)
 
     async def _collect(self) -> list[_Job]:
-        """Jobs for one batch: whole jobs, first come first served, until the batch is full, the next job
-        does not fit, or the first job has waited ``max_wait``."""
+        """Jobs for one batch: whole jobs (none holds more than a batch), first come first served, until the
+        batch is full, the next job does not fit, or the first job has waited ``max_wait``."""
         deadline = self._jobs[0].arrived + self.max_wait
         batch: list[_Job] = []
         size = 0

@@ -24,7 +24,7 @@ async def started(engine: FakeEngine, **settings) -> MicroBatcher:
 @pytest.mark.parametrize("jobs, max_batch, expected", [
     ([["a"]] * 6, 4, [4, 2]),  # full batches first, the rest after the wait
     ([["a", "b", "c"], ["d", "e"], ["f"]], 4, [3, 3]),  # whole jobs only: 3 + 2 would not fit, 2 + 1 does
-    ([["a"] * 9], 4, [9]),  # a job bigger than a batch runs alone, unsplit
+    ([["a"] * 9], 4, [4, 4, 1]),  # a request bigger than a batch is split: no model call runs more than 4
 ])
 def test_requests_arriving_together_share_batches(jobs, max_batch, expected) -> None:
     async def go() -> list[list]:
@@ -111,6 +111,21 @@ def test_a_cancelled_request_is_not_computed() -> None:
         await first
         await batcher.stop()
         assert engine.batches == [1], "only the first request reached the model"
+
+    run(go())
+
+
+def test_a_cancelled_request_split_in_parts_runs_no_more_of_them() -> None:
+    async def go() -> None:
+        engine = FakeEngine(delay=0.1)
+        batcher = await started(engine, max_batch_size=1, max_wait_ms=0)
+        gone = asyncio.create_task(batcher.submit(["a", "b", "c"]))
+        await asyncio.sleep(0.05)  # its first part is running
+        gone.cancel()
+        await asyncio.sleep(0.2)
+        await batcher.stop()
+        assert engine.batches == [1], "the parts not yet run were skipped"
+        assert batcher.waiting == 0
 
     run(go())
 
