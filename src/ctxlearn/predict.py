@@ -18,6 +18,7 @@ import numpy as np
 from ctxlearn.artifact import EVAL, folder_stamp, load_classifier, write_atomically
 from ctxlearn.config import check_long_inputs, load_yaml, reading, split_settings
 from ctxlearn.data.example import Example, Fields, case_twin, label_name
+from ctxlearn.data.folders import same_data
 from ctxlearn.data.inspect import count
 from ctxlearn.data.readers import READERS, check_input_type, data_type, is_text_lines, read_examples, text_lines
 from ctxlearn.data.splits import Splits, content_hash, load_splits
@@ -229,18 +230,11 @@ def warn_of_a_changed_test(predictor: Any, spec: str | Path, items: list, source
     """Say so when the run's own data (a folder or builtin:NAME) now holds another test split than the one it
     was scored on (a test file edited since): eval's scores then differ from its report.md."""
     manifest = predictor.manifest
-    if not _same_data(spec, manifest.get("data")) or sha == manifest.get("data_sha256", {}).get("test"):
+    if not same_data(spec, manifest.get("data")) or sha == manifest.get("data_sha256", {}).get("test"):
         return
     then = manifest.get("data_sizes", {}).get("test")
     warn(f"{source}: the test split has changed since {predictor.folder} was trained on it ({count(len(items), noun)} "
          f"now{f', {then:,} then' if then is not None else ''}), so its scores differ from the run's report.md")
-
-
-def _same_data(spec: str | Path, data: Any) -> bool:
-    """Whether ``spec`` names the data a run recorded as ``data`` (a path, however written, or builtin:NAME)."""
-    if not data:
-        return False
-    return str(spec) == str(data) or Path(spec).resolve() == Path(str(data)).resolve()
 
 
 def warn_of_training_rows(predictor: Any, items: list, source: str, key: Callable[[Any], Hashable],

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ctxlearn.data.folders import same_data
 from ctxlearn.errors import ConfigError
 from ctxlearn.train.resume import FINISHED, RECORD, TRAINER_STATE, last_checkpoint
 
@@ -122,13 +123,17 @@ def _row(folder: Path) -> RunRow:
     task = manifest.get("task", "classification")
     metric = METRIC.get(task, "accuracy")
     test = _json(folder / "metrics.json").get("test", {}).get(metric)
+    data, split = str(manifest.get("data", "?")), _test_split(manifest)
     if manifest.get("export"):  # metrics.json is its source's, copied: the int8 score is export.json's
-        test = _json(folder / "export.json").get("measured", {}).get("int8", {}).get(metric)
+        report = _json(folder / "export.json")
+        test = report.get("measured", {}).get("int8", {}).get(metric)
+        if not same_data(report.get("data", data), data):  # export --data FILE: a score of that file, not of test
+            data, split = str(report["data"]), ""
     cost = manifest.get("cost", {})
     method = manifest.get("method", "?") + (" (int8)" if manifest.get("export") else "")
-    return RunRow(str(folder), task, str(manifest.get("data", "?")), method, str(manifest.get("model", "?")), metric,
-                  test, cost.get("trainable_params"), cost.get("train_seconds"), str(manifest.get("created", "")),
-                  manifest.get("data_sizes", {}).get("train"), _test_split(manifest), _count(manifest.get("warnings")))
+    return RunRow(str(folder), task, data, method, str(manifest.get("model", "?")), metric, test,
+                  cost.get("trainable_params"), cost.get("train_seconds"), str(manifest.get("created", "")),
+                  manifest.get("data_sizes", {}).get("train"), split, _count(manifest.get("warnings")))
 
 
 def _count(warnings: Any) -> int | None:

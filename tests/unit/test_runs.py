@@ -83,6 +83,26 @@ def test_an_int8_export_is_listed_with_its_own_test_score(tiny_run: Path, tmp_pa
     assert row.method.endswith(" (int8)") and row.test == 0.85
 
 
+def test_an_export_measured_on_other_data_is_listed_under_that_data(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """`export --data easy.jsonl` (31 texts of one class) was starred as the best run of the source's data, its
+    77% listed as a score of that data's test split, above runs that scored 65% on it."""
+    root = tmp_path / "runs"
+    source = _copy(tiny_run, root / "x", 0.65)
+    data = json.loads((source / "manifest.json").read_text())["data"]
+    easy = tmp_path / "easy.jsonl"
+    for name, measured_on, accuracy in (("x-int8", data, 0.66), ("x-int8-easy", str(easy), 0.77)):
+        out = _copy(tiny_run, root / name, 0.65, export={"weights": "int8-dynamic"})
+        report = {"data": measured_on, "measured": {"int8": {"accuracy": accuracy}}}
+        (out / "export.json").write_text(json.dumps(report))
+    rows = {Path(r.run).name: r for r in find_runs(root)}
+    assert rows["x-int8"].data == rows["x"].data == data and rows["x-int8"].test_split == rows["x"].test_split != ""
+    assert (rows["x-int8-easy"].data, rows["x-int8-easy"].test_split) == (str(easy), "")
+    assert main(["runs", str(root)]) == 0
+    starred = [line.split()[1] for line in capsys.readouterr().out.splitlines() if line.startswith("*")]
+    starred = [run for run in starred if run.startswith(str(root))]
+    assert sorted(Path(run).name for run in starred) == ["x-int8", "x-int8-easy"]  # the best of each data's scores
+
+
 def test_an_empty_or_missing_folder(tmp_path: Path, capsys) -> None:
     assert main(["runs", str(tmp_path)]) == 0
     assert f"no run folders under {tmp_path}" in capsys.readouterr().out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Callable, Container, TypeVar
+from typing import Any, Callable, Container, TypeVar
 
 from ctxlearn.data.readers import DATASETS_FILES, READERS, STDIN, data_files, data_type, file_stem
 from ctxlearn.errors import DataError
@@ -165,3 +165,10 @@ def check_data_exists(spec: str, flag: str = "--data", expected: str = DATA_ARGU
         BUILTINS.get(spec.removeprefix("builtin:"), field=flag)
     elif spec != STDIN and not Path(spec).exists():
         raise DataError(spec, f"no such file or folder (given with {flag})", expected=expected)
+
+
+def same_data(spec: str | Path, data: Any) -> bool:
+    """Whether ``spec`` names the data a run recorded as ``data`` (a path, however written, or builtin:NAME)."""
+    if not data:
+        return False
+    return str(spec) == str(data) or Path(spec).resolve() == Path(str(data)).resolve()
