@@ -32,6 +32,17 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+class _Once(argparse.Action):
+    """A flag that may be given once: a second --threshold replaced the first without a word (two classes'
+    thresholds, as a user may mean them, kept only the last, which flipped every label)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, value: Any,
+                 option: str | None = None) -> None:
+        if getattr(namespace, self.dest) is not None:
+            parser.error(f"{option} given twice ({getattr(namespace, self.dest)}, then {value}): give it once")
+        setattr(namespace, self.dest, value)
+
+
 def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, prefix: str = "", dest_prefix: str = "") -> None:
     """One flag per field; defaults are left as None so YAML values are only overridden when given."""
     hints = typing.get_type_hints(cls)
@@ -49,7 +60,8 @@ def add_dataclass_flags(parser: argparse.ArgumentParser, cls: type, prefix: str 
         else:
             choices = f.metadata.get("choices")  # shown in --help, and a wrong value is refused naming them
             parser.add_argument(_flag(prefix + f.name), dest=dest_prefix + f.name, type=base, default=None,
-                                choices=choices, metavar=None if choices else f.name.upper(), help=text)
+                                choices=choices, metavar=None if choices else f.name.upper(), help=text,
+                                action=_Once if f.metadata.get("once") else "store")
 
 
 def _train_parser(sub: Any) -> None:
@@ -446,10 +458,10 @@ def _long_inputs_flag(p: argparse.ArgumentParser) -> None:
 
 
 def threshold_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threshold", metavar="CLASS=P", default=None,
+    p.add_argument("--threshold", metavar="CLASS=P", default=None, action=_Once,
                    help="label a text CLASS once its probability reaches P, else the most probable other class "
-                        "(default: the most probable class). For a rare class: a train run's report.md gives the "
-                        "threshold with the best F1 on dev, e.g. spam=0.27")
+                        "(default: the most probable class); one class, once. For a rare class: a train run's "
+                        "report.md gives the threshold with the best F1 on dev, e.g. spam=0.27")
 
 
 def _train_field(name: str) -> dataclasses.Field:

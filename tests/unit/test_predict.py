@@ -522,3 +522,13 @@ def test_a_threshold_naming_no_class_of_the_run_is_refused_before_any_file_is_re
                  "postive=0.3"]) == 2
     assert ("--threshold postive=0.3: 'postive' is not a class of " + str(tiny_run) + " (did you mean 'positive'?); "
             "its classes are negative, positive") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["predict", "RUN", "--input", "in.txt", "--output", "-"],
+                                     ["eval", "RUN", "--data", "d.jsonl"], ["serve", "RUN"]])
+def test_a_threshold_given_twice_is_refused(command: list[str], capsys) -> None:
+    """--threshold positive=0.9 --threshold negative=0.9 kept only the last, which flipped every label."""
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--threshold", "positive=0.9", "--threshold", "negative=0.9"])
+    assert exit_.value.code == 2
+    assert "--threshold given twice (positive=0.9, then negative=0.9): give it once" in capsys.readouterr().err

@@ -22,7 +22,8 @@ class ServeConfig:
     drain_seconds: float = opt(30.0, "on shutdown, how long requests in flight may take to finish")
     log_texts: bool = opt(False, "write request texts to the log (off: logs hold sizes and timings only)")
     threshold: str | None = opt(None, "label a text CLASS once its probability reaches P (CLASS=P, e.g. spam=0.27), "
-                                      "else the most probable other class (default: the most probable class)")
+                                      "else the most probable other class (default: the most probable class); "
+                                      "one class, once", once=True)
 
     def __post_init__(self) -> None:
         positive = {"max_batch_size": self.max_batch_size, "max_queue": self.max_queue,
