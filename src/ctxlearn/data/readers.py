@@ -313,16 +313,23 @@ def check_input_type(path: Path, readers: Registry, also: tuple[str, ...] = ()) 
 
 def text_lines(path: Path, what: str) -> list[tuple[int, str]]:
     """(line, text) of each non-blank line of a .txt file, or of standard input for ``-``, holding
-    ``what`` (one per line)."""
+    ``what`` (one per line). Blank lines among the texts are said to be skipped: the predictions then no
+    longer line up with the file's lines, but for their line numbers."""
     if str(path) == STDIN:
         numbered = enumerate(LINE_BREAK.split(sys.stdin.read()), start=1)
     elif path.is_file():
         numbered = numbered_lines(path)
     else:
         raise DataError(path, "no such file", expected=f"a .txt file of {what}, one per line, or - for standard input")
+    numbered = list(numbered)
     lines = [(line, raw) for line, raw in numbered if not unseen(raw)]
     if not lines:
         raise DataError(path, "the file holds no text", expected=f"{what}, one per line")
+    blank = [line for line, raw in numbered if line < lines[-1][0] and unseen(raw)]  # trailing ones shift nothing
+    if blank:
+        more = ", ..." if len(blank) > 1 else ""
+        warnings.warn(f"{path}: skipped {len(blank)} blank line(s) (line {blank[0]}{more}); each prediction names its "
+                      "line", stacklevel=2)
     return lines
 
 

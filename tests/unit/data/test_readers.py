@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
@@ -416,6 +417,21 @@ def test_unknown_suffix(tmp_path):
         assert known in str(err)
 
 
+def test_blank_lines_among_a_txt_files_texts_are_said_to_be_skipped(tmp_path):
+    """Predictions of a .txt with blank lines had fewer rows than the file had lines, without a word: pasted
+    beside the file, every label after the first blank line sat beside the wrong text."""
+    path = tmp_path / "texts.txt"
+    path.write_text("\none\n\n  \ntwo\nthree\n\n\n")
+    with pytest.warns(UserWarning) as caught:
+        assert [line for line, _ in text_lines(path, "texts")] == [2, 5, 6]
+    assert [str(w.message) for w in caught] == [f"{path}: skipped 3 blank line(s) (line 1, ...); each prediction "
+                                                "names its line"]
+    path.write_text("one\ntwo\n\n\n")  # blank lines at the end shift no prediction
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert [line for line, _ in text_lines(path, "texts")] == [1, 2]
+
+
 def test_a_txt_file_of_conll_lines_is_named_as_tagging_data(tmp_path):
     """CoNLL-2003's train.txt got only the hint for Excel's Unicode Text (tab-separated under a header)."""
     conll = write(tmp_path, "train.txt", "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n"
@@ -803,4 +819,5 @@ def test_a_text_of_invisible_characters_is_an_empty_text_that_names_them(tmp_pat
     assert [ex.text for ex in read_examples(path, Fields(label=None, blank=True))] == ["fine", ""]
     words = tmp_path / "zw.txt"
     words.write_text(f"fine\n{text}\nok\n")  # a .txt line of them is a blank line, skipped
-    assert [line for line, _ in text_lines(words, "texts")] == [1, 3]
+    with pytest.warns(UserWarning, match=re.escape("zw.txt: skipped 1 blank line(s) (line 2); each prediction")):
+        assert [line for line, _ in text_lines(words, "texts")] == [1, 3]
