@@ -108,6 +108,7 @@ OUTPUT_MARKERS = ("manifest.json", "pretrain.yaml", "eval.json")  # a run's, a p
 # The kinds of folder a command writes, by the file that marks each (an export holds its source's manifest.json
 # too, so export.json is looked for first): a command replaces a folder of its own kind only.
 RUN, EXPORT, EVAL, PRETRAINED = "a trained run", "an int8 export", "an eval report", "a pretrained model"
+WRITTEN = ".ctxlearn-files"  # the names a command wrote in its folder, one a line: anything else there is the user's
 OUTPUT_KINDS = {"export.json": EXPORT, "eval.json": EVAL, "pretrain.yaml": PRETRAINED, "manifest.json": RUN}
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
                    "merges.txt", "added_tokens.json")  # what save_pretrained writes of a tokenizer alone
@@ -126,11 +127,25 @@ def check_out(out: str | Path, reads: str | Path | None = None, writes: str | No
     if out.is_dir() and any(out.iterdir()) and not any((out / m).is_file() for m in OUTPUT_MARKERS):
         raise ConfigError(f"--out {out} holds files that are not a ctxlearn run, and a run replaces its --out folder "
                           f"whole; give a new or empty folder, e.g. {out / 'run'}")
+    if added := _added(out):
+        raise ConfigError(f"--out {out} holds {', '.join(added[:3])}{', ...' if len(added) > 3 else ''}, which no "
+                          "ctxlearn command wrote there, and a run replaces its --out folder whole: move them out "
+                          f"first, or give a new folder, e.g. {out.with_name(f'{out.name}-2')}")
     held = output_kind(out) if out.is_dir() else None
     if writes and held and held != writes:
         short = {RUN: "run", EXPORT: "int8", EVAL: "eval", PRETRAINED: "pretrained"}[writes]
         raise ConfigError(f"--out {out} holds {held}, and writing {writes} there would replace it whole; give a new "
                           f"folder, e.g. {out.with_name(f'{out.name}-{short}')}")
+
+
+def _added(out: Path) -> list[str]:
+    """What was put in the folder ``out`` after a command wrote it (notes, an analysis): the names its
+    ``WRITTEN`` record lacks. Folders written before the record have none, and nothing to tell apart."""
+    record = out / WRITTEN
+    if not record.is_file():
+        return []
+    written = {*record.read_text().splitlines(), WRITTEN}
+    return sorted(p.name for p in out.iterdir() if p.name not in written)
 
 
 def output_kind(folder: Path) -> str | None:
@@ -167,6 +182,7 @@ def write_atomically(out: Path, fill: Any, check: Callable[[Path], None] | None 
     tmp.mkdir()
     try:
         fill(tmp)
+        (tmp / WRITTEN).write_text("".join(f"{p.name}\n" for p in sorted(tmp.iterdir())))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

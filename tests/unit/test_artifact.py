@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from ctxlearn.artifact import (EVAL, EXPORT, PRETRAINED, RUN, check_out, load_classifier, output_kind, read_manifest,
-                               restore_stranded, weights_sha256, write_atomically)
+from ctxlearn.artifact import (EVAL, EXPORT, PRETRAINED, RUN, WRITTEN, check_out, load_classifier, output_kind,
+                               read_manifest, restore_stranded, weights_sha256, write_atomically)
 from ctxlearn.errors import ConfigError, ModelError
 
 
@@ -72,7 +73,8 @@ def test_rewrite_replaces_whole_folder(tmp_path: Path) -> None:
     out = tmp_path / "run"
     write_atomically(out, lambda d: _run(d, "a.txt", "1"))
     write_atomically(out, lambda d: _run(d, "b.txt", "2"))
-    assert sorted(p.name for p in out.iterdir()) == ["b.txt", "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == [WRITTEN, "b.txt", "manifest.json"]
+    assert (out / WRITTEN).read_text() == "b.txt\nmanifest.json\n"  # what the command wrote, to tell the user's apart
 
 
 def test_not_a_run_folder(tmp_path: Path) -> None:
@@ -131,6 +133,22 @@ def test_a_command_replaces_only_a_folder_of_the_kind_it_writes(tmp_path: Path, 
         with pytest.raises(ConfigError, match=f"--out {out} holds {held}, and writing {writes} there would replace"):
             write_atomically(out, lambda d: (d / "x").write_text("1"), writes=writes)
         assert (out / marker).is_file() and not (out / "x").exists()
+
+
+def test_a_run_folder_holding_the_users_own_files_is_not_replaced(tmp_path: Path) -> None:
+    """`train --out runs/x` again deleted the notes.txt and analysis/ a user had put in runs/x, saying only
+    "replacing the run that was there"."""
+    out = tmp_path / "run"
+    write_atomically(out, lambda d: _run(d, "a.txt", "1"), writes=RUN)
+    write_atomically(out, lambda d: _run(d, "a.txt", "2"), writes=RUN)  # a rerun replaces what a run wrote
+    (out / "notes.txt").write_text("keep")
+    (out / "analysis").mkdir()
+    with pytest.raises(ConfigError, match=re.escape(f"--out {out} holds analysis, notes.txt, which no ctxlearn "
+                                                    "command wrote there")):
+        write_atomically(out, lambda d: _run(d, "a.txt", "3"), writes=RUN)
+    assert (out / "notes.txt").read_text() == "keep" and (out / "a.txt").read_text() == "2"
+    (out / WRITTEN).unlink()  # a folder written before the record: nothing to tell the user's files apart by
+    check_out(out, writes=RUN)
 
 
 def test_out_may_not_hold_the_input(tmp_path: Path) -> None:

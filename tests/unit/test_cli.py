@@ -522,7 +522,8 @@ def test_eval_out_writes_a_report_folder_of_the_scored_data(tiny_run: Path, toy_
     assert main(["eval", str(tiny_run), "--data", str(held_out), "--out", str(out)]) == 0
     assert f"wrote {out} (report.md" in capsys.readouterr().err
     assert {p.name for p in out.iterdir()} == {"report.md", "metrics.json", "confusion.png", "confusion.txt",
-                                               "reliability.png", "test_predictions.jsonl", "eval.json"}
+                                               "reliability.png", "test_predictions.jsonl", "eval.json",
+                                               ".ctxlearn-files"}
     test = json.loads((out / "metrics.json").read_text())["test"]
     assert test["accuracy"] == pytest.approx(printed["test_accuracy"]) and test["n"] == printed["test_n"]
     rows = [json.loads(line) for line in (out / "test_predictions.jsonl").read_text().splitlines()]
