@@ -162,7 +162,7 @@ def check_tokenizer_out(out: str | Path) -> None:
     if out.is_dir() and any((out.parent / m).is_file() for m in OUTPUT_MARKERS):  # the run's own tokenizer/
         raise ConfigError(f"--out {out} is a folder of the ctxlearn run {out.parent}, whose model reads text with "
                           f"its tokenizer; give a folder outside it, e.g. {out.parent}-{out.name}")
-    other = sorted(f.name for f in out.iterdir() if f.name not in TOKENIZER_FILES) if out.is_dir() else []
+    other = sorted(f.name for f in out.iterdir() if f.name not in (*TOKENIZER_FILES, WRITTEN)) if out.is_dir() else []
     if other:
         raise ConfigError(f"--out {out} holds files that are not a tokenizer's ({', '.join(other[:3])}"
                           f"{', ...' if len(other) > 3 else ''}), and writing one there replaces the folder; give a "
