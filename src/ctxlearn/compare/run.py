@@ -262,12 +262,35 @@ def train_cell_config(cfg: CompareConfig, method: str) -> Any:
 def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     if not cfg.data:
         raise ConfigError("compare: --data is required")
+    check_compare_out(Path(cfg.out))
     cells = plan(cfg)
     check_cells(cfg, cells)
     digest = data_digest(cfg.data)  # the data's bytes, read once for every cell's key
     if cfg.train_sizes:
         return learning_curve(cfg, cells, digest)
     return compare_cells(cfg, cells, Path(cfg.out), digest)
+
+
+REPORTS = ("results.json", "learning_curve.json")  # what a finished comparison, or learning curve, writes
+
+
+def check_compare_out(out: Path) -> None:
+    """Refuse an ``--out`` that holds anything but a comparison, before any cell runs: compare writes its
+    report.md, results.json, report.html and plots into the folder it is given, over a user's report.md or a
+    train run's own, and goes on with the comparison a folder holds (``is_comparison``)."""
+    if not out.is_dir() or is_comparison(out) or not (held := sorted(p.name for p in out.iterdir())):
+        return
+    raise ConfigError(f"--out {out} holds {', '.join(held[:3])}{', ...' if len(held) > 3 else ''}, which are not a "
+                      "comparison's, and compare writes its report.md, results.json and cells there; give a new or "
+                      f"empty folder, e.g. {out.with_name(f'{out.name}-compare')}")
+
+
+def is_comparison(folder: Path) -> bool:
+    """Whether ``folder`` is compare's: its cells (made first), its report, or a learning curve's sizes."""
+    if (folder / "cells").is_dir() or any((folder / name).is_file() for name in REPORTS):
+        return True
+    sizes = (p for p in folder.iterdir() if p.is_dir() and p.name[:1] == "n" and p.name[1:].isdecimal())
+    return any(is_comparison(p) for p in sizes)
 
 
 def learning_curve(cfg: CompareConfig, cells: list[Cell], digest: str) -> dict[str, Any]:

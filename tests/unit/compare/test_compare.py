@@ -186,6 +186,32 @@ def test_the_data_and_the_cells_flags_are_checked_before_any_cell_runs(tmp_path:
     assert not out.exists()
 
 
+def test_an_out_folder_of_anything_but_a_comparison_is_refused_before_any_cell_runs(tiny_run: Path, tmp_path: Path,
+                                                                                    monkeypatch) -> None:
+    """compare --out over a folder holding the user's report.md (or a train run) wrote its own report.md over
+    it without a word; train refuses such a folder."""
+    from ctxlearn.compare import run
+
+    monkeypatch.setattr(run, "run_cell", lambda *a: pytest.fail("a cell ran"))
+    rows = "".join(f"a b {i},{'x' if i % 2 else 'y'}\n" for i in range(40))
+    (tmp_path / "good.csv").write_text("text,label\n" + rows)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.md").write_text("# my draft")
+    for out in (mine, tiny_run):
+        before = sorted(p.name for p in out.iterdir())
+        with pytest.raises(ConfigError, match=re.escape(f"--out {out} holds ") + ".* which are not a comparison's, "
+                           + re.escape(f"and compare writes its report.md, results.json and cells there; give a new or "
+                                       f"empty folder, e.g. {out}-compare")):
+            run_compare(CompareConfig(data=str(tmp_path / "good.csv"), methods="head", out=str(out)))
+        assert sorted(p.name for p in out.iterdir()) == before
+    assert (mine / "report.md").read_text() == "# my draft"
+    for kept in (tmp_path / "cmp" / "cells", tmp_path / "curve" / "n100" / "cells"):  # compare's own: it goes on
+        kept.mkdir(parents=True)
+    assert run.is_comparison(tmp_path / "cmp") and run.is_comparison(tmp_path / "curve")
+    assert not run.is_comparison(mine) and not run.is_comparison(tiny_run)
+
+
 @pytest.mark.parametrize("settings, error", [
     ({"model": "minilmm", "methods": "head"}, r"unknown model 'minilmm' \(did you mean 'minilm'\?\)"),
     ({"icl_model": "smollm", "methods": "icl"}, r"unknown model 'smollm' \(did you mean 'smollm2'\?\)"),
