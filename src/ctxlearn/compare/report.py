@@ -89,8 +89,11 @@ def _baseline(rows: list[dict[str, Any]], score: str = "test_accuracy") -> list[
     skewed = (" With one class that common, accuracy rewards answering it: --rank-by macro_f1 ranks by macro-F1, "
               "which weighs every class alike." if base["majority_accuracy"] >= IMBALANCED and score == "test_accuracy"
               else "")
-    return [f"Always answering `{base['majority_class']}`, the most common test class, scores accuracy "
-            f"{100 * base['majority_accuracy']:.1f}%: {verdict}.{skewed}"]
+    answer = (f"each fold's most common test class (`{base['majority_class']}`) scores accuracy "
+              f"{100 * base['majority_accuracy']:.1f}% over the {base.get('n_test') or 0:,} examples the folds test"
+              if base.get("folds") else f"`{base['majority_class']}`, the most common test class, scores accuracy "
+              f"{100 * base['majority_accuracy']:.1f}%")
+    return [f"Always answering {answer}: {verdict}.{skewed}"]
 
 
 ROLE_COLOURS = {"best": "#2a9d55", "cheapest": "#e07b00", "other": "#4c72b0"}

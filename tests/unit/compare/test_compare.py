@@ -308,6 +308,25 @@ def test_artifact_size_counts_what_predicting_needs(tmp_path: Path) -> None:
     assert artifact_mb(tmp_path) == pytest.approx(1.0)  # bottleneck and head; not logs or predictions
 
 
+def test_under_folds_the_majority_baseline_and_train_size_are_every_folds(capsys) -> None:
+    """compare --folds 3 on cb gave fold 0's baseline (46.4%) and training size beside the mean over all folds;
+    the 250 examples the folds test together give 47.6%."""
+    from ctxlearn.compare.report import markdown
+
+    cells = [{"method": "head", "seed": 0, "fold": f, "test_accuracy": acc, "trainable_params": 1, "total_params": 2,
+              "n_test": n, "n_train": 250 - n, "majority_class": "contradiction", "majority_accuracy": maj}
+             for f, (n, maj, acc) in enumerate([(84, 39 / 84, 0.47), (83, 40 / 83, 0.47), (83, 40 / 83, 0.47)])]
+    (row,) = aggregate(cells)
+    assert (row["n_test"], row["n_train"], row["folds"]) == (250, 167, 3)
+    assert row["majority_accuracy"] == pytest.approx(119 / 250) and row["majority_class"] == "contradiction"
+    text = markdown([row], recommend([row]), {"data": "cb", "model": "minilm", "budget": "quick", "budget_help": "",
+                                              "wall_seconds": 1.0})
+    assert ("Always answering each fold's most common test class (`contradiction`) scores accuracy 47.6% over the "
+            "250 examples the folds test: below it: head") in text  # fold 0's 46.4% had head beat it
+    cells[1]["majority_class"] = "neutral"  # a fold whose most common class is another: both are named
+    assert aggregate(cells)[0]["majority_class"] == "contradiction/neutral"
+
+
 def _icl_result(seed: int) -> dict:
     return {"method": "icl", "seed": seed, "test_accuracy": 0.75, "wall_seconds": 500.0, "trainable_params": 0,
             "total_params": 10}
