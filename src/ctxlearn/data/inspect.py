@@ -1,6 +1,7 @@
 """``ctxlearn data inspect``: what is in a data set, and what might go wrong training on it."""
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from typing import Any, Callable
@@ -126,7 +127,7 @@ def label_warnings(labels: list[str]) -> list[str]:
     """Labels that look like slips in writing them: classes that differ only in case (``neg`` and
     ``NEG``), and labels that join other classes (``pos,neg``: multi-label data, which trains a class per
     combination)."""
-    out = case_variants(labels, "labels", "classes")
+    out = case_variants(labels, "labels", "classes") + number_variants(labels)
     known = set(labels)
     for label in labels:
         parts = [p for p in _JOINERS.split(label) if p]
@@ -162,6 +163,22 @@ def case_variants(names: list[str], what: str, kinds: str) -> list[str]:
         by_fold.setdefault(name.casefold(), []).append(name)
     return [f"{what} {_names(same)} differ only in case and train as {len(same)} {kinds}; if they are one, "
             "write it one way" for same in by_fold.values() if len(same) > 1]
+
+
+def number_variants(labels: list[str]) -> list[str]:
+    """A warning for each group of ``labels`` that are one number written in several ways (``1``, ``01``,
+    ``+1``; ``0`` and ``-0``): each trains as a class of its own, and a 2-class task became 5. ``1.0`` is read
+    as ``1`` already (``example.label_name``)."""
+    by_value: dict[float, list[str]] = {}
+    for label in labels:
+        try:
+            value = float(label)
+        except ValueError:
+            continue
+        if math.isfinite(value):
+            by_value.setdefault(value + 0.0, []).append(label)  # + 0.0: -0.0 is 0.0's key
+    return [f"labels {_names(same)} are one number written {len(same)} ways and train as {len(same)} classes; if "
+            "they are one class, write it one way" for same in by_value.values() if len(same) > 1]
 
 
 def _names(labels: list[str], cap: int = 0) -> str:

@@ -150,6 +150,11 @@ def test_imbalance_threshold(big, warned):
                                               "label 'pos | neg' joins the classes 'pos' and 'neg'"]),
     (["a,b", "b", "c"], []),  # 'a' is no class: a label with a comma, not a combination
     (["neg", "pos", "Ham"], []),
+    # one number written several ways: a 2-class file of 1/01/+1 and 0/-0/00 trained 5 classes without a word
+    (["-0", "0", "00", "1", "01", "+1"], ["labels '-0', '0' and '00' are one number written 3 ways and train as 3 "
+                                          "classes", "labels '1', '01' and '+1' are one number written 3 ways and "
+                                          "train as 3 classes"]),
+    (["-1", "1", "2", "10"], []),
 ])
 def test_labels_that_look_like_slips_are_warned_of(any_size_scores, labels, warned):
     train = [ex(f"t {i} {lab}", lab) for lab in labels for i in range(2)]
