@@ -102,14 +102,12 @@ def save_weights(model: EncoderClassifier, tokenizer: Any, folder: Path) -> str:
     return "base"
 
 
-# Files that mark a folder as one of ours (train, icl and export runs; pretrain runs): only such a folder,
-# or an empty one, may be replaced whole by a new run.
-OUTPUT_MARKERS = ("manifest.json", "pretrain.yaml", "eval.json")  # a run's, a pretraining's, an `eval --out`'s
 # The kinds of folder a command writes, by the file that marks each (an export holds its source's manifest.json
-# too, so export.json is looked for first): a command replaces a folder of its own kind only.
+# too, so export.json is looked for first). Only a folder of ours, or an empty one, may be replaced whole by a
+# new run, and a command replaces a folder of its own kind only.
 RUN, EXPORT, EVAL, PRETRAINED = "a trained run", "an int8 export", "an eval report", "a pretrained model"
-WRITTEN = ".ctxlearn-files"  # the names a command wrote in its folder, one a line: anything else there is the user's
 OUTPUT_KINDS = {"export.json": EXPORT, "eval.json": EVAL, "pretrain.yaml": PRETRAINED, "manifest.json": RUN}
+WRITTEN = ".ctxlearn-files"  # the names a command wrote in its folder, one a line: anything else there is the user's
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json",
                    "merges.txt", "added_tokens.json")  # what save_pretrained writes of a tokenizer alone
 
@@ -124,7 +122,7 @@ def check_out(out: str | Path, reads: str | Path | None = None, writes: str | No
         raise ConfigError(f"--out {out} holds {reads}, which this command reads; give a folder outside it")
     if out.is_file():
         raise ConfigError(f"--out {out} is a file; give the path of a new folder")
-    if out.is_dir() and any(out.iterdir()) and not any((out / m).is_file() for m in OUTPUT_MARKERS):
+    if out.is_dir() and any(out.iterdir()) and output_kind(out) is None:
         raise ConfigError(f"--out {out} holds files that are not a ctxlearn run, and a run replaces its --out folder "
                           f"whole; give a new or empty folder, e.g. {out / 'run'}")
     if added := _added(out):
@@ -159,7 +157,7 @@ def check_tokenizer_out(out: str | Path) -> None:
     out = Path(out)
     if out.is_file():
         raise ConfigError(f"--out {out} is a file; give the path of a new folder")
-    if out.is_dir() and any((out.parent / m).is_file() for m in OUTPUT_MARKERS):  # the run's own tokenizer/
+    if out.is_dir() and output_kind(out.parent) is not None:  # the run's own tokenizer/
         raise ConfigError(f"--out {out} is a folder of the ctxlearn run {out.parent}, whose model reads text with "
                           f"its tokenizer; give a folder outside it, e.g. {out.parent}-{out.name}")
     other = sorted(f.name for f in out.iterdir() if f.name not in (*TOKENIZER_FILES, WRITTEN)) if out.is_dir() else []

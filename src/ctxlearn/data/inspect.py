@@ -303,14 +303,15 @@ def _overlap(splits: Any, key: Callable[[Any], Any], unit: str,
              exact: Callable[[Any], Any] | None = None) -> list[str]:
     """Dev and test items that train holds too (``key`` says when two are the same; ``exact``, where ``key``
     allows variants, when two are written the same)."""
-    exact = exact or key
-    train, written = {key(x) for x in splits.train}, {exact(x) for x in splits.train}
+    train = {key(x) for x in splits.train}
+    written = {exact(x) for x in splits.train} if exact else train
     out = []
     for name in ("dev", "test"):
         shared = sum(key(x) in train for x in getattr(splits, name))
         if shared:
             verb = "appears" if shared == 1 else "appear"
-            variants = _variants(shared - sum(exact(x) in written for x in getattr(splits, name)))
+            as_written = sum(exact(x) in written for x in getattr(splits, name)) if exact else shared
+            variants = _variants(shared - as_written)
             out.append(f"{name}: {count(shared, unit)} also {verb} in train{variants} (scores will be optimistic)")
     return out
 

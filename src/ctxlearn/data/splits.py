@@ -162,7 +162,7 @@ def _read_split(files: list[Path], fields: Fields) -> list[Example]:
 
 
 def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fraction: float,
-              test_fraction: float, field: str, folds: tuple[int, int] = (0, 0), copies: str = "folded") -> Splits:
+              test_fraction: float, field: str, folds: tuple[int, int], copies: str) -> Splits:
     """Splits from the files ``found``, checked; ``field`` is the label's, for errors; ``folds``: (number of
     folds, test fold), (0, 0) for none; ``copies``: the COPY_RULES rule of what a cut keeps together."""
     train, source = found["train"]
@@ -240,7 +240,7 @@ def _check_known_labels(examples: list[Example], known: set[str], source: str, f
 
 
 def _held_out(examples: list[Example], n_cut: int, seed: int, split: str, source: str,
-              copies: str = "folded") -> tuple[list[Example], list[Example], str]:
+              copies: str) -> tuple[list[Example], list[Example], str]:
     """(keep, cut, how): ``_cut`` for a dev or test split, with the copies of a text (and pair) on one side
     together (``distinct``; ``copies`` says what a copy is), so no held-out text is one that train holds too."""
     firsts, with_copies = distinct(examples, copy_key(copies))
