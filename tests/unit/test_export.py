@@ -111,9 +111,13 @@ def test_serve_loads_the_copy(exported) -> None:
     from ctxlearn.serve.engine import open_engine
 
     out, _ = exported
-    outputs = open_engine(out).run([ex.text for ex in TEXTS])
+    engine = open_engine(out)
+    outputs = engine.run([ex.text for ex in TEXTS])
     probs = open_predictor(out).predict_proba(TEXTS)
-    assert [o["probabilities"]["positive"] for o in outputs] == pytest.approx(probs[:, 1].tolist())
+    assert any(isinstance(m, DynamicLinear) for m in engine.predictor.model.modules())
+    # serve batches texts of like length together, and int8 scales each batch's activations by its own range:
+    # on an Intel Xeon a probability of 9.5895e-07 came back as 9.5872e-07, outside approx's relative 1e-6
+    assert [o["probabilities"]["positive"] for o in outputs] == pytest.approx(probs[:, 1].tolist(), abs=1e-6)
 
 
 def test_cli_prints_the_report_and_eval_reads_the_copy(tiny_run: Path, tmp_path: Path, capsys) -> None:
