@@ -124,7 +124,7 @@ def _row(folder: Path) -> RunRow:
     metric = METRIC.get(task, "accuracy")
     test = _json(folder / "metrics.json").get("test", {}).get(metric)
     data, split = str(manifest.get("data", "?")), _test_split(manifest)
-    if manifest.get("export"):  # metrics.json is its source's, copied: the int8 score is export.json's
+    if manifest.get("export"):  # export.json: the int8 score, in exports that copied their source's metrics.json too
         report = _json(folder / "export.json")
         test = report.get("measured", {}).get("int8", {}).get(metric)
         if not same_data(report.get("data", data), data):  # export --data FILE: a score of that file, not of test

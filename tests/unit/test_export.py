@@ -97,6 +97,18 @@ def test_the_copys_report_opens_with_what_int8_scored(exported, tiny_run: Path) 
     assert "Below is the source run's report, scored in fp32, not int8" in head
 
 
+def test_the_copys_metrics_json_holds_what_int8_scored(exported, tiny_run: Path) -> None:
+    """The copy's metrics.json was the source's: a script reading its test accuracy got the source's fp32 or
+    bf16 score for the int8 folder."""
+    out, report = exported
+    copy, source = (json.loads((d / "metrics.json").read_text()) for d in (out, tiny_run))
+    examples, scored = open_predictor(out).labelled(report["data"])
+    evaluated = json.loads(json.dumps(open_predictor(out).evaluate_examples(examples, scored)))
+    assert copy["test"] == {**evaluated, "scored": scored} and scored.endswith("test.jsonl")
+    assert copy["test"]["accuracy"] == report["measured"]["int8"]["accuracy"]
+    assert copy["dev"] == source["dev"] and copy["precision"] == {"dev": "fp32", "test": "int8"}
+
+
 def test_loaders_quantize_the_copy_as_export_measured_it(exported, tiny_run: Path) -> None:
     out, _ = exported
     model = load_classifier(out)[0]
