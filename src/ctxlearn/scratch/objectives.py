@@ -9,8 +9,8 @@
 
 Batches draw from torch's global generator, which the training loop seeds from (seed, step), so a
 resumed run sees the batches an unbroken one would. Validation data is fixed when the objective is
-built. Every objective also reports a unigram baseline on the same validation targets, so the
-model's perplexity has something to beat.
+built. Every objective also reports a baseline on the same validation data, so the model's score has
+something to beat: a unigram model's perplexity (clm, mlm), or the untrained model's loss (contrastive).
 """
 from __future__ import annotations
 
@@ -82,7 +82,8 @@ class CausalLM:
         total, count = stream_nll(model, self.val, self.T, self.B)
         return {"val_loss": total / count, "val_ppl": math.exp(total / count)}
 
-    def baseline(self) -> dict[str, float]:
+    def baseline(self, model: torch.nn.Module) -> dict[str, float]:
+        """Token frequencies' perplexity on the validation targets (``model``, untrained, is not needed)."""
         targets = self.val[:len(self.val) // self.T * self.T].view(-1, self.T)[:, 1:].flatten()
         return {"unigram_ppl": unigram_ppl(self.train, targets, self.V)}
 
@@ -131,7 +132,8 @@ class MaskedLM:
             count += n
         return {"val_loss": total / count, "val_ppl": math.exp(total / count)}
 
-    def baseline(self) -> dict[str, float]:
+    def baseline(self, model: torch.nn.Module) -> dict[str, float]:
+        """Token frequencies' perplexity on the masked validation tokens (``model`` is not needed)."""
         labels = torch.cat([b["labels"].flatten() for b in self.val])
         return {"unigram_ppl": unigram_ppl(self.train, labels[labels != IGNORE], self.V)}
 
@@ -188,8 +190,12 @@ class Contrastive:
         model.train(was_training)
         return {"val_loss": sum(losses) / max(1, len(losses)), "val_top1": sum(accs) / max(1, len(accs))}
 
-    def baseline(self) -> dict[str, float]:
-        return {"chance_top1": 1.0 / self.B}
+    def baseline(self, model: torch.nn.Module) -> dict[str, float]:
+        """The untrained ``model``'s validation loss and top-1, and chance's top-1. Chance is no bar: two
+        dropout views of one text match each other among a batch's texts even in a random encoder (top-1 1.0)."""
+        untrained = self.evaluate(model)
+        return {"untrained_val_loss": untrained["val_loss"], "untrained_val_top1": untrained["val_top1"],
+                "chance_top1": 1.0 / self.B}
 
 
 def batch_tokens(batch: Batch) -> int:

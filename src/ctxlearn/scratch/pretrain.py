@@ -27,13 +27,13 @@ from typing import Any
 import torch
 
 from ctxlearn.artifact import PRETRAINED, check_out, write_atomically
-from ctxlearn.config import (check_at_least, check_shares, free_run_folder, opt, other_run_note, refuse_changes,
-                             save_yaml)
+from ctxlearn.config import (check_at_least, check_choices, check_shares, free_run_folder, opt, other_run_note,
+                             refuse_changes, save_yaml)
 from ctxlearn.errors import ConfigError
 from ctxlearn.lock import holds_out
 from ctxlearn.models.infer import autocast
 from ctxlearn.scratch.corpus import CORPUS_FIELD_HELP, RECORDED_SINCE, read_corpus, split_documents
-from ctxlearn.scratch.model import ScratchConfig
+from ctxlearn.scratch.model import NORMS, POSITIONS, ScratchConfig
 from ctxlearn.scratch.objectives import OBJECTIVES, batch_tokens
 from ctxlearn.scratch.tokenizer import KIND_FOR_ARCH, check_vocab_size, load_tokenizer, train_tokenizer
 from ctxlearn.threads import on_own_threads
@@ -43,11 +43,15 @@ from ctxlearn.train.resume import refuse_to_discard, work_folder
 from ctxlearn.train.stop import StopAsked, Stopped, listening
 
 DEFAULT_OUT = "runs/pretrain"  # the model folder of a run given no --out
+UNTRAINED = "untrained_val_loss"  # contrastive's baseline: the validation loss of the model before training
+LEARNT_SHARE = 0.1  # contrastive: how far below the untrained model's validation loss counts as having learnt
 LOG_EVERY = 10  # steps between training-loss log lines
-# Fields a resumed run must share with its checkpoint: they decide the model, the data and the batches.
+# Fields a resumed run must share with its checkpoint: they decide the model, the data, the batches and the
+# schedule (a run resumed with another --steps or --lr is neither run, and its pretrain.yaml named only the new one)
 RESUME_FIXED = ("corpus", "text_field", "arch", "objective", "positions", "norm", "tokenizer", "vocab_size", "layers",
                 "d_model", "heads", "d_ff", "seq_len", "max_len", "tie_embeddings", "batch_size", "seed",
-                "val_fraction")
+                "val_fraction", "dropout", "steps", "minutes", "lr", "warmup", "weight_decay", "mask_prob",
+                "temperature")
 
 
 @dataclass
@@ -58,8 +62,8 @@ class PretrainConfig:
                        f"{DEFAULT_OUT}, or {DEFAULT_OUT}-2 and on where that holds a model of other settings")
     objective: str = opt("clm", "clm (next token, decoder), mlm (masked tokens, encoder) or contrastive (SimCSE, encoder)")
     arch: str = opt("", "encoder or decoder (default: the one the objective trains)")
-    positions: str = opt("rope", "position encoding: sinusoidal, learned, relative, rope or alibi")
-    norm: str = opt("pre", "pre-LN or post-LN blocks")
+    positions: str = opt("rope", "position encoding: sinusoidal, learned, relative, rope or alibi", choices=POSITIONS)
+    norm: str = opt("pre", "pre-LN or post-LN blocks", choices=NORMS)
     tokenizer: str = opt("", "tokenizer folder to use instead of training one on the corpus (e.g. another run's OUT)")
     vocab_size: int = opt(8000, "vocabulary size of the tokenizer trained on the corpus")
     layers: int = opt(4, "Transformer blocks")
@@ -85,13 +89,15 @@ class PretrainConfig:
     val_tokens: int = opt(32768, "validation tokens scored at each evaluation (contrastive: about this / seq_len documents)")
     eval_every: int = opt(250, "steps between validation evaluations")
     save_every: int = opt(250, "steps between checkpoints (for --resume)")
-    bf16: str = opt("auto", "bf16 autocast: auto (where the hardware has fast bf16), on, off")
+    bf16: str = opt("auto", "bf16 autocast: auto (where the hardware has fast bf16), on, off",
+                    choices=("auto", "on", "off"))
     seed: int = opt(0, "seed for the initialisation, data order, masks and dropout")
     threads: int = opt(0, "CPU threads for torch (0 = all cores)")
     resume: bool = opt(False, "continue from the checkpoint in OUT.partial (Ctrl-C or SIGTERM saves one at the "
                               "step it stops)")
 
     def __post_init__(self) -> None:
+        check_choices(self)  # `--bf16 maybe` ran as off and was recorded as maybe
         objective = OBJECTIVES.get(self.objective)
         self.arch = self.arch or objective.arch
         if self.arch != objective.arch:
@@ -262,14 +268,16 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     device, bf16 = torch.device(best_device()), resolve_bf16(cfg.bf16)
     work = work_folder(cfg)
     refuse_to_discard(work, cfg.resume, work / "checkpoint.pt" if (work / "checkpoint.pt").is_file() else None)
-    if work.exists() and not cfg.resume:
-        shutil.rmtree(work)
+    if work.exists() and not (work / "checkpoint.pt").is_file():  # a run that failed before its first checkpoint:
+        shutil.rmtree(work)  # its tokenizer, of another corpus or size perhaps, is checked by no checkpoint's record
     work.mkdir(parents=True, exist_ok=True)
     train_docs, val_docs = split_documents(read_corpus(cfg.corpus, cfg.text_field), cfg.val_fraction)
     tokenizer = get_tokenizer(cfg, train_docs, work)
     objective = OBJECTIVES.get(cfg.objective)(tokenizer, train_docs, val_docs, cfg)
     torch.manual_seed(cfg.seed)
     model = objective.head(model_config(cfg, tokenizer)).to(device)
+    with autocast(bf16, device):  # before a checkpoint loads: contrastive's bar is the untrained model
+        baseline = objective.baseline(model)
     opt = optimizer(model, cfg)
     state = Progress()
     if cfg.resume and (work / "checkpoint.pt").is_file():
@@ -281,7 +289,7 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     train(model, objective, opt, cfg, state, work, device, bf16)
     last = state.log[-1].get("eval", {}) if state.log else {}
     final = last if last.get("step") == state.step else evaluate(model, objective, state, device, bf16)
-    metrics = summary(cfg, final, objective.baseline(), state, n_params)
+    metrics = summary(cfg, final, baseline, state, n_params)
     if not beats_baseline(metrics):
         warn(verdict(metrics))
     out = write_atomically(Path(cfg.out), lambda tmp: _fill(tmp, cfg, model, tokenizer, metrics, state),
@@ -320,24 +328,33 @@ def report(m: dict[str, Any]) -> str:
                   f"| unigram baseline (token frequencies of the training text) | {math.log(m['unigram_ppl']):.4f} | {m['unigram_ppl']:.2f} |"]
     else:
         lines += [f"| this model | {m['val_loss']:.4f} | {m['val_top1']:.3f} |",
+                  *([f"| the untrained model (dropout views of a text match even in a random encoder) | "
+                     f"{m['untrained_val_loss']:.4f} | {m['untrained_val_top1']:.3f} |"] if UNTRAINED in m else []),
                   f"| chance | | {m['chance_top1']:.3f} |"]
     return "\n".join(lines + ["", verdict(m)]) + "\n"
 
 
 def beats_baseline(m: dict[str, Any]) -> bool:
     """Whether the model predicts the validation text better than the baseline beside it: a lower
-    perplexity than token frequencies (clm, mlm), a higher top-1 than chance (contrastive)."""
-    return m["val_ppl"] < m["unigram_ppl"] if "val_ppl" in m else m["val_top1"] > m["chance_top1"]
+    perplexity than token frequencies (clm, mlm); contrastive, a validation loss at least ``LEARNT_SHARE``
+    below the untrained model's (where a model's metrics predate that record: a higher top-1 than chance)."""
+    if "val_ppl" in m:
+        return m["val_ppl"] < m["unigram_ppl"]
+    return m["val_loss"] < (1 - LEARNT_SHARE) * m[UNTRAINED] if UNTRAINED in m else m["val_top1"] > m["chance_top1"]
 
 
 def verdict(m: dict[str, Any]) -> str:
     """One sentence under the report's table: how far the model is past its baseline, or that it is not."""
+    bar = ("token frequencies do" if "val_ppl" in m else
+           f"the untrained model does (its validation loss is not {LEARNT_SHARE:.0%} below the untrained one's)"
+           if UNTRAINED in m else "chance")
     if not beats_baseline(m):
         return ("The model does not beat the baseline yet: it predicts the validation text no better than "
-                + ("token frequencies do" if "val_ppl" in m else "chance")
-                + ". Train longer (--steps, --minutes) before fine-tuning from it or comparing it.")
+                f"{bar}. Train longer (--steps, --minutes) before fine-tuning from it or comparing it.")
     if "val_ppl" in m:
         return f"The model's perplexity is {m['unigram_ppl'] / m['val_ppl']:.1f}x lower than the unigram baseline's."
+    if UNTRAINED in m:
+        return f"The model's validation loss is {1 - m['val_loss'] / m[UNTRAINED]:.0%} below the untrained model's."
     return f"The model's top-1 is {m['val_top1'] / m['chance_top1']:.1f}x chance."
 
 
@@ -351,7 +368,9 @@ def weak_pretraining(folder: Path) -> str | None:
     if not m.get("steps") or not scored or beats_baseline(m):
         return None
     score = (f"validation perplexity {m['val_ppl']:.1f}, against the unigram baseline's {m['unigram_ppl']:.1f}"
-             if "val_ppl" in m else f"validation top-1 {m['val_top1']:.3f}, against chance's {m['chance_top1']:.3f}")
+             if "val_ppl" in m else
+             f"validation loss {m['val_loss']:.4f}, against the untrained model's {m[UNTRAINED]:.4f}" if UNTRAINED in m
+             else f"validation top-1 {m['val_top1']:.3f}, against chance's {m['chance_top1']:.3f}")
     return (f"its pretraining ({m['steps']} steps) does not beat its baseline ({score}), so this run starts from "
             "little more than random weights; pretrain it longer (--steps, --minutes) first")
 

@@ -37,12 +37,13 @@ def test_pretrain_cli_runs_and_the_loss_falls(corpus, tmp_path, objective, capsy
     assert len(losses) == 10 and losses[-1] < 0.8 * losses[0], losses
     if objective == "contrastive":
         assert result["val_top1"] > result["chance_top1"]
+        assert result["val_loss"] < 0.9 * result["untrained_val_loss"]
         assert type(AutoModel.from_pretrained(out)).__name__ == "ScratchModel"
     else:  # a toy grammar: 100 steps already beat token frequencies
         assert result["val_ppl"] < result["unigram_ppl"]
         assert json.loads((out / "config.json").read_text())["architectures"][0].endswith(
             "ForCausalLM" if objective == "clm" else "ForMaskedLM")
-    assert "x chance." in (out / "report.md").read_text() if objective == "contrastive" else \
+    assert "below the untrained model's." in (out / "report.md").read_text() if objective == "contrastive" else \
         "lower than the unigram baseline's." in (out / "report.md").read_text()
     assert not (tmp_path / f"{objective}.partial").exists()
 
@@ -114,6 +115,37 @@ def test_resume_refuses_a_different_model(corpus, tmp_path, monkeypatch) -> None
         run_pretrain(tiny_cfg(corpus, tmp_path / "run", d_model=64, resume=True))
 
 
+@pytest.mark.parametrize("changed", [{"lr": 1e-2}, {"steps": 24}, {"dropout": 0.3}, {"warmup": 0.5}])
+def test_resume_refuses_another_schedule(corpus, tmp_path, monkeypatch, changed) -> None:
+    """A run resumed with another --steps or --lr went on under the new schedule and recorded only the new
+    values: neither the run it started as nor the one it claimed to be."""
+    with monkeypatch.context() as patch:
+        crash_at(patch, 5)
+        with pytest.raises(KeyboardInterrupt):
+            run_pretrain(tiny_cfg(corpus, tmp_path / "run"))
+    [(name, value)] = changed.items()
+    with pytest.raises(ConfigError, match=f"--resume: {name} is {value!r}, but the checkpoint"):
+        run_pretrain(tiny_cfg(corpus, tmp_path / "run", resume=True, **changed))
+
+
+def test_resume_before_any_checkpoint_trains_the_tokenizer_it_asks_for(corpus, tmp_path, monkeypatch) -> None:
+    """A run that stopped before its first checkpoint left OUT.partial/tokenizer; --resume with another corpus or
+    --vocab-size took it, and pretrain.yaml named the vocabulary asked for, not the one the model has."""
+    other = tmp_path / "other.txt"
+    other.write_text("".join(f"zebras {w} quietly juggling purple lanterns .\n" for w in ("nine", "ten") * 300))
+    with monkeypatch.context() as patch:
+        crash_at(patch, 0)
+        with pytest.raises(KeyboardInterrupt):
+            run_pretrain(tiny_cfg(corpus, tmp_path / "run"))
+    work = tmp_path / "run.partial"
+    assert (work / "tokenizer").is_dir() and not (work / "checkpoint.pt").exists()
+    run_pretrain(tiny_cfg(other, tmp_path / "run", resume=True))
+    run_pretrain(tiny_cfg(other, tmp_path / "fresh"))
+    assert (tmp_path / "run" / "tokenizer.json").read_text() == (tmp_path / "fresh" / "tokenizer.json").read_text()
+    assert "zebras" in AutoTokenizer.from_pretrained(tmp_path / "run").get_vocab() or \
+        "Ġzebras" in AutoTokenizer.from_pretrained(tmp_path / "run").get_vocab()
+
+
 def test_a_checkpoint_from_before_text_field_resumes_as_made_with_the_default(corpus, tmp_path, monkeypatch) -> None:
     with monkeypatch.context() as patch:
         crash_at(patch, 5)
@@ -149,7 +181,23 @@ def test_a_model_no_better_than_its_baseline_is_warned_of_and_reported(corpus, t
     assert "token frequencies do. Train longer" in (tmp_path / "init" / "report.md").read_text()
 
 
+def test_a_contrastive_model_is_weighed_against_itself_untrained_not_chance(corpus, tmp_path, capsys) -> None:
+    """Two dropout views of one text match each other even in a random encoder: a model trained at lr 1e-9 scored
+    top-1 1.0, "32.0x chance", and no run adapting it was warned that it had learnt nothing."""
+    result = run_pretrain(tiny_cfg(corpus, tmp_path / "still", objective="contrastive", lr=1e-9))
+    assert result["val_top1"] > 2 * result["chance_top1"], "chance would call it trained"
+    assert result["val_loss"] == pytest.approx(result["untrained_val_loss"], rel=1e-3)
+    assert "does not beat the baseline yet" in capsys.readouterr().err
+    assert pretrain.weak_pretraining(tmp_path / "still").startswith(
+        f"its pretraining (12 steps) does not beat its baseline (validation loss {result['val_loss']:.4f}, against "
+        f"the untrained model's {result['untrained_val_loss']:.4f})")
+
+
 @pytest.mark.parametrize("metrics, beats, words", [
+    ({"val_loss": 0.5, "untrained_val_loss": 2.0, "val_top1": 1.0, "chance_top1": 0.125}, True,
+     "validation loss is 75% below the untrained model's"),
+    ({"val_loss": 1.9, "untrained_val_loss": 2.0, "val_top1": 1.0, "chance_top1": 0.125}, False,
+     "no better than the untrained model does"),
     ({"val_ppl": 50.0, "unigram_ppl": 200.0}, True, "4.0x lower than the unigram baseline's"),
     ({"val_ppl": 200.0, "unigram_ppl": 200.0}, False, "no better than token frequencies"),
     ({"val_top1": 0.5, "chance_top1": 0.125}, True, "top-1 is 4.0x chance"),
@@ -192,7 +240,9 @@ def test_decoder_folder_generates_text(corpus, tmp_path) -> None:
                                          ({"dropout": 1.5}, r"^dropout must be in \[0, 1\), e.g. 0.1, not 1.5$"),
                                          ({"mask_prob": 2.0}, r"^mask_prob must be in \(0, 1\), e.g. 0.15, not 2.0$"),
                                          ({"temperature": 0.0}, r"^temperature must be above 0, e.g. 0.05, not 0.0$"),
-                                         ({"eval_every": 0}, r"^eval_every must be >= 1, not 0$")])
+                                         ({"eval_every": 0}, r"^eval_every must be >= 1, not 0$"),
+                                         # ran as off, and pretrain.yaml said "maybe"
+                                         ({"bf16": "maybe"}, "bf16 .*maybe")])
 def test_bad_settings_say_what_would_be_right(corpus, tmp_path, kw, message) -> None:
     with pytest.raises(ConfigError, match=message):
         tiny_cfg(corpus, tmp_path, **kw)
