@@ -17,6 +17,7 @@ from torch import nn
 from ctxlearn.config import check_at_least, check_shares, opt
 from ctxlearn.errors import ConfigError
 from ctxlearn.methods.base import METHODS, Method, peft_model
+from ctxlearn.train.loss import add_penalty
 
 
 @dataclass
@@ -77,8 +78,10 @@ def orthogonal_penalty(backbone: nn.Module) -> torch.Tensor:
 
 
 def _add_orthogonal_penalty(model: nn.Module, args: tuple, output):  # noqa: ANN001
-    if model.training and output.loss is not None:
-        output.loss = output.loss + active_config(model).orth_reg_weight * orthogonal_penalty(model.backbone)
+    """In training, the regulariser joins the loss: the model's own, or the Trainer's loss function's (label
+    smoothing, class weights), which dropped it when the model, given no labels, had no loss to add it to."""
+    if model.training:
+        return add_penalty(output, active_config(model).orth_reg_weight * orthogonal_penalty(model.backbone))
     return output
 
 

@@ -2,7 +2,8 @@
 and the head bias that starts training at that loss's best constant prediction.
 
 Both go to the Trainer as ``compute_loss_func``; transformers' own label smoother needs a ``config`` on
-the model, which ctxlearn's heads do not have, and it has no class weights.
+the model, which ctxlearn's heads do not have, and it has no class weights. A method's regulariser
+(AdaLoRA's) joins whichever loss is used through ``add_penalty``.
 """
 from __future__ import annotations
 
@@ -41,18 +42,33 @@ def prior_logits(targets: np.ndarray, n_classes: int, weights: torch.Tensor | No
     return torch.tensor(np.log(mass / mass.sum()), dtype=torch.float32)
 
 
+PENALTY = "penalty"  # the attribute of a model output that holds a method's regulariser, when it has no loss yet
+
+
+def add_penalty(output: Any, penalty: torch.Tensor) -> Any:
+    """``output`` with ``penalty`` added to its loss; where it has none (the Trainer keeps the labels from the
+    model when ``training_loss`` computes the loss), kept for that loss to add."""
+    if output.loss is not None:
+        output.loss = output.loss + penalty
+    else:
+        setattr(output, PENALTY, penalty)
+    return output
+
+
 def training_loss(smoothing: float, weights: torch.Tensor | None) -> Callable[..., torch.Tensor] | None:
     """Cross-entropy over every output row ((B, C) for a classifier, (B, T, C) for a tagger, whose -100
     positions are skipped), with ``smoothing`` of each target spread over all labels and each row
-    weighted by its class (the mean is then over the rows' weights, as torch defines it); None when
-    neither is asked for, so the model's own loss is used."""
+    weighted by its class (the mean is then over the rows' weights, as torch defines it), plus the penalty
+    ``add_penalty`` kept; None when neither is asked for, so the model's own loss is used."""
     if not smoothing and weights is None:
         return None
 
     def loss(outputs: Any, labels: torch.Tensor, num_items_in_batch: Any = None) -> torch.Tensor:
         logits = outputs["logits"]
         w = weights.to(logits.device) if weights is not None else None
-        return nn.functional.cross_entropy(logits.flatten(0, -2).float(), labels.flatten(), weight=w,
-                                           ignore_index=IGNORE, label_smoothing=smoothing)
+        ce = nn.functional.cross_entropy(logits.flatten(0, -2).float(), labels.flatten(), weight=w,
+                                         ignore_index=IGNORE, label_smoothing=smoothing)
+        penalty = getattr(outputs, PENALTY, None)
+        return ce if penalty is None else ce + penalty
 
     return loss

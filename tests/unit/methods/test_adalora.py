@@ -71,6 +71,22 @@ def test_orthogonal_penalty_is_added_while_training() -> None:
     torch.testing.assert_close(train_loss, eval_loss + 0.1 * penalty)
 
 
+@pytest.mark.parametrize("smoothing, weights", [(0.1, None), (0.0, torch.tensor([1.0, 3.0]))])
+def test_orthogonal_penalty_joins_the_trainers_own_loss(smoothing, weights) -> None:
+    """With --label-smoothing or --class-weights the Trainer keeps the labels from the model and computes the
+    loss itself, so the model had no loss to add the penalty to: --adalora-orth-weight changed nothing."""
+    from ctxlearn.train.loss import training_loss
+
+    model, _ = tiny_adalora()
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    batch = {"input_ids": torch.randint(5, 40, (2, 6)), "attention_mask": torch.ones(2, 6, dtype=torch.long)}
+    labels, loss = torch.tensor([0, 1]), training_loss(smoothing, weights)
+    eval_loss, train_loss = (loss(model.train(mode)(**batch), labels) for mode in (False, True))
+    torch.testing.assert_close(train_loss, eval_loss + 0.1 * orthogonal_penalty(model.backbone))
+
+
 def _pruned(run: Path) -> tuple[dict, np.ndarray]:
     """(rank pattern of the saved adapter, test probabilities) of a run folder."""
     pattern = json.loads((run / "adapter" / "adapter_config.json").read_text())["rank_pattern"]
