@@ -119,6 +119,40 @@ def test_loaders_quantize_the_copy_as_export_measured_it(exported, tiny_run: Pat
     np.testing.assert_array_equal(open_predictor(out).predict_proba(TEXTS), by_hand.predict_proba(TEXTS))
 
 
+def test_bottleneck_adapters_run_in_fp32_on_the_int8_layers_they_follow() -> None:
+    """Quantizing swapped each adapted layer for a new one without its adapter child: every `adapter` export
+    failed with "'Linear' object has no attribute 'adapter'"."""
+    from transformers import BertConfig, BertModel
+
+    from ctxlearn.methods import METHODS
+    from ctxlearn.methods.adapter import AdapterOptions, Bottleneck, adapted
+    from ctxlearn.models.classifier import EncoderClassifier
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=40, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    model = METHODS.get("adapter").prepare(EncoderClassifier(BertModel(config, add_pooling_layer=False), 2),
+                                           AdapterOptions(size=8)).eval()
+    with torch.no_grad():
+        for adapter in adapted(model.backbone).values():
+            for linear in (adapter.down, adapter.up):  # far from the identity they start as, so losing one shows
+                linear.weight.normal_(0, 0.5)
+    batch = {"input_ids": torch.randint(5, 40, (4, 9)), "attention_mask": torch.ones(4, 9, dtype=torch.long)}
+    with torch.no_grad():
+        fp32 = model(**batch).logits
+        skipped = {name: adapter for name, adapter in adapted(model.backbone).items()}
+        for name in skipped:
+            model.backbone.get_submodule(name).adapter = torch.nn.Identity()
+        without = model(**batch).logits
+        for name, adapter in skipped.items():
+            model.backbone.get_submodule(name).adapter = adapter
+        quantize_int8(model)
+        int8 = model(**batch).logits
+    kept = adapted(model.backbone)
+    assert len(kept) == 4 and all(isinstance(model.backbone.get_submodule(n), DynamicLinear) for n in kept)
+    assert all(isinstance(m, Bottleneck) and isinstance(m.up, torch.nn.Linear) for m in kept.values()), "kept fp32"
+    assert (int8 - fp32).abs().max() < 0.1 * (without - fp32).abs().max()
+
+
 def test_serve_loads_the_copy(exported) -> None:
     from ctxlearn.serve.engine import open_engine
 

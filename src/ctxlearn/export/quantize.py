@@ -30,17 +30,26 @@ def quantize_int8(model: nn.Module) -> nn.Module:
     """Swap the backbone's ``nn.Linear`` layers for dynamically quantized int8 ones, in place; returns the model.
 
     The head stays fp32: it is a single (C, H) layer, so int8 would save nothing and only add error.
-    LoRA-style peft adapters are merged first so their layers quantize as one plain linear each.
+    LoRA-style peft adapters are merged first so their layers quantize as one plain linear each. Bottleneck
+    adapters stay fp32 too, on the int8 layers they follow: quantizing swaps each linear layer for a new one,
+    which keeps its forward hooks but not its children, and lost them (every ``adapter`` export failed).
     """
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    from ctxlearn.methods.adapter import adapted
 
     backbone = model.backbone
     if hasattr(backbone, "merge_and_unload") and not getattr(backbone.active_peft_config, "is_prompt_learning", False):
         backbone = backbone.merge_and_unload()
+    adapters = adapted(backbone)
+    for name in adapters:
+        del backbone.get_submodule(name).adapter
     with warnings.catch_warnings():  # torch marks torch.ao quantization deprecated in favour of torchao (see README)
         warnings.simplefilter("ignore")
         # Per-channel weight scales: per-tensor ones cost SST-2 head 1.0 point, per-channel 0.5, same speed.
         model.backbone = quantize_dynamic(backbone.eval(), {nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
+    for name, adapter in adapters.items():
+        model.backbone.get_submodule(name).adapter = adapter.eval()
     return model.eval()
 
 
