@@ -23,6 +23,8 @@ class Method:
     ``lr_scale``, when set, maps the prepared model and the options to a function from parameter name to
     a multiple of the learning rate, or to None when every parameter takes the plain rate (LoRA+ trains
     B faster than A; layer-wise decay trains lower layers slower).
+    ``positions``, when set, maps the options to the positions of a Hugging Face backbone's table the method
+    takes ahead of each input (prompt and prefix tuning's virtual tokens).
     """
 
     name: str
@@ -34,6 +36,7 @@ class Method:
     fit: str = "trainer"
     callbacks: Callable[[nn.Module, Any], list] | None = None
     lr_scale: Callable[[nn.Module, Any], Callable[[str], float] | None] | None = None
+    positions: Callable[[Any], int] | None = None
 
 
 METHODS: Registry[Method] = Registry("method")

@@ -31,6 +31,7 @@ def prepare(model: nn.Module, options: PrefixOptions) -> nn.Module:
 
 # Defaults: peft's prefix-tuning sequence-classification example (roberta-large, MRPC): 20 virtual
 # tokens, no reparametrisation, lr 1e-2, 20 epochs; prompt methods converge slowly, so 10 epochs here.
+# Its keys and values come before the input's: BERT numbers the input's positions after them.
 METHODS.register("prefix")(Method(
     name="prefix", help="peft prefix tuning: trained keys/values prepended in every layer, frozen backbone, plus the head",
-    options=PrefixOptions, prepare=prepare, lr=1e-2, epochs=10))
+    options=PrefixOptions, prepare=prepare, lr=1e-2, epochs=10, positions=lambda options: options.virtual_tokens))

@@ -39,4 +39,4 @@ def prepare(model: nn.Module, options: PromptOptions) -> nn.Module:
 # prefix example's rate) and 10 epochs.
 METHODS.register("prompt")(Method(
     name="prompt", help="peft prompt tuning: trained input embeddings prepended, frozen backbone, plus the head",
-    options=PromptOptions, prepare=prepare, lr=1e-2, epochs=10))
+    options=PromptOptions, prepare=prepare, lr=1e-2, epochs=10, positions=lambda options: options.virtual_tokens))

@@ -56,7 +56,8 @@ def build_model(cfg: TrainConfig, method: Method, task: Task, n_labels: int):
                           "its encoder: use an encoder (e.g. --model minilm, or `ctxlearn pretrain --objective mlm`)")
     torch.manual_seed(cfg.seed)
     backbone, tokenizer = load_encoder(source)
-    check_position_table(backbone.config, tokenizer, cfg.max_length, cfg.model)
+    taken = method.positions(method_options(cfg, method.name)) if method.positions else 0
+    check_position_table(backbone.config, tokenizer, cfg.max_length, cfg.model, (method.name, taken))
     if backbone.config.model_type == SCRATCH_TYPE:
         from ctxlearn.scratch.pretrain import warn_if_weak
 
@@ -129,21 +130,28 @@ def check_task_fields(cfg: TrainConfig, task: str) -> None:
         warn(f"{flags}: ignored for {task} data; {reads}")
 
 
-def check_position_table(config: Any, tokenizer: Any, max_length: int, name: str) -> None:
+def check_position_table(config: Any, tokenizer: Any, max_length: int, name: str,
+                         taken: tuple[str, int] = ("", 0)) -> None:
     """A backbone has no positions past its table (a scratch one's learned positions, a Hugging Face model's
     ``max_position_embeddings``): refuse inputs that could reach them now, rather than fail at the first long
-    input (minilm at --max-length 1000 was a traceback from its embeddings once a text ran past 512 tokens)."""
-    if config.model_type == SCRATCH_TYPE:
-        limit = config.max_len if config.positions == "learned" else None
+    input (minilm at --max-length 1000 was a traceback from its embeddings once a text ran past 512 tokens).
+    ``taken``: a method and the positions it takes ahead of each input of a Hugging Face backbone (prefix
+    tuning at --max-length 500 with 20 virtual tokens failed at the first long text, in training or predict)."""
+    method, ahead = taken
+    if config.model_type == SCRATCH_TYPE:  # virtual tokens sit at position 0 there
+        limit, ahead = (config.max_len if config.positions == "learned" else None), 0
     elif hasattr(config, "max_position_embeddings"):
         # as the tokenizer counts: RoBERTa's table has 514 rows, its positions starting after the padding index
         limit = min(config.max_position_embeddings, tokenizer.model_max_length)
     else:
         limit = None
-    if limit is not None and max_length > limit:
-        raise ConfigError(f"--max-length {max_length} is longer than the position table of {name} ({limit} "
-                          f"positions); use --max-length {limit} or less, and --long-inputs windows to read longer "
-                          "texts whole")
+    if limit is not None and max_length + ahead > limit:
+        plus = f" and the {ahead} virtual tokens of {method} ahead of it" if ahead else ""
+        fewer = f", or fewer --{method}-virtual-tokens" if ahead else ""
+        raise ConfigError(f"--max-length {max_length}{plus} {'are' if ahead else 'is'} longer than the position table "
+                          f"of {name} ({limit} "
+                          f"positions); use --max-length {max(limit - ahead, 1)} or less{fewer}, and --long-inputs "
+                          "windows to read longer texts whole")
 
 
 def probe_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, tokenizer: Any, splits: Splits,

@@ -59,6 +59,9 @@ def expected_trainable(name: str, tiny_bert: Path, n_labels: int) -> int:
 # methods' defaults, which are for pretrained encoders and thousands of steps).
 SETTINGS = {"full": (3e-3, 10), "head": (0.0, 0.0), "topk": (3e-3, 10), "lora": (1e-2, 12), "adalora": (3e-2, 8),
             "ia3": (1e-1, 10), "adapter": (3e-2, 10), "prefix": (1e-1, 8), "prompt": (1e-1, 8)}
+# prompt and prefix tuning's 20 virtual tokens take positions of the tiny models' 128 ahead of the input
+# (the toy texts are a few words long, so this truncates none)
+MAX_LENGTH = 64
 PEFT = {"lora", "adalora", "ia3", "prefix", "prompt"}  # saved as a peft adapter/
 
 
@@ -79,7 +82,8 @@ def test_method_table(name: str, tiny_encoder: Path, toy_data: Path, tmp_path: P
     lr, epochs = SETTINGS[name]
     out = tmp_path / name
     result = run_training(TrainConfig(data=str(toy_data), model=str(tiny_encoder), method=name, out=str(out), lr=lr,
-                                      epochs=epochs, batch_size=16, patience=0, bf16="off", seed=1))
+                                      epochs=epochs, batch_size=16, patience=0, bf16="off", seed=1,
+                                      max_length=MAX_LENGTH))
     assert result["trainable_params"] == expected_trainable(name, tiny_encoder, 2)
 
     manifest = json.loads((out / "manifest.json").read_text())
@@ -115,7 +119,8 @@ def test_method_table_tagging(name: str, tiny_encoder: Path, toy_conll: Path, tm
     lr, epochs = SETTINGS[name]
     out = tmp_path / name
     result = run_training(TrainConfig(data=str(toy_conll), model=str(tiny_encoder), method=name, out=str(out), lr=lr,
-                                      epochs=epochs, batch_size=16, patience=0, bf16="off", seed=1))
+                                      epochs=epochs, batch_size=16, patience=0, bf16="off", seed=1,
+                                      max_length=MAX_LENGTH))
     labels = json.loads((out / "labels.json").read_text())
     assert result["task"] == "tagging" and labels == ["O", "B-NEG", "I-NEG", "B-POS", "I-POS"]
     assert result["trainable_params"] == expected_trainable(name, tiny_encoder, len(labels))
@@ -144,7 +149,8 @@ def test_method_pairs(name: str, tiny_bert: Path, tmp_path: Path) -> None:
     lr, epochs = SETTINGS[name]
     out = tmp_path / name
     run_training(TrainConfig(data=str(data), model=str(tiny_bert), method=name, out=str(out), lr=lr,
-                             epochs=min(epochs, 1), batch_size=16, patience=0, bf16="off", seed=1))
+                             epochs=min(epochs, 1), batch_size=16, patience=0, bf16="off", seed=1,
+                             max_length=MAX_LENGTH))
     pred = Predictor(out)
     assert pred.fields.reads_pairs, "pairs found without flags are read as pairs again"
     examples = read_examples(data / "test.jsonl", pred.fields)

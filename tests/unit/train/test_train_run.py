@@ -315,6 +315,20 @@ def test_a_max_length_past_the_backbones_position_table_is_refused(tiny_bert: Pa
     check_position_table(SimpleNamespace(model_type="other"), no_limit, 4096, "other")  # no table: no limit
 
 
+@pytest.mark.parametrize("method", ["prefix", "prompt"])
+def test_virtual_tokens_count_against_the_position_table(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                         method: str) -> None:
+    """Prefix tuning at --max-length 500 with 20 virtual tokens trained on minilm, then failed with a tensor-size
+    traceback at the first long text, in training or in predict of the finished run."""
+    cfg = TrainConfig(data=str(toy_data), model=str(tiny_bert), method=method, max_length=120, out=str(tmp_path / "r"),
+                      method_options={method: {"virtual_tokens": 10}})
+    with pytest.raises(ConfigError, match=rf"^--max-length 120 and the 10 virtual tokens of {method} ahead of it are "
+                                          rf"longer than the position table of .*tiny-bert\d* \(128 positions\); use "
+                                          rf"--max-length 118 or less, or fewer --{method}-virtual-tokens"):
+        run_training(cfg)
+    assert not (tmp_path / "r").exists()
+
+
 def test_a_runs_warnings_are_kept_in_its_manifest_and_report(tiny_run: Path) -> None:
     """Warnings went to the terminal alone: report.md, read later or by someone else, showed a score
     without what was said of it (40 dev examples pick a checkpoint largely by chance)."""
