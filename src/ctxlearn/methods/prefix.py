@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import torch
 from torch import nn
 
 from ctxlearn.config import check_at_least, opt
@@ -26,7 +28,23 @@ def prepare(model: nn.Module, options: PrefixOptions) -> nn.Module:
 
     config = PrefixTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=options.virtual_tokens,
                                 prefix_projection=options.projection > 0, encoder_hidden_size=options.projection or None)
-    return wrap_prompt_learning(model, config)
+    model = wrap_prompt_learning(model, config)
+    for encoder in model.backbone.prompt_encoder.values():
+        encoder.forward = _in_fp32(encoder.forward)
+    return model
+
+
+def _in_fp32(forward: Any) -> Any:
+    """``forward`` of a prefix encoder, run once, outside bf16 autocast, and repeated down the batch. peft saves
+    the prefix its MLP (--prefix-projection) gives for one row in fp32, and a reloaded run reads that: computed
+    in bf16 while training and scoring, or for a whole batch (whose matmul rounds otherwise), the run's test
+    predictions differed from its reload's by up to 7e-4."""
+    def fp32_forward(prefix: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(prefix.device.type, enabled=False):
+            one = forward(prefix[:1])  # every row holds the same P virtual-token ids
+        return one.expand(len(prefix), *one.shape[1:])
+
+    return fp32_forward
 
 
 # Defaults: peft's prefix-tuning sequence-classification example (roberta-large, MRPC): 20 virtual

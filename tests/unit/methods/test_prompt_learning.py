@@ -49,6 +49,23 @@ def test_padding_does_not_leak(method: str) -> None:
     assert features.shape == (2, 32)
 
 
+@pytest.mark.parametrize("projection", [0, 16])
+def test_the_prefix_is_computed_in_fp32_as_peft_saves_it(projection: int) -> None:
+    """peft saves the prefix its MLP gives in fp32, and a reloaded run reads that: computed under bf16 autocast
+    while training and scoring, a --prefix-projection run's test predictions differed from its reload's."""
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=40, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    model = METHODS.get("prefix").prepare(EncoderClassifier(BertModel(config, add_pooling_layer=False), 2),
+                                          METHODS.get("prefix").options(projection=projection)).eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        used = model.backbone.get_prompt(batch_size=3)
+    saved = model.backbone.get_prompt_embedding_to_save("default")
+    first_layer_keys = used[0][0] if isinstance(used, tuple) else used.layers[0].keys  # (batch, heads, P, head size)
+    assert first_layer_keys.dtype == torch.float32
+    for row in first_layer_keys:
+        torch.testing.assert_close(row.transpose(0, 1).flatten(1), saved[:, :32], atol=0, rtol=0)
+
+
 def test_prefix_passes_its_keys_under_the_name_transformers_takes() -> None:
     """transformers 5.x renamed `past_key_values` to `cache`; the old name warned on every forward,
     several times a run, of a removal no user could act on."""
