@@ -21,9 +21,11 @@ def _from_flags(cls: type, args: argparse.Namespace) -> Any:
 def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     from ctxlearn.artifact import check_tokenizer_out, write_atomically
     from ctxlearn.scratch.corpus import read_corpus
-    from ctxlearn.scratch.tokenizer import train_tokenizer
+    from ctxlearn.scratch.tokenizer import check_min_frequency, check_vocab_size, train_tokenizer
 
-    check_tokenizer_out(args.out)  # before the corpus is read
+    check_tokenizer_out(args.out)  # these before the corpus is read
+    check_vocab_size(args.kind, args.vocab_size)
+    check_min_frequency(args.min_frequency)
     docs = read_corpus(args.corpus, args.text_field)
     tokenizer = train_tokenizer(docs, args.kind, args.vocab_size, args.min_frequency)
     write_atomically(Path(args.out), tokenizer.save_pretrained, check_tokenizer_out)

@@ -59,9 +59,21 @@ def need_window(stream: torch.Tensor, length: int, part: str, cfg: Any) -> None:
                           f"window of --seq-len {cfg.seq_len}; use a larger corpus, {more}or a smaller --seq-len")
 
 
+def check_tokenizer(tokenizer: Any, objective: str, needs: tuple[str, ...], source: str) -> None:
+    """Refuse a tokenizer without the special tokens ``objective`` builds its batches with (a WordPiece one has no
+    end-of-text token for clm, a BPE one no [MASK] for mlm), naming the kind that has them."""
+    missing = [name for name in needs if getattr(tokenizer, f"{name}_id", None) is None]
+    if missing:
+        kind = "bpe" if objective == "clm" else "wordpiece"
+        raise ConfigError(f"{source}: the tokenizer has no {', '.join(missing)}, which {objective} needs; use a "
+                          f"{kind} tokenizer (`ctxlearn tokenizer train --kind {kind}`), or leave --tokenizer out to "
+                          "train one")
+
+
 @OBJECTIVES.register("clm")
 class CausalLM:
     arch, head = "decoder", ScratchForCausalLM
+    needs = ("eos_token",)  # documents end in it
 
     def __init__(self, tokenizer: Any, train_docs: list[str], val_docs: list[str], cfg: Any) -> None:
         self.T, self.B, self.V = cfg.seq_len, cfg.batch_size, len(tokenizer)
@@ -91,6 +103,7 @@ class CausalLM:
 @OBJECTIVES.register("mlm")
 class MaskedLM:
     arch, head = "encoder", ScratchForMaskedLM
+    needs = ("mask_token", "cls_token", "sep_token", "pad_token")
 
     def __init__(self, tokenizer: Any, train_docs: list[str], val_docs: list[str], cfg: Any) -> None:
         from transformers import DataCollatorForLanguageModeling
@@ -149,6 +162,7 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> tuple[torc
 @OBJECTIVES.register("contrastive")
 class Contrastive:
     arch, head = "encoder", ScratchModel
+    needs = ("pad_token",)
 
     def __init__(self, tokenizer: Any, train_docs: list[str], val_docs: list[str], cfg: Any) -> None:
         self.tokenizer, self.B, self.T, self.temperature = tokenizer, cfg.batch_size, cfg.seq_len, cfg.temperature

@@ -34,7 +34,7 @@ from ctxlearn.lock import holds_out
 from ctxlearn.models.infer import autocast
 from ctxlearn.scratch.corpus import CORPUS_FIELD_HELP, RECORDED_SINCE, read_corpus, split_documents
 from ctxlearn.scratch.model import NORMS, POSITIONS, ScratchConfig
-from ctxlearn.scratch.objectives import OBJECTIVES, batch_tokens
+from ctxlearn.scratch.objectives import OBJECTIVES, batch_tokens, check_tokenizer
 from ctxlearn.scratch.tokenizer import KIND_FOR_ARCH, check_vocab_size, load_tokenizer, train_tokenizer
 from ctxlearn.threads import on_own_threads
 from ctxlearn.train.dist import say, warn
@@ -118,6 +118,10 @@ class PretrainConfig:
             raise ConfigError(f"mask_prob must be in (0, 1), e.g. 0.15, not {self.mask_prob}", field="mask_prob")
         if not self.temperature > 0:
             raise ConfigError(f"temperature must be above 0, e.g. 0.05, not {self.temperature}", field="temperature")
+        if 0 < self.max_len < self.seq_len:  # learned positions failed mid-training; others advertised too little
+            raise ConfigError(f"--max-len {self.max_len} is shorter than --seq-len {self.seq_len}, the length the "
+                              f"model trains at; use --max-len {self.seq_len} or more (0: the --seq-len)",
+                              field="max_len")
         if not self.tokenizer:  # one is trained on the corpus
             check_vocab_size(KIND_FOR_ARCH[self.arch], self.vocab_size)
         self.out = self.out or free_run_folder(DEFAULT_OUT, dataclasses.asdict(self), "pretrain.yaml", "metrics.json")
@@ -273,6 +277,9 @@ def run_pretrain(cfg: PretrainConfig) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     train_docs, val_docs = split_documents(read_corpus(cfg.corpus, cfg.text_field), cfg.val_fraction)
     tokenizer = get_tokenizer(cfg, train_docs, work)
+    check_tokenizer(tokenizer, cfg.objective, OBJECTIVES.get(cfg.objective).needs, cfg.tokenizer or str(work))
+    if cfg.tokenizer:  # pretrain.yaml records the vocabulary the model has, not --vocab-size's unused default
+        cfg = dataclasses.replace(cfg, vocab_size=len(tokenizer))
     objective = OBJECTIVES.get(cfg.objective)(tokenizer, train_docs, val_docs, cfg)
     torch.manual_seed(cfg.seed)
     model = objective.head(model_config(cfg, tokenizer)).to(device)

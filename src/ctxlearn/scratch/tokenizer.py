@@ -57,6 +57,7 @@ def train_tokenizer(texts: Iterable[str], kind: str = "bpe", vocab_size: int = 8
                     min_frequency: int = 2) -> PreTrainedTokenizerFast:
     """A ``kind`` tokenizer (wordpiece or bpe) with at most ``vocab_size`` tokens learned from ``texts``."""
     check_vocab_size(kind, vocab_size)
+    check_min_frequency(min_frequency)
     return TOKENIZERS.get(kind)(texts, vocab_size, min_frequency)
 
 
@@ -65,6 +66,13 @@ def check_vocab_size(kind: str, vocab_size: int) -> None:
     if vocab_size < MIN_BPE_VOCAB and kind == "bpe":
         raise ConfigError(f"--vocab-size {vocab_size} is too small: byte-level BPE starts from 256 bytes + 2 specials; "
                           f"use --vocab-size {MIN_BPE_VOCAB} or more (8000 is the default)", field="vocab_size")
+
+
+def check_min_frequency(min_frequency: int) -> None:
+    """Refuse a negative count (an OverflowError from the tokenizers library), before a corpus is read."""
+    if min_frequency < 0:
+        raise ConfigError(f"--min-frequency must be >= 0 (times a piece is seen before it is merged; 2 is the "
+                          f"default), not {min_frequency}", field="min_frequency")
 
 
 def load_tokenizer(folder: str | Path) -> PreTrainedTokenizerFast:

@@ -13,6 +13,7 @@ from transformers import AutoModel, AutoModelForCausalLM, AutoModelForMaskedLM, 
 
 import ctxlearn.scratch.pretrain as pretrain
 from ctxlearn.cli import main
+from ctxlearn.config import load_yaml
 from ctxlearn.errors import ConfigError
 from ctxlearn.scratch import ScratchForMaskedLM
 from ctxlearn.scratch.objectives import info_nce, unigram_ppl
@@ -165,6 +166,9 @@ def test_steps_zero_saves_the_random_init_with_the_given_tokenizer(corpus, tmp_p
     init = run_pretrain(tiny_cfg(corpus, tmp_path / "init", objective="mlm", steps=0, tokenizer=first["out"]))
     assert init["steps"] == 0 and init["val_ppl"] > first["val_ppl"]
     assert (tmp_path / "init" / "tokenizer.json").read_text() == (tmp_path / "trained" / "tokenizer.json").read_text()
+    # it recorded --vocab-size's default (8000 here: 300), not the vocabulary the model has
+    recorded = load_yaml(tmp_path / "init" / "pretrain.yaml")["vocab_size"]
+    assert recorded == len(AutoTokenizer.from_pretrained(tmp_path / "init")) < 300
     saved = AutoModelForMaskedLM.from_pretrained(tmp_path / "init")
     torch.manual_seed(0)  # the seed's initialisation: where the pretrained run started from, too
     fresh = ScratchForMaskedLM(saved.config)
@@ -242,7 +246,9 @@ def test_decoder_folder_generates_text(corpus, tmp_path) -> None:
                                          ({"temperature": 0.0}, r"^temperature must be above 0, e.g. 0.05, not 0.0$"),
                                          ({"eval_every": 0}, r"^eval_every must be >= 1, not 0$"),
                                          # ran as off, and pretrain.yaml said "maybe"
-                                         ({"bf16": "maybe"}, "bf16 .*maybe")])
+                                         ({"bf16": "maybe"}, "bf16 .*maybe"),
+                                         # learned positions failed mid-training, past the table
+                                         ({"max_len": 8}, r"^--max-len 8 is shorter than --seq-len 16, the length")])
 def test_bad_settings_say_what_would_be_right(corpus, tmp_path, kw, message) -> None:
     with pytest.raises(ConfigError, match=message):
         tiny_cfg(corpus, tmp_path, **kw)
@@ -268,6 +274,26 @@ def test_tokenizer_train_cli_writes_a_loadable_tokenizer(corpus, tmp_path, capsy
     size = len(AutoTokenizer.from_pretrained(tmp_path / "big"))
     assert (f"tokenizer with {size:,} tokens (50,000 asked: the corpus has no more pieces seen 2 times or more)"
             in capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("objective, kind, missing", [("mlm", "bpe", "mask_token, cls_token, sep_token"),
+                                                      ("clm", "wordpiece", "eos_token")])
+def test_a_tokenizer_without_the_objectives_special_tokens_is_refused(corpus, tmp_path, objective, kind,
+                                                                    missing) -> None:
+    """mlm with a BPE tokenizer was transformers' "no mask token" traceback; clm with a WordPiece one a TypeError."""
+    from ctxlearn.scratch.tokenizer import train_tokenizer
+
+    train_tokenizer(corpus.read_text().splitlines(), kind, 300).save_pretrained(tmp_path / kind)
+    with pytest.raises(ConfigError, match=rf"^{tmp_path / kind}: the tokenizer has no {missing}, which {objective} "
+                                          rf"needs; use a {'wordpiece' if kind == 'bpe' else 'bpe'} tokenizer"):
+        run_pretrain(tiny_cfg(corpus, tmp_path / "run", objective=objective, tokenizer=str(tmp_path / kind)))
+
+
+def test_tokenizer_train_refuses_a_negative_min_frequency_before_reading(tmp_path, capsys) -> None:
+    """An OverflowError from the tokenizers library, after the corpus was read."""
+    assert main(["tokenizer", "train", "--corpus", str(tmp_path / "missing.txt"), "--min-frequency", "-5",
+                 "--out", str(tmp_path / "tok")]) == 2
+    assert "--min-frequency must be >= 0" in capsys.readouterr().err and not (tmp_path / "tok").exists()
 
 
 def test_tokenizer_train_replaces_only_a_tokenizer_folder(corpus, tiny_run, tmp_path, capsys) -> None:
