@@ -90,7 +90,8 @@ def _config_command(sub: Any, name: str, cls: type, func: Any, description: str)
 
     p = sub.add_parser(name, help=HEAVY_COMMANDS[name], description=description,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", nargs="+", metavar="PATH", help=CORPUS_HELP + " (default: builtin:movie-dialog)")
+    default = "builtin:movie-dialog; with --models, theirs" if name == "lengths" else "builtin:movie-dialog"
+    p.add_argument("--corpus", nargs="+", metavar="PATH", help=f"{CORPUS_HELP} (default: {default})")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     add_dataclass_flags(p, cls)
     p.set_defaults(func=func)

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from ctxlearn.artifact import output_kind
 from ctxlearn.config import check_at_least, load_yaml, opt
 from ctxlearn.errors import ConfigError
 from ctxlearn.lock import holds_out
@@ -41,11 +42,14 @@ VAL_FRACTION = 0.05  # held-out share of the corpus, as pretrain's default
 MODEL_FIELDS = ("corpus", "text_field", "objective", "positions", "layers", "d_model", "heads", "seq_len", "batch_size",
                 "steps", "minutes", "lr", "seed", "val_fraction")
 TOKENIZER_RECORD = "study.json"  # in OUT/tokenizer: the corpus and vocabulary size it was trained with
+DEFAULT_CORPUS = ["builtin:movie-dialog"]
+STUDY_FILES = ("tokenizer", "models", "lengths.json", "lengths.md", "lengths.png")  # what a study writes in OUT
 
 
 @dataclass
 class LengthsConfig:
-    corpus: list[str] = field(default_factory=lambda: ["builtin:movie-dialog"])  # its flag is --corpus PATH...
+    # its flag is --corpus PATH...; unset: the --models' own corpus, else builtin:movie-dialog
+    corpus: list[str] = field(default_factory=list)
     text_field: str = opt("text", CORPUS_FIELD_HELP)
     out: str = opt("runs/lengths", "output folder: lengths.json, lengths.md, lengths.png, and the models")
     positions: str = opt(",".join(POSITIONS), "comma-separated position encodings to compare")
@@ -146,6 +150,44 @@ def train_models(cfg: LengthsConfig, tokenizer: Path) -> list[Path]:
     return folders
 
 
+def models_corpus(cfg: LengthsConfig, folders: list[Path]) -> tuple[list[str], str, float]:
+    """(corpus, text field, validation share) the given models were pretrained with (their pretrain.yaml),
+    one for all: the study scores held-out text of their corpus, cut as pretraining cut it. Scored on 5% held
+    out where a model held out 2.5%, half of the text was text it trained on (perplexity 18 for 65); with
+    --corpus left out, on the default corpus, one it never saw. A --corpus given must be theirs."""
+    made = {f: {**RECORDED_SINCE, **load_yaml(f / "pretrain.yaml")} for f in folders}  # trained_length checked them
+    shared = {}
+    for name in ("corpus", "text_field", "val_fraction"):
+        values = {str(f): m.get(name, VAL_FRACTION if name == "val_fraction" else None) for f, m in made.items()}
+        if len({json.dumps(v) for v in values.values()}) > 1:
+            raise ConfigError(f"--models: pretrained with different {name} (" + ", ".join(
+                f"{f}: {v}" for f, v in values.items()) + "); the study scores models on text held out from one corpus")
+        shared[name] = next(iter(values.values()))
+    if cfg.corpus and (_resolved(cfg.corpus) != _resolved(shared["corpus"]) or cfg.text_field != shared["text_field"]):
+        raise ConfigError(f"--corpus {' '.join(cfg.corpus)} (--text-field {cfg.text_field}): the --models were "
+                          f"pretrained on {' '.join(shared['corpus'])} (--text-field {shared['text_field']}), and the "
+                          "study scores text held out from their own corpus, as they cut it; leave --corpus out, or "
+                          "give theirs")
+    return shared["corpus"], shared["text_field"], shared["val_fraction"]
+
+
+def _resolved(corpus: list[str]) -> list[str]:
+    return [spec if spec.startswith("builtin:") else str(Path(spec).expanduser().resolve()) for spec in corpus]
+
+
+def check_study_out(out: Path) -> None:
+    """Refuse an --out holding anything but a study's own files: its lengths.* written into a pretrained model
+    or a run folder made that folder one its own command then refused, as holding files it did not write."""
+    if out.is_file():
+        raise ConfigError(f"--out {out} is a file; give the path of a new folder")
+    kind = output_kind(out) if out.is_dir() else None
+    other = sorted(f.name for f in out.iterdir() if f.name not in STUDY_FILES) if out.is_dir() else []
+    if kind or other:
+        held = kind or ", ".join(other[:3]) + (", ..." if len(other) > 3 else "")
+        raise ConfigError(f"--out {out} holds {held}, and a length study writes its lengths.* (training: tokenizer/ "
+                          f"and models/) there; give a new folder, e.g. {out.with_name(f'{out.name}-lengths')}")
+
+
 def trained_length(folders: list[Path]) -> int:
     """The sequence length L the given models were pretrained at (their pretrain.yaml seq_len), which
     must be one L for all: the study scores every model at multiples of it."""
@@ -154,7 +196,12 @@ def trained_length(folders: list[Path]) -> int:
         if not (folder / "pretrain.yaml").is_file():
             raise ConfigError(f"--models: {folder} has no pretrain.yaml, so its training length is unknown; "
                               "give folders written by `ctxlearn pretrain`")
-        lengths[folder] = load_yaml(folder / "pretrain.yaml").get("seq_len")
+        made = load_yaml(folder / "pretrain.yaml")
+        if made.get("arch", "decoder") != "decoder":  # the study's perplexity is of next tokens
+            raise ConfigError(f"--models: {folder} is an {made.get('arch')} (pretrained with {made.get('objective')}), "
+                              "and the study scores decoders' next-token perplexity; give folders of `ctxlearn "
+                              "pretrain --objective clm`")
+        lengths[folder] = made.get("seq_len")
     if len(set(lengths.values())) > 1:
         raise ConfigError("--models: trained at different lengths (" + ", ".join(f"{f}: seq_len {n}" for f, n in lengths.items())
                           + "); the study compares models trained at one length L")
@@ -183,11 +230,16 @@ def score(folder: Path, stream: torch.Tensor, lengths: list[int]) -> dict[str, A
 @holds_out
 def run_lengths(cfg: LengthsConfig) -> dict[str, Any]:
     """Train (or take) the decoders, score them at every length, write the table and the plot."""
-    train_docs, val_docs = split_documents(read_corpus(cfg.corpus, cfg.text_field), VAL_FRACTION)
-    folders = [Path(m.strip()) for m in cfg.models.split(",") if m.strip()]
+    check_study_out(Path(cfg.out))
+    folders, val_fraction = [Path(m.strip()) for m in cfg.models.split(",") if m.strip()], VAL_FRACTION
     if folders:
         cfg = replace(cfg, train_len=trained_length(folders))  # L is the models', whatever --train-len says
-        say(f"--models were trained at {cfg.train_len} tokens: scoring at {cfg.factors} times that")
+        corpus, text_field, val_fraction = models_corpus(cfg, folders)
+        cfg = replace(cfg, corpus=corpus, text_field=text_field)
+        say(f"--models were trained at {cfg.train_len} tokens: scoring at {cfg.factors} times that, on the "
+            f"{val_fraction:.1%} of {' '.join(corpus)} they held out")
+    cfg = replace(cfg, corpus=cfg.corpus or DEFAULT_CORPUS)
+    train_docs, val_docs = split_documents(read_corpus(cfg.corpus, cfg.text_field), val_fraction)
     tokenizer_folder = folders[0] if folders else shared_tokenizer(cfg, train_docs)
     tokenizer = load_tokenizer(tokenizer_folder)
     lengths = [cfg.train_len * f for f in cfg.factor_list]

@@ -3,15 +3,17 @@ tokens, and the table, JSON and plot are written."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pytest
 import torch
-from transformers import AutoConfig
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from ctxlearn.cli import main
 from ctxlearn.errors import ConfigError
 from ctxlearn.scratch.lengths import LengthsConfig, degradation, run_lengths, verdict, write_outputs
+from ctxlearn.scratch.corpus import token_stream
 from ctxlearn.scratch.objectives import stream_nll
 from scratch_fixtures import corpus  # noqa: F401  (fixture)
 
@@ -44,8 +46,8 @@ def small(corpus, out, **kw) -> LengthsConfig:
 def test_validation_text_too_short_for_the_longest_window_is_refused_before_training(corpus, tmp_path) -> None:
     # the validation part (5% of 600 short sentences) is short of one window of 8 x 64 = 512 tokens
     with pytest.raises(ConfigError, match="shorter than one window of 512 tokens"):
-        run_lengths(small(corpus, tmp_path, factors="1,64"))
-    assert not (tmp_path / "models").exists()  # no decoder was trained first
+        run_lengths(small(corpus, tmp_path / "study", factors="1,64"))
+    assert not (tmp_path / "study" / "models").exists()  # no decoder was trained first
 
 
 def test_models_option_scores_given_folders_at_their_own_length(corpus, tmp_path) -> None:
@@ -62,8 +64,54 @@ def test_models_option_scores_given_folders_at_their_own_length(corpus, tmp_path
         run_lengths(LengthsConfig(corpus=[str(corpus)], out=str(tmp_path / "c"), models=f"{model},{other}"))
 
 
+def test_models_are_scored_on_what_they_held_out_of_their_own_corpus(corpus, tmp_path) -> None:
+    """Scored on 5% held out where a model held out 2.5%, half the text was text it trained on (perplexity 18,
+    its own validation 65); with --corpus left out, on builtin:movie-dialog, a corpus it never saw."""
+    from ctxlearn.scratch.corpus import read_corpus, split_documents
+    from ctxlearn.scratch.pretrain import PretrainConfig, run_pretrain
+
+    model = tmp_path / "clm"
+    run_pretrain(PretrainConfig(corpus=[str(corpus)], out=str(model), layers=1, d_model=32, heads=2, seq_len=8,
+                                batch_size=8, steps=10, vocab_size=300, val_fraction=0.1, bf16="off"))
+    scored = run_lengths(LengthsConfig(out=str(tmp_path / "a"), models=str(model), factors="1,2", eval_tokens=64))
+    assert scored["config"]["corpus"] == [str(corpus)]
+    held_out = split_documents(read_corpus([str(corpus)]), 0.1)[1]
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    stream = token_stream(held_out, tokenizer, tokenizer.eos_token_id)[:scored["eval_tokens"]]
+    total, count = stream_nll(AutoModelForCausalLM.from_pretrained(model).eval(), stream, 8, 32)
+    assert scored["rows"][0]["ppl"]["8"] == pytest.approx(math.exp(total / count), rel=1e-6)
+    other = tmp_path / "other.txt"
+    other.write_text(corpus.read_text())
+    with pytest.raises(ConfigError, match=rf"^--corpus {other} \(--text-field text\): the --models were pretrained on "
+                                          rf"{corpus} \(--text-field text\), .* leave --corpus out, or give theirs$"):
+        run_lengths(LengthsConfig(corpus=[str(other)], out=str(tmp_path / "b"), models=str(model)))
+    encoder = tmp_path / "mlm"
+    run_pretrain(PretrainConfig(corpus=[str(corpus)], out=str(encoder), objective="mlm", layers=1, d_model=32, heads=2,
+                                seq_len=8, batch_size=8, steps=0, vocab_size=300, bf16="off"))
+    with pytest.raises(ConfigError, match=r"is an encoder \(pretrained with mlm\), and the study scores decoders"):
+        run_lengths(LengthsConfig(out=str(tmp_path / "c"), models=str(encoder)))
+
+
+def test_a_study_writes_into_no_folder_of_another_kind(corpus, tmp_path) -> None:
+    """lengths.* written into a pretrained model's folder made `pretrain --out` that folder refuse it, as holding
+    files pretrain did not write."""
+    from ctxlearn.scratch.pretrain import PretrainConfig, run_pretrain
+
+    model = tmp_path / "clm"
+    run_pretrain(PretrainConfig(corpus=[str(corpus)], out=str(model), layers=1, d_model=32, heads=2, seq_len=8,
+                                batch_size=8, steps=0, vocab_size=300, bf16="off"))
+    with pytest.raises(ConfigError, match=rf"^--out {model} holds a pretrained model, and a length study writes"):
+        run_lengths(LengthsConfig(out=str(model), models=str(model)))
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("x")
+    with pytest.raises(ConfigError, match=r"holds todo.txt, .* e.g. .*notes-lengths$"):
+        run_lengths(small(corpus, tmp_path / "notes"))
+    assert not list(model.glob("lengths.*")), "the model's folder is left as it was"
+
+
 def test_a_rerun_with_other_settings_refuses_the_old_models(corpus, tmp_path) -> None:
     """Models and the tokenizer in --out are reused only when made with the settings asked for now."""
+    tmp_path = tmp_path / "study"  # beside the corpus
     run_lengths(small(corpus, tmp_path))
     for change, message in [(dict(train_len=16), "seq_len is 8, but this run asks for 16"),
                             (dict(steps=20), "steps is 10, but this run asks for 20"),
