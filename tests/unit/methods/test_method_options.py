@@ -47,6 +47,19 @@ def test_an_option_out_of_range_is_refused_before_the_model_loads(method: str, o
     check_method_options(TrainConfig(data="d.csv", method=method), METHODS.get(method))  # the defaults pass
 
 
+def test_ia3_feedforward_modules_outside_the_targets_are_refused() -> None:
+    """peft rescales targets only: --ia3-feedforward '.*attention.output.dense' changed nothing, not even the
+    trainable parameter count."""
+    bert = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                intermediate_size=32), add_pooling_layer=False)
+    spec = METHODS.get("ia3")
+    with pytest.raises(ConfigError, match=re.escape(
+            r"--ia3-feedforward .*attention\.output\.dense: matches encoder.layer.0.attention.output.dense and 1 more, "
+            "which --ia3-targets does not")):
+        spec.prepare(EncoderClassifier(bert, 2), spec.options(feedforward=r".*attention\.output\.dense"))
+    spec.prepare(EncoderClassifier(bert, 2), spec.options())  # the defaults are targets
+
+
 @pytest.mark.parametrize("method, flag", [("lora", "--lora-targets"), ("adalora", "--adalora-targets"),
                                           ("ia3", "--ia3-targets")])
 def test_targets_that_match_no_module_name_the_backbones_own_linear_layers(method: str, flag: str) -> None:
