@@ -52,7 +52,8 @@ class EncodedTexts(Encoded):
     def per_text(self, per_row: np.ndarray) -> np.ndarray:
         """(T, ...) from (N, ...) row outputs: a text read in one row keeps that row's output exactly;
         a text read in windows gets their mean, each window weighted by its share of the text's tokens.
-        For a mean-pooling classifier that is the head applied to the mean over all the windows' tokens."""
+        For a mean-pooling classifier that is close to the head applied to the mean over all the windows'
+        tokens (overlapping tokens count twice, and the windows' special tokens are pooled, not weighed)."""
         if not self.windowed:
             return per_row
         shape = (-1,) + (1,) * (per_row.ndim - 1)
