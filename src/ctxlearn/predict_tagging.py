@@ -5,8 +5,8 @@ Input for ``predict_file``:
   .conll  one token per line (a tag column, if any, is ignored), blank lines between sentences
   .txt    one raw text per line
   .csv/.tsv  a column of raw texts (``text``, or the field --text-field names), one per row
-Raw text is split into words by ``ctxlearn.data.words.split_words`` (runs of letters and digits,
-apostrophes inside them kept; every other non-space character a word of its own). Each output line
+Raw text is split into words by ``ctxlearn.data.words.split_words`` (runs of letters, digits and
+combining marks, apostrophes inside them kept; every other non-space character a word of its own). Each output line
 holds the text, its words, their tags and the entities: type, text and character offsets
 (``start`` inclusive, ``end`` exclusive) into the raw text, or, for pre-tokenised input, into the
 words joined by single spaces. A JSON line's other keys (an id; gold ``tags`` as ``input_tags``) come

@@ -12,11 +12,14 @@ from ctxlearn.errors import DataError
 
 
 def columns(raw: str) -> list[str]:
-    """A tab-separated line keeps spaces inside its columns (tokens such as ``New York``). Stray
-    byte-order marks (U+FEFF, invisible; WNUT-17's dev file ends with a line of two) count as space.
-    White space at the end of a line is no column: ``Paris\tB-LOC\t`` has its tag last, not an empty one."""
+    """A tab-separated line keeps spaces inside its columns (tokens such as ``New York``); a line without a
+    tab is split at ASCII spaces only, so a token keeps its non-breaking space (``New\u00a0York B-LOC`` lost
+    ``York``). Stray byte-order marks (U+FEFF, invisible; WNUT-17's dev file ends with a line of two) count
+    as space. White space at the end of a line is no column: ``Paris\tB-LOC\t`` has its tag last."""
     raw = raw.replace(BOM, " ").rstrip()
-    return [c.strip() for c in raw.split("\t")] if "\t" in raw else raw.split()
+    if "\t" in raw:
+        return [c.strip() for c in raw.split("\t")]
+    return [c for c in raw.split(" ") if c] if raw.strip() else []
 
 
 def is_comment(raw: str) -> bool:

@@ -1,17 +1,21 @@
 """Raw text -> words with character offsets, for tagging text that is not tokenised yet.
 
-The rule: a word is a run of letters, digits and underscores, which may hold apostrophes between
-them (``don't``, ``O'Brien``); every other character that is not white space is a word of its own
+The rule: a word is a run of letters, digits, underscores and combining marks (the accent of a decomposed
+``é``, Devanagari's vowel signs), which may hold apostrophes between them (``don't``, ``O'Brien``); every
+other character that is not white space is a word of its own
 (``Paris-based`` -> ``Paris``, ``-``, ``based``; ``U.S.`` -> ``U``, ``.``, ``S``, ``.``). Offsets are
 Python string indices, end exclusive, so ``text[start:end]`` is the word.
 """
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import Iterable
 
-WORD = re.compile(r"\w+(?:['\u2019]\w+)*|[^\w\s]")
+import regex
+
+# regex's \w, unlike re's, holds combining marks: re split a decomposed "Renée" (macOS, PDF text) into "Rene",
+# the accent and "e", and tagged "Rene" and "e Fleming" as entities
+WORD = regex.compile(r"\w+(?:['\u2019]\w+)*|[^\w\s]")
 
 
 def split_words(text: str, cuts: Iterable[int] = ()) -> list[tuple[str, int, int]]:

@@ -186,6 +186,24 @@ def test_split_words_keeps_offsets_and_contractions():
     assert all(text[s:e] == w for w, s, e in words)
 
 
+def test_split_words_keeps_combining_marks_in_their_word():
+    """A decomposed "Renée" (macOS, PDF text) was split into "Rene", the accent and "e", and "Rene" and
+    "e Fleming" tagged as entities; Devanagari's vowel signs split every Hindi word the same way."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFD", "Renée Fleming sang in Montréal. नरेंद्र मोदी")
+    words = split_words(text)
+    assert [unicodedata.normalize("NFC", w) for w, _, _ in words] == [
+        "Renée", "Fleming", "sang", "in", "Montréal", ".", "नरेंद्र", "मोदी"]
+    assert all(text[s:e] == w for w, s, e in words)
+
+
+def test_conll_space_separated_columns_keep_a_non_breaking_space_in_the_token(tmp_path):
+    """`New\u00a0York B-LOC` was read as the token New: the split at any white space dropped York."""
+    path = write(tmp_path, "a.conll", "Visit O\nNew\u00a0York B-LOC\nnow O\n\u00a0\nrain O\n")
+    assert [s.tokens for s in read_tagged(path)] == [("Visit", "New\u00a0York", "now"), ("rain",)]
+
+
 def test_iobes_file_is_detected_and_converted(tmp_path):
     path = write(tmp_path, "a.conll", "Ada B-PER\nLovelace E-PER\nin O\nLondon S-LOC\n")
     assert read_bio(path)[0].tags == ("B-PER", "I-PER", "O", "B-LOC")
