@@ -4,6 +4,8 @@ sentences; ``-DOCSTART-`` lines mark document breaks and are skipped, and so are
 a sentence, ``# key = value`` as CoNLL-U and MultiCoNER write them (``# id f0ed\tdomain=en``)."""
 from __future__ import annotations
 
+import re
+from collections import Counter
 from pathlib import Path
 
 from ctxlearn.data.readers import BOM, numbered_lines
@@ -28,12 +30,16 @@ def is_comment(raw: str) -> bool:
     return raw.startswith("# ") and "=" in raw
 
 
+TAG_LIKE = re.compile(r"O|[BIESLU][-_].+")  # what a tag column holds: O, B-PER, I_LOC, S-ORG, ...
+
+
 def read_conll(path: Path, tag_column: int = -1, labelled: bool = True) -> list[TaggedSentence]:
     """Sentences of a CoNLL file, tags as written (``labelled=False`` reads tokens only)."""
     sentences: list[TaggedSentence] = []
     tokens: list[str] = []
     tags: list[str] = []
     lines: list[int] = []
+    columns_seen = ColumnsSeen()
 
     def close() -> None:
         if tokens:
@@ -53,8 +59,37 @@ def read_conll(path: Path, tag_column: int = -1, labelled: bool = True) -> list[
             lines.append(line)
             if labelled:
                 tags.append(_tag(cols, tag_column, path, line))
+                columns_seen.add(cols, line)
     close()
+    if labelled and tag_column == -1:
+        columns_seen.check_last(path)
     return sentences
+
+
+class ColumnsSeen:
+    """Which columns of the lines with three or more hold tag-like values: a last column of something else
+    (a SpaceAfter flag, a sentence id) was read as the tags, and trained as entity types `Yes` and `No`."""
+
+    def __init__(self) -> None:
+        self.lines, self.first, self.tag_like, self.values = 0, 0, Counter[int](), Counter[str]()
+
+    def add(self, cols: list[str], line: int) -> None:
+        if len(cols) < 3:
+            return
+        self.lines, self.first = self.lines + 1, self.first or line
+        self.tag_like.update(i for i, c in enumerate(cols[1:-1], 1) if TAG_LIKE.fullmatch(c))
+        self.tag_like.update([-1] if TAG_LIKE.fullmatch(cols[-1]) else [])
+        self.values[cols[-1]] += 1
+
+    def check_last(self, path: Path) -> None:
+        others = [(n, i) for i, n in self.tag_like.items() if i > 0 and n >= self.lines / 2]
+        if not self.lines or self.tag_like[-1] or not others:
+            return
+        column = max(others)[1]
+        shown = ", ".join(repr(v) for v, _ in self.values.most_common(3))
+        raise DataError(path, f"the last column, read as the tags, holds no O and no B-/I- tag ({shown}), where "
+                        f"column {column} does", line=self.first, field="tag",
+                        expected=f"--tag-column {column} (counted from 0), or the tags in the last column")
 
 
 def _token(cols: list[str], path: Path, line: int) -> str:

@@ -57,6 +57,17 @@ def test_conll_tag_column(tmp_path):
     assert read_tagged(path)[0].tags == ("B-ORG", "O")
 
 
+def test_a_last_column_that_holds_no_tags_is_refused_naming_the_column_that_does(tmp_path):
+    """A SpaceAfter flag last was read as the tags: inspect found entity types No and Yes, and train ran on them."""
+    path = write(tmp_path, "a.conll", "R.H.\tB-ORG\tYes\nMacy\tI-ORG\tNo\nsells\tO\tYes\n\nhi\tO\tNo\n")
+    with pytest.raises(DataError, match=r"a.conll:1: field 'tag': the last column, read as the tags, holds no O "
+                                        r"and no B-/I- tag \('Yes', 'No'\), where column 1 does.*--tag-column 1"):
+        read_tagged(path)
+    assert read_tagged(path, TagOptions(tag_column=1))[0].tags == ("B-ORG", "I-ORG", "O")
+    conll2003 = write(tmp_path, "b.conll", "EU NNP B-NP B-ORG\nrejects VBZ B-VP O\n")  # chunk tags before the tags
+    assert read_tagged(conll2003)[0].tags == ("B-ORG", "O")
+
+
 def test_jsonl_tokens_and_tags(tmp_path):
     path = write(tmp_path, "a.jsonl", jsonl({"tokens": ["Ada", "wrote"], "tags": ["B-PER", "O"]}))
     (s,) = read_tagged(path)
