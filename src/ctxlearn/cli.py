@@ -224,7 +224,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     try:
         with progress("eval"), contextlib.nullcontext() if args.out is None else exclusive(args.out), \
                 recorded_warnings() as notes:
-            predictor = open_predictor(args.artifact, args.long_inputs, fields, args.threshold)
+            predictor = open_predictor(args.artifact, args.long_inputs, fields, args.threshold,
+                                       tags=dict(tag_column=args.tag_column, tag_scheme=args.tag_scheme,
+                                                 repair_tags=args.repair_tags))
             metrics = predictor.evaluate(args.data, args.out)
     except DataError as err:  # a file with no label column: texts to label, not to score
         if "label" not in err.missing or "label" in err.likely:
@@ -488,9 +490,10 @@ def _field_flags(p: argparse.ArgumentParser, label: bool, of_run: bool = True) -
     _train_flags(p, ("text_field", "text_pair_field", *(["label_field"] if label else [])), of_run)
 
 
-def _tag_flags(p: argparse.ArgumentParser) -> None:
-    """How tagging files are read, as `train` reads them (its fields' help and defaults)."""
-    _train_flags(p, ("tag_column", "tag_scheme", "repair_tags"))
+def _tag_flags(p: argparse.ArgumentParser, of_run: bool = False) -> None:
+    """How tagging files are read, as `train` reads them (its fields' help and defaults; ``of_run``: eval's
+    held-out file, read as the run read its data unless a flag says otherwise)."""
+    _train_flags(p, ("tag_column", "tag_scheme", "repair_tags"), of_run)
 
 
 FIRST_STEPS = """\
@@ -580,6 +583,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write a report folder: report.md (with the errors the model was surest of), "
                    "metrics.json, confusion.png and .txt, and every prediction in test_predictions.jsonl")
     _field_flags(p, label=True)
+    _tag_flags(p, of_run=True)  # its errors name them: a held-out file with one slip, or its tags in another column
     _long_inputs_flag(p)
     threshold_flag(p)
     p.set_defaults(func=cmd_eval)

@@ -282,13 +282,14 @@ def own_test_split(path: Path, manifest: dict[str, Any], cut: Callable[[str], An
 
 def open_predictor(folder: str | Path, long_inputs: str | None = None,
                    fields: dict[str, str | None] | None = None, threshold: str | None = None,
-                   skip_empty: bool = False) -> Any:
+                   skip_empty: bool = False, tags: dict[str, Any] | None = None) -> Any:
     """The right predictor for a run folder: fine-tuned classifier, in-context learning, or a tagger
     (``TaggingPredictor``: tags and entity spans instead of class probabilities). ``long_inputs``
     (a fine-tuned classifier's only) overrides the run's own way of reading long texts; ``fields``
     (``text``, ``label``, ``text_pair``) the columns or keys it reads; ``threshold`` (``CLASS=P``, a
     classifier's) how it turns probabilities into labels; ``skip_empty`` (a text classifier's) whether
-    ``predict_file`` leaves out rows without text rather than refuse them."""
+    ``predict_file`` leaves out rows without text rather than refuse them; ``tags`` (``tag_column``,
+    ``tag_scheme``, ``repair_tags``; a tagger's) how labelled files are read, where not as the run read its data."""
     from ctxlearn.artifact import read_manifest
 
     manifest = read_manifest(Path(folder))
@@ -304,6 +305,10 @@ def open_predictor(folder: str | Path, long_inputs: str | None = None,
         raise ConfigError(f"{folder}: --skip-empty is for runs that label whole texts; a tagging run refuses a "
                           "sentence without words at its line. Leave the flag out, and remove such rows")
     fields = {k: v for k, v in (fields or {}).items() if v}
+    tags = {k: v for k, v in (tags or {}).items() if v is not None and v is not False}
+    if tags and kind != "tagging":
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in tags)
+        raise ConfigError(f"{folder}: {flags} read tagging files, and this run labels whole texts; leave it out")
     if manifest.get("method") == "icl":
         from ctxlearn.icl.predictor import IclPredictor
 
@@ -312,6 +317,7 @@ def open_predictor(folder: str | Path, long_inputs: str | None = None,
         from ctxlearn.predict_tagging import TaggingPredictor
 
         predictor = TaggingPredictor(folder)
+        predictor.use_tag_options(**tags)
     else:
         predictor = Predictor(folder, long_inputs)
     predictor.use_fields(**fields)

@@ -139,6 +139,33 @@ def test_entities_jsonl_trains(tiny_bert: Path, tmp_path: Path, capsys) -> None:
     assert result["task"] == "tagging" and result["test_f1"] > 0.5
 
 
+def test_eval_reads_a_held_out_file_with_the_tag_flags_its_errors_name(tiny_bert: Path, toy_conll: Path,
+                                                                        toy_data: Path, tmp_path: Path, capsys) -> None:
+    """eval's error named --repair-tags (and --tag-scheme), which eval refused as unrecognized: a held-out file
+    with one annotation slip, or its tags in another column, could not be scored without editing it."""
+    out = tmp_path / "run"
+    assert main(_train(tiny_bert, toy_conll, out, "--method", "head")) == 0
+    gold = tmp_path / "gold.conll"
+    gold.write_text("bad\tJJ\tB-NEG\nmovie\tNN\tO\nwas\tVB\tO\nreally\tRB\tI-POS\nnice\tJJ\tI-POS\n")
+    capsys.readouterr()
+    assert main(["eval", str(out), "--data", str(gold)]) == 2
+    assert "(or --repair-tags to turn such tags into B- with a warning)" in capsys.readouterr().err
+    assert main(["eval", str(out), "--data", str(gold), "--repair-tags", "--json"]) == 0
+    repaired = {k: v for k, v in json.loads(capsys.readouterr().out).items() if k != "warnings"}
+    assert repaired["test_entities"] == 2, "bad (NEG) and really nice (POS)"
+    assert main(["eval", str(out), "--data", str(gold), "--tag-scheme", "IOB1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {**repaired, "warnings": []}  # IOB1: an I- starts an entity
+    moved = tmp_path / "moved.conll"
+    moved.write_text("".join(f"{line.split(chr(9))[0]}\t{line.split(chr(9))[2]}\tx\n"
+                             for line in gold.read_text().splitlines()))
+    assert main(["eval", str(out), "--data", str(moved), "--tag-column", "1", "--tag-scheme", "IOB1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {**repaired, "warnings": []}
+    classifier = tmp_path / "classifier"
+    assert main(_train(tiny_bert, toy_data, classifier, "--method", "head")) == 0
+    assert main(["eval", str(classifier), "--data", str(toy_data), "--repair-tags"]) == 2
+    assert "--repair-tags read tagging files, and this run labels whole texts" in capsys.readouterr().err
+
+
 def test_tagging_classification_data_names_the_field(tiny_bert: Path, toy_data: Path, tmp_path: Path, capsys) -> None:
     assert main(_train(tiny_bert, toy_data, tmp_path / "run", "--task", "tagging")) == 2
     err = capsys.readouterr().err
