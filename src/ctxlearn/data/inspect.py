@@ -68,8 +68,43 @@ def inspect_tagged(splits: TaggedSplits, tokenizer: Any | None = None, max_lengt
                                 "overlapping windows")
         report["splits"][name] = info
     report["warnings"] = (warnings + case_variants(splits.types, "entity types", "types") + small_tagged(splits)
-                          + missing_types(splits) + _overlap(splits, _sentence_key, "sentence"))
+                          + missing_types(splits) + _overlap(splits, _sentence_key, "sentence")
+                          + conflicting_tags(splits.train) + joined_sentences(splits))
     return report
+
+
+def conflicting_tags(sentences: list[Any]) -> list[str]:
+    """The tagging counterpart of ``conflicting_labels``: train holds a sentence tagged two ways (WNUT-17's
+    "london fashion week", O once and a location once), which no model can get right both times."""
+    seen: dict[Any, dict[tuple[str, ...], int]] = {}
+    for s in sentences:
+        seen.setdefault(_sentence_key(s), {}).setdefault(s.tags, s.line)
+    mixed = [(words, lines) for words, lines in seen.items() if len(lines) > 1]
+    if not mixed:
+        return []
+    words, lines = mixed[0]
+    text = " ".join(words)
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    return [f"train: {count(len(mixed), 'sentence')} {'is' if len(mixed) == 1 else 'are'} tagged more than one way "
+            f"(e.g. {shown!r}, lines {', '.join(map(str, lines.values()))}); a model tags a sentence one way, so it "
+            "cannot get every copy right: keep one tagging per sentence"]
+
+
+JOINED_WORDS = 250  # words in a sentence beyond which inspect asks whether blank lines are missing
+
+
+def joined_sentences(splits: Any) -> list[str]:
+    """A warning for a split whose longest sentence runs past ``JOINED_WORDS`` words: in a CoNLL file a sentence
+    ends at a blank line, so a file without them was read, and trained on, as one sentence of all its tokens."""
+    out = []
+    for name in ("train", "dev", "test"):
+        sentences = getattr(splits, name)
+        longest = max(sentences, key=lambda s: len(s.tokens), default=None)
+        if longest is not None and len(longest.tokens) > JOINED_WORDS:
+            out.append(f"{name}: a sentence of {len(longest.tokens):,} words (from line {longest.line}; {name} holds "
+                       f"{count(len(sentences), 'sentence')}); sentences end at a blank line, and a file without "
+                       "them reads as one sentence: check that blank lines separate them")
+    return out
 
 
 def _lengths(ids: list[list[int]], max_length: int) -> dict[str, Any]:

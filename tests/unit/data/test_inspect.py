@@ -454,3 +454,36 @@ def test_cli_cuts_dev_and_test_as_train_would_with_the_same_flags(toy_data, caps
         {lab: sum(ex.label == lab for ex in cut.dev) for lab in cut.labels}.items()))
     assert main(["data", "inspect", str(one), "--model", "", "--dev-fraction", "1.5"]) == 2
     assert "dev_fraction must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_a_sentence_tagged_two_ways_in_train_is_warned_of(any_size_scores):
+    """WNUT-17's train holds 11 sentences written twice with different tags ("london fashion week" O once, a
+    location once); inspect said only "103 duplicate sentences", where classification names such texts."""
+    from ctxlearn.data.example import TaggedSentence
+    from ctxlearn.data.inspect import inspect_tagged
+    from ctxlearn.data.tagged_splits import TaggedSplits
+
+    words = ("london", "fashion", "week")
+    train = [TaggedSentence(words, ("O", "O", "O"), (3, 4, 5)), TaggedSentence(("hi",), ("O",), (7,)),
+             TaggedSentence(words, ("B-LOC", "O", "O"), (9, 10, 11)),
+             TaggedSentence(words, ("O", "O", "O"), (13, 14, 15))]
+    report = inspect_tagged(TaggedSplits(train, train[1:2], train[1:2], ["B-LOC", "I-LOC", "O"], "BIO"))
+    assert [w for w in report["warnings"] if "more than one way" in w] == [
+        "train: 1 sentence is tagged more than one way (e.g. 'london fashion week', lines 3, 9); a model tags a "
+        "sentence one way, so it cannot get every copy right: keep one tagging per sentence"]
+
+
+def test_a_tagging_file_without_blank_lines_is_warned_of(any_size_scores, tmp_path):
+    """A CoNLL file with no blank line read as one sentence of 683 words, and inspect said only that long
+    sentences are tagged in windows."""
+    from ctxlearn.data.inspect import inspect_tagged
+    from ctxlearn.data.tagged_splits import load_tagged_splits
+    from ctxlearn.data.tagged import TagOptions
+
+    for name in ("train", "dev", "test"):
+        lines = ["Ada\tB-PER", "ran\tO", "."] if name != "train" else [f"w{i}\tO" for i in range(300)] + ["Ada\tB-PER"]
+        (tmp_path / f"{name}.conll").write_text("\n".join(line if "\t" in line else ".\tO" for line in lines) + "\n")
+    report = inspect_tagged(load_tagged_splits(str(tmp_path), TagOptions()))
+    assert [w for w in report["warnings"] if "blank line" in w] == [
+        "train: a sentence of 301 words (from line 1; train holds 1 sentence); sentences end at a blank line, and a "
+        "file without them reads as one sentence: check that blank lines separate them"]
