@@ -69,7 +69,7 @@ def inspect_tagged(splits: TaggedSplits, tokenizer: Any | None = None, max_lengt
         report["splits"][name] = info
     report["warnings"] = (warnings + case_variants(splits.types, "entity types", "types") + small_tagged(splits)
                           + missing_types(splits) + _overlap(splits, _sentence_key, "sentence")
-                          + conflicting_tags(splits.train) + joined_sentences(splits))
+                          + conflicting_tags(splits.train) + joined_sentences(splits))  # train warns of these too
     return report
 
 

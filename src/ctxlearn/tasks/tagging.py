@@ -20,7 +20,7 @@ from transformers import DataCollatorForTokenClassification
 from ctxlearn.cache import cached_array, kind_dir
 from ctxlearn.config import split_settings, to_dict
 from ctxlearn.data.example import TaggedSentence
-from ctxlearn.data.inspect import case_variants, missing_types, small_tagged
+from ctxlearn.data.inspect import case_variants, conflicting_tags, joined_sentences, missing_types, small_tagged
 from ctxlearn.data.tagged import tag_options
 from ctxlearn.data.tagged_splits import TaggedSplits, load_tagged_splits
 from ctxlearn.data.tags import entity_spans, repair_bio
@@ -123,7 +123,8 @@ class Tagging:
                 f"{splits.scheme} tags read as BIO; entity types {splits.types}")
 
     def warnings(self, splits: TaggedSplits) -> list[str]:
-        return case_variants(splits.types, "entity types", "types") + small_tagged(splits) + missing_types(splits)
+        return (case_variants(splits.types, "entity types", "types") + small_tagged(splits) + missing_types(splits)
+                + conflicting_tags(splits.train) + joined_sentences(splits))
 
     def make_model(self, backbone: nn.Module, n_labels: int, pooling: str) -> nn.Module:
         return EncoderTagger(backbone, n_labels)

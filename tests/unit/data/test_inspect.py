@@ -436,7 +436,7 @@ def test_entity_types_that_differ_only_in_case_are_warned_of(any_size_scores):
                           ["B-PER", "B-Per", "I-PER", "I-Per", "O"], "BIO")
     said = ["entity types 'PER' and 'Per' differ only in case and train as 2 types; if they are one, write it one way"]
     assert [w for w in inspect_tagged(splits)["warnings"] if "case" in w] == said
-    assert TASKS.get("tagging").warnings(splits) == said  # what train says
+    assert [w for w in TASKS.get("tagging").warnings(splits) if "case" in w] == said  # what train says
 
 
 def test_cli_cuts_dev_and_test_as_train_would_with_the_same_flags(toy_data, capsys):
@@ -471,6 +471,10 @@ def test_a_sentence_tagged_two_ways_in_train_is_warned_of(any_size_scores):
     assert [w for w in report["warnings"] if "more than one way" in w] == [
         "train: 1 sentence is tagged more than one way (e.g. 'london fashion week', lines 3, 9); a model tags a "
         "sentence one way, so it cannot get every copy right: keep one tagging per sentence"]
+    from ctxlearn.tasks import TASKS
+
+    splits = TaggedSplits(train, train[1:2], train[1:2], ["B-LOC", "I-LOC", "O"], "BIO")
+    assert any("more than one way" in w for w in TASKS.get("tagging").warnings(splits)), "train says so too"
 
 
 def test_a_tagging_file_without_blank_lines_is_warned_of(any_size_scores, tmp_path):
