@@ -233,9 +233,9 @@ def _tag_names(ids: list, names: list[str] | None, path: Path, row: int, column:
 
 
 def _strings(value: Any, path: Path, line: int, name: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value:
-        raise DataError(path, f"{type(value).__name__} instead of a list", line=line, field=name,
-                        expected="a non-empty list of strings")
+    if not isinstance(value, list) or not value:  # an empty one was "list instead of a list"
+        found = "an empty list" if isinstance(value, list) else f"{type(value).__name__} instead of a list"
+        raise DataError(path, found, line=line, field=name, expected="a non-empty list of strings")
     for i, item in enumerate(value):
         if not isinstance(item, str) or not item.strip():
             raise DataError(path, f"{item!r} is not a non-empty string", line=line, field=f"{name}[{i}]",

@@ -84,7 +84,7 @@ def to_bio(tags: Sequence[str], scheme: str, site: TagSite) -> list[str]:
     for i, tag in enumerate(tags):
         prefix, kind = check_tag(tag, site, i)
         if prefix != "O" and prefix not in ALLOWED[scheme]:
-            raise site.error(i, f"tag {tag!r} is not a {scheme} tag",
+            raise site.error(i, f"tag {tag!r} is not a {scheme} tag{_slip(tag)}",
                              f"{scheme} tags ({_examples(scheme)}), or --tag-scheme naming the scheme the file uses")
         continues = before[0] != "O" and before[1] == kind
         if prefix == "O":
@@ -95,6 +95,15 @@ def to_bio(tags: Sequence[str], scheme: str, site: TagSite) -> list[str]:
             out.append(f"{_TO_BIO.get(prefix, prefix)}-{kind}")
         before = (prefix, kind)
     return out
+
+
+def _slip(tag: str) -> str:
+    """What a tag no scheme has most likely meant: the digit 0 for the letter O, a lower-case prefix."""
+    if tag == "0":
+        return " (the digit 0: outside is the letter O)"
+    if tag[:1].upper() in PREFIXES and tag[:1].islower() and tag[1:2] in JOINERS:
+        return f" (prefixes are upper case: {tag[:1].upper()}{tag[1:]})"
+    return ""
 
 
 def _examples(scheme: str) -> str:

@@ -246,7 +246,7 @@ BAD = [
     ("json-not-object", "a.jsonl", '["a"]\n', {}, 1, None, "not an object"),
     ("neither-tokens-nor-text", "a.jsonl", jsonl({"words": ["a"]}), {}, 1, None, "neither 'tokens' nor 'text'"),
     ("tokens-not-list", "a.jsonl", jsonl({"tokens": "Ada wrote", "tags": ["O"]}), {}, 1, "tokens", "instead of a list"),
-    ("tokens-empty", "a.jsonl", jsonl({"tokens": [], "tags": []}), {}, 1, "tokens", "instead of a list"),
+    ("tokens-empty", "a.jsonl", jsonl({"tokens": [], "tags": []}), {}, 1, "tokens", "an empty list"),
     ("token-not-string", "a.jsonl", jsonl({"tokens": ["a", 3], "tags": ["O", "O"]}), {}, 1, "tokens[1]", "not a non-empty string"),
     ("token-empty", "a.jsonl", jsonl({"tokens": ["a", " "], "tags": ["O", "O"]}), {}, 1, "tokens[1]", "not a non-empty string"),
     ("tags-missing", "a.jsonl", jsonl({"tokens": ["a"]}), {}, 1, "tags", "not found"),

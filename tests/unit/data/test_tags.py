@@ -48,6 +48,9 @@ def test_b_after_o_means_bio_not_iob1():
     ("BIO", ["O", "PER"], 1, "'PER' is not a BIO tag"),
     ("BIOES", ["B-"], 0, "has a prefix but no entity type"),
     ("BIO", ["O", ""], 1, "empty tag"),
+    # slips no scheme has, each named
+    ("BIO", ["B-PER", "0"], 1, r"'0' is not a BIO tag \(the digit 0: outside is the letter O\)"),
+    ("BIO", ["B-PER", "b-per"], 1, r"'b-per' is not a BIO tag \(prefixes are upper case: B-per\)"),
 ])
 def test_bad_tags_name_the_line(scheme, tags, bad, message):
     with pytest.raises(DataError, match=message) as info:
