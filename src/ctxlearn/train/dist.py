@@ -34,9 +34,19 @@ def part_progress(done: int, total: int, kept: int, spent: float, verb: str, whe
     return f"{done}/{total} {verb}{read}, {pace}"
 
 
+def world_size() -> int:
+    """How many processes train together: a launcher's WORLD_SIZE, else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def launched() -> bool:
     """Whether a launcher started this process as one of several (it sets WORLD_SIZE)."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return world_size() > 1
+
+
+def launch_command(processes: int) -> str:
+    """How a run of ``processes`` processes is started again: the launcher's line in front of the module."""
+    return f"torchrun --nproc_per_node {processes} -m ctxlearn" if processes > 1 else "ctxlearn"
 
 
 def is_main() -> bool:

@@ -245,7 +245,9 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     ``lr_scale`` its per-parameter learning-rate multiples (``Method.lr_scale``). With
     ``max_steps`` it only measures: that many steps, then one timed evaluation on up to 256 dev rows
     (``dev_seconds_per_example``)."""
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    # under a launcher each process takes its share of an epoch (DistributedSampler: ceil(n / processes) rows):
+    # counted for one process, warm-up ran twice as long and dev was scored half as often with two
+    steps_per_epoch = math.ceil(math.ceil(len(train) / dist.world_size()) / cfg.batch_size)
     task = task or TASKS.get("classification")
     resume = resume_point(work) if cfg.resume and not max_steps else None
     finished = read_finished(work) if resume else None
