@@ -746,7 +746,10 @@ def on_interrupt(args: argparse.Namespace, step: int | None = None) -> str:
     if step:  # train and pretrain, stopped by a signal
         hint = f"a checkpoint was saved at step {step}; {hint}"
     if args.command == "train" and getattr(args, "out", None):
-        hint += f" (`ctxlearn train --out {shlex.quote(args.out)} --resume` is enough: it reads the run's settings)"
+        from ctxlearn.train.dist import launch_command, world_size
+
+        hint += (f" (`{launch_command(world_size())} train --out {shlex.quote(args.out)} --resume` is enough: it reads "
+                 "the run's settings)")
     return hint
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from ctxlearn.data.folders import same_data
 from ctxlearn.errors import ConfigError
+from ctxlearn.train.dist import launch_command
 from ctxlearn.train.resume import FINISHED, RECORD, TRAINER_STATE, last_checkpoint
 
 EVALUATION = "eval.json"  # the record of an `eval --out` folder (``predict.write_evaluation``)
@@ -78,7 +79,7 @@ def _stopped(work: Path) -> Unfinished:
         progress = "no checkpoint yet"
     cell = work.parent.name == "cells" and (work.parent / f"{out.name}.log").is_file()  # a compare cell's
     resume = (f"the same ctxlearn compare --out {shlex.quote(str(work.parent.parent))}" if cell else
-              f"ctxlearn train --out {shlex.quote(str(out))} --resume")
+              f"{launch_command(record.get('processes', 1))} train --out {shlex.quote(str(out))} --resume")
     return Unfinished(str(out), str(record.get("data", "?")), str(record.get("method", "?")), progress, resume)
 
 

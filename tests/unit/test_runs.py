@@ -113,10 +113,10 @@ def test_an_empty_or_missing_folder(tmp_path: Path, capsys) -> None:
         find_runs(tmp_path / "data.csv")  # it said "no such folder" of a file that is there
 
 
-def _stopped(work: Path, method: str, *, step: int | None = None, finished: bool = False) -> Path:
+def _stopped(work: Path, method: str, *, step: int | None = None, finished: bool = False, processes: int = 1) -> Path:
     """OUT.partial as a stopped train run leaves it: its record, and a checkpoint at ``step``."""
     work.mkdir(parents=True)
-    (work / "run.json").write_text(json.dumps({"data": "d.csv", "method": method}))
+    (work / "run.json").write_text(json.dumps({"data": "d.csv", "method": method, "processes": processes}))
     if step is not None:
         (work / f"checkpoint-{step}").mkdir()
         (work / f"checkpoint-{step}" / "trainer_state.json").write_text(json.dumps({"global_step": step,
@@ -131,7 +131,7 @@ def test_runs_stopped_before_the_end_are_listed_with_the_command_that_continues_
     """A stopped run left only OUT.partial, which `runs` passed over: no sign of it, nor of how to go on."""
     _stopped(runs / "x.partial", "full", step=30)
     _stopped(runs / "y b.partial", "head")
-    _stopped(runs / "z.partial", "lora", step=90, finished=True)
+    _stopped(runs / "z.partial", "lora", step=90, finished=True, processes=2)  # torchrun --nproc_per_node 2
     _stopped(runs / "cmp" / "cells" / "lora-s1.partial", "lora", step=5)
     (runs / "cmp" / "cells" / "lora-s1.log").write_text("")
     _stopped(runs / ".w.tmp-1" / "v.partial", "full")  # inside a folder being written: not listed
@@ -143,7 +143,8 @@ def test_runs_stopped_before_the_end_are_listed_with_the_command_that_continues_
         f"{runs / 'cmp'}",
         f"{runs / 'x'} full d.csv step 30 of 90 continue: ctxlearn train --out {runs / 'x'} --resume",
         f"{runs / 'y b'} head d.csv no checkpoint yet continue: ctxlearn train --out '{runs / 'y b'}' --resume",
-        f"{runs / 'z'} lora d.csv trained, not yet scored continue: ctxlearn train --out {runs / 'z'} --resume"]
+        f"{runs / 'z'} lora d.csv trained, not yet scored continue: torchrun --nproc_per_node 2 -m ctxlearn train "
+        f"--out {runs / 'z'} --resume"]
     assert main(["runs", str(runs), "--json"]) == 0
     assert all(not r["run"].endswith(("x", "y b", "z")) for r in json.loads(capsys.readouterr().out))
 

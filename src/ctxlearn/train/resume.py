@@ -93,8 +93,10 @@ def identity(cfg: TrainConfig, data_sha256: dict[str, str], model_path: str) -> 
     data and base model (a file edited in place keeps its name)."""
     from ctxlearn.artifact import weights_sha256  # loads torch: this module is also read by `ctxlearn runs`
 
+    from ctxlearn.train.dist import world_size
+
     fixed = {k: v for k, v in to_dict(cfg).items() if k not in RESUME_FREE}
-    return {**fixed, f"--{cfg.method}-* options": cfg.method_options.get(cfg.method) or {},
+    return {**fixed, "processes": world_size(), f"--{cfg.method}-* options": cfg.method_options.get(cfg.method) or {},
             **{f"{split} data sha256": h for split, h in data_sha256.items()},
             "model weights sha256": weights_sha256(model_path)}
 
@@ -106,16 +108,30 @@ def open_work(cfg: TrainConfig, work: Path, run: dict[str, Any]) -> None:
     if not cfg.resume and work.exists():
         shutil.rmtree(work)
     elif cfg.resume and record.is_file():
-        refuse_changes(with_new_defaults(read_json(record)), run, f"the interrupted run in {work}")
+        before = with_new_defaults(read_json(record))
+        refuse_other_processes(before["processes"], run["processes"], cfg.out, work)
+        refuse_changes(before, run, f"the interrupted run in {work}")
     work.mkdir(parents=True, exist_ok=True)
     write_json(record, run)
 
 
 def with_new_defaults(record: dict[str, Any]) -> dict[str, Any]:
     """A record written before a setting existed: the run it holds trained with that setting's default
-    (an interrupted run stays resumable after an upgrade that adds a flag)."""
+    (an interrupted run stays resumable after an upgrade that adds a flag), and in one process."""
     fields = dataclasses.fields(TrainConfig)
-    return {**{f.name: f.default for f in fields if f.name not in RESUME_FREE}, **record}
+    return {**{f.name: f.default for f in fields if f.name not in RESUME_FREE}, "processes": 1, **record}
+
+
+def refuse_other_processes(before: int, now: int, out: str, work: Path) -> None:
+    """A run goes on in as many processes as it started with: its steps per epoch, schedule and data order are
+    the launcher's. `ctxlearn train --resume` of a two-process run went on in one, from step 13 of a 50-step
+    schedule in place of 25, training some rows twice."""
+    from ctxlearn.train.dist import launch_command
+
+    if before != now:
+        raise ConfigError(f"--resume: the interrupted run in {work} trained in {before} process"
+                          f"{'es' if before > 1 else ''}, and this one runs {now}; continue it as it started: "
+                          f"{launch_command(before)} train --out {shlex.quote(out)} --resume")
 
 
 def read_json(path: Path) -> Any:

@@ -450,6 +450,7 @@ def _manifest(cfg: TrainConfig, task: Task, splits: Splits, source: Any, method:
     return {
         "ctxlearn_manifest": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "task": task.name, "data": cfg.data, "model": cfg.model, "method": method.name, "seed": cfg.seed, "bf16": bf16,
+        "processes": dist.world_size(),  # --batch-size is per process: config.yaml alone reran it at half the batch
         "model_source": {"name": source.name, "path": source.path, "kind": source.kind, "pooling": source.pooling},
         "base_weights_sha256": weights_sha256(source.path),
         "labels": splits.labels, "data_sources": splits.sources, "data_sha256": splits.hashes,

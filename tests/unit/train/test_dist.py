@@ -94,7 +94,24 @@ def test_two_processes_share_the_epochs_and_the_main_one_reports(tiny_bert: Path
     # each step takes a batch on each process: half the steps, the same tokens (the sampler may repeat a row
     # to give both processes equal shares)
     assert _training(tmp_path / "two")["steps"] * 2 == _training(tmp_path / "one")["steps"]
+    # an epoch's steps are counted per process: counted for one, two processes warmed up twice as long and
+    # logged (and scored dev, with --evals-per-epoch) half as often
+    assert len(_training(tmp_path / "two")["loss_curve"]) == len(_training(tmp_path / "one")["loss_curve"])
+    assert [json.loads((tmp_path / f / "manifest.json").read_text())["processes"] for f in ("two", "one")] == [2, 1]
     assert _training(tmp_path / "two")["useful_train_tokens"] == pytest.approx(_training(tmp_path / "one")["useful_train_tokens"], rel=0.02)
+
+
+def test_a_run_resumes_in_as_many_processes_as_it_started_with(tmp_path: Path) -> None:
+    """`ctxlearn train --resume` of a two-process run went on in one, from step 13 of a 50-step schedule in place
+    of 25, and ended at another score; the hint printed on stopping named the plain command."""
+    from ctxlearn.train.resume import refuse_other_processes, with_new_defaults
+
+    with pytest.raises(ConfigError, match=r"^--resume: the interrupted run in .*x.partial trained in 2 processes, and "
+                                          r"this one runs 1; continue it as it started: torchrun --nproc_per_node 2 "
+                                          r"-m ctxlearn train --out runs/x --resume$"):
+        refuse_other_processes(2, 1, "runs/x", tmp_path / "x.partial")
+    refuse_other_processes(2, 2, "runs/x", tmp_path / "x.partial")
+    assert with_new_defaults({"seed": 3})["processes"] == 1, "a record from before the field: one process"
 
 
 @pytest.mark.parametrize("method, kw, named", [("head", {}, "--method head fits its head on cached features"),
@@ -125,6 +142,7 @@ def test_a_launched_run_stopped_by_ctrl_c_saves_a_step_and_resumes_as_an_unbroke
     saved = [p.name for p in (tmp_path / "run.partial").glob("checkpoint-*")]
     assert len(saved) == 1 and 0 < int(saved[0].split("-")[1]) < 500, err[-3000:]
     assert err.count(f"ctxlearn: interrupted; a checkpoint was saved at step {saved[0].split('-')[1]}") == 1
+    assert f"(`torchrun --nproc_per_node 2 -m ctxlearn train --out {tmp_path / 'run'} --resume` is enough" in err
     resumed = subprocess.run([sys.executable, *TWO, "-m", "ctxlearn", "train", "--out", str(tmp_path / "run"),
                               "--resume", "--json"], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
