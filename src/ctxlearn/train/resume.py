@@ -44,6 +44,8 @@ def recorded_settings(out: str | Path) -> dict[str, Any]:
                           f"{partial_of(out)} to start over") from None
     names = {f.name for f in dataclasses.fields(TrainConfig)} - set(RESUME_FREE)
     values = {k: v for k, v in saved.items() if k in names}
+    if "data" in values and not Path(values["data"]).exists() and Path(saved.get("data_path", "")).exists():
+        values["data"] = saved["data_path"]  # a relative path, resumed from another folder than the run started in
     options = saved.get(f"--{values.get('method')}-* options")
     return {**values, "method_options": {values["method"]: options}} if options else values
 
@@ -96,7 +98,8 @@ def identity(cfg: TrainConfig, data_sha256: dict[str, str], model_path: str) -> 
     from ctxlearn.train.dist import world_size
 
     fixed = {k: v for k, v in to_dict(cfg).items() if k not in RESUME_FREE}
-    return {**fixed, "processes": world_size(), f"--{cfg.method}-* options": cfg.method_options.get(cfg.method) or {},
+    return {**fixed, "data_path": absolute(cfg.data), "processes": world_size(),
+            f"--{cfg.method}-* options": cfg.method_options.get(cfg.method) or {},
             **{f"{split} data sha256": h for split, h in data_sha256.items()},
             "model weights sha256": weights_sha256(model_path)}
 
@@ -110,6 +113,8 @@ def open_work(cfg: TrainConfig, work: Path, run: dict[str, Any]) -> None:
     elif cfg.resume and record.is_file():
         before = with_new_defaults(read_json(record))
         refuse_other_processes(before["processes"], run["processes"], cfg.out, work)
+        if before["data_path"] == run["data_path"]:  # one file, named from another folder: its hashes are checked
+            before["data"] = run["data"]
         refuse_changes(before, run, f"the interrupted run in {work}")
     work.mkdir(parents=True, exist_ok=True)
     write_json(record, run)
@@ -119,7 +124,15 @@ def with_new_defaults(record: dict[str, Any]) -> dict[str, Any]:
     """A record written before a setting existed: the run it holds trained with that setting's default
     (an interrupted run stays resumable after an upgrade that adds a flag), and in one process."""
     fields = dataclasses.fields(TrainConfig)
-    return {**{f.name: f.default for f in fields if f.name not in RESUME_FREE}, "processes": 1, **record}
+    made = {**{f.name: f.default for f in fields if f.name not in RESUME_FREE}, "processes": 1, **record}
+    return {"data_path": absolute(made["data"]), **made}
+
+
+def absolute(data: str) -> str:
+    """``data`` as an absolute path where it names a file or folder here, else as given (builtin:NAME): a run
+    started in another folder is found, and recognised, from here."""
+    path = Path(data).expanduser()
+    return str(path.resolve()) if path.exists() else data
 
 
 def refuse_other_processes(before: int, now: int, out: str, work: Path) -> None:

@@ -321,3 +321,25 @@ def test_processes_writing_the_same_record_do_not_take_each_others_temporary_fil
         assert pool.map(_write_many, [tmp_path / "finished.json"] * 2) == [300, 300]
     assert json.loads((tmp_path / "finished.json").read_text()) == {"steps": 5}
     assert [p.name for p in tmp_path.iterdir()] == ["finished.json"]
+
+
+def test_a_run_started_with_a_relative_data_path_resumes_from_another_folder(tiny_bert: Path, toy_data: Path,
+                                                                             tmp_path: Path, monkeypatch) -> None:
+    """The listed `ctxlearn train --out DIR/run --resume`, run from elsewhere, said 'toy: no such file or folder
+    (given with --data)', and --data naming the same file from there was refused as another data."""
+    from ctxlearn.train.resume import recorded_settings
+
+    monkeypatch.chdir(toy_data.parent)
+    cfg = TrainConfig(data=toy_data.name, model=str(tiny_bert), out=str(tmp_path / "run"), method="head")
+    run = identity(cfg, {"train": "abc"}, str(tiny_bert))
+    open_work(cfg, tmp_path / "run.partial", run)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert recorded_settings(tmp_path / "run")["data"] == str(toy_data)
+    again = TrainConfig(data=str(toy_data), model=str(tiny_bert), out=str(tmp_path / "run"), method="head", resume=True)
+    open_work(again, tmp_path / "run.partial", identity(again, {"train": "abc"}, str(tiny_bert)))  # not refused
+    other = tmp_path / "other"
+    other.mkdir()
+    moved = TrainConfig(**{**vars(again), "data": str(other)})
+    with pytest.raises(ConfigError, match="data is "):
+        open_work(moved, tmp_path / "run.partial", identity(moved, {"train": "abc"}, str(tiny_bert)))
