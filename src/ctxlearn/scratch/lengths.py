@@ -24,6 +24,7 @@ import torch
 
 from ctxlearn.artifact import output_kind
 from ctxlearn.config import check_at_least, load_yaml, opt
+from ctxlearn.data.folders import same_data
 from ctxlearn.errors import ConfigError
 from ctxlearn.lock import holds_out
 from ctxlearn.registry import did_you_mean
@@ -163,16 +164,14 @@ def models_corpus(cfg: LengthsConfig, folders: list[Path]) -> tuple[list[str], s
             raise ConfigError(f"--models: pretrained with different {name} (" + ", ".join(
                 f"{f}: {v}" for f, v in values.items()) + "); the study scores models on text held out from one corpus")
         shared[name] = next(iter(values.values()))
-    if cfg.corpus and (_resolved(cfg.corpus) != _resolved(shared["corpus"]) or cfg.text_field != shared["text_field"]):
+    theirs = shared["corpus"]
+    same = len(cfg.corpus) == len(theirs) and all(same_data(a, b) for a, b in zip(cfg.corpus, theirs))
+    if cfg.corpus and (not same or cfg.text_field != shared["text_field"]):
         raise ConfigError(f"--corpus {' '.join(cfg.corpus)} (--text-field {cfg.text_field}): the --models were "
                           f"pretrained on {' '.join(shared['corpus'])} (--text-field {shared['text_field']}), and the "
                           "study scores text held out from their own corpus, as they cut it; leave --corpus out, or "
                           "give theirs")
     return shared["corpus"], shared["text_field"], shared["val_fraction"]
-
-
-def _resolved(corpus: list[str]) -> list[str]:
-    return [spec if spec.startswith("builtin:") else str(Path(spec).expanduser().resolve()) for spec in corpus]
 
 
 def check_study_out(out: Path) -> None:
