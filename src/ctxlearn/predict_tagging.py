@@ -70,12 +70,9 @@ class TaggingPredictor:
         given = {k: v for k, v in dict(words_field=text, tags_field=label).items() if v}
         self.options = replace(self.options, **given)
 
-    def use_tag_options(self, tag_column: int | None = None, tag_scheme: str | None = None,
-                        repair_tags: bool = False) -> None:
-        """Read labelled files' tags from ``tag_column``, in ``tag_scheme``, repairing an I- that continues no
-        entity, instead of as the run read its data; an option left None (or False) keeps the run's."""
-        given = {k: v for k, v in dict(tag_column=tag_column, tag_scheme=tag_scheme, repair_tags=repair_tags).items()
-                 if v is not None and v is not False}
+    def use_tag_options(self, **given: Any) -> None:
+        """Read labelled files' tags as ``given`` says (``tag_column``, ``tag_scheme``, ``repair_tags``: the
+        options set for them, as ``open_predictor`` passes them), instead of as the run read its data."""
         if given:
             read = tag_options({**self.config, **given})  # the scheme's name checked and normalised
             self.options = replace(self.options, tag_column=read.tag_column, scheme=read.scheme, repair=read.repair)

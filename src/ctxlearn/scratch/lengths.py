@@ -151,12 +151,11 @@ def train_models(cfg: LengthsConfig, tokenizer: Path) -> list[Path]:
     return folders
 
 
-def models_corpus(cfg: LengthsConfig, folders: list[Path]) -> tuple[list[str], str, float]:
-    """(corpus, text field, validation share) the given models were pretrained with (their pretrain.yaml),
-    one for all: the study scores held-out text of their corpus, cut as pretraining cut it. Scored on 5% held
-    out where a model held out 2.5%, half of the text was text it trained on (perplexity 18 for 65); with
-    --corpus left out, on the default corpus, one it never saw. A --corpus given must be theirs."""
-    made = {f: {**RECORDED_SINCE, **load_yaml(f / "pretrain.yaml")} for f in folders}  # trained_length checked them
+def models_corpus(cfg: LengthsConfig, made: dict[Path, dict[str, Any]]) -> tuple[list[str], str, float]:
+    """(corpus, text field, validation share) the given models were pretrained with (``made``: their
+    pretrain.yaml), one for all: the study scores held-out text of their corpus, cut as pretraining cut it.
+    Scored on 5% held out where a model held out 2.5%, half of the text was text it trained on (perplexity 18
+    for 65); with --corpus left out, on the default corpus, one it never saw. A --corpus given must be theirs."""
     shared = {}
     for name in ("corpus", "text_field", "val_fraction"):
         values = {str(f): m.get(name, VAL_FRACTION if name == "val_fraction" else None) for f, m in made.items()}
@@ -187,20 +186,26 @@ def check_study_out(out: Path) -> None:
                           f"and models/) there; give a new folder, e.g. {out.with_name(f'{out.name}-lengths')}")
 
 
-def trained_length(folders: list[Path]) -> int:
-    """The sequence length L the given models were pretrained at (their pretrain.yaml seq_len), which
-    must be one L for all: the study scores every model at multiples of it."""
-    lengths = {}
+def model_records(folders: list[Path]) -> dict[Path, dict[str, Any]]:
+    """Each --models folder's pretrain.yaml (settings added since it was written at the value it was made
+    with), refusing a folder without one and an encoder."""
+    made = {}
     for folder in folders:
         if not (folder / "pretrain.yaml").is_file():
             raise ConfigError(f"--models: {folder} has no pretrain.yaml, so its training length is unknown; "
                               "give folders written by `ctxlearn pretrain`")
-        made = load_yaml(folder / "pretrain.yaml")
-        if made.get("arch", "decoder") != "decoder":  # the study's perplexity is of next tokens
-            raise ConfigError(f"--models: {folder} is an {made.get('arch')} (pretrained with {made.get('objective')}), "
-                              "and the study scores decoders' next-token perplexity; give folders of `ctxlearn "
-                              "pretrain --objective clm`")
-        lengths[folder] = made.get("seq_len")
+        made[folder] = record = {**RECORDED_SINCE, **load_yaml(folder / "pretrain.yaml")}
+        if record.get("arch", "decoder") != "decoder":  # the study's perplexity is of next tokens
+            raise ConfigError(f"--models: {folder} is an {record.get('arch')} (pretrained with "
+                              f"{record.get('objective')}), and the study scores decoders' next-token perplexity; "
+                              "give folders of `ctxlearn pretrain --objective clm`")
+    return made
+
+
+def trained_length(made: dict[Path, dict[str, Any]]) -> int:
+    """The sequence length L the given models were pretrained at (``made``: their pretrain.yaml), which
+    must be one L for all: the study scores every model at multiples of it."""
+    lengths = {folder: record.get("seq_len") for folder, record in made.items()}
     if len(set(lengths.values())) > 1:
         raise ConfigError("--models: trained at different lengths (" + ", ".join(f"{f}: seq_len {n}" for f, n in lengths.items())
                           + "); the study compares models trained at one length L")
@@ -232,8 +237,9 @@ def run_lengths(cfg: LengthsConfig) -> dict[str, Any]:
     check_study_out(Path(cfg.out))
     folders, val_fraction = [Path(m.strip()) for m in cfg.models.split(",") if m.strip()], VAL_FRACTION
     if folders:
-        cfg = replace(cfg, train_len=trained_length(folders))  # L is the models', whatever --train-len says
-        corpus, text_field, val_fraction = models_corpus(cfg, folders)
+        made = model_records(folders)
+        cfg = replace(cfg, train_len=trained_length(made))  # L is the models', whatever --train-len says
+        corpus, text_field, val_fraction = models_corpus(cfg, made)
         cfg = replace(cfg, corpus=corpus, text_field=text_field)
         say(f"--models were trained at {cfg.train_len} tokens: scoring at {cfg.factors} times that, on the "
             f"{val_fraction:.1%} of {' '.join(corpus)} they held out")

@@ -149,9 +149,8 @@ def check_position_table(config: Any, tokenizer: Any, max_length: int, name: str
         plus = f" and the {ahead} virtual tokens of {method} ahead of it" if ahead else ""
         fewer = f", or fewer --{method}-virtual-tokens" if ahead else ""
         raise ConfigError(f"--max-length {max_length}{plus} {'are' if ahead else 'is'} longer than the position table "
-                          f"of {name} ({limit} "
-                          f"positions); use --max-length {max(limit - ahead, 1)} or less{fewer}, and --long-inputs "
-                          "windows to read longer texts whole")
+                          f"of {name} ({limit} positions); use --max-length {max(limit - ahead, 1)} or less{fewer}, "
+                          "and --long-inputs windows to read longer texts whole")
 
 
 def probe_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, tokenizer: Any, splits: Splits,
