@@ -742,10 +742,16 @@ def free_space_hint(args: argparse.Namespace) -> str:
 def on_interrupt(args: argparse.Namespace, step: int | None = None) -> str:
     """How to go on from an interrupted command (``ON_INTERRUPT``); a train run with --out is named whole, and
     the ``step`` it saved a checkpoint at on stopping, where it did."""
+    from ctxlearn.compare.command import CELL_OF
+
     hint = ON_INTERRUPT.get(args.command, "")
+    comparison = os.environ.get(CELL_OF) if args.command == "train" else None
+    if comparison:  # `train --resume` would finish the cell outside the comparison, which then ran it again
+        hint = (f"this run is a cell of the comparison in {comparison}: rerun its compare command to go on "
+                f"(`ctxlearn runs {shlex.quote(comparison)}` shows it)")
     if step:  # train and pretrain, stopped by a signal
         hint = f"a checkpoint was saved at step {step}; {hint}"
-    if args.command == "train" and getattr(args, "out", None):
+    if args.command == "train" and getattr(args, "out", None) and not comparison:
         from ctxlearn.train.dist import launch_command, world_size
 
         hint += (f" (`{launch_command(world_size())} train --out {shlex.quote(args.out)} --resume` is enough: it reads "

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ctxlearn.compare.command import continue_command
 from ctxlearn.data.folders import same_data
 from ctxlearn.errors import ConfigError
 from ctxlearn.train.dist import launch_command
@@ -78,8 +79,8 @@ def _stopped(work: Path) -> Unfinished:
     else:
         progress = "no checkpoint yet"
     cell = work.parent.name == "cells" and (work.parent / f"{out.name}.log").is_file()  # a compare cell's
-    resume = (f"the same ctxlearn compare --out {shlex.quote(str(work.parent.parent))}" if cell else
-              f"{launch_command(record.get('processes', 1))} train --out {shlex.quote(str(out))} --resume")
+    resume = ((continue_command(work) or f"the same ctxlearn compare --out {shlex.quote(str(work.parent.parent))}")
+              if cell else f"{launch_command(record.get('processes', 1))} train --out {shlex.quote(str(out))} --resume")
     return Unfinished(str(out), str(record.get("data", "?")), str(record.get("method", "?")), progress, resume)
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from ctxlearn.cli import main
+from ctxlearn.compare.command import record_command
+from ctxlearn.compare.run import CompareConfig
 from ctxlearn.errors import ConfigError
 from ctxlearn.runs import find_runs
 
@@ -147,6 +149,17 @@ def test_runs_stopped_before_the_end_are_listed_with_the_command_that_continues_
         f"--out {runs / 'z'} --resume"]
     assert main(["runs", str(runs), "--json"]) == 0
     assert all(not r["run"].endswith(("x", "y b", "z")) for r in json.loads(capsys.readouterr().out))
+
+
+def test_a_stopped_cell_is_listed_with_its_comparisons_own_command(tmp_path: Path, monkeypatch, capsys) -> None:
+    """"the same ctxlearn compare --out X" could not be pasted: compare keeps its command, and `runs` gives it."""
+    monkeypatch.chdir(tmp_path)
+    record_command(CompareConfig(data="d.csv", out="cmp", methods="lora", extra=["--epochs", "2"]))
+    _stopped(tmp_path / "cmp" / "cells" / "lora-s0.partial", "lora", step=5)
+    (tmp_path / "cmp" / "cells" / "lora-s0.log").write_text("")
+    assert main(["runs", "cmp"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(
+        "continue: ctxlearn compare --data d.csv --out cmp --methods lora -- --epochs 2")
 
 
 def test_evaluation_folders_are_listed_with_the_run_and_data_they_scored(runs: Path, capsys) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ctxlearn.compare.aggregate import headline
+from ctxlearn.compare.command import CELL_OF
 from ctxlearn.errors import CtxlearnError
 from ctxlearn.train.dist import duration
 
@@ -142,7 +143,7 @@ def run_cell(cell: Cell, folder: Path, args: list[str], log: Path) -> dict[str, 
         if resumed:
             fh.write(f"\n[compare] going on from {resumed}\n")
             fh.flush()
-        proc = run_to_a_stop(cmd, fh)
+        proc = run_to_a_stop(cmd, fh, env={**os.environ, CELL_OF: str(folder.parent.parent)})
     if proc.returncode != 0:
         tail = log.read_text().strip().splitlines()[-3:]
         raise CtxlearnError(f"cell {cell.name} failed (exit {proc.returncode}); see {log}:\n  " + "\n  ".join(tail))
@@ -159,12 +160,12 @@ def goes_on(folder: Path) -> str:
     return str(partial) if any(p.name.startswith("checkpoint-") or p.suffix == ".npy" for p in kept) else ""
 
 
-def run_to_a_stop(cmd: list[str], log: IO[str]) -> subprocess.CompletedProcess:
+def run_to_a_stop(cmd: list[str], log: IO[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run ``cmd`` (stdout kept, stderr to ``log``) in a session of its own, which Ctrl-C does not reach: on
     Ctrl-C (or SIGTERM) compare passes one SIGINT on and waits while the cell saves a checkpoint at the end
     of its step, for the rerun to resume; a second Ctrl-C ends it at once. subprocess.run killed it a
     quarter second on, losing every step since its last checkpoint."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True, env=env)
     try:
         out, _ = proc.communicate()
     except KeyboardInterrupt:

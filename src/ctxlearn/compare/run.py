@@ -13,6 +13,7 @@ from typing import Any
 from ctxlearn.compare import curve, report
 from ctxlearn.compare.aggregate import RANKINGS, aggregate, recommend
 from ctxlearn.compare.budget import BUDGETS
+from ctxlearn.compare.command import COMMAND, record_command
 from ctxlearn.compare.cells import (Cell, Progress, cell_key, cell_warnings, cuts_test, data_digest, goes_on,
                                     kept_result, run_cell, start_over_if_changed)
 from ctxlearn.compare.estimates import beside, load_or_run
@@ -266,6 +267,7 @@ def run_compare(cfg: CompareConfig) -> dict[str, Any]:
     cells = plan(cfg)
     check_cells(cfg, cells)
     digest = data_digest(cfg.data)  # the data's bytes, read once for every cell's key
+    record_command(cfg)
     if cfg.train_sizes:
         return learning_curve(cfg, cells, digest)
     return compare_cells(cfg, cells, Path(cfg.out), digest)
@@ -287,7 +289,7 @@ def check_compare_out(out: Path) -> None:
 
 def is_comparison(folder: Path) -> bool:
     """Whether ``folder`` is compare's: its cells (made first), its report, or a learning curve's sizes."""
-    if (folder / "cells").is_dir() or any((folder / name).is_file() for name in REPORTS):
+    if (folder / "cells").is_dir() or any((folder / name).is_file() for name in (*REPORTS, COMMAND)):
         return True
     sizes = (p for p in folder.iterdir() if p.is_dir() and p.name[:1] == "n" and p.name[1:].isdecimal())
     return any(is_comparison(p) for p in sizes)

@@ -12,6 +12,7 @@ import pytest
 
 import ctxlearn.compare.cells as cells
 from ctxlearn.compare.cells import Cell, Progress, goes_on, run_cell, run_to_a_stop
+from ctxlearn.compare.command import CELL_OF
 from ctxlearn.errors import CtxlearnError
 
 CELL = """
@@ -63,7 +64,8 @@ def test_a_cell_that_goes_on_says_so_and_adds_to_the_log_of_its_first_part(tmp_p
     (partial / "checkpoint-42").mkdir()
     assert goes_on(folder) == str(partial)
 
-    def second_part(cmd, fh):
+    def second_part(cmd, fh, env):
+        assert env[CELL_OF] == str(tmp_path.parent)  # the comparison's folder, for the cell's stop hint
         fh.write("step 60/60\nboom\n")
         return subprocess.CompletedProcess(cmd, 1, "")
 

@@ -9,6 +9,7 @@ import pytest
 
 from ctxlearn.compare.aggregate import aggregate, recommend
 from ctxlearn.compare.cells import cell_key, data_digest, kept_result
+from ctxlearn.compare.command import command_line
 from ctxlearn.compare.run import CompareConfig, run_compare
 from ctxlearn.errors import ConfigError
 
@@ -17,6 +18,7 @@ def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_pat
     cfg = CompareConfig(data=str(toy_data), model=str(tiny_bert), methods="head,topk", seeds=2, budget="quick",
                         out=str(tmp_path / "cmp"), extra=["--bf16", "off", "--lr", "3e-3"], estimate=True)
     first = run_compare(cfg)
+    assert json.loads((tmp_path / "cmp" / "command.json").read_text())["argv"] == command_line(cfg)  # `ctxlearn runs`
     assert set(json.loads((tmp_path / "cmp" / "estimates.json").read_text())) == {"head", "topk"}
     results = json.loads((tmp_path / "cmp" / "results.json").read_text())
     assert [r["method"] for r in results["methods"]] == ["head", "topk"]
