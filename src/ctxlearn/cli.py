@@ -239,7 +239,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
               file=sys.stderr)
     if args.json:
         scores = {f"test_{k}": v for k, v in metrics.items() if not isinstance(v, (dict, list))}
-        print(json.dumps({**scores, "warnings": notes}))  # as train --json: a script can hold back a doubtful score
+        read = {"long_inputs": predictor.long_inputs} if hasattr(predictor, "long_inputs") else {}  # a text run's
+        print(json.dumps({**scores, **read, "warnings": notes}))  # as train --json: a doubtful score can be held back
     else:
         from ctxlearn.evaluate.report import confusion_text, interval
 
@@ -248,6 +249,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                   f"recall {metrics['recall']:.4f}  F1 {metrics['f1']:.4f}")
             print(confusion_text(metrics["confusion"], metrics["confusion_labels"]))
             return 0
+        if getattr(predictor, "long_inputs", "truncate") != "truncate":
+            print(f"texts longer than the run's max_length of {predictor.max_length} tokens were read in windows")
         print(f"n {metrics['n']}  accuracy {metrics['accuracy']:.4f} (95% interval {interval(metrics)})  "
               f"macro-F1 {metrics['macro_f1']:.4f}  ECE {metrics['ece']:.4f}  majority-class baseline "
               f"{metrics['majority_accuracy']:.4f} (always {metrics['majority_class']!r})")

@@ -171,8 +171,13 @@ def test_predict_and_eval_warn_of_texts_read_only_to_their_start(tiny_run: Path,
     assert main(["predict", str(tiny_run), "--input", str(src), "--output", str(dst)]) == 0
     assert (f"{src}: 1 of 3 texts (33.3%) is longer than the run's max_length of 128 tokens and is read to its start "
             "only; --long-inputs windows reads them whole") in capsys.readouterr().err
-    assert main(["eval", str(tiny_run), "--data", str(src)]) == 0
-    assert "1 of 3 texts (33.3%) is longer" in capsys.readouterr().err
+    assert main(["eval", str(tiny_run), "--data", str(src), "--json"]) == 0
+    said = capsys.readouterr()
+    assert "1 of 3 texts (33.3%) is longer" in said.err and json.loads(said.out)["long_inputs"] == "truncate"
+    assert main(["eval", str(tiny_run), "--data", str(src), "--json", "--long-inputs", "windows"]) == 0
+    assert json.loads(capsys.readouterr().out)["long_inputs"] == "windows"  # --json did not say how texts were read
+    assert main(["eval", str(tiny_run), "--data", str(src), "--long-inputs", "windows"]) == 0
+    assert "texts longer than the run's max_length of 128 tokens were read in windows\n" in capsys.readouterr().out
     predictor = open_predictor(tiny_run)  # export times repeated passes of this: no tokenising twice, no warning
     predictor.evaluate_examples(read_examples(src, predictor.fields), str(src))
     assert "longer than" not in capsys.readouterr().err
