@@ -54,6 +54,7 @@ def cell_result(folder: Path) -> dict[str, Any] | None:
                majority_class=metrics["test"].get("majority_class"),
                majority_accuracy=metrics["test"].get("majority_accuracy"),
                epochs_run=manifest.get("training", {}).get("epochs_run"),
+               earlier_seconds=manifest.get("training", {}).get("earlier_seconds"),  # a cell that went on
                features_cached=manifest.get("training", {}).get("features_cached"),
                predict_ms_per_example=manifest["cost"].get("predict_ms_per_example"))
     return res

@@ -326,6 +326,12 @@ def process_seconds(results: list[dict[str, Any]]) -> float | None:
     return None if None in ran else sum(ran)
 
 
+def cell_seconds(started: float | None, result: dict[str, Any]) -> float | None:
+    """The time of a cell's processes: the one that ran now, start-up and all, and the training of the sessions
+    a stop cut short (``earlier_seconds``; their start-up is not known); None for a cell kept from an earlier run."""
+    return None if started is None else time.time() - started + (result.get("earlier_seconds") or 0.0)
+
+
 def compare_cells(cfg: CompareConfig, cells: list[Cell], out: Path, digest: str, max_train: int = 0) -> dict[str, Any]:
     """Run the cells that have not finished under ``out``, then aggregate and write the report there."""
     (out / "cells").mkdir(parents=True, exist_ok=True)
@@ -348,8 +354,7 @@ def compare_cells(cfg: CompareConfig, cells: list[Cell], out: Path, digest: str,
             started = progress.start(cell, goes_on(folder))
             result = run_cell(cell, folder, args, log)
             folder.with_name(cell.name + ".key").write_text(key)
-        ran = None if started is None else time.time() - started  # the cell's process, start-up and all
-        result = {**result, "fold": cell.fold, "process_seconds": ran}
+        result = {**result, "fold": cell.fold, "process_seconds": cell_seconds(started, result)}
         progress.finish(cell, result)
         progress.relay(log)
         results.append(result)

@@ -283,7 +283,7 @@ def fit_with_trainer(model: nn.Module, tokenizer: Any, train: Encoded, dev: Enco
     write_json(work / FINISHED, stats)
     if stop.asked is not None:  # asked after the last step: training had ended, and --resume only reloads the best
         raise Stopped(stop.asked, 0)
-    return {**stats, "resumed_from": resume}
+    return {**stats, "resumed_from": resume, "earlier_seconds": before}  # the stopped sessions' training time
 
 
 def _stats(trainer: Trainer, clock: StepClock, seconds: float, metric: str) -> dict[str, Any]:

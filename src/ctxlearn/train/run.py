@@ -458,7 +458,7 @@ def _manifest(cfg: TrainConfig, task: Task, splits: Splits, source: Any, method:
         "versions": versions(),
         "training": {k: v for k, v in stats.items()},
         "cost": {"trainable_params": params[0], "total_params": params[1], "train_seconds": train_s,
-                 "wall_seconds": time.time() - start,
+                 "wall_seconds": time.time() - start + float(stats.get("earlier_seconds") or 0.0),  # resumed: all
                  "train_tokens_per_s": stats.get("useful_train_tokens", 0) / train_s if train_s else 0.0,
                  "steady_train_tokens_per_s": stats.get("steady_tokens_per_s"),
                  "predict_ms_per_example": stats["predict_ms_per_example"],

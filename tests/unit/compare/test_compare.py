@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import time
 from pathlib import Path
 
 import pytest
 
 from ctxlearn.compare.aggregate import aggregate, recommend
-from ctxlearn.compare.cells import cell_key, data_digest, kept_result
+from ctxlearn.compare.cells import cell_key, cell_result, data_digest, kept_result
 from ctxlearn.compare.command import command_line
-from ctxlearn.compare.run import CompareConfig, run_compare
+from ctxlearn.compare.run import CompareConfig, cell_seconds, run_compare
 from ctxlearn.errors import ConfigError
 
 
@@ -592,3 +594,16 @@ def test_a_test_split_cut_from_one_file_that_cannot_rank_suggests_folds(toy_data
         "ranks finer.")
     assert folds_hint(CompareConfig(data=str(toy_data / "train.jsonl"), folds=3), unranked) == ""
     assert folds_hint(CompareConfig(data=str(toy_data / "train.jsonl")), {"within_interval": []}) == ""
+
+
+def test_a_cell_that_went_on_counts_the_training_its_stopped_sessions_did(tiny_run: Path, tmp_path: Path) -> None:
+    """A cell resumed after a stop was timed by its last process alone, so the report's total left out the rest."""
+    folder = shutil.copytree(tiny_run, tmp_path / "lora-s0")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["training"]["earlier_seconds"] = 100.0
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    result = cell_result(folder)
+    assert result["earlier_seconds"] == 100.0
+    assert 105 <= cell_seconds(time.time() - 5, result) < 106
+    assert 5 <= cell_seconds(time.time() - 5, {**result, "earlier_seconds": None}) < 6  # a cell run in one go
+    assert cell_seconds(None, result) is None  # kept from an earlier compare: its process was not timed

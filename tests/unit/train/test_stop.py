@@ -76,6 +76,24 @@ def test_a_signal_saves_the_step_it_came_in_and_resume_ends_as_an_unbroken_run(t
     np.testing.assert_allclose(_probs(tmp_path / "run"), _probs(tmp_path / "ref"), rtol=0, atol=1e-6)
 
 
+def test_a_resumed_runs_wall_time_counts_the_sessions_before_it(tiny_bert: Path, toy_data: Path, tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    """Its wall time was the last process's alone, below its train time, which counts every session: a resumed
+    comparison's report summed the last parts of its cells."""
+    with monkeypatch.context() as patch:
+        _signal_in_step(patch, 7, signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):
+            run_training(TrainConfig(out=str(tmp_path / "run"), **_common(tiny_bert, toy_data)))
+    state_file = tmp_path / "run.partial" / "checkpoint-7" / "trainer_state.json"
+    state = json.loads(state_file.read_text())
+    state["stateful_callbacks"]["RunClock"]["args"]["before"] = 1000.0  # the first session trained 1000 s
+    state_file.write_text(json.dumps(state))
+    run_training(TrainConfig(out=str(tmp_path / "run"), resume=True, **_common(tiny_bert, toy_data)))
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["training"]["earlier_seconds"] == 1000.0
+    assert 1000 < manifest["cost"]["train_seconds"] <= manifest["cost"]["wall_seconds"] < 1100
+
+
 def test_a_second_signal_stops_at_once(tiny_bert: Path, toy_data: Path, tmp_path: Path, monkeypatch) -> None:
     _signal_in_step(monkeypatch, 7, signal.SIGINT, signal.SIGINT)
     with pytest.raises(KeyboardInterrupt) as stopped:
