@@ -170,8 +170,9 @@ class Predictor:
                  "--long-inputs windows reads them whole")
 
     def run_key(self) -> str:
-        """What a kept part of ``predict_file``'s output depends on besides its inputs: the run, and how it reads."""
-        return f"{folder_stamp(self.folder)}|{self.long_inputs}"
+        """What a kept part of ``predict_file``'s output depends on besides its inputs: the run, how it reads, and
+        how probabilities become labels (a rerun with another --threshold kept the old rule's labels)."""
+        return f"{folder_stamp(self.folder)}|{self.long_inputs}|{self.threshold}"
 
     def _row(self, ex: Example, p: np.ndarray) -> dict[str, Any]:
         row: dict[str, Any] = {"line": ex.line, "text": ex.text}  # the input's line, as tagging predictions give

@@ -485,6 +485,17 @@ def test_kept_parts_of_another_run_are_not_read(tiny_run: Path, tmp_path: Path) 
     assert new.predict_file(src, dst) == 4 and labelled == [3, 1]  # nothing read back
 
 
+def test_kept_parts_labelled_under_another_threshold_are_not_read(tiny_run: Path, tmp_path: Path) -> None:
+    """A rerun with another --threshold read back the parts labelled by the old rule: 938 of 2,048 rows kept it."""
+    src, dst = _texts(tmp_path / "texts.txt", 4), tmp_path / "pred.jsonl"
+    real = _interrupted_in_second_part(tiny_run, src, dst)
+    new, labelled = open_predictor(tiny_run, threshold="positive=0.01"), []
+    new.part = 3
+    new.predict_proba = lambda examples: labelled.append(len(examples)) or real(examples)
+    assert new.predict_file(src, dst) == 4 and labelled == [3, 1]  # nothing read back
+    assert {json.loads(line)["label"] for line in dst.read_text().splitlines()} == {"positive"}
+
+
 def test_a_reader_that_stops_early_ends_predict_quietly(tiny_run: Path, tmp_path: Path) -> None:
     """`ctxlearn predict ... --output - | head -1` printed a BrokenPipeError traceback."""
     src = tmp_path / "many.txt"

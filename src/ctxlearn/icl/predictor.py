@@ -51,7 +51,7 @@ class IclPredictor(Predictor):
         return self.classifier.predict(examples).probs
 
     def run_key(self) -> str:
-        return folder_stamp(self.folder)
+        return f"{folder_stamp(self.folder)}|{self.threshold}"
 
     def warn_of_cuts(self, examples: list[Example], source: str) -> None:
         """Nothing: a prompt is cut to the LM's context by its demonstrations first, as the run's report counts."""

@@ -107,6 +107,8 @@ def test_icl_run_writes_the_training_shape_and_reloads(tiny_lm, toy_data, tmp_pa
         t = float(np.median(saved_probs(out)[:, 1]))  # an icl run labels by a threshold too
         picky = open_predictor(out, threshold=f"positive={t!r}").predict_texts([ex.text for ex in test])
         assert [r["label"] for r in picky] == ["positive" if r["p_positive"] >= t else "negative" for r in rows]
+        # the parts an interrupted predict keeps are labelled: under another threshold they are not read back
+        assert open_predictor(out, threshold=f"positive={t!r}").run_key() != IclPredictor(out).run_key()
 
 
 @pytest.mark.parametrize("order", ["similar-last", "random"])
