@@ -1,10 +1,11 @@
 """ctxlearn's cache folder (``$CTXLEARN_CACHE``, default ``~/.cache/ctxlearn``): what each kind of entry
 is, where it lives, and clearing it. Everything there is remade when next needed, so clearing costs only
-that time. Only the folders named in ``KINDS`` are read or removed: the cache folder may be one the
-user shares."""
+that time. Only the folders named in ``KINDS``, and in them only the names ctxlearn writes (``NAMES``), are
+read or removed: the cache folder may be one the user shares, with a ``models`` folder of their own."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -18,11 +19,19 @@ KINDS = {
     "features": "frozen-backbone features (head, --head-init probe); recomputed by the next run that reads them",
     "icl-index": "embeddings of nearest-neighbour demonstration pools; recomputed by the next icl run",
 }
+KEY = r"[0-9a-f]{32}"  # a cached array's name: a sha256 prefix (``cached_array``)
+NAMES = {  # what each kind's writer names an entry, and its temporary copy
+    "models": re.compile(r".+-fp32(\.tmp-\d+-\d+)?"),  # registry._dequantized_copy
+    "features": re.compile(KEY + r"(-words)?(\.tmp\d+)?\.npy"),
+    "icl-index": re.compile(KEY + r"(\.tmp\d+)?\.npy"),
+}
 IN_PROGRESS_S = 3600  # a temporary file younger than this may be one a running job is writing: kept
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("CTXLEARN_CACHE", Path.home() / ".cache" / "ctxlearn"))
+    """``$CTXLEARN_CACHE``, or ``~/.cache/ctxlearn`` where it is unset or empty (``CTXLEARN_CACHE=`` was the
+    current folder, whose ``models`` and ``features`` folders ``cache clear`` then emptied)."""
+    return Path(os.environ.get("CTXLEARN_CACHE") or Path.home() / ".cache" / "ctxlearn")
 
 
 def kind_dir(kind: str) -> Path:
@@ -60,17 +69,20 @@ def _size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _entries(folder: Path, now: float) -> list[Path]:
-    """The cached items of one kind: its files and folders, less temporary ones a job may be writing."""
+def _entries(kind: str, now: float) -> list[Path]:
+    """The cached items of one kind: the files and folders its writer names so, less temporary ones a job may be
+    writing."""
+    folder = kind_dir(kind)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if ".tmp" not in p.name or now - p.stat().st_mtime > IN_PROGRESS_S)
+    return sorted(p for p in folder.iterdir() if NAMES[kind].fullmatch(p.name)
+                  and (".tmp" not in p.name or now - p.stat().st_mtime > IN_PROGRESS_S))
 
 
 def _found(kinds: list[str] | None) -> dict[str, list[Path]]:
     """The entries of each kind (all of ``KINDS`` unless named)."""
     now = time.time()
-    return {kind: _entries(kind_dir(kind), now) for kind in kinds or list(KINDS)}
+    return {kind: _entries(kind, now) for kind in kinds or list(KINDS)}
 
 
 def _usage(found: dict[str, list[Path]]) -> list[Usage]:
