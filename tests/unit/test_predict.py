@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import re
 import shutil
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import write_parquet
 
 from ctxlearn.cli import main
 from ctxlearn.data.example import Example, Fields
@@ -134,6 +137,30 @@ def test_predictions_carry_the_input_rows_other_columns(tiny_run: Path, tmp_path
         ("A7", "0.5", "x", "good great film"), ("B9", "", "", "awful, sad plot")]
     assert float(out[0]["p_positive"]) == pytest.approx(float(open_predictor(tiny_run).predict_texts(
         ["good great film"])[0]["p_positive"]), abs=1e-6)
+
+
+@pytest.mark.parametrize("output", ["out.jsonl", "out.json", "out.csv"])
+def test_parquet_columns_of_dates_decimals_and_bytes_are_written_as_text(tiny_run: Path, tmp_path: Path,
+                                                                         output: str) -> None:
+    """A date column crashed predict's JSON output: `Object of type date is not JSON serializable`."""
+    src = write_parquet(tmp_path / "in.parquet", {
+        "text": ["good great film", "awful sad plot"], "sent": [datetime.date(2024, 1, 2)] * 2,
+        "at": [datetime.datetime(2024, 1, 2, 3, 4, 5)] * 2, "price": [Decimal("1.50"), None],
+        "raw": [b"ok", b"\xff"], "tags": [[datetime.date(2024, 5, 6)], []]})
+    predictor = open_predictor(tiny_run)
+    predictor.part = 1  # in parts, kept as JSON Lines whatever the output
+    assert predictor.predict_file(src, tmp_path / output) == 2
+    if output == "out.csv":
+        with (tmp_path / output).open(newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert [(r["sent"], r["price"], r["raw"]) for r in rows] == [("2024-01-02", "1.50", "ok"),
+                                                                    ("2024-01-02", "", "\\xff")]
+        return
+    text = (tmp_path / output).read_text()
+    rows = json.loads(text) if output == "out.json" else [json.loads(line) for line in text.splitlines()]
+    assert [(r["sent"], r["at"], r["price"], r["raw"], r["tags"]) for r in rows] == [
+        ("2024-01-02", "2024-01-02T03:04:05", "1.50", "ok", ["2024-05-06"]), ("2024-01-02", "2024-01-02T03:04:05",
+                                                                            None, "\\xff", [])]
 
 
 def test_skip_empty_labels_the_rows_with_text_and_names_the_lines_it_left_out(tiny_run: Path, tmp_path: Path,

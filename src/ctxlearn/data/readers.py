@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import datetime
 import gzip
 import io
 import json
@@ -139,8 +140,25 @@ def _example(record: dict[str, Any], fields: Fields, path: Path, line: int) -> E
             if fields.text_pair else None)
     label = _label_of(record.get(fields.label), path, line, fields.label) if fields.label else ""
     read = (fields.text, fields.text_pair, fields.label)
-    others = tuple((k, v) for k, v in record.items() if k not in read) if fields.others else ()
+    others = tuple((k, _plain(v)) for k, v in record.items() if k not in read) if fields.others else ()
     return Example(text=text, label=label, text_pair=pair, line=line, others=others)
+
+
+def _plain(value: Any) -> Any:
+    """A column value as every output format holds it: Parquet and Arrow dates and times in ISO 8601, decimals
+    and durations as their text, bytes as UTF-8 text (invalid bytes escaped), lists and structs item by item.
+    Kept as read, a date column crashed predict's JSON output (and, past one part, its CSV output too)."""
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="backslashreplace")
+    if isinstance(value, (datetime.date, datetime.time)):  # a datetime is a date
+        return value.isoformat()
+    return str(value)
 
 
 def _check_fields(present: list[str], fields: Fields, path: Path, line: int,
