@@ -21,9 +21,15 @@ def hub_folder(spec: str) -> Path:
     needed files at that revision (the main branch's by default), downloaded where missing; or, when the
     Hub does not answer, its snapshot in the cache. The folder's name is the commit it holds."""
     from huggingface_hub import HfApi, snapshot_download
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import HFValidationError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.utils import validate_repo_id
 
     repo, _, revision = spec.partition("@")
+    try:  # `hf:` or `hf:bad repo` went to the Hub, then to the cache, and ended in a traceback
+        validate_repo_id(repo)
+    except HFValidationError:
+        raise ModelError(f"hf:{spec}: {repo!r} is not a Hub repo id; give OWNER/NAME (letters, digits, '-', '_' "
+                         "or '.'), e.g. hf:sentence-transformers/all-MiniLM-L6-v2") from None
     try:
         info = HfApi().model_info(repo, revision=revision or None, timeout=HUB_TIMEOUT)
     except RevisionNotFoundError:

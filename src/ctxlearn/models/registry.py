@@ -7,7 +7,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ctxlearn.cache import kind_dir
 from ctxlearn.errors import ModelError
@@ -118,8 +118,22 @@ def _in_folder(name: str, path: Path) -> ModelSource | None:
 
 
 def _model_type(path: Path) -> str | None:
+    return _config(path).get("model_type") if (path / "config.json").is_file() else None
+
+
+def _config(path: Path) -> dict[str, Any]:
+    """The model folder ``path``'s config.json; a ModelError where it is not a JSON object (cut short, or a list)."""
     cfg = path / "config.json"
-    return json.loads(cfg.read_text()).get("model_type") if cfg.is_file() else None
+    try:
+        value = json.loads(cfg.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        where = f" (line {err.lineno}, column {err.colno})" if isinstance(err, json.JSONDecodeError) else ""
+        raise ModelError(f"{cfg}: not valid JSON{where}: {err}; a model folder's config.json is the JSON object "
+                         "transformers writes with save_pretrained") from None
+    if not isinstance(value, dict):
+        raise ModelError(f"{cfg}: holds a JSON {type(value).__name__}, not an object; a model folder's config.json "
+                         "is the JSON object transformers writes with save_pretrained")
+    return value
 
 
 def _scratch(name: str, path: Path) -> ModelSource:
@@ -127,7 +141,7 @@ def _scratch(name: str, path: Path) -> ModelSource:
     if _model_type(path) != SCRATCH_TYPE:
         raise ModelError(f"{name}: {path} is not a scratch model folder (a config.json with model_type "
                          f"{SCRATCH_TYPE!r}); make one with `ctxlearn pretrain --out {path}`")
-    pooling = json.loads((path / "config.json").read_text()).get("pooling", "mean")
+    pooling = _config(path).get("pooling", "mean")
     return ModelSource(name, str(path.resolve()), _kind_of(path), pooling=pooling)
 
 
@@ -138,7 +152,7 @@ def _register_scratch(source: ModelSource) -> None:
 
 
 def _kind_of(path: Path) -> str:
-    cfg = json.loads((path / "config.json").read_text())
+    cfg = _config(path)
     if cfg.get("is_encoder_decoder"):  # T5, BART, scratch encoder-decoders: neither an encoder nor a causal LM
         return "seq2seq"
     return "causal-lm" if any(a.endswith("ForCausalLM") for a in cfg.get("architectures") or []) else "encoder"
@@ -155,7 +169,7 @@ def _pooling_of(path: Path) -> str:
 def _load_guard(source: ModelSource, load: Callable):
     try:
         return load()
-    except OSError as err:
+    except (OSError, ValueError) as err:  # ValueError: transformers knows no such model_type, or a config it refuses
         raise ModelError(f"could not load model {source.name!r} from {source.path}: {err}") from None
 
 
@@ -200,8 +214,7 @@ def _holds_pooler(source: ModelSource) -> bool:
 
 
 def _is_bert_like(source: ModelSource) -> bool:
-    cfg = Path(source.path) / "config.json"
-    return cfg.is_file() and json.loads(cfg.read_text()).get("model_type") in {"bert", "roberta", "xlm-roberta"}
+    return _model_type(Path(source.path)) in {"bert", "roberta", "xlm-roberta"}
 
 
 def load_causal_lm(source: ModelSource):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,34 @@ def test_hub_model_offline_names_the_offline_defaults(monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError, match="packaged model .*minilm"):
         load_encoder(resolve_model("hf:some-org/some-model-that-is-not-cached"))
+
+
+@pytest.mark.parametrize("config, said", [
+    ('{"model_type": "bert", ', r"config.json: not valid JSON \(line 1, column 24\)"),
+    ("[1, 2]", r"config.json: holds a JSON list, not an object"),
+])
+def test_a_model_folder_whose_config_is_not_a_json_object_is_named(tmp_path: Path, config: str, said: str) -> None:
+    """A cut-short config.json was a JSONDecodeError traceback, a list an AttributeError."""
+    (tmp_path / "config.json").write_text(config)
+    with pytest.raises(ModelError, match=f"^{re.escape(str(tmp_path))}/{said}.*save_pretrained"):
+        resolve_model(str(tmp_path))
+
+
+def test_a_model_type_transformers_does_not_know_is_named_with_the_folder(tmp_path: Path) -> None:
+    """transformers' ValueError came out as a traceback."""
+    (tmp_path / "config.json").write_text('{"model_type": "nonesuch"}')
+    with pytest.raises(ModelError, match=f"could not load model .* from {re.escape(str(tmp_path))}: .*nonesuch"):
+        load_encoder(resolve_model(str(tmp_path)))
+
+
+@pytest.mark.parametrize("name", ["hf:", "hf:bad repo", "hf:bad repo@main"])
+def test_a_hub_name_that_is_no_repo_id_is_refused_before_the_hub_is_asked(monkeypatch, name: str) -> None:
+    """An HFValidationError traceback, after a wait on the Hub."""
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "model_info", lambda *a, **k: pytest.fail("the Hub was asked"))
+    with pytest.raises(ModelError, match=r"is not a Hub repo id; give OWNER/NAME"):
+        resolve_model(name)
 
 
 def test_registered_names() -> None:
