@@ -26,7 +26,7 @@ from ctxlearn.serve.auth import key_matches
 from ctxlearn.serve.batcher import MicroBatcher, Overloaded, ShuttingDown
 from ctxlearn.serve.config import ServeConfig
 from ctxlearn.serve.engine import Engine, takes
-from ctxlearn.serve.metrics import Metrics, error_kind
+from ctxlearn.serve.metrics import CLIENT_CLOSED, Metrics, error_kind
 from ctxlearn.serve.schema import ErrorBody, PredictRequest
 
 log = logging.getLogger("ctxlearn.serve")
@@ -55,7 +55,7 @@ class Observe:
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        status, t0 = 500, time.perf_counter()
+        status, t0 = None, time.perf_counter()
 
         async def sending(message: dict) -> None:
             nonlocal status
@@ -65,7 +65,11 @@ class Observe:
 
         try:
             await self.app(scope, receive, sending)
-        finally:
+        except Exception:
+            status = status or 500  # the server sends its own 500 (a cancelled task, CancelledError, is a hang-up)
+            raise
+        finally:  # ended with no response: the client hung up mid-request (it was counted a 500, "internal")
+            status = status or CLIENT_CLOSED
             self.metrics.response(status)
             if scope["path"] == PREDICT and status == 200:
                 self.metrics.latency.observe(time.perf_counter() - t0)

@@ -6,7 +6,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 # HTTP status -> the error kind counted and returned in the body's ``error`` field.
 ERROR_KINDS = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
                413: "too_large", 415: "unsupported_media_type", 422: "invalid", 429: "overloaded",
-               500: "internal", 503: "unavailable"}
+               499: "client_closed", 500: "internal", 503: "unavailable"}
+CLIENT_CLOSED = 499  # nginx's code for a request whose client went away before any response: none was sent
 
 
 def error_kind(status: int) -> str:

@@ -2,6 +2,7 @@
 says what is wrong, never a 5xx; good requests get the artifact's own predictions."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
@@ -13,7 +14,8 @@ from fastapi.testclient import TestClient
 from serve_fixtures import AUTH, KEY, FakeEngine, app_for
 
 from ctxlearn.data.example import Example
-from ctxlearn.serve.app import describe_validation
+from ctxlearn.serve.app import LimitBody, Observe, describe_validation
+from ctxlearn.serve.metrics import Metrics
 
 LIMITS = {"max_texts": 4, "max_chars": 50}
 TOO_BIG = str(2 * 6 * 4 * 50 + 65536 + 1)  # one byte over ServeConfig.max_body_bytes at LIMITS
@@ -223,3 +225,32 @@ def test_a_served_classifier_labels_by_the_threshold_it_was_started_with(tiny_ru
         assert client.get("/readyz").json()["threshold"] == {"label": "positive", "value": t}
     assert [r["label"] for r in body["predictions"]] == ["positive" if v >= t else "negative" for v in p]
     assert sum(r["label"] == "positive" for r in body["predictions"]) == 3
+
+
+def test_a_client_that_hangs_up_mid_request_is_counted_apart_from_server_errors() -> None:
+    """A client that sent half a body and went away was counted a 500, "internal": no response was sent, and
+    flaky clients tripped alerts on server errors."""
+    metrics = Metrics()
+    scope = {"type": "http", "path": "/v1/predict", "headers": [(b"content-length", b"1000")]}
+
+    async def hung_up() -> dict:
+        return {"type": "http.disconnect"}
+
+    async def no_response(message: dict) -> None:
+        pytest.fail("a response was sent")
+
+    async def unreached(scope, receive, send) -> None:
+        pytest.fail("the app ran without the body")
+
+    asyncio.run(Observe(LimitBody(unreached, 2000), metrics)(scope, hung_up, no_response))
+    text = metrics.render().decode()
+    assert 'ctxlearn_requests_total{status="499"} 1.0' in text
+    assert 'ctxlearn_errors_total{kind="client_closed"} 1.0' in text
+    assert 'status="500"' not in text
+
+    async def broken(scope, receive, send) -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):  # a server fault with no response is still a 500
+        asyncio.run(Observe(broken, metrics)(scope, hung_up, no_response))
+    assert 'ctxlearn_requests_total{status="500"} 1.0' in metrics.render().decode()
