@@ -89,12 +89,25 @@ def test_the_copys_report_opens_with_what_int8_scored(exported, tiny_run: Path) 
     out, report = exported
     text, source = (out / "report.md").read_text(), (tiny_run / "report.md").read_text()
     head, rest = text.split("\n---\n", 1)
+    for name in ("confusion.png", "reliability.png", "test_predictions.jsonl"):  # the source's, in source/
+        source = source.replace(f"]({name})", f"](source/{name})").replace(f"in {name}", f"in source/{name}")
     assert head.startswith(f"# ctxlearn int8 export of {tiny_run}\n") and rest.strip() == source.strip()
     int8 = report["measured"]["int8"]
     assert (f"| int8 (this folder) | {100 * int8['accuracy']:.2f}% | {100 * int8['macro_f1']:.2f}% | "
             f"{int8['examples_per_s']:,.1f} |") in head
     assert f"| fp32 | {100 * report['measured']['fp32']['accuracy']:.2f}% |" in head
     assert "Below is the source run's report, scored in fp32, not int8" in head
+
+
+def test_the_sources_predictions_and_plots_are_kept_apart_from_the_copys(exported, tiny_run: Path) -> None:
+    """test_predictions.jsonl, confusion.txt and the plots at the top of the int8 folder were the source's, in its
+    own precision, beside a metrics.json of what int8 scored: the folder contradicted itself."""
+    out, _ = exported
+    names = ("test_predictions.jsonl", "confusion.txt", "confusion.png", "reliability.png")
+    assert not any((out / name).exists() for name in names)
+    assert all((out / "source" / name).read_bytes() == (tiny_run / name).read_bytes() for name in names)
+    shown = re.findall(r"!\[[^]]*\]\(([^)]+)\)", (out / "report.md").read_text())
+    assert shown and all((out / link).is_file() for link in shown)  # every plot the report shows is there
 
 
 def test_the_copys_metrics_json_holds_what_int8_scored(exported, tiny_run: Path) -> None:

@@ -128,6 +128,11 @@ def format_report(r: dict[str, Any]) -> str:
     return "\n".join(lines + _verdict(r))
 
 
+# The source run's own predictions and plots, of its own precision: kept under OUT/source/, where the copy's
+# report shows them below its source's report; at the top of an int8 folder they read as int8's
+SOURCE, SOURCE_SCORED = "source", ("test_predictions.jsonl", "confusion.txt", "confusion.png", "reliability.png")
+
+
 def report_markdown(r: dict[str, Any], source_report: str) -> str:
     """The copy's report.md: what int8 scored, then the source's report, which is of its own precision."""
     metric, n = r["metric"], r["measured"]["int8"]["n"]
@@ -141,8 +146,17 @@ def report_markdown(r: dict[str, Any], source_report: str) -> str:
         f"({r['torch_threads']} threads):", "",
         f"| precision | {METRIC_NAMES[metric]} | macro-F1 | examples/s |", "|---|---:|---:|---:|", *rows, "",
         *(f"- {line}" for line in _verdict(r)), "",
-        f"Below is the source run's report, scored in {r['artifact_precision']}, not int8.", "", "---", "",
-        source_report.strip(), ""])
+        f"Below is the source run's report, scored in {r['artifact_precision']}, not int8; its predictions and plots "
+        f"are in `{SOURCE}/`. int8's own: `ctxlearn eval {r['out']} --data {r['data']} --out FOLDER`.", "", "---", "",
+        _in_source(source_report).strip(), ""])
+
+
+def _in_source(report: str) -> str:
+    """The source's report with its links to its own files pointing into ``SOURCE/``."""
+    for name in SOURCE_SCORED:
+        for said in (f"]({name})", f"`{name}`", f"in {name}"):
+            report = report.replace(said, said.replace(name, f"{SOURCE}/{name}"))
+    return report
 
 
 def _verdict(r: dict[str, Any]) -> list[str]:
@@ -202,7 +216,11 @@ def _export_int8(src: Path, out: Path, data: str | None) -> dict[str, Any]:
     report = summarize(src, out, str(data), rows, metric)
 
     def fill(tmp: Path) -> None:
-        shutil.copytree(src, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*"))
+        shutil.copytree(src, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".*", *SOURCE_SCORED))
+        for name in SOURCE_SCORED:
+            if (src / name).is_file():
+                (tmp / SOURCE).mkdir(exist_ok=True)
+                shutil.copy2(src / name, tmp / SOURCE / name)
         exported = {**manifest, "bf16": False, "export": {"weights": "int8-dynamic", "engine": ENGINE, "from": str(src),
                                                           "report": "export.json"}}
         (tmp / "manifest.json").write_text(json.dumps(exported, indent=2) + "\n")
