@@ -52,7 +52,11 @@ class IclClassifier:
         self.model, self.tokenizer, self.labels, self.spec, self.pool = model.eval(), tokenizer, labels, spec, pool
         self.select, self.shots, self.order, self.seed, self.per_query = select, shots, order, seed, per_query
         self.calibrate, self.embed, self.batch_tokens = calibrate, embed, batch_tokens
-        self.max_context = max_context or int(model.config.max_position_embeddings)
+        positions = getattr(model.config, "max_position_embeddings", None)
+        if max_context and positions and max_context > positions:  # scored past the positions it was trained on
+            raise ConfigError(f"--max-context {max_context} is past the {positions} positions the LM was trained "
+                              f"with; give at most {positions}, or leave it unset for all of them")
+        self.max_context = max_context or int(positions)
         self.verbalizers = [self._ids(spec.continuation(lab)) for lab in labels]
         self._check_verbalizers()
 

@@ -36,8 +36,8 @@ class IclConfig(DataOptions):
                             "stratified by label: icl with as few labelled examples as `train --max-train` gets")
     limit: int = opt(0, "score only the first N test (and dev) examples (0 = all)")
     dev: bool = opt(False, "also score the dev split (doubles the cost)")
-    max_context: int = opt(0, "longest prompt in tokens (0 = the model's context); longer prompts lose demonstrations, "
-                              "the least similar first")
+    max_context: int = opt(0, "longest prompt in tokens (0 = the model's context; more is refused); longer prompts "
+                              "lose demonstrations, the least similar first")
     batch_tokens: int = opt(0, "tokens per forward pass, counting the shared prefix each row attends to "
                                "(0 = 1024 on CPU, where small batches stay in cache; 16384 on GPU)")
     bf16: str = opt("off", "bf16 weights: on, off, auto (on where the hardware has fast bf16)",

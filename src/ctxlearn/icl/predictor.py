@@ -15,7 +15,7 @@ from ctxlearn.errors import ModelError
 from ctxlearn.icl.classifier import IclClassifier
 from ctxlearn.icl.config import IclConfig
 from ctxlearn.icl.prompt import PromptSpec
-from ctxlearn.icl.run import build_classifier, load_lm, part_size
+from ctxlearn.icl.run import build_classifier, load_lm, part_size, warn_context
 from ctxlearn.models import ModelSource
 from ctxlearn.predict import Predictor
 
@@ -48,13 +48,18 @@ class IclPredictor(Predictor):
         return self._classifier
 
     def predict_proba(self, examples: list[Example]) -> np.ndarray:
-        return self.classifier.predict(examples).probs
+        """Label probabilities; as the run did, it warns of prompts past the LM's context (which it knows once it
+        has built them): an input past it on its own is read from its end only."""
+        result = self.classifier.predict(examples)
+        warn_context(result, "inputs", self.classifier.shots, self.classifier.max_context)
+        return result.probs
 
     def run_key(self) -> str:
         return f"{folder_stamp(self.folder)}|{self.threshold}"
 
     def warn_of_cuts(self, examples: list[Example], source: str) -> None:
-        """Nothing: a prompt is cut to the LM's context by its demonstrations first, as the run's report counts."""
+        """Nothing here: a prompt is cut to the LM's context by its demonstrations first, and ``predict_proba``
+        warns of what was cut."""
 
     def _load(self) -> IclClassifier:
         source = base_model(ModelSource(**self.icl["model"]["source"]), self.manifest.get("base_weights_sha256"))

@@ -96,12 +96,13 @@ def warn_one_answer(split: str, one: int | None, labels: list[str], calibrated: 
     warn(f"{split}: the LM answered {labels[one]!r} for every example, whatever the text: {fix}")
 
 
-def warn_below_majority(split: str, metrics: dict[str, Any], calibrated: bool) -> None:
+def warn_below_majority(split: str, metrics: dict[str, Any], calibrated: bool, select: str = "") -> None:
     """Say so when a split's accuracy is below always answering its most common class (SMS spam, 4 shots
-    uncalibrated: 0.22 against 0.85), with what may lift it."""
+    uncalibrated: 0.22 against 0.85), with what may lift it (not what the run already did: ``select``)."""
     below = below_majority(metrics)
     if below:
-        fix = ("other label words (--verbalizer), more --shots or --select knn" if calibrated else
+        knn = "" if select.startswith("knn") else " or --select knn"
+        fix = (f"other label words (--verbalizer), more --shots{knn}" if calibrated else
                "--calibrate divides out the LM's bias toward some labels' words")
         warn(f"{split}: {below}: {fix}")
 
@@ -180,7 +181,7 @@ def _run_icl(cfg: IclConfig, notes: list[str]) -> dict[str, Any]:
         one = only_class(res.probs, gold[split])
         warn_one_answer(split, one, splits.labels, cfg.calibrate)
         if one is None:  # answering one class was said already
-            warn_below_majority(split, metrics[split], cfg.calibrate)
+            warn_below_majority(split, metrics[split], cfg.calibrate, cfg.select)
     if "dev" in results:  # a rare class's threshold, tuned on dev's probabilities as a trained run's is
         tuned = tuned_threshold(gold["dev"], results["dev"][1].probs, gold["test"], results["test"][1].probs,
                                 splits.labels)

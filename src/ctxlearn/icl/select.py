@@ -56,7 +56,9 @@ def pick_random(pool: list[Example], queries: list[Example], k: int, seed: int, 
     return [drawn] * len(queries)
 
 
-@selector("balanced", shared=True, help="k // C examples of every class (the remainder to random classes), shuffled, shared")
+@selector("balanced", shared=True,
+          help="k // C examples of every class (the remainder to random classes; a class with too few leaves its "
+               "places to the others), shuffled, shared")
 def pick_balanced(pool: list[Example], queries: list[Example], k: int, seed: int, embed: Embed | None = None) -> list[list[int]]:
     rng = np.random.default_rng(seed)
     by_class: dict[str, list[int]] = {}
@@ -68,6 +70,11 @@ def pick_balanced(pool: list[Example], queries: list[Example], k: int, seed: int
         counts[str(lab)] += 1
     drawn = [int(i) for lab in classes
              for i in rng.choice(by_class[lab], size=min(counts[lab], len(by_class[lab])), replace=False)]
+    short = min(k, len(pool)) - len(drawn)  # a class with fewer examples than its share: others take its places
+    if short:
+        taken = set(drawn)
+        drawn += [int(i) for i in rng.choice([i for i in range(len(pool)) if i not in taken], size=short,
+                                             replace=False)]
     return [rng.permutation(drawn).tolist()] * len(queries)
 
 
@@ -107,7 +114,7 @@ def pick_knn(pool: list[Example], queries: list[Example], k: int, seed: int, emb
 
 @selector("knn-balanced", shared=False, ranked=True, draws=False,
           help="the nearest training examples to each query, at most ceil(k / C) of any class "
-               "(so the neighbours' labels do not all agree)")
+               "(so the neighbours' labels do not all agree) while the others have examples to give")
 def pick_knn_balanced(pool: list[Example], queries: list[Example], k: int, seed: int,
                       embed: Embed | None = None) -> list[list[int]]:
     quota = -(-k // len({ex.label for ex in pool}))
@@ -121,6 +128,10 @@ def pick_knn_balanced(pool: list[Example], queries: list[Example], k: int, seed:
                 taken.append(j)
                 if len(taken) == k:
                     break
+        if len(taken) < min(k, len(pool)):  # a class short of its quota: the nearest of the others fill its places
+            kept = set(taken)
+            kept.update([j for j in ranked if j not in kept][:min(k, len(pool)) - len(taken)])
+            taken = [j for j in ranked if j in kept]  # most similar first, as ranked picks come
         out.append(taken)
     return out
 

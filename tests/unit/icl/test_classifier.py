@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from ctxlearn.data import Example
+from ctxlearn.errors import ConfigError
 from ctxlearn.icl.calibrate import calibrate
 from ctxlearn.icl.classifier import IclClassifier
 from ctxlearn.icl.prompt import PROMPTS
@@ -60,6 +61,14 @@ def test_a_query_longer_than_the_context_is_cut_from_the_left(lm) -> None:
     long = Example(" ".join(["good"] * 40), "positive")
     result = classifier(lm, max_context=20).predict([long])
     assert result.cut == 1 and result.demos == [[]] and np.isfinite(result.probs).all()
+
+
+def test_a_context_past_the_lms_positions_is_refused(lm) -> None:
+    """--max-context 50000 on an 8,192-position LM was taken, and a 8,600-token prompt scored past its positions."""
+    positions = lm[0].config.max_position_embeddings
+    assert classifier(lm, max_context=positions).max_context == positions
+    with pytest.raises(ConfigError, match=f"--max-context {positions + 1} is past the {positions} positions"):
+        classifier(lm, max_context=positions + 1)
 
 
 def test_calibration_divides_out_the_bias_of_each_querys_demonstrations(lm) -> None:

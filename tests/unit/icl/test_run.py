@@ -190,6 +190,8 @@ def test_an_lm_below_the_majority_baseline_is_told_what_may_lift_it(capsys) -> N
                                        "some labels' words\n")
     warn_below_majority("dev", below, calibrated=True)
     assert "other label words (--verbalizer), more --shots or --select knn" in capsys.readouterr().err
+    warn_below_majority("dev", below, calibrated=True, select="knn")  # advice the run already took is left out
+    assert capsys.readouterr().err.endswith("the most common class: other label words (--verbalizer), more --shots\n")
     warn_below_majority("test", {**below, "accuracy": 0.9}, calibrated=False)
     assert capsys.readouterr().err == ""
 
@@ -321,3 +323,18 @@ def test_an_icl_run_that_scores_dev_tunes_a_rare_class_threshold_on_it(tiny_lm, 
     assert tuned["test"]["threshold"]["accuracy"] == pytest.approx(np.mean(rule))
     assert "## Decision threshold" in (tmp_path / "with" / "report.md").read_text()
     assert "tuned_threshold" not in json.loads((tmp_path / "without" / "metrics.json").read_text())["test"]
+
+
+def test_predict_and_eval_of_an_icl_run_warn_of_an_input_past_the_context(tiny_lm, toy_data, tmp_path, capsys) -> None:
+    """The run warned that a query past the context was cut from the left; predict and eval of new inputs so long
+    said nothing, though each was labelled from its end alone."""
+    out = tmp_path / "run"
+    assert main(icl_args(tiny_lm, toy_data, out, "--max-context", "40")) == 0
+    src = tmp_path / "long.csv"
+    src.write_text("text,label\n" + " ".join(["good film"] * 40) + ",positive\nbad,negative\n")
+    capsys.readouterr()
+    assert main(["predict", str(out), "--input", str(src), "--output", str(tmp_path / "p.jsonl")]) == 0
+    said = "inputs: 1 queries exceed the context on their own and were cut from the left"
+    assert said in capsys.readouterr().err
+    assert main(["eval", str(out), "--data", str(src)]) == 0
+    assert said in capsys.readouterr().err

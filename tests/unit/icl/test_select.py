@@ -56,6 +56,17 @@ def test_balanced_spreads_the_remainder_over_distinct_classes() -> None:
     assert sorted(Counter(POOL[j].label for j in demos).values()) == [1, 1, 2]
 
 
+@pytest.mark.parametrize("name", ["balanced", "knn-balanced"])
+def test_a_class_with_too_few_examples_leaves_its_places_to_the_others(name: str) -> None:
+    """One 'neu' example against a share of 2 gave 5 of 6 demonstrations, and the run called the missing
+    one dropped for the context."""
+    pool = [Example(f"text {i}", "neu" if i == 9 else ["pos", "neg"][i % 2]) for i in range(10)]
+    for seed in range(4):
+        [demos, *_] = select(name, pool, QUERIES, 6, seed=seed, embed=fake_embed)
+        assert len(demos) == len(set(demos)) == 6 and 9 in demos
+        assert Counter(pool[j].label for j in demos)["neu"] == 1
+
+
 def test_knn_returns_the_nearest_most_similar_last_by_default() -> None:
     demos = select("knn", POOL, QUERIES, 3, seed=0, embed=fake_embed)
     assert demos[0] == [2, 1, 0]  # query 0 sits at 0.4 degrees: 0 nearest, then 1, then 2
