@@ -2,6 +2,7 @@
 where it came from."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
@@ -36,8 +37,8 @@ def label_name(value: Any) -> str | None:
         value = value[0]
     if isinstance(value, bool):  # JSON true, YAML true or yes: str() would give "True"
         return "true" if value else "false"
-    if value is None or isinstance(value, (list, dict)):
-        return None
+    if value is None or isinstance(value, (list, dict)) or isinstance(value, float) and math.isnan(value):
+        return None  # NaN: how pandas (and json.dumps of its rows) writes a missing value; it trained as class "nan"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     text = str(value).strip()

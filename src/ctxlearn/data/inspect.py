@@ -158,11 +158,18 @@ def imbalanced(counts: list[int]) -> bool:
 _JOINERS = re.compile(r"\s*[,;|+]\s*")
 
 
+MISSING_WORDS = {"na", "n/a", "#n/a", "nan", "null", "none", "nil"}  # missing values as tools write them, casefolded
+
+
 def label_warnings(labels: list[str]) -> list[str]:
     """Labels that look like slips in writing them: classes that differ only in case (``neg`` and
     ``NEG``), and labels that join other classes (``pos,neg``: multi-label data, which trains a class per
     combination)."""
     out = case_variants(labels, "labels", "classes") + number_variants(labels)
+    missing = [label for label in dict.fromkeys(labels) if label.casefold() in MISSING_WORDS]
+    if missing:  # R's write.csv writes NA, pandas NaN: each trained as a class of its own
+        out.append(f"label{'s' if len(missing) > 1 else ''} {_names(missing)}: how R, pandas or a spreadsheet writes a "
+                   "missing value, here trained as a class; give those rows their labels, or leave them out")
     known = set(labels)
     for label in labels:
         parts = [p for p in _JOINERS.split(label) if p]

@@ -116,7 +116,9 @@ def _label_of(value: Any, path: Path, line: int, field: str) -> str:
                         expected="one class per example (ctxlearn predicts one class per text, not several)")
     if name is None:
         empty = value is None or isinstance(value, str) or value == []
-        problem = "missing or empty label" if empty else f"label {value!r} is not a class"
+        nan = isinstance(value, float) and value != value  # pandas' missing value, written as NaN
+        problem = ("missing label (NaN, as pandas writes a missing value)" if nan else "missing or empty label"
+                   if empty else f"label {value!r} is not a class")
         raise DataError(path, problem, line=line, field=field, expected="a class name or an integer")
     return name
 

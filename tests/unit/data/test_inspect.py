@@ -155,6 +155,9 @@ def test_imbalance_threshold(big, warned):
                                           "classes", "labels '1', '01' and '+1' are one number written 3 ways and "
                                           "train as 3 classes"]),
     (["-1", "1", "2", "10"], []),
+    # R's write.csv writes a missing label NA: it trained as a class, with its own row in the report
+    (["NA", "neg", "pos"], ["label 'NA'"]),
+    (["N/A", "neg", "null", "pos"], ["labels 'N/A' and 'null'"]),
 ])
 def test_labels_that_look_like_slips_are_warned_of(any_size_scores, labels, warned):
     train = [ex(f"t {i} {lab}", lab) for lab in labels for i in range(2)]

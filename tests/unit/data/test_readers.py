@@ -759,6 +759,17 @@ def test_jsonl_null_label(tmp_path):
     assert f"{path}:1" in str(err) and "'label'" in str(err) and "missing or empty label" in str(err)
 
 
+@pytest.mark.parametrize("name, content", [
+    ("d.jsonl", '{"text": "a", "label": 1}\n{"text": "b", "label": NaN}\n'),  # json.dumps of a pandas row
+    ("d.json", '[{"text": "a", "label": 1}, {"text": "b", "label": NaN}]'),
+])
+def test_a_nan_label_is_a_missing_one_not_a_class(tmp_path, name, content):
+    """pandas writes a missing label as NaN: it was read as the class 'nan', trained and scored."""
+    err = read_error(write(tmp_path, name, content))
+    assert "missing label (NaN, as pandas writes a missing value)" in str(err) and err.field == "label"
+    assert err.line == 2  # a JSON array numbers its objects by place
+
+
 def test_jsonl_empty_string_label(tmp_path):
     path = write(tmp_path, "d.jsonl", jsonl({"text": "a", "label": "x"}, {"text": "b", "label": ""}))
     err = read_error(path)
