@@ -198,6 +198,9 @@ def _read_delimited(path: Path, text: str, fields: Fields, delimiter: str,
             header = next(reader)
     except StopIteration:
         raise DataError(path, "the file is empty", line=skip + 1, expected="a header row naming the columns") from None
+    except csv.Error as err:  # was a traceback: `text,"label"x`
+        raise DataError(path, f"malformed header row ({err})", line=skip + 1,
+                        expected="a header row of properly quoted column names") from None
     header, at = [h.strip() for h in header], reader.line_num
     dupes = sorted({h for h in header if h and header.count(h) > 1})  # unnamed: trailing empty columns (Excel)
     if dupes:

@@ -745,6 +745,14 @@ def test_empty_jsonl_holds_no_examples(tmp_path, body):
     assert str(path) in str(err) and "no examples" in str(err)
 
 
+@pytest.mark.parametrize("content, line", [('text,"label"x\nhi,pos\n', 1), ('sep=;\ntext;"a"b\nhi;pos\n', 2)])
+def test_a_malformed_header_row_is_named_at_its_line(tmp_path, content, line):
+    """A traceback ending in `_csv.Error: ',' expected after '"'`."""
+    path = write(tmp_path, "d.csv", content)
+    err = read_error(path)
+    assert err.line == line and "malformed header row" in str(err) and "properly quoted column names" in str(err)
+
+
 def test_csv_empty_label(tmp_path):
     path = write(tmp_path, "d.csv", "text,label\na,x\nb, \n")
     err = read_error(path)
