@@ -264,6 +264,32 @@ def save_yaml(data: dict[str, Any], path: Path) -> None:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
+class RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, which also reads ``2e-3`` as a number: YAML 1.1 wants a dot (``2.0e-3``), so the
+    learning rates the README writes were refused in a recipe as "lr must be a number, not '2e-3'"."""
+
+
+RecipeLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),
+                                   list("-+0123456789"))
+
+
+def refuse_repeated_keys(node: Any, path: Path) -> None:
+    """A key given twice in one mapping of a recipe: YAML keeps the last, so the first was dropped without a word
+    (``max_length: 64`` overridden by a ``max_length: 32`` further down)."""
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            refuse_repeated_keys(item, path)
+    if not isinstance(node, yaml.MappingNode):
+        return
+    first: dict[Any, int] = {}
+    for key, value in node.value:
+        line = key.start_mark.line + 1
+        if isinstance(key, yaml.ScalarNode) and key.value in first and key.value != "<<":
+            raise ConfigError(f"{path}:{line}: {key.value} given twice (also line {first[key.value]}); give it once")
+        first.setdefault(getattr(key, "value", None), line)
+        refuse_repeated_keys(value, path)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     return load_yaml_node(path)[0]
 
@@ -274,9 +300,10 @@ def load_yaml_node(path: str | Path) -> tuple[dict[str, Any], Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
-    loader = yaml.SafeLoader(path.read_text())
+    loader = RecipeLoader(path.read_text())
     try:  # what yaml.safe_load does, keeping the node
         node = loader.get_single_node()
+        refuse_repeated_keys(node, path)
         data = (loader.construct_document(node) if node is not None else None) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None

@@ -107,6 +107,30 @@ def test_a_good_recipe_reads_back_as_written(tmp_path: Path) -> None:
     assert key_lines(node, "method_options", "lora") == {"r": 5} and key_lines(node, "epochs") == {}
 
 
+def test_numbers_in_e_notation_without_a_dot_read_as_numbers(tmp_path: Path) -> None:
+    """`lr: 2e-3`, as the README writes learning rates, was refused: "lr must be a number, not '2e-3'"."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("lr: 2e-3\nweight_decay: 1E-2\nwarmup_ratio: 6.0e-2\nmethod: '2e-3'\n")
+    assert load_yaml_node(recipe)[0] == {"lr": 0.002, "weight_decay": 0.01, "warmup_ratio": 0.06,
+                                         "method": "2e-3"}  # quoted: text
+    recipe.write_text("lr: 2e-3\nweight_decay: 1E-2\n")
+    assert read_recipe(TrainConfig, recipe) == {"lr": 0.002, "weight_decay": 0.01}
+
+
+@pytest.mark.parametrize("text, line, first", [
+    ("method: head\nmax_length: 64\nseed: 1\nmax_length: 32\n", 4, 2),
+    ("method_options:\n  lora: {r: 4, r: 8}\n", 2, 2),
+])
+def test_a_key_given_twice_is_refused_at_its_second_line(tmp_path: Path, text: str, line: int, first: int) -> None:
+    """YAML keeps the last of two, so the first was dropped without a word."""
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(text)
+    with pytest.raises(ConfigError, match=rf"recipe.yaml:{line}: \w+ given twice \(also line {first}\); give it once"):
+        read_recipe(TrainConfig, recipe)
+    recipe.write_text("base: &b {r: 4}\nlora: {<<: *b, r: 8}\n")  # a merge key overridden: no repeat
+    assert load_yaml_node(recipe)[0]["lora"] == {"r": 8}
+
+
 def test_a_run_folders_saved_config_reads_back_as_a_recipe(tmp_path: Path) -> None:
     cfg = TrainConfig(data="train.csv", method="lora", text_pair_field=None, method_options={"lora": {"r": 4}})
     save_yaml(to_dict(cfg), tmp_path / "config.yaml")  # as train.run writes it
