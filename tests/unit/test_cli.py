@@ -443,7 +443,7 @@ def test_a_full_disk_says_so_and_how_to_go_on(tmp_path: Path, monkeypatch, capsy
     monkeypatch.setattr(cli.shutil, "disk_usage", lambda path: disk(10**9, 10**9, 0))
     monkeypatch.setenv("CTXLEARN_CACHE", str(tmp_path / "cache"))
     (tmp_path / "cache" / "features").mkdir(parents=True)
-    (tmp_path / "cache" / "features" / "a.npy").write_bytes(b"x" * 2_000_000)
+    (tmp_path / "cache" / "features" / f"{'a' * 32}.npy").write_bytes(b"x" * 2_000_000)  # a cached array's name
     out = str(tmp_path / "runs" / "x")
     monkeypatch.setattr(cli, "cmd_train", _failing(RuntimeError("[enforce fail at inline_container.cc:672] . "
                                                                 "unexpected pos 46906112 vs 46906000")))
@@ -452,7 +452,7 @@ def test_a_full_disk_says_so_and_how_to_go_on(tmp_path: Path, monkeypatch, capsy
     assert f"ctxlearn: error: the disk holding {tmp_path} is full (0 MB free) (RuntimeError: [enforce fail" in err
     assert ("free space (`ctxlearn cache clear` frees 2.0 MB that ctxlearn remakes when needed), then rerun with "
             "--resume to continue training from the last checkpoint") in err
-    (tmp_path / "cache" / "features" / "a.npy").unlink()  # nothing cached: no word of the cache
+    (tmp_path / "cache" / "features" / f"{'a' * 32}.npy").unlink()  # nothing cached: no word of the cache
     monkeypatch.setattr(cli, "cmd_train", _failing(OSError(errno.ENOSPC, "No space left on device", out + "/a.pt")))
     assert main(["train", "--data", "d.csv", "--out", out]) == 1
     assert f"{out}/a.pt: No space left on device; free space, then rerun with --resume" in capsys.readouterr().err
