@@ -5,6 +5,7 @@ train/data-00000-of-00001.arrow; the Hub's Parquet conversion, train/0000.parque
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Container, TypeVar
 
@@ -65,6 +66,7 @@ def data_folder_files(folder: Path, readers: Registry) -> dict[str, list[Path]]:
     files = _split_files_of(named, readers)
     if "train" in files:
         _refuse_two_files_of_a_split(folder, named)
+        _warn_of_unread(folder, named, files)
         return files
     inner = [str(sub) for sub in sorted(folder.iterdir()) if sub.is_dir() and "train" in find_split_files(sub, readers)]
     hint = f"; {' or '.join(inner)} holds one: name that folder with --data" if inner else ""
@@ -76,6 +78,20 @@ def data_folder_files(folder: Path, readers: Registry) -> dict[str, list[Path]]:
     raise DataError(folder, "no train file in this folder",
                     expected=f"a train file ({'/'.join('.' + name for name in readers.names())}), optionally dev "
                              f"(or validation) and test files, or a train folder of such files{hint}")
+
+
+def _warn_of_unread(folder: Path, named: dict[str, list[Path]], files: dict[str, list[Path]]) -> None:
+    """Where dev or test is cut from train, the data files beside it that no split name claims: eval.csv or
+    testing.csv was passed over without a word, and its split cut from train."""
+    cut = [split for split in SPLIT_NAMES if split not in files]
+    known = {stem for stems in SPLIT_NAMES.values() for stem in stems}
+    unread = [p.name for stem, paths in named.items() if stem not in known for p in paths if p.is_file()]
+    if cut and unread:
+        names = "; ".join(f"{split}: {', '.join(stems)}" for split, stems in SPLIT_NAMES.items())
+        warnings.warn(f"{folder}: {', '.join(unread[:3])}{' and more' if len(unread) > 3 else ''} not read: a "
+                      f"folder's files are read by their names ({names}), so {' and '.join(cut)} "
+                      f"{'is' if len(cut) == 1 else 'are'} cut from train; rename a file that holds one",
+                      stacklevel=3)
 
 
 def _split_name(path: Path, suffixes: Container[str]) -> str | None:

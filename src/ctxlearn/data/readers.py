@@ -184,6 +184,8 @@ def _check_fields(present: list[str], fields: Fields, path: Path, line: int,
         likely += (f"; {name!r} holds scores ({', '.join(shown[:3])}, ...), not classes: bin them into classes "
                    "first (as builtin:movie-sentiment does with its ratings)")
     names = ", ".join(map(repr, present))
+    if any(";" in name for name in present):  # a ';'-separated file whose header has a comma is read by commas
+        likely += "; the header's names hold ';': for a file separated by semicolons, add the line sep=; above it"
     raise DataError(path, f"not found{nor}", line=line, field=missing[0][1],
                     missing=tuple(role for role, _ in missing), likely=found,
                     expected=f"one of the fields present ({names}), named with {flags}{likely}")
@@ -288,16 +290,39 @@ def excel_separator(text: str) -> str | None:
 
 def csv_delimiter(text: str) -> str:
     """',', or ';' when the header line has no comma and a ';' between columns: the CSV that Excel
-    writes where the comma is the decimal mark (most of Europe), with ';'-separated values."""
+    writes where the comma is the decimal mark (most of Europe), with ';'-separated values; a tab where the
+    header has tabs and no comma (a tab-separated file named .csv, as Excel's "Unicode Text" may be saved)."""
     header = LINE_BREAK.split(text, 1)[0]
-    return ";" if ";" in header and "," not in header else ","
+    if "," in header:
+        return ","
+    return "\t" if "\t" in header else ";" if ";" in header else ","
 
 
 @READERS.register("tsv")
 def read_tsv(path: Path, fields: Fields) -> list[Example]:
     # no quoting, as Hugging Face reads GLUE's TSV files: a text that starts with '"' ('"Frank" is a
-    # great movie') is text, not an opening quote that swallows the tab and the rows after it
-    return _read_delimited(path, file_text(path), fields, "\t", csv.QUOTE_NONE)
+    # great movie') is text, not an opening quote that swallows the tab and the rows after it; unless the
+    # file quotes its fields as pandas and Excel write them (``quoted_tsv``)
+    text = file_text(path)
+    quoted = quoted_tsv(text)
+    if quoted:
+        warnings.warn(f"{path}: read as quoted TSV, as pandas' to_csv(sep='\\t') and Excel write it: {quoted} of its "
+                      "fields are in double quotes, with \"\" for a quote inside; unquoted, the quotes stayed in the "
+                      "text", stacklevel=2)
+    return _read_delimited(path, text, fields, "\t", csv.QUOTE_MINIMAL if quoted else csv.QUOTE_NONE)
+
+
+QUOTED_FIELD = re.compile(r'"(?:[^"]|"")*"')  # one field in double quotes, a quote inside it doubled
+
+
+def quoted_tsv(text: str) -> int:
+    """How many fields of a TSV file are quoted as pandas' ``to_csv(sep="\\t")`` and Excel write them, where
+    every field that starts with '"' is one such field and some hold a doubled '""' (which only quoting
+    explains); 0 otherwise, as for GLUE's files, where '"Frank" is a great movie' is text."""
+    opened = [f for line in LINE_BREAK.split(text) for f in line.split("\t") if f.startswith('"')]
+    if not opened or not all(QUOTED_FIELD.fullmatch(f) for f in opened):
+        return 0
+    return len(opened) if any('""' in f[1:-1] for f in opened) else 0
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,23 @@ def test_a_folder_whose_train_file_is_of_another_type_names_it(tmp_path: Path) -
 
 CONLL_2003 = "-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\nGerman JJ B-NP B-MISC\n\n" \
              "Peter NNP B-NP B-PER\nBlackburn NNP I-NP I-PER\n"
+
+
+def test_a_data_file_no_split_name_claims_is_warned_of_when_its_split_is_cut_from_train(tmp_path: Path) -> None:
+    """eval.csv beside train.csv was passed over without a word, and dev and test were cut from train."""
+    rows = "text,label\n" + "".join(f"film {i} was good,pos\nfilm {i} was bad,neg\n" for i in range(10))
+    (tmp_path / "train.csv").write_text(rows)
+    (tmp_path / "eval.csv").write_text(rows)
+    with pytest.warns(UserWarning, match=r"eval.csv not read: a folder's files are read by their names \(train: "
+                                         r"train; dev: dev, validation, valid, val; test: test\), so dev and test "
+                                         r"are cut from train; rename a file that holds one"):
+        load_splits(str(tmp_path))
+    (tmp_path / "eval.csv").rename(tmp_path / "dev.csv")
+    (tmp_path / "test.csv").write_text(rows)
+    (tmp_path / "notes.csv").write_text(rows)
+    with warnings.catch_warnings():  # every split has its file: another file is none of its business
+        warnings.simplefilter("error")
+        load_splits(str(tmp_path))
 
 
 def test_two_files_of_one_split_are_refused_naming_both(tmp_path: Path) -> None:

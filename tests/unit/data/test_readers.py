@@ -63,6 +63,17 @@ def test_tsv_quotes_are_text(tmp_path):
         ('"Frank" is a great movie', "pos", 2), ('say "hi', "neg", 3), ('"', '"', 4)]
 
 
+def test_a_tsv_quoted_as_pandas_and_excel_write_it_is_read_unquoted(tmp_path):
+    """`df.to_csv(path, sep="\\t")` quotes a text with a quote in it: the quotes and the doubled "" stayed in it."""
+    path = write(tmp_path, "d.tsv", 'text\tlabel\n"He said ""wow"" about it"\tpos\nplain text\tneg\n'
+                                    '"""Frank"" is great"\tpos\n')
+    said = r"read as quoted TSV, as pandas' to_csv\(sep='\\t'\) and Excel write it: 2 of"
+    with pytest.warns(UserWarning, match=said):
+        examples = read_examples(path)
+    assert [(e.text, e.line) for e in examples] == [('He said "wow" about it', 2), ("plain text", 3),
+                                                    ('"Frank" is great', 4)]
+
+
 def test_tsv_row_with_a_tab_in_its_text_says_so(tmp_path):
     path = write(tmp_path, "d.tsv", 'text\tlabel\na\tx\n"b\tc"\ty\n')
     err = read_error(path)
@@ -332,6 +343,18 @@ def test_csv_with_semicolons_as_excel_writes_it_in_comma_decimal_locales(tmp_pat
 def test_csv_header_with_a_comma_is_comma_separated_whatever_its_semicolons(tmp_path):
     path = write(tmp_path, "d.csv", 'text,label\nfirst; then second,pos\n')
     assert [(e.text, e.label) for e in read_examples(path)] == [("first; then second", "pos")]
+
+
+def test_a_tab_separated_file_named_csv_is_read_by_its_tabs(tmp_path):
+    """Its header was one column, 'text\\tlabel', and the error suggested --text-field 'text\\tlabel'."""
+    path = write(tmp_path, "d.csv", 'text\tlabel\n"great, truly"\tpos\ndull; slow\tneg\n')
+    assert [(e.text, e.label) for e in read_examples(path)] == [("great, truly", "pos"), ("dull; slow", "neg")]
+
+
+def test_a_semicolon_file_whose_header_has_a_comma_is_told_of_the_sep_line(tmp_path):
+    """The error listed the fields 'text;label;score' and '0-10', with no word of the separator."""
+    err = read_error(write(tmp_path, "d.csv", "text;label;score,0-10\ngood;pos;8\n"))
+    assert "the header's names hold ';': for a file separated by semicolons, add the line sep=; above it" in str(err)
 
 
 def test_a_first_line_naming_the_separator_as_excel_writes_it_is_obeyed(tmp_path):
