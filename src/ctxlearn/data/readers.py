@@ -241,7 +241,7 @@ def _rows(reader: Any, header: list[str], fields: Fields, path: Path,
             # name the line the bad row starts on: an unterminated quote makes the reader run to the end of file
             raise DataError(path, f"malformed row ({err})", line=start,
                             expected="properly quoted fields") from None
-        line = reader.line_num
+        line = start  # a row with a quoted line break in it spans lines: it is named by its first, where it begins
         if not row or all(not c.strip() for c in row):
             skipped[SKIPPED_EMPTY] += [line] if row else []
             continue

@@ -334,6 +334,12 @@ def test_jsonl_blank_lines_skipped_and_line_numbers_kept(tmp_path):
     assert [(e.text, e.line) for e in read_examples(path)] == [("a", 2), ("b", 5)]
 
 
+def test_a_csv_row_over_several_lines_is_named_by_its_first(tmp_path):
+    """A text with a line break in it was named by the row's last line, where an editor shows it begin."""
+    path = write(tmp_path, "d.csv", 'text,label\n"two\nlines",pos\nthird,neg\n"a\n\nb",neg\n')
+    assert [(e.text, e.line) for e in read_examples(path)] == [("two\nlines", 2), ("third", 4), ("a\n\nb", 5)]
+
+
 def test_csv_with_semicolons_as_excel_writes_it_in_comma_decimal_locales(tmp_path):
     """A ';'-separated .csv was refused as a file whose only column was 'text;label'."""
     path = write(tmp_path, "d.csv", '\ufefftext;label\r\ngreat, truly;pos\r\n"dull; slow";neg\r\n')
