@@ -417,6 +417,8 @@ def test_a_glue_pair_run_finds_its_pair_fields_again_when_it_predicts(tiny_bert:
     out = tmp_path / "run"
     assert main(_train(tiny_bert, glue, out, "--method", "head", "--json")) == 0
     assert json.loads(capsys.readouterr().out)["test_accuracy"] > 0.5
+    scored = json.loads((out / "test_predictions.jsonl").read_text().splitlines()[0])  # it kept the first text alone
+    assert (scored["text"], scored["text_pair"]) == (rows[0]["premise"], rows[0]["hypothesis"])
     pred = tmp_path / "p.jsonl"
     assert main(["predict", str(out), "--input", str(glue / "test.jsonl"), "--output", str(pred)]) == 0
     first = json.loads(pred.read_text().splitlines()[0])

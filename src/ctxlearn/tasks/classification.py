@@ -52,7 +52,8 @@ def write_predictions(path: Path, examples: list, probs: np.ndarray, labels: lis
     """Per-example test predictions, for error analysis (full-precision probabilities)."""
     with path.open("w", encoding="utf-8") as fh:
         for ex, p, c in zip(examples, probs, pred):
-            row = {"line": ex.line, "text": ex.text, "gold": ex.label, "pred": labels[int(c)],
+            pair = {"text_pair": ex.text_pair} if ex.text_pair is not None else {}  # a pair's second text too
+            row = {"line": ex.line, "text": ex.text, **pair, "gold": ex.label, "pred": labels[int(c)],
                    "probs": [float(v) for v in p]}
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
