@@ -283,10 +283,10 @@ def refuse_repeated_keys(node: Any, path: Path) -> None:
         return
     first: dict[Any, int] = {}
     for key, value in node.value:
-        line = key.start_mark.line + 1
-        if isinstance(key, yaml.ScalarNode) and key.value in first and key.value != "<<":
-            raise ConfigError(f"{path}:{line}: {key.value} given twice (also line {first[key.value]}); give it once")
-        first.setdefault(getattr(key, "value", None), line)
+        line, same = key.start_mark.line + 1, (key.tag, getattr(key, "value", None))  # 1 and '1' are two keys
+        if isinstance(key, yaml.ScalarNode) and same in first and key.value != "<<":
+            raise ConfigError(f"{path}:{line}: {key.value} given twice (also line {first[same]}); give it once")
+        first.setdefault(same, line)
         refuse_repeated_keys(value, path)
 
 
