@@ -119,12 +119,19 @@ def _recorded_run(args: argparse.Namespace) -> dict[str, Any]:
     return recorded
 
 
+def data_flag(args: argparse.Namespace) -> str:
+    """Where a command's data was named, for an error that it is not there: a recipe's was said to be --data's."""
+    if args.data is None and getattr(args, "config", None):
+        return f"data: in {args.config}; a relative path is read from the folder the command runs in"
+    return "--data"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ctxlearn.data.folders import check_data_exists
     from ctxlearn.models.registry import check_model_name
 
     cfg = train_config(args)
-    check_data_exists(cfg.data)  # before the training libraries load
+    check_data_exists(cfg.data, data_flag(args))  # before the training libraries load
     check_model_name(cfg.model)
     from ctxlearn.train.run import run_training
 
@@ -197,7 +204,7 @@ def cmd_icl(args: argparse.Namespace) -> int:
     from ctxlearn.models.registry import check_model_name
 
     cfg = icl_config(vars(args), args.config)
-    check_data_exists(cfg.data)  # before the model and its libraries load
+    check_data_exists(cfg.data, data_flag(args))  # before the model and its libraries load
     check_model_name(cfg.model)
     from ctxlearn.icl.run import run_icl
 

@@ -595,3 +595,14 @@ def test_an_unknown_model_is_refused_before_the_data_is_read(tmp_path: Path, com
     assert main([command, "--data", str(bad), "--model", "minlm", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'minlm' (did you mean 'minilm'?)" in err and "bad.csv:2" not in err
+
+
+def test_data_a_recipe_names_that_is_not_there_is_said_to_be_the_recipes(tmp_path: Path, monkeypatch, capsys) -> None:
+    """The error said the path was "given with --data", which the command did not have."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "recipe.yaml").write_text("data: missing.csv\nmethod: head\n")
+    assert main(["train", "--config", "recipe.yaml", "--out", "runs/x"]) == 2
+    assert ("missing.csv: no such file or folder (given with data: in recipe.yaml; a relative path is read from the "
+            "folder the command runs in)") in capsys.readouterr().err
+    assert main(["train", "--config", "recipe.yaml", "--data", "gone.csv", "--out", "runs/x"]) == 2
+    assert "gone.csv: no such file or folder (given with --data)" in capsys.readouterr().err
