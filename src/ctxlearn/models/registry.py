@@ -175,13 +175,16 @@ def _load_guard(source: ModelSource, load: Callable):
 
 def load_encoder(source: ModelSource):
     """(backbone without any task head, tokenizer) for an encoder."""
+    import torch
     from transformers import AutoModel, AutoTokenizer
 
     _register_scratch(source)
 
     def load():
         kwargs = {"add_pooling_layer": _holds_pooler(source)} if _is_bert_like(source) else {}
-        model = AutoModel.from_pretrained(source.path, **kwargs)
+        # fp32 whatever dtype the checkpoint was stored in: transformers loads a bf16 one (as many Hub models ship)
+        # in bf16, which --bf16 off then trained and predicted in, with no word
+        model = AutoModel.from_pretrained(source.path, dtype=torch.float32, **kwargs)
         if getattr(model, "pooler", None) is not None:  # ctxlearn pools the token states itself
             model.pooler = None
         return model, tokenizer(source)

@@ -57,6 +57,19 @@ def test_a_hub_name_that_is_no_repo_id_is_refused_before_the_hub_is_asked(monkey
         resolve_model(name)
 
 
+def test_an_encoder_stored_in_bf16_loads_in_fp32(tiny_bert: Path, tmp_path: Path) -> None:
+    """A checkpoint saved in bf16 (as many Hub models ship) loaded in bf16, so --bf16 off trained in it."""
+    import torch
+    from transformers import AutoModel
+
+    AutoModel.from_pretrained(tiny_bert, dtype=torch.bfloat16).save_pretrained(tmp_path)
+    for name in ("vocab.txt", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.json"):
+        if (tiny_bert / name).is_file():
+            (tmp_path / name).write_bytes((tiny_bert / name).read_bytes())
+    backbone, _ = load_encoder(resolve_model(str(tmp_path)))
+    assert {p.dtype for p in backbone.parameters()} == {torch.float32}
+
+
 def test_registered_names() -> None:
     assert {"minilm", "smollm2"} <= set(MODELS.names())
 
