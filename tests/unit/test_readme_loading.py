@@ -64,3 +64,24 @@ def test_the_readme_code_gives_ctxlearns_probabilities(tiny_bert, toy_data, tmp_
     labels = json.loads((run / "labels.json").read_text())
     np.testing.assert_allclose(theirs, [[row[f"p_{label}"] for label in labels] for row in ours], atol=1e-5)
     assert capsys.readouterr().out.startswith(str([row["label"] for row in ours]))  # the code prints the labels
+
+
+@pytest.mark.parametrize("make", ["tagger", "adapter", "prompt", "windows", "int8"])
+def test_the_readme_code_refuses_the_runs_it_would_get_wrong(tiny_bert, toy_data, tmp_path, make) -> None:
+    """It ran on them without a word and gave other probabilities than ctxlearn: an adapter run without its
+    adapters (2 of 8 labels changed), a windowed run truncated, an int8 export in fp32, a tagger's sentence."""
+    run = shutil.copytree(_train(tiny_bert, toy_data, tmp_path / "head", "head"), tmp_path / make)
+    manifest, config = json.loads((run / "manifest.json").read_text()), (run / "config.yaml").read_text()
+    if make == "tagger":
+        (run / "manifest.json").write_text(json.dumps({**manifest, "task": "tagging"}))
+    elif make == "adapter":
+        (run / "bottleneck").mkdir()
+    elif make == "prompt":
+        (run / "adapter").mkdir()
+        (run / "adapter" / "adapter_config.json").write_text(json.dumps({"peft_type": "PROMPT_TUNING"}))
+    elif make == "windows":
+        (run / "config.yaml").write_text(config.replace("long_inputs: truncate", "long_inputs: windows"))
+    else:
+        (run / "export.json").write_text("{}")
+    with pytest.raises(SystemExit, match="load this run with ctxlearn.predict.open_predictor"):
+        run_readme_code(run, [TEXT])
