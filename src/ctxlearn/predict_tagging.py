@@ -86,8 +86,9 @@ class TaggingPredictor:
 
     def predict_texts(self, texts: list[str]) -> list[dict[str, Any]]:
         """Raw texts -> one result each: text, words, tags and entities with character offsets."""
-        sentences = [sentence_of(t) for t in texts]
-        return [self._row(s, tags) for s, tags in zip(sentences, self.predict(sentences).tags)]
+        sentences = [sentence_of(t) for t in texts]  # as a classifier's predict_texts: no input line (it was 0)
+        return [{k: v for k, v in self._row(s, tags).items() if k != "line"}
+                for s, tags in zip(sentences, self.predict(sentences).tags)]
 
     def cut(self, spec: str) -> TaggedSplits:
         """The splits of ``spec`` as the run cut them (shares of one file with the run's seed and fractions)."""

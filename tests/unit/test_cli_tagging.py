@@ -100,6 +100,9 @@ def test_task_inferred_from_conll_and_raw_text_input(tiny_bert: Path, toy_conll:
     parted.part = 1  # a sentence at a time: the same rows, with progress
     assert parted.predict_file(src, tmp_path / "parts.jsonl") == 2 and "2/2 labelled" in capsys.readouterr().err
     assert [json.loads(line) for line in (tmp_path / "parts.jsonl").read_text().splitlines()] == rows
+    # from Python, as a classifier's predict_texts gives them: the rows less the input's line (it was 0 in each)
+    assert parted.predict_texts(["a great film", "very sad story"]) == [{k: v for k, v in r.items() if k != "line"}
+                                                                       for r in rows]
     assert main(["predict", str(out), "--input", str(src), "--output", str(tmp_path / "out.csv")]) == 2
     assert "JSON Lines" in capsys.readouterr().err
     # a CSV column of texts (it was refused as a type tagging does not read), its other columns kept
