@@ -93,8 +93,9 @@ def check_method_options(cfg: TrainConfig, method: Method) -> None:
             warn(f"{flags}: option of --method {name}, ignored: this run's method is {method.name}")
 
 
+# settings of gradient training, which a features-fit method has none of
 GRADIENT_FIELDS = ("epochs", "lr", "batch_size", "weight_decay", "warmup_ratio", "label_smoothing", "patience",
-                   "evals_per_epoch")  # settings of gradient training, which a features-fit method has none of
+                   "evals_per_epoch", "head_init")
 
 
 def check_gradient_fields(cfg: TrainConfig, method: Method) -> None:
@@ -185,9 +186,7 @@ def start_head(cfg: TrainConfig, task: Task, model: EncoderClassifier, train: En
         + (", ..." if n_labels > 8 else "") + ")")
 
 
-def _probes(cfg: TrainConfig, method: Method) -> bool:
-    if cfg.head_init == "probe" and method.fit != "trainer":
-        warn(f"head_init probe: {method.name} fits its head directly; ignored")
+def _probes(cfg: TrainConfig, method: Method) -> bool:  # a features-fit method is warned of it with the others
     return cfg.head_init == "probe" and method.fit == "trainer"
 
 

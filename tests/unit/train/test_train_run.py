@@ -268,6 +268,9 @@ def test_gradient_settings_given_to_head_are_named_as_ignored(capsys: pytest.Cap
     check_gradient_fields(TrainConfig(data="d", method="head", class_weights="balanced"), METHODS.get("head"))
     check_gradient_fields(TrainConfig(data="d", method="full", epochs=10, lr=1e-3), METHODS.get("full"))
     assert capsys.readouterr().err == ""  # class weights reach head's fit; full uses both
+    for start in ("prior", "random", "probe"):  # prior and random were ignored without a word
+        check_gradient_fields(TrainConfig(data="d", method="head", head_init=start), METHODS.get("head"))
+        assert "--head-init: head fits a logistic regression" in capsys.readouterr().err
 
 
 def test_prediction_latency_leaves_out_a_first_pass_s_set_up(tiny_bert) -> None:
