@@ -139,6 +139,19 @@ class ScaledTrainer(Trainer):
         sampler = super()._get_train_sampler(train_dataset)
         return self.order.wrap(sampler) if self.order else sampler
 
+    def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+        """Scoring dev leaves the random numbers of training as they were: each evaluation's data loader drew a
+        seed from the global generator, which moved the dropout masks of every later step, so --evals-per-epoch
+        changed the training itself (test accuracy 0.425 against 0.450 at 4 and 0.5 evaluations an epoch)."""
+        state = torch.random.get_rng_state()
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+        try:
+            return super().evaluate(*args, **kwargs)
+        finally:
+            torch.random.set_rng_state(state)
+            if cuda is not None:
+                torch.cuda.set_rng_state_all(cuda)
+
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         fresh = self.optimizer is None
         optimizer = super().create_optimizer(model)

@@ -3,6 +3,7 @@ holding an evaluation or a checkpoint save), per-parameter learning-rate multipl
 batches an estimate measures."""
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -160,3 +161,18 @@ def test_unused_trainable_names_only_trainable_weights_the_step_skips_and_leaves
     assert all(p.grad is None for p in model.parameters())  # the step's gradients are not carried into training
     model.spare = nn.Identity()
     assert hf.unused_trainable(model, rows, _collate) == []
+
+
+def test_how_often_dev_is_scored_leaves_the_training_as_it_was(tiny_bert, toy_data, tmp_path) -> None:
+    """Each evaluation's data loader drew a seed from the global generator, moving every later dropout mask:
+    two runs that differed only in --evals-per-epoch trained apart after the first evaluation."""
+    from ctxlearn.config import TrainConfig
+    from ctxlearn.train.run import run_training
+
+    curves = []
+    for evals in (4.0, 1.0):
+        out = tmp_path / f"run-{evals}"
+        run_training(TrainConfig(data=str(toy_data), model=str(tiny_bert), method="full", out=str(out), bf16="off",
+                                 epochs=1, batch_size=16, lr=3e-3, patience=0, evals_per_epoch=evals, seed=1))
+        curves.append(json.loads((out / "manifest.json").read_text())["training"]["loss_curve"])
+    assert len(curves[0]) >= 3 and curves[0] == curves[1]
