@@ -244,9 +244,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.out:
         print(f"[ctxlearn] wrote {args.out} (report.md, metrics.json, confusion.png, test_predictions.jsonl)",
               file=sys.stderr)
+    reads = getattr(predictor, "long_inputs", None)  # how a text classifier read texts past its max_length
     if args.json:
         scores = {f"test_{k}": v for k, v in metrics.items() if not isinstance(v, (dict, list))}
-        read = {"long_inputs": predictor.long_inputs} if hasattr(predictor, "long_inputs") else {}  # a text run's
+        read = {"long_inputs": reads} if reads else {}  # a text classifier's
         print(json.dumps({**scores, **read, "warnings": notes}))  # as train --json: a doubtful score can be held back
     else:
         from ctxlearn.evaluate.report import confusion_text, interval
@@ -256,7 +257,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                   f"recall {metrics['recall']:.4f}  F1 {metrics['f1']:.4f}")
             print(confusion_text(metrics["confusion"], metrics["confusion_labels"]))
             return 0
-        if getattr(predictor, "long_inputs", "truncate") != "truncate":
+        if reads not in (None, "truncate"):
             print(f"texts longer than the run's max_length of {predictor.max_length} tokens were read in windows")
         print(f"n {metrics['n']}  accuracy {metrics['accuracy']:.4f} (95% interval {interval(metrics)})  "
               f"macro-F1 {metrics['macro_f1']:.4f}  ECE {metrics['ece']:.4f}  majority-class baseline "

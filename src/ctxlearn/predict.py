@@ -83,8 +83,7 @@ class Predictor:
         """Texts, or (text, text_pair) tuples for a run trained on pairs, to one row each as ``predict_file``
         writes them: the text (and pair), the label and every class's probability (``p_<label>``)."""
         examples = [self.as_example(item, i) for i, item in enumerate(texts)]
-        return [{k: v for k, v in self._row(ex, p).items() if k != "line"}
-                for ex, p in zip(examples, self.predict_proba(examples))]
+        return [without_line(self._row(ex, p)) for ex, p in zip(examples, self.predict_proba(examples))]
 
     def as_example(self, item: Any, i: int) -> Example:
         """Input ``i`` of a batch (a string, or a (text, text_pair) tuple for a pair run) as an unlabelled example."""
@@ -193,6 +192,11 @@ def write_evaluation(folder: Path, predictor: Any, spec: str | Path, source: str
               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     (folder / EVALUATION).write_text(json.dumps(record, indent=1))
     return record
+
+
+def without_line(row: dict[str, Any]) -> dict[str, Any]:
+    """An output row as ``predict_texts`` gives it: texts from Python have no input line."""
+    return {k: v for k, v in row.items() if k != "line"}
 
 
 def with_inputs(row: dict[str, Any], others: tuple[tuple[str, Any], ...]) -> dict[str, Any]:

@@ -30,7 +30,7 @@ from ctxlearn.data.tags import entity_spans
 from ctxlearn.data.words import split_words
 from ctxlearn.errors import ConfigError, DataError
 from ctxlearn.evaluate.report import entity_errors, write_tagging_report
-from ctxlearn.predict import STDOUT, label_file, scored_items, with_inputs, write_evaluation
+from ctxlearn.predict import STDOUT, label_file, scored_items, with_inputs, without_line, write_evaluation
 from ctxlearn.tasks.tagging import TagPredictions, Tagging, entities, word_logits, write_tag_predictions
 from ctxlearn.train.dist import recorded_warnings
 from ctxlearn.train.windows import EncodedTags, encode_tags
@@ -87,8 +87,7 @@ class TaggingPredictor:
     def predict_texts(self, texts: list[str]) -> list[dict[str, Any]]:
         """Raw texts -> one result each: text, words, tags and entities with character offsets."""
         sentences = [sentence_of(t) for t in texts]  # as a classifier's predict_texts: no input line (it was 0)
-        return [{k: v for k, v in self._row(s, tags).items() if k != "line"}
-                for s, tags in zip(sentences, self.predict(sentences).tags)]
+        return [without_line(self._row(s, tags)) for s, tags in zip(sentences, self.predict(sentences).tags)]
 
     def cut(self, spec: str) -> TaggedSplits:
         """The splits of ``spec`` as the run cut them (shares of one file with the run's seed and fractions)."""

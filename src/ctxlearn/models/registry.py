@@ -110,11 +110,12 @@ def resolve_model(name: str) -> ModelSource:
 
 def _in_folder(name: str, path: Path) -> ModelSource | None:
     """The model in the folder ``path`` (a transformers or a scratch model), or None where none is."""
-    if _model_type(path) == SCRATCH_TYPE:
-        return _scratch(name, path)
-    if (path / "config.json").is_file():
-        return ModelSource(name, str(path.resolve()), _kind_of(path), pooling=_pooling_of(path))
-    return None
+    if not (path / "config.json").is_file():
+        return None
+    cfg = _config(path)
+    if cfg.get("model_type") == SCRATCH_TYPE:
+        return _scratch(name, path, cfg)
+    return ModelSource(name, str(path.resolve()), _kind_of(cfg), pooling=_pooling_of(path))
 
 
 def _model_type(path: Path) -> str | None:
@@ -136,13 +137,14 @@ def _config(path: Path) -> dict[str, Any]:
     return value
 
 
-def _scratch(name: str, path: Path) -> ModelSource:
-    """A model made by ``ctxlearn pretrain``; it says in its config how it pools sentence vectors."""
-    if _model_type(path) != SCRATCH_TYPE:
+def _scratch(name: str, path: Path, cfg: dict[str, Any] | None = None) -> ModelSource:
+    """A model made by ``ctxlearn pretrain`` (``cfg``: its config.json, where already read); it says in its
+    config how it pools sentence vectors."""
+    cfg = cfg if cfg is not None else _config(path) if (path / "config.json").is_file() else {}
+    if cfg.get("model_type") != SCRATCH_TYPE:
         raise ModelError(f"{name}: {path} is not a scratch model folder (a config.json with model_type "
                          f"{SCRATCH_TYPE!r}); make one with `ctxlearn pretrain --out {path}`")
-    pooling = _config(path).get("pooling", "mean")
-    return ModelSource(name, str(path.resolve()), _kind_of(path), pooling=pooling)
+    return ModelSource(name, str(path.resolve()), _kind_of(cfg), pooling=cfg.get("pooling", "mean"))
 
 
 def _register_scratch(source: ModelSource) -> None:
@@ -151,8 +153,8 @@ def _register_scratch(source: ModelSource) -> None:
         import ctxlearn.scratch  # noqa: F401
 
 
-def _kind_of(path: Path) -> str:
-    cfg = _config(path)
+def _kind_of(cfg: dict[str, Any]) -> str:
+    """encoder, causal-lm or seq2seq, by a model's config.json ``cfg``."""
     if cfg.get("is_encoder_decoder"):  # T5, BART, scratch encoder-decoders: neither an encoder nor a causal LM
         return "seq2seq"
     return "causal-lm" if any(a.endswith("ForCausalLM") for a in cfg.get("architectures") or []) else "encoder"
