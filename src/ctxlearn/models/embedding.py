@@ -8,6 +8,11 @@ batch that touches under a thousand rows. This keeps one buffer as the weight's 
 only the rows the last step wrote, and adds the new rows. The gradient the optimizer sees is the
 same dense tensor (padding row left at zero, as ``padding_idx`` asks), so AdamW's update is unchanged.
 
+Clipping the gradient norm reads and rescales the whole dense table too (its norm and ``mul_`` profiled at
+6.7 ms of a 205 ms bf16 step on a 2-core Xeon with AMX), so ``clip_grad_norm`` does torch's clipping with
+the table's part taken from the rows the step wrote: every other row is zero, so the norm and the
+clipped gradient are the same, up to the order in which the squares are summed.
+
 The plain table is used for evaluation, a frozen table, GPUs, options this does not handle
 (``max_norm``, ``scale_grad_by_freq``, ``sparse``) and distributed runs, whose gradient hooks must
 see the gradient arrive through autograd.
@@ -81,3 +86,23 @@ def keep_embedding_grad(backbone: nn.Module) -> bool:
         return False
     table.__class__ = KeptGradEmbedding
     return True
+
+
+def clip_grad_norm(model: nn.Module, max_norm: float) -> torch.Tensor | None:
+    """``torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)`` (L2), reading and rescaling only the
+    written rows of each kept-gradient table: returns the total norm before clipping, or None (nothing done)
+    when no table holds its own buffer as its gradient, so the caller clips the usual way."""
+    tables = [m for m in model.modules() if isinstance(m, KeptGradEmbedding) and m._written is not None
+              and m.weight.grad is not None and m.weight.grad is m._buffer]
+    if not tables:
+        return None
+    skip = {id(t.weight) for t in tables}
+    dense = [p for p in model.parameters() if p.grad is not None and id(p) not in skip]
+    rows = [t._written.unique() for t in tables]
+    parts = [t._buffer.index_select(0, r) for t, r in zip(tables, rows)]  # (R, H) each
+    total = torch.nn.utils.get_total_norm([p.grad for p in dense] + parts)
+    torch.nn.utils.clip_grads_with_norm_(dense, max_norm, total)
+    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)  # torch's rule: always multiplied, by 1 unless clipped
+    for table, r, part in zip(tables, rows, parts):
+        table._buffer.index_copy_(0, r, part * scale)
+    return total

@@ -20,6 +20,7 @@ import time
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import ExportableState, PrinterCallback
 
+from ctxlearn.models.embedding import clip_grad_norm
 from ctxlearn.tasks import TASKS, Task
 from ctxlearn.train import dist
 from ctxlearn.train.dist import say, so_far, warn
@@ -151,6 +152,11 @@ class ScaledTrainer(Trainer):
             torch.random.set_rng_state(state)
             if cuda is not None:
                 torch.cuda.set_rng_state_all(cuda)
+
+    def _clip_grad_norm(self, model: nn.Module) -> Any:
+        """The Trainer's clipping, with a kept-gradient word table read only at the rows the step wrote."""
+        total = clip_grad_norm(model, self.args.max_grad_norm)
+        return super()._clip_grad_norm(model) if total is None else total
 
     def create_optimizer(self, model: nn.Module | None = None) -> torch.optim.Optimizer:
         fresh = self.optimizer is None

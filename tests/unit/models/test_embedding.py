@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 from torch import nn
 from transformers import BertConfig, BertModel
 
-from ctxlearn.models.embedding import KeptGradEmbedding, keep_embedding_grad
+from ctxlearn.models.embedding import KeptGradEmbedding, clip_grad_norm, keep_embedding_grad
 
 
 def tables(seed: int = 0) -> tuple[nn.Embedding, nn.Embedding]:
@@ -110,3 +111,44 @@ def test_only_a_plain_embedding_table_is_swapped() -> None:
     assert not keep_embedding_grad(tied)
     assert not keep_embedding_grad(nn.Linear(2, 2))
     assert keep_embedding_grad(Holder(nn.Embedding(5, 2)))
+
+
+def bert_pair(seed: int = 0) -> tuple[BertModel, BertModel]:
+    """A tiny BERT and a copy of it whose word table keeps its gradient buffer."""
+    cfg = BertConfig(vocab_size=60, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    torch.manual_seed(seed)
+    plain = BertModel(cfg, add_pooling_layer=False)
+    kept = copy.deepcopy(plain)
+    keep_embedding_grad(kept)
+    return plain, kept
+
+
+@pytest.mark.parametrize("max_norm", [1e-3, 1e3])  # clipped, and left as it is
+def test_clipping_reads_the_written_rows_and_matches_torchs_clipping(max_norm: float) -> None:
+    plain, kept = bert_pair()
+    ids = torch.tensor([[2, 7, 7, 9, 0, 0], [5, 3, 2, 8, 11, 4]])
+    for step, model in enumerate((plain, kept) * 2):  # two steps each: the second clears the first's rows
+        model.zero_grad(set_to_none=True)
+        model(input_ids=ids + step // 2, attention_mask=(ids != 0).long()).last_hidden_state.pow(3).mean().backward()
+        total = (torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm) if model is plain
+                 else clip_grad_norm(model, max_norm))
+        if model is kept:
+            torch.testing.assert_close(total, expected, rtol=1e-6, atol=0)
+            for (name, a), (_, b) in zip(plain.named_parameters(), kept.named_parameters()):
+                torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=1e-9, msg=name)
+        expected = total
+    table = kept.get_input_embeddings().weight.grad
+    assert table is kept.get_input_embeddings()._buffer
+    assert table[[0, 2]].abs().sum() == 0 and table[3].abs().sum() > 0  # 0 unused, 2 the first step's; 3 written
+
+
+def test_clipping_leaves_models_without_a_kept_table_to_torch() -> None:
+    plain, kept = bert_pair(1)
+    ids = torch.tensor([[2, 7, 9]])
+    assert clip_grad_norm(kept, 1.0) is None  # no step yet: no gradient to clip
+    kept.get_input_embeddings().weight.requires_grad_(False)  # a frozen table takes the plain path
+    kept(input_ids=ids).last_hidden_state.sum().backward()
+    assert clip_grad_norm(kept, 1.0) is None
+    plain(input_ids=ids).last_hidden_state.sum().backward()
+    assert clip_grad_norm(plain, 1.0) is None

@@ -176,3 +176,24 @@ def test_how_often_dev_is_scored_leaves_the_training_as_it_was(tiny_bert, toy_da
                                  epochs=1, batch_size=16, lr=3e-3, patience=0, evals_per_epoch=evals, seed=1))
         curves.append(json.loads((out / "manifest.json").read_text())["training"]["loss_curve"])
     assert len(curves[0]) >= 3 and curves[0] == curves[1]
+
+
+def test_full_training_clips_the_word_table_at_the_rows_each_step_wrote(tiny_bert, toy_data, tmp_path,
+                                                                          monkeypatch) -> None:
+    """The Trainer's clipping goes through ``clip_grad_norm``, which reads a kept-gradient table at its written
+    rows (models/embedding.py): None from it would mean the dense table was read and rescaled every step."""
+    from ctxlearn.config import TrainConfig
+    from ctxlearn.models.embedding import clip_grad_norm
+    from ctxlearn.train.run import run_training
+
+    totals = []
+
+    def recorded(model: nn.Module, max_norm: float) -> torch.Tensor | None:
+        totals.append(clip_grad_norm(model, max_norm))
+        return totals[-1]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(hf, "clip_grad_norm", recorded)
+        run_training(TrainConfig(data=str(toy_data), model=str(tiny_bert), method="full", out=str(tmp_path / "run"),
+                                 bf16="off", epochs=1, batch_size=16, patience=0))
+    assert len(totals) >= 2 and all(t is not None and torch.isfinite(t) for t in totals)
