@@ -168,6 +168,7 @@ def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fracti
     train, source = found["train"]
     sources = {split: src for split, (_, src) in found.items()}
     _check_classes(train, source, field)
+    check_shares_leave_train(found, dev_fraction, test_fraction, folds[0])
     parts = {split: exs for split, (exs, _) in found.items()}
     if folds[0]:
         refuse_test_file(sources.get("test", ""), folds[0])
@@ -184,6 +185,18 @@ def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fracti
     for split in ("dev", "test"):
         _check_known_labels(parts[split], set(labels), found.get(split, found["train"])[1], field)
     return Splits(parts["train"], parts["dev"], parts["test"], labels, sources, copies)
+
+
+def check_shares_leave_train(given: Iterable[str], dev_fraction: float, test_fraction: float, folds: int) -> None:
+    """A ConfigError when the shares cut from the training file (dev, and test or one fold of ``folds``, where no
+    file of theirs is ``given``) add up to all of it: more examples would not help, smaller shares would."""
+    shares = {"dev_fraction": 0.0 if "dev" in given else dev_fraction,
+              "test_fraction": 1 / folds if folds else 0.0 if "test" in given else test_fraction}
+    if sum(shares.values()) >= 1:
+        test = f"one fold of {folds} (1/{folds})" if folds else f"test_fraction {test_fraction:g}"
+        raise ConfigError(f"dev_fraction {dev_fraction:g} and {test} are both cut from the training file and add "
+                          f"up to {sum(shares.values()):g}, leaving nothing to train on; give shares that add up to "
+                          "under 1, e.g. 0.1 each, or dev and test files beside train", field="dev_fraction")
 
 
 def cut_source(split: str, fraction: float, source: str, how: str) -> str:

@@ -15,7 +15,8 @@ from ctxlearn.data.example import TaggedSentence, case_twin
 from ctxlearn.data.folders import data_folder_files, find_split_files, read_split, split_source
 from ctxlearn.data.parquet import TABLE_TYPES, list_columns
 from ctxlearn.data.readers import READERS, data_type, json_records
-from ctxlearn.data.splits import check_cut, cut_source, distinct, fold_out, refuse_test_file, seeded_cut, share
+from ctxlearn.data.splits import (check_cut, check_shares_leave_train, cut_source, distinct, fold_out, refuse_test_file,
+                                  seeded_cut, share)
 from ctxlearn.data.tagged import TAGGED_READERS, TagOptions, entity_field, normalise, read_tagged
 from ctxlearn.data.tags import bio_labels, detect_scheme, entity_spans
 from ctxlearn.errors import DataError
@@ -119,6 +120,7 @@ def load_tagged_splits(spec: str, options: TagOptions = TagOptions(), *, seed: i
     parts = {split: normalise(sentences, scheme, options.repair, src) for split, (sentences, src) in raw.items()}
     sources = {split: src for split, (_, src) in raw.items()}
     n_file = len(parts["train"])  # dev is a share of the file, as its source says, not of what test left
+    check_shares_leave_train(raw, dev_fraction, test_fraction, folds)
     if folds:
         refuse_test_file(sources.get("test", ""), folds)
         parts["train"], parts["test"], sources["test"] = fold_out(parts["train"], (folds, fold), seed,

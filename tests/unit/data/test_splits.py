@@ -560,3 +560,16 @@ def test_an_example_of_a_class_no_other_has_stays_in_train_under_folds(tmp_path:
     assert all("c" in {ex.label for ex in s.train} for s in tests)
     assert sorted(ex.line for s in tests for ex in s.test) == list(range(1, 21))  # all but line 21, the lone c
     assert tests[0].sources["test"].endswith("(stratified, seed 0; 1 label with one example kept in train)")
+
+
+def test_dev_and_test_shares_that_leave_no_training_data_are_refused_as_settings(tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", rows("t", "ab" * 600))
+    with pytest.raises(ConfigError, match=r"dev_fraction 0.6 and test_fraction 0.5 .* add up to 1.1") as info:
+        load_splits(str(path), dev_fraction=0.6, test_fraction=0.5)
+    assert info.value.field == "dev_fraction"
+    with pytest.raises(ConfigError, match=r"one fold of 2 \(1/2\)"):
+        load_splits(str(path), dev_fraction=0.5, folds=2, fold=0)
+    assert len(load_splits(str(path), dev_fraction=0.6, test_fraction=0.3).train) == 120
+    write_jsonl(tmp_path / "test.jsonl", rows("u", "ab"))
+    write_jsonl(tmp_path / "train.jsonl", rows("t", "ab" * 600))  # test has its file: only dev is cut
+    assert len(load_splits(str(tmp_path), dev_fraction=0.6, test_fraction=0.5).dev) == 720

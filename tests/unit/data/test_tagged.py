@@ -553,3 +553,9 @@ def test_the_two_sentences_of_a_rare_entity_type_go_to_two_folds(toy_conll: Path
         tests = [load_tagged_splits(str(path), seed=seed, folds=4, fold=f).test for f in range(4)]
         for i in range(8):
             assert [sum(f"B-RARE{i}" in s.tags for s in test) for test in tests].count(1) == 2
+
+
+def test_tagged_dev_and_test_shares_that_leave_no_training_data_are_refused(tmp_path):
+    path = write(tmp_path, "all.conll", conll(*[[(f"w{i}", "O"), ("Ada", "B-PER")] for i in range(20)]))
+    with pytest.raises(ConfigError, match="add up to 1"):
+        load_tagged_splits(str(path), dev_fraction=0.5, test_fraction=0.5)
