@@ -423,6 +423,7 @@ def _inspected(args: argparse.Namespace, tagged: bool) -> tuple[Any, list[str]]:
     from ctxlearn.data.tagged import tag_options
     from ctxlearn.data.tagged_splits import load_tagged_splits
     from ctxlearn.data.tags import RepairedTags
+    from ctxlearn.train.dist import PACKAGE
 
     check_shares(args, ("dev_fraction", "test_fraction"), 0.1)
     check_folds(args)
@@ -432,15 +433,17 @@ def _inspected(args: argparse.Namespace, tagged: bool) -> tuple[Any, list[str]]:
         warnings.simplefilter("always")
         splits = (load_tagged_splits(args.path, tag_options({**vars(args), "repair_tags": True}), **cut) if tagged
                   else load_splits(args.path, Fields(args.text_field, args.label_field, args.text_pair_field), **cut))
-    refused = []
+    refused, read = [], []  # the report's warnings: what train would refuse, then what the readers said
     for w in caught:
         if isinstance(w.message, RepairedTags) and not args.repair_tags:
             refused.append(f"{w.message.path}: {count(w.message.count, 'I- tag')} continuing no entity (the first on "
                            f"line {w.message.line}), which train refuses: start each entity with B-, or pass "
                            "--repair-tags to read such tags as B-")
+        elif str(Path(w.filename).resolve()).startswith(PACKAGE):  # rows skipped, files not read: as train keeps them
+            read += [str(w.message)] if str(w.message) not in read else []
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    return splits, refused
+    return splits, refused + read
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

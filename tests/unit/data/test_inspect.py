@@ -381,9 +381,24 @@ def test_cli_shows_tags_that_train_refuses_as_a_warning_not_an_error(toy_conll, 
     refused = [w for w in json.loads(capsys.readouterr().out)["warnings"] if "continuing no entity" in w]
     assert len(refused) == 1 and refused[0].startswith(f"{dev}: 1 I- tag continuing no entity (the first on line 1), "
                                                        "which train refuses") and "--repair-tags" in refused[0]
-    with pytest.warns(UserWarning, match=r"turned into B- \(--repair-tags; the first on line 1\)"):
-        assert main(["data", "inspect", str(toy_conll), "--model", "", "--json", "--repair-tags"]) == 0
-    assert not any("continuing no entity" in w for w in json.loads(capsys.readouterr().out)["warnings"])
+    assert main(["data", "inspect", str(toy_conll), "--model", "", "--json", "--repair-tags"]) == 0
+    said = json.loads(capsys.readouterr().out)["warnings"]
+    assert not any("continuing no entity" in w for w in said)
+    assert any("turned into B- (--repair-tags; the first on line 1)" in w for w in said)  # the reader's own warning
+
+
+def test_cli_report_keeps_the_readers_warnings_as_train_does(tmp_path, capsys):
+    """They went to stderr only, and the report beneath them said "no warnings" (its JSON: [])."""
+    from ctxlearn.cli import main
+
+    rows = "".join(f"text {i},{'ab'[i % 2]}\n" for i in range(60))
+    (tmp_path / "joined.csv").write_text("text,label\n" + rows + "text,label\n" + rows)  # two files joined with cat
+    assert main(["data", "inspect", str(tmp_path / "joined.csv"), "--model", "", "--json"]) == 0
+    out = capsys.readouterr()
+    said = [w for w in json.loads(out.out)["warnings"] if "repeat the header" in w]
+    assert len(said) == 1 and "(line 62" in said[0] and "repeat the header" not in out.err
+    assert main(["data", "inspect", str(tmp_path / "joined.csv"), "--model", ""]) == 0
+    assert f"warning: {said[0]}" in capsys.readouterr().out
 
 
 class UnkTokenizer:
