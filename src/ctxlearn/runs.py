@@ -44,7 +44,18 @@ def find_runs(root: Path) -> list[RunRow]:
         raise ConfigError(f"{root}: {what}; give the folder your runs were written under (runs)")
     manifests = [root / "manifest.json", *sorted(root.rglob("*/manifest.json"))]
     rows = [_row(m.parent) for m in manifests if m.is_file() and not _unfinished(m.parent.relative_to(root))]
-    return sorted(rows, key=lambda r: (r.data, r.test_split, -(r.test if r.test is not None else -1.0), r.run))
+    named: dict[tuple[str, str], str] = {}  # each group under the first name its data goes by
+    for r in sorted(rows, key=lambda r: r.data):
+        named.setdefault(rank_group(r), r.data)
+    return sorted(rows, key=lambda r: (named[rank_group(r)], rank_group(r), -(r.test if r.test is not None else -1.0),
+                                       r.run))
+
+
+def rank_group(r: RunRow) -> tuple[str, str]:
+    """The runs one ``*`` ranks: those of a task scored on the same test examples, by the test split's hash,
+    however each run's command named the file (``imb.csv`` in one, ``./imb.csv`` or its full path in another);
+    by the data's name where a run keeps no hash."""
+    return r.task, r.test_split or f"data {r.data}"
 
 
 def _unfinished(relative: Path) -> bool:
@@ -160,22 +171,22 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def format_runs(rows: list[RunRow]) -> str:
-    """A table, one run a line; ``*`` marks the best test score on each test split of each data set (its first
+    """A table, one run a line; ``*`` marks the best test score on each test split (``rank_group``; its first
     row); where a data set has several (runs cut from one file with other seeds or folds), each is named."""
     best: dict[tuple[str, str], str] = {}
     for r in rows:
         if r.test is not None:
-            best.setdefault((r.data, r.test_split), r.run)
-    splits: dict[str, set[str]] = {}
+            best.setdefault(rank_group(r), r.run)
+    splits: dict[str, set[str]] = {}  # by the file's name, so that a file named two ways shows its splits too
     for r in rows:
-        splits.setdefault(r.data, set()).add(r.test_split)
+        splits.setdefault(Path(r.data).name, set()).add(r.test_split)
 
     def data(r: RunRow) -> str:
-        return f"{r.data} (test {r.test_split})" if len(splits[r.data]) > 1 and r.test_split else r.data
+        return f"{r.data} (test {r.test_split})" if len(splits[Path(r.data).name]) > 1 and r.test_split else r.data
 
     head = ("", "run", "task", "data", "train n", "method", "model", "test", "warnings", "trainable", "train s",
             "created")
-    table = [head] + [("*" if best.get((r.data, r.test_split)) == r.run else "", r.run, r.task, data(r),
+    table = [head] + [("*" if best.get(rank_group(r)) == r.run else "", r.run, r.task, data(r),
                        f"{r.train_examples:,}" if r.train_examples is not None else "-", r.method, r.model,
                        f"{r.metric} {100 * r.test:.2f}" if r.test is not None else "-",
                        str(r.warnings) if r.warnings is not None else "-",

@@ -222,3 +222,20 @@ def test_an_icl_run_that_scored_part_of_test_is_ranked_apart(tiny_run: Path, tmp
     test = saved["data_sha256"]["test"][:8]
     assert f"{saved['data']} (test {test}, the first 60)" in next(line for line in lines if "runs/icl " in line)
     assert f"{saved['data']} (test {test})" in next(line for line in lines if "icl-all" in line)
+
+
+def test_runs_on_one_file_named_two_ways_are_ranked_together(tiny_run: Path, tmp_path: Path, capsys) -> None:
+    """`--data imb.csv` in one run and `--data ./imb.csv` or its full path in another: three data sets, three
+    marks, though two of the runs tested the same examples."""
+    saved = json.loads((tiny_run / "manifest.json").read_text())
+    hashes = saved["data_sha256"]
+    _copy(tiny_run, tmp_path / "runs" / "rel", 0.80, data="imb.csv")
+    _copy(tiny_run, tmp_path / "runs" / "abs", 0.90, method="lora", data="/home/u/imb.csv")
+    _copy(tiny_run, tmp_path / "runs" / "seed1", 0.70, data="./imb.csv", data_sha256={**hashes, "test": "bbbb" * 16})
+    assert [Path(r.run).name for r in find_runs(tmp_path / "runs")] == ["seed1", "abs", "rel"]  # "./" before "/"
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    marked = [line.split()[1] for line in lines[1:] if line.startswith("*  ")]
+    assert marked == [str(tmp_path / "runs" / "seed1"), str(tmp_path / "runs" / "abs")]
+    assert "./imb.csv (test bbbbbbbb)" in next(line for line in lines if "seed1" in line)
+    assert f"imb.csv (test {hashes['test'][:8]})" in next(line for line in lines if "runs/rel " in line)
