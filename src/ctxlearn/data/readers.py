@@ -93,8 +93,24 @@ def file_text(path: Path) -> str:
                             expected="a gzip-compressed file, or the file uncompressed and named without .gz") from None
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # Excel's "Unicode Text" (a .txt of tabs)
         return _decoded(path, data, "utf-16", 0)
+    if encoding := utf16_without_bom(data):
+        warnings.warn(f"{path}: read as {encoding.upper()}: it has no byte-order mark, but a NUL in every other byte, "
+                      "as UTF-16 text has and UTF-8 text never does; re-save it as UTF-8 to be sure")
+        return _decoded(path, data, encoding, 0)
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     return _decoded(path, data, "utf-8", bom)
+
+
+def utf16_without_bom(data: bytes) -> str | None:
+    """"utf-16-le" or "utf-16-be" where ``data`` looks like UTF-16 that lost its byte-order mark: a NUL byte in
+    over half of one side of its first byte pairs and in none of the other, as Latin-script text has in UTF-16.
+    Read as UTF-8 its ASCII decodes with NULs between the letters, and its first other letter fails."""
+    head = data[:4096]
+    pairs = len(head) // 2
+    low, high = head[1::2].count(0), head[0::2].count(0)  # NULs in the second byte of each pair, and the first
+    if pairs < 4 or (low == 0) == (high == 0):
+        return None
+    return "utf-16-le" if low > pairs / 2 else "utf-16-be" if high > pairs / 2 else None
 
 
 def _decoded(path: Path, data: bytes, encoding: str, bom: int) -> str:

@@ -15,7 +15,7 @@ from conftest import write_parquet
 
 from ctxlearn.data.example import Example, Fields
 from ctxlearn.data.fixes import holds_conll
-from ctxlearn.data.readers import read_examples, text_lines
+from ctxlearn.data.readers import read_examples, text_lines, utf16_without_bom
 from ctxlearn.errors import DataError, EmptyText
 
 
@@ -727,6 +727,19 @@ def test_a_utf16_file_with_its_bom_is_read(tmp_path):
         path = write(tmp_path, f"d-{encoding}.tsv", bom + text.encode(encoding))
         got = [(ex.text, ex.label) for ex in read_examples(path)]
         assert got == [("sehr gut \u00fcberall", "pos"), ("schlecht", "neg")]
+
+
+def test_a_utf16_file_without_its_bom_is_read_with_a_warning(tmp_path):
+    """It was read as UTF-8 up to its first non-ASCII letter, then called Windows-1252, and the iconv command
+    that advice gave made a file whose header read 't\\x00e\\x00x\\x00t\\x00'."""
+    text = "text,label\nna\u00efve but fine,pos\nschlecht,neg\n"
+    for encoding in ("utf-16-le", "utf-16-be"):
+        path = write(tmp_path, f"d-{encoding}.csv", text.encode(encoding))
+        with pytest.warns(UserWarning, match=f"read as {encoding.upper()}: it has no byte-order mark"):
+            got = [(ex.text, ex.label) for ex in read_examples(path)]
+        assert got == [("na\u00efve but fine", "pos"), ("schlecht", "neg")]
+    assert utf16_without_bom("text,label\nab,c\n".encode()) is None  # UTF-8 holds no NUL
+    assert utf16_without_bom("\u732b\u72ac".encode("utf-16-le")) is None  # too short to tell
 
 
 def test_jsonl_invalid_utf8_names_line(tmp_path):
