@@ -38,7 +38,7 @@ def inspect_splits(splits: Splits, tokenizer: Any | None = None, max_length: int
                 warnings.append(f"{name}: {over} longer than max_length {max_length} will be truncated "
                                 "(train --long-inputs windows reads them whole)")
         report["splits"][name] = info
-    warnings += (label_warnings(splits.labels) + conflicting_labels(splits.train) + lone_classes(splits.train)
+    warnings += (label_warnings(splits.labels) + conflicting_labels(splits.train, same) + lone_classes(splits.train)
                  + _imbalance(report["splits"]["train"]["labels"])
                  + small_splits(splits) + missing_classes(splits) + _overlap(splits, same, "example", exact))
     report["warnings"] = warnings
@@ -165,7 +165,7 @@ def label_warnings(labels: list[str]) -> list[str]:
     """Labels that look like slips in writing them: classes that differ only in case (``neg`` and
     ``NEG``), and labels that join other classes (``pos,neg``: multi-label data, which trains a class per
     combination)."""
-    out = case_variants(labels, "labels", "classes") + number_variants(labels)
+    out = case_variants(labels, "labels", "classes") + number_variants(labels) + boolean_variants(labels)
     missing = [label for label in dict.fromkeys(labels) if label.casefold() in MISSING_WORDS]
     if missing:  # R's write.csv writes NA, pandas NaN: each trained as a class of its own
         out.append(f"label{'s' if len(missing) > 1 else ''} {_names(missing)}: how R, pandas or a spreadsheet writes a "
@@ -179,22 +179,25 @@ def label_warnings(labels: list[str]) -> list[str]:
     return out
 
 
-def conflicting_labels(examples: list[Any]) -> list[str]:
+def conflicting_labels(examples: list[Any], key: Callable[[Any], Any] | None = None) -> list[str]:
     """A warning when train holds a text (or pair) under more than one label: annotators who disagreed,
     or a multi-label text written once per label. A model predicts one class per text, so it cannot get
-    every copy right; the copies stay together on one side of a split (``splits.distinct``)."""
-    seen: dict[Any, dict[str, int]] = {}
+    every copy right; the copies stay together on one side of a split (``splits.distinct``). ``key`` says
+    which texts are one: as the cuts keep copies together (``splits.copy_key``), or as written (None)."""
+    seen: dict[Any, dict[str, Any]] = {}
     for ex in examples:
-        seen.setdefault(_example_key(ex), {}).setdefault(ex.label, ex.line)
-    mixed = [(key, lines) for key, lines in seen.items() if len(lines) > 1]
+        seen.setdefault((key or _example_key)(ex), {}).setdefault(ex.label, ex)
+    mixed = [by_label for by_label in seen.values() if len(by_label) > 1]
     if not mixed:
         return []
-    (text, _), lines = mixed[0]
+    first = mixed[0]
+    text = next(iter(first.values())).text
     shown = text if len(text) <= 60 else text[:57] + "..."
-    where = ", ".join(f"{label} (line {line})" for label, line in lines.items())
+    where = ", ".join(f"{label} (line {ex.line})" for label, ex in first.items())
+    written = ", written in other case or spacing" if len({_example_key(ex) for ex in first.values()}) > 1 else ""
     return [f"train: {count(len(mixed), 'text')} {'has' if len(mixed) == 1 else 'have'} more than one label (e.g. "
-            f"{shown!r}: {where}); ctxlearn predicts one class per text, so it cannot get every copy right: keep "
-            "one label per text"]
+            f"{shown!r}: {where}{written}); ctxlearn predicts one class per text, so it cannot get every copy right: "
+            "keep one label per text"]
 
 
 def case_variants(names: list[str], what: str, kinds: str) -> list[str]:
@@ -221,6 +224,24 @@ def number_variants(labels: list[str]) -> list[str]:
             by_value.setdefault(value + 0.0, []).append(label)  # + 0.0: -0.0 is 0.0's key
     return [f"labels {_names(same)} are one number written {len(same)} ways and train as {len(same)} classes; if "
             "they are one class, write it one way" for same in by_value.values() if len(same) > 1]
+
+
+BOOLEANS = {"false": 0.0, "true": 1.0}  # JSON's false and true, as labels (casefolded)
+
+
+def boolean_variants(labels: list[str]) -> list[str]:
+    """A warning where ``false``/``true`` sit beside the numbers ``0``/``1`` among the labels: one binary label
+    written as JSON booleans in some rows and numbers in others trains as 4 classes."""
+    numbers = {}
+    for label in labels:
+        try:
+            numbers.setdefault(float(label) + 0.0, label)
+        except ValueError:
+            continue
+    pairs = [(label, numbers[BOOLEANS[label.casefold()]]) for label in labels
+             if label.casefold() in BOOLEANS and BOOLEANS[label.casefold()] in numbers]
+    return [f"labels {_names(list(pair))} may be one class written two ways (a JSON boolean and a number) and train as "
+            "2 classes; if they are one, write it one way" for pair in pairs]
 
 
 def _names(labels: list[str], cap: int = 0) -> str:

@@ -11,7 +11,7 @@ from torch import nn
 from transformers import DataCollatorWithPadding
 
 from ctxlearn.data import Splits
-from ctxlearn.data.splits import splits_of
+from ctxlearn.data.splits import copy_key, splits_of
 from ctxlearn.data.inspect import conflicting_labels, label_warnings, lone_classes, missing_classes, small_splits
 from ctxlearn.evaluate import classification_metrics, write_report
 from ctxlearn.evaluate.decision import Threshold, decide
@@ -70,8 +70,8 @@ class Classification:
         return f"train {len(splits.train)}, dev {len(splits.dev)}, test {len(splits.test)}; labels {splits.labels}"
 
     def warnings(self, splits: Splits) -> list[str]:
-        return (label_warnings(splits.labels) + conflicting_labels(splits.train) + lone_classes(splits.train)
-                + small_splits(splits) + missing_classes(splits))
+        return (label_warnings(splits.labels) + conflicting_labels(splits.train, copy_key(splits.copies))
+                + lone_classes(splits.train) + small_splits(splits) + missing_classes(splits))
 
     def make_model(self, backbone: nn.Module, n_labels: int, pooling: str) -> nn.Module:
         return EncoderClassifier(backbone, n_labels, pooling=pooling)

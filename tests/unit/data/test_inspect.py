@@ -78,6 +78,32 @@ def test_a_train_text_under_two_labels_is_warned_of_naming_its_lines(any_size_sc
     assert inspect.conflicting_labels([ex("a", "x"), ex("a", "x"), ex("b", "y")]) == []
 
 
+def test_texts_differing_in_case_or_spacing_under_two_labels_are_warned_of(any_size_scores):
+    """An uncased model reads 'Good movie' and 'good  movie' as one input, and the cuts keep them together;
+    under two labels they were counted as duplicates, with no word of the conflict."""
+    train = [Example("Good movie", "pos", line=2), Example("great", "pos", line=3),
+             Example("good  movie", "neg", line=5), Example("awful", "neg", line=4)]
+    splits = Splits(train, [ex("d", "pos")], [ex("e", "neg")], ["neg", "pos"])
+    from ctxlearn.tasks import TASKS
+
+    warned = [w for w in inspect_splits(splits)["warnings"] if "more than one label" in w]
+    assert TASKS.get("classification").warnings(splits) == warned  # what train says
+    assert len(warned) == 1 and warned[0].startswith("train: 1 text has more than one label (e.g. 'Good movie': pos "
+                                                     "(line 2), neg (line 5), written in other case or spacing); ")
+    exact = Splits(train, [ex("d", "pos")], [ex("e", "neg")], ["neg", "pos"], copies="exact")
+    assert not [w for w in inspect_splits(exact)["warnings"] if "more than one label" in w]  # two texts, as cut
+
+
+def test_json_booleans_beside_the_numbers_0_and_1_are_warned_of_as_one_class_two_ways():
+    said = inspect.label_warnings(["0", "1", "false", "true"])
+    assert said == ["labels 'false' and '0' may be one class written two ways (a JSON boolean and a number) and "
+                    "train as 2 classes; if they are one, write it one way",
+                    "labels 'true' and '1' may be one class written two ways (a JSON boolean and a number) and "
+                    "train as 2 classes; if they are one, write it one way"]
+    assert inspect.label_warnings(["false", "true"]) == [] and inspect.label_warnings(["0", "1", "true"])[0].startswith(
+        "labels 'true' and '1'")
+
+
 def test_texts_cut_at_max_length_are_warned_of_past_one_in_twenty():
     assert inspect.cut_short("train", [10] + [5] * 19, 10) is None  # 1 of 20: 5%, not past the line
     said = inspect.cut_short("train", [10, 12] + [5] * 18, 10)
