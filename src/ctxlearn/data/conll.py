@@ -5,6 +5,7 @@ a sentence, ``# key = value`` as CoNLL-U and MultiCoNER write them (``# id f0ed\
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -40,6 +41,7 @@ def read_conll(path: Path, tag_column: int = -1, labelled: bool = True) -> list[
     tags: list[str] = []
     lines: list[int] = []
     columns_seen = ColumnsSeen()
+    dropped: list[tuple[int, str]] = []  # unlabelled lines whose columns after the token hold no tag: lost words
 
     def close() -> None:
         if tokens:
@@ -60,7 +62,13 @@ def read_conll(path: Path, tag_column: int = -1, labelled: bool = True) -> list[
             if labelled:
                 tags.append(_tag(cols, tag_column, path, line))
                 columns_seen.add(cols, line)
+            elif len(cols) > 1 and not TAG_LIKE.fullmatch(cols[-1]):
+                dropped.append((line, raw.strip()))
     close()
+    if dropped:
+        warnings.warn(f"{path}: {len(dropped)} line(s) hold more after the token than a tag (the first, line "
+                      f"{dropped[0][0]}: {dropped[0][1]!r}), read as its first column alone; a CoNLL line is one "
+                      "token, then a tab (or spaces) and its tag: give each word a line of its own")
     if labelled and tag_column == -1:
         columns_seen.check_last(path)
     return sentences

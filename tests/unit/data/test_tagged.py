@@ -226,6 +226,15 @@ def test_unlabelled_reading_ignores_tags(tmp_path):
     assert read_tagged(write(tmp_path, "b.jsonl", jsonl({"text": "Ada wrote"})), TagOptions(labelled=False))[0].tags == ()
 
 
+def test_unlabelled_lines_holding_words_after_the_token_are_warned_of(tmp_path):
+    """A tokens-only file with `New York` on a line tagged "New" alone: York was read as the ignored tag column."""
+    path = write(tmp_path, "a.conll", "I\nlove\nNew York\nand\nLos Angeles\n\nParis\tB-LOC\n")
+    with pytest.warns(UserWarning, match=r"a.conll: 2 line\(s\) hold more after the token than a tag \(the first, "
+                                         r"line 3: 'New York'\)"):
+        sentences = read_tagged(path, TagOptions(labelled=False))
+    assert [s.tokens for s in sentences] == [("I", "love", "New", "and", "Los"), ("Paris",)]
+
+
 # --- every malformed case: (file name, content, options, line, field, words in the message) ----
 
 BAD = [
