@@ -225,6 +225,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ctxlearn.train.dist import recorded_warnings
 
     fields = dict(text=args.text_field, text_pair=args.text_pair_field, label=args.label_field)
+    predictor = None
     if args.out:  # neither the data nor the run itself may sit in the folder it replaces
         check_out(args.out, reads=args.data)
         check_out(args.out, reads=args.artifact, writes=EVAL)
@@ -238,9 +239,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except DataError as err:  # a file with no label column: texts to label, not to score
         if "label" not in err.missing or "label" in err.likely:
             raise
+        from ctxlearn.predict_tagging import TaggingPredictor
+
+        tagger = isinstance(predictor, TaggingPredictor)
+        output = "predictions.jsonl" if tagger else "predictions.csv"  # JSON Lines: a tagger's only format
         raise CtxlearnError(f"{err}; eval scores a run against the gold labels of --data: to label texts that "
                             f"have none, run ctxlearn predict {args.artifact} --input {args.data} --output "
-                            "predictions.csv") from None
+                            f"{output}") from None
     if args.out:
         print(f"[ctxlearn] wrote {args.out} (report.md, metrics.json, confusion.png, test_predictions.jsonl)",
               file=sys.stderr)

@@ -131,10 +131,11 @@ class TaggingPredictor:
         WNUT-17 with its types upper-cased scored F1 0 against a run's lower-case ones, without a word."""
         known = {tag[2:] for tag in self.labels if tag != "O"}
         for sentence in sentences:
-            kind = next((k for k, _, _ in entity_spans(sentence.tags) if k not in known), None)
-            if kind is not None:
+            kind, start = next(((k, i) for k, i, _ in entity_spans(sentence.tags) if k not in known), (None, 0))
+            if kind is not None:  # named at the line of the entity's first tag (a CoNLL sentence spans several)
+                line = sentence.lines[start] if start < len(sentence.lines) else sentence.line
                 raise DataError(source, f"entity type {kind!r} is not one this model tags{case_twin(kind, known)}",
-                                line=sentence.line or None, field=sentence.tags_field or "tag",
+                                line=line or None, field=sentence.tags_field or "tag",
                                 expected=f"one of {sorted(known)}")
 
     def evaluate_examples(self, sentences: list[TaggedSentence], source: str) -> dict[str, Any]:
@@ -156,7 +157,7 @@ class TaggingPredictor:
         dst = Path(dst)
         if dst.suffix.lower() not in (".jsonl", ".json") and str(dst) != STDOUT:
             raise DataError(dst, "tagging predictions are JSON Lines (entities do not fit in columns)",
-                            expected="an output path ending in .jsonl, or - for standard output")
+                            expected="an output path ending in .jsonl (or .json), or - for standard output")
         def rows(part: list[TaggedSentence]) -> list[dict[str, Any]]:
             return [self._row(s, tags) for s, tags in zip(part, self.predict(part).tags)]
 

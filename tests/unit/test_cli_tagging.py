@@ -66,13 +66,20 @@ def test_train_eval_predict(tiny_bert: Path, toy_conll: Path, tmp_path: Path, ca
     for unlabelled in ({"tokens": ["the", "movie"]}, {"text": "The plot was bad."}):  # no tags, no entities
         src.write_text(json.dumps(unlabelled) + "\n")
         assert main(["eval", str(out), "--data", str(src)]) == 2
-        assert f"to label texts that have none, run ctxlearn predict {out} --input {src}" in capsys.readouterr().err
+        # the command it suggests runs: a tagger writes JSON Lines, which a .csv output was refused for
+        assert (f"to label texts that have none, run ctxlearn predict {out} --input {src} --output predictions.jsonl"
+                in capsys.readouterr().err)
+    words = tmp_path / "words.jsonl"
+    words.write_text(json.dumps({"words": ["Barack", "Obama"]}) + "\n")
+    assert main(["predict", str(out), "--input", str(words), "--output", str(dst)]) == 2
+    err = capsys.readouterr().err  # predict has no --label-field: its hint named one
+    assert "neither 'tokens' nor 'text'" in err and "--text-field NAME" in err and "--label-field" not in err
     assert main(["predict", str(out), "--input", str(src), "--output", str(dst), "--skip-empty"]) == 2
     assert "--skip-empty is for runs that label whole texts" in capsys.readouterr().err
     # a gold file whose types the run never tags scored F1 0 without a word (WNUT-17's types upper-cased)
-    (tmp_path / "gold.conll").write_text("the\tO\nfilm\tO\n\nreally\tB-pos\nnice\tI-pos\n")
+    (tmp_path / "gold.conll").write_text("the\tO\nfilm\tO\n\nso\tO\nreally\tB-pos\nnice\tI-pos\n")
     assert main(["eval", str(out), "--data", str(tmp_path / "gold.conll")]) == 2
-    assert ("gold.conll:4: field 'tag': entity type 'pos' is not one this model tags ('POS' is: they differ only in "
+    assert ("gold.conll:5: field 'tag': entity type 'pos' is not one this model tags ('POS' is: they differ only in "
             "case); expected one of ['NEG', 'POS']") in capsys.readouterr().err
     (tmp_path / "gold.conll").write_text("Ada\tB-PER\n")
     assert main(["eval", str(out), "--data", str(tmp_path / "gold.conll")]) == 2

@@ -150,8 +150,7 @@ def read_tagged_jsonl(path: Path, options: TagOptions) -> list[TaggedSentence]:
             read = "text"
         else:
             raise DataError(path, f"neither 'tokens' nor 'text' among the fields ({', '.join(record) or 'none'})",
-                            line=line, expected=f"{JSONL_EXAMPLE} or {{\"text\": \"...\", \"entities\": [...]}}, or "
-                            "the fields named with --text-field NAME --label-field NAME (the words, and their tags)")
+                            line=line, expected=_named_fields_hint(options.labelled))
         if not options.labelled:  # input to tag: its other keys (ids, gold tags) go out with the predictions
             sentence = replace(sentence, others=tuple((k, v) for k, v in record.items() if k != read))
         out.append(sentence)
@@ -241,6 +240,15 @@ def _strings(value: Any, path: Path, line: int, name: str) -> tuple[str, ...]:
             raise DataError(path, f"{item!r} is not a non-empty string", line=line, field=f"{name}[{i}]",
                             expected="a non-empty string")
     return tuple(value)
+
+
+def _named_fields_hint(labelled: bool) -> str:
+    """What a JSON Lines record of tagging data holds: for input to tag (predict), no tags, and no --label-field."""
+    if not labelled:
+        return ('{"tokens": ["Ada", "Lovelace"]} or {"text": "..."}, or the words under the field named with '
+                "--text-field NAME")
+    return (f"{JSONL_EXAMPLE} or {{\"text\": \"...\", \"entities\": [...]}}, or the fields named with "
+            "--text-field NAME --label-field NAME (the words, and their tags)")
 
 
 def _from_tokens(record: dict[str, Any], labelled: bool, path: Path, line: int,
