@@ -185,6 +185,11 @@ def install_error_handlers(app: FastAPI, log_texts: bool, kinds: tuple[str, ...]
         message = str(err.detail)
         if err.status_code in routing and message in {"Not Found", "Method Not Allowed"}:
             message = routing[err.status_code] + f"; the API is POST {PREDICT} (see /docs)"
+        if isinstance(err.__cause__, UnicodeDecodeError):  # FastAPI's "There was an error parsing the body"
+            bad = err.__cause__
+            return error_response(422, f"the body is not UTF-8 (byte {bad.object[bad.start]:#04x} at byte "
+                                       f"{bad.start}): send the JSON encoded as UTF-8. Expected e.g. "
+                                       + " or ".join(EXAMPLES[kind] for kind in kinds))
         return error_response(err.status_code, message, getattr(err, "headers", None))
 
     @app.exception_handler(Exception)

@@ -47,6 +47,9 @@ BAD = [
     ("unknown field", {"json": {"texts": ["a"], "file": "/etc/passwd"}}, 422, "invalid", "file: Extra inputs"),
     ("lone surrogate", {"content": rb'{"texts": ["\ud800"]}'}, 422, "invalid", "texts.0"),
     ("deep nesting", {"content": b"[" * 50000}, 400, "bad_request", "error parsing the body"),
+    # Latin-1 bytes: FastAPI's 400 "There was an error parsing the body" named neither the cause nor the fix
+    ("body not UTF-8", {"content": b'{"texts": ["caf\xe9 Paris"]}'}, 422, "invalid",
+     "the body is not UTF-8 (byte 0xe9 at byte 15): send the JSON encoded as UTF-8"),
     ("form encoded, as curl -d sends", {"content": b'{"texts": ["a"]}', "headers": {**AUTH, "Content-Type": "application/x-www-form-urlencoded"}},
      422, "invalid", "Content-Type: application/json"),
     ("pairs to a text model", {"json": {"pairs": [{"text": "a", "text_pair": "b"}]}}, 422, "invalid", "takes `texts`"),
