@@ -220,7 +220,7 @@ def check_request(req: PredictRequest, engine: Engine, cfg: ServeConfig) -> list
         for where, text in _texts(req.kind, i, item):
             if len(text) > cfg.max_chars:
                 raise HTTPException(413, f"{where}: {len(text)} characters, more than the limit of {cfg.max_chars} "
-                                         "(--max-chars); shorten it (the model reads at most its max_length tokens)")
+                                         "(--max-chars); shorten it, or start the server with a larger --max-chars")
     return items
 
 

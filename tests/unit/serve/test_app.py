@@ -55,7 +55,9 @@ BAD = [
     ("pairs to a text model", {"json": {"pairs": [{"text": "a", "text_pair": "b"}]}}, 422, "invalid", "takes `texts`"),
     ("tokens to a classifier", {"json": {"tokens": [["a", "b"]]}}, 422, "invalid", "takes `texts`"),
     ("too many texts", {"json": {"texts": ["a"] * 5}}, 413, "too_large", "limit of 4 per request (--max-texts)"),
-    ("text too long", {"json": {"texts": ["a", "b" * 51]}}, 413, "too_large", "texts.1: 51 characters"),
+    # not "the model reads at most its max_length tokens": a tagger (and a windowed classifier) reads it all
+    ("text too long", {"json": {"texts": ["a", "b" * 51]}}, 413, "too_large",
+     "texts.1: 51 characters, more than the limit of 50 (--max-chars); shorten it, or start the server with a larger"),
     ("body too large", {"content": b"{}", "headers": {**AUTH, "Content-Length": TOO_BIG}}, 413, "too_large", "larger than"),
     ("bad content length", {"content": b"{}", "headers": {**AUTH, "Content-Length": "ten"}}, 400, "bad_request", "Content-Length"),
 ]
