@@ -23,6 +23,7 @@ from ctxlearn.quiet import quiet_libraries
 from ctxlearn.registry import did_you_mean
 from ctxlearn.serve.cli import add_parser as add_serve_parser
 from ctxlearn.signals import ENDING_SIGNALS, handled
+from ctxlearn.threads import threads_flag, use_threads
 
 os.environ.setdefault("HF_HUB_OFFLINE", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -605,6 +606,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     _tag_flags(p, of_run=True)  # its errors name them: a held-out file with one slip, or its tags in another column
     _long_inputs_flag(p)
     threshold_flag(p)
+    threads_flag(p)
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("predict", help="label a file with a run folder",
                        description="Label a file with a run folder. A long file is labelled in parts (2,048 inputs; "
@@ -632,6 +634,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                    help="label the rows that have text and leave out those whose text is empty or missing (a "
                    "warning names their lines; each output row names its input line); without it, such a row is "
                    "an error. Not for tagging runs")
+    threads_flag(p)
     p.set_defaults(func=cmd_predict)
     p = sub.add_parser("models", help="list the models available offline")
     p.add_argument("--json", action="store_true", help="print one JSON list: name, kind, where, source")
@@ -687,6 +690,7 @@ def main(argv: list[str] | None = None) -> int:
     _plain_warnings()
     try:
         with terminated_as_interrupted(args.command != "serve"):  # uvicorn drains requests on SIGTERM, then exits
+            use_threads(args)
             return args.func(args)
     except CtxlearnError as err:
         print(f"ctxlearn: error: {err}", file=sys.stderr)

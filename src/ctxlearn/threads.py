@@ -1,10 +1,12 @@
-"""A run's own CPU thread count, given back when the run returns."""
+"""CPU threads: a run's own count, given back when the run returns, and the ``--threads`` flag of the
+commands that load a run. torch is imported where it is used: the CLI imports this at every start-up."""
 from __future__ import annotations
 
+import argparse
 import functools
 from typing import Any, Callable, TypeVar
 
-import torch
+from ctxlearn.errors import ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -14,6 +16,8 @@ def on_own_threads(run: F) -> F:
     after: a notebook, a benchmark or a test that runs one run keeps the threads it had."""
     @functools.wraps(run)
     def wrapped(cfg: Any, *args: Any, **kwargs: Any) -> Any:
+        import torch
+
         before = torch.get_num_threads()
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -23,3 +27,19 @@ def on_own_threads(run: F) -> F:
             torch.set_num_threads(before)
 
     return wrapped  # type: ignore[return-value]
+
+
+def threads_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", dest="torch_threads", type=int, default=0, metavar="N",
+                   help="CPU threads for torch (default 0: torch's own, all cores or OMP_NUM_THREADS where set)")
+
+
+def use_threads(args: argparse.Namespace) -> None:
+    """``--threads`` of the commands that load a run (predict, eval, export), which train and serve set themselves."""
+    n = getattr(args, "torch_threads", 0)
+    if n < 0:
+        raise ConfigError(f"--threads must be 0 (torch's own count) or more, not {n}")
+    if n:
+        import torch
+
+        torch.set_num_threads(n)

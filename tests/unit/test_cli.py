@@ -606,3 +606,29 @@ def test_data_a_recipe_names_that_is_not_there_is_said_to_be_the_recipes(tmp_pat
             "folder the command runs in)") in capsys.readouterr().err
     assert main(["train", "--config", "recipe.yaml", "--data", "gone.csv", "--out", "runs/x"]) == 2
     assert "gone.csv: no such file or folder (given with --data)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["predict", "eval", "export"])
+def test_the_commands_that_load_a_run_take_threads(tiny_run: Path, tmp_path: Path, command: str, capsys) -> None:
+    """predict, eval and export had no --threads (train and serve do): OMP_NUM_THREADS was the only way to keep
+    them off a shared machine's other cores, and export's measured speeds depend on it."""
+    import torch
+
+    from ctxlearn.cli import build_parser
+
+    args = {"predict": ["--input", "x.csv", "--output", "y.csv"], "eval": ["--data", "x.csv"],
+            "export": ["--int8", "--out", str(tmp_path / "o")]}[command]
+    assert build_parser([command]).parse_args([command, str(tiny_run), *args, "--threads", "1"]).torch_threads == 1
+    before = torch.get_num_threads()
+    texts = tmp_path / "texts.txt"
+    texts.write_text("good great film\n")
+    try:
+        torch.set_num_threads(2)
+        if command == "predict":
+            assert main(["predict", str(tiny_run), "--input", str(texts), "--output", str(tmp_path / "p.csv"),
+                         "--threads", "1"]) == 0
+            assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert main([command, str(tiny_run), *args, "--threads", "-1"]) == 2
+    assert "--threads must be 0 (torch's own count) or more, not -1" in capsys.readouterr().err

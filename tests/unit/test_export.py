@@ -294,3 +294,10 @@ def test_report_says_slower_and_warns_when_int8_loses_to_the_run(int8_per_s: flo
     assert f"int8 vs bf16: accuracy +0.00 points, {says}" in text
     assert ("int8 is slower than the run in its own precision (bf16); serve and predict with runs/x itself" in text) \
         == says.endswith("slower")
+
+
+def test_the_report_counts_its_threads_in_words(exported) -> None:
+    _, report = exported
+    text = format_report({**report, "torch_threads": 1})
+    assert ", 1 thread)" in text.splitlines()[0] and "1 threads" not in text
+    assert ", 2 threads)" in format_report({**report, "torch_threads": 2}).splitlines()[0]

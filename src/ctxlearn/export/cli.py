@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from ctxlearn.errors import ConfigError
+from ctxlearn.threads import threads_flag
 
 
 def add_parser(sub: Any) -> None:
@@ -22,6 +23,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--data", default=None, help="labelled data to measure on, as eval scores it: a held-out file "
                    "whole, a data folder's test split (default: the run's own data; its test split)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    threads_flag(p)  # the speeds it measures are at this many threads
     p.set_defaults(func=cmd_export)
 
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ctxlearn.artifact import EXPORT, check_out, read_manifest, write_atomically
+from ctxlearn.data.inspect import count
 from ctxlearn.errors import ConfigError
 from ctxlearn.export.quantize import ENGINE, is_int8, quantize_int8
 from ctxlearn.lock import exclusive
@@ -121,7 +122,8 @@ def summarize(src: Path, out: Path, data: str, rows: dict[str, dict[str, Any]], 
 
 def format_report(r: dict[str, Any]) -> str:
     metric = r["metric"]
-    lines = [f"int8 export of {r['source']} -> {r['out']} (test split of {r['data']}, {r['torch_threads']} threads)",
+    threads = count(r["torch_threads"], "thread")
+    lines = [f"int8 export of {r['source']} -> {r['out']} (test split of {r['data']}, {threads})",
              f"{'':8}{METRIC_NAMES[metric]:>10}{'macro-F1':>10}{'examples/s':>12}"]
     for name, m in r["measured"].items():
         lines.append(f"{name:8}{100 * m[metric]:>9.2f}%{100 * m['macro_f1']:>9.2f}%{m['examples_per_s']:>12.1f}")
@@ -143,7 +145,7 @@ def report_markdown(r: dict[str, Any], source_report: str) -> str:
         f"# ctxlearn int8 export of {r['source']}", "",
         f"This folder is `{r['source']}` with its backbone's linear layers quantized to int8 (dynamic) as it loads: "
         f"predict, eval and serve load it so. Measured on the {n:,} test examples of {r['data']} "
-        f"({r['torch_threads']} threads):", "",
+        f"({count(r['torch_threads'], 'thread')}):", "",
         f"| precision | {METRIC_NAMES[metric]} | macro-F1 | examples/s |", "|---|---:|---:|---:|", *rows, "",
         *(f"- {line}" for line in _verdict(r)), "",
         f"Below is the source run's report, scored in {r['artifact_precision']}, not int8; its predictions and plots "
