@@ -11,6 +11,7 @@ import shlex
 import shutil
 import signal
 import sys
+import textwrap
 import typing
 from pathlib import Path
 from typing import Any
@@ -335,13 +336,35 @@ def _model_rows() -> list[dict[str, str]]:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
+    """Each method, what it trains, the rate and epochs it is tuned for, and its own flags with their defaults."""
     from ctxlearn.methods import METHODS
 
+    listed = []
     for name in METHODS:
         m = METHODS.get(name)
-        tuned = f"lr {m.lr:g}, epochs {m.epochs:g}" if m.fit == "trainer" else "no gradient steps"
-        print(f"{name:8s} {m.help}  [{tuned}]")
+        flags = {f"--{name}-{f.name.replace('_', '-')}": f.default for f in dataclasses.fields(m.options)}
+        listed.append({"name": name, "help": m.help, "gradient_steps": m.fit == "trainer",
+                       "lr": m.lr if m.fit == "trainer" else None,
+                       "epochs": m.epochs if m.fit == "trainer" else None, "options": flags})
+    if args.json:
+        print(json.dumps(listed))
+        return 0
+    for m in listed:
+        tuned = f"lr {m['lr']:g}, epochs {m['epochs']:g}" if m["gradient_steps"] else "no gradient steps"
+        print(f"{m['name']:8s} {m['help']}  [{tuned}]")
+        if m["options"]:
+            shown = ", ".join(_default_flag(flag, value) for flag, value in m["options"].items())
+            print(textwrap.fill(shown, 120, initial_indent=" " * 9, subsequent_indent=" " * 9, break_long_words=False,
+                                break_on_hyphens=False))
+    print("\n`ctxlearn train --help` says what each option does; `--lr` and `--epochs` override the defaults.")
     return 0
+
+
+def _default_flag(flag: str, value: Any) -> str:
+    """A method option's flag as it reads at its default: ``--lora-r 8``, ``--no-lora-dora``, ``--lora-targets ''``."""
+    if isinstance(value, bool):
+        return flag if value else "--no-" + flag[2:]
+    return f"{flag} {shlex.quote(str(value))}"
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -639,7 +662,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="list the models available offline")
     p.add_argument("--json", action="store_true", help="print one JSON list: name, kind, where, source")
     p.set_defaults(func=cmd_models)
-    sub.add_parser("methods", help="list the adaptation methods").set_defaults(func=cmd_methods)
+    p = sub.add_parser("methods", help="list the adaptation methods, their defaults and their own flags")
+    p.add_argument("--json", action="store_true", help="print one JSON list: name, help, lr, epochs, options")
+    p.set_defaults(func=cmd_methods)
     p = sub.add_parser("runs", help="the run folders under a folder, side by side: data, method, test score, cost",
                        description="List the run folders (train, icl, export) under FOLDER with their task, data, "
                        "method, test score and cost, best test score first on each data set; read from their "

@@ -398,10 +398,24 @@ def test_methods_lists_each_method_with_the_defaults_it_is_tuned_for(capsys) -> 
     from ctxlearn.methods import METHODS
 
     assert main(["methods"]) == 0
-    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    out = capsys.readouterr().out
+    lines = {line.split()[0]: line for line in out.splitlines() if line[:1].isalpha()}
     assert set(lines) == set(METHODS.names())
     assert lines["lora"].endswith(f"[lr {METHODS.get('lora').lr:g}, epochs {METHODS.get('lora').epochs:g}]")
     assert lines["head"].endswith("[no gradient steps]")  # not "lr 0, epochs 0": it fits on cached features
+    # each method's own flags at their defaults, as train takes them (the README: "lists all with their defaults")
+    assert "--lora-r 8, --lora-alpha 16," in out and "--no-lora-dora" in out and "--topk-k 2" in out
+    assert all(len(line) <= 120 for line in out.splitlines() if line.startswith(" "))
+    assert main(["methods", "--json"]) == 0
+    listed = {m["name"]: m for m in json.loads(capsys.readouterr().out)}
+    assert set(listed) == set(METHODS.names()) and listed["head"]["lr"] is None
+    assert listed["lora"]["options"]["--lora-r"] == 8 and listed["full"]["options"]["--full-freeze-embeddings"] is False
+    from ctxlearn.cli import build_parser
+
+    flags = [flag for m in listed.values() for flag in m["options"]]
+    known = {o for action in build_parser(["train"])._subparsers._group_actions[0].choices["train"]._actions
+             for o in action.option_strings}
+    assert flags and set(flags) <= known  # every flag listed is one train takes
 
 
 def test_a_glue_pair_run_finds_its_pair_fields_again_when_it_predicts(tiny_bert: Path, tmp_path: Path,
