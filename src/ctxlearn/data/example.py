@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
@@ -97,6 +98,10 @@ class Fields:
 
         fields = replace(self, label=find("label") or "label") if self.label == "label" else self
         if fields.text != "text":
+            partner = dict(PAIR_FIELDS).get(fields.text)
+            if fields.text_pair is None and fields.pairs is None and partner and find(partner):
+                warnings.warn(f"--text-field {fields.text}: read alone, though {find(partner)!r}, its usual pair, is "
+                              f"there too; --text-pair-field {find(partner)} reads them as pairs")
             return fields
         if find("text") and not fields.pairs:  # a pair model given a file of single texts must not read them alone
             return replace(fields, text=find("text"))

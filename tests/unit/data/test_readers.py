@@ -882,3 +882,16 @@ def test_a_text_of_invisible_characters_is_an_empty_text_that_names_them(tmp_pat
     words.write_text(f"fine\n{text}\nok\n")  # a .txt line of them is a blank line, skipped
     with pytest.warns(UserWarning, match=re.escape("zw.txt: skipped 1 blank line(s) (line 2); each prediction")):
         assert [line for line, _ in text_lines(words, "texts")] == [1, 3]
+
+
+def test_a_pair_field_named_alone_is_read_alone_with_a_warning(tmp_path):
+    """--text-field premise on CB trained on premises alone, the hypotheses dropped without a word."""
+    path = write(tmp_path, "cb.csv", "premise,hypothesis,label\np,h,entailment\n")
+    with pytest.warns(UserWarning, match=r"--text-field premise: read alone, though 'hypothesis', its usual pair, is "
+                                         r"there too; --text-pair-field hypothesis reads them as pairs"):
+        assert read_examples(path, Fields(text="premise")) == [Example("p", "entailment", line=2)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # named as a pair, or read by a model trained on premises alone: no warning
+        assert read_examples(path, Fields(text="premise", text_pair="hypothesis"))[0].text_pair == "h"
+        assert read_examples(path, Fields(text="premise").for_model(text_pairs=False))[0].text == "p"
+        assert read_examples(path, Fields(text="hypothesis"))[0].text == "h"  # the second of a pair has no partner
