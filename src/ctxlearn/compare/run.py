@@ -57,7 +57,9 @@ class CompareConfig(DataOptions):
                                "every method runs at each size, on the same sample (icl draws its demonstrations "
                                "from it), and report.md shows which is best at which size")
     fold: int = opt(0, "train's, refused here: compare runs every fold of --folds, each as its own cell")
-    extra: list[str] = field(default_factory=list, metadata={"help": "further `ctxlearn train` flags for every cell"})
+    extra: list[str] = field(default_factory=list, metadata={"help": "further `ctxlearn train` flags for every cell "
+                                                                     "(icl cells take those icl has: --threads, "
+                                                                     "--max-train, --bf16)"})
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -123,11 +125,26 @@ def icl_args(cfg: CompareConfig) -> list[str]:
     return args + (["--limit", str(b.icl_limit)] if b.icl_limit else [])
 
 
+ICL_SHARED = ("--threads", "--max-train", "--bf16")  # the flags after -- that icl takes as train does
+
+
+def shared_with_icl(extra: list[str]) -> list[str]:
+    """The flags after -- (each with its values) that an icl cell takes too: the others (--epochs, --lr) are
+    training's. Left out, an icl cell drew its demonstrations from all the data the train cells were capped
+    below (--max-train 300: 3,863 examples against 300), on every core (--threads 1)."""
+    out, keep = [], False
+    for arg in extra:
+        if arg.startswith("--"):
+            keep = arg.split("=", 1)[0] in ICL_SHARED
+        out += [arg] if keep else []
+    return out
+
+
 def cell_args(cfg: CompareConfig, method: str, max_train: int = 0) -> list[str]:
     """A cell's flags; ``max_train``, a learning curve's size, caps its training examples in place of the budget
     (and icl's demonstration pool, which the budget leaves whole)."""
     if method == "icl":
-        return icl_args(cfg) + (["--max-train", str(max_train)] if max_train else [])
+        return icl_args(cfg) + shared_with_icl(cfg.extra) + (["--max-train", str(max_train)] if max_train else [])
     b = BUDGETS.get(cfg.budget)
     args = [*data_args(cfg), "--model", cfg.model, *cfg.extra]
     if max_train:

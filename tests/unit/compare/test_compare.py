@@ -270,6 +270,24 @@ def test_icl_cell_gets_icl_flags_not_training_ones() -> None:
     assert full[full.index("--model") + 1] == "minilm" and "--max-train" in full and "--max-length" in full
 
 
+def test_icl_cells_take_the_flags_after_dashes_that_icl_shares_with_train() -> None:
+    """-- --threads 1 --max-train 300 left the icl cell on every core, drawing its demonstrations from 3,863
+    examples against the train cells' 300, under a report that said the cells' own --max-train held."""
+    from ctxlearn.compare.run import cell_args
+    from ctxlearn.icl.config import IclConfig
+
+    cfg = CompareConfig(data="d.jsonl", methods="head,icl", budget="quick",
+                        extra=["--threads", "1", "--epochs", "2", "--max-train=300", "--bf16", "off", "--lr", "1e-3"])
+    icl = cell_args(cfg, "icl")
+    assert icl[-5:] == ["--threads", "1", "--max-train=300", "--bf16", "off"] and "--epochs" not in icl
+    assert cell_args(cfg, "icl", max_train=64)[-2:] == ["--max-train", "64"]  # a curve's size comes last, and wins
+    from ctxlearn.cli import build_parser
+
+    args = build_parser(["icl"]).parse_args(["icl", *icl])
+    assert (args.threads, args.max_train, args.bf16) == (1, 300, "off")
+    assert {"threads", "max_train", "bf16"} <= {f for f in IclConfig.__dataclass_fields__}
+
+
 def test_data_flags_go_to_train_and_icl_cells_alike(toy_data: Path, tmp_path: Path) -> None:
     from ctxlearn.cli import build_parser, compare_config
     from ctxlearn.compare.cells import Cell
