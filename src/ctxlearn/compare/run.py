@@ -87,17 +87,18 @@ def method_epochs(method: str, cap: float) -> float | None:
 
 
 def curve_epochs(cfg: CompareConfig, method: str, n: int) -> list[str]:
-    """The epoch flags of a learning curve's cell at ``n`` training examples: the budget's epochs, but at
-    least ``curve.least_epochs``, so that a small sample is not also a short run (32 SST-2 examples at the
-    quick budget's 2 epochs were 2 steps). Epochs so raised are a step or a few: such a run is scored on dev
-    every ``curve.EVAL_EVERY`` steps, not every epoch (50 evaluations of 872 texts took a 32-example lora
-    run 312 s), and runs to the end, where early stopping's patience would end it after a few evaluations."""
+    """The epoch flags of a learning curve's cell at ``n`` training examples: the budget's epochs (the cells' own
+    --epochs after --, where given), but at least ``curve.least_epochs``, so that a small sample is not also a
+    short run (32 SST-2 examples at the quick budget's 2 epochs were 2 steps). Epochs so raised are a step or a
+    few: such a run is scored on dev every ``curve.EVAL_EVERY`` steps, not every epoch (50 evaluations of 872
+    texts took a 32-example lora run 312 s), and runs to the end, where early stopping's patience would end it
+    after a few evaluations."""
     from ctxlearn.methods import METHODS
 
     default = METHODS.get(method).epochs if method != "icl" else 0
     if not default:  # head and icl take no steps
         return []
-    base = method_epochs(method, BUDGETS.get(cfg.budget).max_epochs) or default
+    base = given_epochs(cfg.extra) or method_epochs(method, BUDGETS.get(cfg.budget).max_epochs) or default
     batch = batch_size(cfg.extra)
     least = curve.least_epochs(n, batch)
     if least <= base:
@@ -165,9 +166,12 @@ def budget_text(cfg: CompareConfig, seeds: int, tagging: bool, icl: bool, max_tr
     ``sample``, whose rules win over the flags after --), the flags after -- that replace the caps, and the folds."""
     sample = sample or (f"{max_train:,} training examples" if max_train else "")
     text = BUDGETS.get(cfg.budget).describe(seeds, tagging, icl, sample)
-    own = [] if sample else [flag for flag in ("--max-train", "--epochs") if given(cfg.extra, flag)]
+    own = [flag for flag in ("--epochs",) + (() if sample else ("--max-train",)) if given(cfg.extra, flag)]
     if own:
-        text += f"; the cells' own {' and '.join(own)} (after --) in place of the budget's"
+        text += f"; the cells' own {' and '.join(sorted(own, reverse=True))} (after --) in place of the budget's"
+    if max_train:  # one size of a learning curve: its epochs may be more than either says
+        text += (f"; methods trained by gradient steps take at least {curve.MIN_STEPS} steps, a small sample's epochs "
+                 "raised to reach them")
     return text + folds_text(cfg)
 
 
@@ -187,12 +191,31 @@ def folds_text(cfg: CompareConfig) -> str:
             "every example is tested once, and each score is the mean over folds" if cfg.folds else "")
 
 
+def flag_value(extra: list[str], flag: str) -> str | None:
+    """The last value the flags after ``--`` give ``flag`` (``--epochs 5`` or ``--epochs=5``); None if none."""
+    value = None
+    for i, arg in enumerate(extra):
+        if arg == flag and i + 1 < len(extra):
+            value = extra[i + 1]
+        elif arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
 def batch_size(extra: list[str]) -> int:
     """The training batch size the cells run with: --batch-size among the flags after ``--``, or train's default."""
     from ctxlearn.config import TrainConfig
 
-    given = [extra[i + 1] for i, flag in enumerate(extra[:-1]) if flag == "--batch-size"]
-    return int(given[-1]) if given and given[-1].isdigit() else TrainConfig.batch_size
+    given = flag_value(extra, "--batch-size")
+    return int(given) if given and given.isdigit() else TrainConfig.batch_size
+
+
+def given_epochs(extra: list[str]) -> float | None:
+    """--epochs among the flags after ``--``, where it is a number (train refuses it otherwise, before any cell)."""
+    try:
+        return float(flag_value(extra, "--epochs") or "")
+    except ValueError:
+        return None
 
 
 def same_icl_run(cfg: CompareConfig, cell: Cell, results: list[dict[str, Any]],

@@ -122,3 +122,18 @@ def test_a_cell_stopped_under_other_flags_starts_over_and_one_stopped_under_thes
     assert partial.is_dir()
     start_over_if_changed(folder, "key-b")
     assert not partial.exists() and (tmp_path / "lora-s0.started").read_text() == "key-b"
+
+
+def test_the_cells_own_epochs_hold_at_a_size_whose_fifty_steps_they_reach() -> None:
+    """-- --epochs 10 at 2,000 examples ran the quick budget's 2 (curve's --epochs came last and won), and at
+    64 examples --epochs 1 became 25 while each size's report said "at most 2 epochs"."""
+    from ctxlearn.compare.run import budget_text
+
+    cfg = CompareConfig(data="d", budget="quick", extra=["--epochs", "10"])
+    assert cell_args(cfg, "lora", 2000)[-2:] == ["--epochs", "10"]
+    assert cell_args(CompareConfig(data="d", budget="quick", extra=["--epochs=1"]), "lora", 64)[-6:-4] == ["--epochs",
+                                                                                                          "25"]
+    text = budget_text(cfg, 1, False, False, max_train=64)
+    assert "the cells' own --epochs (after --) in place of the budget's" in text
+    assert "take at least 50 steps, a small sample's epochs raised to reach them" in text
+    assert "at least 50 steps" not in budget_text(CompareConfig(data="d", budget="quick"), 1, False, False)
