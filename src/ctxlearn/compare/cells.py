@@ -193,16 +193,22 @@ class Progress:
     def start(self, cell: Cell, resumed: str = "") -> float:
         """Say the cell starts, or goes on from where it stopped (``resumed``: the folder of its work so far)."""
         eta = f", ETA {duration(self.spent / self.ran * (self.total - self.done))}" if self.ran else ""
-        fold = f" fold {cell.fold}" if cell.fold is not None else ""
         on = f", going on from {Path(resumed).name}" if resumed else ""
-        print(f"[{self.done + 1}/{self.total}] {cell.method} seed {cell.seed}{fold}{on}{eta}", file=sys.stderr,
-              flush=True)
+        print(f"{self.label(cell)}{on}{eta}", file=sys.stderr, flush=True)
         return time.time()
 
+    def label(self, cell: Cell) -> str:
+        """``[2/6] lora seed 0`` (and its fold): the cell about to run or be kept."""
+        fold = f" fold {cell.fold}" if cell.fold is not None else ""
+        return f"[{self.done + 1}/{self.total}] {cell.method} seed {cell.seed}{fold}"
+
     def finish(self, cell: Cell, result: dict[str, Any]) -> None:
-        """Say the cell's score and time: ``result["process_seconds"]`` for a cell run now (None: kept)."""
-        self.done += 1
+        """Say the cell's score and time: ``result["process_seconds"]`` for a cell run now (None: kept, whose
+        line names it here, as ``start`` names a cell that runs)."""
         seconds = result.get("process_seconds")
+        if seconds is None:
+            print(self.label(cell), file=sys.stderr, flush=True)
+        self.done += 1
         if seconds is not None:
             self.spent += seconds
             self.ran += 1

@@ -59,6 +59,9 @@ def test_compare_runs_cells_and_resumes(tiny_bert: Path, toy_data: Path, tmp_pat
     run_compare(cfg)
     err = capsys.readouterr().err
     assert err.count("kept from an earlier run") == 4 and "[estimate]" not in err  # estimates are kept too
+    lines = err.splitlines()  # each kept cell's score under its name, as a cell that runs: four scores, no names
+    assert [lines[i - 1] for i, line in enumerate(lines) if "kept from an earlier run" in line] == [
+        "[1/4] head seed 0", "[2/4] topk seed 0", "[3/4] head seed 1", "[4/4] topk seed 1"]
     kept = json.loads((tmp_path / "cmp" / "results.json").read_text())["meta"]
     assert kept["cells_process_seconds"] is None  # kept cells' start-up was not timed: their runs' time alone
     assert (f"The 4 cells took {kept['cells_wall_seconds'] / 60:.1f} min of wall time in their runs, each in its own "
