@@ -9,6 +9,8 @@ from ctxlearn.evaluate.metrics import accuracy_interval
 
 MEANED = ("test_accuracy", "test_f1", "test_macro_f1", "train_seconds", "peak_rss_mb", "predict_ms_per_example",
           "artifact_mb")
+SCORES = {"classification": ("test_accuracy", "test_macro_f1"),  # each task's scores: another's are None, not 0
+          "tagging": ("test_f1", "test_macro_f1")}
 HEADLINE = {"classification": ("test_accuracy", "test accuracy"), "tagging": ("test_f1", "test entity F1")}
 RANKINGS = ("accuracy", "macro_f1")  # what --rank-by ranks classification runs by (tagging: entity F1)
 IMBALANCED = 0.7  # a test split whose most common class holds this share: macro-F1 may rank methods better
@@ -36,6 +38,9 @@ def aggregate(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if folds:  # one seed's folds together test every example once: the interval is over all of them
             row.update(folds=len(folds), **_over_folds([c for c in cells if c["seed"] == cells[0]["seed"]]))
         for key in MEANED:
+            if key.startswith("test_") and key not in SCORES.get(row["task"], (key,)):  # a classifier's entity F1
+                row[key] = row[f"{key}_std"] = None
+                continue
             vals = np.array([c.get(key) or 0.0 for c in cells], dtype=float)
             row[key], row[f"{key}_std"] = float(vals.mean()), float(vals.std(ddof=1)) if len(vals) > 1 else 0.0
         rows.append(row)

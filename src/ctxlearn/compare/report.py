@@ -155,11 +155,12 @@ def wall_line(meta: dict[str, Any]) -> str:
     else that of their runs alone, which leaves out each process's start-up (Python, torch, the model)."""
     cells, whole = meta.get("cells", 0), meta.get("cells_process_seconds")
     runs = meta.get("cells_wall_seconds", 0.0) / 60
+    some = "The cell" if cells == 1 else f"The {cells} cells"
     if whole is None:
-        return (f"The {cells} cells took {runs:.1f} min of wall time in their runs, each in its own process "
-                "(the processes' start-up not counted).")
-    return (f"The {cells} cells took {whole / 60:.1f} min in all, each in its own process ({runs:.1f} min of it in "
-            "their runs, the rest starting them).")
+        return (f"{some} took {runs:.1f} min of wall time in {'its run' if cells == 1 else 'their runs'}, each in its "
+                "own process (the processes' start-up not counted).")
+    return (f"{some} took {whole / 60:.1f} min in all, each in its own process ({runs:.1f} min of it in "
+            f"{'its run' if cells == 1 else 'their runs'}, the rest starting {'it' if cells == 1 else 'them'}).")
 
 
 def warning_lines(meta: dict[str, Any]) -> list[str]:

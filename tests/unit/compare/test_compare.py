@@ -106,6 +106,7 @@ def test_recommendation_picks_cheapest_within_one_point() -> None:
                       _row("lora", 0.905, 10, 50), _row("head", 0.80, 1, 5), _row("head", 0.80, 1, 5)])
     full = rows[0]
     assert full["test_accuracy"] == pytest.approx(0.91) and full["test_accuracy_std"] == pytest.approx(0.01414, abs=1e-4)
+    assert full["test_f1"] is None and full["test_f1_std"] is None  # a classifier has no entity F1: not a score of 0
     rec = recommend(rows)
     assert rec["best"] == "full" and rec["cheapest_within"] == "lora"
     from ctxlearn.compare.report import roles
@@ -628,3 +629,12 @@ def test_a_cell_that_went_on_counts_the_training_its_stopped_sessions_did(tiny_r
     assert 105 <= cell_seconds(time.time() - 5, result) < 106
     assert 5 <= cell_seconds(time.time() - 5, {**result, "earlier_seconds": None}) < 6  # a cell run in one go
     assert cell_seconds(None, result) is None  # kept from an earlier compare: its process was not timed
+
+
+def test_the_time_line_of_one_cell_reads_as_one() -> None:
+    from ctxlearn.compare.report import wall_line
+
+    assert wall_line({"cells": 1, "cells_process_seconds": 18.0, "cells_wall_seconds": 12.0}) == (
+        "The cell took 0.3 min in all, each in its own process (0.2 min of it in its run, the rest starting it).")
+    assert wall_line({"cells": 2, "cells_process_seconds": None, "cells_wall_seconds": 60.0}).startswith(
+        "The 2 cells took 1.0 min of wall time in their runs")
