@@ -104,10 +104,27 @@ def resolution(best: dict[str, Any], rows: list[dict[str, Any]], confidence: flo
     n = int(best["n_test"])
     low, high = accuracy_interval(round(best["test_accuracy"] * n), n, confidence)
     inside = [r["method"] for r in rows if r is not best and r["test_accuracy"] >= low]
-    one = len(inside) == 1
-    names = inside[0] if one else ", ".join(inside[:-1]) + " and " + inside[-1] if inside else ""
-    verdict = (f"{names} {'scores' if one else 'score'} inside it, so this test split cannot rank "
-               f"{'it' if one else 'them'} against the best" if inside else "every other method scores below it")
+    verdict = (f"{_names(inside)} {'scores' if len(inside) == 1 else 'score'} inside it, so this test split cannot "
+               f"rank {'it' if len(inside) == 1 else 'them'} against the best" if inside
+               else "every other method scores below it")
+    near = [r["method"] for r in rows if r is not best and r["method"] not in inside and reaches(r, low)]
+    if near:  # below the interval by less than its own spread over seeds, or by less than the shown rounding
+        verdict += (f"; {'though ' if not inside else ''}{_names(near)} {'is' if len(near) == 1 else 'are'} below it "
+                    "by less than the spread over seeds or the rounding shown, so not clearly worse")
     text = (f"On {n:,} test examples the best accuracy's {confidence:.0%} interval is {100 * low:.1f}-{100 * high:.1f}% "
             f"(Wilson): {verdict}.")
-    return {"interval": [float(low), float(high)], "n_test": n, "within_interval": inside, "resolution_text": text}
+    return {"interval": [float(low), float(high)], "n_test": n, "within_interval": inside, "near_interval": near,
+            "resolution_text": text}
+
+
+def reaches(row: dict[str, Any], low: float) -> bool:
+    """Whether a method's accuracy below ``low`` reaches it within one standard deviation over its seeds, or
+    shows as the same number at one decimal (72.69 against an interval from 72.75 both print as 72.7)."""
+    acc = row["test_accuracy"]
+    return acc + (row.get("test_accuracy_std") or 0.0) * (row.get("seeds", 1) > 1) >= low or (
+        f"{100 * acc:.1f}" == f"{100 * low:.1f}")
+
+
+def _names(methods: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return methods[0] if len(methods) == 1 else ", ".join(methods[:-1]) + " and " + methods[-1] if methods else ""
