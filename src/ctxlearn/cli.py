@@ -381,7 +381,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(format_runs(rows))
         print("* the best test score on each data set (on each of its test splits, where runs cut other ones from "
               "one file or icl --limit scored part of one): accuracy for classification, entity F1 for tagging;\n"
-              "warnings: how many the run gave of its data or its scores (its report.md lists them)")
+              "warnings: how many the run gave of its data or its scores (its report.md lists them)"
+              + ("\n- a compare cell its comparison's last run left out of its report (a method or seed since "
+                 "dropped): not ranked" if any(r.left_out for r in rows) else ""))
     stopped = find_unfinished(Path(args.folder))
     if stopped:
         print(f"\nstopped before the end ({len(stopped)}), their work kept in OUT.partial:")

@@ -34,6 +34,7 @@ class RunRow:
     test_split: str = ""  # the start of the test split's content hash: runs of one file under another seed or fold
     # test other examples, and scores on different examples do not rank (nor do those of an icl --limit run)
     warnings: int | None = None  # how many warnings the run gave (its report.md lists them); None: it predates them
+    left_out: bool = False  # a compare cell its comparison's last report left out (a method since dropped): not ranked
 
 
 def find_runs(root: Path) -> list[RunRow]:
@@ -146,7 +147,18 @@ def _row(folder: Path) -> RunRow:
     method = manifest.get("method", "?") + (" (int8)" if manifest.get("export") else "")
     return RunRow(str(folder), task, data, method, str(manifest.get("model", "?")), metric, test,
                   cost.get("trainable_params"), cost.get("train_seconds"), str(manifest.get("created", "")),
-                  manifest.get("data_sizes", {}).get("train"), split, _count(manifest.get("warnings")))
+                  manifest.get("data_sizes", {}).get("train"), split, _count(manifest.get("warnings")),
+                  _left_out(folder))
+
+
+def _left_out(folder: Path) -> bool:
+    """Whether ``folder`` is a cell (OUT/cells/NAME) that its comparison's results.json does not hold: compare
+    run again with fewer methods or seeds keeps the earlier cells, which its report no longer counts."""
+    if folder.parent.name != "cells":
+        return False
+    results = _json(folder.parent.parent / "results.json")
+    cells = results.get("cells")
+    return isinstance(cells, list) and folder.name not in {Path(str(c.get("out", ""))).name for c in cells}
 
 
 def _count(warnings: Any) -> int | None:
@@ -175,7 +187,7 @@ def format_runs(rows: list[RunRow]) -> str:
     row); where a data set has several (runs cut from one file with other seeds or folds), each is named."""
     best: dict[tuple[str, str], str] = {}
     for r in rows:
-        if r.test is not None:
+        if r.test is not None and not r.left_out:
             best.setdefault(rank_group(r), r.run)
     splits: dict[str, set[str]] = {}  # by the file's name, so that a file named two ways shows its splits too
     for r in rows:
@@ -186,7 +198,7 @@ def format_runs(rows: list[RunRow]) -> str:
 
     head = ("", "run", "task", "data", "train n", "method", "model", "test", "warnings", "trainable", "train s",
             "created")
-    table = [head] + [("*" if best.get(rank_group(r)) == r.run else "", r.run, r.task, data(r),
+    table = [head] + [("*" if best.get(rank_group(r)) == r.run else "-" if r.left_out else "", r.run, r.task, data(r),
                        f"{r.train_examples:,}" if r.train_examples is not None else "-", r.method, r.model,
                        f"{r.metric} {100 * r.test:.2f}" if r.test is not None else "-",
                        str(r.warnings) if r.warnings is not None else "-",

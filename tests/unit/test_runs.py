@@ -239,3 +239,23 @@ def test_runs_on_one_file_named_two_ways_are_ranked_together(tiny_run: Path, tmp
     assert marked == [str(tmp_path / "runs" / "seed1"), str(tmp_path / "runs" / "abs")]
     assert "./imb.csv (test bbbbbbbb)" in next(line for line in lines if "seed1" in line)
     assert f"imb.csv (test {hashes['test'][:8]})" in next(line for line in lines if "runs/rel " in line)
+
+
+def test_a_cell_its_comparison_no_longer_reports_is_listed_apart_and_not_ranked(tiny_run: Path, tmp_path: Path,
+                                                                                 capsys) -> None:
+    """compare run again with --methods head,lora kept cells/full-s0 from the run before, which `runs` ranked
+    beside the cells the report holds, unmarked."""
+    cmp = tmp_path / "runs" / "cmp"
+    for name, score in (("head-s0", 0.76), ("lora-s0", 0.75), ("full-s0", 0.90)):
+        _copy(tiny_run, cmp / "cells" / name, score)
+    (cmp / "results.json").write_text(json.dumps({"cells": [{"out": "runs/cmp/cells/head-s0"},
+                                                            {"out": "runs/cmp/cells/lora-s0"}]}))
+    rows = {Path(r.run).name: r for r in find_runs(tmp_path / "runs")}
+    assert [n for n, r in rows.items() if r.left_out] == ["full-s0"]
+    assert main(["runs", str(tmp_path / "runs")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert next(line for line in lines if "full-s0" in line).startswith("-  ")
+    assert next(line for line in lines if "head-s0" in line).startswith("*  ")  # the best the report holds
+    assert any("left out of its report" in line for line in lines)
+    (cmp / "results.json").unlink()  # a comparison not yet reported: nothing to leave out
+    assert not any(r.left_out for r in find_runs(tmp_path / "runs"))
