@@ -166,9 +166,10 @@ def budget_text(cfg: CompareConfig, seeds: int, tagging: bool, icl: bool, max_tr
     ``sample``, whose rules win over the flags after --), the flags after -- that replace the caps, and the folds."""
     sample = sample or (f"{max_train:,} training examples" if max_train else "")
     text = BUDGETS.get(cfg.budget).describe(seeds, tagging, icl, sample)
-    own = [flag for flag in ("--epochs",) + (() if sample else ("--max-train",)) if given(cfg.extra, flag)]
+    flags = ("--epochs",) if sample else ("--max-train", "--epochs")  # a curve's sizes replace any --max-train
+    own = [flag for flag in flags if given(cfg.extra, flag)]
     if own:
-        text += f"; the cells' own {' and '.join(sorted(own, reverse=True))} (after --) in place of the budget's"
+        text += f"; the cells' own {' and '.join(own)} (after --) in place of the budget's"
     if max_train:  # one size of a learning curve: its epochs may be more than either says
         text += (f"; methods trained by gradient steps take at least {curve.MIN_STEPS} steps, a small sample's epochs "
                  "raised to reach them")

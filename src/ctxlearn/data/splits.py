@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, Container, Iterable, Sequence, TypeVar
 
 from ctxlearn.config import split_settings
 from ctxlearn.data.example import Example, Fields, are_scores, case_twin
@@ -187,7 +187,7 @@ def _complete(found: dict[str, tuple[list[Example], str]], seed: int, dev_fracti
     return Splits(parts["train"], parts["dev"], parts["test"], labels, sources, copies)
 
 
-def check_shares_leave_train(given: Iterable[str], dev_fraction: float, test_fraction: float, folds: int) -> None:
+def check_shares_leave_train(given: Container[str], dev_fraction: float, test_fraction: float, folds: int) -> None:
     """A ConfigError when the shares cut from the training file (dev, and test or one fold of ``folds``, where no
     file of theirs is ``given``) add up to all of it: more examples would not help, smaller shares would."""
     shares = {"dev_fraction": 0.0 if "dev" in given else dev_fraction,
