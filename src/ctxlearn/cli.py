@@ -454,7 +454,7 @@ def _inspected(args: argparse.Namespace, tagged: bool) -> tuple[Any, list[str]]:
     from ctxlearn.data.tagged import tag_options
     from ctxlearn.data.tagged_splits import load_tagged_splits
     from ctxlearn.data.tags import RepairedTags
-    from ctxlearn.train.dist import PACKAGE
+    from ctxlearn.train.dist import raised_by_ctxlearn
 
     check_shares(args, ("dev_fraction", "test_fraction"), 0.1)
     check_folds(args)
@@ -470,7 +470,7 @@ def _inspected(args: argparse.Namespace, tagged: bool) -> tuple[Any, list[str]]:
             refused.append(f"{w.message.path}: {count(w.message.count, 'I- tag')} continuing no entity (the first on "
                            f"line {w.message.line}), which train refuses: start each entity with B-, or pass "
                            "--repair-tags to read such tags as B-")
-        elif str(Path(w.filename).resolve()).startswith(PACKAGE):  # rows skipped, files not read: as train keeps them
+        elif raised_by_ctxlearn(w.filename):  # rows skipped, files not read: as train keeps them
             read += [str(w.message)] if str(w.message) not in read else []
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)

@@ -44,7 +44,9 @@ def find_runs(root: Path) -> list[RunRow]:
         what = "a file, not a folder" if root.is_file() else "no such folder"
         raise ConfigError(f"{root}: {what}; give the folder your runs were written under (runs)")
     manifests = [root / "manifest.json", *sorted(root.rglob("*/manifest.json"))]
-    rows = [_row(m.parent) for m in manifests if m.is_file() and not _unfinished(m.parent.relative_to(root))]
+    reported: dict[Path, set[str] | None] = {}  # each comparison's cells in its results.json, read once
+    rows = [_row(m.parent, reported) for m in manifests
+            if m.is_file() and not _unfinished(m.parent.relative_to(root))]
     named: dict[tuple[str, str], str] = {}  # each group under the first name its data goes by
     for r in sorted(rows, key=lambda r: r.data):
         named.setdefault(rank_group(r), r.data)
@@ -132,7 +134,7 @@ def format_evaluations(evaluations: list[Evaluation]) -> str:
     return "\n".join("  " + line for line in _columns(table))
 
 
-def _row(folder: Path) -> RunRow:
+def _row(folder: Path, reported: dict[Path, set[str] | None]) -> RunRow:
     manifest = _json(folder / "manifest.json")
     task = manifest.get("task", "classification")
     metric = METRIC.get(task, "accuracy")
@@ -148,17 +150,21 @@ def _row(folder: Path) -> RunRow:
     return RunRow(str(folder), task, data, method, str(manifest.get("model", "?")), metric, test,
                   cost.get("trainable_params"), cost.get("train_seconds"), str(manifest.get("created", "")),
                   manifest.get("data_sizes", {}).get("train"), split, _count(manifest.get("warnings")),
-                  _left_out(folder))
+                  _left_out(folder, reported))
 
 
-def _left_out(folder: Path) -> bool:
+def _left_out(folder: Path, reported: dict[Path, set[str] | None]) -> bool:
     """Whether ``folder`` is a cell (OUT/cells/NAME) that its comparison's results.json does not hold: compare
-    run again with fewer methods or seeds keeps the earlier cells, which its report no longer counts."""
+    run again with fewer methods or seeds keeps the earlier cells, which its report no longer counts.
+    ``reported`` keeps each comparison's cell names (None: no results.json yet) for its other cells."""
     if folder.parent.name != "cells":
         return False
-    results = _json(folder.parent.parent / "results.json")
-    cells = results.get("cells")
-    return isinstance(cells, list) and folder.name not in {Path(str(c.get("out", ""))).name for c in cells}
+    comparison = folder.parent.parent
+    if comparison not in reported:
+        cells = _json(comparison / "results.json").get("cells")
+        reported[comparison] = {Path(str(c.get("out", ""))).name for c in cells} if isinstance(cells, list) else None
+    names = reported[comparison]
+    return names is not None and folder.name not in names
 
 
 def _count(warnings: Any) -> int | None:

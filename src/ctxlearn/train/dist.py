@@ -69,6 +69,11 @@ def warn(msg: str) -> None:
         print(f"ctxlearn: warning: {msg}", file=sys.stderr, flush=True)
 
 
+def raised_by_ctxlearn(filename: str) -> bool:
+    """Whether a warning raised at ``filename`` is ctxlearn's own (a reader's: rows skipped, tags repaired)."""
+    return str(Path(filename).resolve()).startswith(PACKAGE)
+
+
 @contextmanager
 def recorded_warnings() -> Iterator[list[str]]:
     """The warnings given while inside, in order, each once, as they are printed: ``warn``'s, and the ones
@@ -81,7 +86,7 @@ def recorded_warnings() -> Iterator[list[str]]:
         shown = warnings.showwarning
 
         def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, *rest: object) -> None:
-            if str(Path(filename).resolve()).startswith(PACKAGE):
+            if raised_by_ctxlearn(filename):
                 _note(notes, str(message))
             shown(message, category, filename, lineno, *rest)
 
